@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Installs what hookd needs on Debian 12, only what is missing (safe to run again):
+#   scripts/setup.sh            build + test dependencies and the npm packages
+#   scripts/setup.sh --runtime  only what building and running hookd needs
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+build_pkgs=(build-essential cmake pkg-config libevent-dev libcurl4-openssl-dev libssl-dev
+            libsqlite3-dev libpq-dev libhiredis-dev libnats-dev)
+test_pkgs=(libcmocka-dev python3-pytest python3-pytest-xdist python3-pytest-timeout
+           python3-requests postgresql-15 redis-server nats-server wrk clang
+           libclang-rt-14-dev valgrind)
+
+want=("${build_pkgs[@]}")
+[ "${1:-}" = "--runtime" ] || want+=("${test_pkgs[@]}")
+command -v node >/dev/null 2>&1 || want+=(nodejs)
+command -v npm >/dev/null 2>&1 || want+=(npm)
+
+missing=()
+for p in "${want[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "setup: installing ${missing[*]}"
+    SUDO=""
+    [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+    export DEBIAN_FRONTEND=noninteractive
+    $SUDO apt-get update -qq
+    $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# npm packages: swagger-ui-dist (served by hookd) and, for tests, standardwebhooks.
+if [ ! -d node_modules/swagger-ui-dist ] || { [ "${1:-}" != "--runtime" ] && [ ! -d node_modules/standardwebhooks ]; }; then
+    echo "setup: installing npm packages"
+    if [ "${1:-}" = "--runtime" ]; then
+        npm ci --omit=dev --no-audit --no-fund --ignore-scripts >/dev/null
+    else
+        npm ci --no-audit --no-fund --ignore-scripts >/dev/null
+    fi
+fi

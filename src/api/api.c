@@ -1,0 +1,467 @@
+/*
+ * api.c: the front of the API: the route table, authentication (API key -> organization,
+ * cached), the lifetime of a call, error responses and the small input helpers every handler
+ * uses (see api.h).
+ */
+#include "api/api.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/crypto.h"
+#include "core/ids.h"
+#include "core/log.h"
+#include "core/time.h"
+
+#define AUTH_TTL_MS 10000     /* a revoked key stops working within this */
+#define AUTH_CACHE_MAX 10000
+#define API_PREFIX "/api/webhook"
+
+static const hk_route routes[] = {
+    /* literal paths before parameterised ones: the first match wins */
+    {HK_HTTP_GET, API_PREFIX "/health", hk_h_health, 0},
+    {HK_HTTP_GET, API_PREFIX "/openapi", hk_h_openapi_page, 0},
+    {HK_HTTP_GET, API_PREFIX "/openapi/json", hk_h_openapi_json, 0},
+    {HK_HTTP_GET, "/metrics", hk_h_metrics, 2},
+    {HK_HTTP_POST, API_PREFIX "/v1", hk_h_webhook_create, 1},
+    {HK_HTTP_GET, API_PREFIX "/v1", hk_h_webhook_list, 1},
+    {HK_HTTP_POST, API_PREFIX "/v1/events", hk_h_event_ingest, 1},
+    {HK_HTTP_GET, API_PREFIX "/v1/events", hk_h_event_list, 1},
+    {HK_HTTP_POST, API_PREFIX "/v1/events/batch", hk_h_event_batch, 1},
+    {HK_HTTP_GET, API_PREFIX "/v1/events/:id", hk_h_event_get, 1},
+    {HK_HTTP_POST, API_PREFIX "/v1/trigger", hk_h_trigger, 1},
+    {HK_HTTP_GET, API_PREFIX "/v1/deliveries/:id", hk_h_delivery_get, 1},
+    {HK_HTTP_GET, API_PREFIX "/v1/:id", hk_h_webhook_get, 1},
+    {HK_HTTP_PATCH, API_PREFIX "/v1/:id", hk_h_webhook_patch, 1},
+    {HK_HTTP_DELETE, API_PREFIX "/v1/:id", hk_h_webhook_delete, 1},
+    {HK_HTTP_GET, API_PREFIX "/v1/:id/deliveries", hk_h_delivery_list, 1},
+};
+
+typedef struct auth_entry {
+    char hash[65];
+    char org[160];
+    int64_t expires_mono;
+} auth_entry;
+
+/* ---- errors ---------------------------------------------------------------------------------- */
+
+static const char *default_why(int status)
+{
+    switch (status) {
+    case 400: return "The request body is not valid JSON.";
+    case 401: return "The request has no valid API key.";
+    case 404: return "Nothing with this id exists in your organization.";
+    case 405: return "This path does not accept this method.";
+    case 409: return "The request conflicts with the current state.";
+    case 413: return "The request body is larger than the server accepts.";
+    case 415: return "The request body must be JSON.";
+    case 422: return "A field failed validation.";
+    case 429: return "Too many events for your organization right now.";
+    case 503: return "A dependency of hookd is unavailable; nothing was stored.";
+    default: return "The request could not be completed.";
+    }
+}
+
+static const char *default_fix(int status)
+{
+    switch (status) {
+    case 400: return "Send a well-formed JSON document.";
+    case 401: return "Send your key as 'x-api-key: <key>' or 'Authorization: Bearer <key>'.";
+    case 404: return "Check the id and that it belongs to your organization.";
+    case 405: return "See /api/webhook/openapi for the methods of each path.";
+    case 409: return "Change the resource's state first, then retry.";
+    case 413: return "Send a smaller body (HOOKD_MAX_BODY_BYTES on the server).";
+    case 415: return "Send 'Content-Type: application/json'.";
+    case 422: return "Correct the field named in the message and retry.";
+    case 429: return "Retry after a short wait.";
+    case 503: return "Retry later; the request may be repeated safely.";
+    default: return "Retry; if it persists, look at hookd's logs.";
+    }
+}
+
+static void error_json(hk_buf *out, int status, const char *code, const char *message,
+                       const char *why, const char *fix)
+{
+    hk_jw w;
+    hk_jw_init(&w, out);
+    hk_jw_obj_open(&w);
+    hk_jw_kstr(&w, "code", code);
+    hk_jw_kstr(&w, "message", message);
+    hk_jw_kstr(&w, "why", why ? why : default_why(status));
+    hk_jw_kstr(&w, "fix", fix ? fix : default_fix(status));
+    hk_jw_obj_close(&w);
+}
+
+void hk_api_error_body(hk_buf *out, int status, const char *code, const char *message)
+{
+    error_json(out, status, code, message, NULL, NULL);
+}
+
+/* ---- call lifetime ---------------------------------------------------------------------------- */
+
+static void call_free(hk_call *c)
+{
+    if (c->data_free) c->data_free(c->data);
+    hk_json_free(&c->doc);
+    hk_buf_free(&c->out);
+    hk_req_clear(&c->req);
+    free(c);
+}
+
+void hk_call_raw(hk_call *c, int status, const char *ctype, const char *extra_headers,
+                 const void *body, size_t len)
+{
+    hk_http_respond(c->http, status, ctype, extra_headers, body, len);
+    call_free(c);
+}
+
+void hk_call_json(hk_call *c, int status)
+{
+    hk_call_raw(c, status, "application/json", NULL, c->out.data ? c->out.data : "",
+                c->out.len);
+}
+
+void hk_call_error(hk_call *c, int status, const char *code, const char *message,
+                   const char *why, const char *fix)
+{
+    hk_buf_reset(&c->out);
+    error_json(&c->out, status, code, message, why, fix);
+    if (status >= 500 && status != 503)
+        HK_LOG(HK_LOG_ERROR, "api.error", HK_LI("status", status), HK_LS("msg", message),
+               HK_LS("path", c->http->path));
+    if (status == 401)
+        hk_call_raw(c, status, "application/json", "WWW-Authenticate: Bearer\r\n", c->out.data,
+                    c->out.len);
+    else
+        hk_call_json(c, status);
+}
+
+void hk_call_invalid(hk_call *c, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    hk_call_error(c, 422, "validation_failed", msg, NULL, NULL);
+}
+
+void hk_call_store_error(hk_call *c, const char *what)
+{
+    char msg[320];
+    switch (c->req.rc) {
+    case HK_ENOTFOUND:
+        snprintf(msg, sizeof msg, "%s not found", what);
+        hk_call_error(c, 404, "not_found", msg, NULL, NULL);
+        return;
+    case HK_ECONFLICT:
+        hk_call_error(c, 409, "conflict", c->req.err[0] ? c->req.err : "conflict", NULL, NULL);
+        return;
+    case HK_EINVAL:
+        hk_call_invalid(c, "%s", c->req.err[0] ? c->req.err : "invalid input");
+        return;
+    case HK_EUNAVAIL:
+    case HK_ESHUTDOWN:
+        hk_call_error(c, 503, "unavailable",
+                      c->req.rc == HK_ESHUTDOWN ? "hookd is shutting down"
+                                                : "the store is unavailable",
+                      NULL, NULL);
+        return;
+    default:
+        hk_call_error(c, 500, "internal", c->req.err[0] ? c->req.err : "internal error", NULL,
+                      NULL);
+    }
+}
+
+void hk_call_submit(hk_call *c, void (*done)(hk_req *req))
+{
+    c->req.org_id = c->org;
+    c->req.node_id = c->api->cfg->node_id;
+    c->req.done = done;
+    hk_store_submit(c->api->store, &c->req);
+}
+
+/* ---- input helpers ---------------------------------------------------------------------------- */
+
+static int is_json_ctype(const char *ct)
+{
+    if (!ct) return 0;
+    while (*ct == ' ') ct++;
+    size_t n = strlen("application/json");
+    if (strncasecmp(ct, "application/json", n) != 0) return 0;
+    return ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ';
+}
+
+int hk_call_parse_body(hk_call *c, int allow_empty)
+{
+    const hk_http_req *r = c->http;
+    if (r->body_len == 0) {
+        if (allow_empty) {
+            hk_json_parse(&c->doc, "{}", 2, 4, 2);
+            return 0;
+        }
+        hk_call_error(c, 400, "invalid_json", "the request body is empty", NULL, NULL);
+        return -1;
+    }
+    if (!is_json_ctype(hk_http_header_get(r, "content-type"))) {
+        hk_call_error(c, 415, "unsupported_media_type",
+                      "Content-Type must be application/json", NULL, NULL);
+        return -1;
+    }
+    uint32_t max_tokens = (uint32_t)(r->body_len / 2 + 16);
+    int rc = hk_json_parse(&c->doc, r->body, r->body_len, max_tokens, HK_JSON_MAX_DEPTH_DEFAULT);
+    if (rc) {
+        char msg[200];
+        snprintf(msg, sizeof msg, "malformed JSON: %s", c->doc.err);
+        hk_call_error(c, 400, "invalid_json", msg, NULL, NULL);
+        return -1;
+    }
+    if (hk_json_type(&c->doc, 0) != HK_J_OBJECT) {
+        hk_call_invalid(c, "the request body must be a JSON object");
+        return -1;
+    }
+    if (hk_json_obj_dup_key(&c->doc, 0)) {
+        hk_call_error(c, 400, "invalid_json", "the request body has a duplicate key", NULL,
+                      NULL);
+        return -1;
+    }
+    return 0;
+}
+
+int hk_call_query(hk_call *c, const char *key, char *out, size_t outlen)
+{
+    int rc = hk_http_query_get(c->http->query, key, out, outlen);
+    if (rc == HK_ENOTFOUND) return 1;
+    if (rc) {
+        hk_call_invalid(c, "query parameter %s is invalid", key);
+        return -1;
+    }
+    return 0;
+}
+
+int hk_call_paging(hk_call *c, int *page, int *limit)
+{
+    char v[32];
+    int64_t n;
+    *page = 1;
+    *limit = 10;
+    int rc = hk_call_query(c, "page", v, sizeof v);
+    if (rc < 0) return -1;
+    if (rc == 0) {
+        if (hk_parse_int64(v, 1, 1000000000, &n)) {
+            hk_call_invalid(c, "page must be an integer >= 1");
+            return -1;
+        }
+        *page = (int)n;
+    }
+    rc = hk_call_query(c, "limit", v, sizeof v);
+    if (rc < 0) return -1;
+    if (rc == 0) {
+        if (hk_parse_int64(v, 1, 100, &n)) {
+            hk_call_invalid(c, "limit must be an integer between 1 and 100");
+            return -1;
+        }
+        *limit = (int)n;
+    }
+    return 0;
+}
+
+/* ---- routing ---------------------------------------------------------------------------------- */
+
+/* Matches path against pattern; ":id" segments capture into params. 1 on match. */
+static int route_match(const char *pattern, const char *path, size_t plen,
+                       char params[HK_MAX_PARAMS][HK_ID_MAX + 8])
+{
+    const char *p = pattern, *s = path, *end = path + plen;
+    int np = 0;
+    while (*p && s < end) {
+        if (*p == ':') {
+            while (*p && *p != '/') p++;
+            const char *seg = s;
+            while (s < end && *s != '/') s++;
+            size_t n = (size_t)(s - seg);
+            if (n == 0 || n >= HK_ID_MAX + 8 || np >= HK_MAX_PARAMS) return 0;
+            memcpy(params[np], seg, n);
+            params[np][n] = '\0';
+            np++;
+            continue;
+        }
+        if (*p != *s) return 0;
+        p++;
+        s++;
+    }
+    return *p == '\0' && s == end;
+}
+
+/* ---- authentication ---------------------------------------------------------------------------- */
+
+static const char *presented_key(const hk_http_req *r)
+{
+    const char *k = hk_http_header_get(r, "x-api-key");
+    if (k && *k) return k;
+    const char *a = hk_http_header_get(r, "authorization");
+    if (a && strncasecmp(a, "Bearer ", 7) == 0) {
+        a += 7;
+        while (*a == ' ') a++;
+        return a;
+    }
+    return NULL;
+}
+
+static void run_handler(hk_call *c)
+{
+    c->route->handler(c);
+}
+
+static void on_key_lookup(hk_req *req)
+{
+    hk_call *c = hk_call_of(req);
+    if (req->rc) {
+        hk_call_store_error(c, "API key");
+        return;
+    }
+    if (!req->u.key_lookup.found) {
+        hk_call_error(c, 401, "unauthorized", "invalid API key", NULL, NULL);
+        return;
+    }
+    hk_api *api = c->api;
+    if (api->keys.n >= AUTH_CACHE_MAX) {
+        size_t it = 0;
+        void *v;
+        while ((v = hk_map_next(&api->keys, &it))) free(v);
+        hk_map_free(&api->keys);
+        hk_map_init(&api->keys);
+    }
+    auth_entry *e = hk_calloc(1, sizeof *e);
+    hk_strlcpy(e->hash, req->u.key_lookup.key_hash, sizeof e->hash);
+    hk_strlcpy(e->org, req->u.key_lookup.org, sizeof e->org);
+    e->expires_mono = hk_mono_ms() + AUTH_TTL_MS;
+    free(hk_map_put(&api->keys, e->hash, e));
+    hk_strlcpy(c->org, e->org, sizeof c->org);
+    hk_req_clear(&c->req);
+    memset(&c->req, 0, sizeof c->req);
+    run_handler(c);
+}
+
+static void authenticate(hk_call *c)
+{
+    const char *key = presented_key(c->http);
+    if (!key) {
+        hk_call_error(c, 401, "unauthorized", "missing API key", NULL, NULL);
+        return;
+    }
+    if (!hk_apikey_valid(key)) {
+        hk_call_error(c, 401, "unauthorized", "invalid API key", NULL, NULL);
+        return;
+    }
+    hk_sha256_hex(key, strlen(key), c->key_hash);
+    auth_entry *e = hk_map_get(&c->api->keys, c->key_hash);
+    if (e && e->expires_mono > hk_mono_ms()) {
+        hk_strlcpy(c->org, e->org, sizeof c->org);
+        run_handler(c);
+        return;
+    }
+    c->req.kind = HK_REQ_APIKEY_LOOKUP;
+    c->req.u.key_lookup.key_hash = c->key_hash;
+    hk_call_submit(c, on_key_lookup);
+}
+
+static void authenticate_metrics(hk_call *c)
+{
+    const char *want = c->api->cfg->metrics_key;
+    if (!want || !*want) {
+        run_handler(c);
+        return;
+    }
+    const char *key = presented_key(c->http);
+    uint8_t a[32], b[32];
+    hk_sha256(want, strlen(want), a);
+    hk_sha256(key ? key : "", key ? strlen(key) : 0, b);
+    if (!key || !hk_ct_equal(a, b, 32)) {
+        hk_call_error(c, 401, "unauthorized", "invalid metrics key",
+                      "HOOKD_METRICS_KEY is set on this server.",
+                      "Send the metrics key as 'Authorization: Bearer <key>'.");
+        return;
+    }
+    run_handler(c);
+}
+
+void hk_api_handle(hk_http_req *r, void *arg)
+{
+    hk_api *api = arg;
+    hk_call *c = hk_calloc(1, sizeof *c);
+    c->api = api;
+    c->http = r;
+    hk_buf_init(&c->out, HK_BUF_UNLIMITED);
+
+    size_t plen = strlen(r->path);
+    if (plen > 1 && r->path[plen - 1] == '/') plen--; /* one trailing slash is tolerated */
+    int method = r->method == HK_HTTP_HEAD ? HK_HTTP_GET : r->method;
+    char allow[128] = "";
+    for (size_t i = 0; i < HK_ARRAY_LEN(routes); i++) {
+        char params[HK_MAX_PARAMS][HK_ID_MAX + 8];
+        if (!route_match(routes[i].pattern, r->path, plen, params)) continue;
+        if (routes[i].method != method) {
+            /* the same path may be served by a later route with this method */
+            size_t al = strlen(allow);
+            static const char *names[] = {"", "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE",
+                                          "OPTIONS"};
+            snprintf(allow + al, sizeof allow - al, "%s%s", al ? ", " : "",
+                     names[routes[i].method]);
+            continue;
+        }
+        c->route = &routes[i];
+        memcpy(c->params, params, sizeof params);
+        break;
+    }
+    if (!c->route) {
+        if (allow[0]) {
+            char hdr[160], msg[200];
+            snprintf(hdr, sizeof hdr, "Allow: %s\r\n", allow);
+            snprintf(msg, sizeof msg, "%s is not allowed on this path", r->method_str);
+            hk_buf_reset(&c->out);
+            error_json(&c->out, 405, "method_not_allowed", msg, NULL, NULL);
+            hk_call_raw(c, 405, "application/json", hdr, c->out.data, c->out.len);
+            return;
+        }
+        hk_call_error(c, 404, "not_found", "no such route", "Nothing is served at this path.",
+                      "See /api/webhook/openapi for the API's routes.");
+        return;
+    }
+    if (c->route->auth == 1)
+        authenticate(c);
+    else if (c->route->auth == 2)
+        authenticate_metrics(c);
+    else
+        run_handler(c);
+}
+
+void hk_api_init(hk_api *api, const hk_config *cfg, hk_store *store, hk_dispatch *dispatch,
+                 hk_queue *queue, hk_metrics *metrics)
+{
+    memset(api, 0, sizeof *api);
+    api->cfg = cfg;
+    api->store = store;
+    api->dispatch = dispatch;
+    api->queue = queue;
+    api->metrics = metrics;
+    api->guard = hk_ssrf_guard_new(cfg);
+    api->started_ms = hk_now_ms();
+    api->nats_state = "disabled";
+    hk_map_init(&api->keys);
+    hk_map_init(&api->ingest_buckets);
+}
+
+void hk_api_free(hk_api *api)
+{
+    size_t it = 0;
+    void *v;
+    while ((v = hk_map_next(&api->keys, &it))) free(v);
+    hk_map_free(&api->keys);
+    it = 0;
+    while ((v = hk_map_next(&api->ingest_buckets, &it))) free(v);
+    hk_map_free(&api->ingest_buckets);
+    hk_ssrf_guard_free(api->guard);
+}

@@ -1,0 +1,137 @@
+/*
+ * api.h: the HTTP API of SPEC §3, shared by the files of src/api/ (one per resource).
+ *
+ * A request's path: server.c parses it -> router.c finds the route (404/405 otherwise) ->
+ * auth.c resolves the API key to an organization (cached; a miss asks the store) -> the
+ * route's handler validates the input, fills a store request and submits it -> the store
+ * answers on the loop -> the handler renders JSON and responds. Every handler works through an
+ * hk_call, which owns everything the request needs until the response is sent.
+ *
+ * Errors are JSON {"code","message","why","fix"} (errors.c), never HTML, never a 500 for bad
+ * input.
+ */
+#ifndef HK_API_H
+#define HK_API_H
+
+#include "core/buf.h"
+#include "core/config.h"
+#include "core/json.h"
+#include "core/map.h"
+#include "core/metrics.h"
+#include "delivery/dispatcher.h"
+#include "delivery/ssrf.h"
+#include "http/server.h"
+#include "store/store.h"
+
+typedef struct hk_api {
+    const hk_config *cfg;
+    hk_store *store;
+    hk_dispatch *dispatch;
+    hk_queue *queue;
+    hk_metrics *metrics;
+    hk_ssrf_guard *guard;
+    hk_map keys;           /* auth cache: key hash -> struct auth_entry */
+    hk_map ingest_buckets; /* per-organization ingest rate limit (HOOKD_INGEST_RATE_LIMIT) */
+    int64_t started_ms;
+    int draining;          /* shutting down: ingest answers 503 */
+    const char *nats_state; /* "disabled", "ok", "down" (set by the NATS source) */
+} hk_api;
+
+typedef struct hk_call hk_call;
+typedef void (*hk_handler)(hk_call *c);
+
+#define HK_MAX_PARAMS 2
+
+struct hk_call {
+    hk_api *api;
+    hk_http_req *http;
+    const struct hk_route *route;
+    char org[160];                     /* the caller's organization (after auth) */
+    char params[HK_MAX_PARAMS][HK_ID_MAX + 8];
+    hk_jdoc doc;                       /* the parsed body, if any */
+    hk_req req;                        /* the store request */
+    hk_buf out;                        /* response body being built */
+    void *data;                        /* handler state, freed with data_free */
+    void (*data_free)(void *);
+    int reserved;                      /* ingest lease reservation */
+    char key_hash[65];                 /* sha256 hex of the presented API key */
+};
+
+/* Routing table entry. */
+typedef struct hk_route {
+    int method;           /* enum hk_http_method */
+    const char *pattern;  /* "/api/webhook/v1/:id/deliveries" */
+    hk_handler handler;
+    int auth;             /* 1: needs an API key; 2: metrics key if configured */
+} hk_route;
+
+/* ---- setup ---------------------------------------------------------------------------------- */
+
+void hk_api_init(hk_api *api, const hk_config *cfg, hk_store *store, hk_dispatch *dispatch,
+                 hk_queue *queue, hk_metrics *metrics);
+void hk_api_free(hk_api *api);
+/* The server's request handler (arg = hk_api *). */
+void hk_api_handle(hk_http_req *req, void *arg);
+/* Error bodies for errors the HTTP server produces itself. */
+void hk_api_error_body(hk_buf *out, int status, const char *code, const char *message);
+
+/* ---- responding (each ends the call: the hk_call is freed) ---------------------------------- */
+
+/* Responds with c->out as JSON. */
+void hk_call_json(hk_call *c, int status);
+/* Responds with an error. why/fix may be NULL (a default per status is used). */
+void hk_call_error(hk_call *c, int status, const char *code, const char *message,
+                   const char *why, const char *fix);
+/* Maps a store result code to the right error response (404, 409, 422, 503, 500). */
+void hk_call_store_error(hk_call *c, const char *what);
+/* 422 with the field named in the message. */
+void hk_call_invalid(hk_call *c, const char *fmt, ...) HK_PRINTF(2, 3);
+/* Responds with any content type (for /metrics, the docs page). */
+void hk_call_raw(hk_call *c, int status, const char *ctype, const char *extra_headers,
+                 const void *body, size_t len);
+
+/* ---- input helpers -------------------------------------------------------------------------- */
+
+/* Parses the body as JSON into c->doc. Responds with 415/400/422 and returns -1 on failure;
+ * 0 on success. With allow_empty, an empty body parses as {} (returns 0). */
+int hk_call_parse_body(hk_call *c, int allow_empty);
+/* Reads page/limit (and validates them); responds 422 and returns -1 on a bad value. */
+int hk_call_paging(hk_call *c, int *page, int *limit);
+/* Query parameter value into out; 0 found, 1 absent, -1 invalid (422 sent). */
+int hk_call_query(hk_call *c, const char *key, char *out, size_t outlen);
+
+/* Submits c->req with kind already set: org and done filled in here. */
+void hk_call_submit(hk_call *c, void (*done)(hk_req *req));
+/* The call a store request belongs to. */
+static inline hk_call *hk_call_of(hk_req *req)
+{
+    return HK_CONTAINER_OF(req, hk_call, req);
+}
+
+/* ---- rendering -------------------------------------------------------------------------------- */
+
+/* secret_mode: 0 masked ("whsec_…abcd"), 1 plaintext (create/rotate responses). */
+void hk_render_webhook(hk_jw *w, const hk_webhook *wh, int secret_mode);
+void hk_render_delivery(hk_jw *w, const hk_delivery *d);
+void hk_render_event(hk_jw *w, const hk_event *e, int with_deliveries);
+
+/* ---- handlers (one file per resource) --------------------------------------------------------- */
+
+void hk_h_health(hk_call *c);
+void hk_h_metrics(hk_call *c);
+void hk_h_openapi_page(hk_call *c);
+void hk_h_openapi_json(hk_call *c);
+void hk_h_webhook_create(hk_call *c);
+void hk_h_webhook_list(hk_call *c);
+void hk_h_webhook_get(hk_call *c);
+void hk_h_webhook_patch(hk_call *c);
+void hk_h_webhook_delete(hk_call *c);
+void hk_h_event_ingest(hk_call *c);
+void hk_h_event_batch(hk_call *c);
+void hk_h_trigger(hk_call *c);
+void hk_h_event_list(hk_call *c);
+void hk_h_event_get(hk_call *c);
+void hk_h_delivery_list(hk_call *c);
+void hk_h_delivery_get(hk_call *c);
+
+#endif

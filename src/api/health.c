@@ -1,0 +1,47 @@
+/*
+ * health.c: the unauthenticated operational routes: /api/webhook/health (each dependency
+ * checked, 503 naming the failing one) and /metrics (Prometheus text).
+ */
+#include <string.h>
+
+#include "api/api.h"
+#include "core/time.h"
+
+static void on_ping(hk_req *req)
+{
+    hk_call *c = hk_call_of(req);
+    hk_api *api = c->api;
+    const char *store = req->rc == 0 ? "ok" : "down";
+    const char *queue = api->queue->ops->healthy(api->queue) ? "ok" : "down";
+    const char *nats = api->nats_state ? api->nats_state : "disabled";
+    int ok = strcmp(store, "ok") == 0 && strcmp(queue, "ok") == 0 &&
+             (strcmp(nats, "ok") == 0 || strcmp(nats, "disabled") == 0);
+    hk_jw w;
+    hk_jw_init(&w, &c->out);
+    hk_jw_obj_open(&w);
+    hk_jw_kstr(&w, "status", ok ? "ok" : "degraded");
+    hk_jw_key(&w, "checks");
+    hk_jw_obj_open(&w);
+    hk_jw_kstr(&w, "store", store);
+    hk_jw_kstr(&w, "queue", queue);
+    hk_jw_kstr(&w, "nats", nats);
+    hk_jw_obj_close(&w);
+    hk_jw_kstr(&w, "backend", hk_store_backend_name(api->store));
+    hk_jw_kstr(&w, "version", HK_VERSION);
+    hk_jw_kint(&w, "uptimeSeconds", (hk_now_ms() - api->started_ms) / 1000);
+    hk_jw_obj_close(&w);
+    hk_call_json(c, ok ? 200 : 503);
+}
+
+void hk_h_health(hk_call *c)
+{
+    c->req.kind = HK_REQ_PING;
+    hk_call_submit(c, on_ping);
+}
+
+void hk_h_metrics(hk_call *c)
+{
+    hk_metrics_render(c->api->metrics, &c->out);
+    hk_call_raw(c, 200, "text/plain; version=0.0.4; charset=utf-8", NULL, c->out.data,
+                c->out.len);
+}

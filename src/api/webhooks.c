@@ -1,0 +1,540 @@
+/*
+ * webhooks.c: create, list, get, patch and delete webhooks (SPEC §3), and the validation of
+ * every webhook field. Create and patch share one parser (parse_fields); a field that is
+ * present must be valid, unknown fields are ignored, and each error names its field.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/api.h"
+#include "core/crypto.h"
+#include "core/log.h"
+#include "delivery/sign.h"
+#include "ingest/match.h"
+
+#define MAX_EVENTS 100
+#define MAX_HEADERS 50
+#define HEADER_NAME_MAX 256
+#define HEADER_VALUE_MAX 4096
+#define NAME_MAX_LEN 255
+#define SECRET_MIN 8
+#define SECRET_MAX 512
+#define MAX_RETRIES_MAX 50
+#define RATE_MAX 100000
+
+/* What parse_fields owns for the store request (freed with the call). */
+typedef struct wh_input {
+    hk_webhook_fields f;
+    char *name, *url, *secret, *user_id, *headers, *filter;
+    char **events;
+    int nevents;
+    char generated_secret[HK_SECRET_GEN_LEN];
+} wh_input;
+
+static void wh_input_free(void *p)
+{
+    wh_input *in = p;
+    if (!in) return;
+    free(in->name);
+    free(in->url);
+    free(in->secret);
+    free(in->user_id);
+    free(in->headers);
+    free(in->filter);
+    for (int i = 0; i < in->nevents; i++) free(in->events[i]);
+    free(in->events);
+    free(in);
+}
+
+/* 1 if s has a byte < 0x20 or 0x7f (control characters: CR, LF, NUL, ...). */
+static int has_ctl(const char *s)
+{
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x20 || *s == 0x7f) return 1;
+    return 0;
+}
+
+static int is_tchar(char ch)
+{
+    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+           strchr("!#$%&'*+-.^_`|~", ch) != NULL;
+}
+
+static const char *const reserved_headers[] = {
+    "content-type", "content-length", "host", "user-agent", "webhook-id", "webhook-timestamp",
+    "webhook-signature", "reloop-id", "reloop-timestamp", "reloop-signature",
+    "x-webhook-signature", "x-delivery-id", "transfer-encoding", "connection", "expect", "te",
+    "upgrade", "keep-alive", "trailer", "proxy-authorization", "proxy-connection",
+};
+
+/* Reads a string field: absent -> 0 (nothing set), present and valid -> 1 with *out set,
+ * invalid -> -1 with a 422 sent. */
+static int str_field(hk_call *c, const char *key, size_t min, size_t max, int allow_null,
+                     char **out)
+{
+    int t = hk_json_obj_get(&c->doc, 0, key);
+    if (t < 0) return 0;
+    if (hk_json_type(&c->doc, t) == HK_J_NULL && allow_null) {
+        *out = NULL;
+        return 1;
+    }
+    const char *why = NULL;
+    char *s = hk_json_strdup(&c->doc, t, max, &why);
+    if (!s) {
+        if (hk_json_type(&c->doc, t) != HK_J_STRING)
+            hk_call_invalid(c, "%s must be a string", key);
+        else
+            hk_call_invalid(c, "%s is invalid: %s (at most %zu bytes)", key,
+                            why ? why : "unreadable", max);
+        return -1;
+    }
+    if (strlen(s) < min || has_ctl(s)) {
+        hk_call_invalid(c, "%s must be %zu to %zu characters without control characters (CR, "
+                           "LF, NUL)",
+                        key, min, max);
+        free(s);
+        return -1;
+    }
+    *out = s;
+    return 1;
+}
+
+static int int_field(hk_call *c, const char *key, int64_t min, int64_t max, int *out)
+{
+    int t = hk_json_obj_get(&c->doc, 0, key);
+    if (t < 0) return 0;
+    int64_t v;
+    if (hk_json_int(&c->doc, t, &v) || v < min || v > max) {
+        hk_call_invalid(c, "%s must be an integer between %lld and %lld", key, (long long)min,
+                        (long long)max);
+        return -1;
+    }
+    *out = (int)v;
+    return 1;
+}
+
+static int bool_field(hk_call *c, const char *key, int *out)
+{
+    int t = hk_json_obj_get(&c->doc, 0, key);
+    if (t < 0) return 0;
+    if (hk_json_bool(&c->doc, t, out)) {
+        hk_call_invalid(c, "%s must be true or false", key);
+        return -1;
+    }
+    return 1;
+}
+
+static int parse_events(hk_call *c, wh_input *in)
+{
+    int t = hk_json_obj_get(&c->doc, 0, "events");
+    if (t < 0) return 0;
+    if (hk_json_type(&c->doc, t) != HK_J_ARRAY || c->doc.toks[t].size == 0) {
+        hk_call_invalid(c, "events must be a non-empty array of event types or patterns");
+        return -1;
+    }
+    if (c->doc.toks[t].size > MAX_EVENTS) {
+        hk_call_invalid(c, "events may hold at most %d entries", MAX_EVENTS);
+        return -1;
+    }
+    in->events = hk_calloc(c->doc.toks[t].size, sizeof(char *));
+    int i = 0;
+    for (int e = hk_json_first(&c->doc, t); i < (int)c->doc.toks[t].size;
+         e = hk_json_next(&c->doc, e), i++) {
+        char *s = hk_json_strdup(&c->doc, e, HK_EVENT_TYPE_MAX, NULL);
+        if (!s || !hk_pattern_valid(s)) {
+            free(s);
+            hk_call_invalid(c,
+                            "events[%d] must match [A-Za-z0-9_.-]{1,255}, where a whole segment "
+                            "may be '*'",
+                            i);
+            return -1;
+        }
+        int dup = 0;
+        for (int k = 0; k < in->nevents; k++)
+            if (strcmp(in->events[k], s) == 0) dup = 1;
+        if (dup)
+            free(s);
+        else
+            in->events[in->nevents++] = s;
+    }
+    in->f.events = (const char *const *)in->events;
+    in->f.nevents = in->nevents;
+    in->f.has |= HK_WF_EVENTS;
+    return 1;
+}
+
+static int parse_headers(hk_call *c, wh_input *in)
+{
+    int t = hk_json_obj_get(&c->doc, 0, "customHeaders");
+    if (t < 0) return 0;
+    in->f.has |= HK_WF_HEADERS;
+    if (hk_json_type(&c->doc, t) == HK_J_NULL) return 1;
+    if (hk_json_type(&c->doc, t) != HK_J_OBJECT) {
+        hk_call_invalid(c, "customHeaders must be an object of header names to string values");
+        return -1;
+    }
+    if (c->doc.toks[t].size > MAX_HEADERS) {
+        hk_call_invalid(c, "customHeaders may hold at most %d headers", MAX_HEADERS);
+        return -1;
+    }
+    if (hk_json_obj_dup_key(&c->doc, t)) {
+        hk_call_invalid(c, "customHeaders has a duplicate name");
+        return -1;
+    }
+    hk_buf b;
+    hk_buf_init(&b, HK_BUF_UNLIMITED);
+    hk_jw w;
+    hk_jw_init(&w, &b);
+    hk_jw_obj_open(&w);
+    int i = 0, rc = 1;
+    for (int k = hk_json_first(&c->doc, t); i < (int)c->doc.toks[t].size;
+         k = hk_json_next(&c->doc, k + 1), i++) {
+        char *name = hk_json_strdup(&c->doc, k, HEADER_NAME_MAX, NULL);
+        const char *why = NULL;
+        char *value = hk_json_type(&c->doc, k + 1) == HK_J_STRING
+                          ? hk_json_strdup(&c->doc, k + 1, HEADER_VALUE_MAX, &why)
+                          : NULL;
+        int ok = name && *name;
+        for (const char *p = name; ok && *p; p++) ok = is_tchar(*p);
+        if (!ok) {
+            hk_call_invalid(c, "customHeaders: header names must be HTTP tokens of at most %d "
+                               "characters",
+                            HEADER_NAME_MAX);
+            rc = -1;
+        } else {
+            for (size_t r = 0; r < HK_ARRAY_LEN(reserved_headers); r++)
+                if (strcasecmp(name, reserved_headers[r]) == 0) {
+                    hk_call_invalid(c, "customHeaders.%s is reserved: hookd sets it itself",
+                                    name);
+                    rc = -1;
+                    break;
+                }
+        }
+        if (rc > 0) {
+            int vok = value != NULL;
+            for (const char *p = value; vok && *p; p++)
+                vok = !((unsigned char)*p < 0x20 && *p != '\t') && *p != 0x7f;
+            if (!vok) {
+                hk_call_invalid(c,
+                                "customHeaders.%s must be a string of at most %d bytes without "
+                                "CR, LF, NUL or other control characters",
+                                name, HEADER_VALUE_MAX);
+                rc = -1;
+            }
+        }
+        if (rc > 0) {
+            hk_jw_kstr(&w, name, value);
+        }
+        free(name);
+        free(value);
+        if (rc < 0) break;
+    }
+    hk_jw_obj_close(&w);
+    if (rc > 0) {
+        in->headers = hk_buf_steal(&b);
+        in->f.custom_headers = in->headers;
+    }
+    hk_buf_free(&b);
+    return rc;
+}
+
+static int parse_filter(hk_call *c, wh_input *in)
+{
+    int t = hk_json_obj_get(&c->doc, 0, "filteringOptions");
+    if (t < 0) return 0;
+    in->f.has |= HK_WF_FILTER;
+    if (hk_json_type(&c->doc, t) == HK_J_NULL) return 1;
+    const hk_jtok *tok = &c->doc.toks[t];
+    hk_filter f;
+    char err[256];
+    int rc = hk_filter_parse(c->doc.src + tok->start, tok->end - tok->start, &f, err, sizeof err);
+    if (rc) {
+        hk_filter_free(&f);
+        hk_call_invalid(c, "%s", err);
+        return -1;
+    }
+    hk_buf b;
+    hk_buf_init(&b, HK_BUF_UNLIMITED);
+    hk_filter_canonical(&f, &b);
+    hk_filter_free(&f);
+    if (b.len == 2 && memcmp(b.data, "{}", 2) == 0) {
+        hk_buf_free(&b);
+        return 1; /* an empty filter is no filter */
+    }
+    in->filter = hk_buf_steal(&b);
+    in->f.filtering_options = in->filter;
+    return 1;
+}
+
+static int parse_schemes(hk_call *c, wh_input *in)
+{
+    int t = hk_json_obj_get(&c->doc, 0, "signatureSchemes");
+    if (t < 0) return 0;
+    if (hk_json_type(&c->doc, t) != HK_J_ARRAY || c->doc.toks[t].size == 0) {
+        hk_call_invalid(c, "signatureSchemes must be a non-empty array of \"standard\", "
+                           "\"reloop\", \"sha256\"");
+        return -1;
+    }
+    unsigned bits = 0;
+    int i = 0;
+    for (int e = hk_json_first(&c->doc, t); i < (int)c->doc.toks[t].size;
+         e = hk_json_next(&c->doc, e), i++) {
+        char *s = hk_json_strdup(&c->doc, e, 32, NULL);
+        unsigned b = s ? hk_sig_scheme_from_name(s) : 0;
+        free(s);
+        if (!b) {
+            hk_call_invalid(c, "signatureSchemes[%d] must be \"standard\", \"reloop\" or "
+                               "\"sha256\"",
+                            i);
+            return -1;
+        }
+        bits |= b;
+    }
+    in->f.schemes = bits;
+    in->f.has |= HK_WF_SCHEMES;
+    return 1;
+}
+
+/* Parses and validates every webhook field present in the body into a new wh_input (owned
+ * by the call). Returns it, or NULL after sending a 4xx. */
+static wh_input *parse_fields(hk_call *c, int patch)
+{
+    wh_input *in = hk_calloc(1, sizeof *in);
+    c->data = in;
+    c->data_free = wh_input_free;
+    int r;
+    /* name, or description as the seed calls it */
+    if ((r = str_field(c, "name", 1, NAME_MAX_LEN, 0, &in->name)) < 0) return NULL;
+    if (r == 0 && (r = str_field(c, "description", 1, NAME_MAX_LEN, 0, &in->name)) < 0) return NULL;
+    if (in->name) {
+        in->f.name = in->name;
+        in->f.has |= HK_WF_NAME;
+    }
+    if ((r = str_field(c, "url", 1, 2048, 0, &in->url)) < 0) return NULL;
+    if (r) {
+        char msg[320];
+        if (hk_url_validate(c->api->guard, in->url, c->api->cfg->https_only, msg, sizeof msg)) {
+            hk_call_invalid(c, "%s", msg);
+            return NULL;
+        }
+        in->f.url = in->url;
+        in->f.has |= HK_WF_URL;
+    }
+    if ((r = str_field(c, "secret", SECRET_MIN, SECRET_MAX, 0, &in->secret)) < 0) return NULL;
+    if (r) {
+        for (const char *p = in->secret; *p; p++)
+            if ((unsigned char)*p > 0x7e || *p == ' ') {
+                hk_call_invalid(c, "secret must be printable ASCII without spaces");
+                return NULL;
+            }
+        in->f.secret = in->secret;
+        in->f.has |= HK_WF_SECRET;
+    }
+    if ((r = str_field(c, "userId", 1, 255, 1, &in->user_id)) < 0) return NULL;
+    if (r) {
+        in->f.user_id = in->user_id;
+        in->f.has |= HK_WF_USER;
+    }
+    int st = hk_json_obj_get(&c->doc, 0, "status");
+    if (st >= 0) {
+        char *s = hk_json_strdup(&c->doc, st, 32, NULL);
+        int v = s ? hk_wh_status_parse(s) : -1;
+        free(s);
+        if (v < 0 || v == HK_WH_FAILED) {
+            hk_call_invalid(c, "status must be \"active\", \"paused\" or \"disabled\"");
+            return NULL;
+        }
+        in->f.status = v;
+        in->f.has |= HK_WF_STATUS;
+    }
+    if ((r = bool_field(c, "rateLimitEnabled", &in->f.rate_limit_enabled)) < 0) return NULL;
+    if (r) in->f.has |= HK_WF_RATE_ENABLED;
+    if ((r = int_field(c, "maxRequestsPerMinute", 1, RATE_MAX, &in->f.max_per_minute)) < 0)
+        return NULL;
+    if (r) in->f.has |= HK_WF_RATE_MAX;
+    if ((r = int_field(c, "maxRetries", 0, MAX_RETRIES_MAX, &in->f.max_retries)) < 0) return NULL;
+    if (r) in->f.has |= HK_WF_MAX_RETRIES;
+    if (parse_events(c, in) < 0) return NULL;
+    if (parse_headers(c, in) < 0) return NULL;
+    if (parse_filter(c, in) < 0) return NULL;
+    if (parse_schemes(c, in) < 0) return NULL;
+
+    if (!patch) {
+        if (!(in->f.has & HK_WF_NAME)) {
+            hk_call_invalid(c, "name (or description) is required");
+            return NULL;
+        }
+        if (!(in->f.has & HK_WF_URL)) {
+            hk_call_invalid(c, "url is required");
+            return NULL;
+        }
+        if (!(in->f.has & HK_WF_EVENTS)) {
+            hk_call_invalid(c, "events is required: a non-empty array of event types");
+            return NULL;
+        }
+        if (!(in->f.has & HK_WF_SECRET)) {
+            hk_secret_generate(in->generated_secret);
+            in->f.secret = in->generated_secret;
+            in->f.has |= HK_WF_SECRET;
+        }
+    } else if (!in->f.has) {
+        hk_call_invalid(c, "nothing to change: give at least one webhook field");
+        return NULL;
+    }
+    return in;
+}
+
+static int valid_webhook_id(hk_call *c)
+{
+    if (hk_id_valid(c->params[0], "wh")) return 1;
+    hk_call_error(c, 404, "not_found", "webhook not found", NULL, NULL);
+    return 0;
+}
+
+/* ---- handlers --------------------------------------------------------------------------------- */
+
+static void on_created(hk_req *req)
+{
+    hk_call *c = hk_call_of(req);
+    if (req->rc) {
+        hk_call_store_error(c, "webhook");
+        return;
+    }
+    hk_jw w;
+    hk_jw_init(&w, &c->out);
+    hk_render_webhook(&w, req->u.wh_create.out, 1);
+    HK_LOG(HK_LOG_INFO, "webhook.created", HK_LS("webhook_id", req->u.wh_create.out->id),
+           HK_LS("org", c->org));
+    hk_call_json(c, 201);
+}
+
+void hk_h_webhook_create(hk_call *c)
+{
+    if (hk_call_parse_body(c, 0)) return;
+    wh_input *in = parse_fields(c, 0);
+    if (!in) return;
+    c->req.kind = HK_REQ_WEBHOOK_CREATE;
+    c->req.u.wh_create.f = &in->f;
+    hk_call_submit(c, on_created);
+}
+
+static void on_listed(hk_req *req)
+{
+    hk_call *c = hk_call_of(req);
+    if (req->rc) {
+        hk_call_store_error(c, "webhooks");
+        return;
+    }
+    hk_jw w;
+    hk_jw_init(&w, &c->out);
+    hk_jw_obj_open(&w);
+    hk_jw_key(&w, "webhooks");
+    hk_jw_arr_open(&w);
+    for (int i = 0; i < req->u.wh_list.n; i++) hk_render_webhook(&w, req->u.wh_list.items[i], 0);
+    hk_jw_arr_close(&w);
+    hk_jw_kint(&w, "total", req->u.wh_list.total);
+    hk_jw_kint(&w, "page", req->u.wh_list.page);
+    hk_jw_kint(&w, "limit", req->u.wh_list.limit);
+    hk_jw_obj_close(&w);
+    hk_call_json(c, 200);
+}
+
+void hk_h_webhook_list(hk_call *c)
+{
+    int page, limit;
+    if (hk_call_paging(c, &page, &limit)) return;
+    char status[32];
+    int st = -1;
+    int r = hk_call_query(c, "status", status, sizeof status);
+    if (r < 0) return;
+    if (r == 0) {
+        st = hk_wh_status_parse(status);
+        if (st < 0) {
+            hk_call_invalid(c, "status must be active, paused, disabled or failed");
+            return;
+        }
+    }
+    c->req.kind = HK_REQ_WEBHOOK_LIST;
+    c->req.u.wh_list.status = st;
+    c->req.u.wh_list.page = page;
+    c->req.u.wh_list.limit = limit;
+    hk_call_submit(c, on_listed);
+}
+
+static void on_got(hk_req *req)
+{
+    hk_call *c = hk_call_of(req);
+    if (req->rc) {
+        hk_call_store_error(c, "webhook");
+        return;
+    }
+    hk_jw w;
+    hk_jw_init(&w, &c->out);
+    hk_render_webhook(&w, req->u.wh_get.out, 0);
+    hk_call_json(c, 200);
+}
+
+void hk_h_webhook_get(hk_call *c)
+{
+    if (!valid_webhook_id(c)) return;
+    c->req.kind = HK_REQ_WEBHOOK_GET;
+    c->req.u.wh_get.id = c->params[0];
+    hk_call_submit(c, on_got);
+}
+
+static void on_patched(hk_req *req)
+{
+    hk_call *c = hk_call_of(req);
+    if (req->rc) {
+        hk_call_store_error(c, "webhook");
+        return;
+    }
+    hk_webhook *wh = req->u.wh_patch.out;
+    hk_dispatch_webhook_changed(c->api->dispatch, wh, req->u.wh_patch.unparked);
+    HK_LOG(HK_LOG_INFO, "webhook.updated", HK_LS("webhook_id", wh->id),
+           HK_LS("status", hk_wh_status_name(wh->status)), HK_LI("unparked", req->u.wh_patch.unparked));
+    hk_jw w;
+    hk_jw_init(&w, &c->out);
+    hk_render_webhook(&w, wh, 0);
+    hk_call_json(c, 200);
+}
+
+void hk_h_webhook_patch(hk_call *c)
+{
+    if (!valid_webhook_id(c)) return;
+    if (hk_call_parse_body(c, 0)) return;
+    wh_input *in = parse_fields(c, 1);
+    if (!in) return;
+    c->req.kind = HK_REQ_WEBHOOK_PATCH;
+    c->req.u.wh_patch.id = c->params[0];
+    c->req.u.wh_patch.f = &in->f;
+    hk_call_submit(c, on_patched);
+}
+
+static void on_deleted(hk_req *req)
+{
+    hk_call *c = hk_call_of(req);
+    if (req->rc) {
+        hk_call_store_error(c, "webhook");
+        return;
+    }
+    hk_dispatch_webhook_deleted(c->api->dispatch, c->params[0]);
+    HK_LOG(HK_LOG_INFO, "webhook.deleted", HK_LS("webhook_id", c->params[0]),
+           HK_LI("deliveries_failed", req->u.wh_delete.failed));
+    hk_jw w;
+    hk_jw_init(&w, &c->out);
+    hk_jw_obj_open(&w);
+    hk_jw_kstr(&w, "id", c->params[0]);
+    hk_jw_kstr(&w, "message", "webhook deleted");
+    hk_jw_kint(&w, "failedDeliveries", req->u.wh_delete.failed);
+    hk_jw_obj_close(&w);
+    hk_call_json(c, 200);
+}
+
+void hk_h_webhook_delete(hk_call *c)
+{
+    if (!valid_webhook_id(c)) return;
+    c->req.kind = HK_REQ_WEBHOOK_DELETE;
+    c->req.u.wh_delete.id = c->params[0];
+    hk_call_submit(c, on_deleted);
+}

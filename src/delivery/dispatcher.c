@@ -1,0 +1,1178 @@
+/*
+ * dispatcher.c: the delivery engine (see dispatcher.h for what it promises).
+ *
+ * Structures:
+ *  - whc: one per webhook seen, keyed by id: the webhook's settings (refreshed from the store
+ *    when older than CACHE_TTL_MS), its signing keys, its FIFO of due jobs, its in-flight
+ *    count and its rate-limit log.
+ *  - the run list: webhooks that have due jobs and may start one; served round-robin, one
+ *    attempt per turn, so every endpoint gets its share of the global in-flight budget.
+ *  - the timer heap: jobs due later (retries kept in memory, claims made ahead of time).
+ *  - the results batch: finished attempts waiting to be written; one store request is in
+ *    flight at a time and the next batch takes everything that finished meanwhile.
+ *
+ * Life of a job: ready (in its webhook's FIFO) -> in flight -> result -> freed, or kept for a
+ * retry due soon (back into the heap, lease kept), or handed back to the store (lease released,
+ * the row's next_retry_at says when). A job whose webhook is not active is handed back parked.
+ */
+#include "delivery/dispatcher.h"
+
+#include <event2/event.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/buf.h"
+#include "core/crypto.h"
+#include "core/json.h"
+#include "core/log.h"
+#include "core/map.h"
+#include "core/metrics.h"
+#include "core/time.h"
+#include "delivery/backoff.h"
+#include "delivery/httpc.h"
+#include "delivery/ratelimit.h"
+#include "delivery/sign.h"
+
+#define CLAIM_BATCH 1000
+#define KEEP_RETRY_MS 60000       /* retries due within this stay in memory (lease kept) */
+#define CACHE_TTL_MS 30000        /* webhook settings older than this are re-read */
+#define IDLE_WHC_MS 300000        /* cached webhooks with no jobs are dropped after this */
+#define RESULTS_RETRY_MS 1000
+#define RELEASE_RETRY_MS 1000
+
+typedef struct whc {
+    char id[HK_ID_MAX];
+    hk_webhook *wh;              /* NULL until loaded */
+    hk_sign_key *keys;
+    int nkeys;
+    char *hdr_static;            /* Content-Type, User-Agent, custom headers: "Name: v\n"... */
+    int64_t loaded_mono;
+    int loading;
+    int dead;                    /* deleted */
+    hk_job *rq_head, *rq_tail;   /* due jobs */
+    int nready;
+    int inflight;
+    int held;                    /* jobs of this webhook in memory */
+    int64_t avg_ms;              /* EWMA of attempt durations */
+    hk_rl_log rl;
+    struct event *wake;          /* rate-limit wait */
+    int waking;
+    struct whc *run_next;
+    int runnable;
+    int64_t last_used_mono;
+    struct hk_dispatch *d;
+} whc;
+
+typedef struct attempt {
+    hk_dispatch *d;
+    whc *w;
+    hk_job *job;
+    hk_httpc_xfer *xfer;
+    int64_t started_wall;
+    char *req_headers;           /* the header lines sent, for request_headers */
+    struct attempt *prev, *next;
+} attempt;
+
+typedef struct results_batch {
+    hk_req req;
+    hk_dispatch *d;
+    hk_result *items;
+    int n, cap;
+} results_batch;
+
+typedef struct pending_release { /* releases that failed and wait to be retried */
+    hk_release *items;
+    int n, cap;
+} pending_release;
+
+struct hk_dispatch {
+    struct event_base *base;
+    const hk_config *cfg;
+    hk_store *store;
+    hk_queue *queue;
+    hk_metrics *m;
+    hk_httpc *http;
+
+    hk_map whcs;
+    whc *run_head, *run_tail;
+    hk_job **heap;
+    int nheap, heapcap;
+    struct event *heap_timer;
+    int64_t heap_timer_at;
+
+    int held, inflight, reserved, waiting;
+    attempt *attempts;           /* in flight */
+
+    struct event *tick;          /* claim poll + housekeeping */
+    struct event *hb_timer;
+    struct event *soon;          /* deferred pump/claim */
+    int claiming;
+    int claim_more;              /* the last claim was full or work is known to be due */
+    int64_t last_hb_ok;          /* monotonic ms of the last committed heartbeat */
+    int hb_inflight;
+
+    results_batch *rb_cur;       /* accumulating */
+    results_batch *rb_flight;    /* being written */
+    struct event *rb_retry;
+
+    pending_release rel;
+    int rel_inflight;
+    struct event *rel_retry;
+
+    int stopping;
+    int64_t stop_deadline;
+    struct event *stop_timer;
+    void (*stop_done)(void *);
+    void *stop_arg;
+    int stop_signalled;
+};
+
+static void pump(hk_dispatch *d);
+static void maybe_claim(hk_dispatch *d);
+static void flush_results(hk_dispatch *d);
+static void flush_release(hk_dispatch *d);
+static void check_stopped(hk_dispatch *d);
+
+/* ---- timer heap of jobs due later ------------------------------------------------------------ */
+
+static void heap_swap(hk_dispatch *d, int a, int b)
+{
+    hk_job *t = d->heap[a];
+    d->heap[a] = d->heap[b];
+    d->heap[b] = t;
+    d->heap[a]->heap_idx = (uint32_t)a + 1;
+    d->heap[b]->heap_idx = (uint32_t)b + 1;
+}
+
+static void heap_up(hk_dispatch *d, int i)
+{
+    while (i > 0) {
+        int p = (i - 1) / 2;
+        if (d->heap[p]->due_ms <= d->heap[i]->due_ms) break;
+        heap_swap(d, i, p);
+        i = p;
+    }
+}
+
+static void heap_down(hk_dispatch *d, int i)
+{
+    for (;;) {
+        int l = 2 * i + 1, r = l + 1, m = i;
+        if (l < d->nheap && d->heap[l]->due_ms < d->heap[m]->due_ms) m = l;
+        if (r < d->nheap && d->heap[r]->due_ms < d->heap[m]->due_ms) m = r;
+        if (m == i) break;
+        heap_swap(d, i, m);
+        i = m;
+    }
+}
+
+static void heap_arm(hk_dispatch *d)
+{
+    if (!d->nheap) {
+        evtimer_del(d->heap_timer);
+        d->heap_timer_at = 0;
+        return;
+    }
+    int64_t at = d->heap[0]->due_ms;
+    if (d->heap_timer_at == at && evtimer_pending(d->heap_timer, NULL)) return;
+    int64_t delay = at - hk_now_ms();
+    if (delay < 0) delay = 0;
+    struct timeval tv = {delay / 1000, (delay % 1000) * 1000};
+    evtimer_add(d->heap_timer, &tv);
+    d->heap_timer_at = at;
+}
+
+static void heap_push(hk_dispatch *d, hk_job *j)
+{
+    if (d->nheap == d->heapcap) {
+        d->heapcap = d->heapcap ? d->heapcap * 2 : 256;
+        d->heap = hk_realloc(d->heap, sizeof(hk_job *) * (size_t)d->heapcap);
+    }
+    d->heap[d->nheap] = j;
+    j->heap_idx = (uint32_t)d->nheap + 1;
+    heap_up(d, d->nheap++);
+}
+
+static hk_job *heap_pop(hk_dispatch *d)
+{
+    hk_job *top = d->heap[0];
+    d->nheap--;
+    if (d->nheap) {
+        d->heap[0] = d->heap[d->nheap];
+        d->heap[0]->heap_idx = 1;
+        heap_down(d, 0);
+    }
+    top->heap_idx = 0;
+    return top;
+}
+
+/* ---- webhook cache ----------------------------------------------------------------------------- */
+
+static void whc_make_runnable(hk_dispatch *d, whc *w)
+{
+    if (w->runnable || !w->rq_head) return;
+    w->runnable = 1;
+    w->run_next = NULL;
+    if (d->run_tail)
+        d->run_tail->run_next = w;
+    else
+        d->run_head = w;
+    d->run_tail = w;
+}
+
+static whc *run_pop(hk_dispatch *d)
+{
+    whc *w = d->run_head;
+    if (!w) return NULL;
+    d->run_head = w->run_next;
+    if (!d->run_head) d->run_tail = NULL;
+    w->run_next = NULL;
+    w->runnable = 0;
+    return w;
+}
+
+static void on_whc_wake(evutil_socket_t fd, short what, void *arg)
+{
+    whc *w = arg;
+    w->waking = 0;
+    whc_make_runnable(w->d, w);
+    pump(w->d);
+}
+
+static whc *whc_get(hk_dispatch *d, const char *id)
+{
+    whc *w = hk_map_get(&d->whcs, id);
+    if (w) return w;
+    w = hk_calloc(1, sizeof *w);
+    hk_strlcpy(w->id, id, sizeof w->id);
+    w->d = d;
+    w->wake = evtimer_new(d->base, on_whc_wake, w);
+    w->last_used_mono = hk_mono_ms();
+    hk_map_put(&d->whcs, w->id, w);
+    return w;
+}
+
+static void whc_free(whc *w)
+{
+    hk_webhook_free(w->wh);
+    free(w->keys);
+    free(w->hdr_static);
+    hk_rl_free(&w->rl);
+    event_free(w->wake);
+    free(w);
+}
+
+/* Builds the header lines every attempt of this webhook sends before its own ones. */
+static char *static_headers(const hk_config *cfg, const hk_webhook *wh)
+{
+    hk_buf b;
+    hk_buf_init(&b, HK_BUF_UNLIMITED);
+    hk_buf_printf(&b, "Content-Type: application/json\nUser-Agent: %s\n", cfg->user_agent);
+    if (wh->custom_headers) {
+        hk_jdoc doc = {0};
+        if (hk_json_parse(&doc, wh->custom_headers, strlen(wh->custom_headers), 4096, 4) == 0 &&
+            hk_json_type(&doc, 0) == HK_J_OBJECT) {
+            hk_buf tmp;
+            hk_buf_init(&tmp, 8192);
+            for (int k = hk_json_first(&doc, 0); k >= 0 && (uint32_t)k < doc.ntoks;
+                 k = hk_json_next(&doc, k + 1)) {
+                /* names and values were validated at create/patch: tokens, no CR/LF */
+                hk_buf_reset(&tmp);
+                if (hk_json_str(&doc, k, &tmp)) continue;
+                hk_buf_append(&b, tmp.data, tmp.len);
+                hk_buf_puts(&b, ": ");
+                hk_buf_reset(&tmp);
+                if (hk_json_str(&doc, k + 1, &tmp) == 0) hk_buf_append(&b, tmp.data, tmp.len);
+                hk_buf_putc(&b, '\n');
+                if (doc.toks[k + 1].next >= doc.ntoks) break;
+            }
+            hk_buf_free(&tmp);
+        }
+        hk_json_free(&doc);
+    }
+    return hk_buf_steal(&b);
+}
+
+/* Installs a fresh copy of the webhook's settings (takes ownership of wh). */
+static void whc_set(hk_dispatch *d, whc *w, hk_webhook *wh)
+{
+    hk_webhook_free(w->wh);
+    free(w->keys);
+    free(w->hdr_static);
+    w->wh = wh;
+    w->dead = wh->deleted_at != 0;
+    w->loaded_mono = hk_mono_ms();
+    w->nkeys = 0;
+    w->keys = hk_calloc(2, sizeof(hk_sign_key));
+    if (wh->secret && hk_sign_key_init(&w->keys[0], wh->secret) == 0) w->nkeys = 1;
+    if (wh->prev_secret && wh->prev_secret_expires_at > hk_now_ms() &&
+        hk_sign_key_init(&w->keys[w->nkeys], wh->prev_secret) == 0)
+        w->nkeys++;
+    w->hdr_static = static_headers(d->cfg, wh);
+}
+
+/* Adopts webhooks delivered with jobs, unless the cache already has the same version. */
+static void adopt_webhooks(hk_dispatch *d, hk_webhook **whs, int n)
+{
+    for (int i = 0; i < n; i++) {
+        whc *w = whc_get(d, whs[i]->id);
+        if (w->wh && w->wh->updated_at >= whs[i]->updated_at && !w->loading) {
+            /* keep ours, but the counters' freshness does not matter here */
+            w->loaded_mono = hk_mono_ms();
+            hk_webhook_free(whs[i]);
+        } else {
+            whc_set(d, w, whs[i]);
+        }
+        whs[i] = NULL;
+    }
+}
+
+typedef struct load_req {
+    hk_req req;
+    hk_dispatch *d;
+    char id[HK_ID_MAX];
+    const char *ids[1];
+} load_req;
+
+static void on_loaded(hk_req *req)
+{
+    load_req *lr = HK_CONTAINER_OF(req, load_req, req);
+    hk_dispatch *d = lr->d;
+    whc *w = hk_map_get(&d->whcs, lr->id);
+    if (w) {
+        w->loading = 0;
+        if (req->rc == 0 && req->u.wh_load.n == 1) {
+            whc_set(d, w, req->u.wh_load.items[0]);
+            req->u.wh_load.items[0] = NULL;
+        } else if (req->rc == 0) {
+            w->dead = 1; /* gone entirely */
+            w->loaded_mono = hk_mono_ms();
+        } else {
+            w->loaded_mono = hk_mono_ms() - CACHE_TTL_MS + 1000; /* retry in a second */
+        }
+        whc_make_runnable(d, w);
+    }
+    hk_req_clear(req);
+    free(lr);
+    pump(d);
+}
+
+static void whc_refresh(hk_dispatch *d, whc *w)
+{
+    if (w->loading) return;
+    w->loading = 1;
+    load_req *lr = hk_calloc(1, sizeof *lr);
+    lr->d = d;
+    hk_strlcpy(lr->id, w->id, sizeof lr->id);
+    lr->ids[0] = lr->id;
+    lr->req.kind = HK_REQ_WEBHOOK_LOAD;
+    lr->req.done = on_loaded;
+    lr->req.u.wh_load.ids = lr->ids;
+    lr->req.u.wh_load.nids = 1;
+    hk_store_submit(d->store, &lr->req);
+}
+
+/* ---- holding and handing back jobs ----------------------------------------------------------- */
+
+static void job_drop(hk_dispatch *d, whc *w, hk_job *j)
+{
+    w->held--;
+    d->held--;
+    hk_job_free(j);
+}
+
+/* Hands a job back to the store with a new due time (0 = parked) and frees it. */
+static void job_release(hk_dispatch *d, whc *w, hk_job *j, int64_t next_retry_at)
+{
+    pending_release *p = &d->rel;
+    if (p->n == p->cap) {
+        p->cap = p->cap ? p->cap * 2 : 64;
+        p->items = hk_realloc(p->items, sizeof(hk_release) * (size_t)p->cap);
+    }
+    hk_strlcpy(p->items[p->n].id, j->id, HK_ID_MAX);
+    p->items[p->n].next_retry_at = next_retry_at;
+    p->n++;
+    job_drop(d, w, j);
+}
+
+static void on_released(hk_req *req, void *arg)
+{
+    hk_dispatch *d = arg;
+    d->rel_inflight = 0;
+    if (req->rc) {
+        /* keep them for the next try: copy the items back into the pending list */
+        HK_LOG(HK_LOG_WARN, "dispatch.release_failed", HK_LS("msg", hk_strerror(req->rc)),
+               HK_LI("count", req->u.release.n));
+        pending_release *p = &d->rel;
+        for (int i = 0; i < req->u.release.n; i++) {
+            if (p->n == p->cap) {
+                p->cap = p->cap ? p->cap * 2 : 64;
+                p->items = hk_realloc(p->items, sizeof(hk_release) * (size_t)p->cap);
+            }
+            p->items[p->n++] = req->u.release.items[i];
+        }
+        hk_req_clear(req);
+        struct timeval tv = {RELEASE_RETRY_MS / 1000, 0};
+        evtimer_add(d->rel_retry, &tv);
+        return;
+    }
+    hk_req_clear(req);
+    if (d->rel.n) flush_release(d);
+    d->claim_more = 1; /* released work may be due now */
+    check_stopped(d);
+}
+
+static void flush_release(hk_dispatch *d)
+{
+    if (d->rel_inflight || !d->rel.n) return;
+    d->rel_inflight = 1;
+    d->queue->ops->release(d->queue, d->rel.items, d->rel.n, on_released, d);
+    d->rel.n = 0;
+}
+
+static void on_rel_retry(evutil_socket_t fd, short what, void *arg)
+{
+    flush_release(arg);
+}
+
+/* Hands back every job of w that is not in flight (parked when the webhook is not active). */
+static void whc_release_ready(hk_dispatch *d, whc *w, int64_t due)
+{
+    while (w->rq_head) {
+        hk_job *j = w->rq_head;
+        w->rq_head = j->next;
+        w->nready--;
+        d->waiting--;
+        job_release(d, w, j, due);
+    }
+    w->rq_tail = NULL;
+    flush_release(d);
+}
+
+/* A job is due: into its webhook's FIFO. */
+static void job_ready(hk_dispatch *d, whc *w, hk_job *j)
+{
+    j->next = NULL;
+    if (w->rq_tail)
+        w->rq_tail->next = j;
+    else
+        w->rq_head = j;
+    w->rq_tail = j;
+    w->nready++;
+    d->waiting++;
+    whc_make_runnable(d, w);
+}
+
+/* Takes a job into memory: due now -> ready, later -> heap. */
+static void job_hold(hk_dispatch *d, hk_job *j)
+{
+    whc *w = whc_get(d, j->webhook_id);
+    w->held++;
+    d->held++;
+    w->last_used_mono = hk_mono_ms();
+    if (j->due_ms <= hk_now_ms())
+        job_ready(d, w, j);
+    else
+        heap_push(d, j);
+}
+
+/* How long to push back the waiting jobs of a webhook that holds too many: roughly the time
+ * it needs to work through what it has. */
+static int64_t defer_ms(const hk_dispatch *d, const whc *w)
+{
+    int64_t ms;
+    if (w->wh && w->wh->rate_limit_enabled && w->wh->max_per_minute > 0)
+        ms = (int64_t)w->nready * HK_RL_WINDOW_MS / w->wh->max_per_minute;
+    else
+        ms = (int64_t)w->nready * (w->avg_ms ? w->avg_ms : 1000) / d->cfg->endpoint_concurrency;
+    return ms < 1000 ? 1000 : ms > 3600000 ? 3600000 : ms;
+}
+
+/* Keeps the window: while more than HOOKD_QUEUE_WINDOW jobs are held, the webhook with the
+ * most waiting jobs hands back the newer half of them with a later due time. */
+static void enforce_window(hk_dispatch *d)
+{
+    int guard = 0;
+    while (d->held > d->cfg->queue_window && guard++ < 64) {
+        whc *big = NULL;
+        size_t it = 0;
+        whc *w;
+        while ((w = hk_map_next(&d->whcs, &it)))
+            if (!big || w->nready > big->nready) big = w;
+        if (!big || big->nready < 2) break;
+        int keep = big->nready / 2;
+        int64_t due = hk_now_ms() + defer_ms(d, big);
+        hk_job *j = big->rq_head, *prev = NULL;
+        for (int i = 0; i < keep && j; i++) {
+            prev = j;
+            j = j->next;
+        }
+        if (prev) {
+            prev->next = NULL;
+            big->rq_tail = prev;
+        } else {
+            big->rq_head = big->rq_tail = NULL;
+        }
+        int n = 0;
+        while (j) {
+            hk_job *next = j->next;
+            big->nready--;
+            d->waiting--;
+            job_release(d, big, j, due);
+            j = next;
+            n++;
+        }
+        HK_LOG(HK_LOG_INFO, "dispatch.deferred", HK_LS("webhook_id", big->id), HK_LI("count", n),
+               HK_LI("until_ms", due));
+    }
+    flush_release(d);
+}
+
+static void adopt_jobs(hk_dispatch *d, hk_job **jobs, int n)
+{
+    for (int i = 0; i < n; i++) {
+        job_hold(d, jobs[i]);
+        jobs[i] = NULL;
+    }
+    if (d->held > d->cfg->queue_window) enforce_window(d);
+    heap_arm(d);
+}
+
+static void on_heap_timer(evutil_socket_t fd, short what, void *arg)
+{
+    hk_dispatch *d = arg;
+    d->heap_timer_at = 0;
+    int64_t now = hk_now_ms();
+    while (d->nheap && d->heap[0]->due_ms <= now) {
+        hk_job *j = heap_pop(d);
+        job_ready(d, whc_get(d, j->webhook_id), j);
+    }
+    heap_arm(d);
+    pump(d);
+}
+
+/* ---- attempts --------------------------------------------------------------------------------- */
+
+static int outcome_of(const hk_httpc_resp *r)
+{
+    if (r->refused) return HK_OUT_REFUSED;
+    if (r->timed_out) return HK_OUT_TIMEOUT;
+    if (!r->status) return HK_OUT_CONNECT;
+    if (r->status < 300) return HK_OUT_2XX;
+    if (r->status < 400) return HK_OUT_3XX;
+    if (r->status < 500) return HK_OUT_4XX;
+    return HK_OUT_5XX;
+}
+
+/* The header lines sent, as a JSON object for request_headers. */
+static char *headers_to_json(const char *lines)
+{
+    hk_buf b;
+    hk_buf_init(&b, HK_BUF_UNLIMITED);
+    hk_jw w;
+    hk_jw_init(&w, &b);
+    hk_jw_obj_open(&w);
+    char name[256];
+    for (const char *p = lines; *p;) {
+        const char *nl = strchr(p, '\n');
+        const char *e = nl ? nl : p + strlen(p);
+        const char *colon = memchr(p, ':', (size_t)(e - p));
+        if (colon && (size_t)(colon - p) < sizeof name) {
+            memcpy(name, p, (size_t)(colon - p));
+            name[colon - p] = '\0';
+            const char *v = colon + 1;
+            while (v < e && *v == ' ') v++;
+            hk_jw_key(&w, name);
+            hk_jw_strn(&w, v, (size_t)(e - v));
+        }
+        p = nl ? nl + 1 : e;
+    }
+    hk_jw_obj_close(&w);
+    return hk_buf_steal(&b);
+}
+
+static results_batch *batch_new(hk_dispatch *d)
+{
+    results_batch *rb = hk_calloc(1, sizeof *rb);
+    rb->d = d;
+    return rb;
+}
+
+static void batch_free(results_batch *rb)
+{
+    for (int i = 0; i < rb->n; i++) {
+        hk_result *r = &rb->items[i];
+        free(r->response_body);
+        free(r->response_headers);
+        free(r->request_headers);
+        free(r->request_url);
+        free(r->error_message);
+    }
+    free(rb->items);
+    hk_req_clear(&rb->req);
+    free(rb);
+}
+
+static hk_result *batch_add(hk_dispatch *d)
+{
+    if (!d->rb_cur) d->rb_cur = batch_new(d);
+    results_batch *rb = d->rb_cur;
+    if (rb->n == rb->cap) {
+        rb->cap = rb->cap ? rb->cap * 2 : 64;
+        rb->items = hk_realloc(rb->items, sizeof(hk_result) * (size_t)rb->cap);
+    }
+    hk_result *r = &rb->items[rb->n++];
+    memset(r, 0, sizeof *r);
+    return r;
+}
+
+static void attempt_unlink(hk_dispatch *d, attempt *a)
+{
+    if (a->prev)
+        a->prev->next = a->next;
+    else
+        d->attempts = a->next;
+    if (a->next) a->next->prev = a->prev;
+}
+
+static void on_attempt_done(void *arg, const hk_httpc_resp *resp)
+{
+    attempt *a = arg;
+    hk_dispatch *d = a->d;
+    whc *w = a->w;
+    hk_job *j = a->job;
+    attempt_unlink(d, a);
+    w->inflight--;
+    d->inflight--;
+    int64_t now = hk_now_ms();
+    int n = j->attempt_number + 1;
+    int outcome = outcome_of(resp);
+    hk_m_attempt(d->m, outcome, resp->duration_ms);
+    w->avg_ms = w->avg_ms ? (w->avg_ms * 7 + resp->duration_ms) / 8 : resp->duration_ms + 1;
+
+    hk_result *r = batch_add(d);
+    hk_strlcpy(r->delivery_id, j->id, sizeof r->delivery_id);
+    hk_strlcpy(r->webhook_id, j->webhook_id, sizeof r->webhook_id);
+    hk_id_new("whda", r->attempt_id);
+    r->attempt_number = n;
+    r->response_status = resp->status;
+    r->response_body = resp->status ? hk_strndup(resp->body, resp->body_len) : NULL;
+    r->response_headers = hk_strdup(resp->headers_json);
+    r->request_headers = a->req_headers;
+    a->req_headers = NULL;
+    r->request_url = hk_strdup(w->wh ? w->wh->url : NULL);
+    r->duration_ms = (int)resp->duration_ms;
+    r->started_at = a->started_wall;
+    r->finished_at = now;
+
+    int keep = 0;
+    if (outcome == HK_OUT_2XX) {
+        r->status = HK_DL_SUCCESS;
+        r->attempt_ok = 1;
+        r->final = 1;
+        hk_m_delivery(d->m, HK_DLM_SUCCESS);
+        hk_m_observe(d->m, HK_H_E2E_MS, now - j->created_ms);
+        HK_LOG(HK_LOG_DEBUG, "delivery.success", HK_LS("delivery_id", j->id),
+               HK_LS("webhook_id", j->webhook_id), HK_LI("attempt", n),
+               HK_LI("status", resp->status), HK_LI("duration_ms", resp->duration_ms));
+    } else {
+        char msg[512];
+        if (resp->status)
+            snprintf(msg, sizeof msg, "HTTP %d%s", resp->status,
+                     resp->status >= 300 && resp->status < 400 ? " (redirects are not followed)"
+                                                              : "");
+        else
+            snprintf(msg, sizeof msg, "%s", resp->error ? resp->error : "request failed");
+        r->error_message = hk_strdup(msg);
+        int final = resp->status == 410 || resp->refused || n >= j->max_attempts;
+        if (final) {
+            r->status = HK_DL_FAILED;
+            r->final = 1;
+            r->gone = resp->status == 410;
+            hk_m_delivery(d->m, HK_DLM_FAILED);
+            HK_LOG(HK_LOG_WARN, "delivery.failed", HK_LS("delivery_id", j->id),
+                   HK_LS("webhook_id", j->webhook_id), HK_LI("attempt", n), HK_LS("msg", msg));
+        } else {
+            int64_t delay = hk_backoff_delay_ms(d->cfg->retry_schedule, d->cfg->retry_schedule_len,
+                                                d->cfg->retry_jitter, n, hk_random_unit());
+            int64_t ra;
+            if ((resp->status == 429 || resp->status == 503) && resp->retry_after &&
+                hk_retry_after_parse(resp->retry_after, now, &ra) == 0 && ra > delay)
+                delay = ra;
+            r->status = HK_DL_RETRYING;
+            r->next_retry_at = now + delay;
+            keep = delay <= KEEP_RETRY_MS && d->held <= d->cfg->queue_window && !d->stopping;
+            r->keep_lease = keep;
+            hk_m_delivery(d->m, HK_DLM_RETRYING);
+            HK_LOG(HK_LOG_INFO, "delivery.retry", HK_LS("delivery_id", j->id),
+                   HK_LS("webhook_id", j->webhook_id), HK_LI("attempt", n), HK_LS("msg", msg),
+                   HK_LI("retry_in_ms", delay));
+        }
+    }
+
+    if (keep) {
+        j->attempt_number = n;
+        j->status = HK_DL_RETRYING;
+        j->due_ms = r->next_retry_at;
+        heap_push(d, j);
+        heap_arm(d);
+    } else {
+        job_drop(d, w, j);
+    }
+    free(a);
+    if (w->rq_head) whc_make_runnable(d, w);
+    flush_results(d);
+    pump(d);
+    check_stopped(d);
+}
+
+static void start_attempt(hk_dispatch *d, whc *w, hk_job *j)
+{
+    attempt *a = hk_calloc(1, sizeof *a);
+    a->d = d;
+    a->w = w;
+    a->job = j;
+    a->started_wall = hk_now_ms();
+    hk_buf h;
+    hk_buf_init(&h, HK_BUF_UNLIMITED);
+    hk_buf_puts(&h, w->hdr_static);
+    hk_buf_printf(&h, "X-Delivery-Id: %s\n", j->id);
+    if (w->nkeys)
+        hk_sign_headers(w->wh->schemes, j->event_id, a->started_wall / 1000, j->body->data,
+                        j->body->len, w->keys, w->nkeys, &h);
+    const char *lines = hk_buf_cstr(&h);
+    a->req_headers = headers_to_json(lines);
+    w->inflight++;
+    d->inflight++;
+    a->next = d->attempts;
+    if (d->attempts) d->attempts->prev = a;
+    d->attempts = a;
+    a->xfer = hk_httpc_post(d->http, w->wh->url, j->body->data, j->body->len, lines,
+                            on_attempt_done, a);
+    hk_buf_free(&h);
+    if (!a->xfer) {
+        /* curl refused the transfer outright: a failed attempt, reported like any other */
+        hk_httpc_resp r;
+        memset(&r, 0, sizeof r);
+        r.error = "the request could not be started";
+        r.body = "";
+        on_attempt_done(a, &r);
+    }
+}
+
+/* Starts as many attempts as the limits allow, round-robin over webhooks with due jobs. */
+static void pump(hk_dispatch *d)
+{
+    if (d->stopping) return;
+    int64_t mono = hk_mono_ms();
+    int64_t now = hk_now_ms();
+    whc *w;
+    int turns = 0;
+    while (d->inflight < d->cfg->max_inflight && (w = run_pop(d))) {
+        if (++turns > 100000) break;
+        if (!w->rq_head) continue;
+        if (!w->wh || mono - w->loaded_mono > CACHE_TTL_MS) {
+            whc_refresh(d, w);
+            continue; /* made runnable again when loaded */
+        }
+        if (w->dead) {
+            /* deleted: the store already failed its deliveries */
+            while (w->rq_head) {
+                hk_job *j = w->rq_head;
+                w->rq_head = j->next;
+                w->nready--;
+                d->waiting--;
+                job_drop(d, w, j);
+            }
+            w->rq_tail = NULL;
+            continue;
+        }
+        if (w->wh->status != HK_WH_ACTIVE) {
+            whc_release_ready(d, w, 0); /* parked until it is active again */
+            continue;
+        }
+        if (w->inflight >= d->cfg->endpoint_concurrency) continue; /* re-added on completion */
+        if (w->wh->rate_limit_enabled) {
+            int64_t wait = hk_rl_take(&w->rl, w->wh->max_per_minute, now);
+            if (wait > 0) {
+                if (!w->waking) {
+                    w->waking = 1;
+                    struct timeval tv = {wait / 1000, (wait % 1000) * 1000};
+                    evtimer_add(w->wake, &tv);
+                }
+                continue;
+            }
+        }
+        hk_job *j = w->rq_head;
+        w->rq_head = j->next;
+        if (!w->rq_head) {
+            w->rq_tail = NULL;
+            hk_rl_idle(&w->rl);
+        }
+        j->next = NULL;
+        w->nready--;
+        d->waiting--;
+        w->last_used_mono = mono;
+        start_attempt(d, w, j);
+        if (w->rq_head && w->inflight < d->cfg->endpoint_concurrency) whc_make_runnable(d, w);
+    }
+    hk_m_gauge(d->m, HK_G_INFLIGHT, d->inflight);
+    hk_m_gauge(d->m, HK_G_HELD, d->held);
+    hk_m_gauge(d->m, HK_G_QUEUE_DEPTH, d->waiting);
+    maybe_claim(d);
+}
+
+/* ---- results ------------------------------------------------------------------------------------ */
+
+static void apply_changes(hk_dispatch *d, const hk_req *req)
+{
+    for (int i = 0; i < req->u.results.nchanges; i++) {
+        whc *w = hk_map_get(&d->whcs, req->u.results.changes[i].id);
+        if (!w || !w->wh) continue;
+        w->wh->status = req->u.results.changes[i].status;
+        whc_make_runnable(d, w); /* pump hands its jobs back, parked */
+    }
+}
+
+static void on_results_retry(evutil_socket_t fd, short what, void *arg)
+{
+    hk_dispatch *d = arg;
+    hk_store_submit(d->store, &d->rb_flight->req);
+}
+
+static void on_results_written(hk_req *req)
+{
+    results_batch *rb = HK_CONTAINER_OF(req, results_batch, req);
+    hk_dispatch *d = rb->d;
+    if (req->rc) {
+        /* The store is down: keep the batch and write it again; nothing is dropped. */
+        HK_LOG(HK_LOG_WARN, "dispatch.results_retry", HK_LS("msg", hk_strerror(req->rc)),
+               HK_LI("count", rb->n));
+        struct timeval tv = {RESULTS_RETRY_MS / 1000, (RESULTS_RETRY_MS % 1000) * 1000};
+        evtimer_add(d->rb_retry, &tv);
+        return;
+    }
+    apply_changes(d, req);
+    d->queue->ops->results_done(d->queue, rb->items, rb->n);
+    d->rb_flight = NULL;
+    batch_free(rb);
+    flush_results(d);
+    pump(d);
+    check_stopped(d);
+}
+
+static void flush_results(hk_dispatch *d)
+{
+    if (d->rb_flight || !d->rb_cur || !d->rb_cur->n) return;
+    results_batch *rb = d->rb_flight = d->rb_cur;
+    d->rb_cur = NULL;
+    rb->req.kind = HK_REQ_RESULTS;
+    rb->req.done = on_results_written;
+    rb->req.node_id = d->cfg->node_id;
+    rb->req.u.results.items = rb->items;
+    rb->req.u.results.n = rb->n;
+    rb->req.u.results.disable_after = d->cfg->disable_after;
+    hk_store_submit(d->store, &rb->req);
+}
+
+/* ---- claims, heartbeat, housekeeping -------------------------------------------------------------- */
+
+static void on_claimed(hk_req *req, void *arg)
+{
+    hk_dispatch *d = arg;
+    d->claiming = 0;
+    if (req->rc == 0) {
+        adopt_webhooks(d, req->u.claim.webhooks, req->u.claim.nwebhooks);
+        int n = req->u.claim.njobs;
+        if (d->stopping) {
+            /* claimed while stopping: hand them straight back */
+            for (int i = 0; i < n; i++) {
+                whc *w = whc_get(d, req->u.claim.jobs[i]->webhook_id);
+                w->held++;
+                d->held++;
+                job_release(d, w, req->u.claim.jobs[i], req->u.claim.jobs[i]->due_ms);
+                req->u.claim.jobs[i] = NULL;
+            }
+            flush_release(d);
+        } else {
+            adopt_jobs(d, req->u.claim.jobs, n);
+        }
+        d->claim_more = n + req->u.claim.parked >= req->u.claim.limit;
+        if (n) HK_LOG(HK_LOG_DEBUG, "dispatch.claimed", HK_LI("count", n));
+    }
+    hk_req_clear(req);
+    pump(d);
+    check_stopped(d);
+}
+
+static void maybe_claim(hk_dispatch *d)
+{
+    if (d->claiming || !d->claim_more || d->stopping) return;
+    int room = d->cfg->queue_window - d->held - d->reserved;
+    if (room < CLAIM_BATCH / 4 && room < d->cfg->queue_window / 4) return;
+    int limit = room < CLAIM_BATCH ? room : CLAIM_BATCH;
+    if (limit <= 0) return;
+    d->claiming = 1;
+    d->claim_more = 0;
+    d->queue->ops->claim(d->queue, limit, d->cfg->poll_interval_ms, on_claimed, d);
+}
+
+static void on_tick(evutil_socket_t fd, short what, void *arg)
+{
+    hk_dispatch *d = arg;
+    d->claim_more = 1;
+    /* drop cached webhooks that hold nothing and have not been used for a while */
+    int64_t mono = hk_mono_ms();
+    size_t it = 0;
+    whc *w;
+    while ((w = hk_map_next(&d->whcs, &it))) {
+        if (w->held || w->inflight || w->runnable || w->loading || w->waking) continue;
+        if (mono - w->last_used_mono < IDLE_WHC_MS) continue;
+        hk_map_del(&d->whcs, w->id);
+        whc_free(w);
+    }
+    hk_m_gauge(d->m, HK_G_STORE_QUEUED, hk_store_queued(d->store));
+    pump(d);
+}
+
+static void on_heartbeat(hk_req *req, void *arg)
+{
+    hk_dispatch *d = arg;
+    d->hb_inflight = 0;
+    if (req->rc == 0) {
+        d->last_hb_ok = hk_mono_ms();
+        if (req->u.heartbeat.reclaimed) {
+            HK_LOG(HK_LOG_INFO, "dispatch.reclaimed", HK_LI("count", req->u.heartbeat.reclaimed));
+            d->claim_more = 1;
+        }
+    } else {
+        HK_LOG(HK_LOG_WARN, "dispatch.heartbeat_failed", HK_LS("msg", hk_strerror(req->rc)));
+    }
+    hk_req_clear(req);
+    check_stopped(d);
+}
+
+static void on_hb_timer(evutil_socket_t fd, short what, void *arg)
+{
+    hk_dispatch *d = arg;
+    if (d->hb_inflight || d->stopping) return;
+    d->hb_inflight = 1;
+    d->queue->ops->heartbeat(d->queue, d->cfg->lease_ms, on_heartbeat, d);
+}
+
+static void on_soon(evutil_socket_t fd, short what, void *arg)
+{
+    pump(arg);
+}
+
+/* ---- public ----------------------------------------------------------------------------------- */
+
+hk_dispatch *hk_dispatch_new(struct event_base *base, const hk_config *cfg, hk_store *store,
+                             hk_queue *queue, struct hk_metrics *metrics, char *err,
+                             size_t errlen)
+{
+    hk_dispatch *d = hk_calloc(1, sizeof *d);
+    d->base = base;
+    d->cfg = cfg;
+    d->store = store;
+    d->queue = queue;
+    d->m = metrics;
+    d->http = hk_httpc_new(base, cfg, err, errlen);
+    if (!d->http) {
+        free(d);
+        return NULL;
+    }
+    hk_map_init(&d->whcs);
+    d->heap_timer = evtimer_new(base, on_heap_timer, d);
+    d->tick = event_new(base, -1, EV_PERSIST, on_tick, d);
+    d->hb_timer = event_new(base, -1, EV_PERSIST, on_hb_timer, d);
+    d->soon = evtimer_new(base, on_soon, d);
+    d->rb_retry = evtimer_new(base, on_results_retry, d);
+    d->rel_retry = evtimer_new(base, on_rel_retry, d);
+    return d;
+}
+
+void hk_dispatch_start(hk_dispatch *d)
+{
+    int poll = d->cfg->poll_interval_ms;
+    struct timeval tv = {poll / 1000, (poll % 1000) * 1000};
+    evtimer_add(d->tick, &tv);
+    int hb = d->cfg->lease_ms / 3;
+    struct timeval hv = {hb / 1000, (hb % 1000) * 1000};
+    evtimer_add(d->hb_timer, &hv);
+    d->last_hb_ok = hk_mono_ms();
+    on_hb_timer(-1, 0, d);
+    d->claim_more = 1;
+    struct timeval zero = {0, 0};
+    evtimer_add(d->soon, &zero);
+}
+
+int hk_dispatch_reserve(hk_dispatch *d)
+{
+    if (d->stopping) return 0;
+    int room = d->cfg->queue_window - d->held - d->reserved;
+    int take = room > 0 ? (room < 10000 ? room : 10000) : 0;
+    d->reserved += take;
+    return take;
+}
+
+void hk_dispatch_ingested(hk_dispatch *d, hk_req *req, int reserved)
+{
+    d->reserved -= reserved;
+    if (req->rc) return;
+    adopt_webhooks(d, req->u.ingest.webhooks, req->u.ingest.nwebhooks);
+    if (d->stopping) {
+        for (int i = 0; i < req->u.ingest.njobs; i++) {
+            hk_job *j = req->u.ingest.jobs[i];
+            whc *w = whc_get(d, j->webhook_id);
+            w->held++;
+            d->held++;
+            job_release(d, w, j, j->due_ms);
+            req->u.ingest.jobs[i] = NULL;
+        }
+        flush_release(d);
+        return;
+    }
+    adopt_jobs(d, req->u.ingest.jobs, req->u.ingest.njobs);
+    /* deliveries beyond the lease budget wait in the store: claim them */
+    int created = 0;
+    for (int i = 0; i < req->u.ingest.n; i++)
+        if (!req->u.ingest.items[i].duplicate) created += req->u.ingest.items[i].ndeliveries;
+    if (created > req->u.ingest.njobs) d->claim_more = 1;
+    pump(d);
+}
+
+void hk_dispatch_webhook_changed(hk_dispatch *d, const hk_webhook *wh, int unparked)
+{
+    whc *w = whc_get(d, wh->id);
+    whc_set(d, w, hk_webhook_dup(wh));
+    if (unparked > 0) d->claim_more = 1;
+    whc_make_runnable(d, w);
+    pump(d);
+}
+
+void hk_dispatch_webhook_deleted(hk_dispatch *d, const char *webhook_id)
+{
+    whc *w = hk_map_get(&d->whcs, webhook_id);
+    if (!w) return;
+    w->dead = 1;
+    if (w->wh) w->wh->deleted_at = hk_now_ms();
+    whc_make_runnable(d, w);
+    pump(d);
+}
+
+static void stop_finish(hk_dispatch *d)
+{
+    if (d->stop_signalled) return;
+    d->stop_signalled = 1;
+    evtimer_del(d->stop_timer);
+    if (d->stop_done) d->stop_done(d->stop_arg);
+}
+
+/* Shutdown is over when nothing is in flight, every result is written and every job handed
+ * back. */
+static void check_stopped(hk_dispatch *d)
+{
+    if (!d->stopping || d->stop_signalled) return;
+    if (d->inflight || d->claiming || d->hb_inflight) return;
+    if (d->rb_flight || (d->rb_cur && d->rb_cur->n)) {
+        flush_results(d);
+        return;
+    }
+    if (d->held) {
+        /* everything left is waiting (not in flight): hand it back at its due time */
+        size_t it = 0;
+        whc *w;
+        while ((w = hk_map_next(&d->whcs, &it))) whc_release_ready(d, w, hk_now_ms());
+        while (d->nheap) {
+            hk_job *j = heap_pop(d);
+            job_release(d, whc_get(d, j->webhook_id), j, j->due_ms);
+        }
+        flush_release(d);
+    }
+    if (d->rel_inflight || d->rel.n) return;
+    stop_finish(d);
+}
+
+static void on_stop_timeout(evutil_socket_t fd, short what, void *arg)
+{
+    hk_dispatch *d = arg;
+    /* Abort what is still in flight: those deliveries go back at once (they may have been
+     * received: the SPEC's one source of duplicates). */
+    int n = 0;
+    while (d->attempts) {
+        attempt *a = d->attempts;
+        attempt_unlink(d, a);
+        hk_httpc_cancel(d->http, a->xfer);
+        a->w->inflight--;
+        d->inflight--;
+        job_release(d, a->w, a->job, hk_now_ms());
+        free(a->req_headers);
+        free(a);
+        n++;
+    }
+    if (n) HK_LOG(HK_LOG_WARN, "dispatch.aborted_inflight", HK_LI("count", n));
+    flush_release(d);
+    check_stopped(d);
+}
+
+void hk_dispatch_shutdown(hk_dispatch *d, int timeout_ms, void (*done)(void *arg), void *arg)
+{
+    d->stopping = 1;
+    d->stop_done = done;
+    d->stop_arg = arg;
+    evtimer_del(d->tick);
+    evtimer_del(d->hb_timer);
+    evtimer_del(d->heap_timer);
+    d->stop_timer = evtimer_new(d->base, on_stop_timeout, d);
+    struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
+    evtimer_add(d->stop_timer, &tv);
+    check_stopped(d);
+}
+
+void hk_dispatch_get_stats(const hk_dispatch *d, hk_dispatch_stats *out)
+{
+    out->held = d->held;
+    out->inflight = d->inflight;
+    out->waiting = d->waiting;
+    out->webhooks = (int)d->whcs.n;
+}
+
+void hk_dispatch_free(hk_dispatch *d)
+{
+    if (!d) return;
+    while (d->attempts) {
+        attempt *a = d->attempts;
+        attempt_unlink(d, a);
+        hk_httpc_cancel(d->http, a->xfer);
+        hk_job_free(a->job);
+        free(a->req_headers);
+        free(a);
+    }
+    hk_httpc_free(d->http);
+    for (int i = 0; i < d->nheap; i++) hk_job_free(d->heap[i]);
+    free(d->heap);
+    size_t it = 0;
+    whc *w;
+    while ((w = hk_map_next(&d->whcs, &it))) {
+        while (w->rq_head) {
+            hk_job *j = w->rq_head;
+            w->rq_head = j->next;
+            hk_job_free(j);
+        }
+        whc_free(w);
+    }
+    hk_map_free(&d->whcs);
+    if (d->rb_cur) batch_free(d->rb_cur);
+    if (d->rb_flight) batch_free(d->rb_flight);
+    free(d->rel.items);
+    event_free(d->heap_timer);
+    event_free(d->tick);
+    event_free(d->hb_timer);
+    event_free(d->soon);
+    event_free(d->rb_retry);
+    event_free(d->rel_retry);
+    if (d->stop_timer) event_free(d->stop_timer);
+    free(d);
+}

@@ -1,0 +1,396 @@
+/*
+ * httpc.c: libcurl multi-socket on libevent (see httpc.h). The integration is the usual one:
+ * curl tells us which sockets to watch (socket callback) and when to wake it (timer callback);
+ * libevent tells curl when a socket is ready; finished transfers are collected from
+ * curl_multi_info_read and called back.
+ *
+ * Callbacks to the user are never made from inside curl: completions are gathered first and
+ * called after curl returns, so a callback may start or cancel transfers freely.
+ */
+#include "delivery/httpc.h"
+
+#include <curl/curl.h>
+#include <event2/event.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/buf.h"
+#include "core/json.h"
+#include "core/log.h"
+#include "core/time.h"
+#include "delivery/ssrf.h"
+
+#define RESP_HEADERS_MAX (16 * 1024)
+
+struct hk_httpc {
+    struct event_base *base;
+    const hk_config *cfg;
+    CURLM *multi;
+    struct event *timer;
+    int inflight;
+    int in_curl;                 /* inside curl_multi_socket_action */
+    hk_httpc_xfer *all;          /* every live transfer (for free) */
+    CURL **pool;                 /* idle easy handles for reuse */
+    int npool, poolcap;
+    hk_ssrf_guard *guard;
+};
+
+struct hk_httpc_xfer {
+    hk_httpc *c;
+    CURL *easy;
+    struct curl_slist *hdrs;
+    hk_httpc_cb cb;
+    void *arg;
+    hk_buf body;
+    hk_buf rhdrs;                /* raw response header lines of the final response */
+    int body_full;               /* we stopped reading at the cap */
+    int refused;                 /* the SSRF guard refused an address */
+    char refused_msg[160];
+    char errbuf[CURL_ERROR_SIZE];
+    int64_t start_us;
+    hk_httpc_xfer *prev, *next;
+};
+
+typedef struct sockctx {
+    struct event *ev;
+    curl_socket_t fd;
+} sockctx;
+
+static void check_done(hk_httpc *c);
+
+/* ---- libevent <-> curl glue ------------------------------------------------------------------ */
+
+static void on_socket_event(evutil_socket_t fd, short what, void *arg)
+{
+    hk_httpc *c = arg;
+    int action = (what & EV_READ ? CURL_CSELECT_IN : 0) | (what & EV_WRITE ? CURL_CSELECT_OUT : 0);
+    int running;
+    c->in_curl = 1;
+    curl_multi_socket_action(c->multi, fd, action, &running);
+    c->in_curl = 0;
+    check_done(c);
+}
+
+static void on_timer(evutil_socket_t fd, short what, void *arg)
+{
+    hk_httpc *c = arg;
+    int running;
+    c->in_curl = 1;
+    curl_multi_socket_action(c->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+    c->in_curl = 0;
+    check_done(c);
+}
+
+static int socket_cb(CURL *easy, curl_socket_t s, int what, void *userp, void *socketp)
+{
+    hk_httpc *c = userp;
+    sockctx *sc = socketp;
+    if (what == CURL_POLL_REMOVE) {
+        if (sc) {
+            event_free(sc->ev);
+            free(sc);
+            curl_multi_assign(c->multi, s, NULL);
+        }
+        return 0;
+    }
+    short kind = EV_PERSIST | (what & CURL_POLL_IN ? EV_READ : 0) |
+                 (what & CURL_POLL_OUT ? EV_WRITE : 0);
+    if (!sc) {
+        sc = hk_calloc(1, sizeof *sc);
+        sc->fd = s;
+        sc->ev = event_new(c->base, s, kind, on_socket_event, c);
+        curl_multi_assign(c->multi, s, sc);
+    } else {
+        event_del(sc->ev);
+        event_assign(sc->ev, c->base, s, kind, on_socket_event, c);
+    }
+    event_add(sc->ev, NULL);
+    return 0;
+}
+
+static int timer_cb(CURLM *multi, long timeout_ms, void *userp)
+{
+    hk_httpc *c = userp;
+    if (timeout_ms < 0) {
+        evtimer_del(c->timer);
+        return 0;
+    }
+    struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
+    evtimer_add(c->timer, &tv);
+    return 0;
+}
+
+/* ---- per-transfer callbacks ------------------------------------------------------------------ */
+
+static size_t on_body(char *p, size_t size, size_t n, void *arg)
+{
+    hk_httpc_xfer *x = arg;
+    size_t len = size * n;
+    size_t room = x->body.max - x->body.len;
+    if (len > room) {
+        hk_buf_append(&x->body, p, room);
+        x->body_full = 1;
+        return 0; /* stop: we have what we keep; the status decides */
+    }
+    hk_buf_append(&x->body, p, len);
+    return len;
+}
+
+static size_t on_header(char *p, size_t size, size_t n, void *arg)
+{
+    hk_httpc_xfer *x = arg;
+    size_t len = size * n;
+    if (len >= 5 && memcmp(p, "HTTP/", 5) == 0) hk_buf_reset(&x->rhdrs); /* a new response */
+    hk_buf_append(&x->rhdrs, p, len); /* past the cap: the rest is dropped */
+    return len;
+}
+
+/* Called by curl for every address it is about to connect to: the SSRF guard's check. */
+static curl_socket_t on_opensocket(void *arg, curlsocktype purpose, struct curl_sockaddr *addr)
+{
+    hk_httpc_xfer *x = arg;
+    if (purpose == CURLSOCKTYPE_IPCXN && x->c->guard &&
+        hk_ssrf_check(x->c->guard, &addr->addr, addr->addrlen, x->refused_msg,
+                      sizeof x->refused_msg)) {
+        x->refused = 1;
+        return CURL_SOCKET_BAD;
+    }
+    return socket(addr->family, addr->socktype, addr->protocol);
+}
+
+/* Response headers as a JSON object (names lowercased; repeated names joined with ", "). */
+static void headers_json(hk_httpc_xfer *x, hk_buf *out, const char **retry_after, hk_buf *ra)
+{
+    hk_jw w;
+    hk_jw_init(&w, out);
+    hk_jw_obj_open(&w);
+    const char *p = hk_buf_cstr(&x->rhdrs), *end = p + x->rhdrs.len;
+    /* skip the status line */
+    const char *nl = memchr(p, '\n', (size_t)(end - p));
+    p = nl ? nl + 1 : end;
+    *retry_after = NULL;
+    while (p < end) {
+        nl = memchr(p, '\n', (size_t)(end - p));
+        const char *le = nl ? nl : end;
+        const char *colon = memchr(p, ':', (size_t)(le - p));
+        if (colon && colon > p) {
+            char name[128];
+            size_t nlen = (size_t)(colon - p) < sizeof name - 1 ? (size_t)(colon - p) : sizeof name - 1;
+            for (size_t i = 0; i < nlen; i++) {
+                char ch = p[i];
+                name[i] = (char)(ch >= 'A' && ch <= 'Z' ? ch + 32 : ch);
+            }
+            name[nlen] = '\0';
+            const char *v = colon + 1, *ve = le;
+            while (v < ve && (*v == ' ' || *v == '\t')) v++;
+            while (ve > v && (ve[-1] == '\r' || ve[-1] == ' ' || ve[-1] == '\t')) ve--;
+            hk_jw_key(&w, name);
+            hk_jw_strn(&w, v, (size_t)(ve - v));
+            if (strcmp(name, "retry-after") == 0) {
+                hk_buf_reset(ra);
+                hk_buf_append(ra, v, (size_t)(ve - v));
+                *retry_after = hk_buf_cstr(ra);
+            }
+        }
+        p = nl ? nl + 1 : end;
+    }
+    hk_jw_obj_close(&w);
+}
+
+static void xfer_unlink(hk_httpc *c, hk_httpc_xfer *x)
+{
+    if (x->prev)
+        x->prev->next = x->next;
+    else
+        c->all = x->next;
+    if (x->next) x->next->prev = x->prev;
+    x->prev = x->next = NULL;
+}
+
+static void xfer_free(hk_httpc *c, hk_httpc_xfer *x)
+{
+    curl_multi_remove_handle(c->multi, x->easy);
+    if (c->npool < c->poolcap) {
+        curl_easy_reset(x->easy);
+        c->pool[c->npool++] = x->easy;
+    } else {
+        curl_easy_cleanup(x->easy);
+    }
+    curl_slist_free_all(x->hdrs);
+    hk_buf_free(&x->body);
+    hk_buf_free(&x->rhdrs);
+    free(x);
+}
+
+static void finish(hk_httpc *c, hk_httpc_xfer *x, CURLcode code)
+{
+    hk_httpc_resp r;
+    memset(&r, 0, sizeof r);
+    long status = 0;
+    curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &status);
+    char msg[CURL_ERROR_SIZE + 96];
+    hk_buf hj, ra;
+    hk_buf_init(&hj, RESP_HEADERS_MAX * 2);
+    hk_buf_init(&ra, 256);
+    r.duration_ms = (hk_mono_us() - x->start_us) / 1000;
+    if (code == CURLE_OK || (code == CURLE_WRITE_ERROR && x->body_full && status > 0)) {
+        r.status = (int)status;
+    } else if (x->refused) {
+        r.refused = 1;
+        r.error = x->refused_msg;
+    } else {
+        r.timed_out = code == CURLE_OPERATION_TIMEDOUT;
+        if (r.timed_out)
+            snprintf(msg, sizeof msg, "timed out after %d ms (%s)", c->cfg->http_timeout_ms,
+                     x->errbuf[0] ? x->errbuf : curl_easy_strerror(code));
+        else
+            snprintf(msg, sizeof msg, "%s%s%s", curl_easy_strerror(code), x->errbuf[0] ? ": " : "",
+                     x->errbuf);
+        r.error = msg;
+    }
+    if (r.status) {
+        headers_json(x, &hj, &r.retry_after, &ra);
+        r.headers_json = hk_buf_cstr(&hj);
+    }
+    r.body = hk_buf_cstr(&x->body);
+    r.body_len = x->body.len;
+    c->inflight--;
+    xfer_unlink(c, x);
+    x->cb(x->arg, &r);
+    hk_buf_free(&hj);
+    hk_buf_free(&ra);
+    xfer_free(c, x);
+}
+
+static void check_done(hk_httpc *c)
+{
+    CURLMsg *m;
+    int left;
+    while ((m = curl_multi_info_read(c->multi, &left))) {
+        if (m->msg != CURLMSG_DONE) continue;
+        hk_httpc_xfer *x = NULL;
+        curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&x);
+        if (x) finish(c, x, m->data.result);
+    }
+}
+
+/* ---- public ----------------------------------------------------------------------------------- */
+
+hk_httpc *hk_httpc_new(struct event_base *base, const hk_config *cfg, char *err, size_t errlen)
+{
+    static int global_init;
+    if (!global_init) {
+        if (curl_global_init(CURL_GLOBAL_DEFAULT)) {
+            snprintf(err, errlen, "curl_global_init failed");
+            return NULL;
+        }
+        global_init = 1;
+    }
+    hk_httpc *c = hk_calloc(1, sizeof *c);
+    c->base = base;
+    c->cfg = cfg;
+    c->multi = curl_multi_init();
+    c->timer = evtimer_new(base, on_timer, c);
+    c->poolcap = cfg->max_inflight;
+    c->pool = hk_calloc((size_t)c->poolcap, sizeof(CURL *));
+    c->guard = hk_ssrf_guard_new(cfg);
+    curl_multi_setopt(c->multi, CURLMOPT_SOCKETFUNCTION, socket_cb);
+    curl_multi_setopt(c->multi, CURLMOPT_SOCKETDATA, c);
+    curl_multi_setopt(c->multi, CURLMOPT_TIMERFUNCTION, timer_cb);
+    curl_multi_setopt(c->multi, CURLMOPT_TIMERDATA, c);
+    curl_multi_setopt(c->multi, CURLMOPT_MAXCONNECTS, (long)cfg->max_inflight * 2);
+    return c;
+}
+
+hk_httpc_xfer *hk_httpc_post(hk_httpc *c, const char *url, const char *body, size_t len,
+                             const char *headers, hk_httpc_cb cb, void *arg)
+{
+    hk_httpc_xfer *x = hk_calloc(1, sizeof *x);
+    x->c = c;
+    x->cb = cb;
+    x->arg = arg;
+    hk_buf_init(&x->body, (size_t)c->cfg->response_body_max);
+    hk_buf_init(&x->rhdrs, RESP_HEADERS_MAX);
+    x->easy = c->npool ? c->pool[--c->npool] : curl_easy_init();
+    if (!x->easy) {
+        free(x);
+        return NULL;
+    }
+    /* Header lines: "Name: value\n"... plus "Expect:" so curl never waits for a 100. */
+    for (const char *p = headers; p && *p;) {
+        const char *nl = strchr(p, '\n');
+        size_t n = nl ? (size_t)(nl - p) : strlen(p);
+        if (n) {
+            char line[8192];
+            if (n < sizeof line) {
+                memcpy(line, p, n);
+                line[n] = '\0';
+                x->hdrs = curl_slist_append(x->hdrs, line);
+            }
+        }
+        p = nl ? nl + 1 : p + n;
+    }
+    x->hdrs = curl_slist_append(x->hdrs, "Expect:");
+    CURL *e = x->easy;
+    curl_easy_setopt(e, CURLOPT_URL, url);
+    curl_easy_setopt(e, CURLOPT_POST, 1L);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDS, body);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, x->hdrs);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)c->cfg->http_timeout_ms);
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)c->cfg->http_timeout_ms);
+    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, c->cfg->https_only ? "https" : "http,https");
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, x);
+    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(e, CURLOPT_HEADERDATA, x);
+    curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, on_opensocket);
+    curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, x);
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, x->errbuf);
+    curl_easy_setopt(e, CURLOPT_PRIVATE, x);
+    curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
+    curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, c->cfg->tls_insecure ? 0L : 1L);
+    curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, c->cfg->tls_insecure ? 0L : 2L);
+    if (c->cfg->ca_file && c->cfg->ca_file[0]) curl_easy_setopt(e, CURLOPT_CAINFO, c->cfg->ca_file);
+    x->start_us = hk_mono_us();
+    if (curl_multi_add_handle(c->multi, e) != CURLM_OK) {
+        curl_slist_free_all(x->hdrs);
+        curl_easy_cleanup(e);
+        hk_buf_free(&x->body);
+        hk_buf_free(&x->rhdrs);
+        free(x);
+        return NULL;
+    }
+    x->next = c->all;
+    if (c->all) c->all->prev = x;
+    c->all = x;
+    c->inflight++;
+    return x;
+}
+
+void hk_httpc_cancel(hk_httpc *c, hk_httpc_xfer *x)
+{
+    c->inflight--;
+    xfer_unlink(c, x);
+    xfer_free(c, x);
+}
+
+int hk_httpc_inflight(const hk_httpc *c)
+{
+    return c->inflight;
+}
+
+void hk_httpc_free(hk_httpc *c)
+{
+    if (!c) return;
+    while (c->all) hk_httpc_cancel(c, c->all);
+    for (int i = 0; i < c->npool; i++) curl_easy_cleanup(c->pool[i]);
+    free(c->pool);
+    curl_multi_cleanup(c->multi);
+    event_free(c->timer);
+    hk_ssrf_guard_free(c->guard);
+    free(c);
+}

@@ -1,0 +1,58 @@
+/*
+ * sign.h: the three signature schemes of SPEC §4, turned into request headers.
+ *
+ *   standard  webhook-id: <event id>, webhook-timestamp: T,
+ *             webhook-signature: v1,<base64 HMAC(key, "<id>.T.<body>")> [ v1,<...>]
+ *             key = base64-decoded text after "whsec_" (the raw secret bytes if that is not
+ *             valid base64); verifies with the standardwebhooks libraries.
+ *   reloop    Reloop-Id: <event id>, Reloop-Timestamp: T,
+ *             Reloop-Signature: t=T,v1=<hex HMAC(whole secret string, "T.<body>")>[,v1=<...>]
+ *   sha256    X-Webhook-Signature: sha256=<hex HMAC(whole secret string, body)>[,sha256=<...>]
+ *
+ * With several live secrets (a rotation's grace period) each scheme carries one signature per
+ * secret, newest first.
+ */
+#ifndef HK_SIGN_H
+#define HK_SIGN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/buf.h"
+
+enum hk_sig_scheme {
+    HK_SIG_STANDARD = 1 << 0,
+    HK_SIG_RELOOP = 1 << 1,
+    HK_SIG_SHA256 = 1 << 2,
+};
+#define HK_SIG_DEFAULT (HK_SIG_STANDARD | HK_SIG_RELOOP)
+#define HK_SIG_ALL     (HK_SIG_STANDARD | HK_SIG_RELOOP | HK_SIG_SHA256)
+
+/* "standard" -> HK_SIG_STANDARD etc.; 0 if unknown. */
+unsigned hk_sig_scheme_from_name(const char *name);
+/* Name of one scheme bit; NULL if not exactly one known bit. */
+const char *hk_sig_scheme_name(unsigned bit);
+
+/* A secret prepared for signing: the raw string and the standard scheme's decoded key. */
+#define HK_SIGN_KEY_MAX 512
+typedef struct hk_sign_key {
+    char raw[HK_SIGN_KEY_MAX + 1]; /* the secret string, NUL-terminated */
+    size_t raw_len;
+    uint8_t std[HK_SIGN_KEY_MAX];  /* key bytes for the standard scheme */
+    size_t std_len;
+} hk_sign_key;
+
+/* Prepares key from a plaintext secret. HK_EINVAL if empty or longer than HK_SIGN_KEY_MAX. */
+int hk_sign_key_init(hk_sign_key *key, const char *secret);
+
+/* Appends the signature headers of every scheme in `schemes` as "Name: value\n" lines to out,
+ * signing body with each of keys[0..nkeys) (nkeys >= 1) at unix time ts (seconds). */
+int hk_sign_headers(unsigned schemes, const char *event_id, int64_t ts, const char *body,
+                    size_t body_len, const hk_sign_key *keys, int nkeys, hk_buf *out);
+
+/* The standard scheme's signature alone ("v1,<base64>") for one key: used by the unit test's
+ * check vector. out must hold 64 bytes. */
+void hk_sign_standard(const hk_sign_key *key, const char *msg_id, int64_t ts, const char *body,
+                      size_t body_len, char out[64]);
+
+#endif

@@ -1,0 +1,412 @@
+/*
+ * main.c: wiring only. Reads the configuration, runs a subcommand (serve, migrate, apikey,
+ * version), and for `serve` builds the parts in order (store -> queue -> dispatcher -> API ->
+ * HTTP server), runs the loop, and on SIGTERM/SIGINT takes them down gracefully: stop
+ * accepting, let attempts in flight finish (HOOKD_SHUTDOWN_TIMEOUT_MS), write every result,
+ * hand every other delivery back to the store, answer every pending request, exit 0.
+ */
+#include <errno.h>
+#include <event2/event.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include "api/api.h"
+#include "core/config.h"
+#include "core/crypto.h"
+#include "core/ids.h"
+#include "core/log.h"
+#include "core/metrics.h"
+#include "core/time.h"
+#include "delivery/dispatcher.h"
+#include "http/server.h"
+#include "queue/queue.h"
+#include "store/store.h"
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "hookd %s: webhook delivery service\n\n"
+            "Usage:\n"
+            "  hookd [options] [serve]                      run the API and the delivery workers\n"
+            "  hookd [options] migrate                      apply the store schema and exit\n"
+            "  hookd [options] apikey create --org ORG [--name NAME]\n"
+            "                                               create an API key (printed once)\n"
+            "  hookd [options] apikey list                  list API keys (never the keys)\n"
+            "  hookd [options] apikey revoke ID             revoke an API key\n"
+            "  hookd version                                print the version\n"
+            "  hookd --help                                 this text and every option\n\n",
+            HK_VERSION);
+    hk_config_print_help(out);
+}
+
+/* ---- CLI subcommands --------------------------------------------------------------------------- */
+
+static int open_sync_store(const hk_config *cfg, hk_store **st)
+{
+    char err[512];
+    if (hk_store_open(st, NULL, cfg, err, sizeof err)) {
+        fprintf(stderr, "hookd: %s\n", err);
+        return 1;
+    }
+    return 0;
+}
+
+/* Creates a key for org; prints it on stdout (only place it ever appears). */
+static int create_key(hk_store *st, const char *org, const char *name, const char *given)
+{
+    char key[HK_APIKEY_GEN_LEN + 128];
+    if (given)
+        hk_strlcpy(key, given, sizeof key);
+    else
+        hk_apikey_generate(key);
+    char hash[65], prefix[16];
+    hk_sha256_hex(key, strlen(key), hash);
+    snprintf(prefix, sizeof prefix, "%.8s", key);
+    hk_req req = {0};
+    req.kind = given ? HK_REQ_APIKEY_ENSURE : HK_REQ_APIKEY_CREATE;
+    req.org_id = org;
+    req.u.key_create.name = name;
+    req.u.key_create.key_hash = hash;
+    req.u.key_create.prefix = prefix;
+    int rc = hk_store_exec(st, &req);
+    if (rc) {
+        fprintf(stderr, "hookd: cannot create the API key: %s\n", req.err[0] ? req.err : hk_strerror(rc));
+        hk_req_clear(&req);
+        return 1;
+    }
+    if (!given) {
+        printf("%s\n", key);
+        fflush(stdout);
+        fprintf(stderr, "hookd: created API key %s for organization %s; it is shown only once\n",
+                req.u.key_create.out.id, org);
+    } else if (req.u.key_create.out.revoked_at) {
+        HK_LOG(HK_LOG_WARN, "apikey.bootstrap_revoked",
+               HK_LS("msg", "HOOKD_BOOTSTRAP_KEY exists but was revoked; it stays revoked"),
+               HK_LS("key_id", req.u.key_create.out.id));
+    } else if (req.u.key_create.created) {
+        HK_LOG(HK_LOG_INFO, "apikey.bootstrap_created", HK_LS("key_id", req.u.key_create.out.id),
+               HK_LS("org", org));
+    }
+    hk_req_clear(&req);
+    return 0;
+}
+
+static int valid_org(const char *s)
+{
+    size_t n = s ? strlen(s) : 0;
+    if (n < 1 || n > 128) return 0;
+    for (; *s; s++)
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
+              strchr("_.:-", *s)))
+            return 0;
+    return 1;
+}
+
+static int cmd_apikey(const hk_config *cfg, int argc, char **argv)
+{
+    if (argc < 1) {
+        fprintf(stderr, "hookd: apikey needs create, list or revoke (see hookd --help)\n");
+        return 2;
+    }
+    const char *sub = argv[0], *org = NULL, *name = NULL, *id = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--org") == 0 && i + 1 < argc)
+            org = argv[++i];
+        else if (strncmp(argv[i], "--org=", 6) == 0)
+            org = argv[i] + 6;
+        else if (strcmp(argv[i], "--name") == 0 && i + 1 < argc)
+            name = argv[++i];
+        else if (strncmp(argv[i], "--name=", 7) == 0)
+            name = argv[i] + 7;
+        else if (argv[i][0] != '-' && !id)
+            id = argv[i];
+        else {
+            fprintf(stderr, "hookd: unexpected argument '%s' for apikey %s\n", argv[i], sub);
+            return 2;
+        }
+    }
+    hk_store *st;
+    int rc = 0;
+    if (strcmp(sub, "create") == 0) {
+        if (!valid_org(org)) {
+            fprintf(stderr, "hookd: apikey create needs --org ORG ([A-Za-z0-9_.:-]{1,128})\n");
+            return 2;
+        }
+        if (name && (strlen(name) > 255 || strpbrk(name, "\r\n"))) {
+            fprintf(stderr, "hookd: --name must be at most 255 characters on one line\n");
+            return 2;
+        }
+        if (open_sync_store(cfg, &st)) return 1;
+        rc = create_key(st, org, name, NULL);
+    } else if (strcmp(sub, "list") == 0) {
+        if (open_sync_store(cfg, &st)) return 1;
+        hk_req req = {0};
+        req.kind = HK_REQ_APIKEY_LIST;
+        if (hk_store_exec(st, &req)) {
+            fprintf(stderr, "hookd: %s\n", req.err[0] ? req.err : hk_strerror(req.rc));
+            rc = 1;
+        } else {
+            printf("%-30s %-24s %-10s %-24s %-24s %s\n", "ID", "ORGANIZATION", "PREFIX",
+                   "CREATED", "REVOKED", "NAME");
+            for (int i = 0; i < req.u.key_list.n; i++) {
+                hk_apikey *k = &req.u.key_list.items[i];
+                char c[HK_ISO_LEN], r[HK_ISO_LEN] = "-";
+                hk_iso_format(k->created_at, c);
+                if (k->revoked_at) hk_iso_format(k->revoked_at, r);
+                printf("%-30s %-24s %-10s %-24s %-24s %s\n", k->id, k->org_id, k->prefix, c, r,
+                       k->name ? k->name : "");
+            }
+        }
+        hk_req_clear(&req);
+    } else if (strcmp(sub, "revoke") == 0) {
+        if (!id) {
+            fprintf(stderr, "hookd: apikey revoke needs the key's id (see hookd apikey list)\n");
+            return 2;
+        }
+        if (open_sync_store(cfg, &st)) return 1;
+        hk_req req = {0};
+        req.kind = HK_REQ_APIKEY_REVOKE;
+        req.u.key_revoke.id = id;
+        if (hk_store_exec(st, &req)) {
+            fprintf(stderr, "hookd: %s\n",
+                    req.rc == HK_ENOTFOUND ? "no active API key with that id" : hk_strerror(req.rc));
+            rc = 1;
+        } else {
+            printf("revoked %s\n", id);
+        }
+    } else {
+        fprintf(stderr, "hookd: unknown apikey command '%s'\n", sub);
+        return 2;
+    }
+    hk_store_close(st);
+    return rc;
+}
+
+/* Bootstrap: HOOKD_BOOTSTRAP_KEY exists, or, with no key at all, one is made for org_default. */
+static int bootstrap_keys(const hk_config *cfg)
+{
+    hk_store *st;
+    if (open_sync_store(cfg, &st)) return 1;
+    int rc = 0;
+    if (cfg->bootstrap_key && cfg->bootstrap_key[0]) {
+        rc = create_key(st, cfg->bootstrap_org, "bootstrap", cfg->bootstrap_key);
+    } else {
+        hk_req req = {0};
+        req.kind = HK_REQ_APIKEY_COUNT;
+        rc = hk_store_exec(st, &req) ? 1 : 0;
+        if (!rc && req.u.key_count.count == 0) {
+            fprintf(stderr, "hookd: no API key exists yet; creating one for %s:\n",
+                    cfg->bootstrap_org);
+            rc = create_key(st, cfg->bootstrap_org, "default", NULL);
+        }
+    }
+    hk_store_close(st);
+    return rc;
+}
+
+/* ---- serve --------------------------------------------------------------------------------------- */
+
+typedef struct server {
+    const hk_config *cfg;
+    struct event_base *base;
+    hk_store *store;
+    hk_queue *queue;
+    hk_metrics *metrics;
+    hk_dispatch *dispatch;
+    hk_api api;
+    hk_http_server *http;
+    struct event *sigterm, *sigint, *drain_timer;
+    int stopping;
+    int64_t stop_deadline;
+} server;
+
+static void on_drain_poll(evutil_socket_t fd, short what, void *arg)
+{
+    server *s = arg;
+    if (hk_http_server_pending(s->http) == 0 || hk_mono_ms() > s->stop_deadline) {
+        event_base_loopexit(s->base, NULL);
+        return;
+    }
+    struct timeval tv = {0, 10000};
+    evtimer_add(s->drain_timer, &tv);
+}
+
+static void on_dispatch_stopped(void *arg)
+{
+    server *s = arg;
+    HK_LOG(HK_LOG_INFO, "hookd.dispatch_stopped", HK_LS("msg", "every result written"));
+    on_drain_poll(-1, 0, s);
+}
+
+static void on_signal(evutil_socket_t sig, short what, void *arg)
+{
+    server *s = arg;
+    if (s->stopping) {
+        HK_LOG(HK_LOG_WARN, "hookd.signal", HK_LS("msg", "second signal: exiting now"));
+        event_base_loopbreak(s->base);
+        return;
+    }
+    s->stopping = 1;
+    s->stop_deadline = hk_mono_ms() + s->cfg->shutdown_timeout_ms + 5000;
+    HK_LOG(HK_LOG_INFO, "hookd.stopping", HK_LS("signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"),
+           HK_LI("timeout_ms", s->cfg->shutdown_timeout_ms));
+    s->api.draining = 1;
+    hk_http_server_drain(s->http);
+    hk_dispatch_shutdown(s->dispatch, s->cfg->shutdown_timeout_ms, on_dispatch_stopped, s);
+}
+
+static void raise_nofile(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+}
+
+static int cmd_serve(hk_config *cfg)
+{
+    char err[512];
+    if (cfg->tls_insecure)
+        HK_LOG(HK_LOG_WARN, "hookd.tls_insecure",
+               HK_LS("msg", "TLS certificate verification is OFF (HOOKD_TLS_INSECURE or "
+                            "NODE_TLS_REJECT_UNAUTHORIZED=0): deliveries can be intercepted"));
+    if (bootstrap_keys(cfg)) return 1;
+    signal(SIGPIPE, SIG_IGN);
+    raise_nofile();
+
+    server s;
+    memset(&s, 0, sizeof s);
+    s.cfg = cfg;
+    s.base = event_base_new();
+    if (!s.base) {
+        fprintf(stderr, "hookd: cannot create the event loop\n");
+        return 1;
+    }
+    int rc = 1;
+    if (hk_store_open(&s.store, s.base, cfg, err, sizeof err)) {
+        fprintf(stderr, "hookd: %s\n", err);
+        goto out;
+    }
+    s.metrics = hk_metrics_new();
+    s.queue = hk_queue_local_new(s.store, cfg->node_id);
+    s.dispatch = hk_dispatch_new(s.base, cfg, s.store, s.queue, s.metrics, err, sizeof err);
+    if (!s.dispatch) {
+        fprintf(stderr, "hookd: %s\n", err);
+        goto out;
+    }
+    hk_api_init(&s.api, cfg, s.store, s.dispatch, s.queue, s.metrics);
+    hk_http_limits lim;
+    hk_http_limits_default(&lim);
+    lim.max_body_bytes = (size_t)cfg->max_body_bytes;
+    lim.max_connections = cfg->max_connections;
+    lim.error_body = hk_api_error_body;
+    s.http = hk_http_server_new(s.base, &lim, hk_api_handle, &s.api);
+    if (hk_http_server_listen(s.http, cfg->host, cfg->port, err, sizeof err)) {
+        fprintf(stderr, "hookd: cannot listen on %s:%d: %s\n", cfg->host, cfg->port, err);
+        goto out;
+    }
+    s.sigterm = evsignal_new(s.base, SIGTERM, on_signal, &s);
+    s.sigint = evsignal_new(s.base, SIGINT, on_signal, &s);
+    s.drain_timer = evtimer_new(s.base, on_drain_poll, &s);
+    event_add(s.sigterm, NULL);
+    event_add(s.sigint, NULL);
+    hk_dispatch_start(s.dispatch);
+    HK_LOG(HK_LOG_INFO, "hookd.listening", HK_LS("host", cfg->host),
+           HK_LI("port", hk_http_server_port(s.http)), HK_LS("store", hk_store_backend_name(s.store)),
+           HK_LS("queue", s.queue->ops->name), HK_LS("node", cfg->node_id),
+           HK_LS("version", HK_VERSION));
+    event_base_dispatch(s.base);
+    rc = 0;
+    HK_LOG(HK_LOG_INFO, "hookd.stopped", HK_LS("msg", "bye"));
+out:
+    if (s.http) hk_http_server_free(s.http);
+    if (s.store) hk_store_close(s.store); /* completes queued requests */
+    if (s.dispatch) hk_dispatch_free(s.dispatch);
+    if (s.queue) s.queue->ops->free(s.queue);
+    hk_api_free(&s.api);
+    hk_metrics_free(s.metrics);
+    if (s.sigterm) event_free(s.sigterm);
+    if (s.sigint) event_free(s.sigint);
+    if (s.drain_timer) event_free(s.drain_timer);
+    event_base_free(s.base);
+    return rc;
+}
+
+/* A node id for leases: HOOKD_NODE_ID, or host-pid-random (unique per process). */
+static void ensure_node_id(hk_config *cfg)
+{
+    if (cfg->node_id && cfg->node_id[0]) return;
+    char host[64] = "node";
+    gethostname(host, sizeof host - 1);
+    host[sizeof host - 1] = '\0';
+    char rnd[HK_ID_MAX];
+    hk_id_new("n", rnd);
+    char id[160];
+    snprintf(id, sizeof id, "%.40s-%d-%s", host, (int)getpid(), rnd + 2 + 9);
+    free(cfg->node_id);
+    cfg->node_id = hk_strdup(id);
+}
+
+int main(int argc, char **argv)
+{
+    hk_config cfg;
+    int *rest = hk_calloc((size_t)argc + 1, sizeof(int));
+    int nrest = 0, help = 0;
+    char err[512];
+    int rc = hk_config_load(&cfg, argc, argv, NULL, rest, &nrest, &help, err, sizeof err);
+    if (rc) {
+        fprintf(stderr, "hookd: %s\n", err);
+        free(rest);
+        hk_config_free(&cfg);
+        return 2;
+    }
+    if (help) {
+        usage(stdout);
+        free(rest);
+        hk_config_free(&cfg);
+        return 0;
+    }
+    if (hk_log_setup(cfg.log_format, cfg.log_level)) {
+        fprintf(stderr, "hookd: bad log settings\n");
+        return 2;
+    }
+    ensure_node_id(&cfg);
+    char **args = hk_calloc((size_t)nrest + 1, sizeof(char *));
+    for (int i = 0; i < nrest; i++) args[i] = argv[rest[i]];
+    const char *cmd = nrest ? args[0] : "serve";
+    if (nrest && args[0][0] == '-') {
+        fprintf(stderr, "hookd: unknown option '%s' (see hookd --help)\n", args[0]);
+        rc = 2;
+    } else if (strcmp(cmd, "serve") == 0) {
+        if (nrest > 1) {
+            fprintf(stderr, "hookd: unexpected argument '%s'\n", args[1]);
+            rc = 2;
+        } else {
+            rc = cmd_serve(&cfg);
+        }
+    } else if (strcmp(cmd, "migrate") == 0) {
+        hk_store *st;
+        rc = open_sync_store(&cfg, &st);
+        if (!rc) {
+            printf("migrated (%s)\n", hk_store_backend_name(st));
+            hk_store_close(st);
+        }
+    } else if (strcmp(cmd, "apikey") == 0) {
+        rc = cmd_apikey(&cfg, nrest - 1, args + 1);
+    } else if (strcmp(cmd, "version") == 0) {
+        printf("hookd %s\n", HK_VERSION);
+        rc = 0;
+    } else {
+        fprintf(stderr, "hookd: unknown command '%s' (see hookd --help)\n", cmd);
+        rc = 2;
+    }
+    free(args);
+    free(rest);
+    hk_config_free(&cfg);
+    return rc;
+}

@@ -1,0 +1,48 @@
+/*
+ * queue.h: where the delivery schedule lives, behind one interface with two backends:
+ * local.c (the store's own due index: the embedded default, and PostgreSQL without Redis) and
+ * redis.c (REDIS_URL: a sorted set of due times shared by all nodes).
+ *
+ * The store stays the truth either way: a queue only says which deliveries are due and which
+ * node holds them. The dispatcher asks the queue for due work (claim), hands back work it will
+ * not do (release), keeps its claims alive (heartbeat), and tells the queue what became of
+ * each attempt (results, after they are committed) and of each new delivery (ingested).
+ *
+ * Every call with a callback calls it exactly once on the loop thread, never from inside the
+ * call. Requests the callback receives are the store's (store.h); the callback owns their
+ * outputs and must hk_req_clear them.
+ */
+#ifndef HK_QUEUE_H
+#define HK_QUEUE_H
+
+#include "store/store.h"
+
+typedef struct hk_queue hk_queue;
+typedef void (*hk_queue_cb)(hk_req *req, void *arg);
+
+typedef struct hk_queue_ops {
+    const char *name;
+    /* Claims up to limit deliveries due at or before now + horizon_ms for this node. The
+     * request passed to cb is an HK_REQ_CLAIM with jobs and webhooks. */
+    void (*claim)(hk_queue *q, int limit, int64_t horizon_ms, hk_queue_cb cb, void *arg);
+    /* Hands leased deliveries back (items copied). cb may be NULL. */
+    void (*release)(hk_queue *q, const hk_release *items, int n, hk_queue_cb cb, void *arg);
+    /* Renews this node's claims until now + lease_ms and takes back dead nodes' work. */
+    void (*heartbeat)(hk_queue *q, int64_t lease_ms, hk_queue_cb cb, void *arg);
+    /* Results of attempts, after the store committed them (retries need rescheduling). */
+    void (*results_done)(hk_queue *q, const hk_result *items, int n);
+    /* 1 while the queue backend is reachable. */
+    int (*healthy)(hk_queue *q);
+    void (*free)(hk_queue *q);
+} hk_queue_ops;
+
+struct hk_queue {
+    const hk_queue_ops *ops;
+    hk_store *store;
+    const char *node_id;
+};
+
+/* The in-process queue over the store's due index. */
+hk_queue *hk_queue_local_new(hk_store *store, const char *node_id);
+
+#endif

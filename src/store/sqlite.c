@@ -1,0 +1,1613 @@
+/*
+ * sqlite.c: the embedded store backend (the default). One SQLite file in WAL mode; the writer
+ * connection runs every write request of a group in one transaction (see store.c), readers
+ * read concurrently. Statements are prepared once per connection and reused.
+ *
+ * Single node: a SQLite store belongs to one hookd process at a time (an flock on
+ * "<db>.lock" taken at serve start-up makes a second one fail with a clear message), so at
+ * start-up every lease left by a previous run is handed back and its deliveries become
+ * claimable at their due time at once.
+ *
+ * Durability: HOOKD_SQLITE_SYNC=full (default) fsyncs the WAL at every commit, so an
+ * acknowledged event survives power loss as well as kill -9; `normal` survives kill -9 only.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include "core/buf.h"
+#include "core/log.h"
+#include "core/time.h"
+#include "delivery/sign.h"
+#include "store/backend.h"
+#include "store/sqlite_schema.h"
+
+/* ---- statements ---------------------------------------------------------------------------- */
+
+#define WH_COLS                                                                               \
+    "id, name, url, secret, previous_secret, previous_secret_expires_at, organization_id, "   \
+    "user_id, status, custom_headers, rate_limit_enabled, max_requests_per_minute, "          \
+    "max_retries, filtering_options, signature_schemes, last_triggered_at, success_count, "   \
+    "failure_count, consecutive_failures, deleted_at, created_at, updated_at"
+
+#define DL_COLS                                                                               \
+    "d.id, d.webhook_id, d.webhook_event_id, d.replay_of_delivery_id, d.event_type, "         \
+    "COALESCE(d.event_data, e.payload), e.created_at, d.status, d.request_url, "              \
+    "d.request_headers, d.response_status, d.response_body, d.response_headers, "             \
+    "d.attempt_number, d.max_attempts, d.next_retry_at, d.last_attempt_at, d.error_message, " \
+    "d.completed_at, d.duration_ms, d.created_at"
+
+#define DL_FROM " FROM webhook_delivery d JOIN webhook_event e ON e.id = d.webhook_event_id"
+
+#define EV_COLS "id, event, payload, source, idempotency_key, organization_id, user_id, created_at"
+
+#define OPEN_STATUS "status IN ('pending','retrying')"
+
+enum {
+    S_BEGIN_W,
+    S_BEGIN_R,
+    S_COMMIT,
+    S_ROLLBACK,
+    S_SAVEPOINT,
+    S_RELEASE,
+    S_ROLLBACK_TO,
+    S_PING,
+    S_KEY_INSERT,
+    S_KEY_BY_HASH,
+    S_KEY_LIST,
+    S_KEY_REVOKE,
+    S_KEY_COUNT,
+    S_WH_INSERT,
+    S_WH_GET,
+    S_WH_BY_ID,
+    S_WH_COUNT,
+    S_WH_LIST,
+    S_WH_UPDATE,
+    S_WH_DELETE,
+    S_WH_ORG,
+    S_WH_TRIGGERED,
+    S_WH_HEALTH,
+    S_WH_SET_STATUS,
+    S_SUB_INSERT,
+    S_SUB_DELETE,
+    S_SUB_LIST,
+    S_EV_INSERT,
+    S_EV_BY_IDEM,
+    S_EV_COUNT,
+    S_EV_LIST,
+    S_EV_GET,
+    S_EV_DELIVERIES,
+    S_DL_INSERT,
+    S_DL_COUNT_EVENT,
+    S_DL_FAIL_WEBHOOK,
+    S_DL_PARK_WEBHOOK,
+    S_DL_UNPARK_WEBHOOK,
+    S_DL_COUNT,
+    S_DL_LIST,
+    S_DL_GET,
+    S_ATT_LIST,
+    S_CLAIM,
+    S_DL_LEASE,
+    S_DL_PARK,
+    S_ATT_INSERT,
+    S_DL_RESULT,
+    S_DL_RELEASE,
+    S_NODE_UPSERT,
+    S_NODE_RECLAIM,
+    S_NODE_DELETE_DEAD,
+    S_MAX
+};
+
+static const char *const sql[S_MAX] = {
+    [S_BEGIN_W] = "BEGIN IMMEDIATE",
+    [S_BEGIN_R] = "BEGIN",
+    [S_COMMIT] = "COMMIT",
+    [S_ROLLBACK] = "ROLLBACK",
+    [S_SAVEPOINT] = "SAVEPOINT req",
+    [S_RELEASE] = "RELEASE req",
+    [S_ROLLBACK_TO] = "ROLLBACK TO req",
+    [S_PING] = "SELECT 1",
+    [S_KEY_INSERT] = "INSERT INTO api_key (id, organization_id, name, key_hash, key_prefix, "
+                     "created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    [S_KEY_BY_HASH] = "SELECT id, organization_id, name, key_prefix, created_at, revoked_at, "
+                      "last_used_at FROM api_key WHERE key_hash = ?1",
+    [S_KEY_LIST] = "SELECT id, organization_id, name, key_prefix, created_at, revoked_at, "
+                   "last_used_at FROM api_key ORDER BY created_at, id",
+    [S_KEY_REVOKE] = "UPDATE api_key SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL",
+    [S_KEY_COUNT] = "SELECT COUNT(*) FROM api_key",
+    [S_WH_INSERT] = "INSERT INTO webhook (id, name, url, secret, organization_id, user_id, "
+                    "status, custom_headers, rate_limit_enabled, max_requests_per_minute, "
+                    "max_retries, filtering_options, signature_schemes, created_at, updated_at) "
+                    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?14)",
+    [S_WH_GET] = "SELECT " WH_COLS " FROM webhook WHERE id = ?1 AND organization_id = ?2 "
+                 "AND deleted_at IS NULL",
+    [S_WH_BY_ID] = "SELECT " WH_COLS " FROM webhook WHERE id = ?1",
+    [S_WH_COUNT] = "SELECT COUNT(*) FROM webhook WHERE organization_id = ?1 AND deleted_at IS "
+                   "NULL AND (?2 IS NULL OR status = ?2)",
+    [S_WH_LIST] = "SELECT " WH_COLS " FROM webhook WHERE organization_id = ?1 AND deleted_at "
+                  "IS NULL AND (?2 IS NULL OR status = ?2) ORDER BY created_at DESC, id DESC "
+                  "LIMIT ?3 OFFSET ?4",
+    [S_WH_UPDATE] = "UPDATE webhook SET name = ?2, url = ?3, secret = ?4, status = ?5, "
+                    "custom_headers = ?6, rate_limit_enabled = ?7, max_requests_per_minute = ?8, "
+                    "max_retries = ?9, filtering_options = ?10, signature_schemes = ?11, "
+                    "user_id = ?12, consecutive_failures = ?13, updated_at = ?14 WHERE id = ?1",
+    [S_WH_DELETE] = "UPDATE webhook SET deleted_at = ?3, updated_at = ?3 WHERE id = ?1 AND "
+                    "organization_id = ?2 AND deleted_at IS NULL",
+    [S_WH_ORG] = "SELECT " WH_COLS " FROM webhook WHERE organization_id = ?1 AND deleted_at "
+                 "IS NULL AND status != 'disabled'",
+    [S_WH_TRIGGERED] = "UPDATE webhook SET last_triggered_at = ?2 WHERE id = ?1",
+    [S_WH_HEALTH] = "UPDATE webhook SET success_count = success_count + ?2, failure_count = "
+                    "failure_count + ?3, consecutive_failures = CASE WHEN ?4 THEN ?5 ELSE "
+                    "consecutive_failures + ?5 END WHERE id = ?1 "
+                    "RETURNING consecutive_failures, status, deleted_at",
+    [S_WH_SET_STATUS] = "UPDATE webhook SET status = ?2, updated_at = ?3 WHERE id = ?1",
+    [S_SUB_INSERT] = "INSERT OR IGNORE INTO webhook_event_subscription (id, webhook_id, "
+                     "event_id, is_enabled, created_at) VALUES (?1, ?2, ?3, 1, ?4)",
+    [S_SUB_DELETE] = "DELETE FROM webhook_event_subscription WHERE webhook_id = ?1",
+    [S_SUB_LIST] = "SELECT event_id FROM webhook_event_subscription WHERE webhook_id = ?1 AND "
+                   "is_enabled = 1 ORDER BY rowid",
+    [S_EV_INSERT] = "INSERT INTO webhook_event (id, event, payload, source, idempotency_key, "
+                    "organization_id, user_id, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, "
+                    "?8)",
+    [S_EV_BY_IDEM] = "SELECT id, event FROM webhook_event WHERE organization_id = ?1 AND "
+                     "idempotency_key = ?2",
+    [S_EV_COUNT] = "SELECT COUNT(*) FROM webhook_event WHERE organization_id = ?1 AND (?2 IS "
+                   "NULL OR event = ?2)",
+    [S_EV_LIST] = "SELECT " EV_COLS " FROM webhook_event WHERE organization_id = ?1 AND (?2 IS "
+                  "NULL OR event = ?2) ORDER BY created_at DESC, id DESC LIMIT ?3 OFFSET ?4",
+    [S_EV_GET] = "SELECT " EV_COLS " FROM webhook_event WHERE id = ?1 AND organization_id = ?2",
+    [S_EV_DELIVERIES] = "SELECT id, webhook_id, status FROM webhook_delivery WHERE "
+                        "webhook_event_id = ?1 ORDER BY created_at, id",
+    [S_DL_INSERT] = "INSERT INTO webhook_delivery (id, webhook_id, webhook_event_id, event_type, "
+                    "event_data, status, request_url, attempt_number, max_attempts, "
+                    "next_retry_at, created_at, lease_owner) VALUES (?1, ?2, ?3, ?4, ?5, "
+                    "'pending', ?6, 0, ?7, ?8, ?9, ?10)",
+    [S_DL_COUNT_EVENT] = "SELECT COUNT(*) FROM webhook_delivery WHERE webhook_event_id = ?1 "
+                         "AND replay_of_delivery_id IS NULL",
+    [S_DL_FAIL_WEBHOOK] = "UPDATE webhook_delivery SET status = 'failed', error_message = "
+                          "'webhook deleted', completed_at = ?2, next_retry_at = NULL, "
+                          "lease_owner = NULL WHERE webhook_id = ?1 AND " OPEN_STATUS,
+    [S_DL_PARK_WEBHOOK] = "UPDATE webhook_delivery SET next_retry_at = NULL WHERE webhook_id = "
+                          "?1 AND " OPEN_STATUS " AND lease_owner IS NULL",
+    [S_DL_UNPARK_WEBHOOK] = "UPDATE webhook_delivery SET next_retry_at = ?2 WHERE webhook_id = "
+                            "?1 AND " OPEN_STATUS " AND next_retry_at IS NULL",
+    [S_DL_COUNT] = "SELECT COUNT(*) FROM webhook_delivery WHERE webhook_id = ?1 AND (?2 IS NULL "
+                   "OR status = ?2)",
+    [S_DL_LIST] = "SELECT " DL_COLS DL_FROM " WHERE d.webhook_id = ?1 AND (?2 IS NULL OR "
+                  "d.status = ?2) ORDER BY d.created_at DESC, d.id DESC LIMIT ?3 OFFSET ?4",
+    [S_DL_GET] = "SELECT " DL_COLS DL_FROM " JOIN webhook w ON w.id = d.webhook_id WHERE "
+                 "d.id = ?1 AND w.organization_id = ?2",
+    [S_ATT_LIST] = "SELECT id, attempt_number, status, response_status, response_body, "
+                   "response_headers, duration_ms, error_message, created_at FROM "
+                   "webhook_delivery_attempt WHERE webhook_delivery_id = ?1 ORDER BY "
+                   "attempt_number, created_at",
+    [S_CLAIM] = "SELECT d.id, d.webhook_id, d.webhook_event_id, d.status, d.attempt_number, "
+                "d.max_attempts, d.next_retry_at, d.created_at, d.event_data, e.event, "
+                "e.payload, e.created_at" DL_FROM " WHERE d." OPEN_STATUS
+                " AND d.lease_owner IS NULL AND d.next_retry_at IS NOT NULL AND "
+                "d.next_retry_at <= ?1 ORDER BY d.next_retry_at LIMIT ?2",
+    [S_DL_LEASE] = "UPDATE webhook_delivery SET lease_owner = ?2 WHERE id = ?1",
+    [S_DL_PARK] = "UPDATE webhook_delivery SET next_retry_at = NULL WHERE id = ?1",
+    [S_ATT_INSERT] = "INSERT INTO webhook_delivery_attempt (id, webhook_delivery_id, "
+                     "attempt_number, status, response_status, response_body, response_headers, "
+                     "duration_ms, error_message, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, "
+                     "?7, ?8, ?9, ?10)",
+    [S_DL_RESULT] = "UPDATE webhook_delivery SET status = ?2, attempt_number = ?3, "
+                    "response_status = ?4, response_body = ?5, response_headers = ?6, "
+                    "request_headers = ?7, request_url = ?8, error_message = ?9, duration_ms = "
+                    "?10, last_attempt_at = ?11, next_retry_at = ?12, completed_at = ?13, "
+                    "lease_owner = CASE WHEN ?14 THEN lease_owner ELSE NULL END "
+                    "WHERE id = ?1 AND " OPEN_STATUS,
+    [S_DL_RELEASE] = "UPDATE webhook_delivery SET lease_owner = NULL, next_retry_at = ?2 WHERE "
+                     "id = ?1 AND lease_owner = ?3",
+    [S_NODE_UPSERT] = "INSERT INTO hk_node (id, alive_until, started_at) VALUES (?1, ?2, ?3) "
+                      "ON CONFLICT (id) DO UPDATE SET alive_until = excluded.alive_until",
+    [S_NODE_RECLAIM] = "UPDATE webhook_delivery SET lease_owner = NULL WHERE lease_owner IN "
+                       "(SELECT id FROM hk_node WHERE alive_until < ?1)",
+    [S_NODE_DELETE_DEAD] = "DELETE FROM hk_node WHERE alive_until < ?1",
+};
+
+typedef struct sq {
+    sqlite3 *db;
+    int role;
+    sqlite3_stmt *st[S_MAX];
+    const hk_config *cfg;
+    hk_fanout_org *orgs; /* candidates per organization, for the current group only */
+    int norgs;
+    char (*touched)[HK_ID_MAX]; /* webhooks that got a delivery in this group */
+    int ntouched, touched_cap, touched_mark;
+} sq;
+
+/* Maps a SQLite result code to hookd's: a store that cannot write or read is unavailable
+ * (the API answers 503), a constraint is a conflict, anything else an internal error. */
+static int map_rc(sq *c, int rc, const char *what)
+{
+    switch (rc & 0xff) {
+    case SQLITE_OK:
+    case SQLITE_ROW:
+    case SQLITE_DONE: return HK_OK;
+    case SQLITE_CONSTRAINT: return HK_ECONFLICT;
+    default: break;
+    }
+    HK_LOG(HK_LOG_ERROR, "store.sqlite_error", HK_LS("op", what),
+           HK_LS("msg", sqlite3_errmsg(c->db)), HK_LI("code", rc));
+    return HK_EUNAVAIL;
+}
+
+/* The prepared statement id, reset and with its bindings cleared; NULL if it cannot be
+ * prepared (logged). */
+static sqlite3_stmt *ps(sq *c, int id)
+{
+    sqlite3_stmt *s = c->st[id];
+    if (!s) {
+        int rc = sqlite3_prepare_v3(c->db, sql[id], -1, SQLITE_PREPARE_PERSISTENT, &c->st[id],
+                                    NULL);
+        if (rc != SQLITE_OK) {
+            HK_LOG(HK_LOG_ERROR, "store.sqlite_prepare", HK_LS("msg", sqlite3_errmsg(c->db)),
+                   HK_LS("sql", sql[id]));
+            return NULL;
+        }
+        s = c->st[id];
+    } else {
+        sqlite3_reset(s);
+        sqlite3_clear_bindings(s);
+    }
+    return s;
+}
+
+static void b_text(sqlite3_stmt *s, int i, const char *v)
+{
+    if (v)
+        sqlite3_bind_text(s, i, v, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(s, i);
+}
+
+static void b_textn(sqlite3_stmt *s, int i, const char *v, size_t n)
+{
+    if (v)
+        sqlite3_bind_text64(s, i, v, n, SQLITE_STATIC, SQLITE_UTF8);
+    else
+        sqlite3_bind_null(s, i);
+}
+
+static void b_i64(sqlite3_stmt *s, int i, int64_t v)
+{
+    sqlite3_bind_int64(s, i, v);
+}
+
+static void b_time(sqlite3_stmt *s, int i, int64_t ms)
+{
+    if (ms > 0)
+        sqlite3_bind_int64(s, i, ms);
+    else
+        sqlite3_bind_null(s, i);
+}
+
+static char *c_text(sqlite3_stmt *s, int i)
+{
+    const unsigned char *t = sqlite3_column_text(s, i);
+    return t ? hk_strndup((const char *)t, (size_t)sqlite3_column_bytes(s, i)) : NULL;
+}
+
+static void c_id(sqlite3_stmt *s, int i, char out[HK_ID_MAX])
+{
+    const unsigned char *t = sqlite3_column_text(s, i);
+    hk_strlcpy(out, t ? (const char *)t : "", HK_ID_MAX);
+}
+
+static int64_t c_i64(sqlite3_stmt *s, int i)
+{
+    return sqlite3_column_int64(s, i);
+}
+
+/* Runs a statement that returns no rows. */
+static int run(sq *c, sqlite3_stmt *s, const char *what)
+{
+    int rc = sqlite3_step(s);
+    int r = map_rc(c, rc, what);
+    sqlite3_reset(s);
+    return r;
+}
+
+#define PS(var, id)                                                                           \
+    sqlite3_stmt *var = ps(c, id);                                                            \
+    if (!var) return HK_EUNAVAIL
+
+/* ---- schemes ------------------------------------------------------------------------------- */
+
+static void schemes_str(unsigned bits, char *out, size_t n)
+{
+    out[0] = '\0';
+    size_t len = 0;
+    for (unsigned b = 1; b <= HK_SIG_SHA256; b <<= 1) {
+        if (!(bits & b)) continue;
+        int w = snprintf(out + len, n - len, "%s%s", len ? "," : "", hk_sig_scheme_name(b));
+        if (w < 0 || (size_t)w >= n - len) break;
+        len += (size_t)w;
+    }
+}
+
+static unsigned schemes_parse(const char *s)
+{
+    unsigned bits = 0;
+    char name[32];
+    while (s && *s) {
+        const char *e = strchr(s, ',');
+        size_t n = e ? (size_t)(e - s) : strlen(s);
+        if (n < sizeof name) {
+            memcpy(name, s, n);
+            name[n] = '\0';
+            bits |= hk_sig_scheme_from_name(name);
+        }
+        s = e ? e + 1 : NULL;
+    }
+    return bits ? bits : HK_SIG_DEFAULT;
+}
+
+/* ---- webhooks ------------------------------------------------------------------------------ */
+
+static int load_subs(sq *c, hk_webhook *w)
+{
+    PS(s, S_SUB_LIST);
+    b_text(s, 1, w->id);
+    int rc, cap = 0;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        if (w->nevents == cap) {
+            cap = cap ? cap * 2 : 4;
+            w->events = hk_realloc(w->events, sizeof(char *) * (size_t)cap);
+        }
+        w->events[w->nevents++] = c_text(s, 0);
+    }
+    int r = map_rc(c, rc, "subscriptions");
+    sqlite3_reset(s);
+    return r;
+}
+
+/* Builds a webhook from a row of WH_COLS (subscriptions not loaded). */
+static hk_webhook *row_webhook(sqlite3_stmt *s)
+{
+    hk_webhook *w = hk_calloc(1, sizeof *w);
+    c_id(s, 0, w->id);
+    w->name = c_text(s, 1);
+    w->url = c_text(s, 2);
+    w->secret = c_text(s, 3);
+    w->prev_secret = c_text(s, 4);
+    w->prev_secret_expires_at = c_i64(s, 5);
+    w->org_id = c_text(s, 6);
+    w->user_id = c_text(s, 7);
+    const char *st = (const char *)sqlite3_column_text(s, 8);
+    w->status = hk_wh_status_parse(st);
+    if (w->status < 0) w->status = HK_WH_ACTIVE;
+    w->custom_headers = c_text(s, 9);
+    w->rate_limit_enabled = (int)c_i64(s, 10);
+    w->max_per_minute = (int)c_i64(s, 11);
+    w->max_retries = (int)c_i64(s, 12);
+    w->filtering_options = c_text(s, 13);
+    w->schemes = schemes_parse((const char *)sqlite3_column_text(s, 14));
+    w->last_triggered_at = c_i64(s, 15);
+    w->success_count = c_i64(s, 16);
+    w->failure_count = c_i64(s, 17);
+    w->consecutive_failures = c_i64(s, 18);
+    w->deleted_at = c_i64(s, 19);
+    w->created_at = c_i64(s, 20);
+    w->updated_at = c_i64(s, 21);
+    return w;
+}
+
+/* Runs a prepared webhook query expected to return at most one row; *out is NULL if none. */
+static int fetch_webhook(sq *c, sqlite3_stmt *s, hk_webhook **out)
+{
+    *out = NULL;
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) *out = row_webhook(s);
+    int r = map_rc(c, rc, "webhook");
+    sqlite3_reset(s);
+    if (r == HK_OK && *out) r = load_subs(c, *out);
+    if (r) {
+        hk_webhook_free(*out);
+        *out = NULL;
+    }
+    return r;
+}
+
+static int webhook_by_id(sq *c, const char *id, hk_webhook **out)
+{
+    PS(s, S_WH_BY_ID);
+    b_text(s, 1, id);
+    return fetch_webhook(c, s, out);
+}
+
+static int webhook_get(sq *c, const char *id, const char *org, hk_webhook **out)
+{
+    PS(s, S_WH_GET);
+    b_text(s, 1, id);
+    b_text(s, 2, org);
+    return fetch_webhook(c, s, out);
+}
+
+static int insert_subs(sq *c, const char *wid, const char *const *events, int n, int64_t now)
+{
+    for (int i = 0; i < n; i++) {
+        PS(s, S_SUB_INSERT);
+        char id[HK_ID_MAX];
+        hk_id_new("whsub", id);
+        b_text(s, 1, id);
+        b_text(s, 2, wid);
+        b_text(s, 3, events[i]);
+        b_i64(s, 4, now);
+        int rc = run(c, s, "subscription insert");
+        if (rc) return rc;
+    }
+    return HK_OK;
+}
+
+static int park_webhook(sq *c, const char *wid)
+{
+    PS(s, S_DL_PARK_WEBHOOK);
+    b_text(s, 1, wid);
+    return run(c, s, "park");
+}
+
+static int unpark_webhook(sq *c, const char *wid, int64_t now, int *count)
+{
+    PS(s, S_DL_UNPARK_WEBHOOK);
+    b_text(s, 1, wid);
+    b_i64(s, 2, now);
+    int rc = run(c, s, "unpark");
+    if (count) *count = sqlite3_changes(c->db);
+    return rc;
+}
+
+static int do_webhook_create(sq *c, hk_req *req)
+{
+    const hk_webhook_fields *f = req->u.wh_create.f;
+    char id[HK_ID_MAX], schemes[64];
+    hk_id_new("wh", id);
+    schemes_str(f->has & HK_WF_SCHEMES ? f->schemes : HK_SIG_DEFAULT, schemes, sizeof schemes);
+    PS(s, S_WH_INSERT);
+    b_text(s, 1, id);
+    b_text(s, 2, f->name);
+    b_text(s, 3, f->url);
+    b_text(s, 4, f->secret);
+    b_text(s, 5, req->org_id);
+    b_text(s, 6, f->has & HK_WF_USER ? f->user_id : NULL);
+    b_text(s, 7, hk_wh_status_name(f->has & HK_WF_STATUS ? f->status : HK_WH_ACTIVE));
+    b_text(s, 8, f->has & HK_WF_HEADERS ? f->custom_headers : NULL);
+    b_i64(s, 9, f->has & HK_WF_RATE_ENABLED ? f->rate_limit_enabled : 1);
+    b_i64(s, 10, f->has & HK_WF_RATE_MAX ? f->max_per_minute : 60);
+    b_i64(s, 11, f->has & HK_WF_MAX_RETRIES ? f->max_retries : 6);
+    b_text(s, 12, f->has & HK_WF_FILTER ? f->filtering_options : NULL);
+    b_text(s, 13, schemes);
+    b_i64(s, 14, req->now);
+    int rc = run(c, s, "webhook insert");
+    if (rc) return rc;
+    rc = insert_subs(c, id, f->events, f->nevents, req->now);
+    if (rc) return rc;
+    return webhook_by_id(c, id, &req->u.wh_create.out);
+}
+
+static int do_webhook_get(sq *c, hk_req *req)
+{
+    int rc = webhook_get(c, req->u.wh_get.id, req->org_id, &req->u.wh_get.out);
+    if (!rc && !req->u.wh_get.out) return HK_ENOTFOUND;
+    return rc;
+}
+
+static int do_webhook_list(sq *c, hk_req *req)
+{
+    const char *status = req->u.wh_list.status >= 0 ? hk_wh_status_name(req->u.wh_list.status)
+                                                    : NULL;
+    PS(cnt, S_WH_COUNT);
+    b_text(cnt, 1, req->org_id);
+    b_text(cnt, 2, status);
+    int rc = sqlite3_step(cnt);
+    req->u.wh_list.total = rc == SQLITE_ROW ? c_i64(cnt, 0) : 0;
+    rc = map_rc(c, rc, "webhook count");
+    sqlite3_reset(cnt);
+    if (rc) return rc;
+
+    PS(s, S_WH_LIST);
+    b_text(s, 1, req->org_id);
+    b_text(s, 2, status);
+    b_i64(s, 3, req->u.wh_list.limit);
+    b_i64(s, 4, (int64_t)(req->u.wh_list.page - 1) * req->u.wh_list.limit);
+    int cap = 0;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        if (req->u.wh_list.n == cap) {
+            cap = cap ? cap * 2 : 16;
+            req->u.wh_list.items = hk_realloc(req->u.wh_list.items, sizeof(hk_webhook *) * (size_t)cap);
+        }
+        req->u.wh_list.items[req->u.wh_list.n++] = row_webhook(s);
+    }
+    rc = map_rc(c, rc, "webhook list");
+    sqlite3_reset(s);
+    for (int i = 0; !rc && i < req->u.wh_list.n; i++) rc = load_subs(c, req->u.wh_list.items[i]);
+    return rc;
+}
+
+static int do_webhook_patch(sq *c, hk_req *req)
+{
+    const hk_webhook_fields *f = req->u.wh_patch.f;
+    hk_webhook *w = NULL;
+    int rc = webhook_get(c, req->u.wh_patch.id, req->org_id, &w);
+    if (rc) return rc;
+    if (!w) return HK_ENOTFOUND;
+    int old_status = w->status;
+    int status = f->has & HK_WF_STATUS ? f->status : w->status;
+    int64_t cf = w->consecutive_failures;
+    if ((f->has & HK_WF_STATUS) && status == HK_WH_ACTIVE) cf = 0;
+    char schemes[64];
+    schemes_str(f->has & HK_WF_SCHEMES ? f->schemes : w->schemes, schemes, sizeof schemes);
+    PS(s, S_WH_UPDATE);
+    b_text(s, 1, w->id);
+    b_text(s, 2, f->has & HK_WF_NAME ? f->name : w->name);
+    b_text(s, 3, f->has & HK_WF_URL ? f->url : w->url);
+    b_text(s, 4, f->has & HK_WF_SECRET ? f->secret : w->secret);
+    b_text(s, 5, hk_wh_status_name(status));
+    b_text(s, 6, f->has & HK_WF_HEADERS ? f->custom_headers : w->custom_headers);
+    b_i64(s, 7, f->has & HK_WF_RATE_ENABLED ? f->rate_limit_enabled : w->rate_limit_enabled);
+    b_i64(s, 8, f->has & HK_WF_RATE_MAX ? f->max_per_minute : w->max_per_minute);
+    b_i64(s, 9, f->has & HK_WF_MAX_RETRIES ? f->max_retries : w->max_retries);
+    b_text(s, 10, f->has & HK_WF_FILTER ? f->filtering_options : w->filtering_options);
+    b_text(s, 11, schemes);
+    b_text(s, 12, f->has & HK_WF_USER ? f->user_id : w->user_id);
+    b_i64(s, 13, cf);
+    b_i64(s, 14, req->now > w->updated_at ? req->now : w->updated_at + 1);
+    rc = run(c, s, "webhook update");
+    if (!rc && (f->has & HK_WF_EVENTS)) {
+        PS(d, S_SUB_DELETE);
+        b_text(d, 1, w->id);
+        rc = run(c, d, "subscription delete");
+        if (!rc) rc = insert_subs(c, w->id, f->events, f->nevents, req->now);
+    }
+    if (!rc && status != old_status) {
+        if (status == HK_WH_ACTIVE)
+            rc = unpark_webhook(c, w->id, req->now, &req->u.wh_patch.unparked);
+        else
+            rc = park_webhook(c, w->id);
+    }
+    char id[HK_ID_MAX];
+    hk_strlcpy(id, w->id, sizeof id);
+    hk_webhook_free(w);
+    if (rc) return rc;
+    return webhook_by_id(c, id, &req->u.wh_patch.out);
+}
+
+static int do_webhook_delete(sq *c, hk_req *req)
+{
+    PS(s, S_WH_DELETE);
+    b_text(s, 1, req->u.wh_delete.id);
+    b_text(s, 2, req->org_id);
+    b_i64(s, 3, req->now);
+    int rc = run(c, s, "webhook delete");
+    if (rc) return rc;
+    if (sqlite3_changes(c->db) == 0) return HK_ENOTFOUND;
+    PS(f, S_DL_FAIL_WEBHOOK);
+    b_text(f, 1, req->u.wh_delete.id);
+    b_i64(f, 2, req->now);
+    rc = run(c, f, "fail deliveries");
+    req->u.wh_delete.failed = sqlite3_changes(c->db);
+    return rc;
+}
+
+static int do_webhook_load(sq *c, hk_req *req)
+{
+    req->u.wh_load.items = hk_calloc((size_t)(req->u.wh_load.nids ? req->u.wh_load.nids : 1),
+                                     sizeof(hk_webhook *));
+    for (int i = 0; i < req->u.wh_load.nids; i++) {
+        hk_webhook *w = NULL;
+        int rc = webhook_by_id(c, req->u.wh_load.ids[i], &w);
+        if (rc) return rc;
+        if (w) req->u.wh_load.items[req->u.wh_load.n++] = w;
+    }
+    return HK_OK;
+}
+
+/* ---- API keys ------------------------------------------------------------------------------ */
+
+static void row_key(sqlite3_stmt *s, hk_apikey *k)
+{
+    c_id(s, 0, k->id);
+    k->org_id = c_text(s, 1);
+    k->name = c_text(s, 2);
+    k->prefix = c_text(s, 3);
+    k->created_at = c_i64(s, 4);
+    k->revoked_at = c_i64(s, 5);
+    k->last_used_at = c_i64(s, 6);
+}
+
+static int key_by_hash(sq *c, const char *hash, hk_apikey *k, int *found)
+{
+    PS(s, S_KEY_BY_HASH);
+    b_text(s, 1, hash);
+    int rc = sqlite3_step(s);
+    *found = rc == SQLITE_ROW;
+    if (*found) row_key(s, k);
+    int r = map_rc(c, rc, "key lookup");
+    sqlite3_reset(s);
+    return r;
+}
+
+static int do_key_create(sq *c, hk_req *req, int ensure)
+{
+    hk_apikey *k = &req->u.key_create.out;
+    if (ensure) {
+        int found = 0;
+        int rc = key_by_hash(c, req->u.key_create.key_hash, k, &found);
+        if (rc || found) return rc;
+    }
+    char id[HK_ID_MAX];
+    hk_id_new("key", id);
+    PS(s, S_KEY_INSERT);
+    b_text(s, 1, id);
+    b_text(s, 2, req->org_id);
+    b_text(s, 3, req->u.key_create.name);
+    b_text(s, 4, req->u.key_create.key_hash);
+    b_text(s, 5, req->u.key_create.prefix);
+    b_i64(s, 6, req->now);
+    int rc = run(c, s, "key insert");
+    if (rc) return rc;
+    req->u.key_create.created = 1;
+    int found = 0;
+    return key_by_hash(c, req->u.key_create.key_hash, k, &found);
+}
+
+static int do_key_list(sq *c, hk_req *req)
+{
+    PS(s, S_KEY_LIST);
+    int rc, cap = 0;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        if (req->u.key_list.n == cap) {
+            cap = cap ? cap * 2 : 16;
+            req->u.key_list.items = hk_realloc(req->u.key_list.items, sizeof(hk_apikey) * (size_t)cap);
+        }
+        hk_apikey *k = &req->u.key_list.items[req->u.key_list.n++];
+        memset(k, 0, sizeof *k);
+        row_key(s, k);
+    }
+    int r = map_rc(c, rc, "key list");
+    sqlite3_reset(s);
+    return r;
+}
+
+static int do_key_revoke(sq *c, hk_req *req)
+{
+    PS(s, S_KEY_REVOKE);
+    b_text(s, 1, req->u.key_revoke.id);
+    b_i64(s, 2, req->now);
+    int rc = run(c, s, "key revoke");
+    if (!rc && sqlite3_changes(c->db) == 0) return HK_ENOTFOUND;
+    return rc;
+}
+
+static int do_key_lookup(sq *c, hk_req *req)
+{
+    hk_apikey k = {0};
+    int found = 0;
+    int rc = key_by_hash(c, req->u.key_lookup.key_hash, &k, &found);
+    if (!rc && found && !k.revoked_at) {
+        req->u.key_lookup.found = 1;
+        hk_strlcpy(req->u.key_lookup.org, k.org_id ? k.org_id : "", sizeof req->u.key_lookup.org);
+        hk_strlcpy(req->u.key_lookup.key_id, k.id, sizeof req->u.key_lookup.key_id);
+    }
+    free(k.org_id);
+    free(k.name);
+    free(k.prefix);
+    return rc;
+}
+
+static int do_key_count(sq *c, hk_req *req)
+{
+    PS(s, S_KEY_COUNT);
+    int rc = sqlite3_step(s);
+    req->u.key_count.count = rc == SQLITE_ROW ? c_i64(s, 0) : 0;
+    int r = map_rc(c, rc, "key count");
+    sqlite3_reset(s);
+    return r;
+}
+
+/* ---- ingest -------------------------------------------------------------------------------- */
+
+/* The organization's candidate webhooks, loaded once per group. */
+static int org_candidates(sq *c, const char *org, hk_fanout_org **out)
+{
+    for (int i = 0; i < c->norgs; i++)
+        if (strcmp(c->orgs[i].org_id, org) == 0) {
+            *out = &c->orgs[i];
+            return HK_OK;
+        }
+    c->orgs = hk_realloc(c->orgs, sizeof(hk_fanout_org) * (size_t)(c->norgs + 1));
+    hk_fanout_org *o = &c->orgs[c->norgs++];
+    memset(o, 0, sizeof *o);
+    o->org_id = hk_strdup(org);
+    PS(s, S_WH_ORG);
+    b_text(s, 1, org);
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) hk_fanout_add(o, row_webhook(s));
+    int r = map_rc(c, rc, "org webhooks");
+    sqlite3_reset(s);
+    for (int i = 0; !r && i < o->n; i++) r = load_subs(c, o->whs[i].wh);
+    *out = o;
+    return r;
+}
+
+static void orgs_reset(sq *c)
+{
+    for (int i = 0; i < c->norgs; i++) hk_fanout_org_free(&c->orgs[i]);
+    free(c->orgs);
+    c->orgs = NULL;
+    c->norgs = 0;
+}
+
+/* Remembers that webhook wid got a delivery (its last_triggered_at is set at pre-commit). */
+static void touch(sq *c, const char *wid)
+{
+    if (c->ntouched == c->touched_cap) {
+        c->touched_cap = c->touched_cap ? c->touched_cap * 2 : 16;
+        c->touched = hk_realloc(c->touched, sizeof *c->touched * (size_t)c->touched_cap);
+    }
+    hk_strlcpy(c->touched[c->ntouched++], wid, HK_ID_MAX);
+}
+
+static int cmp_id(const void *a, const void *b)
+{
+    return strcmp(a, b);
+}
+
+/* Adds wh (a copy) to a request's output webhooks unless it is there already. */
+static void add_out_webhook(hk_webhook ***arr, int *n, const hk_webhook *wh)
+{
+    for (int i = 0; i < *n; i++)
+        if (strcmp((*arr)[i]->id, wh->id) == 0) return;
+    *arr = hk_realloc(*arr, sizeof(hk_webhook *) * (size_t)(*n + 1));
+    (*arr)[(*n)++] = hk_webhook_dup(wh);
+}
+
+static void add_out_job(hk_job ***arr, int *n, int *cap, hk_job *j)
+{
+    if (*n == *cap) {
+        *cap = *cap ? *cap * 2 : 16;
+        *arr = hk_realloc(*arr, sizeof(hk_job *) * (size_t)*cap);
+    }
+    (*arr)[(*n)++] = j;
+}
+
+static int ingest_one(sq *c, hk_req *req, hk_ingest_item *it, hk_fanout_org *o, int *budget,
+                      int *jcap)
+{
+    if (it->idem_key) {
+        PS(s, S_EV_BY_IDEM);
+        b_text(s, 1, req->org_id);
+        b_text(s, 2, it->idem_key);
+        int rc = sqlite3_step(s);
+        if (rc == SQLITE_ROW) {
+            c_id(s, 0, it->id);
+            it->dup_type = c_text(s, 1);
+            it->duplicate = 1;
+        }
+        int r = map_rc(c, rc, "idempotency lookup");
+        sqlite3_reset(s);
+        if (r) return r;
+        if (it->duplicate) {
+            PS(n, S_DL_COUNT_EVENT);
+            b_text(n, 1, it->id);
+            rc = sqlite3_step(n);
+            it->ndeliveries = rc == SQLITE_ROW ? (int)c_i64(n, 0) : 0;
+            r = map_rc(c, rc, "delivery count");
+            sqlite3_reset(n);
+            return r;
+        }
+    }
+    hk_fanout_target *t = NULL;
+    int nt = hk_fanout_targets(o, it->type, it->data, it->data_len, &t);
+    if (nt < 0) {
+        snprintf(req->err, sizeof req->err, "data must be a JSON object");
+        return HK_EINVAL;
+    }
+    hk_id_new("whev", it->id);
+    int rc;
+    {
+        PS(s, S_EV_INSERT);
+        b_text(s, 1, it->id);
+        b_text(s, 2, it->type);
+        b_textn(s, 3, it->data, it->data_len);
+        b_text(s, 4, it->source ? it->source : "api");
+        b_text(s, 5, it->idem_key);
+        b_text(s, 6, req->org_id);
+        b_text(s, 7, it->user_id);
+        b_i64(s, 8, req->now);
+        rc = run(c, s, "event insert");
+    }
+    hk_blob *shared = NULL;
+    for (int i = 0; !rc && i < nt; i++) {
+        const hk_webhook *wh = t[i].fw->wh;
+        int active = wh->status == HK_WH_ACTIVE;
+        int lease = active && *budget > 0;
+        char did[HK_ID_MAX];
+        hk_id_new("whde", did);
+        sqlite3_stmt *s = ps(c, S_DL_INSERT);
+        if (!s) {
+            rc = HK_EUNAVAIL;
+            break;
+        }
+        b_text(s, 1, did);
+        b_text(s, 2, wh->id);
+        b_text(s, 3, it->id);
+        b_text(s, 4, it->type);
+        b_textn(s, 5, t[i].data, t[i].data_len);
+        b_text(s, 6, wh->url);
+        b_i64(s, 7, wh->max_retries + 1);
+        b_time(s, 8, active ? req->now : 0);
+        b_i64(s, 9, req->now);
+        b_text(s, 10, lease ? req->node_id : NULL);
+        rc = run(c, s, "delivery insert");
+        if (rc) break;
+        if (!t[i].fw->touched) {
+            t[i].fw->touched = 1;
+            touch(c, wh->id);
+        }
+        it->ndeliveries++;
+        if (!lease) continue;
+        (*budget)--;
+        hk_job *j = hk_job_new();
+        hk_strlcpy(j->id, did, sizeof j->id);
+        hk_strlcpy(j->webhook_id, wh->id, sizeof j->webhook_id);
+        hk_strlcpy(j->event_id, it->id, sizeof j->event_id);
+        if (t[i].data) {
+            j->body = hk_envelope_render(it->id, it->type, req->now, t[i].data, t[i].data_len);
+        } else {
+            if (!shared) shared = hk_envelope_render(it->id, it->type, req->now, it->data, it->data_len);
+            j->body = hk_blob_ref(shared);
+        }
+        j->status = HK_DL_PENDING;
+        j->attempt_number = 0;
+        j->max_attempts = wh->max_retries + 1;
+        j->due_ms = req->now;
+        j->created_ms = req->now;
+        add_out_job(&req->u.ingest.jobs, &req->u.ingest.njobs, jcap, j);
+        add_out_webhook(&req->u.ingest.webhooks, &req->u.ingest.nwebhooks, wh);
+    }
+    hk_blob_unref(shared);
+    for (int i = 0; i < nt; i++) free(t[i].data);
+    free(t);
+    return rc;
+}
+
+static int do_ingest(sq *c, hk_req *req)
+{
+    hk_fanout_org *o = NULL;
+    int rc = org_candidates(c, req->org_id, &o);
+    if (rc) return rc;
+    int budget = req->u.ingest.lease_budget, jcap = 0;
+    for (int i = 0; i < req->u.ingest.n && !rc; i++) {
+        hk_ingest_item *it = &req->u.ingest.items[i];
+        /* A key repeated inside one request: the later item is a duplicate of the earlier. */
+        int dup_of = -1;
+        for (int k = 0; it->idem_key && k < i; k++)
+            if (req->u.ingest.items[k].idem_key &&
+                strcmp(req->u.ingest.items[k].idem_key, it->idem_key) == 0) {
+                dup_of = k;
+                break;
+            }
+        if (dup_of >= 0) {
+            hk_ingest_item *first = &req->u.ingest.items[dup_of];
+            memcpy(it->id, first->id, sizeof it->id);
+            it->dup_type = hk_strdup(first->dup_type ? first->dup_type : first->type);
+            it->duplicate = 1;
+            it->ndeliveries = first->ndeliveries;
+            continue;
+        }
+        rc = ingest_one(c, req, it, o, &budget, &jcap);
+    }
+    return rc;
+}
+
+/* ---- events and deliveries ----------------------------------------------------------------- */
+
+static void row_event(sqlite3_stmt *s, hk_event *e)
+{
+    c_id(s, 0, e->id);
+    e->type = c_text(s, 1);
+    e->payload = c_text(s, 2);
+    e->source = c_text(s, 3);
+    e->idempotency_key = c_text(s, 4);
+    e->org_id = c_text(s, 5);
+    e->user_id = c_text(s, 6);
+    e->created_at = c_i64(s, 7);
+}
+
+static int do_event_list(sq *c, hk_req *req)
+{
+    PS(cnt, S_EV_COUNT);
+    b_text(cnt, 1, req->org_id);
+    b_text(cnt, 2, req->u.ev_list.type);
+    int rc = sqlite3_step(cnt);
+    req->u.ev_list.total = rc == SQLITE_ROW ? c_i64(cnt, 0) : 0;
+    rc = map_rc(c, rc, "event count");
+    sqlite3_reset(cnt);
+    if (rc) return rc;
+    PS(s, S_EV_LIST);
+    b_text(s, 1, req->org_id);
+    b_text(s, 2, req->u.ev_list.type);
+    b_i64(s, 3, req->u.ev_list.limit);
+    b_i64(s, 4, (int64_t)(req->u.ev_list.page - 1) * req->u.ev_list.limit);
+    int cap = 0;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        if (req->u.ev_list.n == cap) {
+            cap = cap ? cap * 2 : 16;
+            req->u.ev_list.items = hk_realloc(req->u.ev_list.items, sizeof(hk_event) * (size_t)cap);
+        }
+        hk_event *e = &req->u.ev_list.items[req->u.ev_list.n++];
+        memset(e, 0, sizeof *e);
+        row_event(s, e);
+    }
+    rc = map_rc(c, rc, "event list");
+    sqlite3_reset(s);
+    return rc;
+}
+
+static int do_event_get(sq *c, hk_req *req)
+{
+    PS(s, S_EV_GET);
+    b_text(s, 1, req->u.ev_get.id);
+    b_text(s, 2, req->org_id);
+    int rc = sqlite3_step(s);
+    int found = rc == SQLITE_ROW;
+    if (found) row_event(s, &req->u.ev_get.out);
+    rc = map_rc(c, rc, "event get");
+    sqlite3_reset(s);
+    if (rc) return rc;
+    if (!found) return HK_ENOTFOUND;
+    PS(d, S_EV_DELIVERIES);
+    b_text(d, 1, req->u.ev_get.id);
+    hk_event *e = &req->u.ev_get.out;
+    int cap = 0;
+    while ((rc = sqlite3_step(d)) == SQLITE_ROW) {
+        if (e->ndeliveries == cap) {
+            cap = cap ? cap * 2 : 8;
+            e->deliveries = hk_realloc(e->deliveries, sizeof(hk_event_delivery) * (size_t)cap);
+        }
+        hk_event_delivery *ed = &e->deliveries[e->ndeliveries++];
+        c_id(d, 0, ed->id);
+        c_id(d, 1, ed->webhook_id);
+        ed->status = hk_dl_status_parse((const char *)sqlite3_column_text(d, 2));
+    }
+    rc = map_rc(c, rc, "event deliveries");
+    sqlite3_reset(d);
+    return rc;
+}
+
+static void row_delivery(sqlite3_stmt *s, hk_delivery *d)
+{
+    c_id(s, 0, d->id);
+    c_id(s, 1, d->webhook_id);
+    c_id(s, 2, d->event_id);
+    c_id(s, 3, d->replay_of);
+    d->event_type = c_text(s, 4);
+    d->event_data = c_text(s, 5);
+    d->event_created_at = c_i64(s, 6);
+    d->status = hk_dl_status_parse((const char *)sqlite3_column_text(s, 7));
+    d->request_url = c_text(s, 8);
+    d->request_headers = c_text(s, 9);
+    d->response_status = (int)c_i64(s, 10);
+    d->response_body = c_text(s, 11);
+    d->response_headers = c_text(s, 12);
+    d->attempt_number = (int)c_i64(s, 13);
+    d->max_attempts = (int)c_i64(s, 14);
+    d->next_retry_at = c_i64(s, 15);
+    d->last_attempt_at = c_i64(s, 16);
+    d->error_message = c_text(s, 17);
+    d->completed_at = c_i64(s, 18);
+    d->duration_ms = (int)c_i64(s, 19);
+    d->created_at = c_i64(s, 20);
+}
+
+static int load_attempts(sq *c, hk_delivery *d)
+{
+    PS(s, S_ATT_LIST);
+    b_text(s, 1, d->id);
+    int rc, cap = 0;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        if (d->nattempts == cap) {
+            cap = cap ? cap * 2 : 4;
+            d->attempts = hk_realloc(d->attempts, sizeof(hk_attempt) * (size_t)cap);
+        }
+        hk_attempt *a = &d->attempts[d->nattempts++];
+        memset(a, 0, sizeof *a);
+        c_id(s, 0, a->id);
+        a->attempt_number = (int)c_i64(s, 1);
+        a->status = hk_dl_status_parse((const char *)sqlite3_column_text(s, 2));
+        a->response_status = (int)c_i64(s, 3);
+        a->response_body = c_text(s, 4);
+        a->response_headers = c_text(s, 5);
+        a->duration_ms = (int)c_i64(s, 6);
+        a->error_message = c_text(s, 7);
+        a->created_at = c_i64(s, 8);
+    }
+    int r = map_rc(c, rc, "attempts");
+    sqlite3_reset(s);
+    return r;
+}
+
+static int do_delivery_list(sq *c, hk_req *req)
+{
+    hk_webhook *w = NULL;
+    int rc = webhook_get(c, req->u.dl_list.webhook_id, req->org_id, &w);
+    int found = w != NULL;
+    hk_webhook_free(w);
+    if (rc) return rc;
+    if (!found) return HK_ENOTFOUND;
+    const char *status = req->u.dl_list.status >= 0 ? hk_dl_status_name(req->u.dl_list.status)
+                                                    : NULL;
+    PS(cnt, S_DL_COUNT);
+    b_text(cnt, 1, req->u.dl_list.webhook_id);
+    b_text(cnt, 2, status);
+    rc = sqlite3_step(cnt);
+    req->u.dl_list.total = rc == SQLITE_ROW ? c_i64(cnt, 0) : 0;
+    rc = map_rc(c, rc, "delivery count");
+    sqlite3_reset(cnt);
+    if (rc) return rc;
+    PS(s, S_DL_LIST);
+    b_text(s, 1, req->u.dl_list.webhook_id);
+    b_text(s, 2, status);
+    b_i64(s, 3, req->u.dl_list.limit);
+    b_i64(s, 4, (int64_t)(req->u.dl_list.page - 1) * req->u.dl_list.limit);
+    int cap = 0;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        if (req->u.dl_list.n == cap) {
+            cap = cap ? cap * 2 : 16;
+            req->u.dl_list.items = hk_realloc(req->u.dl_list.items, sizeof(hk_delivery) * (size_t)cap);
+        }
+        hk_delivery *d = &req->u.dl_list.items[req->u.dl_list.n++];
+        memset(d, 0, sizeof *d);
+        row_delivery(s, d);
+    }
+    rc = map_rc(c, rc, "delivery list");
+    sqlite3_reset(s);
+    for (int i = 0; !rc && i < req->u.dl_list.n; i++) rc = load_attempts(c, &req->u.dl_list.items[i]);
+    return rc;
+}
+
+static int do_delivery_get(sq *c, hk_req *req)
+{
+    PS(s, S_DL_GET);
+    b_text(s, 1, req->u.dl_get.id);
+    b_text(s, 2, req->org_id);
+    int rc = sqlite3_step(s);
+    int found = rc == SQLITE_ROW;
+    if (found) row_delivery(s, &req->u.dl_get.out);
+    rc = map_rc(c, rc, "delivery get");
+    sqlite3_reset(s);
+    if (rc) return rc;
+    if (!found) return HK_ENOTFOUND;
+    return load_attempts(c, &req->u.dl_get.out);
+}
+
+/* ---- scheduling ---------------------------------------------------------------------------- */
+
+typedef struct claim_ev { /* one event's shared body within a claim */
+    char id[HK_ID_MAX];
+    hk_blob *body;
+} claim_ev;
+
+static int do_claim(sq *c, hk_req *req)
+{
+    PS(s, S_CLAIM);
+    b_i64(s, 1, req->now + req->u.claim.horizon);
+    b_i64(s, 2, req->u.claim.limit);
+    int rc, jcap = 0, nev = 0, evcap = 0;
+    claim_ev *evs = NULL;
+    hk_webhook **whs = NULL; /* every webhook seen, active or not */
+    int nwhs = 0;
+    char (*park)[HK_ID_MAX] = NULL;
+    int npark = 0;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        char wid[HK_ID_MAX];
+        c_id(s, 1, wid);
+        hk_webhook *wh = NULL;
+        for (int i = 0; i < nwhs; i++)
+            if (strcmp(whs[i]->id, wid) == 0) wh = whs[i];
+        if (!wh) {
+            /* Loaded after the scan: the statement is still stepping. Use a placeholder. */
+            whs = hk_realloc(whs, sizeof(hk_webhook *) * (size_t)(nwhs + 1));
+            wh = whs[nwhs++] = hk_calloc(1, sizeof(hk_webhook));
+            hk_strlcpy(wh->id, wid, sizeof wh->id);
+            wh->status = -1; /* unknown yet */
+        }
+        hk_job *j = hk_job_new();
+        c_id(s, 0, j->id);
+        hk_strlcpy(j->webhook_id, wid, sizeof j->webhook_id);
+        c_id(s, 2, j->event_id);
+        j->status = hk_dl_status_parse((const char *)sqlite3_column_text(s, 3));
+        j->attempt_number = (int)c_i64(s, 4);
+        j->max_attempts = (int)c_i64(s, 5);
+        j->due_ms = c_i64(s, 6);
+        j->created_ms = c_i64(s, 7);
+        const char *type = (const char *)sqlite3_column_text(s, 9);
+        int64_t ev_created = c_i64(s, 11);
+        if (sqlite3_column_type(s, 8) != SQLITE_NULL) {
+            j->body = hk_envelope_render(j->event_id, type, ev_created,
+                                         (const char *)sqlite3_column_text(s, 8),
+                                         (size_t)sqlite3_column_bytes(s, 8));
+        } else {
+            claim_ev *ev = NULL;
+            for (int i = nev - 1; i >= 0 && i >= nev - 64; i--)
+                if (strcmp(evs[i].id, j->event_id) == 0) ev = &evs[i];
+            if (!ev) {
+                if (nev == evcap) {
+                    evcap = evcap ? evcap * 2 : 64;
+                    evs = hk_realloc(evs, sizeof(claim_ev) * (size_t)evcap);
+                }
+                ev = &evs[nev++];
+                hk_strlcpy(ev->id, j->event_id, sizeof ev->id);
+                ev->body = hk_envelope_render(j->event_id, type, ev_created,
+                                              (const char *)sqlite3_column_text(s, 10),
+                                              (size_t)sqlite3_column_bytes(s, 10));
+            }
+            j->body = hk_blob_ref(ev->body);
+        }
+        add_out_job(&req->u.claim.jobs, &req->u.claim.njobs, &jcap, j);
+    }
+    rc = map_rc(c, rc, "claim scan");
+    sqlite3_reset(s);
+    for (int i = 0; i < nev; i++) hk_blob_unref(evs[i].body);
+    free(evs);
+
+    /* Load the webhooks, then lease the deliveries of active ones and park the others. */
+    for (int i = 0; !rc && i < nwhs; i++) {
+        hk_webhook *w = NULL;
+        rc = webhook_by_id(c, whs[i]->id, &w);
+        if (!rc && w) {
+            hk_webhook_free(whs[i]);
+            whs[i] = w;
+        }
+    }
+    int kept = 0;
+    for (int i = 0; !rc && i < req->u.claim.njobs; i++) {
+        hk_job *j = req->u.claim.jobs[i];
+        hk_webhook *wh = NULL;
+        for (int k = 0; k < nwhs; k++)
+            if (strcmp(whs[k]->id, j->webhook_id) == 0) wh = whs[k];
+        if (!wh || wh->status != HK_WH_ACTIVE || wh->deleted_at) {
+            park = hk_realloc(park, sizeof *park * (size_t)(npark + 1));
+            hk_strlcpy(park[npark++], j->id, HK_ID_MAX);
+            hk_job_free(j);
+            continue;
+        }
+        PS(l, S_DL_LEASE);
+        b_text(l, 1, j->id);
+        b_text(l, 2, req->node_id);
+        rc = run(c, l, "lease");
+        req->u.claim.jobs[kept++] = j;
+        if (!rc) add_out_webhook(&req->u.claim.webhooks, &req->u.claim.nwebhooks, wh);
+    }
+    if (!rc) req->u.claim.njobs = kept;
+    for (int i = 0; !rc && i < npark; i++) {
+        PS(p, S_DL_PARK);
+        b_text(p, 1, park[i]);
+        rc = run(c, p, "park one");
+    }
+    req->u.claim.parked = npark;
+    free(park);
+    for (int i = 0; i < nwhs; i++) hk_webhook_free(whs[i]);
+    free(whs);
+    return rc;
+}
+
+typedef struct health_acc {
+    const char *wid;
+    int64_t ok, fail, streak; /* streak: final failures since the last success in this batch */
+    int had_success, gone;
+} health_acc;
+
+static int set_webhook_status(sq *c, hk_req *req, const char *wid, int status)
+{
+    PS(s, S_WH_SET_STATUS);
+    b_text(s, 1, wid);
+    b_text(s, 2, hk_wh_status_name(status));
+    b_i64(s, 3, req->now);
+    int rc = run(c, s, "webhook status");
+    if (!rc) rc = park_webhook(c, wid);
+    if (!rc) {
+        req->u.results.changes = hk_realloc(req->u.results.changes,
+                                            sizeof(hk_wh_change) * (size_t)(req->u.results.nchanges + 1));
+        hk_wh_change *ch = &req->u.results.changes[req->u.results.nchanges++];
+        hk_strlcpy(ch->id, wid, sizeof ch->id);
+        ch->status = status;
+        HK_LOG(HK_LOG_WARN, "webhook.status_changed", HK_LS("webhook_id", wid),
+               HK_LS("status", hk_wh_status_name(status)));
+    }
+    return rc;
+}
+
+static int do_results(sq *c, hk_req *req)
+{
+    int rc = HK_OK, nacc = 0;
+    health_acc *acc = hk_calloc((size_t)(req->u.results.n ? req->u.results.n : 1), sizeof *acc);
+    for (int i = 0; !rc && i < req->u.results.n; i++) {
+        hk_result *r = &req->u.results.items[i];
+        {
+            PS(a, S_ATT_INSERT);
+            b_text(a, 1, r->attempt_id);
+            b_text(a, 2, r->delivery_id);
+            b_i64(a, 3, r->attempt_number);
+            b_text(a, 4, r->attempt_ok ? "success" : "failed");
+            if (r->response_status)
+                b_i64(a, 5, r->response_status);
+            else
+                sqlite3_bind_null(a, 5);
+            b_text(a, 6, r->response_body);
+            b_text(a, 7, r->response_headers);
+            b_i64(a, 8, r->duration_ms);
+            b_text(a, 9, r->error_message);
+            b_i64(a, 10, r->started_at);
+            rc = run(c, a, "attempt insert");
+            if (rc) break;
+        }
+        {
+            PS(u, S_DL_RESULT);
+            b_text(u, 1, r->delivery_id);
+            b_text(u, 2, hk_dl_status_name(r->status));
+            b_i64(u, 3, r->attempt_number);
+            if (r->response_status)
+                b_i64(u, 4, r->response_status);
+            else
+                sqlite3_bind_null(u, 4);
+            b_text(u, 5, r->response_body);
+            b_text(u, 6, r->response_headers);
+            b_text(u, 7, r->request_headers);
+            b_text(u, 8, r->request_url);
+            b_text(u, 9, r->error_message);
+            b_i64(u, 10, r->duration_ms);
+            b_time(u, 11, r->started_at);
+            b_time(u, 12, r->status == HK_DL_RETRYING ? r->next_retry_at : 0);
+            b_time(u, 13, r->final ? r->finished_at : 0);
+            b_i64(u, 14, r->keep_lease);
+            rc = run(c, u, "delivery result");
+            if (rc) break;
+        }
+        if (!r->final) continue;
+        health_acc *h = NULL;
+        for (int k = 0; k < nacc; k++)
+            if (strcmp(acc[k].wid, r->webhook_id) == 0) h = &acc[k];
+        if (!h) {
+            h = &acc[nacc++];
+            h->wid = r->webhook_id;
+        }
+        if (r->attempt_ok) {
+            h->ok++;
+            h->had_success = 1;
+            h->streak = 0;
+        } else {
+            h->fail++;
+            h->streak++;
+        }
+        if (r->gone) h->gone = 1;
+    }
+    for (int k = 0; !rc && k < nacc; k++) {
+        health_acc *h = &acc[k];
+        PS(s, S_WH_HEALTH);
+        b_text(s, 1, h->wid);
+        b_i64(s, 2, h->ok);
+        b_i64(s, 3, h->fail);
+        b_i64(s, 4, h->had_success);
+        b_i64(s, 5, h->streak);
+        int st = sqlite3_step(s);
+        int64_t cf = 0, deleted = 0;
+        int status = -1;
+        if (st == SQLITE_ROW) {
+            cf = c_i64(s, 0);
+            status = hk_wh_status_parse((const char *)sqlite3_column_text(s, 1));
+            deleted = c_i64(s, 2);
+            st = sqlite3_step(s);
+        }
+        rc = map_rc(c, st, "webhook health");
+        sqlite3_reset(s);
+        if (rc || status < 0 || deleted) continue;
+        if (h->gone && status != HK_WH_DISABLED)
+            rc = set_webhook_status(c, req, h->wid, HK_WH_DISABLED);
+        else if (status == HK_WH_ACTIVE && req->u.results.disable_after > 0 &&
+                 cf >= req->u.results.disable_after)
+            rc = set_webhook_status(c, req, h->wid, HK_WH_FAILED);
+    }
+    free(acc);
+    return rc;
+}
+
+static int do_release(sq *c, hk_req *req)
+{
+    for (int i = 0; i < req->u.release.n; i++) {
+        PS(s, S_DL_RELEASE);
+        b_text(s, 1, req->u.release.items[i].id);
+        b_time(s, 2, req->u.release.items[i].next_retry_at);
+        b_text(s, 3, req->node_id);
+        int rc = run(c, s, "release");
+        if (rc) return rc;
+    }
+    return HK_OK;
+}
+
+static int do_heartbeat(sq *c, hk_req *req)
+{
+    PS(u, S_NODE_UPSERT);
+    b_text(u, 1, req->node_id);
+    b_i64(u, 2, req->u.heartbeat.alive_until);
+    b_i64(u, 3, req->now);
+    int rc = run(c, u, "node upsert");
+    if (rc) return rc;
+    PS(r, S_NODE_RECLAIM);
+    b_i64(r, 1, req->now);
+    rc = run(c, r, "reclaim");
+    if (rc) return rc;
+    req->u.heartbeat.reclaimed = sqlite3_changes(c->db);
+    PS(d, S_NODE_DELETE_DEAD);
+    b_i64(d, 1, req->now);
+    return run(c, d, "node cleanup");
+}
+
+/* ---- backend entry points ------------------------------------------------------------------ */
+
+static int sq_exec(void *conn, hk_req *req)
+{
+    sq *c = conn;
+    switch (req->kind) {
+    case HK_REQ_PING: {
+        PS(s, S_PING);
+        return run(c, s, "ping");
+    }
+    case HK_REQ_APIKEY_CREATE: return do_key_create(c, req, 0);
+    case HK_REQ_APIKEY_ENSURE: return do_key_create(c, req, 1);
+    case HK_REQ_APIKEY_LIST: return do_key_list(c, req);
+    case HK_REQ_APIKEY_REVOKE: return do_key_revoke(c, req);
+    case HK_REQ_APIKEY_LOOKUP: return do_key_lookup(c, req);
+    case HK_REQ_APIKEY_COUNT: return do_key_count(c, req);
+    case HK_REQ_WEBHOOK_CREATE: orgs_reset(c); return do_webhook_create(c, req);
+    case HK_REQ_WEBHOOK_GET: return do_webhook_get(c, req);
+    case HK_REQ_WEBHOOK_LIST: return do_webhook_list(c, req);
+    case HK_REQ_WEBHOOK_PATCH: orgs_reset(c); return do_webhook_patch(c, req);
+    case HK_REQ_WEBHOOK_DELETE: orgs_reset(c); return do_webhook_delete(c, req);
+    case HK_REQ_WEBHOOK_LOAD: return do_webhook_load(c, req);
+    case HK_REQ_INGEST: return do_ingest(c, req);
+    case HK_REQ_EVENT_LIST: return do_event_list(c, req);
+    case HK_REQ_EVENT_GET: return do_event_get(c, req);
+    case HK_REQ_DELIVERY_LIST: return do_delivery_list(c, req);
+    case HK_REQ_DELIVERY_GET: return do_delivery_get(c, req);
+    case HK_REQ_CLAIM: return do_claim(c, req);
+    case HK_REQ_RESULTS: {
+        int rc = do_results(c, req);
+        if (req->u.results.nchanges) orgs_reset(c); /* a webhook's status changed */
+        return rc;
+    }
+    case HK_REQ_RELEASE: return do_release(c, req);
+    case HK_REQ_HEARTBEAT: return do_heartbeat(c, req);
+    }
+    snprintf(req->err, sizeof req->err, "unknown request kind %d", req->kind);
+    return HK_EINTERNAL;
+}
+
+static int simple(sq *c, int id, const char *what)
+{
+    sqlite3_stmt *s = ps(c, id);
+    if (!s) return HK_EUNAVAIL;
+    return run(c, s, what);
+}
+
+static int sq_begin(void *conn)
+{
+    sq *c = conn;
+    orgs_reset(c);
+    c->ntouched = 0;
+    return simple(c, c->role == HK_CONN_READER ? S_BEGIN_R : S_BEGIN_W, "begin");
+}
+
+static int sq_commit(void *conn)
+{
+    sq *c = conn;
+    orgs_reset(c);
+    return simple(c, S_COMMIT, "commit");
+}
+
+static int sq_rollback(void *conn)
+{
+    sq *c = conn;
+    orgs_reset(c);
+    c->ntouched = 0;
+    if (sqlite3_get_autocommit(c->db)) return HK_OK;
+    return simple(c, S_ROLLBACK, "rollback");
+}
+
+static int sq_savepoint(void *conn)
+{
+    sq *c = conn;
+    c->touched_mark = c->ntouched;
+    return simple(c, S_SAVEPOINT, "savepoint");
+}
+
+static int sq_release(void *conn)
+{
+    return simple(conn, S_RELEASE, "release");
+}
+
+static int sq_rollback_to(void *conn)
+{
+    sq *c = conn;
+    /* The candidates cache may hold rows written by the undone request; drop it. */
+    orgs_reset(c);
+    c->ntouched = c->touched_mark;
+    return simple(c, S_ROLLBACK_TO, "rollback to");
+}
+
+/* Deferred group-wide write: last_triggered_at of every webhook that got a delivery. */
+static int sq_pre_commit(void *conn)
+{
+    sq *c = conn;
+    qsort(c->touched, (size_t)c->ntouched, HK_ID_MAX, cmp_id);
+    int64_t now = hk_now_ms();
+    for (int i = 0; i < c->ntouched; i++) {
+        if (i > 0 && strcmp(c->touched[i], c->touched[i - 1]) == 0) continue;
+        PS(s, S_WH_TRIGGERED);
+        b_text(s, 1, c->touched[i]);
+        b_i64(s, 2, now);
+        int rc = run(c, s, "last triggered");
+        if (rc) return rc;
+    }
+    c->ntouched = 0;
+    return HK_OK;
+}
+
+static int sq_ping(void *conn)
+{
+    sq *c = conn;
+    return simple(c, S_PING, "ping");
+}
+
+static void sq_close(void *conn)
+{
+    sq *c = conn;
+    if (!c) return;
+    orgs_reset(c);
+    free(c->touched);
+    for (int i = 0; i < S_MAX; i++)
+        if (c->st[i]) sqlite3_finalize(c->st[i]);
+    sqlite3_close(c->db);
+    free(c);
+}
+
+static int exec_sql(sqlite3 *db, const char *text, char *err, size_t errlen)
+{
+    char *msg = NULL;
+    if (sqlite3_exec(db, text, NULL, NULL, &msg) != SQLITE_OK) {
+        snprintf(err, errlen, "%s", msg ? msg : sqlite3_errmsg(db));
+        sqlite3_free(msg);
+        return HK_EUNAVAIL;
+    }
+    return HK_OK;
+}
+
+static int sq_open(void **conn, const hk_config *cfg, int role, char *err, size_t errlen)
+{
+    sq *c = hk_calloc(1, sizeof *c);
+    c->role = role;
+    c->cfg = cfg;
+    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
+    if (sqlite3_open_v2(cfg->db_path, &c->db, flags, NULL) != SQLITE_OK) {
+        snprintf(err, errlen, "cannot open SQLite database %s: %s", cfg->db_path,
+                 c->db ? sqlite3_errmsg(c->db) : "out of memory");
+        sqlite3_close(c->db);
+        free(c);
+        return HK_EUNAVAIL;
+    }
+    sqlite3_busy_timeout(c->db, 10000);
+    char pragmas[512];
+    snprintf(pragmas, sizeof pragmas,
+             "PRAGMA journal_mode=WAL; PRAGMA synchronous=%s; PRAGMA foreign_keys=OFF;"
+             "PRAGMA temp_store=MEMORY; PRAGMA cache_size=%d; %s",
+             strcmp(cfg->sqlite_sync, "normal") == 0 ? "NORMAL" : "FULL",
+             role == HK_CONN_WRITER ? -16384 : -4096,
+             role == HK_CONN_READER ? "PRAGMA query_only=1;" : "");
+    int rc = exec_sql(c->db, pragmas, err, errlen);
+    if (rc) {
+        sq_close(c);
+        return rc;
+    }
+    *conn = c;
+    return HK_OK;
+}
+
+static int sq_migrate(void *conn, char *err, size_t errlen)
+{
+    sq *c = conn;
+    int rc = exec_sql(c->db,
+                      "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY "
+                      "KEY, applied_at INTEGER NOT NULL)",
+                      err, errlen);
+    if (rc) return rc;
+    int64_t have = 0;
+    sqlite3_stmt *s = NULL;
+    if (sqlite3_prepare_v2(c->db, "SELECT COALESCE(MAX(version), 0) FROM schema_migrations", -1,
+                           &s, NULL) != SQLITE_OK) {
+        snprintf(err, errlen, "%s", sqlite3_errmsg(c->db));
+        return HK_EUNAVAIL;
+    }
+    if (sqlite3_step(s) == SQLITE_ROW) have = sqlite3_column_int64(s, 0);
+    sqlite3_finalize(s);
+    int64_t known = (int64_t)HK_ARRAY_LEN(hk_sqlite_migrations);
+    if (have > known) {
+        snprintf(err, errlen,
+                 "the database schema is version %lld, newer than this hookd knows (%lld): "
+                 "upgrade hookd",
+                 (long long)have, (long long)known);
+        return HK_EINVAL;
+    }
+    for (int64_t v = have + 1; v <= known; v++) {
+        char stamp[160];
+        snprintf(stamp, sizeof stamp,
+                 "INSERT INTO schema_migrations (version, applied_at) VALUES (%lld, %lld)",
+                 (long long)v, (long long)hk_now_ms());
+        if ((rc = exec_sql(c->db, "BEGIN IMMEDIATE", err, errlen))) return rc;
+        if ((rc = exec_sql(c->db, hk_sqlite_migrations[v - 1], err, errlen)) ||
+            (rc = exec_sql(c->db, stamp, err, errlen)) ||
+            (rc = exec_sql(c->db, "COMMIT", err, errlen))) {
+            char ignore[64];
+            exec_sql(c->db, "ROLLBACK", ignore, sizeof ignore);
+            return rc;
+        }
+        HK_LOG(HK_LOG_INFO, "store.migrated", HK_LS("backend", "sqlite"), HK_LI("version", v));
+    }
+    return HK_OK;
+}
+
+static int lock_fd = -1;
+
+static int sq_startup(void *conn, const char *node_id, char *err, size_t errlen)
+{
+    sq *c = conn;
+    char path[4096];
+    snprintf(path, sizeof path, "%s.lock", c->cfg->db_path);
+    if (lock_fd < 0) {
+        lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+        if (lock_fd < 0) {
+            snprintf(err, errlen, "cannot open %s: %s", path, strerror(errno));
+            return HK_EIO;
+        }
+        if (flock(lock_fd, LOCK_EX | LOCK_NB) != 0) {
+            snprintf(err, errlen,
+                     "another hookd is serving %s (the SQLite store is single-node; use "
+                     "PG_URL to run several nodes)",
+                     c->cfg->db_path);
+            close(lock_fd);
+            lock_fd = -1;
+            return HK_EEXIST;
+        }
+    }
+    /* Single node: every lease is from a previous run of this process. */
+    int rc = exec_sql(c->db,
+                      "UPDATE webhook_delivery SET lease_owner = NULL WHERE lease_owner IS NOT "
+                      "NULL; DELETE FROM hk_node;",
+                      err, errlen);
+    HK_UNUSED(node_id);
+    return rc;
+}
+
+const hk_store_backend hk_sqlite_backend = {
+    .name = "sqlite",
+    .open = sq_open,
+    .migrate = sq_migrate,
+    .startup = sq_startup,
+    .begin = sq_begin,
+    .commit = sq_commit,
+    .rollback = sq_rollback,
+    .savepoint = sq_savepoint,
+    .release = sq_release,
+    .rollback_to = sq_rollback_to,
+    .pre_commit = sq_pre_commit,
+    .exec = sq_exec,
+    .ping = sq_ping,
+    .close = sq_close,
+};

@@ -1,0 +1,740 @@
+/*
+ * store.c: the machinery behind store.h, the same for every backend.
+ *
+ * Threads: one writer thread runs write requests in submission order, committing every request
+ * that waited together in one transaction (group commit: under load one fsync serves hundreds
+ * of requests; idle, a lone request commits at once, so latency is one transaction). Each
+ * request runs inside a savepoint, so a failing request is undone alone. Reader threads run
+ * read requests on their own connections, so a slow list query never delays an ingest commit.
+ *
+ * Completion: finished requests are queued under a mutex and an eventfd wakes the loop, which
+ * calls each `done` in order. If a group cannot commit (disk full, database gone), every
+ * request in it fails with HK_EUNAVAIL, its outputs are cleared, and nothing of it is stored.
+ * A broken connection is reopened with backoff; meanwhile requests fail fast with HK_EUNAVAIL
+ * and hk_store_healthy() says 0.
+ *
+ * Secrets: webhook secrets are encrypted here (WEBHOOK_ENCRYPTION_KEY) on their way to the
+ * backend and decrypted on their way back, so backends hold only ciphertext and callers only
+ * plaintext.
+ */
+#include "store/store.h"
+
+#include <errno.h>
+#include <event2/event.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "core/buf.h"
+#include "core/crypto.h"
+#include "core/log.h"
+#include "core/time.h"
+#include "store/backend.h"
+
+#define GROUP_MAX 1024        /* requests per write transaction */
+#define READERS_SQLITE 2
+
+typedef struct reqq {
+    hk_req *head, *tail;
+    int len;
+} reqq;
+
+struct hk_store {
+    const hk_store_backend *be;
+    const hk_config *cfg;
+    struct event_base *base;
+    void *admin;              /* synchronous mode: the one connection */
+
+    pthread_mutex_t mu;
+    pthread_cond_t wcond, rcond;
+    reqq wq, rq, cq;          /* writes, reads, completions */
+    int stopping;
+    pthread_t writer;
+    pthread_t *readers;
+    int nreaders;
+    int started_threads;
+
+    int efd;
+    struct event *cev;
+
+    atomic_int healthy;
+    atomic_int queued;
+};
+
+static void q_push(reqq *q, hk_req *r)
+{
+    r->next = NULL;
+    if (q->tail)
+        q->tail->next = r;
+    else
+        q->head = r;
+    q->tail = r;
+    q->len++;
+}
+
+static hk_req *q_take_all(reqq *q, int max, int *n)
+{
+    hk_req *head = q->head, *r = head, *last = NULL;
+    int k = 0;
+    while (r && k < max) {
+        last = r;
+        r = r->next;
+        k++;
+    }
+    if (!last) {
+        *n = 0;
+        return NULL;
+    }
+    q->head = r;
+    if (!r) q->tail = NULL;
+    q->len -= k;
+    last->next = NULL;
+    *n = k;
+    return head;
+}
+
+/* ---- names, records ------------------------------------------------------------------------ */
+
+static const struct {
+    const char *name;
+    int writes;
+} kinds[HK_REQ_KIND_MAX] = {
+    [HK_REQ_PING] = {"ping", 0},
+    [HK_REQ_APIKEY_CREATE] = {"apikey_create", 1},
+    [HK_REQ_APIKEY_ENSURE] = {"apikey_ensure", 1},
+    [HK_REQ_APIKEY_LIST] = {"apikey_list", 0},
+    [HK_REQ_APIKEY_REVOKE] = {"apikey_revoke", 1},
+    [HK_REQ_APIKEY_LOOKUP] = {"apikey_lookup", 0},
+    [HK_REQ_APIKEY_COUNT] = {"apikey_count", 0},
+    [HK_REQ_WEBHOOK_CREATE] = {"webhook_create", 1},
+    [HK_REQ_WEBHOOK_GET] = {"webhook_get", 0},
+    [HK_REQ_WEBHOOK_LIST] = {"webhook_list", 0},
+    [HK_REQ_WEBHOOK_PATCH] = {"webhook_patch", 1},
+    [HK_REQ_WEBHOOK_DELETE] = {"webhook_delete", 1},
+    [HK_REQ_WEBHOOK_LOAD] = {"webhook_load", 0},
+    [HK_REQ_INGEST] = {"ingest", 1},
+    [HK_REQ_EVENT_LIST] = {"event_list", 0},
+    [HK_REQ_EVENT_GET] = {"event_get", 0},
+    [HK_REQ_DELIVERY_LIST] = {"delivery_list", 0},
+    [HK_REQ_DELIVERY_GET] = {"delivery_get", 0},
+    [HK_REQ_CLAIM] = {"claim", 1},
+    [HK_REQ_RESULTS] = {"results", 1},
+    [HK_REQ_RELEASE] = {"release", 1},
+    [HK_REQ_HEARTBEAT] = {"heartbeat", 1},
+};
+
+int hk_req_kind_writes(int kind)
+{
+    return kind > 0 && kind < HK_REQ_KIND_MAX ? kinds[kind].writes : 0;
+}
+
+const char *hk_req_kind_name(int kind)
+{
+    return kind > 0 && kind < HK_REQ_KIND_MAX && kinds[kind].name ? kinds[kind].name : "?";
+}
+
+static const char *const wh_status_names[] = {"active", "paused", "disabled", "failed"};
+
+const char *hk_wh_status_name(int status)
+{
+    return status >= 0 && status < (int)HK_ARRAY_LEN(wh_status_names) ? wh_status_names[status]
+                                                                       : "unknown";
+}
+
+int hk_wh_status_parse(const char *s)
+{
+    for (int i = 0; s && i < (int)HK_ARRAY_LEN(wh_status_names); i++)
+        if (strcmp(s, wh_status_names[i]) == 0) return i;
+    return -1;
+}
+
+void hk_webhook_free(hk_webhook *w)
+{
+    if (!w) return;
+    free(w->name);
+    free(w->url);
+    free(w->secret);
+    free(w->prev_secret);
+    free(w->org_id);
+    free(w->user_id);
+    free(w->custom_headers);
+    free(w->filtering_options);
+    for (int i = 0; i < w->nevents; i++) free(w->events[i]);
+    free(w->events);
+    free(w);
+}
+
+hk_webhook *hk_webhook_dup(const hk_webhook *w)
+{
+    hk_webhook *d = hk_malloc(sizeof *d);
+    *d = *w;
+    d->name = hk_strdup(w->name);
+    d->url = hk_strdup(w->url);
+    d->secret = hk_strdup(w->secret);
+    d->prev_secret = hk_strdup(w->prev_secret);
+    d->org_id = hk_strdup(w->org_id);
+    d->user_id = hk_strdup(w->user_id);
+    d->custom_headers = hk_strdup(w->custom_headers);
+    d->filtering_options = hk_strdup(w->filtering_options);
+    d->events = w->nevents ? hk_malloc(sizeof(char *) * (size_t)w->nevents) : NULL;
+    for (int i = 0; i < w->nevents; i++) d->events[i] = hk_strdup(w->events[i]);
+    return d;
+}
+
+static void attempt_clear(hk_attempt *a)
+{
+    free(a->response_body);
+    free(a->response_headers);
+    free(a->error_message);
+}
+
+void hk_delivery_clear(hk_delivery *d)
+{
+    free(d->event_type);
+    free(d->event_data);
+    free(d->request_url);
+    free(d->request_headers);
+    free(d->response_body);
+    free(d->response_headers);
+    free(d->error_message);
+    for (int i = 0; i < d->nattempts; i++) attempt_clear(&d->attempts[i]);
+    free(d->attempts);
+    memset(d, 0, sizeof *d);
+}
+
+void hk_event_clear(hk_event *e)
+{
+    free(e->type);
+    free(e->payload);
+    free(e->source);
+    free(e->idempotency_key);
+    free(e->org_id);
+    free(e->user_id);
+    free(e->deliveries);
+    memset(e, 0, sizeof *e);
+}
+
+static void apikey_clear(hk_apikey *k)
+{
+    free(k->org_id);
+    free(k->name);
+    free(k->prefix);
+    memset(k, 0, sizeof *k);
+}
+
+static void webhooks_free(hk_webhook **items, int n)
+{
+    for (int i = 0; i < n; i++) hk_webhook_free(items[i]);
+    free(items);
+}
+
+static void jobs_free(hk_job **jobs, int n)
+{
+    for (int i = 0; i < n; i++) hk_job_free(jobs[i]);
+    free(jobs);
+}
+
+void hk_req_clear(hk_req *req)
+{
+    switch (req->kind) {
+    case HK_REQ_APIKEY_CREATE:
+    case HK_REQ_APIKEY_ENSURE: apikey_clear(&req->u.key_create.out); break;
+    case HK_REQ_APIKEY_LIST:
+        for (int i = 0; i < req->u.key_list.n; i++) apikey_clear(&req->u.key_list.items[i]);
+        free(req->u.key_list.items);
+        req->u.key_list.items = NULL;
+        req->u.key_list.n = 0;
+        break;
+    case HK_REQ_WEBHOOK_CREATE:
+        hk_webhook_free(req->u.wh_create.out);
+        req->u.wh_create.out = NULL;
+        break;
+    case HK_REQ_WEBHOOK_GET:
+        hk_webhook_free(req->u.wh_get.out);
+        req->u.wh_get.out = NULL;
+        break;
+    case HK_REQ_WEBHOOK_LIST:
+        webhooks_free(req->u.wh_list.items, req->u.wh_list.n);
+        req->u.wh_list.items = NULL;
+        req->u.wh_list.n = 0;
+        break;
+    case HK_REQ_WEBHOOK_PATCH:
+        hk_webhook_free(req->u.wh_patch.out);
+        req->u.wh_patch.out = NULL;
+        break;
+    case HK_REQ_WEBHOOK_LOAD:
+        webhooks_free(req->u.wh_load.items, req->u.wh_load.n);
+        req->u.wh_load.items = NULL;
+        req->u.wh_load.n = 0;
+        break;
+    case HK_REQ_INGEST:
+        for (int i = 0; i < req->u.ingest.n; i++) {
+            free(req->u.ingest.items[i].dup_type);
+            req->u.ingest.items[i].dup_type = NULL;
+        }
+        jobs_free(req->u.ingest.jobs, req->u.ingest.njobs);
+        webhooks_free(req->u.ingest.webhooks, req->u.ingest.nwebhooks);
+        req->u.ingest.jobs = NULL;
+        req->u.ingest.njobs = 0;
+        req->u.ingest.webhooks = NULL;
+        req->u.ingest.nwebhooks = 0;
+        break;
+    case HK_REQ_EVENT_LIST:
+        for (int i = 0; i < req->u.ev_list.n; i++) hk_event_clear(&req->u.ev_list.items[i]);
+        free(req->u.ev_list.items);
+        req->u.ev_list.items = NULL;
+        req->u.ev_list.n = 0;
+        break;
+    case HK_REQ_EVENT_GET: hk_event_clear(&req->u.ev_get.out); break;
+    case HK_REQ_DELIVERY_LIST:
+        for (int i = 0; i < req->u.dl_list.n; i++) hk_delivery_clear(&req->u.dl_list.items[i]);
+        free(req->u.dl_list.items);
+        req->u.dl_list.items = NULL;
+        req->u.dl_list.n = 0;
+        break;
+    case HK_REQ_DELIVERY_GET: hk_delivery_clear(&req->u.dl_get.out); break;
+    case HK_REQ_CLAIM:
+        jobs_free(req->u.claim.jobs, req->u.claim.njobs);
+        webhooks_free(req->u.claim.webhooks, req->u.claim.nwebhooks);
+        req->u.claim.jobs = NULL;
+        req->u.claim.njobs = 0;
+        req->u.claim.webhooks = NULL;
+        req->u.claim.nwebhooks = 0;
+        break;
+    case HK_REQ_RESULTS:
+        free(req->u.results.changes);
+        req->u.results.changes = NULL;
+        req->u.results.nchanges = 0;
+        break;
+    default: break;
+    }
+}
+
+/* ---- secrets at rest ------------------------------------------------------------------------ */
+
+/* Replaces *s (plaintext or already encrypted) by its plaintext. HK_EDENIED if it cannot be
+ * decrypted with the configured key (or no key is configured for an encrypted secret). */
+static int secret_open(const hk_store *st, char **s)
+{
+    if (!*s || !hk_secret_is_encrypted(*s)) return HK_OK;
+    if (!st->cfg->has_enc_key) return HK_EDENIED;
+    hk_buf b;
+    hk_buf_init(&b, 4096);
+    int rc = hk_secret_decrypt(st->cfg->enc_key, *s, &b);
+    if (rc) {
+        hk_buf_free(&b);
+        return HK_EDENIED;
+    }
+    free(*s);
+    *s = hk_buf_steal(&b);
+    return HK_OK;
+}
+
+static int webhook_open(const hk_store *st, hk_webhook *w)
+{
+    if (!w) return HK_OK;
+    int rc = secret_open(st, &w->secret);
+    if (!rc) rc = secret_open(st, &w->prev_secret);
+    return rc;
+}
+
+/* Decrypts every webhook a request returns. On failure the request fails: a secret that
+ * cannot be read must never be sent as garbage. */
+static void req_open_secrets(const hk_store *st, hk_req *req)
+{
+    if (req->rc) return;
+    int rc = HK_OK;
+    switch (req->kind) {
+    case HK_REQ_WEBHOOK_CREATE: rc = webhook_open(st, req->u.wh_create.out); break;
+    case HK_REQ_WEBHOOK_GET: rc = webhook_open(st, req->u.wh_get.out); break;
+    case HK_REQ_WEBHOOK_PATCH: rc = webhook_open(st, req->u.wh_patch.out); break;
+    case HK_REQ_WEBHOOK_LIST:
+        for (int i = 0; !rc && i < req->u.wh_list.n; i++)
+            rc = webhook_open(st, req->u.wh_list.items[i]);
+        break;
+    case HK_REQ_WEBHOOK_LOAD:
+        for (int i = 0; !rc && i < req->u.wh_load.n; i++)
+            rc = webhook_open(st, req->u.wh_load.items[i]);
+        break;
+    case HK_REQ_INGEST:
+        for (int i = 0; !rc && i < req->u.ingest.nwebhooks; i++)
+            rc = webhook_open(st, req->u.ingest.webhooks[i]);
+        break;
+    case HK_REQ_CLAIM:
+        for (int i = 0; !rc && i < req->u.claim.nwebhooks; i++)
+            rc = webhook_open(st, req->u.claim.webhooks[i]);
+        break;
+    default: break;
+    }
+    if (rc) {
+        HK_LOG(HK_LOG_ERROR, "store.secret_unreadable",
+               HK_LS("msg", "a webhook secret cannot be decrypted with WEBHOOK_ENCRYPTION_KEY"),
+               HK_LS("request", hk_req_kind_name(req->kind)));
+        hk_req_clear(req);
+        req->rc = HK_EINTERNAL;
+        snprintf(req->err, sizeof req->err, "a webhook secret cannot be decrypted");
+    }
+}
+
+/* Runs req on conn, encrypting a secret it writes when a key is configured. */
+static int exec_one(hk_store *st, void *conn, hk_req *req)
+{
+    req->rc = 0;
+    req->err[0] = '\0';
+    const hk_webhook_fields *orig = NULL, **slot = NULL;
+    if (req->kind == HK_REQ_WEBHOOK_CREATE) slot = &req->u.wh_create.f;
+    if (req->kind == HK_REQ_WEBHOOK_PATCH) slot = &req->u.wh_patch.f;
+    hk_webhook_fields enc_fields;
+    hk_buf enc;
+    hk_buf_init(&enc, 8192);
+    if (slot && st->cfg->has_enc_key && ((*slot)->has & HK_WF_SECRET) && (*slot)->secret) {
+        orig = *slot;
+        enc_fields = *orig;
+        if (hk_secret_encrypt(st->cfg->enc_key, orig->secret, &enc)) {
+            hk_buf_free(&enc);
+            req->rc = HK_EINTERNAL;
+            snprintf(req->err, sizeof req->err, "secret encryption failed");
+            return req->rc;
+        }
+        enc_fields.secret = hk_buf_cstr(&enc);
+        *slot = &enc_fields;
+    }
+    int rc = st->be->exec(conn, req);
+    if (orig) *slot = orig;
+    hk_buf_free(&enc);
+    req->rc = rc;
+    return rc;
+}
+
+/* ---- completion ----------------------------------------------------------------------------- */
+
+static void complete(hk_store *st, hk_req *head)
+{
+    if (!head) return;
+    pthread_mutex_lock(&st->mu);
+    hk_req *r = head;
+    while (r) {
+        hk_req *next = r->next;
+        q_push(&st->cq, r);
+        r = next;
+    }
+    pthread_mutex_unlock(&st->mu);
+    uint64_t one = 1;
+    ssize_t w = write(st->efd, &one, sizeof one);
+    HK_UNUSED(w);
+}
+
+static void run_completions(hk_store *st)
+{
+    pthread_mutex_lock(&st->mu);
+    int n;
+    hk_req *r = q_take_all(&st->cq, st->cq.len, &n);
+    pthread_mutex_unlock(&st->mu);
+    while (r) {
+        hk_req *next = r->next;
+        r->next = NULL;
+        atomic_fetch_sub(&st->queued, 1);
+        req_open_secrets(st, r);
+        r->done(r);
+        r = next;
+    }
+}
+
+static void on_completion(evutil_socket_t fd, short what, void *arg)
+{
+    hk_store *st = arg;
+    uint64_t v;
+    ssize_t rd = read(fd, &v, sizeof v);
+    HK_UNUSED(rd);
+    run_completions(st);
+}
+
+/* ---- threads -------------------------------------------------------------------------------- */
+
+/* Reopens a broken connection, retrying with backoff until it works or the store stops. */
+static void *reconnect(hk_store *st, void *conn, int role)
+{
+    if (conn) st->be->close(conn);
+    int delay_ms = 100;
+    for (;;) {
+        pthread_mutex_lock(&st->mu);
+        int stopping = st->stopping;
+        pthread_mutex_unlock(&st->mu);
+        if (stopping) return NULL;
+        char err[256];
+        void *c = NULL;
+        if (st->be->open(&c, st->cfg, role, err, sizeof err) == 0) {
+            HK_LOG(HK_LOG_INFO, "store.reconnected", HK_LS("backend", st->be->name));
+            return c;
+        }
+        HK_LOG(HK_LOG_WARN, "store.reconnect_failed", HK_LS("backend", st->be->name),
+               HK_LS("msg", err), HK_LI("retry_ms", delay_ms));
+        usleep((useconds_t)delay_ms * 1000);
+        delay_ms = delay_ms < 2000 ? delay_ms * 2 : 2000;
+    }
+}
+
+static void fail_all(hk_req *head, int rc, const char *msg)
+{
+    for (hk_req *r = head; r; r = r->next) {
+        hk_req_clear(r);
+        r->rc = rc;
+        snprintf(r->err, sizeof r->err, "%s", msg);
+    }
+}
+
+/* Runs one group of write requests in one transaction. Returns 0, or HK_EUNAVAIL if the
+ * connection broke (the caller reconnects); every request's rc is set either way. */
+static int run_write_group(hk_store *st, void *conn, hk_req *head)
+{
+    const hk_store_backend *be = st->be;
+    if (be->begin(conn)) {
+        fail_all(head, HK_EUNAVAIL, "the store cannot start a transaction");
+        return HK_EUNAVAIL;
+    }
+    for (hk_req *r = head; r; r = r->next) {
+        if (be->savepoint(conn)) goto broken;
+        int rc = exec_one(st, conn, r);
+        if (rc == HK_EUNAVAIL) goto broken;
+        if (rc) {
+            hk_req_clear(r);
+            if (be->rollback_to(conn)) goto broken;
+        }
+        if (be->release(conn)) goto broken;
+    }
+    if (be->pre_commit && be->pre_commit(conn)) goto broken;
+    if (be->commit(conn)) goto broken;
+    return HK_OK;
+broken:
+    be->rollback(conn);
+    fail_all(head, HK_EUNAVAIL, "the store could not commit; nothing was stored");
+    return HK_EUNAVAIL;
+}
+
+static void *writer_main(void *arg)
+{
+    hk_store *st = arg;
+    void *conn = NULL;
+    char err[256];
+    if (st->be->open(&conn, st->cfg, HK_CONN_WRITER, err, sizeof err)) {
+        HK_LOG(HK_LOG_ERROR, "store.open_failed", HK_LS("msg", err));
+        conn = NULL;
+    }
+    for (;;) {
+        pthread_mutex_lock(&st->mu);
+        while (!st->wq.len && !st->stopping) pthread_cond_wait(&st->wcond, &st->mu);
+        if (!st->wq.len && st->stopping) {
+            pthread_mutex_unlock(&st->mu);
+            break;
+        }
+        int n;
+        hk_req *head = q_take_all(&st->wq, GROUP_MAX, &n);
+        pthread_mutex_unlock(&st->mu);
+
+        if (!conn) conn = reconnect(st, NULL, HK_CONN_WRITER);
+        if (!conn) {
+            fail_all(head, HK_EUNAVAIL, "the store is unavailable");
+            complete(st, head);
+            continue;
+        }
+        if (run_write_group(st, conn, head) == HK_EUNAVAIL) {
+            atomic_store(&st->healthy, 0);
+            /* Find out whether the connection itself is gone or only this group failed
+             * (SQLite: disk full). A connection that still answers is kept. */
+            if (st->be->ping(conn)) {
+                complete(st, head);
+                conn = reconnect(st, conn, HK_CONN_WRITER);
+                continue;
+            }
+        } else {
+            atomic_store(&st->healthy, 1);
+        }
+        complete(st, head);
+    }
+    if (conn) st->be->close(conn);
+    return NULL;
+}
+
+static void *reader_main(void *arg)
+{
+    hk_store *st = arg;
+    void *conn = NULL;
+    char err[256];
+    if (st->be->open(&conn, st->cfg, HK_CONN_READER, err, sizeof err)) conn = NULL;
+    for (;;) {
+        pthread_mutex_lock(&st->mu);
+        while (!st->rq.len && !st->stopping) pthread_cond_wait(&st->rcond, &st->mu);
+        if (!st->rq.len && st->stopping) {
+            pthread_mutex_unlock(&st->mu);
+            break;
+        }
+        int n;
+        hk_req *r = q_take_all(&st->rq, 1, &n);
+        pthread_mutex_unlock(&st->mu);
+
+        if (!conn) conn = reconnect(st, NULL, HK_CONN_READER);
+        if (!conn) {
+            fail_all(r, HK_EUNAVAIL, "the store is unavailable");
+            complete(st, r);
+            continue;
+        }
+        int rc = st->be->begin(conn) ? HK_EUNAVAIL : exec_one(st, conn, r);
+        if (rc == HK_EUNAVAIL) {
+            st->be->rollback(conn);
+            fail_all(r, HK_EUNAVAIL, "the store is unavailable");
+            if (st->be->ping(conn)) conn = reconnect(st, conn, HK_CONN_READER);
+        } else {
+            if (rc) hk_req_clear(r);
+            st->be->commit(conn);
+        }
+        complete(st, r);
+    }
+    if (conn) st->be->close(conn);
+    return NULL;
+}
+
+/* ---- public --------------------------------------------------------------------------------- */
+
+int hk_store_open(hk_store **out, struct event_base *base, const hk_config *cfg, char *err,
+                  size_t errlen)
+{
+    hk_store *st = hk_calloc(1, sizeof *st);
+    st->cfg = cfg;
+    st->base = base;
+    st->efd = -1;
+    st->be = cfg->pg_url && cfg->pg_url[0] ? &hk_pg_backend : &hk_sqlite_backend;
+    pthread_mutex_init(&st->mu, NULL);
+    pthread_cond_init(&st->wcond, NULL);
+    pthread_cond_init(&st->rcond, NULL);
+
+    int rc = st->be->open(&st->admin, cfg, HK_CONN_ADMIN, err, errlen);
+    if (rc) goto fail;
+    rc = st->be->migrate(st->admin, err, errlen);
+    if (rc) goto fail;
+    atomic_store(&st->healthy, 1);
+    if (!base) {
+        *out = st;
+        return HK_OK;
+    }
+    rc = st->be->startup(st->admin, cfg->node_id, err, errlen);
+    if (rc) goto fail;
+    st->be->close(st->admin);
+    st->admin = NULL;
+
+    st->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (st->efd < 0) {
+        snprintf(err, errlen, "eventfd: %s", strerror(errno));
+        rc = HK_EIO;
+        goto fail;
+    }
+    st->cev = event_new(base, st->efd, EV_READ | EV_PERSIST, on_completion, st);
+    event_add(st->cev, NULL);
+
+    st->nreaders = st->be == &hk_sqlite_backend ? READERS_SQLITE : (cfg->pg_pool > 1 ? cfg->pg_pool - 1 : 1);
+    st->readers = hk_calloc((size_t)st->nreaders, sizeof(pthread_t));
+    if (pthread_create(&st->writer, NULL, writer_main, st)) {
+        snprintf(err, errlen, "cannot start the store thread");
+        rc = HK_EINTERNAL;
+        goto fail;
+    }
+    st->started_threads = 1;
+    for (int i = 0; i < st->nreaders; i++) {
+        if (pthread_create(&st->readers[i], NULL, reader_main, st)) {
+            st->nreaders = i;
+            break;
+        }
+    }
+    *out = st;
+    return HK_OK;
+fail:
+    hk_store_close(st);
+    *out = NULL;
+    return rc;
+}
+
+void hk_store_submit(hk_store *st, hk_req *req)
+{
+    req->rc = 0;
+    req->err[0] = '\0';
+    req->submitted_us = hk_mono_us();
+    if (!req->now) req->now = hk_now_ms();
+    atomic_fetch_add(&st->queued, 1);
+    pthread_mutex_lock(&st->mu);
+    if (st->stopping) {
+        req->rc = HK_ESHUTDOWN;
+        snprintf(req->err, sizeof req->err, "hookd is shutting down");
+        q_push(&st->cq, req);
+        pthread_mutex_unlock(&st->mu);
+        uint64_t one = 1;
+        ssize_t w = write(st->efd, &one, sizeof one);
+        HK_UNUSED(w);
+        return;
+    }
+    if (hk_req_kind_writes(req->kind)) {
+        q_push(&st->wq, req);
+        pthread_cond_signal(&st->wcond);
+    } else {
+        q_push(&st->rq, req);
+        pthread_cond_signal(&st->rcond);
+    }
+    pthread_mutex_unlock(&st->mu);
+}
+
+int hk_store_exec(hk_store *st, hk_req *req)
+{
+    req->rc = 0;
+    req->err[0] = '\0';
+    if (!req->now) req->now = hk_now_ms();
+    void *c = st->admin;
+    if (st->be->begin(c)) return req->rc = HK_EUNAVAIL;
+    int rc = exec_one(st, c, req);
+    if (rc == 0 && st->be->pre_commit) rc = st->be->pre_commit(c);
+    if (rc == 0 && st->be->commit(c)) rc = HK_EUNAVAIL;
+    if (rc) {
+        st->be->rollback(c);
+        hk_req_clear(req);
+    }
+    req->rc = rc;
+    req_open_secrets(st, req);
+    return req->rc;
+}
+
+const char *hk_store_backend_name(const hk_store *st)
+{
+    return st->be->name;
+}
+
+int hk_store_healthy(const hk_store *st)
+{
+    return atomic_load(&((hk_store *)st)->healthy);
+}
+
+int hk_store_queued(const hk_store *st)
+{
+    return atomic_load(&((hk_store *)st)->queued);
+}
+
+void hk_store_close(hk_store *st)
+{
+    if (!st) return;
+    pthread_mutex_lock(&st->mu);
+    st->stopping = 1;
+    pthread_cond_broadcast(&st->wcond);
+    pthread_cond_broadcast(&st->rcond);
+    pthread_mutex_unlock(&st->mu);
+    if (st->started_threads) pthread_join(st->writer, NULL);
+    for (int i = 0; i < st->nreaders; i++) pthread_join(st->readers[i], NULL);
+    free(st->readers);
+    if (st->efd >= 0) run_completions(st);
+    if (st->cev) event_free(st->cev);
+    if (st->efd >= 0) close(st->efd);
+    if (st->admin) st->be->close(st->admin);
+    pthread_mutex_destroy(&st->mu);
+    pthread_cond_destroy(&st->wcond);
+    pthread_cond_destroy(&st->rcond);
+    free(st);
+}

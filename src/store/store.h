@@ -1,0 +1,367 @@
+/*
+ * store.h: the store interface, the only door to hookd's durable truth (SPEC §2). Two
+ * backends implement it: SQLite (sqlite.c, the embedded default) and PostgreSQL (pg.c).
+ *
+ * Every operation is a request (hk_req): the caller fills the inputs of one `kind`, submits it
+ * with hk_store_submit, and gets `done` called on the loop thread exactly once, never from
+ * inside the submit call. Backends run requests on their own threads: write requests that
+ * wait together are committed together (group commit: one transaction and one fsync for many
+ * requests, each inside its own savepoint so one failure does not undo the others), reads run on
+ * separate connections. A request's `rc` is 0, or HK_ENOTFOUND (unknown id, or another
+ * organization's), HK_ECONFLICT, HK_EINVAL (with `err`), or HK_EUNAVAIL when the store cannot
+ * be reached or cannot commit (the API answers 503 and nothing was stored).
+ *
+ * Ownership: inputs belong to the caller and must stay valid until `done`; outputs are
+ * allocated by the store and released with hk_req_clear (which leaves the inputs alone). A
+ * caller that takes an output (say the jobs) sets the pointer to NULL first.
+ *
+ * Secrets: callers always see plaintext. With WEBHOOK_ENCRYPTION_KEY the store encrypts
+ * secrets before they reach a backend and decrypts them after, in store.c, so backends only
+ * ever hold ciphertext.
+ *
+ * Times are int64 ms since the epoch; 0 means "none" (NULL in SQL).
+ */
+#ifndef HK_STORE_H
+#define HK_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/common.h"
+#include "core/config.h"
+#include "core/ids.h"
+#include "queue/job.h"
+
+struct event_base;
+
+/* ---- records ------------------------------------------------------------------------------ */
+
+enum hk_wh_status { HK_WH_ACTIVE = 0, HK_WH_PAUSED, HK_WH_DISABLED, HK_WH_FAILED };
+const char *hk_wh_status_name(int status);
+int hk_wh_status_parse(const char *s); /* -1 if unknown */
+
+typedef struct hk_webhook {
+    char id[HK_ID_MAX];
+    char *name;
+    char *url;
+    char *secret;            /* plaintext */
+    char *prev_secret;       /* plaintext of the secret being rotated out, or NULL */
+    int64_t prev_secret_expires_at;
+    char *org_id;
+    char *user_id;           /* or NULL */
+    int status;              /* enum hk_wh_status */
+    char *custom_headers;    /* compact JSON object, or NULL */
+    int rate_limit_enabled;
+    int max_per_minute;
+    int max_retries;
+    char *filtering_options; /* canonical compact JSON (hk_filter_canonical), or NULL */
+    unsigned schemes;        /* HK_SIG_* bits */
+    char **events;           /* subscribed types/patterns, in creation order */
+    int nevents;
+    int64_t last_triggered_at;
+    int64_t success_count;
+    int64_t failure_count;
+    int64_t consecutive_failures;
+    int64_t deleted_at;
+    int64_t created_at;
+    int64_t updated_at;
+} hk_webhook;
+
+void hk_webhook_free(hk_webhook *w); /* frees the members and w; NULL ok */
+hk_webhook *hk_webhook_dup(const hk_webhook *w);
+
+typedef struct hk_attempt {
+    char id[HK_ID_MAX];
+    int attempt_number;
+    int status;              /* HK_DL_SUCCESS or HK_DL_FAILED */
+    int response_status;     /* 0 if none */
+    char *response_body;
+    char *response_headers;  /* JSON object or NULL */
+    int duration_ms;
+    char *error_message;
+    int64_t created_at;
+} hk_attempt;
+
+typedef struct hk_delivery {
+    char id[HK_ID_MAX];
+    char webhook_id[HK_ID_MAX];
+    char event_id[HK_ID_MAX];
+    char replay_of[HK_ID_MAX];   /* "" if not a replay */
+    char *event_type;
+    char *event_data;            /* the data as delivered (after excludeFields), compact JSON */
+    int64_t event_created_at;
+    int status;                  /* enum hk_dl_status */
+    char *request_url;
+    char *request_headers;       /* JSON object of the last attempt's headers, or NULL */
+    int response_status;
+    char *response_body;
+    char *response_headers;
+    int attempt_number;
+    int max_attempts;
+    int64_t next_retry_at;
+    int64_t last_attempt_at;
+    char *error_message;
+    int64_t completed_at;
+    int duration_ms;
+    int64_t created_at;
+    hk_attempt *attempts;
+    int nattempts;
+} hk_delivery;
+
+void hk_delivery_clear(hk_delivery *d);
+
+typedef struct hk_event_delivery { /* a delivery as listed under its event */
+    char id[HK_ID_MAX];
+    char webhook_id[HK_ID_MAX];
+    int status;
+} hk_event_delivery;
+
+typedef struct hk_event {
+    char id[HK_ID_MAX];
+    char *type;
+    char *payload;               /* compact JSON object */
+    char *source;                /* api | manual | nats | kumomta */
+    char *idempotency_key;
+    char *org_id;
+    char *user_id;
+    int64_t created_at;
+    hk_event_delivery *deliveries; /* only for HK_REQ_EVENT_GET */
+    int ndeliveries;
+} hk_event;
+
+void hk_event_clear(hk_event *e);
+
+typedef struct hk_apikey {
+    char id[HK_ID_MAX];
+    char *org_id;
+    char *name;
+    char *prefix;                /* first characters of the key, for display */
+    int64_t created_at;
+    int64_t revoked_at;
+    int64_t last_used_at;
+} hk_apikey;
+
+/* ---- requests ----------------------------------------------------------------------------- */
+
+enum hk_req_kind {
+    HK_REQ_PING = 1,
+    HK_REQ_APIKEY_CREATE,   /* write */
+    HK_REQ_APIKEY_ENSURE,   /* write: create if the hash is unknown (bootstrap key) */
+    HK_REQ_APIKEY_LIST,
+    HK_REQ_APIKEY_REVOKE,   /* write */
+    HK_REQ_APIKEY_LOOKUP,
+    HK_REQ_APIKEY_COUNT,
+    HK_REQ_WEBHOOK_CREATE,  /* write */
+    HK_REQ_WEBHOOK_GET,
+    HK_REQ_WEBHOOK_LIST,
+    HK_REQ_WEBHOOK_PATCH,   /* write */
+    HK_REQ_WEBHOOK_DELETE,  /* write */
+    HK_REQ_WEBHOOK_LOAD,    /* by ids, any organization: the dispatcher's cache */
+    HK_REQ_INGEST,          /* write */
+    HK_REQ_EVENT_LIST,
+    HK_REQ_EVENT_GET,
+    HK_REQ_DELIVERY_LIST,
+    HK_REQ_DELIVERY_GET,
+    HK_REQ_CLAIM,           /* write */
+    HK_REQ_RESULTS,         /* write */
+    HK_REQ_RELEASE,         /* write */
+    HK_REQ_HEARTBEAT,       /* write */
+    HK_REQ_KIND_MAX
+};
+
+/* 1 if requests of this kind change the store (they go to the group-commit writer). */
+int hk_req_kind_writes(int kind);
+const char *hk_req_kind_name(int kind);
+
+/* Webhook fields given by a create or patch; `has` bits say which are present. */
+enum {
+    HK_WF_NAME = 1 << 0,
+    HK_WF_URL = 1 << 1,
+    HK_WF_SECRET = 1 << 2,
+    HK_WF_STATUS = 1 << 3,
+    HK_WF_HEADERS = 1 << 4,
+    HK_WF_RATE_ENABLED = 1 << 5,
+    HK_WF_RATE_MAX = 1 << 6,
+    HK_WF_MAX_RETRIES = 1 << 7,
+    HK_WF_FILTER = 1 << 8,
+    HK_WF_SCHEMES = 1 << 9,
+    HK_WF_EVENTS = 1 << 10,
+    HK_WF_USER = 1 << 11,
+};
+
+typedef struct hk_webhook_fields {
+    unsigned has;
+    const char *name, *url, *secret, *user_id;
+    int status;
+    const char *custom_headers;     /* compact JSON object or NULL to clear */
+    int rate_limit_enabled, max_per_minute, max_retries;
+    const char *filtering_options;  /* canonical JSON or NULL to clear */
+    unsigned schemes;
+    const char *const *events;
+    int nevents;
+} hk_webhook_fields;
+
+typedef struct hk_ingest_item {
+    /* in */
+    const char *type;
+    const char *data;          /* compact JSON object */
+    size_t data_len;
+    const char *idem_key;      /* or NULL */
+    const char *source;        /* "api", "manual", "nats", "kumomta" */
+    const char *user_id;       /* or NULL */
+    /* out */
+    char id[HK_ID_MAX];        /* the event's id (the first event's id for a duplicate) */
+    char *dup_type;            /* for a duplicate: the first event's type (owned) */
+    int duplicate;
+    int ndeliveries;
+} hk_ingest_item;
+
+typedef struct hk_result {         /* one finished attempt, for HK_REQ_RESULTS */
+    char delivery_id[HK_ID_MAX];
+    char webhook_id[HK_ID_MAX];
+    char attempt_id[HK_ID_MAX];
+    int attempt_number;            /* this attempt's number, 1-based */
+    int status;                    /* new delivery status */
+    int attempt_ok;                /* the attempt succeeded (2xx) */
+    int final;                     /* success or final failure: counts for the webhook's health */
+    int gone;                      /* 410: the webhook becomes disabled */
+    int response_status;
+    char *response_body;           /* owned by the dispatcher's batch */
+    char *response_headers;
+    char *request_headers;
+    char *request_url;
+    char *error_message;
+    int duration_ms;
+    int64_t started_at;
+    int64_t finished_at;
+    int64_t next_retry_at;         /* for HK_DL_RETRYING */
+    int keep_lease;                /* the job stays in this node's memory (retry soon) */
+} hk_result;
+
+typedef struct hk_wh_change {      /* a webhook whose status a results batch changed */
+    char id[HK_ID_MAX];
+    int status;
+} hk_wh_change;
+
+typedef struct hk_release {        /* a leased delivery handed back */
+    char id[HK_ID_MAX];
+    int64_t next_retry_at;         /* new due time; 0 = park (held until its webhook is active) */
+} hk_release;
+
+typedef struct hk_req hk_req;
+typedef void (*hk_req_done)(hk_req *req);
+
+struct hk_req {
+    int kind;                  /* enum hk_req_kind */
+    int rc;                    /* result: 0 or HK_E* */
+    char err[256];             /* message for HK_EINVAL / HK_ECONFLICT, person-readable */
+    hk_req_done done;
+    void *udata;
+    hk_req *next;              /* store-private queue link */
+    int64_t submitted_us;      /* store-private */
+
+    const char *org_id;        /* organization scope of API requests */
+    const char *node_id;       /* this node, for lease requests */
+    int64_t now;               /* wall clock of the request, ms */
+
+    union {
+        struct { /* APIKEY_CREATE / APIKEY_ENSURE */
+            const char *name;
+            const char *key_hash;   /* sha256 hex of the key */
+            const char *prefix;
+            hk_apikey out;
+            int created;            /* ENSURE: 1 if it was new */
+        } key_create;
+        struct { hk_apikey *items; int n; } key_list;          /* all organizations */
+        struct { const char *id; } key_revoke;
+        struct { const char *key_hash; char org[160]; char key_id[HK_ID_MAX]; int found; } key_lookup;
+        struct { int64_t count; } key_count;
+
+        struct { const hk_webhook_fields *f; hk_webhook *out; } wh_create;
+        struct { const char *id; hk_webhook *out; } wh_get;
+        struct {
+            int status;             /* -1 = any */
+            int page, limit;
+            hk_webhook **items; int n; int64_t total;
+        } wh_list;
+        struct { const char *id; const hk_webhook_fields *f; hk_webhook *out; int unparked; } wh_patch;
+        struct { const char *id; int64_t failed; } wh_delete;
+        struct { const char *const *ids; int nids; hk_webhook **items; int n; } wh_load;
+
+        struct {
+            hk_ingest_item *items; int n;
+            int lease_budget;       /* how many new deliveries may be leased to node_id */
+            hk_job **jobs; int njobs;        /* leased deliveries, for the dispatcher */
+            hk_webhook **webhooks; int nwebhooks; /* the webhooks of those jobs */
+        } ingest;
+
+        struct {
+            const char *type;       /* filter or NULL */
+            int page, limit;
+            hk_event *items; int n; int64_t total;
+        } ev_list;
+        struct { const char *id; hk_event out; } ev_get;
+        struct {
+            const char *webhook_id;
+            int status;             /* -1 = any */
+            int page, limit;
+            hk_delivery *items; int n; int64_t total;
+        } dl_list;
+        struct { const char *id; hk_delivery out; } dl_get;
+
+        struct {
+            int64_t horizon;        /* claim deliveries due at or before now + horizon */
+            int limit;
+            hk_job **jobs; int njobs;
+            hk_webhook **webhooks; int nwebhooks;
+            int parked;             /* rows found for non-active webhooks and parked */
+        } claim;
+        struct {
+            hk_result *items; int n;
+            int disable_after;      /* HOOKD_DISABLE_AFTER */
+            hk_wh_change *changes; int nchanges;
+        } results;
+        struct { hk_release *items; int n; } release;
+        struct {
+            int64_t alive_until;
+            int64_t reclaimed;      /* deliveries taken back from dead nodes */
+        } heartbeat;
+    } u;
+};
+
+/* Frees the outputs of req (per its kind) and zeroes them; inputs are untouched. */
+void hk_req_clear(hk_req *req);
+
+/* ---- the store ---------------------------------------------------------------------------- */
+
+typedef struct hk_store hk_store;
+
+/* Opens the backend chosen by cfg (PG_URL set: PostgreSQL, else SQLite at HOOKD_DB), applies
+ * migrations, and, with base != NULL, starts the store threads that answer through base.
+ * With base == NULL the store is synchronous: use hk_store_exec (CLI commands). Returns 0 or
+ * HK_E* with err. */
+int hk_store_open(hk_store **out, struct event_base *base, const hk_config *cfg, char *err,
+                  size_t errlen);
+
+/* Queues req; req->done runs later on the loop thread. After hk_store_close has begun, req
+ * completes with HK_ESHUTDOWN. */
+void hk_store_submit(hk_store *st, hk_req *req);
+
+/* Runs req on the calling thread (synchronous stores only). Returns req->rc. */
+int hk_store_exec(hk_store *st, hk_req *req);
+
+/* "sqlite" or "postgres". */
+const char *hk_store_backend_name(const hk_store *st);
+
+/* 1 while the backend answers (last request or ping succeeded), else 0. */
+int hk_store_healthy(const hk_store *st);
+
+/* Requests queued and not yet completed. */
+int hk_store_queued(const hk_store *st);
+
+/* Stops the threads after every queued request has completed (their callbacks run from
+ * inside this call, on the caller's thread, which must be the loop thread), closes the
+ * backend and frees st. */
+void hk_store_close(hk_store *st);
+
+#endif
