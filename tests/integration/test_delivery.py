@@ -71,10 +71,12 @@ def test_default_schemes_only_standard_and_reloop(hookd, receiver):
 
 def test_keep_alive_reuses_the_connection(hookd, receiver):
     h = hookd()
-    h.create_webhook(receiver.url())
+    wh = h.create_webhook(receiver.url())
     for i in range(5):
         h.ingest(data={"i": i})
-        receiver.wait(i + 1)
+        # wait for the outcome, not just the arrival: a delivery sent while the previous
+        # response is still in flight rightly opens a second connection
+        h.wait_delivery(wh["id"], "success", n=i + 1)
     conns = {r.conn_id for r in receiver.received()}
     assert len(conns) == 1, conns
 
