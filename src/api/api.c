@@ -103,10 +103,11 @@ void hk_api_error_body(hk_buf *out, int status, const char *code, const char *me
 
 static void call_free(hk_call *c)
 {
+    /* The request may point into the handler's data (ingest items): clear it first. */
+    hk_req_clear(&c->req);
     if (c->data_free) c->data_free(c->data);
     hk_json_free(&c->doc);
     hk_buf_free(&c->out);
-    hk_req_clear(&c->req);
     free(c);
 }
 

@@ -1447,7 +1447,7 @@ static int sq_rollback_to(void *conn)
 static int sq_pre_commit(void *conn)
 {
     sq *c = conn;
-    qsort(c->touched, (size_t)c->ntouched, HK_ID_MAX, cmp_id);
+    if (c->ntouched > 1) qsort(c->touched, (size_t)c->ntouched, HK_ID_MAX, cmp_id);
     int64_t now = hk_now_ms();
     for (int i = 0; i < c->ntouched; i++) {
         if (i > 0 && strcmp(c->touched[i], c->touched[i - 1]) == 0) continue;
