@@ -32,11 +32,16 @@ static const hk_route routes[] = {
     {HK_HTTP_POST, API_PREFIX "/v1/events/batch", hk_h_event_batch, 1},
     {HK_HTTP_GET, API_PREFIX "/v1/events/:id", hk_h_event_get, 1},
     {HK_HTTP_POST, API_PREFIX "/v1/trigger", hk_h_trigger, 1},
+    {HK_HTTP_POST, API_PREFIX "/v1/sign-test-event", hk_h_sign_test_event, 1},
+    {HK_HTTP_POST, API_PREFIX "/v1/deliveries/:id/retry", hk_h_delivery_retry, 1},
+    {HK_HTTP_POST, API_PREFIX "/deliveries/:id/retry", hk_h_delivery_retry, 1},
     {HK_HTTP_GET, API_PREFIX "/v1/deliveries/:id", hk_h_delivery_get, 1},
     {HK_HTTP_GET, API_PREFIX "/v1/:id", hk_h_webhook_get, 1},
     {HK_HTTP_PATCH, API_PREFIX "/v1/:id", hk_h_webhook_patch, 1},
     {HK_HTTP_DELETE, API_PREFIX "/v1/:id", hk_h_webhook_delete, 1},
     {HK_HTTP_GET, API_PREFIX "/v1/:id/deliveries", hk_h_delivery_list, 1},
+    {HK_HTTP_POST, API_PREFIX "/v1/:id/rotate-secret", hk_h_webhook_rotate, 1},
+    {HK_HTTP_POST, API_PREFIX "/v1/:id/recover", hk_h_webhook_recover, 1},
 };
 
 typedef struct auth_entry {

@@ -10,7 +10,10 @@
 #include "core/crypto.h"
 #include "core/log.h"
 #include "delivery/sign.h"
+#include "core/time.h"
+#include "delivery/request.h"
 #include "ingest/match.h"
+#include "queue/job.h"
 
 #define MAX_EVENTS 100
 #define MAX_HEADERS 50
@@ -537,4 +540,182 @@ void hk_h_webhook_delete(hk_call *c)
     c->req.kind = HK_REQ_WEBHOOK_DELETE;
     c->req.u.wh_delete.id = c->params[0];
     hk_call_submit(c, on_deleted);
+}
+
+/* ---- rotate-secret ---------------------------------------------------------------------------- */
+
+#define GRACE_MAX_S (7LL * 24 * 3600)
+
+static void on_rotated(hk_req *req)
+{
+    hk_call *c = hk_call_of(req);
+    if (req->rc) {
+        hk_call_store_error(c, "webhook");
+        return;
+    }
+    hk_webhook *wh = req->u.wh_patch.out;
+    hk_dispatch_webhook_changed(c->api->dispatch, wh, 0);
+    HK_LOG(HK_LOG_INFO, "webhook.secret_rotated", HK_LS("webhook_id", wh->id),
+           HK_LI("previous_expires_at", wh->prev_secret_expires_at));
+    hk_jw w;
+    hk_jw_init(&w, &c->out);
+    hk_render_webhook(&w, wh, 1);
+    hk_call_json(c, 200);
+}
+
+/* POST /v1/{id}/rotate-secret {"graceSeconds"?: 0..604800 (default 86400), "secret"?: S}:
+ * a new secret (generated unless given), returned once; the old one keeps signing beside it
+ * until the grace period ends. */
+void hk_h_webhook_rotate(hk_call *c)
+{
+    if (!valid_webhook_id(c)) return;
+    if (hk_call_parse_body(c, 1)) return;
+    wh_input *in = hk_calloc(1, sizeof *in);
+    c->data = in;
+    c->data_free = wh_input_free;
+    int grace = 86400, r;
+    if (int_field(c, "graceSeconds", 0, GRACE_MAX_S, &grace) < 0) return;
+    if ((r = str_field(c, "secret", SECRET_MIN, SECRET_MAX, 0, &in->secret)) < 0) return;
+    if (r) {
+        for (const char *p = in->secret; *p; p++)
+            if ((unsigned char)*p > 0x7e || *p == ' ') {
+                hk_call_invalid(c, "secret must be printable ASCII without spaces");
+                return;
+            }
+        in->f.secret = in->secret;
+    } else {
+        hk_secret_generate(in->generated_secret);
+        in->f.secret = in->generated_secret;
+    }
+    in->f.has = HK_WF_SECRET | HK_WF_ROTATE;
+    in->f.prev_expires_at = grace > 0 ? hk_now_ms() + (int64_t)grace * 1000 : 0;
+    c->req.kind = HK_REQ_WEBHOOK_PATCH;
+    c->req.u.wh_patch.id = c->params[0];
+    c->req.u.wh_patch.f = &in->f;
+    hk_call_submit(c, on_rotated);
+}
+
+/* ---- sign-test-event -------------------------------------------------------------------------- */
+
+typedef struct sign_test {
+    char *type;
+    hk_buf payload; /* compact JSON object */
+} sign_test;
+
+static void sign_test_free(void *p)
+{
+    sign_test *t = p;
+    if (!t) return;
+    free(t->type);
+    hk_buf_free(&t->payload);
+    free(t);
+}
+
+static void on_sign_test_webhook(hk_req *req)
+{
+    hk_call *c = hk_call_of(req);
+    if (req->rc) {
+        hk_call_store_error(c, "webhook");
+        return;
+    }
+    const hk_webhook *wh = req->u.wh_get.out;
+    sign_test *t = c->data;
+    const hk_config *cfg = c->api->cfg;
+
+    /* the data as a delivery carries it: after excludeFields */
+    hk_buf data;
+    hk_buf_init(&data, HK_BUF_UNLIMITED);
+    hk_filter f;
+    char err[256];
+    int filtered = 0;
+    if (wh->filtering_options &&
+        hk_filter_parse(wh->filtering_options, strlen(wh->filtering_options), &f, err,
+                        sizeof err) == 0) {
+        if (hk_filter_excludes(&f)) {
+            hk_jdoc d = {0};
+            if (hk_json_parse(&d, t->payload.data, t->payload.len, 1u << 20, 64) == 0) {
+                hk_filter_apply_exclude(&f, &d, 0, &data);
+                filtered = 1;
+            }
+            hk_json_free(&d);
+        }
+        hk_filter_free(&f);
+    } else if (wh->filtering_options) {
+        hk_filter_free(&f);
+    }
+    if (!filtered) hk_buf_append(&data, t->payload.data, t->payload.len);
+
+    char event_id[HK_ID_MAX], delivery_id[HK_ID_MAX];
+    hk_id_new("whev", event_id);
+    hk_id_new("whde", delivery_id);
+    int64_t now = hk_now_ms();
+    hk_blob *body = hk_envelope_render(event_id, t->type, now, data.data, data.len);
+    hk_buf_free(&data);
+
+    char *fixed = hk_request_static_headers(cfg, wh);
+    hk_sign_key keys[2];
+    int nkeys = hk_request_keys(wh, now, keys);
+    hk_buf lines;
+    hk_buf_init(&lines, HK_BUF_UNLIMITED);
+    hk_buf_puts(&lines, fixed);
+    hk_request_attempt_headers(wh, keys, nkeys, delivery_id, event_id, now / 1000, body->data,
+                               body->len, &lines);
+    free(fixed);
+    memset(keys, 0, sizeof keys);
+
+    hk_jw w;
+    hk_jw_init(&w, &c->out);
+    hk_jw_obj_open(&w);
+    hk_jw_kstr(&w, "url", wh->url);
+    hk_jw_key(&w, "headers");
+    hk_buf hj;
+    hk_buf_init(&hj, HK_BUF_UNLIMITED);
+    hk_request_headers_json(hk_buf_cstr(&lines), &hj);
+    hk_jw_raw(&w, hj.data, hj.len);
+    hk_buf_free(&hj);
+    hk_buf_free(&lines);
+    hk_jw_kraw(&w, "body", body->data, body->len);
+    hk_jw_key(&w, "rawBody");
+    hk_jw_strn(&w, body->data, body->len);
+    hk_jw_obj_close(&w);
+    hk_blob_unref(body);
+    hk_call_json(c, 200);
+}
+
+/* POST /v1/sign-test-event {"webhookId","event","payload"?}: what a delivery of that event to
+ * that webhook would send, signed with its live secrets; nothing is stored or sent. */
+void hk_h_sign_test_event(hk_call *c)
+{
+    if (hk_call_parse_body(c, 0)) return;
+    sign_test *t = hk_calloc(1, sizeof *t);
+    hk_buf_init(&t->payload, HK_BUF_UNLIMITED);
+    c->data = t;
+    c->data_free = sign_test_free;
+    char *wid = NULL;
+    int r = str_field(c, "webhookId", 1, HK_ID_MAX - 1, 0, &wid);
+    if (r < 0) return;
+    if (r == 0) {
+        hk_call_invalid(c, "webhookId is required");
+        return;
+    }
+    hk_strlcpy(c->params[0], wid, sizeof c->params[0]);
+    free(wid);
+    if ((r = str_field(c, "event", 1, 255, 0, &t->type)) < 0) return;
+    if (r == 0 || !hk_event_type_valid(t->type)) {
+        hk_call_invalid(c, "event must be an event type of [A-Za-z0-9_.-], 1 to 255 characters");
+        return;
+    }
+    int p = hk_json_obj_get(&c->doc, 0, "payload");
+    if (p < 0) {
+        hk_buf_puts(&t->payload, "{}");
+    } else if (hk_json_type(&c->doc, p) != HK_J_OBJECT) {
+        hk_call_invalid(c, "payload must be a JSON object");
+        return;
+    } else {
+        hk_json_compact(&c->doc, p, &t->payload);
+    }
+    if (!valid_webhook_id(c)) return;
+    c->req.kind = HK_REQ_WEBHOOK_GET;
+    c->req.u.wh_get.id = c->params[0];
+    hk_call_submit(c, on_sign_test_webhook);
 }

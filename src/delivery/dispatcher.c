@@ -16,6 +16,7 @@
  * the row's next_retry_at says when). A job whose webhook is not active is handed back parked.
  */
 #include "delivery/dispatcher.h"
+#include "delivery/request.h"
 
 #include <event2/event.h>
 #include <stdio.h>
@@ -263,37 +264,6 @@ static void whc_free(whc *w)
     free(w);
 }
 
-/* Builds the header lines every attempt of this webhook sends before its own ones. */
-static char *static_headers(const hk_config *cfg, const hk_webhook *wh)
-{
-    hk_buf b;
-    hk_buf_init(&b, HK_BUF_UNLIMITED);
-    hk_buf_printf(&b, "Content-Type: application/json\nUser-Agent: %s\n", cfg->user_agent);
-    if (wh->custom_headers) {
-        hk_jdoc doc = {0};
-        if (hk_json_parse(&doc, wh->custom_headers, strlen(wh->custom_headers), 4096, 4) == 0 &&
-            hk_json_type(&doc, 0) == HK_J_OBJECT) {
-            hk_buf tmp;
-            hk_buf_init(&tmp, 8192);
-            for (int k = hk_json_first(&doc, 0); k >= 0 && (uint32_t)k < doc.ntoks;
-                 k = hk_json_next(&doc, k + 1)) {
-                /* names and values were validated at create/patch: tokens, no CR/LF */
-                hk_buf_reset(&tmp);
-                if (hk_json_str(&doc, k, &tmp)) continue;
-                hk_buf_append(&b, tmp.data, tmp.len);
-                hk_buf_puts(&b, ": ");
-                hk_buf_reset(&tmp);
-                if (hk_json_str(&doc, k + 1, &tmp) == 0) hk_buf_append(&b, tmp.data, tmp.len);
-                hk_buf_putc(&b, '\n');
-                if (doc.toks[k + 1].next >= doc.ntoks) break;
-            }
-            hk_buf_free(&tmp);
-        }
-        hk_json_free(&doc);
-    }
-    return hk_buf_steal(&b);
-}
-
 /* Installs a fresh copy of the webhook's settings (takes ownership of wh). */
 static void whc_set(hk_dispatch *d, whc *w, hk_webhook *wh)
 {
@@ -305,11 +275,8 @@ static void whc_set(hk_dispatch *d, whc *w, hk_webhook *wh)
     w->loaded_mono = hk_mono_ms();
     w->nkeys = 0;
     w->keys = hk_calloc(2, sizeof(hk_sign_key));
-    if (wh->secret && hk_sign_key_init(&w->keys[0], wh->secret) == 0) w->nkeys = 1;
-    if (wh->prev_secret && wh->prev_secret_expires_at > hk_now_ms() &&
-        hk_sign_key_init(&w->keys[w->nkeys], wh->prev_secret) == 0)
-        w->nkeys++;
-    w->hdr_static = static_headers(d->cfg, wh);
+    w->nkeys = hk_request_keys(wh, hk_now_ms(), w->keys);
+    w->hdr_static = hk_request_static_headers(d->cfg, wh);
 }
 
 /* Adopts webhooks delivered with jobs, unless the cache already has the same version. */
@@ -570,25 +537,7 @@ static char *headers_to_json(const char *lines)
 {
     hk_buf b;
     hk_buf_init(&b, HK_BUF_UNLIMITED);
-    hk_jw w;
-    hk_jw_init(&w, &b);
-    hk_jw_obj_open(&w);
-    char name[256];
-    for (const char *p = lines; *p;) {
-        const char *nl = strchr(p, '\n');
-        const char *e = nl ? nl : p + strlen(p);
-        const char *colon = memchr(p, ':', (size_t)(e - p));
-        if (colon && (size_t)(colon - p) < sizeof name) {
-            memcpy(name, p, (size_t)(colon - p));
-            name[colon - p] = '\0';
-            const char *v = colon + 1;
-            while (v < e && *v == ' ') v++;
-            hk_jw_key(&w, name);
-            hk_jw_strn(&w, v, (size_t)(e - v));
-        }
-        p = nl ? nl + 1 : e;
-    }
-    hk_jw_obj_close(&w);
+    hk_request_headers_json(lines, &b);
     return hk_buf_steal(&b);
 }
 
@@ -737,10 +686,8 @@ static void start_attempt(hk_dispatch *d, whc *w, hk_job *j)
     hk_buf h;
     hk_buf_init(&h, HK_BUF_UNLIMITED);
     hk_buf_puts(&h, w->hdr_static);
-    hk_buf_printf(&h, "X-Delivery-Id: %s\n", j->id);
-    if (w->nkeys)
-        hk_sign_headers(w->wh->schemes, j->event_id, a->started_wall / 1000, j->body->data,
-                        j->body->len, w->keys, w->nkeys, &h);
+    hk_request_attempt_headers(w->wh, w->keys, w->nkeys, j->id, j->event_id,
+                               a->started_wall / 1000, j->body->data, j->body->len, &h);
     const char *lines = hk_buf_cstr(&h);
     a->req_headers = headers_to_json(lines);
     w->inflight++;

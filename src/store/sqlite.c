@@ -100,6 +100,10 @@ enum {
     S_NODE_UPSERT,
     S_NODE_RECLAIM,
     S_NODE_DELETE_DEAD,
+    S_WH_ROTATE,
+    S_DL_REPLAY,
+    S_DL_FAILED_RANGE,
+    S_DL_WEBHOOK_OF,
     S_MAX
 };
 
@@ -210,6 +214,18 @@ static const char *const sql[S_MAX] = {
     [S_NODE_RECLAIM] = "UPDATE webhook_delivery SET lease_owner = NULL WHERE lease_owner IN "
                        "(SELECT id FROM hk_node WHERE alive_until < ?1)",
     [S_NODE_DELETE_DEAD] = "DELETE FROM hk_node WHERE alive_until < ?1",
+    [S_WH_ROTATE] = "UPDATE webhook SET previous_secret = CASE WHEN ?2 IS NULL THEN NULL ELSE "
+                    "secret END, previous_secret_expires_at = ?2 WHERE id = ?1",
+    [S_DL_REPLAY] = "INSERT INTO webhook_delivery (id, webhook_id, webhook_event_id, event_type, "
+                    "event_data, status, request_url, attempt_number, max_attempts, "
+                    "next_retry_at, created_at, replay_of_delivery_id) SELECT ?1, d.webhook_id, "
+                    "d.webhook_event_id, d.event_type, d.event_data, 'pending', ?3, 0, ?4, ?5, "
+                    "?5, d.id FROM webhook_delivery d WHERE d.id = ?2",
+    [S_DL_FAILED_RANGE] = "SELECT id FROM webhook_delivery WHERE webhook_id = ?1 AND status = "
+                          "'failed' AND created_at >= ?2 AND (?3 IS NULL OR created_at < ?3) "
+                          "ORDER BY created_at, id",
+    [S_DL_WEBHOOK_OF] = "SELECT d.webhook_id FROM webhook_delivery d JOIN webhook w ON w.id = "
+                        "d.webhook_id WHERE d.id = ?1 AND w.organization_id = ?2",
 };
 
 typedef struct sq {
@@ -559,6 +575,21 @@ static int do_webhook_patch(sq *c, hk_req *req)
     b_text(s, 12, f->has & HK_WF_USER ? f->user_id : w->user_id);
     b_i64(s, 13, cf);
     b_i64(s, 14, req->now > w->updated_at ? req->now : w->updated_at + 1);
+    if ((f->has & HK_WF_ROTATE) && (f->has & HK_WF_SECRET)) {
+        /* before the update: the old secret moves aside, then the new one replaces it */
+        sqlite3_stmt *r = ps(c, S_WH_ROTATE);
+        if (!r) {
+            hk_webhook_free(w);
+            return HK_EUNAVAIL;
+        }
+        b_text(r, 1, w->id);
+        b_time(r, 2, f->prev_expires_at);
+        rc = run(c, r, "webhook rotate");
+        if (rc) {
+            hk_webhook_free(w);
+            return rc;
+        }
+    }
     rc = run(c, s, "webhook update");
     if (!rc && (f->has & HK_WF_EVENTS)) {
         PS(d, S_SUB_DELETE);
@@ -1353,6 +1384,76 @@ static int do_heartbeat(sq *c, hk_req *req)
 
 /* ---- backend entry points ------------------------------------------------------------------ */
 
+/* Inserts one replay of delivery `orig` for webhook w; the first new id goes to new_id. */
+static int replay_one(sq *c, hk_req *req, const hk_webhook *w, const char *orig)
+{
+    char id[HK_ID_MAX];
+    hk_id_new("whde", id);
+    PS(s, S_DL_REPLAY);
+    b_text(s, 1, id);
+    b_text(s, 2, orig);
+    b_text(s, 3, w->url);
+    b_i64(s, 4, w->max_retries + 1);
+    b_i64(s, 5, req->now);
+    int rc = run(c, s, "replay insert");
+    if (rc) return rc;
+    if (req->u.replay.count++ == 0) hk_strlcpy(req->u.replay.new_id, id, HK_ID_MAX);
+    return HK_OK;
+}
+
+static int do_replay(sq *c, hk_req *req)
+{
+    char wid[HK_ID_MAX];
+    int rc;
+    req->u.replay.count = 0;
+    req->u.replay.new_id[0] = '\0';
+    if (req->u.replay.delivery_id) {
+        PS(q, S_DL_WEBHOOK_OF);
+        b_text(q, 1, req->u.replay.delivery_id);
+        b_text(q, 2, req->org_id);
+        rc = sqlite3_step(q);
+        int found = rc == SQLITE_ROW;
+        if (found) hk_strlcpy(wid, (const char *)sqlite3_column_text(q, 0), sizeof wid);
+        rc = map_rc(c, rc, "delivery lookup");
+        sqlite3_reset(q);
+        if (rc) return rc;
+        if (!found) return HK_ENOTFOUND;
+    } else {
+        hk_strlcpy(wid, req->u.replay.webhook_id, sizeof wid);
+    }
+    hk_webhook *w = NULL;
+    rc = webhook_get(c, wid, req->org_id, &w);
+    if (rc) return rc;
+    if (!w) return HK_ENOTFOUND;
+    req->u.replay.webhook = w;
+    if (w->status != HK_WH_ACTIVE) {
+        snprintf(req->err, sizeof req->err, "webhook %s is %s, not active", w->id,
+                 hk_wh_status_name(w->status));
+        return HK_ECONFLICT;
+    }
+    if (req->u.replay.delivery_id) return replay_one(c, req, w, req->u.replay.delivery_id);
+
+    /* recover: collect the ids first (the inserts must not run inside the select) */
+    PS(q, S_DL_FAILED_RANGE);
+    b_text(q, 1, wid);
+    b_i64(q, 2, req->u.replay.since);
+    b_time(q, 3, req->u.replay.until);
+    char(*ids)[HK_ID_MAX] = NULL;
+    int n = 0, cap = 0;
+    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+        if (n == cap) {
+            cap = cap ? cap * 2 : 64;
+            ids = hk_realloc(ids, (size_t)cap * HK_ID_MAX);
+        }
+        hk_strlcpy(ids[n++], (const char *)sqlite3_column_text(q, 0), HK_ID_MAX);
+    }
+    rc = map_rc(c, rc, "recover select");
+    sqlite3_reset(q);
+    for (int i = 0; !rc && i < n; i++) rc = replay_one(c, req, w, ids[i]);
+    free(ids);
+    return rc;
+}
+
 static int sq_exec(void *conn, hk_req *req)
 {
     sq *c = conn;
@@ -1386,6 +1487,7 @@ static int sq_exec(void *conn, hk_req *req)
     }
     case HK_REQ_RELEASE: return do_release(c, req);
     case HK_REQ_HEARTBEAT: return do_heartbeat(c, req);
+    case HK_REQ_REPLAY: return do_replay(c, req);
     }
     snprintf(req->err, sizeof req->err, "unknown request kind %d", req->kind);
     return HK_EINTERNAL;

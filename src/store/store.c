@@ -114,6 +114,7 @@ static const struct {
     [HK_REQ_WEBHOOK_GET] = {"webhook_get", 0},
     [HK_REQ_WEBHOOK_LIST] = {"webhook_list", 0},
     [HK_REQ_WEBHOOK_PATCH] = {"webhook_patch", 1},
+    [HK_REQ_REPLAY] = {"replay", 1},
     [HK_REQ_WEBHOOK_DELETE] = {"webhook_delete", 1},
     [HK_REQ_WEBHOOK_LOAD] = {"webhook_load", 0},
     [HK_REQ_INGEST] = {"ingest", 1},
@@ -297,6 +298,10 @@ void hk_req_clear(hk_req *req)
         req->u.dl_list.n = 0;
         break;
     case HK_REQ_DELIVERY_GET: hk_delivery_clear(&req->u.dl_get.out); break;
+    case HK_REQ_REPLAY:
+        hk_webhook_free(req->u.replay.webhook);
+        req->u.replay.webhook = NULL;
+        break;
     case HK_REQ_CLAIM:
         jobs_free(req->u.claim.jobs, req->u.claim.njobs);
         webhooks_free(req->u.claim.webhooks, req->u.claim.nwebhooks);
@@ -352,6 +357,7 @@ static void req_open_secrets(const hk_store *st, hk_req *req)
     case HK_REQ_WEBHOOK_CREATE: rc = webhook_open(st, req->u.wh_create.out); break;
     case HK_REQ_WEBHOOK_GET: rc = webhook_open(st, req->u.wh_get.out); break;
     case HK_REQ_WEBHOOK_PATCH: rc = webhook_open(st, req->u.wh_patch.out); break;
+    case HK_REQ_REPLAY: rc = webhook_open(st, req->u.replay.webhook); break;
     case HK_REQ_WEBHOOK_LIST:
         for (int i = 0; !rc && i < req->u.wh_list.n; i++)
             rc = webhook_open(st, req->u.wh_list.items[i]);

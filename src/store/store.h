@@ -166,6 +166,7 @@ enum hk_req_kind {
     HK_REQ_RESULTS,         /* write */
     HK_REQ_RELEASE,         /* write */
     HK_REQ_HEARTBEAT,       /* write */
+    HK_REQ_REPLAY,          /* write: manual retry of one delivery, or recover of a range */
     HK_REQ_KIND_MAX
 };
 
@@ -187,6 +188,9 @@ enum {
     HK_WF_SCHEMES = 1 << 9,
     HK_WF_EVENTS = 1 << 10,
     HK_WF_USER = 1 << 11,
+    /* With HK_WF_SECRET: a rotation. The old secret becomes the previous one, still signing
+     * until prev_expires_at (0: it stops at once). */
+    HK_WF_ROTATE = 1 << 12,
 };
 
 typedef struct hk_webhook_fields {
@@ -199,6 +203,7 @@ typedef struct hk_webhook_fields {
     unsigned schemes;
     const char *const *events;
     int nevents;
+    int64_t prev_expires_at;        /* HK_WF_ROTATE */
 } hk_webhook_fields;
 
 typedef struct hk_ingest_item {
@@ -326,6 +331,18 @@ struct hk_req {
             int64_t alive_until;
             int64_t reclaimed;      /* deliveries taken back from dead nodes */
         } heartbeat;
+        /* REPLAY: with delivery_id, a new delivery of that one (HK_ENOTFOUND if unknown in the
+         * organization); otherwise every `failed` delivery of webhook_id created in
+         * [since, until) (until 0 = no end). HK_ECONFLICT (err set) if the webhook is not
+         * active. New deliveries are pending, due now, with replay_of set. */
+        struct {
+            const char *delivery_id;
+            const char *webhook_id;
+            int64_t since, until;
+            char new_id[HK_ID_MAX]; /* the (first) new delivery */
+            int64_t count;
+            hk_webhook *webhook;    /* out: the webhook, for the dispatcher */
+        } replay;
     } u;
 };
 
