@@ -93,6 +93,7 @@ struct hk_dispatch {
     hk_store *store;
     hk_queue *queue;
     hk_metrics *m;
+    int64_t commits_seen;  /* hk_store_commits at the last metrics update */
     hk_httpc *http;
 
     hk_map whcs;
@@ -695,14 +696,19 @@ static void start_attempt(hk_dispatch *d, whc *w, hk_job *j)
     a->next = d->attempts;
     if (d->attempts) d->attempts->prev = a;
     d->attempts = a;
-    a->xfer = hk_httpc_post(d->http, w->wh->url, j->body->data, j->body->len, lines,
-                            on_attempt_done, a);
+    /* Never send unsigned: without a usable secret (it could not be decrypted) the attempt
+     * fails here, retried like any other, so fixing the key and restarting sends it. */
+    if (w->nkeys > 0)
+        a->xfer = hk_httpc_post(d->http, w->wh->url, j->body->data, j->body->len, lines,
+                                on_attempt_done, a);
     hk_buf_free(&h);
     if (!a->xfer) {
         /* curl refused the transfer outright: a failed attempt, reported like any other */
         hk_httpc_resp r;
         memset(&r, 0, sizeof r);
-        r.error = "the request could not be started";
+        r.error = w->nkeys > 0 ? "the request could not be started"
+                               : "the webhook secret cannot be decrypted (check "
+                                 "WEBHOOK_ENCRYPTION_KEY); nothing was sent";
         r.body = "";
         on_attempt_done(a, &r);
     }
@@ -775,6 +781,12 @@ static void pump(hk_dispatch *d)
 static void apply_changes(hk_dispatch *d, const hk_req *req)
 {
     for (int i = 0; i < req->u.results.nchanges; i++) {
+        int st = req->u.results.changes[i].status;
+        HK_LOG(HK_LOG_WARN, "webhook.status_changed", HK_LS("webhook_id", req->u.results.changes[i].id),
+               HK_LS("status", hk_wh_status_name(st)),
+               HK_LS("why", st == HK_WH_DISABLED ? "the endpoint answered 410 Gone"
+                                                 : "too many consecutive failed deliveries "
+                                                   "(HOOKD_DISABLE_AFTER)"));
         whc *w = hk_map_get(&d->whcs, req->u.results.changes[i].id);
         if (!w || !w->wh) continue;
         w->wh->status = req->u.results.changes[i].status;
@@ -880,6 +892,9 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
         whc_free(w);
     }
     hk_m_gauge(d->m, HK_G_STORE_QUEUED, hk_store_queued(d->store));
+    int64_t commits = hk_store_commits(d->store);
+    hk_m_inc(d->m, HK_C_STORE_COMMITS, commits - d->commits_seen);
+    d->commits_seen = commits;
     pump(d);
 }
 

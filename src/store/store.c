@@ -63,6 +63,7 @@ struct hk_store {
 
     atomic_int healthy;
     atomic_int queued;
+    atomic_llong commits; /* write transactions committed */
 };
 
 static void q_push(reqq *q, hk_req *r)
@@ -339,51 +340,60 @@ static int secret_open(const hk_store *st, char **s)
     return HK_OK;
 }
 
+/* Decrypts w's secrets in place. A secret that cannot be decrypted (wrong or missing
+ * WEBHOOK_ENCRYPTION_KEY) is dropped: w->secret becomes NULL, which the dispatcher treats as
+ * "cannot sign" (a failed attempt that never reaches the endpoint) and the API renders as
+ * null. The request itself still succeeds: an ingest that committed must be acknowledged.
+ * Returns 1 if a secret was dropped, else 0. */
 static int webhook_open(const hk_store *st, hk_webhook *w)
 {
-    if (!w) return HK_OK;
-    int rc = secret_open(st, &w->secret);
-    if (!rc) rc = secret_open(st, &w->prev_secret);
-    return rc;
+    if (!w) return 0;
+    int bad = 0;
+    if (secret_open(st, &w->secret)) {
+        free(w->secret);
+        w->secret = NULL;
+        bad = 1;
+    }
+    if (secret_open(st, &w->prev_secret)) {
+        free(w->prev_secret);
+        w->prev_secret = NULL;
+        w->prev_secret_expires_at = 0;
+        bad = 1;
+    }
+    return bad;
 }
 
-/* Decrypts every webhook a request returns. On failure the request fails: a secret that
- * cannot be read must never be sent as garbage. */
+/* Decrypts every webhook a request returns (see webhook_open). */
 static void req_open_secrets(const hk_store *st, hk_req *req)
 {
     if (req->rc) return;
-    int rc = HK_OK;
+    int bad = 0;
     switch (req->kind) {
-    case HK_REQ_WEBHOOK_CREATE: rc = webhook_open(st, req->u.wh_create.out); break;
-    case HK_REQ_WEBHOOK_GET: rc = webhook_open(st, req->u.wh_get.out); break;
-    case HK_REQ_WEBHOOK_PATCH: rc = webhook_open(st, req->u.wh_patch.out); break;
-    case HK_REQ_REPLAY: rc = webhook_open(st, req->u.replay.webhook); break;
+    case HK_REQ_WEBHOOK_CREATE: bad = webhook_open(st, req->u.wh_create.out); break;
+    case HK_REQ_WEBHOOK_GET: bad = webhook_open(st, req->u.wh_get.out); break;
+    case HK_REQ_WEBHOOK_PATCH: bad = webhook_open(st, req->u.wh_patch.out); break;
+    case HK_REQ_REPLAY: bad = webhook_open(st, req->u.replay.webhook); break;
     case HK_REQ_WEBHOOK_LIST:
-        for (int i = 0; !rc && i < req->u.wh_list.n; i++)
-            rc = webhook_open(st, req->u.wh_list.items[i]);
+        for (int i = 0; i < req->u.wh_list.n; i++) bad |= webhook_open(st, req->u.wh_list.items[i]);
         break;
     case HK_REQ_WEBHOOK_LOAD:
-        for (int i = 0; !rc && i < req->u.wh_load.n; i++)
-            rc = webhook_open(st, req->u.wh_load.items[i]);
+        for (int i = 0; i < req->u.wh_load.n; i++) bad |= webhook_open(st, req->u.wh_load.items[i]);
         break;
     case HK_REQ_INGEST:
-        for (int i = 0; !rc && i < req->u.ingest.nwebhooks; i++)
-            rc = webhook_open(st, req->u.ingest.webhooks[i]);
+        for (int i = 0; i < req->u.ingest.nwebhooks; i++)
+            bad |= webhook_open(st, req->u.ingest.webhooks[i]);
         break;
     case HK_REQ_CLAIM:
-        for (int i = 0; !rc && i < req->u.claim.nwebhooks; i++)
-            rc = webhook_open(st, req->u.claim.webhooks[i]);
+        for (int i = 0; i < req->u.claim.nwebhooks; i++)
+            bad |= webhook_open(st, req->u.claim.webhooks[i]);
         break;
     default: break;
     }
-    if (rc) {
+    if (bad)
         HK_LOG(HK_LOG_ERROR, "store.secret_unreadable",
-               HK_LS("msg", "a webhook secret cannot be decrypted with WEBHOOK_ENCRYPTION_KEY"),
+               HK_LS("msg", "a webhook secret cannot be decrypted with WEBHOOK_ENCRYPTION_KEY; "
+                            "its deliveries fail without being sent"),
                HK_LS("request", hk_req_kind_name(req->kind)));
-        hk_req_clear(req);
-        req->rc = HK_EINTERNAL;
-        snprintf(req->err, sizeof req->err, "a webhook secret cannot be decrypted");
-    }
 }
 
 /* Runs req on conn, encrypting a secret it writes when a key is configured. */
@@ -514,6 +524,7 @@ static int run_write_group(hk_store *st, void *conn, hk_req *head)
     }
     if (be->pre_commit && be->pre_commit(conn)) goto broken;
     if (be->commit(conn)) goto broken;
+    atomic_fetch_add(&st->commits, 1);
     return HK_OK;
 broken:
     be->rollback(conn);
@@ -722,6 +733,11 @@ int hk_store_healthy(const hk_store *st)
 int hk_store_queued(const hk_store *st)
 {
     return atomic_load(&((hk_store *)st)->queued);
+}
+
+int64_t hk_store_commits(const hk_store *st)
+{
+    return atomic_load(&((hk_store *)st)->commits);
 }
 
 void hk_store_close(hk_store *st)

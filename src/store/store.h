@@ -375,6 +375,8 @@ int hk_store_healthy(const hk_store *st);
 
 /* Requests queued and not yet completed. */
 int hk_store_queued(const hk_store *st);
+/* Write transactions (group commits) committed since open. Thread-safe. */
+int64_t hk_store_commits(const hk_store *st);
 
 /* Stops the threads after every queued request has completed (their callbacks run from
  * inside this call, on the caller's thread, which must be the loop thread), closes the
