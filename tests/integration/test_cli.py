@@ -156,3 +156,12 @@ def test_sigterm_exits_zero_and_logs(hookd):
     h = hookd()
     assert h.stop(signal.SIGTERM) == 0
     assert any(e.get("event") == "hookd.stopped" for e in h.log_events())
+
+
+def test_config_doc_matches_help():
+    """docs/CONFIG.md embeds `hookd --help` verbatim; regenerate it when an option changes."""
+    doc = open(os.path.join(os.path.dirname(__file__), "..", "..", "docs", "CONFIG.md")).read()
+    block = doc.split("```text\n", 1)[1].rsplit("```", 1)[0]
+    p = run(["--help"])
+    assert p.returncode == 0
+    assert block == p.stdout, "docs/CONFIG.md is stale: replace its ```text block with `hookd --help`"
