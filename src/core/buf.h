@@ -38,7 +38,7 @@ int hk_buf_append(hk_buf *b, const void *p, size_t n);
 int hk_buf_puts(hk_buf *b, const char *s);
 int hk_buf_putc(hk_buf *b, char c);
 int hk_buf_printf(hk_buf *b, const char *fmt, ...) HK_PRINTF(2, 3);
-int hk_buf_vprintf(hk_buf *b, const char *fmt, va_list ap);
+int hk_buf_vprintf(hk_buf *b, const char *fmt, va_list ap) HK_PRINTF(2, 0);
 
 /* NUL-terminates and returns data ("" for an empty buffer; never NULL). */
 const char *hk_buf_cstr(hk_buf *b);
