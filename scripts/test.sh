@@ -18,6 +18,8 @@ run_suite() { # build-dir cmake-args...
     cmake --build "$dir" -j"$jobs" >/dev/null
     echo "== unit tests ($dir)"
     (cd "$dir" && ctest -L unit --output-on-failure -j"$jobs")
+    echo "== fuzz corpus replay ($dir)"
+    (cd "$dir" && ctest -L fuzz --output-on-failure -j"$jobs")
     echo "== integration tests ($dir)"
     HOOKD_BIN="$PWD/$dir/hookd" /usr/bin/python3 -m pytest "${pytest_args[@]}" tests/integration
 }
