@@ -39,8 +39,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memcpy(url, data, size);
     url[size] = '\0';
     int rc = hk_url_validate(g, url, 0, msg, sizeof msg);
-    if (rc == 0) {
-        if (strpbrk(url, "\r\n ") || strlen(url) != size) abort();
+    if (rc == 0) { /* (the API never passes a NUL: JSON strings with one are refused) */
+        if (strpbrk(url, "\r\n \t")) abort();
         if (hk_url_validate(g, url, 0, msg, sizeof msg) != 0) abort();
     }
     hk_url_validate(g, url, 1, msg, sizeof msg);

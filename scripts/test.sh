@@ -25,6 +25,12 @@ run_suite() { # build-dir cmake-args...
 }
 
 run_suite build -DCMAKE_BUILD_TYPE=RelWithDebInfo
+echo "== chaos suite, short profile (build)"
+if ! HOOKD_BIN="$PWD/build/hookd" /usr/bin/python3 -m pytest -q -s -p no:cacheprovider \
+        --timeout=900 tests/chaos > build/chaos.log 2>&1; then
+    cat build/chaos.log; echo "chaos suite failed"; exit 1
+fi
+grep -E '^chaos |passed' build/chaos.log
 if [ "${1:-}" != "--quick" ]; then
     export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:strict_string_checks=1
     export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1

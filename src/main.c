@@ -277,6 +277,7 @@ static int cmd_serve(hk_config *cfg)
                             "NODE_TLS_REJECT_UNAUTHORIZED=0): deliveries can be intercepted"));
     if (bootstrap_keys(cfg)) return 1;
     signal(SIGPIPE, SIG_IGN);
+    signal(SIGXFSZ, SIG_IGN); /* a file-size limit (disk quota) is an I/O error, not death */
     raise_nofile();
 
     server s;

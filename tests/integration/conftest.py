@@ -57,6 +57,7 @@ class Received:
         self.headers = headers  # lowercased names
         self.body = body        # bytes
         self.conn_id = conn_id
+        self.status = None
         self.at = time.time()
 
     @property
@@ -68,16 +69,19 @@ class Receiver:
     """Records requests; answers from a per-path plan of responses, then the default.
 
     A response is a dict: status (default 200), headers (dict), body (str/bytes),
-    delay (seconds before answering), hang (never answer; the connection stays open).
+    delay (seconds before answering), hang (never answer; the connection stays open),
+    trickle (seconds between the bytes of the response: a slow endpoint).
+    port: listen on this port (to bring a stopped receiver back on the same URL).
     """
 
-    def __init__(self):
+    def __init__(self, port=0):
         self.requests = []
         self.lock = threading.Lock()
         self.cond = threading.Condition(self.lock)
         self.plans = {}
         self.default = {"status": 200, "body": "ok"}
         self._conn_seq = 0
+        self._socks = []  # accepted connections, cut by close() as a dead endpoint would
         self._stop = threading.Event()
         receiver = self
 
@@ -89,6 +93,7 @@ class Receiver:
                 with receiver.lock:
                     receiver._conn_seq += 1
                     self.conn_id = receiver._conn_seq
+                    receiver._socks.append(self.connection)
 
             def log_message(self, *a):
                 pass
@@ -101,6 +106,9 @@ class Receiver:
                     receiver.requests.append(rec)
                     plan = receiver.plans.get(self.path)
                     resp = plan.pop(0) if plan else receiver.default
+                    # the status answered (None: never answered), so tests can tell
+                    # deliveries from failed attempts
+                    rec.status = None if resp.get("hang") else resp.get("status", 200)
                     receiver.cond.notify_all()
                 if resp.get("hang"):
                     receiver._stop.wait(resp.get("hang") if resp.get("hang") is not True else 3600)
@@ -111,6 +119,19 @@ class Receiver:
                 payload = resp.get("body", "")
                 if isinstance(payload, str):
                     payload = payload.encode()
+                if resp.get("trickle"):
+                    head = (f"HTTP/1.1 {resp.get('status', 200)} OK\r\nContent-Length: "
+                            f"{len(payload)}\r\n\r\n").encode() + payload
+                    try:
+                        for i in range(len(head)):
+                            self.wfile.write(head[i:i + 1])
+                            self.wfile.flush()
+                            if receiver._stop.wait(resp["trickle"]):
+                                break
+                    except OSError:
+                        pass
+                    self.close_connection = True
+                    return
                 self.send_response(resp.get("status", 200))
                 for k, v in (resp.get("headers") or {}).items():
                     self.send_header(k, v)
@@ -120,7 +141,8 @@ class Receiver:
 
             do_PUT = do_POST
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        ThreadingHTTPServer.allow_reuse_address = True
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.server.daemon_threads = True
         self.port = self.server.server_address[1]
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
@@ -156,9 +178,16 @@ class Receiver:
                 self.cond.wait(left)
 
     def close(self):
+        """Stops listening and cuts every open connection: the endpoint is gone."""
         self._stop.set()
         self.server.shutdown()
         self.server.server_close()
+        with self.lock:
+            for c in self._socks:
+                try:
+                    c.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
 
 
 @pytest.fixture
