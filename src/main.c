@@ -1,9 +1,10 @@
 /*
  * main.c: wiring only. Reads the configuration, runs a subcommand (serve, migrate, apikey,
  * version), and for `serve` builds the parts in order (store -> queue -> dispatcher -> API ->
- * HTTP server), runs the loop, and on SIGTERM/SIGINT takes them down gracefully: stop
- * accepting, let attempts in flight finish (HOOKD_SHUTDOWN_TIMEOUT_MS), write every result,
- * hand every other delivery back to the store, answer every pending request, exit 0.
+ * NATS source -> HTTP server), runs the loop, and on SIGTERM/SIGINT takes them down gracefully:
+ * stop accepting, store and ack the NATS messages in hand, let attempts in flight finish
+ * (HOOKD_SHUTDOWN_TIMEOUT_MS), write every result, hand every other delivery back to the store,
+ * answer every pending request, exit 0.
  */
 #include <errno.h>
 #include <event2/event.h>
@@ -23,6 +24,7 @@
 #include "core/time.h"
 #include "delivery/dispatcher.h"
 #include "http/server.h"
+#include "ingest/nats.h"
 #include "queue/queue.h"
 #include "store/store.h"
 
@@ -219,6 +221,7 @@ typedef struct server {
     hk_dispatch *dispatch;
     hk_api api;
     hk_http_server *http;
+    hk_nats *nats;           /* NULL without NATS_URL */
     struct event *sigterm, *sigint, *drain_timer;
     int stopping;
     int64_t stop_deadline;
@@ -242,6 +245,13 @@ static void on_dispatch_stopped(void *arg)
     on_drain_poll(-1, 0, s);
 }
 
+/* The NATS source has stored and acked what it held: now the dispatcher. */
+static void on_nats_stopped(void *arg)
+{
+    server *s = arg;
+    hk_dispatch_shutdown(s->dispatch, s->cfg->shutdown_timeout_ms, on_dispatch_stopped, s);
+}
+
 static void on_signal(evutil_socket_t sig, short what, void *arg)
 {
     server *s = arg;
@@ -256,7 +266,10 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
            HK_LI("timeout_ms", s->cfg->shutdown_timeout_ms));
     s->api.draining = 1;
     hk_http_server_drain(s->http);
-    hk_dispatch_shutdown(s->dispatch, s->cfg->shutdown_timeout_ms, on_dispatch_stopped, s);
+    if (s->nats)
+        hk_nats_stop(s->nats, s->cfg->shutdown_timeout_ms / 2, on_nats_stopped, s);
+    else
+        on_nats_stopped(s);
 }
 
 static void raise_nofile(void)
@@ -283,6 +296,7 @@ static int cmd_serve(hk_config *cfg)
     server s;
     memset(&s, 0, sizeof s);
     s.cfg = cfg;
+    if (cfg->nats_url && cfg->nats_url[0]) hk_nats_global_init(); /* before the loop exists */
     s.base = event_base_new();
     if (!s.base) {
         fprintf(stderr, "hookd: cannot create the event loop\n");
@@ -301,6 +315,14 @@ static int cmd_serve(hk_config *cfg)
         goto out;
     }
     hk_api_init(&s.api, cfg, s.store, s.dispatch, s.queue, s.metrics);
+    if (cfg->nats_url && cfg->nats_url[0]) {
+        s.nats = hk_nats_start(s.base, cfg, s.store, s.dispatch, s.metrics, &s.api.nats_state,
+                               err, sizeof err);
+        if (!s.nats) {
+            fprintf(stderr, "hookd: %s\n", err);
+            goto out;
+        }
+    }
     hk_http_limits lim;
     hk_http_limits_default(&lim);
     lim.max_body_bytes = (size_t)cfg->max_body_bytes;
@@ -327,6 +349,7 @@ static int cmd_serve(hk_config *cfg)
 out:
     if (s.http) hk_http_server_free(s.http);
     if (s.store) hk_store_close(s.store); /* completes queued requests */
+    hk_nats_free(s.nats); /* after the store's last callbacks, before the loop goes */
     if (s.dispatch) hk_dispatch_free(s.dispatch);
     if (s.queue) s.queue->ops->free(s.queue);
     hk_api_free(&s.api);

@@ -24,6 +24,7 @@ static const hk_route routes[] = {
     {HK_HTTP_GET, API_PREFIX "/health", hk_h_health, 0},
     {HK_HTTP_GET, API_PREFIX "/openapi", hk_h_openapi_page, 0},
     {HK_HTTP_GET, API_PREFIX "/openapi/json", hk_h_openapi_json, 0},
+    {HK_HTTP_GET, API_PREFIX "/openapi/:id", hk_h_openapi_asset, 0}, /* Swagger UI files */
     {HK_HTTP_GET, "/metrics", hk_h_metrics, 2},
     {HK_HTTP_POST, API_PREFIX "/v1", hk_h_webhook_create, 1},
     {HK_HTTP_GET, API_PREFIX "/v1", hk_h_webhook_list, 1},

@@ -121,6 +121,7 @@ void hk_h_health(hk_call *c);
 void hk_h_metrics(hk_call *c);
 void hk_h_openapi_page(hk_call *c);
 void hk_h_openapi_json(hk_call *c);
+void hk_h_openapi_asset(hk_call *c);
 void hk_h_webhook_create(hk_call *c);
 void hk_h_webhook_list(hk_call *c);
 void hk_h_webhook_get(hk_call *c);
