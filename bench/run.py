@@ -1,0 +1,879 @@
+#!/usr/bin/python3
+"""bench/run.py: hookd's benchmark, one subcommand per scenario of issue 7, one JSON line each.
+
+Every run first measures the machine's ceiling: wrk POSTs to the same receiver the same request
+that hookd will send (headers and body of the same size, taken from sign-test-event), with
+hookd started but idle. Then the scenario runs against a fresh hookd (temp dir, fresh store),
+and the line reports hookd's deliveries/s as a ratio of that ceiling.
+
+  a  2,000 events x 10 webhooks            b  20,000 events x 1 webhook
+     (both ingested in batches of 100 on 16 connections as fast as hookd takes them, while
+     hookd delivers: --batch 0 --conns N sends one event per request instead)
+  c  1,000 events/s for 30 s, one event per request, 1 webhook: end-to-end latency
+  d  ingest only, POST /v1/events/batch (100 events a request, 8 connections), no webhook:
+     events/s stored
+  e  a backlog of 1,000,000 pending deliveries (ingested while the webhook is paused and the
+     receiver is down), then the receiver comes up and the webhook is set active: drain rate
+  f  the receiver answers 500 for 60 s, then 200: time to drain once it is back
+  smoke   tiny a, b and d: checks the counts (the ctest test bench.smoke), asserts no timing
+  machine the machine's figures (CPUs, model, RAM, kernel, fdatasync latency) as one line
+  table   reads result lines on stdin, prints them as the Markdown table of BENCHMARKS.md
+  all     every scenario on every store/queue/node combination (or those chosen by options)
+
+  bench/run.py b [--scale 0.1] [--store sqlite|pg] [--nodes 1|2] [--redis] [--build-dir DIR]
+                 [--hookd-env NAME=VALUE ...] [--perf perf.data] [--keep]
+
+Figures: deliveries (distinct X-Delivery-Id answered 200, counted by bench/receiver), duplicates,
+deliveries_per_s (deliveries / first event sent -> last delivery arrived; e: from activation;
+f: from the end of the outage), ingest_events_per_s (bench/loadgen), end-to-end latency (event
+due to be sent -> delivery arrived) p50/p99/max ms, peak RSS (VmHWM), CPU seconds of hookd
+(utime+stime over the measured phase) per 1,000 deliveries (per 1,000 events in d). A line
+with "ok": false lists what failed in "errors"; the exit code is then 1.
+Docs: docs/BENCHMARKS.md.
+"""
+import argparse
+import http.client
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+KEY = "bench_" + "k" * 26
+ORG = "org_bench"
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
+
+# Scenario defaults (counts are multiplied by --scale).
+SCENARIOS = {
+    "a": dict(events=2000, webhooks=10, batch=100, conns=16),
+    "b": dict(events=20000, webhooks=1, batch=100, conns=16),
+    "c": dict(rate=1000, seconds=30, webhooks=1, conns=32),
+    "d": dict(events=200000, webhooks=0, batch=100, conns=8),
+    "e": dict(events=1000000, webhooks=1, batch=500, conns=2),
+    "f": dict(events=20000, webhooks=1, batch=100, conns=2, down_s=60,
+              retry="1s,5s,10s", jitter=0.2),
+}
+SMOKE = {
+    "a": dict(events=60, webhooks=10, conns=4),
+    "b": dict(events=300, webhooks=1, batch=20, conns=2),
+    "d": dict(events=2000, webhooks=0, batch=100, conns=2),
+}
+# the order `all` runs them in; d does not touch the queue, so it runs without Redis only
+ORDER = ["a", "b", "c", "d", "e", "f"]
+COMBOS = [("sqlite", 1, False), ("sqlite", 1, True), ("pg", 1, False), ("pg", 1, True),
+          ("pg", 2, False), ("pg", 2, True)]
+PAD = 200  # bytes of padding in each event's data: a delivery body of ~330 bytes
+
+
+class BenchError(Exception):
+    """A run cannot go on (a tool missing, a backend not ready, a process that died)."""
+
+
+def log(msg):
+    print(f"bench: {msg}", file=sys.stderr, flush=True)
+
+
+def now_us():
+    return time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000
+
+
+def machine_cpu():
+    """(busy, total) jiffies of all CPUs from /proc/stat; busy leaves out idle, iowait and
+    nice (niced background work yields to the bench, so it does not make the machine busy)."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    total = sum(v[:8])  # user nice system idle iowait irq softirq steal (guest is in user)
+    return total - v[1] - v[3] - v[4], total
+
+
+def tree_cpu_s(root):
+    """utime + stime seconds of process root and its live children (a PostgreSQL postmaster
+    and its backends)."""
+    total = 0.0
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/stat") as f:
+                rest = f.read().rpartition(")")[2].split()
+        except OSError:
+            continue
+        if int(d) == root or int(rest[1]) == root:
+            total += (int(rest[11]) + int(rest[12])) / CLK_TCK
+    return total
+
+
+def machine_info():
+    """The machine a result line was measured on, as a dict."""
+    model = ""
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    with open("/proc/meminfo") as f:
+        mem_kb = int(f.readline().split()[1])
+    # fdatasync of one 4 KiB page in the temp dir, where the stores live
+    fd, path = tempfile.mkstemp(prefix="hookd-bench-fsync-")
+    lat = []
+    try:
+        for i in range(200):
+            os.pwrite(fd, b"x" * 4096, (i % 16) * 4096)
+            t = time.perf_counter()
+            os.fdatasync(fd)
+            lat.append((time.perf_counter() - t) * 1000)
+    finally:
+        os.close(fd)
+        os.unlink(path)
+    lat.sort()
+    return {"nproc": os.cpu_count(), "cpu_model": model, "ram_gb": round(mem_kb / 2**20, 1),
+            "kernel": os.uname().release, "fdatasync_4k_p50_ms": round(lat[100], 3),
+            "fdatasync_4k_p99_ms": round(lat[198], 3),
+            "wrk": subprocess.run(["wrk", "-v"], capture_output=True, text=True).stdout.split(
+                "\n")[0].strip()}
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def request(port, method, path, body=None, headers=None, timeout=60):
+    """One HTTP request to 127.0.0.1:port; returns (status, parsed JSON or raw bytes)."""
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        data = json.dumps(body).encode() if body is not None else None
+        h = dict(headers or {})
+        if data is not None:
+            h["Content-Type"] = "application/json"
+        c.request(method, path, body=data, headers=h)
+        r = c.getresponse()
+        raw = r.read()
+    finally:
+        c.close()
+    try:
+        return r.status, json.loads(raw)
+    except ValueError:
+        return r.status, raw
+
+
+# ---- processes -----------------------------------------------------------------------------
+
+class Receiver:
+    """bench/receiver on 127.0.0.1 (port 0 = any free one)."""
+
+    def __init__(self, binary, workdir, port=0):
+        self.log_path = os.path.join(workdir, f"receiver-{time.monotonic_ns()}.log")
+        self.logf = open(self.log_path, "wb")
+        self.proc = subprocess.Popen([binary, "--port", str(port)], stdout=subprocess.PIPE,
+                                     stderr=self.logf)
+        line = self.proc.stdout.readline()
+        if not line:
+            raise BenchError(f"receiver did not start: {open(self.log_path).read()}")
+        self.port = json.loads(line)["port"]
+
+    def url(self, path):
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def get(self, path):
+        status, body = request(self.port, "GET", path)
+        if status != 200:
+            raise BenchError(f"receiver {path}: {status}")
+        return body
+
+    def count(self):
+        return self.get("/count")
+
+    def stats(self):
+        return self.get("/stats")
+
+    def reset(self):
+        self.get("/reset")
+
+    def fail_for(self, ms, status=500):
+        return self.get(f"/fail?ms={int(ms)}&status={status}")
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc.stdout.close()
+        self.logf.close()
+
+
+class Hookd:
+    """One hookd process with its own port and work dir; store settings come in env."""
+
+    def __init__(self, binary, workdir, env):
+        os.makedirs(workdir, exist_ok=True)
+        self.workdir = workdir
+        self.port = free_port()
+        self.env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "HOME": workdir,
+            "HOOKD_DB": os.path.join(workdir, "hookd.db"),
+            "PORT": str(self.port),
+            "HOOKD_HOST": "127.0.0.1",
+            "HOOKD_BOOTSTRAP_KEY": KEY,
+            "HOOKD_BOOTSTRAP_ORG": ORG,
+            "HOOKD_ALLOW_NETWORKS": "127.0.0.0/8",
+            "HOOKD_LOG_LEVEL": "warn",
+        }
+        self.env.update(env)
+        self.log_path = os.path.join(workdir, "hookd.log")
+        self.logf = open(self.log_path, "ab")
+        self.proc = subprocess.Popen([binary, "serve"], env=self.env, cwd=workdir,
+                                     stdout=self.logf, stderr=subprocess.STDOUT)
+        self.pid = self.proc.pid
+
+    def log_tail(self, n=2000):
+        try:
+            with open(self.log_path, "rb") as f:
+                return f.read().decode(errors="replace")[-n:]
+        except OSError:
+            return ""
+
+    def wait_healthy(self, timeout=60):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise BenchError(f"hookd exited with {self.proc.returncode} at start-up: "
+                                 f"{self.log_tail().strip()}")
+            try:
+                status, body = request(self.port, "GET", "/api/webhook/health", timeout=2)
+                if status == 200:
+                    return body
+            except OSError:
+                pass
+            time.sleep(0.05)
+        raise BenchError(f"hookd not healthy after {timeout}s: {self.log_tail()}")
+
+    def api(self, method, path, body=None, ok=(200, 201, 202)):
+        status, resp = request(self.port, method, "/api/webhook" + path, body,
+                               {"x-api-key": KEY})
+        if status not in ok:
+            raise BenchError(f"{method} {path}: {status} {resp!r}"[:500])
+        return resp
+
+    def alive(self):
+        return self.proc.poll() is None
+
+    def cpu_s(self):
+        """utime + stime of the process so far, in seconds."""
+        with open(f"/proc/{self.pid}/stat") as f:
+            rest = f.read().rpartition(")")[2].split()
+        return (int(rest[11]) + int(rest[12])) / CLK_TCK
+
+    def thread_cpu_s(self):
+        """{tid: utime + stime seconds} of every thread (the event loop's tid is the pid)."""
+        out = {}
+        for tid in os.listdir(f"/proc/{self.pid}/task"):
+            try:
+                with open(f"/proc/{self.pid}/task/{tid}/stat") as f:
+                    rest = f.read().rpartition(")")[2].split()
+                out[int(tid)] = (int(rest[11]) + int(rest[12])) / CLK_TCK
+            except OSError:
+                pass
+        return out
+
+    def rss_hwm_mb(self):
+        with open(f"/proc/{self.pid}/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+        return 0.0
+
+    def stop(self):
+        """SIGTERM (SIGKILL after 60 s); returns the exit code. Safe to call twice."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if not self.logf.closed:
+            self.logf.close()
+        return self.proc.returncode
+
+
+# ---- backends ------------------------------------------------------------------------------
+
+def servers_module():
+    """tests/lib/servers.py (PgServer, RedisServer), or a BenchError saying it is missing."""
+    path = os.path.join(ROOT, "tests", "lib", "servers.py")
+    if not os.path.exists(path):
+        raise BenchError("PostgreSQL/Redis runs need tests/lib/servers.py (PgServer, "
+                         "RedisServer), which is not in this tree yet")
+    sys.path.insert(0, os.path.join(ROOT, "tests", "lib"))
+    try:
+        import servers  # noqa: E402
+    finally:
+        sys.path.pop(0)
+    return servers
+
+
+def start_server(kind):
+    """Starts a PgServer (a private cluster; a fresh database for this run) or a RedisServer from
+    tests/lib/servers.py; returns (server, url). Errors become a BenchError naming the part."""
+    mod = servers_module()
+    cls = getattr(mod, kind, None)
+    if cls is None:
+        raise BenchError(f"tests/lib/servers.py has no {kind} yet: "
+                         f"{'--store pg' if kind == 'PgServer' else '--redis'} cannot run")
+    try:
+        srv = cls()
+        srv.start()
+        if kind == "PgServer":
+            url = srv.new_database("bench")
+        else:
+            url = srv.url() if callable(getattr(srv, "url", None)) else srv.url
+    except Exception as e:  # a new module: say what it did rather than a traceback
+        raise BenchError(f"cannot start {kind} from tests/lib/servers.py: {e!r}")
+    return srv, url
+
+
+def stop_server(srv):
+    """Stops a server of start_server and removes its files."""
+    for name in ("cleanup", "stop"):
+        if hasattr(srv, name):
+            getattr(srv, name)()
+            return
+
+
+def redis_clients(srv):
+    """Number of clients connected to the RedisServer srv, not counting this question."""
+    m = re.search(r"connected_clients:(\d+)", srv.command("INFO", "clients"))
+    return int(m.group(1)) - 1 if m else 0
+
+
+# ---- the parts of a run ---------------------------------------------------------------------
+
+class Bench:
+    def __init__(self, args):
+        self.args = args
+        self.build = os.path.abspath(args.build_dir)
+        self.hookd_bin = os.path.join(self.build, "hookd")
+        self.receiver_bin = os.path.join(self.build, "bench", "receiver")
+        self.loadgen_bin = os.path.join(self.build, "bench", "loadgen")
+        for b in (self.hookd_bin, self.receiver_bin, self.loadgen_bin):
+            if not os.access(b, os.X_OK):
+                raise BenchError(f"{b} is missing: build {self.build} first")
+        if not shutil.which("wrk"):
+            raise BenchError("wrk is not installed (apt-get install wrk)")
+        self.build_type = ""
+        try:
+            with open(os.path.join(self.build, "CMakeCache.txt")) as f:
+                m = re.search(r"^CMAKE_BUILD_TYPE:\w+=(.*)$", f.read(), re.M)
+                self.build_type = m.group(1) if m else ""
+        except OSError:
+            pass
+        try:
+            rev = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"],
+                                 capture_output=True, text=True).stdout.strip()
+            dirty = subprocess.run(["git", "-C", ROOT, "status", "--porcelain", "--", "src"],
+                                   capture_output=True, text=True).stdout.strip()
+            self.commit = rev + ("+dirty" if dirty else "")
+        except OSError:
+            self.commit = ""
+
+    # -- hookd nodes and backends
+    def start_nodes(self, work, store, nodes, redis, env):
+        """Starts the backends and `nodes` hookd processes; returns (nodes, servers)."""
+        servers = []
+        base = {}
+        if store == "pg":
+            srv, url = start_server("PgServer")
+            servers.append(srv)
+            base["PG_URL"] = url
+        elif nodes > 1:
+            raise BenchError("the SQLite store is single-node (one process holds the db): "
+                             "--nodes 2 needs --store pg")
+        redis_srv = None
+        if redis:
+            redis_srv, url = start_server("RedisServer")
+            servers.append(redis_srv)
+            base["REDIS_URL"] = url
+        base.update(env)
+        procs = []
+        try:
+            for i in range(nodes):
+                e = dict(base)
+                e["HOOKD_NODE_ID"] = f"bench{i}"
+                procs.append(Hookd(self.hookd_bin, os.path.join(work, f"node{i}"), e))
+                health = procs[-1].wait_healthy()
+                if store == "pg" and health.get("backend") != "postgres":
+                    raise BenchError(f"hookd runs on {health.get('backend')!r}, not PostgreSQL")
+            if redis_srv and redis_clients(redis_srv) < 1:
+                raise BenchError("hookd started with REDIS_URL but never connected to Redis: "
+                                 "this build has no Redis queue backend yet")
+        except BaseException:
+            for p in procs:
+                p.stop()
+            for s in servers:
+                stop_server(s)
+            raise
+        return procs, servers
+
+    def create_webhooks(self, node, receiver, n, status="active", max_retries=None):
+        """n webhooks on /hook/<i> of the receiver, subscribed to bench.*; returns their ids."""
+        ids = []
+        for i in range(n):
+            body = {"name": f"bench {i}", "url": receiver.url(f"/hook/{i}"),
+                    "events": ["bench.*"], "rateLimitEnabled": False, "status": status}
+            if max_retries is not None:
+                body["maxRetries"] = max_retries
+            ids.append(node.api("POST", "/v1", body)["id"])
+        return ids
+
+    def ceiling(self, node, receiver, wh_id, work, seconds):
+        """wrk against the receiver with the request a delivery sends; returns requests/s."""
+        if wh_id is None:  # scenario d has no webhook: make one just to learn the request
+            wh_id = node.api("POST", "/v1", {"name": "ceiling", "url": receiver.url("/hook/c"),
+                                             "events": ["ceiling.only"], "status": "paused",
+                                             "rateLimitEnabled": False})["id"]
+        data = {"t_us": now_us(), "seq": 0, "pad": "x" * PAD}
+        sample = node.api("POST", "/v1/sign-test-event",
+                          {"webhookId": wh_id, "event": "bench.event", "payload": data})
+        lua = ["wrk.method = \"POST\"", f"wrk.body = [==[{sample['rawBody']}]==]"]
+        for k, v in sample["headers"].items():
+            lua.append(f"wrk.headers[ [==[{k}]==] ] = [==[{v}]==]")
+        script = os.path.join(work, "ceiling.lua")
+        with open(script, "w") as f:
+            f.write("\n".join(lua) + "\n")
+        cmd = ["wrk", f"-t{self.args.ceiling_threads}", f"-c{self.args.ceiling_conns}",
+               f"-d{seconds}s", "-s", script, receiver.url("/hook/ceiling")]
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 60).stdout
+        m = re.search(r"Requests/sec:\s+([\d.]+)", out)
+        if not m:
+            raise BenchError(f"wrk gave no figure: {out}")
+        if re.search(r"Non-2xx", out):
+            raise BenchError(f"wrk got errors from the receiver: {out}")
+        receiver.reset()
+        return float(m.group(1)), len(sample["rawBody"])
+
+    def loadgen(self, nodes, events, conns, batch=None, rate=None):
+        """Starts bench/loadgen against the nodes (connections spread over them)."""
+        cmd = [self.loadgen_bin, "--key", KEY, "--events", str(events), "--conns", str(conns),
+               "--type", "bench.event", "--pad", str(PAD)]
+        for n in nodes:
+            cmd += ["--target", f"127.0.0.1:{n.port}"]
+        if batch:
+            cmd += ["--batch", str(batch)]
+        if rate:
+            cmd += ["--rate", str(rate)]
+        return subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+
+    def loadgen_result(self, proc, timeout=3600):
+        """Waits for loadgen; returns its JSON line as a dict."""
+        out, _ = proc.communicate(timeout=timeout)
+        try:
+            res = json.loads(out.strip().splitlines()[-1])
+        except (ValueError, IndexError):
+            raise BenchError(f"loadgen printed no result: {out!r}")
+        if "error" in res:
+            raise BenchError(f"loadgen: {res['error']}")
+        return res
+
+    def wait_deliveries(self, receiver, expected, nodes, stall_s):
+        """Polls the receiver until `expected` distinct deliveries arrived, or none arrived for
+        stall_s seconds (or a node died). Returns the last /count."""
+        last_n, last_change = -1, time.monotonic()
+        interval = 0.02
+        while True:
+            c = receiver.count()
+            if c["distinct"] >= expected:
+                return c
+            if c["distinct"] != last_n:
+                last_n, last_change = c["distinct"], time.monotonic()
+            elif time.monotonic() - last_change > stall_s:
+                return c
+            for n in nodes:
+                if not n.alive():
+                    raise BenchError(f"hookd died during the run: {n.log_tail()}")
+            time.sleep(interval)
+            interval = min(interval * 1.5, 0.5)
+
+    def store_success(self, node, wh_ids, expected, timeout=30):
+        """Sum over the webhooks of the deliveries hookd's store says succeeded, polled until it
+        reaches expected (results are written in batches, just after the send) or timeout."""
+        deadline = time.monotonic() + timeout
+        while True:
+            total = sum(node.api("GET", f"/v1/{w}/deliveries?status=success&limit=1")["total"]
+                        for w in wh_ids)
+            if total >= expected or time.monotonic() > deadline:
+                return total
+            time.sleep(0.2)
+
+    # -- one scenario
+    def config(self, name, smoke):
+        """The scenario's parameters after --scale and the override options."""
+        args = self.args
+        cfg = dict((SMOKE if smoke else SCENARIOS)[name])
+        if "events" in cfg:
+            cfg["events"] = max(1, int(cfg["events"] * (1.0 if smoke else args.scale)))
+        if name == "c":
+            cfg["seconds"] = args.seconds or cfg["seconds"]
+            cfg["events"] = int(cfg["rate"] * cfg["seconds"])
+        if args.conns:
+            cfg["conns"] = args.conns
+        if args.batch is not None:
+            cfg["batch"] = args.batch or None
+        if name == "f" and args.down_s is not None:
+            cfg["down_s"] = args.down_s
+        cfg["env"] = {}
+        if name == "f":
+            cfg["env"]["HOOKD_RETRY_SCHEDULE"] = cfg["retry"]
+            cfg["env"]["HOOKD_RETRY_JITTER"] = str(cfg["jitter"])
+        for kv in args.hookd_env or []:
+            k, _, v = kv.partition("=")
+            cfg["env"][k] = v
+        return cfg
+
+    def run(self, name, store, nodes, redis, smoke=False):
+        """Runs one scenario from scratch (temp dir, receiver, backends, hookd nodes, ceiling,
+        load, wait, checks) and returns its result line as a dict. Raises BenchError when it
+        cannot run at all; a run that went wrong returns ok=False with its errors."""
+        cfg = self.config(name, smoke)
+        res = {"scenario": name, "store": store, "redis": redis, "nodes": nodes}
+        work = tempfile.mkdtemp(prefix=f"hookd-bench-{name}-", dir=self.args.workdir)
+        run = {"receiver": None, "procs": [], "servers": [], "perf": None}
+        try:
+            run["receiver"] = Receiver(self.receiver_bin, work)
+            run["procs"], run["servers"] = self.start_nodes(work, store, nodes, redis,
+                                                            cfg["env"])
+            self.measure(name, cfg, run, work, smoke, res)
+            return res
+        finally:
+            self.stop_perf(run)
+            for p in run["procs"]:
+                p.stop()
+            if run["receiver"]:
+                run["receiver"].stop()
+            for s in run["servers"]:
+                stop_server(s)
+            if self.args.keep:
+                log(f"kept {work}")
+            else:
+                shutil.rmtree(work, ignore_errors=True)
+
+    def stop_perf(self, run):
+        """Ends a perf record started by measure() (it writes its file on SIGINT)."""
+        if run["perf"]:
+            run["perf"].send_signal(signal.SIGINT)
+            run["perf"].wait(60)
+            run["perf"] = None
+
+    def measure(self, name, cfg, run, work, smoke, res):
+        """The measured part of run(): fills res."""
+        procs, node = run["procs"], run["procs"][0]
+        wh = self.create_webhooks(node, run["receiver"], cfg["webhooks"],
+                                  status="paused" if name == "e" else "active",
+                                  max_retries=50 if name == "f" else None)
+        ceiling, body_bytes = self.ceiling(node, run["receiver"], wh[0] if wh else None, work,
+                                           1 if smoke else self.args.ceiling_seconds)
+        res.update({"events": cfg["events"], "webhooks": cfg["webhooks"],
+                    "body_bytes": body_bytes})
+        expected = cfg["events"] * cfg["webhooks"]
+        if self.args.perf:
+            # dwarf call graphs: the Release build has no frame pointers
+            run["perf"] = subprocess.Popen(
+                ["perf", "record", "-F", "999", "--call-graph", "dwarf,16384", "-o",
+                 self.args.perf, "-p", ",".join(str(p.pid) for p in procs)],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            time.sleep(0.5)
+        cpu0 = sum(p.cpu_s() for p in procs)
+        srv_pids = [s.proc.pid for s in run["servers"]]
+        srv_cpu0 = [tree_cpu_s(pid) for pid in srv_pids]
+        tcpu0 = node.thread_cpu_s()
+        mach0 = machine_cpu()
+        t_start = now_us()
+        measured_from = None
+        if name == "e":  # the endpoint is down while the backlog builds
+            rport = run["receiver"].port
+            run["receiver"].stop()
+            run["receiver"] = None
+        if name == "f":
+            run["receiver"].fail_for(cfg["down_s"] * 1000)
+
+        ing = self.loadgen_result(self.loadgen(procs, cfg["events"], cfg["conns"],
+                                               batch=cfg.get("batch"), rate=cfg.get("rate")))
+        res["ingest_events_per_s"] = round(ing["events_per_s"], 1)
+        res["ingest_s"] = round(ing["seconds"], 3)
+        errors = []
+        if ing["ok_events"] != cfg["events"]:
+            errors.append(f"ingest: {ing['ok_events']} of {cfg['events']} events accepted "
+                          f"(statuses {ing['statuses']}, io errors {ing['io_errors']})")
+        if name == "c":
+            # how late the generator itself sent (the machine was busy), and how many events
+            # found every connection waiting for hookd's answer
+            res["loadgen_late_p99_ms"] = round(ing["late_p99_us"] / 1000, 3)
+            res["loadgen_late_max_ms"] = round(ing["late_max_us"] / 1000, 3)
+            res["loadgen_conn_waits"] = ing["conn_waits"]
+        if name == "e":
+            res["peak_rss_ingest_mb"] = round(max(p.rss_hwm_mb() for p in procs), 1)
+            run["receiver"] = Receiver(self.receiver_bin, work, port=rport)
+            measured_from = now_us()
+            for w in wh:
+                node.api("PATCH", f"/v1/{w}", {"status": "active"})
+        receiver = run["receiver"]
+        if name == "f":
+            measured_from = receiver.count()["fail_until_us"]
+        expected_ok = ing["ok_events"] * cfg["webhooks"]
+        stall = 30 + (cfg.get("down_s", 0) + 15 if name == "f" else 0)
+        if expected:
+            self.wait_deliveries(receiver, expected_ok, procs, stall)
+        t_end = now_us()
+        cpu = sum(p.cpu_s() for p in procs) - cpu0
+        srv_cpu = [tree_cpu_s(pid) - c0 for pid, c0 in zip(srv_pids, srv_cpu0)]
+        tcpu1 = node.thread_cpu_s()
+        mach1 = machine_cpu()
+        self.stop_perf(run)
+
+        # the figures
+        st = receiver.stats()
+        delivered = st["distinct"]
+        res.update({"deliveries": delivered, "expected_deliveries": expected,
+                    "duplicates": st["duplicates"]})
+        if name == "f":
+            res["failed_attempts"] = st["failed"]
+        if expected:
+            t0 = measured_from or ing["first_send_us"]
+            span = (st["last_us"] - t0) / 1e6 if st["last_us"] else 0
+            res["seconds"] = round(span, 3)
+            res["deliveries_per_s"] = round(delivered / span, 1) if span > 0 else 0
+            if name in ("e", "f"):
+                res["drain_s"] = round(span, 3)
+            if name == "f":  # retries that failed just before the end come due this late
+                last = float(re.findall(r"[\d.]+", cfg["retry"].split(",")[-1])[0])
+                res["retry_window_s"] = round(last * (1 + cfg["jitter"]), 3)
+            for k, v in (("p50_ms", "lat_p50_us"), ("p99_ms", "lat_p99_us"),
+                         ("max_ms", "lat_max_us")):
+                res[k] = round(st[v] / 1000, 3)
+        else:
+            res["seconds"] = round(ing["seconds"], 3)
+            res["deliveries_per_s"] = 0
+            res["p50_ms"] = res["p99_ms"] = res["max_ms"] = None
+        res["peak_rss_mb"] = round(max(p.rss_hwm_mb() for p in procs), 1)
+        res["cpu_s"] = round(cpu, 2)
+        # PostgreSQL (postmaster + backends) and Redis over the phase: not in cpu_s
+        for srv, c in zip(run["servers"], srv_cpu):
+            res["pg_cpu_s" if type(srv).__name__ == "PgServer" else "redis_cpu_s"] = round(c, 2)
+        # node 0's threads over the phase: the event loop first, then the store threads
+        loop = node.pid
+        others = sorted((tcpu1[t] - tcpu0.get(t, 0) for t in tcpu1 if t != loop), reverse=True)
+        res["cpu_threads_s"] = ([round(tcpu1.get(loop, 0) - tcpu0.get(loop, 0), 2)] +
+                                [round(x, 2) for x in others if x >= 0.01])
+        # how busy the machine was (every process but niced ones): 100 = saturated
+        busy, total = mach1[0] - mach0[0], mach1[1] - mach0[1]
+        res["machine_busy_pct"] = round(100 * busy / total, 1) if total else None
+        per = delivered if expected else ing["ok_events"]
+        res["cpu_s_per_1k"] = round(cpu * 1000 / per, 3) if per else None
+        res["cpu_s_per_1k_of"] = "deliveries" if expected else "events"
+        res["ceiling_rps"] = round(ceiling, 1)
+        # f's rate is paced by the retries coming due, not by hookd: no ratio
+        res["ratio"] = (round(res["deliveries_per_s"] / ceiling, 3)
+                        if expected and name != "f" else None)
+
+        # the checks: every delivery arrived at least once, and the counts add up
+        if expected and delivered < expected_ok:
+            errors.append(f"incomplete: {delivered} of {expected_ok} deliveries arrived "
+                          f"(nothing new for {stall}s)")
+        if st["ok"] != st["distinct"] + st["duplicates"] + st["no_id"]:
+            errors.append(f"receiver counts do not add up: {st}")
+        if st["no_id"] or st["bad"] or st["no_t_us"]:
+            errors.append(f"receiver got requests without id/t_us or malformed: {st}")
+        if name != "f" and st["failed"]:
+            errors.append(f"receiver answered {st['failed']} requests with failures")
+        if expected:
+            res["store_success"] = self.store_success(node, wh, delivered)
+            if res["store_success"] != delivered:
+                errors.append(f"hookd's store says {res['store_success']} deliveries "
+                              f"succeeded, the receiver counted {delivered} distinct")
+        else:
+            res["store_events"] = node.api("GET", "/v1/events?limit=1")["total"]
+            if res["store_events"] != ing["ok_events"]:
+                errors.append(f"hookd's store holds {res['store_events']} events, "
+                              f"{ing['ok_events']} were accepted")
+        for p in procs:
+            rc = p.stop()
+            if rc != 0:
+                errors.append(f"hookd exited {rc} on SIGTERM: {p.log_tail()}")
+        res["ok"] = not errors
+        if errors:
+            res["errors"] = errors
+        res["build"] = self.build_type
+        res["commit"] = self.commit
+        if self.args.hookd_env:
+            res["hookd_env"] = self.args.hookd_env
+        if self.args.label:
+            res["label"] = self.args.label
+        res["wall_s"] = round((t_end - t_start) / 1e6, 1)
+
+
+SMOKE_KEYS = {"scenario": str, "store": str, "redis": bool, "nodes": int, "deliveries": int,
+              "deliveries_per_s": (int, float), "ingest_events_per_s": (int, float),
+              "peak_rss_mb": (int, float), "ceiling_rps": (int, float), "ok": bool}
+
+
+def smoke_check(res):
+    """The smoke profile's checks on one result line (no timing): every key there with its
+    type, every delivery arrived at least once, the counts add up. Returns error strings."""
+    errs = list(res.get("errors", []))
+    for k, t in SMOKE_KEYS.items():
+        if not isinstance(res.get(k), t):
+            errs.append(f"{k} missing or not {t}: {res.get(k)!r}")
+    for k in ("p50_ms", "p99_ms", "max_ms", "ratio", "cpu_s_per_1k"):
+        if k not in res:
+            errs.append(f"{k} missing")
+    if res.get("deliveries") != res.get("expected_deliveries"):
+        errs.append(f"deliveries {res.get('deliveries')} != expected "
+                    f"{res.get('expected_deliveries')}")
+    if res.get("expected_deliveries") and res.get("store_success") != res.get("deliveries"):
+        errs.append("store success count differs from the receiver's count")
+    if res.get("ceiling_rps", 0) <= 0:
+        errs.append("no ceiling measured")
+    return errs
+
+
+TABLE = [("scenario", "scenario"), ("store", "store"), ("redis", "redis"), ("nodes", "nodes"),
+         ("deliveries", "deliveries"), ("deliveries/s", "deliveries_per_s"),
+         ("ceiling req/s", "ceiling_rps"), ("ratio", "ratio"),
+         ("ingest events/s", "ingest_events_per_s"), ("p50 ms", "p50_ms"), ("p99 ms", "p99_ms"),
+         ("max ms", "max_ms"), ("drain s", "drain_s"), ("peak RSS MB", "peak_rss_mb"),
+         ("CPU s / 1k", "cpu_s_per_1k"), ("ok", "ok")]
+
+
+def table(lines):
+    """Result lines (JSON) as a Markdown table; CPU s / 1k is per 1,000 events in d."""
+    out = ["| " + " | ".join(h for h, _ in TABLE) + " |",
+           "|" + "---|" * len(TABLE)]
+    for line in lines:
+        line = line.strip()
+        if not line.startswith("{"):
+            continue
+        r = json.loads(line)
+        if "scenario" not in r:
+            continue
+        cells = []
+        for _, k in TABLE:
+            v = r.get(k)
+            if v is None or v == "":
+                cells.append("–")
+            elif isinstance(v, bool):
+                cells.append(("yes" if v else "no") if k == "redis" else ("ok" if v else "FAIL"))
+            elif isinstance(v, float):
+                cells.append(f"{v:,.3f}" if k == "ratio" else
+                             f"{v:,.1f}" if v >= 10 or k.endswith("_mb") else f"{v:,.3g}")
+            elif isinstance(v, int):
+                cells.append(f"{v:,}")
+            else:
+                cells.append(str(v))
+        out.append("| " + " | ".join(cells) + " |")
+    return "\n".join(out)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter,
+                                 epilog=__doc__.split("\n\n", 1)[1])
+    ap.add_argument("scenario", choices=ORDER + ["smoke", "all", "machine", "table"])
+    ap.add_argument("--store", choices=["sqlite", "pg"],
+                    help="sqlite (default) or pg: a private PostgreSQL (tests/lib/servers.py)")
+    ap.add_argument("--nodes", type=int, choices=[1, 2],
+                    help="hookd processes sharing the store (2 needs --store pg)")
+    ap.add_argument("--redis", action="store_true", default=None,
+                    help="REDIS_URL: the schedule in Redis (all: only with Redis)")
+    ap.add_argument("--no-redis", dest="redis", action="store_false",
+                    help="all: only without Redis")
+    ap.add_argument("--scale", type=float, default=1.0,
+                    help="multiply the event counts (e.g. 0.02 for a quick e)")
+    ap.add_argument("--seconds", type=int, help="c: length of the fixed-rate run (30)")
+    ap.add_argument("--down-s", type=int, help="f: seconds the receiver answers 500 (60)")
+    ap.add_argument("--conns", type=int, help="loadgen connections (scenario's default)")
+    ap.add_argument("--batch", type=int, help="events per ingest request through "
+                    "/v1/events/batch (0 = one event per POST /v1/events)")
+    ap.add_argument("--build-dir", help="where hookd and bench/ are built (default "
+                    "build-bench, configured Release and built if needed)")
+    ap.add_argument("--workdir", default=None, help="parent of the temp dirs (default $TMPDIR)")
+    ap.add_argument("--ceiling-seconds", type=int, default=3, help="length of the wrk run (3)")
+    ap.add_argument("--ceiling-conns", type=int, default=64, help="wrk connections (64)")
+    ap.add_argument("--ceiling-threads", type=int, default=1, help="wrk threads (1)")
+    ap.add_argument("--hookd-env", action="append", metavar="NAME=VALUE",
+                    help="extra hookd setting (repeatable), recorded in the line")
+    ap.add_argument("--label", help="free text recorded in each line (e.g. what was changed)")
+    ap.add_argument("--perf", metavar="FILE",
+                    help="perf record hookd's measured phase (dwarf call graphs) into FILE")
+    ap.add_argument("--keep", action="store_true", help="keep the temp dirs")
+    args = ap.parse_args()
+
+    if args.scenario == "machine":
+        print(json.dumps(machine_info()))
+        return 0
+    if args.scenario == "table":
+        print(table(sys.stdin))
+        return 0
+    if not args.build_dir:
+        args.build_dir = os.path.join(ROOT, "build-bench")
+        if not os.path.exists(os.path.join(args.build_dir, "CMakeCache.txt")):
+            subprocess.run(["cmake", "-S", ROOT, "-B", args.build_dir,
+                            "-DCMAKE_BUILD_TYPE=Release"], check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(["cmake", "--build", args.build_dir, "-j", str(os.cpu_count() or 2),
+                        "--target", "hookd", "receiver", "loadgen"], check=True,
+                       stdout=subprocess.DEVNULL)
+
+    try:
+        bench = Bench(args)
+    except BenchError as e:
+        print(json.dumps({"scenario": args.scenario, "ok": False, "errors": [str(e)]}))
+        return 1
+
+    if args.scenario == "smoke":
+        plan = [(s, "sqlite", 1, False, True) for s in SMOKE]
+    elif args.scenario == "all":
+        plan = []
+        for store, nodes, redis in COMBOS:
+            if args.store and store != args.store:
+                continue
+            if args.nodes and nodes != args.nodes:
+                continue
+            if args.redis is not None and redis != args.redis:
+                continue
+            plan += [(s, store, nodes, redis, False) for s in ORDER if not (s == "d" and redis)]
+    else:
+        plan = [(args.scenario, args.store or "sqlite", args.nodes or 1, bool(args.redis),
+                 False)]
+
+    failed = 0
+    for name, store, nodes, redis, smoke in plan:
+        try:
+            res = bench.run(name, store, nodes, redis, smoke=smoke)
+        except BenchError as e:
+            res = {"scenario": name, "store": store, "redis": redis, "nodes": nodes,
+                   "ok": False, "errors": [str(e)]}
+        if smoke and res.get("ok"):
+            errs = smoke_check(res)
+            if errs:
+                res["ok"] = False
+                res["errors"] = errs
+        print(json.dumps(res), flush=True)
+        failed += not res.get("ok")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
