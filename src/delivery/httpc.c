@@ -46,6 +46,7 @@ struct hk_httpc_xfer {
     hk_buf rhdrs;                /* raw response header lines of the final response */
     int body_full;               /* we stopped reading at the cap */
     int refused;                 /* the SSRF guard refused an address */
+    int allowed;                 /* ... and let another one through (a name with several) */
     char refused_msg[160];
     char errbuf[CURL_ERROR_SIZE];
     int64_t start_us;
@@ -156,6 +157,7 @@ static curl_socket_t on_opensocket(void *arg, curlsocktype purpose, struct curl_
         x->refused = 1;
         return CURL_SOCKET_BAD;
     }
+    x->allowed = 1;
     return socket(addr->family, addr->socktype, addr->protocol);
 }
 
@@ -236,9 +238,14 @@ static void finish(hk_httpc *c, hk_httpc_xfer *x, CURLcode code)
     r.duration_ms = (hk_mono_us() - x->start_us) / 1000;
     if (code == CURLE_OK || (code == CURLE_WRITE_ERROR && x->body_full && status > 0)) {
         r.status = (int)status;
-    } else if (x->refused) {
+    } else if (x->refused && !x->allowed) {
+        /* every address was refused: a policy answer, final (an address that was let through
+         * and then failed is an ordinary connection error, retried) */
         r.refused = 1;
         r.error = x->refused_msg;
+    } else if (code == CURLE_UNSUPPORTED_PROTOCOL && c->cfg->https_only) {
+        r.refused = 1;
+        r.error = "the url is http and HOOKD_HTTPS_ONLY=1 allows only https; nothing was sent";
     } else {
         r.timed_out = code == CURLE_OPERATION_TIMEDOUT;
         if (r.timed_out)
@@ -341,6 +348,9 @@ hk_httpc_xfer *hk_httpc_post(hk_httpc *c, const char *url, const char *body, siz
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)c->cfg->http_timeout_ms);
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)c->cfg->http_timeout_ms);
     curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+    /* never a proxy from the environment (http_proxy, HTTPS_PROXY, ...): the SSRF guard checks
+     * the address connected to, which would then be the proxy's, not the endpoint's */
+    curl_easy_setopt(e, CURLOPT_PROXY, "");
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, c->cfg->https_only ? "https" : "http,https");
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);

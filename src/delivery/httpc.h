@@ -22,7 +22,9 @@ typedef struct hk_httpc_xfer hk_httpc_xfer;
 
 typedef struct hk_httpc_resp {
     int status;               /* HTTP status, 0 if no response arrived */
-    int refused;              /* the SSRF guard refused every address of the host */
+    int refused;              /* policy said no, nothing was sent (final, not retried): the
+                                 SSRF guard refused every address of the host, or the url is
+                                 http under HOOKD_HTTPS_ONLY */
     int timed_out;
     const char *error;        /* human-readable failure when status is 0, else NULL */
     const char *body;         /* first bytes of the body (capped), NUL-terminated */

@@ -1,9 +1,9 @@
 /*
  * test_ssrf.c: the SSRF guard. Range classification of IPv4 and IPv6 addresses (every range,
- * its boundaries, the IPv6 forms that carry an IPv4 address), the connect-time check with and
- * without HOOKD_ALLOW_NETWORKS (and its messages), and webhook URL validation (schemes,
- * credentials, length, control characters, literal hosts in every spelling curl and the resolver
- * accept, localhost names).
+ * its boundaries, every IPv4 range in each IPv6 form that carries an IPv4 address), the
+ * connect-time check with and without HOOKD_ALLOW_NETWORKS (and its messages), and webhook
+ * URL validation (schemes, credentials, length, control characters, literal hosts in every
+ * spelling curl and the resolver accept, localhost names).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -212,6 +212,93 @@ static void test_classify_table(void **state)
         if ((got == NULL) != (want == NULL) || (got && strcmp(got, want) != 0))
             fail_msg("%s: got %s, want %s", class_cases[i].addr, got ? got : "public",
                      want ? want : "public");
+    }
+}
+
+/* Every IPv4 range, seen through every IPv6 form that carries an IPv4 address, is classified
+ * as the IPv4 address itself: IPv4-mapped, IPv4-compatible, NAT64 (64:ff9b::/96 and the
+ * local-use 64:ff9b:1::/96), 6to4 (2002::/16) and Teredo (2001::/32, client XOR 0xff). */
+static void test_classify_every_v4_range_in_every_v6_form(void **state)
+{
+    (void)state;
+    static const class_case v4[] = {
+        {"0.1.2.3", "unspecified"},
+        {"10.1.2.3", "private"},
+        {"100.64.1.2", "cgnat"},
+        {"100.127.255.254", "cgnat"},
+        {"127.0.0.1", "loopback"},
+        {"127.9.9.9", "loopback"},
+        {"169.254.169.254", "link-local"},
+        {"172.16.5.4", "private"},
+        {"172.31.0.1", "private"},
+        {"192.0.0.8", "ietf-protocol"},
+        {"192.0.2.1", "documentation"},
+        {"192.168.1.1", "private"},
+        {"198.18.0.1", "benchmarking"},
+        {"198.51.100.1", "documentation"},
+        {"203.0.113.1", "documentation"},
+        {"224.0.0.1", "multicast"},
+        {"239.255.0.1", "multicast"},
+        {"240.0.0.1", "reserved"},
+        {"255.255.255.255", "reserved"},
+        {"8.8.8.8", NULL},
+        {"1.1.1.1", NULL},
+        {"100.128.0.1", NULL},
+        {"172.32.0.1", NULL},
+        {"223.255.255.254", NULL},
+    };
+    enum { MAPPED, COMPAT, NAT64, NAT64_LOCAL, SIX_TO_FOUR, TEREDO, NFORMS };
+    static const char *const form_names[NFORMS] = {"mapped",          "compatible", "NAT64",
+                                                   "NAT64 local-use", "6to4",       "Teredo"};
+    for (size_t i = 0; i < HK_ARRAY_LEN(v4); i++) {
+        uint8_t b[4];
+        assert_int_equal(inet_pton(AF_INET, v4[i].addr, b), 1);
+        for (int f = 0; f < NFORMS; f++) {
+            uint8_t a[16] = {0};
+            switch (f) {
+            case MAPPED:
+                a[10] = a[11] = 0xff;
+                memcpy(a + 12, b, 4);
+                break;
+            case COMPAT:
+                memcpy(a + 12, b, 4);
+                break;
+            case NAT64:
+            case NAT64_LOCAL:
+                a[1] = 0x64, a[2] = 0xff, a[3] = 0x9b;
+                if (f == NAT64_LOCAL) a[5] = 1;
+                memcpy(a + 12, b, 4);
+                break;
+            case SIX_TO_FOUR:
+                a[0] = 0x20, a[1] = 0x02;
+                memcpy(a + 2, b, 4);
+                a[15] = 1;
+                break;
+            case TEREDO:
+                a[0] = 0x20, a[1] = 0x01, a[4] = 0x41, a[5] = 0x36; /* server 65.54.x.x */
+                for (int k = 0; k < 4; k++) a[12 + k] = (uint8_t)(b[k] ^ 0xffu);
+                break;
+            }
+            const char *got = hk_ssrf_classify(a), *want = v4[i].cls;
+            if ((got == NULL) != (want == NULL) || (got && strcmp(got, want) != 0))
+                fail_msg("%s in its %s form: got %s, want %s", v4[i].addr, form_names[f],
+                         got ? got : "public", want ? want : "public");
+            /* the connect-time check refuses exactly the refused ones, and allowing the IPv4
+             * block allows every form of it */
+            struct sockaddr_in6 sin6;
+            memset(&sin6, 0, sizeof sin6);
+            sin6.sin6_family = AF_INET6;
+            memcpy(&sin6.sin6_addr, a, 16);
+            char allow[40];
+            snprintf(allow, sizeof allow, "%s/32", v4[i].addr);
+            hk_ssrf_guard *none = guard_for(""), *g = guard_for(allow);
+            assert_int_equal(hk_ssrf_check(none, (struct sockaddr *)&sin6, sizeof sin6, NULL, 0),
+                             want ? HK_EDENIED : HK_OK);
+            assert_int_equal(hk_ssrf_check(g, (struct sockaddr *)&sin6, sizeof sin6, NULL, 0),
+                             HK_OK);
+            hk_ssrf_guard_free(none);
+            hk_ssrf_guard_free(g);
+        }
     }
 }
 
@@ -611,10 +698,15 @@ static void test_url_validate_edges(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_classify_table),     cmocka_unit_test(test_classify_names_stable),
-        cmocka_unit_test(test_check_messages),     cmocka_unit_test(test_check_bad_sockaddr),
-        cmocka_unit_test(test_check_allow),        cmocka_unit_test(test_guard_copies_config),
-        cmocka_unit_test(test_url_validate_table), cmocka_unit_test(test_url_validate_length),
+        cmocka_unit_test(test_classify_table),
+        cmocka_unit_test(test_classify_every_v4_range_in_every_v6_form),
+        cmocka_unit_test(test_classify_names_stable),
+        cmocka_unit_test(test_check_messages),
+        cmocka_unit_test(test_check_bad_sockaddr),
+        cmocka_unit_test(test_check_allow),
+        cmocka_unit_test(test_guard_copies_config),
+        cmocka_unit_test(test_url_validate_table),
+        cmocka_unit_test(test_url_validate_length),
         cmocka_unit_test(test_url_validate_edges),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
