@@ -308,7 +308,15 @@ static int cmd_serve(hk_config *cfg)
         goto out;
     }
     s.metrics = hk_metrics_new();
-    s.queue = hk_queue_local_new(s.store, cfg->node_id);
+    if (cfg->redis_url && cfg->redis_url[0]) {
+        s.queue = hk_queue_redis_new(s.base, s.store, cfg, err, sizeof err);
+        if (!s.queue) {
+            fprintf(stderr, "hookd: %s\n", err);
+            goto out;
+        }
+    } else {
+        s.queue = hk_queue_local_new(s.store, cfg->node_id);
+    }
     s.dispatch = hk_dispatch_new(s.base, cfg, s.store, s.queue, s.metrics, err, sizeof err);
     if (!s.dispatch) {
         fprintf(stderr, "hookd: %s\n", err);

@@ -147,12 +147,14 @@ static const opt opts[] = {
         "a first start without one."),
     /* queue / cluster */
     STR("REDIS_URL", "redis-url", SEC_CLUSTER, "", NULL, 1, redis_url,
-        "Redis URL: the delivery schedule and rate limits shared by every node; empty = "
-        "in-process."),
+        "Redis URL (redis://[[user]:password@]host[:port][/db] or unix:///path[?db=N]): the "
+        "delivery schedule and rate limits shared by every node; empty = in-process."),
     STR("HOOKD_REDIS_PREFIX", "redis-prefix", SEC_CLUSTER, "hookd:", check_redis_prefix, 0,
         redis_prefix, "Prefix of every Redis key hookd uses (at most 128 bytes, no spaces)."),
     INT("HOOKD_SWEEP_INTERVAL_MS", "sweep-interval-ms", SEC_CLUSTER, "30000", 100, 3600000,
-        sweep_interval_ms, "How often due and orphaned deliveries are swept back into the queue."),
+        sweep_interval_ms,
+        "With REDIS_URL: how often the store's due deliveries are swept back into Redis's "
+        "schedule (one node per interval), repairing anything Redis lost."),
     STR("HOOKD_NODE_ID", "node-id", SEC_CLUSTER, "", check_node_id, 0, node_id,
         "This process's name in leases ([A-Za-z0-9_.:-]{0,64}); empty = host-pid-random, "
         "unique per start."),
@@ -186,7 +188,8 @@ static const opt opts[] = {
             "loopback, etc. (e.g. 10.0.0.0/8,::1/128). A bare address is one host (/32, /128). "
             "Host bits must be zero: 10.1.2.3/8 is refused, not masked. At most 64 blocks."),
     BOOL("HOOKD_HTTPS_ONLY", "https-only", SEC_DELIVERY, "0", https_only,
-         "Refuse http:// webhook URLs."),
+         "Refuse http:// webhook URLs (422 at create and patch); a delivery to one stored "
+         "before fails at once, unsent."),
     BOOL("HOOKD_TLS_INSECURE", "tls-insecure", SEC_DELIVERY, "0", tls_insecure,
          "Do not verify endpoints' TLS certificates (a warning is logged at start)."),
     ENUM("NODE_TLS_REJECT_UNAUTHORIZED", "node-tls-reject-unauthorized", SEC_DELIVERY, "",

@@ -11,9 +11,20 @@
  *  - the results batch: finished attempts waiting to be written; one store request is in
  *    flight at a time and the next batch takes everything that finished meanwhile.
  *
+ * Rate limit (SPEC §4): a webhook's line waits in memory, in order, and starts as the limiter
+ * (ratelimit.h) allows. When the limit makes it wait, every waiting job gets its projected start
+ * (the head's at the wait the limiter answered, each next one paced after it), and the ones more
+ * than RL_NOTE_MS away have it written to their row's next_retry_at (HK_REQ_RESCHEDULE), so the
+ * API shows when a held delivery goes out and a restart resumes it then, not in a burst.
+ *
  * Life of a job: ready (in its webhook's FIFO) -> in flight -> result -> freed, or kept for a
  * retry due soon (back into the heap, lease kept), or handed back to the store (lease released,
  * the row's next_retry_at says when). A job whose webhook is not active is handed back parked.
+ *
+ * Leases: no attempt starts while the store refuses results or while the last stored heartbeat
+ * is so old that this node's leases could lapse before the attempt ends; after a heartbeat gap
+ * longer than a lease every job not in flight is handed back (another node may own it now). So
+ * only attempts in flight when the store went away can be sent twice.
  */
 #include "delivery/dispatcher.h"
 #include "delivery/request.h"
@@ -32,6 +43,7 @@
 #include "core/time.h"
 #include "delivery/backoff.h"
 #include "delivery/httpc.h"
+#include "delivery/limiter.h"
 #include "delivery/ratelimit.h"
 #include "delivery/sign.h"
 
@@ -41,6 +53,7 @@
 #define IDLE_WHC_MS 300000        /* cached webhooks with no jobs are dropped after this */
 #define RESULTS_RETRY_MS 1000
 #define RELEASE_RETRY_MS 1000
+#define RL_NOTE_MS 1000           /* projected starts sooner than this are not written to rows */
 
 typedef struct whc {
     char id[HK_ID_MAX];
@@ -56,7 +69,9 @@ typedef struct whc {
     int inflight;
     int held;                    /* jobs of this webhook in memory */
     int64_t avg_ms;              /* EWMA of attempt durations */
-    hk_rl_log rl;
+    hk_rl_slot rl;               /* rate limit: the queue's limiter (limiter.h) */
+    int64_t rl_tail;             /* monotonic ms: projected start of the last job in rq while
+                                    the rate limit makes the webhook wait; 0 = not waiting */
     struct event *wake;          /* rate-limit wait */
     int waking;
     struct whc *run_next;
@@ -82,10 +97,15 @@ typedef struct results_batch {
     int n, cap;
 } results_batch;
 
-typedef struct pending_release { /* releases that failed and wait to be retried */
+typedef struct pending_release { /* (id, due time) items waiting to be written */
     hk_release *items;
     int n, cap;
 } pending_release;
+
+typedef struct resched_req {     /* projected starts being written (HK_REQ_RESCHEDULE) */
+    hk_req req;
+    struct hk_dispatch *d;
+} resched_req;
 
 struct hk_dispatch {
     struct event_base *base;
@@ -111,8 +131,12 @@ struct hk_dispatch {
     struct event *soon;          /* deferred pump/claim */
     int claiming;
     int claim_more;              /* the last claim was full or work is known to be due */
-    int64_t last_hb_ok;          /* monotonic ms of the last committed heartbeat */
+    int64_t last_hb_ok;          /* monotonic ms at which the last committed heartbeat was
+                                    sent: this node's leases run until then + lease_ms */
+    int64_t hb_sent;             /* monotonic ms at which the heartbeat in flight was sent */
     int hb_inflight;
+    int lease_doubt;             /* attempts paused (leases_sure said no) */
+    int results_stuck;           /* attempts paused: the last results batch was refused */
 
     results_batch *rb_cur;       /* accumulating */
     results_batch *rb_flight;    /* being written */
@@ -121,6 +145,9 @@ struct hk_dispatch {
     pending_release rel;
     int rel_inflight;
     struct event *rel_retry;
+
+    pending_release resched;     /* projected starts of rate-limited jobs, to write */
+    int resched_inflight;
 
     int stopping;
     int64_t stop_deadline;
@@ -135,6 +162,8 @@ static void maybe_claim(hk_dispatch *d);
 static void flush_results(hk_dispatch *d);
 static void flush_release(hk_dispatch *d);
 static void check_stopped(hk_dispatch *d);
+static void flush_resched(hk_dispatch *d);
+static int leases_sure(hk_dispatch *d);
 
 /* ---- timer heap of jobs due later ------------------------------------------------------------ */
 
@@ -242,6 +271,14 @@ static void on_whc_wake(evutil_socket_t fd, short what, void *arg)
     pump(w->d);
 }
 
+/* The limiter has answered a question about w (it returned HK_RL_ASKED): serve w again. */
+static void on_whc_limiter(void *arg)
+{
+    whc *w = arg;
+    whc_make_runnable(w->d, w);
+    pump(w->d);
+}
+
 static whc *whc_get(hk_dispatch *d, const char *id)
 {
     whc *w = hk_map_get(&d->whcs, id);
@@ -250,6 +287,7 @@ static whc *whc_get(hk_dispatch *d, const char *id)
     hk_strlcpy(w->id, id, sizeof w->id);
     w->d = d;
     w->wake = evtimer_new(d->base, on_whc_wake, w);
+    hk_rl_slot_init(&w->rl, w->id, on_whc_limiter, w);
     w->last_used_mono = hk_mono_ms();
     hk_map_put(&d->whcs, w->id, w);
     return w;
@@ -260,7 +298,7 @@ static void whc_free(whc *w)
     hk_webhook_free(w->wh);
     free(w->keys);
     free(w->hdr_static);
-    hk_rl_free(&w->rl);
+    hk_limiter_slot_clear(w->d->queue->limiter, &w->rl);
     event_free(w->wake);
     free(w);
 }
@@ -268,6 +306,9 @@ static void whc_free(whc *w)
 /* Installs a fresh copy of the webhook's settings (takes ownership of wh). */
 static void whc_set(hk_dispatch *d, whc *w, hk_webhook *wh)
 {
+    if (!w->wh || w->wh->rate_limit_enabled != wh->rate_limit_enabled ||
+        w->wh->max_per_minute != wh->max_per_minute)
+        w->rl_tail = 0; /* project the line again at the next wait */
     hk_webhook_free(w->wh);
     free(w->keys);
     free(w->hdr_static);
@@ -350,17 +391,21 @@ static void job_drop(hk_dispatch *d, whc *w, hk_job *j)
     hk_job_free(j);
 }
 
-/* Hands a job back to the store with a new due time (0 = parked) and frees it. */
-static void job_release(hk_dispatch *d, whc *w, hk_job *j, int64_t next_retry_at)
+static void pending_add(pending_release *p, const char *id, int64_t next_retry_at)
 {
-    pending_release *p = &d->rel;
     if (p->n == p->cap) {
         p->cap = p->cap ? p->cap * 2 : 64;
         p->items = hk_realloc(p->items, sizeof(hk_release) * (size_t)p->cap);
     }
-    hk_strlcpy(p->items[p->n].id, j->id, HK_ID_MAX);
+    hk_strlcpy(p->items[p->n].id, id, HK_ID_MAX);
     p->items[p->n].next_retry_at = next_retry_at;
     p->n++;
+}
+
+/* Hands a job back to the store with a new due time (0 = parked) and frees it. */
+static void job_release(hk_dispatch *d, whc *w, hk_job *j, int64_t next_retry_at)
+{
+    pending_add(&d->rel, j->id, next_retry_at);
     job_drop(d, w, j);
 }
 
@@ -404,7 +449,8 @@ static void on_rel_retry(evutil_socket_t fd, short what, void *arg)
     flush_release(arg);
 }
 
-/* Hands back every job of w that is not in flight (parked when the webhook is not active). */
+/* Hands back every job of w that is not in flight: parked (due 0) when the webhook is not
+ * active, else due at `due` or, for a job the rate limit holds, at its projected start. */
 static void whc_release_ready(hk_dispatch *d, whc *w, int64_t due)
 {
     while (w->rq_head) {
@@ -412,10 +458,71 @@ static void whc_release_ready(hk_dispatch *d, whc *w, int64_t due)
         w->rq_head = j->next;
         w->nready--;
         d->waiting--;
-        job_release(d, w, j, due);
+        job_release(d, w, j, due && j->rl_noted > due ? j->rl_noted : due);
     }
     w->rq_tail = NULL;
+    w->rl_tail = 0;
     flush_release(d);
+}
+
+/* ---- rate limit: projected starts --------------------------------------------------------- */
+
+/* Records j's projected start (monotonic `slot`) and, when it is more than RL_NOTE_MS ahead
+ * and not already written within RL_NOTE_MS, queues it to be written to the row. */
+static void rl_note(hk_dispatch *d, hk_job *j, int64_t slot, int64_t mono, int64_t now)
+{
+    j->rl_slot = slot;
+    int64_t at = now + (slot - mono);
+    if (at - now <= RL_NOTE_MS) return;
+    if (j->rl_noted && at - j->rl_noted <= RL_NOTE_MS && j->rl_noted - at <= RL_NOTE_MS) return;
+    j->rl_noted = at;
+    pending_add(&d->resched, j->id, at);
+}
+
+/* The limit makes w wait `wait` ms: projects the start of every job in its line, the head at
+ * mono + wait and each next one as hk_rl_projected says. */
+static void rl_project(hk_dispatch *d, whc *w, int64_t wait, int64_t mono, int64_t now)
+{
+    int limit = w->wh->max_per_minute;
+    int64_t slot = mono + wait;
+    int k = 0;
+    for (hk_job *j = w->rq_head; j; j = j->next, k++) {
+        if (k) slot = hk_rl_projected(&w->rl.log, limit, slot, k);
+        rl_note(d, j, slot, mono, now);
+    }
+    w->rl_tail = slot;
+}
+
+static void on_rescheduled(hk_req *req)
+{
+    resched_req *rr = HK_CONTAINER_OF(req, resched_req, req);
+    hk_dispatch *d = rr->d;
+    d->resched_inflight = 0;
+    /* only what the rows show is stale: the jobs themselves are in memory */
+    if (req->rc)
+        HK_LOG(HK_LOG_DEBUG, "dispatch.reschedule_failed", HK_LS("msg", hk_strerror(req->rc)),
+               HK_LI("count", req->u.release.n));
+    free(req->u.release.items);
+    hk_req_clear(req);
+    free(rr);
+    flush_resched(d);
+    check_stopped(d);
+}
+
+/* Writes the projected starts noted so far (one request in flight at a time). */
+static void flush_resched(hk_dispatch *d)
+{
+    if (d->resched_inflight || !d->resched.n || d->stopping) return;
+    resched_req *rr = hk_calloc(1, sizeof *rr);
+    rr->d = d;
+    rr->req.kind = HK_REQ_RESCHEDULE;
+    rr->req.done = on_rescheduled;
+    rr->req.node_id = d->cfg->node_id;
+    rr->req.u.release.items = d->resched.items;
+    rr->req.u.release.n = d->resched.n;
+    memset(&d->resched, 0, sizeof d->resched);
+    d->resched_inflight = 1;
+    hk_store_submit(d->store, &rr->req);
 }
 
 /* A job is due: into its webhook's FIFO. */
@@ -429,6 +536,15 @@ static void job_ready(hk_dispatch *d, whc *w, hk_job *j)
     w->rq_tail = j;
     w->nready++;
     d->waiting++;
+    if (w->rl_tail && w->nready > 1 && w->wh && w->wh->rate_limit_enabled) {
+        /* the line is waiting for the rate limit: this job goes out after the last one */
+        int64_t slot =
+            hk_rl_projected(&w->rl.log, w->wh->max_per_minute, w->rl_tail, w->nready - 1);
+        rl_note(d, j, slot, hk_mono_ms(), hk_now_ms());
+        w->rl_tail = slot;
+    } else {
+        w->rl_tail = 0;
+    }
     whc_make_runnable(d, w);
 }
 
@@ -482,6 +598,7 @@ static void enforce_window(hk_dispatch *d)
         } else {
             big->rq_head = big->rq_tail = NULL;
         }
+        if (big->rl_tail) big->rl_tail = prev ? prev->rl_slot : 0;
         int n = 0;
         while (j) {
             hk_job *next = j->next;
@@ -665,6 +782,7 @@ static void on_attempt_done(void *arg, const hk_httpc_resp *resp)
         j->attempt_number = n;
         j->status = HK_DL_RETRYING;
         j->due_ms = r->next_retry_at;
+        j->rl_slot = j->rl_noted = 0;
         heap_push(d, j);
         heap_arm(d);
     } else {
@@ -718,6 +836,7 @@ static void start_attempt(hk_dispatch *d, whc *w, hk_job *j)
 static void pump(hk_dispatch *d)
 {
     if (d->stopping) return;
+    if (!leases_sure(d)) return; /* resumed by the next stored heartbeat */
     int64_t mono = hk_mono_ms();
     int64_t now = hk_now_ms();
     whc *w;
@@ -739,6 +858,7 @@ static void pump(hk_dispatch *d)
                 job_drop(d, w, j);
             }
             w->rq_tail = NULL;
+            w->rl_tail = 0;
             continue;
         }
         if (w->wh->status != HK_WH_ACTIVE) {
@@ -747,8 +867,17 @@ static void pump(hk_dispatch *d)
         }
         if (w->inflight >= d->cfg->endpoint_concurrency) continue; /* re-added on completion */
         if (w->wh->rate_limit_enabled) {
-            int64_t wait = hk_rl_take(&w->rl, w->wh->max_per_minute, now);
+            int want = HK_MIN(w->nready, d->cfg->endpoint_concurrency - w->inflight);
+            int64_t wait = hk_limiter_take(d->queue->limiter, &w->rl, w->wh->max_per_minute,
+                                           want, mono);
+            if (wait == HK_RL_ASKED) continue; /* on_whc_limiter serves it with the answer */
             if (wait > 0) {
+                if (!w->rl_tail) {
+                    HK_LOG(HK_LOG_INFO, "webhook.rate_limited", HK_LS("webhook_id", w->id),
+                           HK_LI("max_per_minute", w->wh->max_per_minute),
+                           HK_LI("waiting", w->nready), HK_LI("next_in_ms", wait));
+                    rl_project(d, w, wait, mono, now);
+                }
                 if (!w->waking) {
                     w->waking = 1;
                     struct timeval tv = {wait / 1000, (wait % 1000) * 1000};
@@ -759,9 +888,12 @@ static void pump(hk_dispatch *d)
         }
         hk_job *j = w->rq_head;
         w->rq_head = j->next;
+        if (j->rl_slot && mono - j->rl_slot > RL_NOTE_MS)
+            w->rl_tail = 0; /* the line runs late (a busy endpoint): project it again */
         if (!w->rq_head) {
             w->rq_tail = NULL;
-            hk_rl_idle(&w->rl);
+            hk_limiter_idle(d->queue->limiter, &w->rl);
+            w->rl_tail = 0;
         }
         j->next = NULL;
         w->nready--;
@@ -773,6 +905,7 @@ static void pump(hk_dispatch *d)
     hk_m_gauge(d->m, HK_G_INFLIGHT, d->inflight);
     hk_m_gauge(d->m, HK_G_HELD, d->held);
     hk_m_gauge(d->m, HK_G_QUEUE_DEPTH, d->waiting);
+    flush_resched(d);
     maybe_claim(d);
 }
 
@@ -805,13 +938,17 @@ static void on_results_written(hk_req *req)
     results_batch *rb = HK_CONTAINER_OF(req, results_batch, req);
     hk_dispatch *d = rb->d;
     if (req->rc) {
-        /* The store is down: keep the batch and write it again; nothing is dropped. */
+        /* The store is down: keep the batch and write it again; nothing is dropped. No new
+         * attempt starts meanwhile (pump): an outcome that is not recorded is what another
+         * node would send again if this node's leases lapsed. */
+        d->results_stuck = 1;
         HK_LOG(HK_LOG_WARN, "dispatch.results_retry", HK_LS("msg", hk_strerror(req->rc)),
                HK_LI("count", rb->n));
         struct timeval tv = {RESULTS_RETRY_MS / 1000, (RESULTS_RETRY_MS % 1000) * 1000};
         evtimer_add(d->rb_retry, &tv);
         return;
     }
+    d->results_stuck = 0;
     apply_changes(d, req);
     d->queue->ops->results_done(d->queue, rb->items, rb->n);
     d->rb_flight = NULL;
@@ -898,12 +1035,57 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
     pump(d);
 }
 
+/* The heartbeat failed for longer than a lease: another node may have taken this node's
+ * deliveries over (PostgreSQL, several nodes). Every job not in flight goes back to the store;
+ * the release only touches rows still leased to this node, so rows taken over stay with their
+ * new owner and the others are claimed again. Nothing is sent twice for want of a lease. */
+static void leases_lapsed(hk_dispatch *d)
+{
+    int n = d->held - d->inflight;
+    size_t it = 0;
+    whc *w;
+    while ((w = hk_map_next(&d->whcs, &it))) whc_release_ready(d, w, hk_now_ms());
+    while (d->nheap) {
+        hk_job *j = heap_pop(d);
+        job_release(d, whc_get(d, j->webhook_id), j, j->due_ms);
+    }
+    heap_arm(d);
+    flush_release(d);
+    HK_LOG(HK_LOG_WARN, "dispatch.leases_lapsed", HK_LI("handed_back", n),
+           HK_LS("why", "no heartbeat was stored for longer than HOOKD_LEASE_MS"));
+}
+
+/* 1 while attempts may start: the store takes results (a refused batch pauses new attempts
+ * until it is written), and the last stored heartbeat is recent enough that an attempt started
+ * now ends (HOOKD_HTTP_TIMEOUT_MS) before this node's leases could lapse. */
+static int leases_sure(hk_dispatch *d)
+{
+    int64_t age = hk_mono_ms() - d->last_hb_ok;
+    int hb_ok = age <= (int64_t)d->cfg->lease_ms - d->cfg->http_timeout_ms;
+    int sure = hb_ok && !d->results_stuck;
+    if (!sure && !d->lease_doubt)
+        HK_LOG(HK_LOG_WARN, "dispatch.paused", HK_LI("heartbeat_age_ms", age),
+               HK_LS("why", !hb_ok ? "heartbeats are failing: no new attempt until one is stored"
+                                   : "the store refuses results: no new attempt until they "
+                                     "are written"));
+    if (sure && d->lease_doubt)
+        HK_LOG(HK_LOG_INFO, "dispatch.resumed", HK_LI("heartbeat_age_ms", age));
+    d->lease_doubt = !sure;
+    return sure;
+}
+
 static void on_heartbeat(hk_req *req, void *arg)
 {
     hk_dispatch *d = arg;
     d->hb_inflight = 0;
     if (req->rc == 0) {
-        d->last_hb_ok = hk_mono_ms();
+        int64_t prev = d->last_hb_ok;
+        d->last_hb_ok = d->hb_sent;
+        if (d->hb_sent - prev > d->cfg->lease_ms) leases_lapsed(d);
+        if (d->lease_doubt) { /* paused: pump resumes (and says so) if nothing else holds it */
+            d->claim_more = 1;
+            pump(d);
+        }
         if (req->u.heartbeat.reclaimed) {
             HK_LOG(HK_LOG_INFO, "dispatch.reclaimed", HK_LI("count", req->u.heartbeat.reclaimed));
             d->claim_more = 1;
@@ -920,6 +1102,7 @@ static void on_hb_timer(evutil_socket_t fd, short what, void *arg)
     hk_dispatch *d = arg;
     if (d->hb_inflight || d->stopping) return;
     d->hb_inflight = 1;
+    d->hb_sent = hk_mono_ms();
     d->queue->ops->heartbeat(d->queue, d->cfg->lease_ms, on_heartbeat, d);
 }
 
@@ -960,7 +1143,9 @@ void hk_dispatch_start(hk_dispatch *d)
     int poll = d->cfg->poll_interval_ms;
     struct timeval tv = {poll / 1000, (poll % 1000) * 1000};
     evtimer_add(d->tick, &tv);
-    int hb = d->cfg->lease_ms / 3;
+    /* a lease outlives three heartbeats, and attempts pause when the last stored one is older
+     * than lease - HTTP timeout (leases_sure): beat at least twice within that margin */
+    int hb = HK_MIN(d->cfg->lease_ms / 3, (d->cfg->lease_ms - d->cfg->http_timeout_ms) / 2);
     struct timeval hv = {hb / 1000, (hb % 1000) * 1000};
     evtimer_add(d->hb_timer, &hv);
     d->last_hb_ok = hk_mono_ms();
@@ -983,6 +1168,7 @@ void hk_dispatch_ingested(hk_dispatch *d, hk_req *req, int reserved)
 {
     d->reserved -= reserved;
     if (req->rc) return;
+    d->queue->ops->ingested(d->queue, req); /* the deliveries not leased here */
     adopt_webhooks(d, req->u.ingest.webhooks, req->u.ingest.nwebhooks);
     if (d->stopping) {
         for (int i = 0; i < req->u.ingest.njobs; i++) {
@@ -1009,7 +1195,10 @@ void hk_dispatch_webhook_changed(hk_dispatch *d, const hk_webhook *wh, int unpar
 {
     whc *w = whc_get(d, wh->id);
     whc_set(d, w, hk_webhook_dup(wh));
-    if (unparked > 0) d->claim_more = 1;
+    if (unparked > 0) {
+        d->claim_more = 1;
+        d->queue->ops->kick(d->queue); /* due in the store, not yet in the queue's schedule */
+    }
     whc_make_runnable(d, w);
     pump(d);
 }
@@ -1053,7 +1242,7 @@ static void check_stopped(hk_dispatch *d)
         }
         flush_release(d);
     }
-    if (d->rel_inflight || d->rel.n) return;
+    if (d->rel_inflight || d->rel.n || d->resched_inflight) return;
     stop_finish(d);
 }
 
@@ -1084,6 +1273,7 @@ void hk_dispatch_shutdown(hk_dispatch *d, int timeout_ms, void (*done)(void *arg
     d->stopping = 1;
     d->stop_done = done;
     d->stop_arg = arg;
+    d->queue->ops->stop(d->queue);
     evtimer_del(d->tick);
     evtimer_del(d->hb_timer);
     evtimer_del(d->heap_timer);
@@ -1129,6 +1319,7 @@ void hk_dispatch_free(hk_dispatch *d)
     if (d->rb_cur) batch_free(d->rb_cur);
     if (d->rb_flight) batch_free(d->rb_flight);
     free(d->rel.items);
+    free(d->resched.items);
     event_free(d->heap_timer);
     event_free(d->tick);
     event_free(d->hb_timer);

@@ -32,6 +32,12 @@ static void push(hk_rl_log *l, int64_t now)
     l->last = now;
 }
 
+/* The pacing step of a waiting webhook: `limit` starts spread over the window. */
+static int64_t pace_ms(int limit)
+{
+    return (HK_RL_WINDOW_MS + limit - 1) / limit;
+}
+
 int64_t hk_rl_take(hk_rl_log *l, int limit, int64_t now)
 {
     if (limit < 1) limit = 1;
@@ -44,13 +50,26 @@ int64_t hk_rl_take(hk_rl_log *l, int limit, int64_t now)
         l->throttled = 1;
     }
     if (l->throttled && l->n) {
-        int64_t pace = (HK_RL_WINDOW_MS + limit - 1) / limit;
-        int64_t w2 = l->last + pace - now;
+        int64_t w2 = l->last + pace_ms(limit) - now;
         if (w2 > wait) wait = w2;
     }
     if (wait > 0) return wait;
     push(l, now);
     return 0;
+}
+
+int64_t hk_rl_projected(const hk_rl_log *l, int limit, int64_t prev, int k)
+{
+    if (limit < 1) limit = 1;
+    int64_t at = prev + pace_ms(limit);
+    /* the start `limit` places before this one: a recorded one while i < n (a projected one
+     * otherwise, which pacing has already kept a window away) */
+    int i = l->n + k - limit;
+    if (i >= 0 && i < l->n) {
+        int64_t free_at = l->t[(l->head + i) % l->cap] + HK_RL_WINDOW_MS;
+        if (free_at > at) at = free_at;
+    }
+    return at;
 }
 
 void hk_rl_free(hk_rl_log *l)

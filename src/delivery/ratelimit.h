@@ -22,8 +22,13 @@ typedef struct hk_rl_log {
 } hk_rl_log;
 
 /* 0 if an attempt may start at now_ms (the start is recorded), else the ms to wait (> 0).
- * limit >= 1. */
+ * limit >= 1. Times are the caller's clock (the dispatcher uses the monotonic one). */
 int64_t hk_rl_take(hk_rl_log *l, int limit, int64_t now_ms);
+/* While a webhook waits: the earliest start of the job k places behind the head of its line
+ * (k >= 1), given prev_ms, the projected start of the job before it; the head's own start is
+ * now_ms + the wait hk_rl_take answered. One pacing step after prev_ms, and not before the start
+ * recorded `limit` places earlier has left the window. Records nothing. */
+int64_t hk_rl_projected(const hk_rl_log *l, int limit, int64_t prev_ms, int k);
 /* The backlog is empty: pacing ends until the window fills again. */
 static inline void hk_rl_idle(hk_rl_log *l) { l->throttled = 0; }
 void hk_rl_free(hk_rl_log *l);

@@ -56,6 +56,9 @@ typedef struct hk_job {
     struct hk_job *next;         /* per-webhook ready FIFO */
     uint32_t heap_idx;           /* position in the timer heap + 1, 0 if not in it */
     void *xfer;                  /* the attempt in flight, if any */
+    int64_t rl_slot;             /* monotonic ms: projected start while the rate limit makes
+                                    it wait; 0 = none */
+    int64_t rl_noted;            /* wall ms of that start as written to its row; 0 = none */
 } hk_job;
 
 hk_job *hk_job_new(void);

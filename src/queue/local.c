@@ -77,6 +77,22 @@ static void l_results_done(hk_queue *q, const hk_result *items, int n)
     (void)n; /* the store row already holds the next due time */
 }
 
+static void l_ingested(hk_queue *q, const hk_req *ingest)
+{
+    (void)q;
+    (void)ingest; /* unleased deliveries are in the due index already */
+}
+
+static void l_kick(hk_queue *q)
+{
+    (void)q; /* the next claim reads the due index */
+}
+
+static void l_stop(hk_queue *q)
+{
+    (void)q;
+}
+
 static int l_healthy(hk_queue *q)
 {
     return hk_store_healthy(q->store);
@@ -84,6 +100,7 @@ static int l_healthy(hk_queue *q)
 
 static void l_free(hk_queue *q)
 {
+    hk_limiter_free(q->limiter);
     free(q);
 }
 
@@ -93,6 +110,9 @@ static const hk_queue_ops local_ops = {
     .release = l_release,
     .heartbeat = l_heartbeat,
     .results_done = l_results_done,
+    .ingested = l_ingested,
+    .kick = l_kick,
+    .stop = l_stop,
     .healthy = l_healthy,
     .free = l_free,
 };
@@ -103,5 +123,6 @@ hk_queue *hk_queue_local_new(hk_store *store, const char *node_id)
     lq->q.ops = &local_ops;
     lq->q.store = store;
     lq->q.node_id = node_id;
+    lq->q.limiter = hk_limiter_local_new();
     return &lq->q;
 }

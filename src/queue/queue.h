@@ -7,6 +7,8 @@
  * node holds them. The dispatcher asks the queue for due work (claim), hands back work it will
  * not do (release), keeps its claims alive (heartbeat), and tells the queue what became of
  * each attempt (results, after they are committed) and of each new delivery (ingested).
+ * Each queue also owns the rate limiter that matches it (limiter.h): in-process with the local
+ * queue, shared in Redis with the Redis queue.
  *
  * Every call with a callback calls it exactly once on the loop thread, never from inside the
  * call. Requests the callback receives are the store's (store.h); the callback owns their
@@ -15,8 +17,10 @@
 #ifndef HK_QUEUE_H
 #define HK_QUEUE_H
 
+#include "delivery/limiter.h"
 #include "store/store.h"
 
+struct event_base;
 typedef struct hk_queue hk_queue;
 typedef void (*hk_queue_cb)(hk_req *req, void *arg);
 
@@ -31,6 +35,15 @@ typedef struct hk_queue_ops {
     void (*heartbeat)(hk_queue *q, int64_t lease_ms, hk_queue_cb cb, void *arg);
     /* Results of attempts, after the store committed them (retries need rescheduling). */
     void (*results_done)(hk_queue *q, const hk_result *items, int n);
+    /* An ingest committed (req is the HK_REQ_INGEST, read only): its deliveries that were
+     * not leased to this node (u.ingest.queued) must be scheduled. */
+    void (*ingested)(hk_queue *q, const hk_req *ingest);
+    /* Deliveries became due in the store without passing through the queue (a webhook was
+     * set active again, replays): schedule whatever the store holds due. */
+    void (*kick)(hk_queue *q);
+    /* The dispatcher is shutting down: no more background work (sweeps); calls already
+     * made still complete. */
+    void (*stop)(hk_queue *q);
     /* 1 while the queue backend is reachable. */
     int (*healthy)(hk_queue *q);
     void (*free)(hk_queue *q);
@@ -40,9 +53,16 @@ struct hk_queue {
     const hk_queue_ops *ops;
     hk_store *store;
     const char *node_id;
+    hk_limiter *limiter;  /* the rate limiter that goes with this schedule; owned */
 };
 
-/* The in-process queue over the store's due index. */
+/* The in-process queue over the store's due index (with the local rate limiter). */
 hk_queue *hk_queue_local_new(hk_store *store, const char *node_id);
+
+/* The Redis queue (REDIS_URL, HOOKD_REDIS_PREFIX, HOOKD_SWEEP_INTERVAL_MS from cfg, which
+ * must outlive it), with the shared rate limiter. Connects in the background. NULL with err
+ * (naming REDIS_URL) if the URL is invalid. */
+hk_queue *hk_queue_redis_new(struct event_base *base, hk_store *store, const hk_config *cfg,
+                             char *err, size_t errlen);
 
 #endif

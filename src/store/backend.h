@@ -45,6 +45,13 @@ typedef struct hk_store_backend {
 extern const hk_store_backend hk_sqlite_backend;
 extern const hk_store_backend hk_pg_backend;
 
+/* ---- shared by backends: signature schemes as stored ("standard,reloop") ------------------ */
+
+/* Writes the names of the HK_SIG_* bits, comma-separated, into out (truncated to n). */
+void hk_schemes_str(unsigned bits, char *out, size_t n);
+/* The HK_SIG_* bits of a stored list; HK_SIG_DEFAULT if it names none. */
+unsigned hk_schemes_parse(const char *s);
+
 /* ---- shared by backends: fan-out of an event to an organization's webhooks ---------------- */
 
 /* One candidate webhook of an organization with its filter prepared. */

@@ -1,21 +1,2311 @@
 /*
- * pg.c: the PostgreSQL store backend (PG_URL). Not implemented yet (issue 4): opening it fails
- * with a clear message, so PG_URL never silently falls back to SQLite.
+ * pg.c: the PostgreSQL store backend (PG_URL), for one or many hookd nodes on one database.
+ * One libpq connection per store thread (store.c: one writer, HOOKD_PG_POOL - 1 readers);
+ * statements are prepared once per connection, on first use, and every value travels as text.
+ *
+ * Round trips, not rows, are what a network database costs, so writes are batched:
+ *  - ingest: the rows of every event and delivery of a group (all the requests store.c commits
+ *    together) are collected as array literals and written by ONE statement at pre-commit
+ *    (unnest arrays feeding two INSERTs in one CTE). An event whose idempotency key another node
+ *    committed meanwhile is skipped by ON CONFLICT DO NOTHING, and its deliveries with it; the
+ *    item then answers as the duplicate it is.
+ *  - results: a batch of attempt results is one statement (attempt rows inserted, delivery rows
+ *    updated); webhook counters and last_triggered_at of a whole group are one more, at
+ *    pre-commit, after locking those webhook rows in id order. Every transaction locks webhook
+ *    rows once and in the same order, so two nodes' groups cannot deadlock on them.
+ *  - release, claim, park: one statement each for any number of deliveries.
+ * Savepoints are lazy: store.c asks for one around every request, but only requests that write
+ * at once (API writes) pay for SAVEPOINT; batched rows of a failed request are simply dropped
+ * from the group's arrays.
+ *
+ * Several nodes: a claim takes due rows with FOR NO KEY UPDATE SKIP LOCKED, so nodes never wait
+ * for each other's claims and never take the same row. Leases are per node, as on SQLite: a
+ * delivery row names its owner (lease_owner), the owner's heartbeat row (hk_node.alive_until)
+ * keeps every lease of that node alive, and when a node's row expires the first other node
+ * whose heartbeat notices hands its deliveries back (again SKIP LOCKED, so two nodes doing it
+ * at once never wait on each other). Idle nodes find new work by polling the due index
+ * (HOOKD_POLL_INTERVAL_MS; an empty claim is one index probe), see docs/POSTGRES.md.
+ *
+ * Faults: a broken connection or a server going away maps to HK_EUNAVAIL; store.c then fails
+ * the group (nothing of it is stored), answers 503 meanwhile and reconnects. libpq's TCP
+ * keepalives and tcp_user_timeout bound how long a statement can hang on a dead network.
  */
+#include <libpq-fe.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
+#include "core/buf.h"
+#include "core/log.h"
+#include "core/map.h"
+#include "core/time.h"
+#include "delivery/sign.h"
 #include "store/backend.h"
+#include "store/pg_schema.h"
+
+#define MIGRATE_LOCK_KEY 0x686f6f6b64LL /* "hookd": the session advisory lock of migrations */
+#define FLUSH_BYTES (8u << 20)          /* ingest rows buffered before an early flush */
+
+/* ---- statements ---------------------------------------------------------------------------- */
+
+#define WH_COLS                                                                               \
+    "w.id, w.name, w.url, w.secret, w.previous_secret, hk_ms(w.previous_secret_expires_at), " \
+    "w.organization_id, w.user_id, w.status, w.custom_headers, w.rate_limit_enabled, "        \
+    "w.max_requests_per_minute, w.max_retries, w.filtering_options, w.signature_schemes, "    \
+    "hk_ms(w.last_triggered_at), w.success_count, w.failure_count, w.consecutive_failures, "  \
+    "hk_ms(w.deleted_at), hk_ms(w.created_at), hk_ms(w.updated_at), "                         \
+    "(SELECT string_agg(s.event_id, ' ' ORDER BY s.seq) FROM webhook_event_subscription s "   \
+    "WHERE s.webhook_id = w.id AND s.is_enabled)"
+
+#define DL_COLS                                                                               \
+    "d.id, d.webhook_id, d.webhook_event_id, d.replay_of_delivery_id, d.event_type, "         \
+    "COALESCE(d.event_data, e.payload), hk_ms(e.created_at), d.status, d.request_url, "       \
+    "d.request_headers, d.response_status, d.response_body, d.response_headers, "             \
+    "d.attempt_number, d.max_attempts, hk_ms(d.next_retry_at), hk_ms(d.last_attempt_at), "    \
+    "d.error_message, hk_ms(d.completed_at), d.duration_ms, hk_ms(d.created_at)"
+
+#define DL_FROM " FROM webhook_delivery d JOIN webhook_event e ON e.id = d.webhook_event_id"
+
+#define EV_COLS                                                                               \
+    "id, event, payload, source, idempotency_key, organization_id, user_id, hk_ms(created_at)"
+
+#define OPEN_STATUS "status IN ('pending', 'retrying')"
+
+#define KEY_COLS                                                                              \
+    "id, organization_id, name, key_prefix, hk_ms(created_at), hk_ms(revoked_at), "           \
+    "hk_ms(last_used_at)"
+
+enum {
+    Q_PING,
+    Q_KEY_INSERT,
+    Q_KEY_BY_HASH,
+    Q_KEY_LIST,
+    Q_KEY_REVOKE,
+    Q_KEY_COUNT,
+    Q_WH_INSERT,
+    Q_WH_GET,
+    Q_WH_BY_IDS,
+    Q_WH_COUNT,
+    Q_WH_LIST,
+    Q_WH_UPDATE,
+    Q_WH_EXISTS,
+    Q_WH_DELETE,
+    Q_WH_ORG,
+    Q_WH_LOCK,
+    Q_WH_GROUP_UPDATE,
+    Q_WH_SET_STATUS,
+    Q_WH_ROTATE,
+    Q_SUB_INSERT,
+    Q_SUB_DELETE,
+    Q_EV_BY_IDEM,
+    Q_EV_COUNT,
+    Q_EV_LIST,
+    Q_EV_GET,
+    Q_EV_DELIVERIES,
+    Q_INGEST_FLUSH,
+    Q_DL_FAIL_WEBHOOK,
+    Q_DL_PARK_WEBHOOK,
+    Q_DL_UNPARK_WEBHOOK,
+    Q_DL_COUNT,
+    Q_DL_LIST,
+    Q_DL_GET,
+    Q_ATT_LIST,
+    Q_CLAIM,
+    Q_DL_PARK_IDS,
+    Q_RESULTS,
+    Q_DL_RELEASE,
+    Q_NODE_UPSERT,
+    Q_NODE_RECLAIM,
+    Q_NODE_DELETE_DEAD,
+    Q_DL_REPLAY,
+    Q_DL_FAILED_RANGE,
+    Q_DL_WEBHOOK_OF,
+    Q_CLAIM_IDS,
+    Q_CLAIM_LATER,
+    Q_DUE_SCAN,
+    Q_DL_RESCHEDULE,
+    Q_MAX
+};
+
+static const char *const sql[Q_MAX] = {
+    [Q_PING] = "SELECT 1",
+    [Q_KEY_INSERT] = "INSERT INTO api_key (id, organization_id, name, key_hash, key_prefix, "
+                     "created_at) VALUES ($1, $2, $3, $4, $5, hk_ts($6))",
+    [Q_KEY_BY_HASH] = "SELECT " KEY_COLS " FROM api_key WHERE key_hash = $1",
+    [Q_KEY_LIST] = "SELECT " KEY_COLS " FROM api_key ORDER BY created_at, id",
+    [Q_KEY_REVOKE] = "UPDATE api_key SET revoked_at = hk_ts($2) WHERE id = $1 AND revoked_at IS "
+                     "NULL",
+    [Q_KEY_COUNT] = "SELECT count(*) FROM api_key",
+    [Q_WH_INSERT] = "INSERT INTO webhook (id, name, url, secret, organization_id, user_id, "
+                    "status, custom_headers, rate_limit_enabled, max_requests_per_minute, "
+                    "max_retries, filtering_options, signature_schemes, created_at, updated_at) "
+                    "VALUES ($1, $2, $3, $4, $5, $6, $7::webhook_status, $8::jsonb, "
+                    "$9::boolean, $10, $11, $12::jsonb, $13, hk_ts($14), hk_ts($14))",
+    [Q_WH_GET] = "SELECT " WH_COLS " FROM webhook w WHERE w.id = $1 AND w.organization_id = $2 "
+                 "AND w.deleted_at IS NULL",
+    [Q_WH_BY_IDS] = "SELECT " WH_COLS " FROM webhook w WHERE w.id = ANY($1::text[])",
+    [Q_WH_COUNT] = "SELECT count(*) FROM webhook WHERE organization_id = $1 AND deleted_at IS "
+                   "NULL AND ($2::webhook_status IS NULL OR status = $2::webhook_status)",
+    [Q_WH_LIST] = "SELECT " WH_COLS " FROM webhook w WHERE w.organization_id = $1 AND "
+                  "w.deleted_at IS NULL AND ($2::webhook_status IS NULL OR w.status = "
+                  "$2::webhook_status) ORDER BY w.created_at DESC, w.id DESC LIMIT $3 OFFSET $4",
+    [Q_WH_UPDATE] = "UPDATE webhook SET name = $2, url = $3, secret = $4, status = "
+                    "$5::webhook_status, custom_headers = $6::jsonb, rate_limit_enabled = "
+                    "$7::boolean, max_requests_per_minute = $8, max_retries = $9, "
+                    "filtering_options = $10::jsonb, signature_schemes = $11, user_id = $12, "
+                    "consecutive_failures = $13, updated_at = hk_ts($14) WHERE id = $1",
+    [Q_WH_EXISTS] = "SELECT 1 FROM webhook WHERE id = $1 AND organization_id = $2 AND "
+                    "deleted_at IS NULL",
+    [Q_WH_DELETE] = "UPDATE webhook SET deleted_at = hk_ts($3), updated_at = hk_ts($3) WHERE "
+                    "id = $1 AND organization_id = $2 AND deleted_at IS NULL",
+    [Q_WH_ORG] = "SELECT " WH_COLS " FROM webhook w WHERE w.organization_id = $1 AND "
+                 "w.deleted_at IS NULL AND w.status <> 'disabled'",
+    [Q_WH_LOCK] = "SELECT id FROM webhook WHERE id = ANY($1::text[]) ORDER BY id FOR NO KEY "
+                  "UPDATE",
+    [Q_WH_GROUP_UPDATE] =
+        "UPDATE webhook w SET last_triggered_at = COALESCE(hk_ts(h.triggered), "
+        "w.last_triggered_at), success_count = w.success_count + h.ok, failure_count = "
+        "w.failure_count + h.fail, consecutive_failures = CASE WHEN h.had_success THEN h.streak "
+        "ELSE w.consecutive_failures + h.streak END FROM unnest($1::text[], $2::bigint[], "
+        "$3::bigint[], $4::bigint[], $5::boolean[], $6::bigint[], $7::boolean[]) AS h(id, "
+        "triggered, ok, fail, had_success, streak, health) WHERE w.id = h.id RETURNING w.id, "
+        "h.health, w.consecutive_failures, w.status, w.deleted_at IS NOT NULL",
+    [Q_WH_SET_STATUS] = "UPDATE webhook SET status = $2::webhook_status, updated_at = hk_ts($3) "
+                        "WHERE id = $1",
+    [Q_WH_ROTATE] = "UPDATE webhook SET previous_secret = CASE WHEN $2::bigint IS NULL THEN NULL "
+                    "ELSE secret END, previous_secret_expires_at = hk_ts($2::bigint) WHERE id = "
+                    "$1",
+    [Q_SUB_INSERT] = "INSERT INTO webhook_event_subscription (id, webhook_id, event_id, "
+                     "is_enabled, created_at) VALUES ($1, $2, $3, true, hk_ts($4)) ON CONFLICT "
+                     "(webhook_id, event_id) DO NOTHING",
+    [Q_SUB_DELETE] = "DELETE FROM webhook_event_subscription WHERE webhook_id = $1",
+    [Q_EV_BY_IDEM] = "SELECT e.idempotency_key, e.id, e.event, (SELECT count(*) FROM "
+                     "webhook_delivery d WHERE d.webhook_event_id = e.id AND "
+                     "d.replay_of_delivery_id IS NULL) FROM webhook_event e WHERE "
+                     "e.organization_id = $1 AND e.idempotency_key = ANY($2::text[])",
+    [Q_EV_COUNT] = "SELECT count(*) FROM webhook_event WHERE organization_id = $1 AND ($2::text "
+                   "IS NULL OR event = $2)",
+    [Q_EV_LIST] = "SELECT " EV_COLS " FROM webhook_event WHERE organization_id = $1 AND "
+                  "($2::text IS NULL OR event = $2) ORDER BY created_at DESC, id DESC LIMIT $3 "
+                  "OFFSET $4",
+    [Q_EV_GET] = "SELECT " EV_COLS " FROM webhook_event WHERE id = $1 AND organization_id = $2",
+    [Q_EV_DELIVERIES] = "SELECT id, webhook_id, status FROM webhook_delivery WHERE "
+                        "webhook_event_id = $1 ORDER BY created_at, id",
+    [Q_INGEST_FLUSH] =
+        "WITH ev AS (INSERT INTO webhook_event (id, event, payload, source, idempotency_key, "
+        "organization_id, user_id, created_at) SELECT t.id, t.event, t.payload::json, t.source, "
+        "t.idem, t.org, t.uid, hk_ts(t.created) FROM unnest($1::text[], $2::text[], $3::text[], "
+        "$4::text[], $5::text[], $6::text[], $7::text[], $8::bigint[]) AS t(id, event, payload, "
+        "source, idem, org, uid, created) ON CONFLICT DO NOTHING RETURNING id), "
+        "dl AS (INSERT INTO webhook_delivery (id, webhook_id, webhook_event_id, event_type, "
+        "event_data, status, request_url, attempt_number, max_attempts, next_retry_at, "
+        "created_at, lease_owner) SELECT t.id, t.wid, t.eid, t.etype, t.edata::json, 'pending', "
+        "t.url, 0, t.maxa, hk_ts(t.due), hk_ts(t.created), t.lease FROM unnest($9::text[], "
+        "$10::text[], $11::text[], $12::text[], $13::text[], $14::text[], $15::int[], "
+        "$16::bigint[], $17::bigint[], $18::text[]) AS t(id, wid, eid, etype, edata, url, maxa, "
+        "due, created, lease) WHERE t.eid IN (SELECT id FROM ev)) SELECT id FROM ev",
+    [Q_DL_FAIL_WEBHOOK] = "UPDATE webhook_delivery SET status = 'failed', error_message = "
+                          "'webhook deleted', completed_at = hk_ts($2), next_retry_at = NULL, "
+                          "lease_owner = NULL WHERE webhook_id = $1 AND " OPEN_STATUS,
+    [Q_DL_PARK_WEBHOOK] = "UPDATE webhook_delivery SET next_retry_at = NULL WHERE webhook_id = "
+                          "$1 AND " OPEN_STATUS " AND lease_owner IS NULL",
+    [Q_DL_UNPARK_WEBHOOK] = "UPDATE webhook_delivery SET next_retry_at = hk_ts($2) WHERE "
+                            "webhook_id = $1 AND " OPEN_STATUS " AND next_retry_at IS NULL",
+    [Q_DL_COUNT] = "SELECT count(*) FROM webhook_delivery WHERE webhook_id = $1 AND "
+                   "($2::webhook_delivery_status IS NULL OR status = "
+                   "$2::webhook_delivery_status)",
+    [Q_DL_LIST] = "SELECT " DL_COLS DL_FROM " WHERE d.webhook_id = $1 AND "
+                  "($2::webhook_delivery_status IS NULL OR d.status = "
+                  "$2::webhook_delivery_status) ORDER BY d.created_at DESC, d.id DESC LIMIT $3 "
+                  "OFFSET $4",
+    [Q_DL_GET] = "SELECT " DL_COLS DL_FROM " JOIN webhook w ON w.id = d.webhook_id WHERE "
+                 "d.id = $1 AND w.organization_id = $2",
+    [Q_ATT_LIST] = "SELECT webhook_delivery_id, id, attempt_number, status, response_status, "
+                   "response_body, response_headers, duration_ms, error_message, "
+                   "hk_ms(created_at) FROM webhook_delivery_attempt WHERE webhook_delivery_id "
+                   "= ANY($1::text[]) ORDER BY webhook_delivery_id, attempt_number, created_at",
+    [Q_CLAIM] = "WITH c AS (SELECT id FROM webhook_delivery WHERE " OPEN_STATUS
+                " AND lease_owner IS NULL AND next_retry_at IS NOT NULL AND next_retry_at <= "
+                "hk_ts($1) ORDER BY next_retry_at LIMIT $2 FOR NO KEY UPDATE SKIP LOCKED) "
+                "UPDATE webhook_delivery d SET lease_owner = $3 FROM c, webhook_event e WHERE "
+                "d.id = c.id AND e.id = d.webhook_event_id RETURNING d.id, d.webhook_id, "
+                "d.webhook_event_id, d.status, d.attempt_number, d.max_attempts, "
+                "hk_ms(d.next_retry_at), hk_ms(d.created_at), d.event_data, e.event, e.payload, "
+                "hk_ms(e.created_at)",
+    [Q_DL_PARK_IDS] = "UPDATE webhook_delivery SET lease_owner = NULL, next_retry_at = NULL "
+                      "WHERE id = ANY($1::text[])",
+    [Q_RESULTS] =
+        "WITH r AS (SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], "
+        "$5::boolean[], $6::int[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], "
+        "$12::int[], $13::bigint[], $14::bigint[], $15::bigint[], $16::boolean[]) AS r(did, aid, "
+        "num, status, ok, rstatus, rbody, rheaders, qheaders, url, err, dur, started, next, "
+        "completed, keep)), "
+        "a AS (INSERT INTO webhook_delivery_attempt (id, webhook_delivery_id, attempt_number, "
+        "status, response_status, response_body, response_headers, duration_ms, error_message, "
+        "created_at) SELECT aid, did, num, CASE WHEN ok THEN 'success' ELSE 'failed' "
+        "END::webhook_delivery_status, rstatus, rbody, rheaders::json, dur, err, hk_ts(started) "
+        "FROM r WHERE EXISTS (SELECT 1 FROM webhook_delivery x WHERE x.id = r.did) ON CONFLICT "
+        "(id) DO NOTHING) "
+        "UPDATE webhook_delivery d SET status = r.status::webhook_delivery_status, "
+        "attempt_number = r.num, response_status = r.rstatus, response_body = r.rbody, "
+        "response_headers = r.rheaders::json, request_headers = r.qheaders::jsonb, request_url = "
+        "COALESCE(r.url, d.request_url), error_message = r.err, duration_ms = r.dur, "
+        "last_attempt_at = hk_ts(r.started), next_retry_at = hk_ts(r.next), completed_at = "
+        "hk_ts(r.completed), lease_owner = CASE WHEN r.keep THEN d.lease_owner ELSE NULL END "
+        "FROM r WHERE d.id = r.did AND d." OPEN_STATUS,
+    [Q_DL_RELEASE] = "UPDATE webhook_delivery d SET lease_owner = NULL, next_retry_at = "
+                     "hk_ts(r.due) FROM unnest($1::text[], $2::bigint[]) AS r(id, due) WHERE "
+                     "d.id = r.id AND d.lease_owner = $3",
+    [Q_NODE_UPSERT] = "INSERT INTO hk_node (id, alive_until, started_at) VALUES ($1, hk_ts($2), "
+                      "hk_ts($3)) ON CONFLICT (id) DO UPDATE SET alive_until = "
+                      "excluded.alive_until",
+    [Q_NODE_RECLAIM] = "UPDATE webhook_delivery SET lease_owner = NULL WHERE id IN (SELECT d.id "
+                       "FROM hk_node n JOIN webhook_delivery d ON d.lease_owner = n.id WHERE "
+                       "n.alive_until < hk_ts($1) AND n.id <> $2 FOR NO KEY UPDATE OF d SKIP "
+                       "LOCKED)",
+    [Q_NODE_DELETE_DEAD] = "DELETE FROM hk_node WHERE id IN (SELECT n.id FROM hk_node n WHERE "
+                           "n.alive_until < hk_ts($1) AND n.id <> $2 AND NOT EXISTS (SELECT 1 "
+                           "FROM webhook_delivery d WHERE d.lease_owner = n.id) FOR UPDATE SKIP "
+                           "LOCKED)",
+    [Q_DL_REPLAY] = "INSERT INTO webhook_delivery (id, webhook_id, webhook_event_id, event_type, "
+                    "event_data, status, request_url, attempt_number, max_attempts, "
+                    "next_retry_at, created_at, replay_of_delivery_id) SELECT $1, d.webhook_id, "
+                    "d.webhook_event_id, d.event_type, d.event_data, 'pending', $3, 0, $4, "
+                    "hk_ts($5), hk_ts($5), d.id FROM webhook_delivery d WHERE d.id = $2",
+    [Q_DL_FAILED_RANGE] = "SELECT id FROM webhook_delivery WHERE webhook_id = $1 AND status = "
+                          "'failed' AND created_at >= hk_ts($2) AND ($3::bigint IS NULL OR "
+                          "created_at < hk_ts($3::bigint)) ORDER BY created_at, id",
+    [Q_DL_WEBHOOK_OF] = "SELECT d.webhook_id FROM webhook_delivery d JOIN webhook w ON w.id = "
+                        "d.webhook_id WHERE d.id = $1 AND w.organization_id = $2",
+    [Q_CLAIM_IDS] = "WITH c AS (SELECT id FROM webhook_delivery WHERE id = ANY($1::text[]) AND "
+                    OPEN_STATUS " AND lease_owner IS NULL AND next_retry_at IS NOT NULL AND "
+                    "next_retry_at <= hk_ts($2) FOR NO KEY UPDATE SKIP LOCKED) "
+                    "UPDATE webhook_delivery d SET lease_owner = $3 FROM c, webhook_event e "
+                    "WHERE d.id = c.id AND e.id = d.webhook_event_id RETURNING d.id, "
+                    "d.webhook_id, d.webhook_event_id, d.status, d.attempt_number, "
+                    "d.max_attempts, hk_ms(d.next_retry_at), hk_ms(d.created_at), d.event_data, "
+                    "e.event, e.payload, hk_ms(e.created_at)",
+    [Q_CLAIM_LATER] = "SELECT id, hk_ms(next_retry_at) FROM webhook_delivery WHERE id = "
+                      "ANY($1::text[]) AND " OPEN_STATUS " AND lease_owner IS NULL AND "
+                      "next_retry_at > hk_ts($2)",
+    [Q_DUE_SCAN] = "SELECT id, hk_ms(next_retry_at) FROM webhook_delivery WHERE " OPEN_STATUS
+                   " AND lease_owner IS NULL AND next_retry_at IS NOT NULL AND ($1::bigint IS "
+                   "NULL OR (next_retry_at, id) > (hk_ts($1::bigint), $2::text)) AND "
+                   "next_retry_at <= hk_ts($3) ORDER BY next_retry_at, id LIMIT $4",
+    [Q_DL_RESCHEDULE] = "UPDATE webhook_delivery d SET next_retry_at = hk_ts(r.due) FROM "
+                        "unnest($1::text[], $2::bigint[]) AS r(id, due) WHERE d.id = r.id AND "
+                        "d.lease_owner = $3 AND d.next_retry_at < hk_ts(r.due) AND d." OPEN_STATUS,
+};
+
+/* ---- per-group state: batched ingest rows and results ---------------------------------------- */
+
+enum { /* the columns of Q_INGEST_FLUSH, each an array literal */
+    EC_ID, EC_TYPE, EC_PAYLOAD, EC_SOURCE, EC_IDEM, EC_ORG, EC_USER, EC_CREATED,
+    DC_ID, DC_WID, DC_EID, DC_TYPE, DC_DATA, DC_URL, DC_MAXA, DC_DUE, DC_CREATED, DC_LEASE,
+    NCOLS
+};
+
+typedef struct pend_ev { /* an event buffered for the next flush */
+    hk_req *req;
+    hk_ingest_item *it;
+    char *idem_key;      /* "<org>\x1f<key>" (the in-group idempotency map's key), or NULL */
+} pend_ev;
+
+typedef struct pend_dup { /* an item that repeats the key of a buffered event of this group */
+    hk_ingest_item *it;
+    int first;           /* index in evs */
+} pend_dup;
+
+typedef struct group_mark { /* where a request's own buffered rows begin */
+    size_t collen[NCOLS];
+    int nrows_ev, nrows_dl, nevs, ndups, nresults, ntouched;
+} group_mark;
+
+typedef struct pgc {
+    PGconn *pg;
+    int role;
+    const hk_config *cfg;
+    unsigned char prepared[Q_MAX];
+    int sp_made;                 /* a SAVEPOINT exists for the current request */
+
+    hk_fanout_org *orgs;         /* candidates per organization, for the current group only */
+    int norgs;
+
+    hk_buf col[NCOLS];           /* ingest rows not yet flushed */
+    int nrows_ev, nrows_dl;
+    pend_ev *evs;                /* every new event of the group (flushed or not) */
+    int nevs, evcap, nflushed;   /* evs[0..nflushed) are written */
+    hk_map idem;                 /* "<org>\x1f<key>" -> evs index + 1 */
+    pend_dup *dups;
+    int ndups, dupcap;
+    hk_req **results;            /* results requests of the group (health at pre-commit) */
+    int nresults, rescap;
+    char (*touched)[HK_ID_MAX];  /* webhooks that got a delivery in this group */
+    int ntouched, touched_cap;
+    group_mark mark;
+    char lasterr[256];           /* message of the last HK_EINVAL from the database */
+} pgc;
+
+/* ---- errors, parameters, results ------------------------------------------------------------ */
+
+/* Maps a failed result (or a broken connection, res NULL) to hookd's codes: a unique or foreign
+ * key violation is a conflict; everything else (connection lost, server shutting down,
+ * deadlock, a statement the server refused) makes the request unavailable, logged. */
+static int map_err(pgc *c, PGresult *res, const char *what)
+{
+    const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+    if (state && (strcmp(state, "23505") == 0 || strcmp(state, "23503") == 0)) return HK_ECONFLICT;
+    const char *msg = res ? PQresultErrorMessage(res) : PQerrorMessage(c->pg);
+    char line[512];
+    hk_strlcpy(line, msg && msg[0] ? msg : "connection lost", sizeof line);
+    line[strcspn(line, "\r\n")] = '\0';
+    if (state && strncmp(state, "22", 2) == 0) {
+        /* a data exception: a value the database refuses (say a \u0000 escape in a jsonb
+         * column) is bad input, not an outage */
+        hk_strlcpy(c->lasterr, "the database refused a value: ", sizeof c->lasterr);
+        size_t used = strlen(c->lasterr);
+        hk_strlcpy(c->lasterr + used, line, sizeof c->lasterr - used);
+        return HK_EINVAL;
+    }
+    HK_LOG(PQstatus(c->pg) == CONNECTION_OK ? HK_LOG_ERROR : HK_LOG_WARN, "store.pg_error",
+           HK_LS("op", what), HK_LS("sqlstate", state ? state : ""), HK_LS("msg", line));
+    return HK_EUNAVAIL;
+}
+
+#define PMAX 20
+
+typedef struct pp { /* the parameters of one statement, as text (NULL = SQL NULL) */
+    int n;
+    const char *v[PMAX];
+    char num[PMAX][24];
+} pp;
+
+static void p_text(pp *p, const char *s)
+{
+    p->v[p->n++] = s;
+}
+
+static void p_i64(pp *p, int64_t x)
+{
+    snprintf(p->num[p->n], sizeof p->num[p->n], "%lld", (long long)x);
+    p->v[p->n] = p->num[p->n];
+    p->n++;
+}
+
+static void p_time(pp *p, int64_t ms) /* 0 = NULL */
+{
+    if (ms > 0)
+        p_i64(p, ms);
+    else
+        p_text(p, NULL);
+}
+
+/* Runs statement id with p's parameters (prepared on first use on this connection). Returns
+ * HK_OK with *out the result (the caller PQclears it; out may be NULL), or an error code. */
+static int run(pgc *c, int id, const pp *p, PGresult **out)
+{
+    if (out) *out = NULL;
+    char name[16];
+    snprintf(name, sizeof name, "q%d", id);
+    if (!c->prepared[id]) {
+        PGresult *r = PQprepare(c->pg, name, sql[id], 0, NULL);
+        int ok = r && PQresultStatus(r) == PGRES_COMMAND_OK;
+        int rc = ok ? HK_OK : map_err(c, r, "prepare");
+        PQclear(r);
+        if (rc) return rc;
+        c->prepared[id] = 1;
+    }
+    PGresult *r = PQexecPrepared(c->pg, name, p ? p->n : 0, p ? p->v : NULL, NULL, NULL, 0);
+    ExecStatusType st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
+    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+        char what[32];
+        snprintf(what, sizeof what, "statement %d", id);
+        int rc = map_err(c, r, what);
+        PQclear(r);
+        return rc;
+    }
+    if (out)
+        *out = r;
+    else
+        PQclear(r);
+    return HK_OK;
+}
+
+/* Runs a statement and returns the number of rows it changed (or an error code). */
+static int64_t run_count(pgc *c, int id, const pp *p)
+{
+    PGresult *r;
+    int rc = run(c, id, p, &r);
+    if (rc) return rc;
+    int64_t n = 0;
+    const char *t = PQcmdTuples(r);
+    if (t && t[0]) n = strtoll(t, NULL, 10);
+    PQclear(r);
+    return n;
+}
+
+/* A simple command outside prepared statements (BEGIN, SAVEPOINT, ...). */
+static int simple(pgc *c, const char *cmd)
+{
+    PGresult *r = PQexec(c->pg, cmd);
+    int ok = r && PQresultStatus(r) == PGRES_COMMAND_OK;
+    int rc = ok ? HK_OK : map_err(c, r, cmd);
+    PQclear(r);
+    return rc;
+}
+
+static char *g_text(PGresult *r, int row, int col)
+{
+    if (PQgetisnull(r, row, col)) return NULL;
+    return hk_strndup(PQgetvalue(r, row, col), (size_t)PQgetlength(r, row, col));
+}
+
+static int64_t g_i64(PGresult *r, int row, int col)
+{
+    if (PQgetisnull(r, row, col)) return 0;
+    return strtoll(PQgetvalue(r, row, col), NULL, 10);
+}
+
+static int g_bool(PGresult *r, int row, int col)
+{
+    return !PQgetisnull(r, row, col) && PQgetvalue(r, row, col)[0] == 't';
+}
+
+static void g_id(PGresult *r, int row, int col, char out[HK_ID_MAX])
+{
+    hk_strlcpy(out, PQgetisnull(r, row, col) ? "" : PQgetvalue(r, row, col), HK_ID_MAX);
+}
+
+/* ---- array literals ------------------------------------------------------------------------ */
+
+/* Length of the valid UTF-8 sequence at p (n bytes left), or 0 if it is not one. */
+static size_t utf8_len(const unsigned char *p, size_t n)
+{
+    unsigned c = p[0];
+    if (c < 0x80) return 1;
+    size_t len;
+    unsigned lo = 0x80, hi = 0xBF;
+    if (c >= 0xC2 && c <= 0xDF)
+        len = 2;
+    else if (c >= 0xE0 && c <= 0xEF) {
+        len = 3;
+        if (c == 0xE0) lo = 0xA0;
+        if (c == 0xED) hi = 0x9F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        len = 4;
+        if (c == 0xF0) lo = 0x90;
+        if (c == 0xF4) hi = 0x8F;
+    } else
+        return 0;
+    if (n < len || p[1] < lo || p[1] > hi) return 0;
+    for (size_t i = 2; i < len; i++)
+        if (p[i] < 0x80 || p[i] > 0xBF) return 0;
+    return len;
+}
+
+static void arr_sep(hk_buf *b)
+{
+    if (b->len == 0)
+        hk_buf_putc(b, '{');
+    else
+        hk_buf_putc(b, ',');
+}
+
+/* Appends one text element (NULL: SQL NULL). With clean, bytes that are not valid UTF-8 become
+ * U+FFFD, so a text an endpoint sent can never make a batch unwritable. */
+static void arr_textn(hk_buf *b, const char *s, size_t n, int clean)
+{
+    arr_sep(b);
+    if (!s) {
+        hk_buf_puts(b, "NULL");
+        return;
+    }
+    hk_buf_reserve(b, n + 2);
+    hk_buf_putc(b, '"');
+    const unsigned char *p = (const unsigned char *)s;
+    size_t i = 0;
+    while (i < n) {
+        if (p[i] == '"' || p[i] == '\\') {
+            hk_buf_putc(b, '\\');
+            hk_buf_putc(b, (char)p[i++]);
+            continue;
+        }
+        if (p[i] < 0x80) {
+            if (p[i]) hk_buf_putc(b, (char)p[i]);
+            i++;
+            continue;
+        }
+        size_t l = clean ? utf8_len(p + i, n - i) : 1;
+        if (l == 0) {
+            hk_buf_puts(b, "\xEF\xBF\xBD");
+            i++;
+        } else {
+            hk_buf_append(b, p + i, l);
+            i += l;
+        }
+    }
+    hk_buf_putc(b, '"');
+}
+
+static void arr_text(hk_buf *b, const char *s)
+{
+    arr_textn(b, s, s ? strlen(s) : 0, 0);
+}
+
+static void arr_i64(hk_buf *b, int64_t v)
+{
+    arr_sep(b);
+    hk_buf_printf(b, "%lld", (long long)v);
+}
+
+static void arr_time(hk_buf *b, int64_t ms)
+{
+    if (ms > 0) {
+        arr_i64(b, ms);
+    } else {
+        arr_sep(b);
+        hk_buf_puts(b, "NULL");
+    }
+}
+
+static void arr_bool(hk_buf *b, int v)
+{
+    arr_sep(b);
+    hk_buf_putc(b, v ? 't' : 'f');
+}
+
+/* The finished literal of b ("{}" when empty). */
+static const char *arr_done(hk_buf *b)
+{
+    if (b->len == 0) hk_buf_putc(b, '{');
+    hk_buf_putc(b, '}');
+    return hk_buf_cstr(b);
+}
+
+/* ---- webhooks ------------------------------------------------------------------------------ */
+
+/* Builds a webhook from a row of WH_COLS, subscriptions included. */
+static hk_webhook *row_webhook(PGresult *r, int i)
+{
+    hk_webhook *w = hk_calloc(1, sizeof *w);
+    g_id(r, i, 0, w->id);
+    w->name = g_text(r, i, 1);
+    w->url = g_text(r, i, 2);
+    w->secret = g_text(r, i, 3);
+    w->prev_secret = g_text(r, i, 4);
+    w->prev_secret_expires_at = g_i64(r, i, 5);
+    w->org_id = g_text(r, i, 6);
+    w->user_id = g_text(r, i, 7);
+    w->status = hk_wh_status_parse(PQgetvalue(r, i, 8));
+    if (w->status < 0) w->status = HK_WH_ACTIVE;
+    w->custom_headers = g_text(r, i, 9);
+    w->rate_limit_enabled = g_bool(r, i, 10);
+    w->max_per_minute = (int)g_i64(r, i, 11);
+    w->max_retries = (int)g_i64(r, i, 12);
+    w->filtering_options = g_text(r, i, 13);
+    w->schemes = hk_schemes_parse(PQgetvalue(r, i, 14));
+    w->last_triggered_at = g_i64(r, i, 15);
+    w->success_count = g_i64(r, i, 16);
+    w->failure_count = g_i64(r, i, 17);
+    w->consecutive_failures = g_i64(r, i, 18);
+    w->deleted_at = g_i64(r, i, 19);
+    w->created_at = g_i64(r, i, 20);
+    w->updated_at = g_i64(r, i, 21);
+    /* subscriptions: event patterns never hold a space (validated), so ' ' separates them */
+    const char *s = PQgetisnull(r, i, 22) ? "" : PQgetvalue(r, i, 22);
+    int cap = 0;
+    while (*s) {
+        const char *e = strchr(s, ' ');
+        size_t n = e ? (size_t)(e - s) : strlen(s);
+        if (w->nevents == cap) {
+            cap = cap ? cap * 2 : 4;
+            w->events = hk_realloc(w->events, sizeof(char *) * (size_t)cap);
+        }
+        w->events[w->nevents++] = hk_strndup(s, n);
+        s = e ? e + 1 : s + n;
+    }
+    return w;
+}
+
+/* Runs a webhook query; each row is appended to *items (allocated). Returns HK_OK or an error. */
+static int fetch_webhooks(pgc *c, int id, const pp *p, hk_webhook ***items, int *n)
+{
+    PGresult *r;
+    int rc = run(c, id, p, &r);
+    if (rc) return rc;
+    int rows = PQntuples(r);
+    if (rows) *items = hk_realloc(*items, sizeof(hk_webhook *) * (size_t)(*n + rows));
+    for (int i = 0; i < rows; i++) (*items)[(*n)++] = row_webhook(r, i);
+    PQclear(r);
+    return HK_OK;
+}
+
+/* One webhook by a query expected to return at most one row; *out NULL if none. */
+static int fetch_webhook(pgc *c, int id, const pp *p, hk_webhook **out)
+{
+    hk_webhook **items = NULL;
+    int n = 0;
+    *out = NULL;
+    int rc = fetch_webhooks(c, id, p, &items, &n);
+    if (!rc && n) *out = items[0];
+    for (int i = 1; i < n; i++) hk_webhook_free(items[i]);
+    free(items);
+    return rc;
+}
+
+static int webhook_by_id(pgc *c, const char *id, hk_webhook **out)
+{
+    hk_buf a;
+    hk_buf_init(&a, HK_BUF_UNLIMITED);
+    arr_text(&a, id);
+    pp p = {0};
+    p_text(&p, arr_done(&a));
+    int rc = fetch_webhook(c, Q_WH_BY_IDS, &p, out);
+    hk_buf_free(&a);
+    return rc;
+}
+
+static int webhook_get(pgc *c, const char *id, const char *org, hk_webhook **out)
+{
+    pp p = {0};
+    p_text(&p, id);
+    p_text(&p, org);
+    return fetch_webhook(c, Q_WH_GET, &p, out);
+}
+
+/* Creates the request's savepoint if it has none yet: called before a request writes at once
+ * (rather than into the group's batch), so that its failure can be undone alone. */
+static int need_savepoint(pgc *c)
+{
+    if (c->sp_made || c->role != HK_CONN_WRITER) return HK_OK;
+    int rc = simple(c, "SAVEPOINT req");
+    if (!rc) c->sp_made = 1;
+    return rc;
+}
+
+static int insert_subs(pgc *c, const char *wid, const char *const *events, int n, int64_t now)
+{
+    for (int i = 0; i < n; i++) {
+        char id[HK_ID_MAX];
+        hk_id_new("whsub", id);
+        pp p = {0};
+        p_text(&p, id);
+        p_text(&p, wid);
+        p_text(&p, events[i]);
+        p_i64(&p, now);
+        int rc = run(c, Q_SUB_INSERT, &p, NULL);
+        if (rc) return rc;
+    }
+    return HK_OK;
+}
+
+static int park_webhook(pgc *c, const char *wid)
+{
+    pp p = {0};
+    p_text(&p, wid);
+    return run(c, Q_DL_PARK_WEBHOOK, &p, NULL);
+}
+
+static void orgs_reset(pgc *c)
+{
+    for (int i = 0; i < c->norgs; i++) hk_fanout_org_free(&c->orgs[i]);
+    free(c->orgs);
+    c->orgs = NULL;
+    c->norgs = 0;
+}
+
+static int do_webhook_create(pgc *c, hk_req *req)
+{
+    const hk_webhook_fields *f = req->u.wh_create.f;
+    int rc = need_savepoint(c);
+    if (rc) return rc;
+    char id[HK_ID_MAX], schemes[64];
+    hk_id_new("wh", id);
+    hk_schemes_str(f->has & HK_WF_SCHEMES ? f->schemes : HK_SIG_DEFAULT, schemes, sizeof schemes);
+    pp p = {0};
+    p_text(&p, id);
+    p_text(&p, f->name);
+    p_text(&p, f->url);
+    p_text(&p, f->secret);
+    p_text(&p, req->org_id);
+    p_text(&p, f->has & HK_WF_USER ? f->user_id : NULL);
+    p_text(&p, hk_wh_status_name(f->has & HK_WF_STATUS ? f->status : HK_WH_ACTIVE));
+    p_text(&p, f->has & HK_WF_HEADERS ? f->custom_headers : NULL);
+    p_i64(&p, f->has & HK_WF_RATE_ENABLED ? f->rate_limit_enabled : 1);
+    p_i64(&p, f->has & HK_WF_RATE_MAX ? f->max_per_minute : 60);
+    p_i64(&p, f->has & HK_WF_MAX_RETRIES ? f->max_retries : 6);
+    p_text(&p, f->has & HK_WF_FILTER ? f->filtering_options : NULL);
+    p_text(&p, schemes);
+    p_i64(&p, req->now);
+    rc = run(c, Q_WH_INSERT, &p, NULL);
+    if (!rc) rc = insert_subs(c, id, f->events, f->nevents, req->now);
+    if (!rc) rc = webhook_by_id(c, id, &req->u.wh_create.out);
+    return rc;
+}
+
+static int do_webhook_get(pgc *c, hk_req *req)
+{
+    int rc = webhook_get(c, req->u.wh_get.id, req->org_id, &req->u.wh_get.out);
+    if (!rc && !req->u.wh_get.out) return HK_ENOTFOUND;
+    return rc;
+}
+
+static int do_webhook_list(pgc *c, hk_req *req)
+{
+    const char *status = req->u.wh_list.status >= 0 ? hk_wh_status_name(req->u.wh_list.status)
+                                                    : NULL;
+    pp p = {0};
+    p_text(&p, req->org_id);
+    p_text(&p, status);
+    PGresult *r;
+    int rc = run(c, Q_WH_COUNT, &p, &r);
+    if (rc) return rc;
+    req->u.wh_list.total = g_i64(r, 0, 0);
+    PQclear(r);
+    p_i64(&p, req->u.wh_list.limit);
+    p_i64(&p, (int64_t)(req->u.wh_list.page - 1) * req->u.wh_list.limit);
+    return fetch_webhooks(c, Q_WH_LIST, &p, &req->u.wh_list.items, &req->u.wh_list.n);
+}
+
+static int do_webhook_patch(pgc *c, hk_req *req)
+{
+    const hk_webhook_fields *f = req->u.wh_patch.f;
+    int rc = need_savepoint(c);
+    if (rc) return rc;
+    hk_webhook *w = NULL;
+    rc = webhook_get(c, req->u.wh_patch.id, req->org_id, &w);
+    if (rc) return rc;
+    if (!w) return HK_ENOTFOUND;
+    int old_status = w->status;
+    int status = f->has & HK_WF_STATUS ? f->status : w->status;
+    int64_t cf = w->consecutive_failures;
+    if ((f->has & HK_WF_STATUS) && status == HK_WH_ACTIVE) cf = 0;
+    char schemes[64];
+    hk_schemes_str(f->has & HK_WF_SCHEMES ? f->schemes : w->schemes, schemes, sizeof schemes);
+    if ((f->has & HK_WF_ROTATE) && (f->has & HK_WF_SECRET)) {
+        /* before the update: the old secret moves aside, then the new one replaces it */
+        pp r = {0};
+        p_text(&r, w->id);
+        p_time(&r, f->prev_expires_at);
+        rc = run(c, Q_WH_ROTATE, &r, NULL);
+    }
+    if (!rc) {
+        pp p = {0};
+        p_text(&p, w->id);
+        p_text(&p, f->has & HK_WF_NAME ? f->name : w->name);
+        p_text(&p, f->has & HK_WF_URL ? f->url : w->url);
+        p_text(&p, f->has & HK_WF_SECRET ? f->secret : w->secret);
+        p_text(&p, hk_wh_status_name(status));
+        p_text(&p, f->has & HK_WF_HEADERS ? f->custom_headers : w->custom_headers);
+        p_i64(&p, f->has & HK_WF_RATE_ENABLED ? f->rate_limit_enabled : w->rate_limit_enabled);
+        p_i64(&p, f->has & HK_WF_RATE_MAX ? f->max_per_minute : w->max_per_minute);
+        p_i64(&p, f->has & HK_WF_MAX_RETRIES ? f->max_retries : w->max_retries);
+        p_text(&p, f->has & HK_WF_FILTER ? f->filtering_options : w->filtering_options);
+        p_text(&p, schemes);
+        p_text(&p, f->has & HK_WF_USER ? f->user_id : w->user_id);
+        p_i64(&p, cf);
+        p_i64(&p, req->now > w->updated_at ? req->now : w->updated_at + 1);
+        rc = run(c, Q_WH_UPDATE, &p, NULL);
+    }
+    if (!rc && (f->has & HK_WF_EVENTS)) {
+        pp d = {0};
+        p_text(&d, w->id);
+        rc = run(c, Q_SUB_DELETE, &d, NULL);
+        if (!rc) rc = insert_subs(c, w->id, f->events, f->nevents, req->now);
+    }
+    if (!rc && status != old_status) {
+        if (status == HK_WH_ACTIVE) {
+            pp u = {0};
+            p_text(&u, w->id);
+            p_i64(&u, req->now);
+            int64_t n = run_count(c, Q_DL_UNPARK_WEBHOOK, &u);
+            if (n < 0)
+                rc = (int)n;
+            else
+                req->u.wh_patch.unparked = (int)n;
+        } else {
+            rc = park_webhook(c, w->id);
+        }
+    }
+    char id[HK_ID_MAX];
+    hk_strlcpy(id, w->id, sizeof id);
+    hk_webhook_free(w);
+    if (rc) return rc;
+    return webhook_by_id(c, id, &req->u.wh_patch.out);
+}
+
+static int do_webhook_delete(pgc *c, hk_req *req)
+{
+    int rc = need_savepoint(c);
+    if (rc) return rc;
+    pp p = {0};
+    p_text(&p, req->u.wh_delete.id);
+    p_text(&p, req->org_id);
+    PGresult *r;
+    rc = run(c, Q_WH_EXISTS, &p, &r);
+    if (rc) return rc;
+    int found = PQntuples(r) > 0;
+    PQclear(r);
+    if (!found) return HK_ENOTFOUND;
+    /* The deliveries first, the webhook row last: this transaction then never holds the
+     * webhook row while waiting for delivery rows another node's results batch holds. */
+    pp f = {0};
+    p_text(&f, req->u.wh_delete.id);
+    p_i64(&f, req->now);
+    int64_t n = run_count(c, Q_DL_FAIL_WEBHOOK, &f);
+    if (n < 0) return (int)n;
+    req->u.wh_delete.failed = n;
+    p_i64(&p, req->now);
+    n = run_count(c, Q_WH_DELETE, &p);
+    if (n < 0) return (int)n;
+    return n ? HK_OK : HK_ENOTFOUND;
+}
+
+static int do_webhook_load(pgc *c, hk_req *req)
+{
+    hk_buf a;
+    hk_buf_init(&a, HK_BUF_UNLIMITED);
+    for (int i = 0; i < req->u.wh_load.nids; i++) arr_text(&a, req->u.wh_load.ids[i]);
+    pp p = {0};
+    p_text(&p, arr_done(&a));
+    int rc = fetch_webhooks(c, Q_WH_BY_IDS, &p, &req->u.wh_load.items, &req->u.wh_load.n);
+    hk_buf_free(&a);
+    return rc;
+}
+
+/* ---- API keys ------------------------------------------------------------------------------ */
+
+static void row_key(PGresult *r, int i, hk_apikey *k)
+{
+    g_id(r, i, 0, k->id);
+    k->org_id = g_text(r, i, 1);
+    k->name = g_text(r, i, 2);
+    k->prefix = g_text(r, i, 3);
+    k->created_at = g_i64(r, i, 4);
+    k->revoked_at = g_i64(r, i, 5);
+    k->last_used_at = g_i64(r, i, 6);
+}
+
+static int key_by_hash(pgc *c, const char *hash, hk_apikey *k, int *found)
+{
+    pp p = {0};
+    p_text(&p, hash);
+    PGresult *r;
+    int rc = run(c, Q_KEY_BY_HASH, &p, &r);
+    if (rc) return rc;
+    *found = PQntuples(r) > 0;
+    if (*found) row_key(r, 0, k);
+    PQclear(r);
+    return HK_OK;
+}
+
+static int do_key_create(pgc *c, hk_req *req, int ensure)
+{
+    hk_apikey *k = &req->u.key_create.out;
+    int rc = need_savepoint(c);
+    if (rc) return rc;
+    int found = 0;
+    if (ensure) {
+        rc = key_by_hash(c, req->u.key_create.key_hash, k, &found);
+        if (rc || found) return rc;
+    }
+    char id[HK_ID_MAX];
+    hk_id_new("key", id);
+    pp p = {0};
+    p_text(&p, id);
+    p_text(&p, req->org_id);
+    p_text(&p, req->u.key_create.name);
+    p_text(&p, req->u.key_create.key_hash);
+    p_text(&p, req->u.key_create.prefix);
+    p_i64(&p, req->now);
+    rc = run(c, Q_KEY_INSERT, &p, NULL);
+    if (rc) return rc;
+    req->u.key_create.created = 1;
+    return key_by_hash(c, req->u.key_create.key_hash, k, &found);
+}
+
+static int do_key_list(pgc *c, hk_req *req)
+{
+    PGresult *r;
+    int rc = run(c, Q_KEY_LIST, NULL, &r);
+    if (rc) return rc;
+    int n = PQntuples(r);
+    req->u.key_list.items = hk_calloc((size_t)(n ? n : 1), sizeof(hk_apikey));
+    for (int i = 0; i < n; i++) row_key(r, i, &req->u.key_list.items[i]);
+    req->u.key_list.n = n;
+    PQclear(r);
+    return HK_OK;
+}
+
+static int do_key_revoke(pgc *c, hk_req *req)
+{
+    int rc = need_savepoint(c);
+    if (rc) return rc;
+    pp p = {0};
+    p_text(&p, req->u.key_revoke.id);
+    p_i64(&p, req->now);
+    int64_t n = run_count(c, Q_KEY_REVOKE, &p);
+    if (n < 0) return (int)n;
+    return n ? HK_OK : HK_ENOTFOUND;
+}
+
+static int do_key_lookup(pgc *c, hk_req *req)
+{
+    hk_apikey k = {0};
+    int found = 0;
+    int rc = key_by_hash(c, req->u.key_lookup.key_hash, &k, &found);
+    if (!rc && found && !k.revoked_at) {
+        req->u.key_lookup.found = 1;
+        hk_strlcpy(req->u.key_lookup.org, k.org_id ? k.org_id : "", sizeof req->u.key_lookup.org);
+        hk_strlcpy(req->u.key_lookup.key_id, k.id, sizeof req->u.key_lookup.key_id);
+    }
+    free(k.org_id);
+    free(k.name);
+    free(k.prefix);
+    return rc;
+}
+
+static int do_key_count(pgc *c, hk_req *req)
+{
+    PGresult *r;
+    int rc = run(c, Q_KEY_COUNT, NULL, &r);
+    if (rc) return rc;
+    req->u.key_count.count = g_i64(r, 0, 0);
+    PQclear(r);
+    return HK_OK;
+}
+
+/* ---- ingest -------------------------------------------------------------------------------- */
+
+/* The organization's candidate webhooks, loaded once per group. */
+static int org_candidates(pgc *c, const char *org, hk_fanout_org **out)
+{
+    for (int i = 0; i < c->norgs; i++)
+        if (strcmp(c->orgs[i].org_id, org) == 0) {
+            *out = &c->orgs[i];
+            return HK_OK;
+        }
+    hk_webhook **items = NULL;
+    int n = 0;
+    pp p = {0};
+    p_text(&p, org);
+    int rc = fetch_webhooks(c, Q_WH_ORG, &p, &items, &n);
+    if (rc) {
+        for (int i = 0; i < n; i++) hk_webhook_free(items[i]);
+        free(items);
+        return rc;
+    }
+    c->orgs = hk_realloc(c->orgs, sizeof(hk_fanout_org) * (size_t)(c->norgs + 1));
+    hk_fanout_org *o = &c->orgs[c->norgs++];
+    memset(o, 0, sizeof *o);
+    o->org_id = hk_strdup(org);
+    for (int i = 0; i < n; i++) hk_fanout_add(o, items[i]);
+    free(items);
+    *out = o;
+    return HK_OK;
+}
+
+static void touch(pgc *c, const char *wid)
+{
+    if (c->ntouched == c->touched_cap) {
+        c->touched_cap = c->touched_cap ? c->touched_cap * 2 : 16;
+        c->touched = hk_realloc(c->touched, sizeof *c->touched * (size_t)c->touched_cap);
+    }
+    hk_strlcpy(c->touched[c->ntouched++], wid, HK_ID_MAX);
+}
+
+static void add_out_webhook(hk_webhook ***arr, int *n, const hk_webhook *wh)
+{
+    for (int i = 0; i < *n; i++)
+        if (strcmp((*arr)[i]->id, wh->id) == 0) return;
+    *arr = hk_realloc(*arr, sizeof(hk_webhook *) * (size_t)(*n + 1));
+    (*arr)[(*n)++] = hk_webhook_dup(wh);
+}
+
+static void add_out_job(hk_job ***arr, int *n, int *cap, hk_job *j)
+{
+    if (*n == *cap) {
+        *cap = *cap ? *cap * 2 : 16;
+        *arr = hk_realloc(*arr, sizeof(hk_job *) * (size_t)*cap);
+    }
+    (*arr)[(*n)++] = j;
+}
+
+static char *idem_map_key(const char *org, const char *key)
+{
+    size_t a = strlen(org), b = strlen(key);
+    char *k = hk_malloc(a + b + 2);
+    memcpy(k, org, a);
+    k[a] = '\x1f';
+    memcpy(k + a + 1, key, b + 1);
+    return k;
+}
+
+static void remember_dup(pgc *c, hk_ingest_item *it, int first)
+{
+    if (c->ndups == c->dupcap) {
+        c->dupcap = c->dupcap ? c->dupcap * 2 : 16;
+        c->dups = hk_realloc(c->dups, sizeof(pend_dup) * (size_t)c->dupcap);
+    }
+    c->dups[c->ndups].it = it;
+    c->dups[c->ndups].first = first;
+    c->ndups++;
+}
+
+/* Makes `it` answer as a duplicate of `first` (same event id, type and delivery count). */
+static void copy_dup(hk_ingest_item *it, const hk_ingest_item *first)
+{
+    memcpy(it->id, first->id, sizeof it->id);
+    free(it->dup_type);
+    it->dup_type = hk_strdup(first->dup_type ? first->dup_type : first->type);
+    it->duplicate = 1;
+    it->ndeliveries = first->ndeliveries;
+}
+
+/* Buffers one new event of req and its deliveries (leased to this node within *budget). */
+static int ingest_new(pgc *c, hk_req *req, hk_ingest_item *it, hk_fanout_org *o, int *budget,
+                      int *jcap, char *idem_key)
+{
+    hk_fanout_target *t = NULL;
+    int nt = hk_fanout_targets(o, it->type, it->data, it->data_len, &t);
+    if (nt < 0) {
+        free(idem_key);
+        snprintf(req->err, sizeof req->err, "data must be a JSON object");
+        return HK_EINVAL;
+    }
+    hk_id_new("whev", it->id);
+    arr_text(&c->col[EC_ID], it->id);
+    arr_text(&c->col[EC_TYPE], it->type);
+    arr_textn(&c->col[EC_PAYLOAD], it->data, it->data_len, 0);
+    arr_text(&c->col[EC_SOURCE], it->source ? it->source : "api");
+    arr_text(&c->col[EC_IDEM], it->idem_key);
+    arr_text(&c->col[EC_ORG], req->org_id);
+    arr_text(&c->col[EC_USER], it->user_id);
+    arr_i64(&c->col[EC_CREATED], req->now);
+    c->nrows_ev++;
+    if (c->nevs == c->evcap) {
+        c->evcap = c->evcap ? c->evcap * 2 : 64;
+        c->evs = hk_realloc(c->evs, sizeof(pend_ev) * (size_t)c->evcap);
+    }
+    c->evs[c->nevs].req = req;
+    c->evs[c->nevs].it = it;
+    c->evs[c->nevs].idem_key = idem_key;
+    if (idem_key) hk_map_put(&c->idem, idem_key, (void *)(intptr_t)(c->nevs + 1));
+    c->nevs++;
+
+    hk_blob *shared = NULL;
+    for (int i = 0; i < nt; i++) {
+        const hk_webhook *wh = t[i].fw->wh;
+        int active = wh->status == HK_WH_ACTIVE;
+        int lease = active && *budget > 0;
+        char did[HK_ID_MAX];
+        hk_id_new("whde", did);
+        arr_text(&c->col[DC_ID], did);
+        arr_text(&c->col[DC_WID], wh->id);
+        arr_text(&c->col[DC_EID], it->id);
+        arr_text(&c->col[DC_TYPE], it->type);
+        arr_textn(&c->col[DC_DATA], t[i].data, t[i].data_len, 0);
+        arr_text(&c->col[DC_URL], wh->url);
+        arr_i64(&c->col[DC_MAXA], wh->max_retries + 1);
+        arr_time(&c->col[DC_DUE], active ? req->now : 0);
+        arr_i64(&c->col[DC_CREATED], req->now);
+        arr_text(&c->col[DC_LEASE], lease ? req->node_id : NULL);
+        c->nrows_dl++;
+        if (!t[i].fw->touched) {
+            t[i].fw->touched = 1;
+            touch(c, wh->id);
+        }
+        it->ndeliveries++;
+        if (active && !lease) { /* due now, not leased: a queue with its own schedule adds it */
+            int q = req->u.ingest.nqueued;
+            req->u.ingest.queued = hk_realloc(req->u.ingest.queued,
+                                              sizeof(hk_release) * (size_t)(q + 1));
+            hk_strlcpy(req->u.ingest.queued[q].id, did, HK_ID_MAX);
+            req->u.ingest.queued[q].next_retry_at = req->now;
+            req->u.ingest.nqueued = q + 1;
+        }
+        if (!lease) continue;
+        (*budget)--;
+        hk_job *j = hk_job_new();
+        hk_strlcpy(j->id, did, sizeof j->id);
+        hk_strlcpy(j->webhook_id, wh->id, sizeof j->webhook_id);
+        hk_strlcpy(j->event_id, it->id, sizeof j->event_id);
+        if (t[i].data) {
+            j->body = hk_envelope_render(it->id, it->type, req->now, t[i].data, t[i].data_len);
+        } else {
+            if (!shared)
+                shared = hk_envelope_render(it->id, it->type, req->now, it->data, it->data_len);
+            j->body = hk_blob_ref(shared);
+        }
+        j->status = HK_DL_PENDING;
+        j->max_attempts = wh->max_retries + 1;
+        j->due_ms = req->now;
+        j->created_ms = req->now;
+        add_out_job(&req->u.ingest.jobs, &req->u.ingest.njobs, jcap, j);
+        add_out_webhook(&req->u.ingest.webhooks, &req->u.ingest.nwebhooks, wh);
+    }
+    hk_blob_unref(shared);
+    for (int i = 0; i < nt; i++) free(t[i].data);
+    free(t);
+    return HK_OK;
+}
+
+/* Drops the jobs of event_id from req's output (the event turned out to be a duplicate). */
+static void drop_jobs_of(hk_req *req, const char *event_id)
+{
+    int kept = 0;
+    for (int i = 0; i < req->u.ingest.njobs; i++) {
+        hk_job *j = req->u.ingest.jobs[i];
+        if (strcmp(j->event_id, event_id) == 0)
+            hk_job_free(j);
+        else
+            req->u.ingest.jobs[kept++] = j;
+    }
+    req->u.ingest.njobs = kept;
+}
+
+/* Writes every buffered event and delivery in one statement. An event skipped by ON CONFLICT
+ * lost an idempotency race against another node's commit: it becomes a duplicate of that
+ * node's event, and its deliveries (not inserted either) leave the request's jobs. */
+static int flush_ingest(pgc *c)
+{
+    if (!c->nrows_ev) return HK_OK;
+    pp p = {0};
+    for (int i = 0; i < NCOLS; i++) p_text(&p, arr_done(&c->col[i]));
+    PGresult *r;
+    int rc = run(c, Q_INGEST_FLUSH, &p, &r);
+    for (int i = 0; i < NCOLS; i++) hk_buf_reset(&c->col[i]);
+    int expected = c->nrows_ev;
+    c->nrows_ev = c->nrows_dl = 0;
+    if (rc) return rc;
+    int inserted = PQntuples(r);
+    if (inserted < expected) {
+        hk_map got;
+        hk_map_init(&got);
+        for (int i = 0; i < inserted; i++) hk_map_put(&got, PQgetvalue(r, i, 0), r);
+        for (int k = c->nflushed; !rc && k < c->nevs; k++) {
+            hk_ingest_item *it = c->evs[k].it;
+            hk_req *req = c->evs[k].req;
+            if (hk_map_get(&got, it->id) || !it->idem_key) continue;
+            hk_buf a;
+            hk_buf_init(&a, HK_BUF_UNLIMITED);
+            arr_text(&a, it->idem_key);
+            pp q = {0};
+            p_text(&q, req->org_id);
+            p_text(&q, arr_done(&a));
+            PGresult *d;
+            rc = run(c, Q_EV_BY_IDEM, &q, &d);
+            hk_buf_free(&a);
+            if (rc) break;
+            if (PQntuples(d) == 1) {
+                char old[HK_ID_MAX];
+                hk_strlcpy(old, it->id, sizeof old);
+                drop_jobs_of(req, old);
+                g_id(d, 0, 1, it->id);
+                free(it->dup_type);
+                it->dup_type = g_text(d, 0, 2);
+                it->ndeliveries = (int)g_i64(d, 0, 3);
+                it->duplicate = 1;
+                HK_LOG(HK_LOG_INFO, "store.idempotency_race", HK_LS("event_id", it->id));
+            }
+            PQclear(d);
+        }
+        hk_map_free(&got);
+        for (int k = 0; k < c->ndups; k++) copy_dup(c->dups[k].it, c->evs[c->dups[k].first].it);
+    }
+    PQclear(r);
+    c->nflushed = c->nevs;
+    return rc;
+}
+
+static int do_ingest(pgc *c, hk_req *req)
+{
+    /* rows of earlier requests may be written now; this request's rows stay in the batch
+     * until pre-commit, so that its failure can still drop them */
+    size_t buffered = 0;
+    for (int i = 0; i < NCOLS; i++) buffered += c->col[i].len;
+    int rc = buffered > FLUSH_BYTES ? flush_ingest(c) : HK_OK;
+    if (rc) return rc;
+    c->mark.nrows_ev = c->nrows_ev;
+    c->mark.nrows_dl = c->nrows_dl;
+    c->mark.nevs = c->nevs;
+    c->mark.ndups = c->ndups;
+    for (int i = 0; i < NCOLS; i++) c->mark.collen[i] = c->col[i].len;
+
+    hk_fanout_org *o = NULL;
+    rc = org_candidates(c, req->org_id, &o);
+    if (rc) return rc;
+
+    /* keys not seen in this group are looked up in one query */
+    hk_buf keys;
+    hk_buf_init(&keys, HK_BUF_UNLIMITED);
+    int nkeys = 0;
+    for (int i = 0; i < req->u.ingest.n; i++) {
+        const char *k = req->u.ingest.items[i].idem_key;
+        if (!k) continue;
+        char *mk = idem_map_key(req->org_id, k);
+        if (!hk_map_get(&c->idem, mk)) {
+            arr_text(&keys, k);
+            nkeys++;
+        }
+        free(mk);
+    }
+    PGresult *found = NULL;
+    if (nkeys) {
+        pp p = {0};
+        p_text(&p, req->org_id);
+        p_text(&p, arr_done(&keys));
+        rc = run(c, Q_EV_BY_IDEM, &p, &found);
+    }
+    hk_buf_free(&keys);
+    if (rc) return rc;
+
+    int budget = req->u.ingest.lease_budget, jcap = 0;
+    for (int i = 0; i < req->u.ingest.n && !rc; i++) {
+        hk_ingest_item *it = &req->u.ingest.items[i];
+        char *mk = it->idem_key ? idem_map_key(req->org_id, it->idem_key) : NULL;
+        if (mk) {
+            intptr_t first = (intptr_t)hk_map_get(&c->idem, mk);
+            if (first) { /* a key repeated within this group */
+                copy_dup(it, c->evs[first - 1].it);
+                remember_dup(c, it, (int)first - 1);
+                free(mk);
+                continue;
+            }
+            int hit = -1;
+            for (int r = 0; found && r < PQntuples(found); r++)
+                if (strcmp(PQgetvalue(found, r, 0), it->idem_key) == 0) hit = r;
+            if (hit >= 0) { /* stored before this group */
+                g_id(found, hit, 1, it->id);
+                it->dup_type = g_text(found, hit, 2);
+                it->duplicate = 1;
+                it->ndeliveries = (int)g_i64(found, hit, 3);
+                free(mk);
+                continue;
+            }
+        }
+        rc = ingest_new(c, req, it, o, &budget, &jcap, mk);
+    }
+    PQclear(found);
+    return rc;
+}
+
+/* ---- events and deliveries ----------------------------------------------------------------- */
+
+static void row_event(PGresult *r, int i, hk_event *e)
+{
+    g_id(r, i, 0, e->id);
+    e->type = g_text(r, i, 1);
+    e->payload = g_text(r, i, 2);
+    e->source = g_text(r, i, 3);
+    e->idempotency_key = g_text(r, i, 4);
+    e->org_id = g_text(r, i, 5);
+    e->user_id = g_text(r, i, 6);
+    e->created_at = g_i64(r, i, 7);
+}
+
+static int do_event_list(pgc *c, hk_req *req)
+{
+    pp p = {0};
+    p_text(&p, req->org_id);
+    p_text(&p, req->u.ev_list.type);
+    PGresult *r;
+    int rc = run(c, Q_EV_COUNT, &p, &r);
+    if (rc) return rc;
+    req->u.ev_list.total = g_i64(r, 0, 0);
+    PQclear(r);
+    p_i64(&p, req->u.ev_list.limit);
+    p_i64(&p, (int64_t)(req->u.ev_list.page - 1) * req->u.ev_list.limit);
+    rc = run(c, Q_EV_LIST, &p, &r);
+    if (rc) return rc;
+    int n = PQntuples(r);
+    req->u.ev_list.items = hk_calloc((size_t)(n ? n : 1), sizeof(hk_event));
+    for (int i = 0; i < n; i++) row_event(r, i, &req->u.ev_list.items[i]);
+    req->u.ev_list.n = n;
+    PQclear(r);
+    return HK_OK;
+}
+
+static int do_event_get(pgc *c, hk_req *req)
+{
+    pp p = {0};
+    p_text(&p, req->u.ev_get.id);
+    p_text(&p, req->org_id);
+    PGresult *r;
+    int rc = run(c, Q_EV_GET, &p, &r);
+    if (rc) return rc;
+    int found = PQntuples(r) > 0;
+    if (found) row_event(r, 0, &req->u.ev_get.out);
+    PQclear(r);
+    if (!found) return HK_ENOTFOUND;
+    pp d = {0};
+    p_text(&d, req->u.ev_get.id);
+    rc = run(c, Q_EV_DELIVERIES, &d, &r);
+    if (rc) return rc;
+    hk_event *e = &req->u.ev_get.out;
+    int n = PQntuples(r);
+    e->deliveries = n ? hk_calloc((size_t)n, sizeof(hk_event_delivery)) : NULL;
+    for (int i = 0; i < n; i++) {
+        hk_event_delivery *ed = &e->deliveries[i];
+        g_id(r, i, 0, ed->id);
+        g_id(r, i, 1, ed->webhook_id);
+        ed->status = hk_dl_status_parse(PQgetvalue(r, i, 2));
+    }
+    e->ndeliveries = n;
+    PQclear(r);
+    return HK_OK;
+}
+
+static void row_delivery(PGresult *r, int i, hk_delivery *d)
+{
+    g_id(r, i, 0, d->id);
+    g_id(r, i, 1, d->webhook_id);
+    g_id(r, i, 2, d->event_id);
+    g_id(r, i, 3, d->replay_of);
+    d->event_type = g_text(r, i, 4);
+    d->event_data = g_text(r, i, 5);
+    d->event_created_at = g_i64(r, i, 6);
+    d->status = hk_dl_status_parse(PQgetvalue(r, i, 7));
+    d->request_url = g_text(r, i, 8);
+    d->request_headers = g_text(r, i, 9);
+    d->response_status = (int)g_i64(r, i, 10);
+    d->response_body = g_text(r, i, 11);
+    d->response_headers = g_text(r, i, 12);
+    d->attempt_number = (int)g_i64(r, i, 13);
+    d->max_attempts = (int)g_i64(r, i, 14);
+    d->next_retry_at = g_i64(r, i, 15);
+    d->last_attempt_at = g_i64(r, i, 16);
+    d->error_message = g_text(r, i, 17);
+    d->completed_at = g_i64(r, i, 18);
+    d->duration_ms = (int)g_i64(r, i, 19);
+    d->created_at = g_i64(r, i, 20);
+}
+
+/* Loads the attempts of n deliveries in one query. */
+static int load_attempts(pgc *c, hk_delivery *ds, int n)
+{
+    if (!n) return HK_OK;
+    hk_buf a;
+    hk_buf_init(&a, HK_BUF_UNLIMITED);
+    for (int i = 0; i < n; i++) arr_text(&a, ds[i].id);
+    pp p = {0};
+    p_text(&p, arr_done(&a));
+    PGresult *r;
+    int rc = run(c, Q_ATT_LIST, &p, &r);
+    hk_buf_free(&a);
+    if (rc) return rc;
+    int rows = PQntuples(r);
+    for (int i = 0; i < rows; i++) {
+        hk_delivery *d = NULL;
+        const char *did = PQgetvalue(r, i, 0);
+        for (int k = 0; k < n && !d; k++)
+            if (strcmp(ds[k].id, did) == 0) d = &ds[k];
+        if (!d) continue;
+        d->attempts = hk_realloc(d->attempts, sizeof(hk_attempt) * (size_t)(d->nattempts + 1));
+        hk_attempt *t = &d->attempts[d->nattempts++];
+        memset(t, 0, sizeof *t);
+        g_id(r, i, 1, t->id);
+        t->attempt_number = (int)g_i64(r, i, 2);
+        t->status = hk_dl_status_parse(PQgetvalue(r, i, 3));
+        t->response_status = (int)g_i64(r, i, 4);
+        t->response_body = g_text(r, i, 5);
+        t->response_headers = g_text(r, i, 6);
+        t->duration_ms = (int)g_i64(r, i, 7);
+        t->error_message = g_text(r, i, 8);
+        t->created_at = g_i64(r, i, 9);
+    }
+    PQclear(r);
+    return HK_OK;
+}
+
+static int do_delivery_list(pgc *c, hk_req *req)
+{
+    pp w = {0};
+    p_text(&w, req->u.dl_list.webhook_id);
+    p_text(&w, req->org_id);
+    PGresult *r;
+    int rc = run(c, Q_WH_EXISTS, &w, &r);
+    if (rc) return rc;
+    int found = PQntuples(r) > 0;
+    PQclear(r);
+    if (!found) return HK_ENOTFOUND;
+    const char *status = req->u.dl_list.status >= 0 ? hk_dl_status_name(req->u.dl_list.status)
+                                                    : NULL;
+    pp p = {0};
+    p_text(&p, req->u.dl_list.webhook_id);
+    p_text(&p, status);
+    rc = run(c, Q_DL_COUNT, &p, &r);
+    if (rc) return rc;
+    req->u.dl_list.total = g_i64(r, 0, 0);
+    PQclear(r);
+    p_i64(&p, req->u.dl_list.limit);
+    p_i64(&p, (int64_t)(req->u.dl_list.page - 1) * req->u.dl_list.limit);
+    rc = run(c, Q_DL_LIST, &p, &r);
+    if (rc) return rc;
+    int n = PQntuples(r);
+    req->u.dl_list.items = hk_calloc((size_t)(n ? n : 1), sizeof(hk_delivery));
+    for (int i = 0; i < n; i++) row_delivery(r, i, &req->u.dl_list.items[i]);
+    req->u.dl_list.n = n;
+    PQclear(r);
+    return load_attempts(c, req->u.dl_list.items, n);
+}
+
+static int do_delivery_get(pgc *c, hk_req *req)
+{
+    pp p = {0};
+    p_text(&p, req->u.dl_get.id);
+    p_text(&p, req->org_id);
+    PGresult *r;
+    int rc = run(c, Q_DL_GET, &p, &r);
+    if (rc) return rc;
+    int found = PQntuples(r) > 0;
+    if (found) row_delivery(r, 0, &req->u.dl_get.out);
+    PQclear(r);
+    if (!found) return HK_ENOTFOUND;
+    return load_attempts(c, &req->u.dl_get.out, 1);
+}
+
+/* ---- scheduling ---------------------------------------------------------------------------- */
+
+typedef struct claim_ev { /* one event's shared body within a claim */
+    char id[HK_ID_MAX];
+    hk_blob *body;
+} claim_ev;
+
+/* Turns the rows of a leasing statement (Q_CLAIM, Q_CLAIM_IDS: the rows are leased to node_id
+ * already) into jobs of req, then parks the rows whose webhook is not active (counted in
+ * `parked`) and returns the webhooks of the others. With order (CLAIM_IDS) the jobs follow the
+ * order of the request's ids. */
+static int claim_rows(pgc *c, hk_req *req, PGresult *r, int order)
+{
+    int n = PQntuples(r), jcap = 0, rc = HK_OK;
+    hk_map evs, whs, pos;
+    hk_map_init(&evs);
+    hk_map_init(&whs);
+    hk_map_init(&pos);
+    hk_buf wids;
+    hk_buf_init(&wids, HK_BUF_UNLIMITED);
+    for (int i = 0; i < n; i++) {
+        hk_job *j = hk_job_new();
+        g_id(r, i, 0, j->id);
+        g_id(r, i, 1, j->webhook_id);
+        g_id(r, i, 2, j->event_id);
+        j->status = hk_dl_status_parse(PQgetvalue(r, i, 3));
+        j->attempt_number = (int)g_i64(r, i, 4);
+        j->max_attempts = (int)g_i64(r, i, 5);
+        j->due_ms = g_i64(r, i, 6);
+        j->created_ms = g_i64(r, i, 7);
+        const char *type = PQgetvalue(r, i, 9);
+        int64_t ev_created = g_i64(r, i, 11);
+        if (!PQgetisnull(r, i, 8)) {
+            j->body = hk_envelope_render(j->event_id, type, ev_created, PQgetvalue(r, i, 8),
+                                         (size_t)PQgetlength(r, i, 8));
+        } else {
+            claim_ev *ev = hk_map_get(&evs, j->event_id);
+            if (!ev) {
+                ev = hk_calloc(1, sizeof *ev);
+                hk_strlcpy(ev->id, j->event_id, sizeof ev->id);
+                ev->body = hk_envelope_render(j->event_id, type, ev_created, PQgetvalue(r, i, 10),
+                                              (size_t)PQgetlength(r, i, 10));
+                hk_map_put(&evs, ev->id, ev);
+            }
+            j->body = hk_blob_ref(ev->body);
+        }
+        if (!hk_map_get(&whs, j->webhook_id)) {
+            hk_map_put(&whs, j->webhook_id, j);
+            arr_text(&wids, j->webhook_id);
+        }
+        add_out_job(&req->u.claim.jobs, &req->u.claim.njobs, &jcap, j);
+    }
+    size_t it = 0;
+    claim_ev *ev;
+    while ((ev = hk_map_next(&evs, &it))) {
+        hk_blob_unref(ev->body);
+        free(ev);
+    }
+    hk_map_free(&evs);
+    hk_map_free(&whs);
+    if (order && req->u.claim.njobs > 1) {
+        /* RETURNING has no order: put the jobs back in the order of the ids asked for */
+        for (int i = 0; i < req->u.claim.nids; i++)
+            if (!hk_map_get(&pos, req->u.claim.ids[i]))
+                hk_map_put(&pos, req->u.claim.ids[i], (void *)(intptr_t)(i + 1));
+        hk_job **sorted = hk_calloc((size_t)req->u.claim.nids, sizeof(hk_job *));
+        for (int i = 0; i < req->u.claim.njobs; i++) {
+            intptr_t k = (intptr_t)hk_map_get(&pos, req->u.claim.jobs[i]->id);
+            sorted[k - 1] = req->u.claim.jobs[i];
+        }
+        int m = 0;
+        for (int i = 0; i < req->u.claim.nids; i++)
+            if (sorted[i]) req->u.claim.jobs[m++] = sorted[i];
+        free(sorted);
+    }
+    hk_map_free(&pos);
+
+    /* the webhooks, in one query; deliveries of webhooks that are not active are parked */
+    hk_webhook **ws = NULL;
+    int nws = 0;
+    if (n) {
+        pp q = {0};
+        p_text(&q, arr_done(&wids));
+        rc = fetch_webhooks(c, Q_WH_BY_IDS, &q, &ws, &nws);
+    }
+    hk_buf_free(&wids);
+    hk_buf park;
+    hk_buf_init(&park, HK_BUF_UNLIMITED);
+    int kept = 0, npark = 0;
+    for (int i = 0; !rc && i < req->u.claim.njobs; i++) {
+        hk_job *j = req->u.claim.jobs[i];
+        hk_webhook *wh = NULL;
+        for (int k = 0; k < nws && !wh; k++)
+            if (strcmp(ws[k]->id, j->webhook_id) == 0) wh = ws[k];
+        if (!wh || wh->status != HK_WH_ACTIVE || wh->deleted_at) {
+            arr_text(&park, j->id);
+            npark++;
+            hk_job_free(j);
+            continue;
+        }
+        req->u.claim.jobs[kept++] = j;
+        add_out_webhook(&req->u.claim.webhooks, &req->u.claim.nwebhooks, wh);
+    }
+    if (!rc) req->u.claim.njobs = kept;
+    if (!rc && npark) {
+        pp q = {0};
+        p_text(&q, arr_done(&park));
+        rc = run(c, Q_DL_PARK_IDS, &q, NULL);
+    }
+    req->u.claim.parked += npark;
+    hk_buf_free(&park);
+    for (int i = 0; i < nws; i++) hk_webhook_free(ws[i]);
+    free(ws);
+    return rc;
+}
+
+static int do_claim(pgc *c, hk_req *req)
+{
+    pp p = {0};
+    p_i64(&p, req->now + req->u.claim.horizon);
+    p_i64(&p, req->u.claim.limit);
+    p_text(&p, req->node_id);
+    PGresult *r;
+    req->u.claim.parked = 0;
+    int rc = run(c, Q_CLAIM, &p, &r);
+    if (rc) return rc;
+    rc = claim_rows(c, req, r, 0);
+    PQclear(r);
+    return rc;
+}
+
+/* CLAIM_IDS (store.h): the rows decide; one statement leases every id that is claimable. */
+static int do_claim_ids(pgc *c, hk_req *req)
+{
+    req->u.claim.parked = 0;
+    if (!req->u.claim.nids) return HK_OK;
+    hk_buf ids;
+    hk_buf_init(&ids, HK_BUF_UNLIMITED);
+    for (int i = 0; i < req->u.claim.nids; i++) arr_text(&ids, req->u.claim.ids[i]);
+    pp p = {0};
+    p_text(&p, arr_done(&ids));
+    p_i64(&p, req->now + req->u.claim.horizon);
+    p_text(&p, req->node_id);
+    PGresult *r;
+    int rc = run(c, Q_CLAIM_IDS, &p, &r);
+    if (!rc) {
+        rc = claim_rows(c, req, r, 1);
+        PQclear(r);
+    }
+    if (!rc) {
+        p.n = 2; /* ids, until */
+        rc = run(c, Q_CLAIM_LATER, &p, &r);
+    }
+    if (!rc) {
+        int n = PQntuples(r);
+        req->u.claim.later = n ? hk_calloc((size_t)n, sizeof(hk_release)) : NULL;
+        for (int i = 0; i < n; i++) {
+            g_id(r, i, 0, req->u.claim.later[i].id);
+            req->u.claim.later[i].next_retry_at = g_i64(r, i, 1);
+        }
+        req->u.claim.nlater = n;
+        PQclear(r);
+        /* every id not returned as a job: parked, later, or dropped (the row said no) */
+        req->u.claim.parked = req->u.claim.nids - req->u.claim.njobs;
+    }
+    hk_buf_free(&ids);
+    return rc;
+}
+
+/* DUE_SCAN (store.h). The cursor is "<next_retry_at ms>:<id>" of the last row returned. */
+static int do_due_scan(pgc *c, hk_req *req)
+{
+    const char *cur = req->u.due_scan.cursor;
+    const char *colon = strchr(cur, ':');
+    char due[32] = "";
+    pp p = {0};
+    if (cur[0]) {
+        int64_t v;
+        size_t la = colon ? (size_t)(colon - cur) : 0;
+        if (!colon || la >= sizeof due) goto bad;
+        memcpy(due, cur, la);
+        due[la] = '\0';
+        if (hk_parse_int64(due, INT64_MIN, INT64_MAX, &v)) goto bad;
+        p_text(&p, due);
+        p_text(&p, colon + 1);
+    } else {
+        p_text(&p, NULL);
+        p_text(&p, "");
+    }
+    int limit = req->u.due_scan.limit > 0 ? req->u.due_scan.limit : 1000;
+    p_i64(&p, req->u.due_scan.until);
+    p_i64(&p, limit);
+    PGresult *r;
+    int rc = run(c, Q_DUE_SCAN, &p, &r);
+    if (rc) return rc;
+    int n = PQntuples(r);
+    req->u.due_scan.items = hk_malloc(sizeof(hk_release) * (size_t)(n ? n : 1));
+    for (int i = 0; i < n; i++) {
+        g_id(r, i, 0, req->u.due_scan.items[i].id);
+        req->u.due_scan.items[i].next_retry_at = g_i64(r, i, 1);
+    }
+    req->u.due_scan.n = n;
+    req->u.due_scan.more = n == limit;
+    if (n)
+        snprintf(req->u.due_scan.cursor, sizeof req->u.due_scan.cursor, "%lld:%s",
+                 (long long)req->u.due_scan.items[n - 1].next_retry_at,
+                 req->u.due_scan.items[n - 1].id);
+    PQclear(r);
+    return HK_OK;
+bad:
+    snprintf(req->err, sizeof req->err, "bad due-scan cursor");
+    return HK_EINVAL;
+}
+
+static int do_results(pgc *c, hk_req *req)
+{
+    int n = req->u.results.n;
+    if (!n) return HK_OK;
+    enum { R_DID, R_AID, R_NUM, R_STATUS, R_OK, R_RSTATUS, R_RBODY, R_RHEADERS, R_QHEADERS,
+           R_URL, R_ERR, R_DUR, R_STARTED, R_NEXT, R_COMPLETED, R_KEEP, R_N };
+    hk_buf b[R_N];
+    for (int k = 0; k < R_N; k++) hk_buf_init(&b[k], HK_BUF_UNLIMITED);
+    for (int i = 0; i < n; i++) {
+        const hk_result *x = &req->u.results.items[i];
+        arr_text(&b[R_DID], x->delivery_id);
+        arr_text(&b[R_AID], x->attempt_id);
+        arr_i64(&b[R_NUM], x->attempt_number);
+        arr_text(&b[R_STATUS], hk_dl_status_name(x->status));
+        arr_bool(&b[R_OK], x->attempt_ok);
+        if (x->response_status)
+            arr_i64(&b[R_RSTATUS], x->response_status);
+        else
+            arr_time(&b[R_RSTATUS], 0);
+        arr_textn(&b[R_RBODY], x->response_body, x->response_body ? strlen(x->response_body) : 0, 1);
+        arr_textn(&b[R_RHEADERS], x->response_headers,
+                  x->response_headers ? strlen(x->response_headers) : 0, 1);
+        arr_text(&b[R_QHEADERS], x->request_headers);
+        arr_text(&b[R_URL], x->request_url);
+        arr_textn(&b[R_ERR], x->error_message, x->error_message ? strlen(x->error_message) : 0, 1);
+        arr_i64(&b[R_DUR], x->duration_ms);
+        arr_time(&b[R_STARTED], x->started_at);
+        arr_time(&b[R_NEXT], x->status == HK_DL_RETRYING ? x->next_retry_at : 0);
+        arr_time(&b[R_COMPLETED], x->final ? x->finished_at : 0);
+        arr_bool(&b[R_KEEP], x->keep_lease);
+    }
+    pp p = {0};
+    for (int k = 0; k < R_N; k++) p_text(&p, arr_done(&b[k]));
+    int rc = run(c, Q_RESULTS, &p, NULL);
+    for (int k = 0; k < R_N; k++) hk_buf_free(&b[k]);
+    if (rc) return rc;
+    /* webhook counters: for the whole group at pre-commit (webhook rows locked in order) */
+    if (c->nresults == c->rescap) {
+        c->rescap = c->rescap ? c->rescap * 2 : 8;
+        c->results = hk_realloc(c->results, sizeof(hk_req *) * (size_t)c->rescap);
+    }
+    c->results[c->nresults++] = req;
+    return HK_OK;
+}
+
+/* RELEASE (leases dropped) or RESCHEDULE (later due times, leases kept): one statement. */
+static int do_release(pgc *c, hk_req *req, int stmt)
+{
+    if (!req->u.release.n) return HK_OK;
+    hk_buf ids, due;
+    hk_buf_init(&ids, HK_BUF_UNLIMITED);
+    hk_buf_init(&due, HK_BUF_UNLIMITED);
+    for (int i = 0; i < req->u.release.n; i++) {
+        arr_text(&ids, req->u.release.items[i].id);
+        arr_time(&due, req->u.release.items[i].next_retry_at);
+    }
+    pp p = {0};
+    p_text(&p, arr_done(&ids));
+    p_text(&p, arr_done(&due));
+    p_text(&p, req->node_id);
+    int rc = run(c, stmt, &p, NULL);
+    hk_buf_free(&ids);
+    hk_buf_free(&due);
+    return rc;
+}
+
+static int do_heartbeat(pgc *c, hk_req *req)
+{
+    pp u = {0};
+    p_text(&u, req->node_id);
+    p_i64(&u, req->u.heartbeat.alive_until);
+    p_i64(&u, req->now);
+    int rc = run(c, Q_NODE_UPSERT, &u, NULL);
+    if (rc) return rc;
+    pp d = {0};
+    p_i64(&d, req->now);
+    p_text(&d, req->node_id);
+    int64_t n = run_count(c, Q_NODE_RECLAIM, &d);
+    if (n < 0) return (int)n;
+    req->u.heartbeat.reclaimed = n;
+    n = run_count(c, Q_NODE_DELETE_DEAD, &d);
+    return n < 0 ? (int)n : HK_OK;
+}
+
+static int replay_one(pgc *c, hk_req *req, const hk_webhook *w, const char *orig)
+{
+    char id[HK_ID_MAX];
+    hk_id_new("whde", id);
+    pp p = {0};
+    p_text(&p, id);
+    p_text(&p, orig);
+    p_text(&p, w->url);
+    p_i64(&p, w->max_retries + 1);
+    p_i64(&p, req->now);
+    int rc = run(c, Q_DL_REPLAY, &p, NULL);
+    if (rc) return rc;
+    if (req->u.replay.count++ == 0) hk_strlcpy(req->u.replay.new_id, id, HK_ID_MAX);
+    return HK_OK;
+}
+
+static int do_replay(pgc *c, hk_req *req)
+{
+    char wid[HK_ID_MAX];
+    req->u.replay.count = 0;
+    req->u.replay.new_id[0] = '\0';
+    int rc = need_savepoint(c);
+    if (rc) return rc;
+    PGresult *r;
+    if (req->u.replay.delivery_id) {
+        pp q = {0};
+        p_text(&q, req->u.replay.delivery_id);
+        p_text(&q, req->org_id);
+        rc = run(c, Q_DL_WEBHOOK_OF, &q, &r);
+        if (rc) return rc;
+        int found = PQntuples(r) > 0;
+        if (found) g_id(r, 0, 0, wid);
+        PQclear(r);
+        if (!found) return HK_ENOTFOUND;
+    } else {
+        hk_strlcpy(wid, req->u.replay.webhook_id, sizeof wid);
+    }
+    hk_webhook *w = NULL;
+    rc = webhook_get(c, wid, req->org_id, &w);
+    if (rc) return rc;
+    if (!w) return HK_ENOTFOUND;
+    req->u.replay.webhook = w;
+    if (w->status != HK_WH_ACTIVE) {
+        snprintf(req->err, sizeof req->err, "webhook %s is %s, not active", w->id,
+                 hk_wh_status_name(w->status));
+        return HK_ECONFLICT;
+    }
+    if (req->u.replay.delivery_id) return replay_one(c, req, w, req->u.replay.delivery_id);
+    pp q = {0};
+    p_text(&q, wid);
+    p_i64(&q, req->u.replay.since);
+    p_time(&q, req->u.replay.until);
+    rc = run(c, Q_DL_FAILED_RANGE, &q, &r);
+    if (rc) return rc;
+    for (int i = 0; !rc && i < PQntuples(r); i++) rc = replay_one(c, req, w, PQgetvalue(r, i, 0));
+    PQclear(r);
+    return rc;
+}
+
+/* ---- the group's deferred webhook writes ----------------------------------------------------- */
+
+typedef struct wh_acc { /* what a group does to one webhook row */
+    char id[HK_ID_MAX];
+    int triggered;          /* got a delivery: last_triggered_at */
+    int health;             /* had final results */
+    int64_t ok, fail, streak;
+    int had_success, gone;
+    hk_req *owner;          /* the last results request with a final result for it */
+} wh_acc;
+
+static int cmp_acc(const void *a, const void *b)
+{
+    return strcmp(((const wh_acc *)a)->id, ((const wh_acc *)b)->id);
+}
+
+static wh_acc *acc_get(wh_acc **accs, int *n, int *cap, hk_map *idx, const char *wid)
+{
+    intptr_t k = (intptr_t)hk_map_get(idx, wid);
+    if (k) return &(*accs)[k - 1];
+    if (*n == *cap) {
+        *cap = *cap ? *cap * 2 : 16;
+        *accs = hk_realloc(*accs, sizeof(wh_acc) * (size_t)*cap);
+        /* the map's keys point into the array: rebuild it after a move */
+        hk_map_free(idx);
+        hk_map_init(idx);
+        for (int i = 0; i < *n; i++) hk_map_put(idx, (*accs)[i].id, (void *)(intptr_t)(i + 1));
+    }
+    wh_acc *a = &(*accs)[(*n)++];
+    memset(a, 0, sizeof *a);
+    hk_strlcpy(a->id, wid, sizeof a->id);
+    hk_map_put(idx, a->id, (void *)(intptr_t)*n);
+    return a;
+}
+
+/* Records a status change in the results request that caused it, sets it, and parks the
+ * webhook's deliveries waiting in the store. */
+static int set_webhook_status(pgc *c, hk_req *req, const char *wid, int status)
+{
+    pp p = {0};
+    p_text(&p, wid);
+    p_text(&p, hk_wh_status_name(status));
+    p_i64(&p, hk_now_ms());
+    int rc = run(c, Q_WH_SET_STATUS, &p, NULL);
+    if (!rc) rc = park_webhook(c, wid);
+    if (!rc && req) {
+        req->u.results.changes = hk_realloc(req->u.results.changes,
+                                            sizeof(hk_wh_change) * (size_t)(req->u.results.nchanges + 1));
+        hk_wh_change *ch = &req->u.results.changes[req->u.results.nchanges++];
+        hk_strlcpy(ch->id, wid, sizeof ch->id);
+        ch->status = status;
+        HK_LOG(HK_LOG_WARN, "webhook.status_changed", HK_LS("webhook_id", wid),
+               HK_LS("status", hk_wh_status_name(status)));
+    }
+    return rc;
+}
+
+/* last_triggered_at of every webhook that got a delivery and the counters of every webhook with
+ * final results, in one statement after locking the rows in id order. */
+static int webhook_group_update(pgc *c)
+{
+    wh_acc *accs = NULL;
+    int n = 0, cap = 0, rc = HK_OK;
+    hk_map idx;
+    hk_map_init(&idx);
+    for (int i = 0; i < c->ntouched; i++)
+        acc_get(&accs, &n, &cap, &idx, c->touched[i])->triggered = 1;
+    int disable_after = 0;
+    for (int q = 0; q < c->nresults; q++) {
+        hk_req *req = c->results[q];
+        disable_after = req->u.results.disable_after;
+        for (int i = 0; i < req->u.results.n; i++) {
+            const hk_result *x = &req->u.results.items[i];
+            if (!x->final) continue;
+            wh_acc *h = acc_get(&accs, &n, &cap, &idx, x->webhook_id);
+            h->health = 1;
+            h->owner = req;
+            if (x->attempt_ok) {
+                h->ok++;
+                h->had_success = 1;
+                h->streak = 0;
+            } else {
+                h->fail++;
+                h->streak++;
+            }
+            if (x->gone) h->gone = 1;
+        }
+    }
+    hk_map_free(&idx);
+    if (!n) return HK_OK;
+    qsort(accs, (size_t)n, sizeof *accs, cmp_acc);
+    enum { A_ID, A_TRIG, A_OK, A_FAIL, A_HAD, A_STREAK, A_HEALTH, A_N };
+    hk_buf b[A_N];
+    for (int k = 0; k < A_N; k++) hk_buf_init(&b[k], HK_BUF_UNLIMITED);
+    int64_t now = hk_now_ms();
+    for (int i = 0; i < n; i++) {
+        arr_text(&b[A_ID], accs[i].id);
+        arr_time(&b[A_TRIG], accs[i].triggered ? now : 0);
+        arr_i64(&b[A_OK], accs[i].ok);
+        arr_i64(&b[A_FAIL], accs[i].fail);
+        arr_bool(&b[A_HAD], accs[i].had_success);
+        arr_i64(&b[A_STREAK], accs[i].streak);
+        arr_bool(&b[A_HEALTH], accs[i].health);
+    }
+    const char *ids = arr_done(&b[A_ID]);
+    pp l = {0};
+    p_text(&l, ids);
+    rc = run(c, Q_WH_LOCK, &l, NULL);
+    PGresult *r = NULL;
+    if (!rc) {
+        pp p = {0};
+        p_text(&p, ids);
+        for (int k = 1; k < A_N; k++) p_text(&p, arr_done(&b[k]));
+        rc = run(c, Q_WH_GROUP_UPDATE, &p, &r);
+    }
+    for (int k = 0; k < A_N; k++) hk_buf_free(&b[k]);
+    int changed = 0;
+    for (int i = 0; !rc && r && i < PQntuples(r); i++) {
+        if (!g_bool(r, i, 1) || g_bool(r, i, 4)) continue; /* no final results, or deleted */
+        char wid[HK_ID_MAX];
+        g_id(r, i, 0, wid);
+        wh_acc key, *h;
+        memset(&key, 0, sizeof key);
+        hk_strlcpy(key.id, wid, sizeof key.id);
+        h = bsearch(&key, accs, (size_t)n, sizeof *accs, cmp_acc);
+        if (!h) continue;
+        int64_t cf = g_i64(r, i, 2);
+        int status = hk_wh_status_parse(PQgetvalue(r, i, 3));
+        if (h->gone && status != HK_WH_DISABLED) {
+            rc = set_webhook_status(c, h->owner, wid, HK_WH_DISABLED);
+            changed = 1;
+        } else if (status == HK_WH_ACTIVE && disable_after > 0 && cf >= disable_after) {
+            rc = set_webhook_status(c, h->owner, wid, HK_WH_FAILED);
+            changed = 1;
+        }
+    }
+    PQclear(r);
+    free(accs);
+    if (changed) orgs_reset(c);
+    return rc;
+}
+
+/* ---- backend entry points ------------------------------------------------------------------ */
+
+static void group_reset(pgc *c)
+{
+    orgs_reset(c);
+    for (int i = 0; i < NCOLS; i++) hk_buf_reset(&c->col[i]);
+    c->nrows_ev = c->nrows_dl = 0;
+    for (int i = 0; i < c->nevs; i++) free(c->evs[i].idem_key);
+    c->nevs = c->nflushed = 0;
+    hk_map_free(&c->idem);
+    hk_map_init(&c->idem);
+    c->ndups = 0;
+    c->nresults = 0;
+    c->ntouched = 0;
+    c->sp_made = 0;
+}
+
+static int exec_kind(pgc *c, hk_req *req);
+
+static int pg_exec(void *conn, hk_req *req)
+{
+    pgc *c = conn;
+    c->lasterr[0] = '\0';
+    int rc = exec_kind(c, req);
+    if (rc == HK_EINVAL && !req->err[0] && c->lasterr[0])
+        hk_strlcpy(req->err, c->lasterr, sizeof req->err);
+    return rc;
+}
+
+static int exec_kind(pgc *c, hk_req *req)
+{
+    switch (req->kind) {
+    case HK_REQ_PING: return run(c, Q_PING, NULL, NULL);
+    case HK_REQ_APIKEY_CREATE: return do_key_create(c, req, 0);
+    case HK_REQ_APIKEY_ENSURE: return do_key_create(c, req, 1);
+    case HK_REQ_APIKEY_LIST: return do_key_list(c, req);
+    case HK_REQ_APIKEY_REVOKE: return do_key_revoke(c, req);
+    case HK_REQ_APIKEY_LOOKUP: return do_key_lookup(c, req);
+    case HK_REQ_APIKEY_COUNT: return do_key_count(c, req);
+    case HK_REQ_WEBHOOK_CREATE: orgs_reset(c); return do_webhook_create(c, req);
+    case HK_REQ_WEBHOOK_GET: return do_webhook_get(c, req);
+    case HK_REQ_WEBHOOK_LIST: return do_webhook_list(c, req);
+    case HK_REQ_WEBHOOK_PATCH: orgs_reset(c); return do_webhook_patch(c, req);
+    case HK_REQ_WEBHOOK_DELETE: orgs_reset(c); return do_webhook_delete(c, req);
+    case HK_REQ_WEBHOOK_LOAD: return do_webhook_load(c, req);
+    case HK_REQ_INGEST: return do_ingest(c, req);
+    case HK_REQ_EVENT_LIST: return do_event_list(c, req);
+    case HK_REQ_EVENT_GET: return do_event_get(c, req);
+    case HK_REQ_DELIVERY_LIST: return do_delivery_list(c, req);
+    case HK_REQ_DELIVERY_GET: return do_delivery_get(c, req);
+    case HK_REQ_CLAIM: return do_claim(c, req);
+    case HK_REQ_RESULTS: return do_results(c, req);
+    case HK_REQ_RELEASE: return do_release(c, req, Q_DL_RELEASE);
+    case HK_REQ_HEARTBEAT: return do_heartbeat(c, req);
+    case HK_REQ_REPLAY: return do_replay(c, req);
+    case HK_REQ_CLAIM_IDS: return do_claim_ids(c, req);
+    case HK_REQ_DUE_SCAN: return do_due_scan(c, req);
+    case HK_REQ_RESCHEDULE: return do_release(c, req, Q_DL_RESCHEDULE);
+    }
+    snprintf(req->err, sizeof req->err, "unknown request kind %d", req->kind);
+    return HK_EINTERNAL;
+}
+
+static int pg_begin(void *conn)
+{
+    pgc *c = conn;
+    group_reset(c);
+    return simple(c, c->role == HK_CONN_READER ? "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
+                                               : "BEGIN");
+}
+
+static int pg_commit(void *conn)
+{
+    pgc *c = conn;
+    PGresult *r = PQexec(c->pg, "COMMIT");
+    int rc = r && PQresultStatus(r) == PGRES_COMMAND_OK ? HK_OK : map_err(c, r, "commit");
+    /* a COMMIT of a transaction that failed is answered ROLLBACK, without an error */
+    if (!rc && strcmp(PQcmdStatus(r), "COMMIT") != 0) rc = HK_EUNAVAIL;
+    PQclear(r);
+    group_reset(c);
+    return rc;
+}
+
+static int pg_rollback(void *conn)
+{
+    pgc *c = conn;
+    group_reset(c);
+    if (PQstatus(c->pg) != CONNECTION_OK || PQtransactionStatus(c->pg) == PQTRANS_IDLE)
+        return HK_OK;
+    return simple(c, "ROLLBACK");
+}
+
+static int pg_savepoint(void *conn)
+{
+    pgc *c = conn;
+    c->sp_made = 0;
+    c->mark.nrows_ev = c->nrows_ev;
+    c->mark.nrows_dl = c->nrows_dl;
+    c->mark.nevs = c->nevs;
+    c->mark.ndups = c->ndups;
+    c->mark.nresults = c->nresults;
+    c->mark.ntouched = c->ntouched;
+    for (int i = 0; i < NCOLS; i++) c->mark.collen[i] = c->col[i].len;
+    return HK_OK;
+}
+
+static int pg_release(void *conn)
+{
+    pgc *c = conn;
+    if (!c->sp_made) return HK_OK;
+    c->sp_made = 0;
+    return simple(c, "RELEASE SAVEPOINT req");
+}
+
+static int pg_rollback_to(void *conn)
+{
+    pgc *c = conn;
+    /* the request's batched rows leave the group's arrays */
+    for (int i = 0; i < NCOLS; i++) c->col[i].len = c->mark.collen[i];
+    c->nrows_ev = c->mark.nrows_ev;
+    c->nrows_dl = c->mark.nrows_dl;
+    for (int i = c->mark.nevs; i < c->nevs; i++) {
+        if (c->evs[i].idem_key) hk_map_del(&c->idem, c->evs[i].idem_key);
+        free(c->evs[i].idem_key);
+    }
+    if (c->nevs > c->mark.nevs) c->nevs = c->mark.nevs;
+    if (c->nflushed > c->nevs) c->nflushed = c->nevs;
+    c->ndups = c->mark.ndups;
+    c->nresults = c->mark.nresults;
+    c->ntouched = c->mark.ntouched;
+    /* the candidates cache may hold rows written by the undone request */
+    orgs_reset(c);
+    if (c->sp_made) return simple(c, "ROLLBACK TO SAVEPOINT req");
+    /* nothing was written at once: fine, unless a statement failed (the transaction is then
+     * aborted and only the whole group can be undone) */
+    return PQtransactionStatus(c->pg) == PQTRANS_INTRANS ? HK_OK : HK_EUNAVAIL;
+}
+
+static int pg_pre_commit(void *conn)
+{
+    pgc *c = conn;
+    int rc = flush_ingest(c);
+    if (!rc) rc = webhook_group_update(c);
+    c->ntouched = 0;
+    c->nresults = 0;
+    return rc;
+}
+
+static int pg_ping(void *conn)
+{
+    pgc *c = conn;
+    if (PQstatus(c->pg) != CONNECTION_OK) return HK_EUNAVAIL;
+    PGresult *r = PQexec(c->pg, "SELECT 1");
+    int ok = r && PQresultStatus(r) == PGRES_TUPLES_OK;
+    PQclear(r);
+    return ok ? HK_OK : HK_EUNAVAIL;
+}
+
+static void pg_close(void *conn)
+{
+    pgc *c = conn;
+    if (!c) return;
+    group_reset(c);
+    for (int i = 0; i < NCOLS; i++) hk_buf_free(&c->col[i]);
+    hk_map_free(&c->idem);
+    free(c->evs);
+    free(c->dups);
+    free(c->results);
+    free(c->touched);
+    PQfinish(c->pg);
+    free(c);
+}
+
+static void quiet_notices(void *arg, const char *msg)
+{
+    (void)arg;
+    (void)msg; /* "relation already exists, skipping" and the like */
+}
 
 static int pg_open(void **conn, const hk_config *cfg, int role, char *err, size_t errlen)
 {
-    (void)conn;
-    (void)cfg;
-    (void)role;
-    snprintf(err, errlen, "PG_URL is set but this hookd build has no PostgreSQL backend yet");
-    return HK_EUNAVAIL;
+    /* defaults first: the URL's own parameters (expanded from dbname) override them */
+    const char *keys[] = {"connect_timeout", "keepalives", "keepalives_idle",
+                          "keepalives_interval", "keepalives_count", "tcp_user_timeout",
+                          "application_name", "client_encoding", "dbname", NULL};
+    const char *vals[] = {"5", "1", "10", "3", "3", "20000", "hookd", "UTF8", cfg->pg_url, NULL};
+    PGconn *pg = PQconnectdbParams(keys, vals, 1);
+    if (!pg || PQstatus(pg) != CONNECTION_OK) {
+        char msg[400];
+        hk_strlcpy(msg, pg ? PQerrorMessage(pg) : "out of memory", sizeof msg);
+        for (char *p = msg; *p; p++)
+            if (*p == '\n' || *p == '\r') *p = ' ';
+        snprintf(err, errlen, "cannot connect to PostgreSQL (PG_URL): %s", msg);
+        PQfinish(pg);
+        return HK_EUNAVAIL;
+    }
+    PQsetNoticeProcessor(pg, quiet_notices, NULL);
+    if (PQserverVersion(pg) < 120000) {
+        snprintf(err, errlen, "PostgreSQL %d is too old: hookd needs 12 or newer",
+                 PQserverVersion(pg) / 10000);
+        PQfinish(pg);
+        return HK_EINVAL;
+    }
+    pgc *c = hk_calloc(1, sizeof *c);
+    c->pg = pg;
+    c->role = role;
+    c->cfg = cfg;
+    for (int i = 0; i < NCOLS; i++) hk_buf_init(&c->col[i], HK_BUF_UNLIMITED);
+    hk_map_init(&c->idem);
+    /* a reader never waits forever on a slow list; timestamps render as UTC everywhere */
+    const char *setup = role == HK_CONN_READER
+                            ? "SET statement_timeout = 30000; SET TIME ZONE 'UTC'"
+                            : "SET TIME ZONE 'UTC'";
+    PGresult *r = PQexec(pg, setup);
+    int ok = r && PQresultStatus(r) == PGRES_COMMAND_OK;
+    PQclear(r);
+    if (!ok) {
+        snprintf(err, errlen, "PostgreSQL session setup failed: %s", PQerrorMessage(pg));
+        pg_close(c);
+        return HK_EUNAVAIL;
+    }
+    *conn = c;
+    return HK_OK;
+}
+
+/* Runs text (one or more statements) outside prepared statements; message into err. */
+static int exec_text(pgc *c, const char *text, char *err, size_t errlen)
+{
+    PGresult *r = PQexec(c->pg, text);
+    ExecStatusType st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
+    int rc = HK_OK;
+    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+        char msg[400];
+        hk_strlcpy(msg, r ? PQresultErrorMessage(r) : PQerrorMessage(c->pg), sizeof msg);
+        msg[strcspn(msg, "\r\n")] = '\0';
+        snprintf(err, errlen, "PostgreSQL: %s", msg);
+        rc = PQstatus(c->pg) == CONNECTION_OK ? HK_EINVAL : HK_EUNAVAIL;
+    }
+    PQclear(r);
+    return rc;
+}
+
+/* Applies the missing migrations, each in its own transaction, under a session advisory lock:
+ * nodes starting at once apply each one exactly once. */
+static int pg_migrate(void *conn, char *err, size_t errlen)
+{
+    pgc *c = conn;
+    char lock[96], unlock[96];
+    snprintf(lock, sizeof lock, "SELECT pg_advisory_lock(%lld)", (long long)MIGRATE_LOCK_KEY);
+    snprintf(unlock, sizeof unlock, "SELECT pg_advisory_unlock(%lld)", (long long)MIGRATE_LOCK_KEY);
+    int rc = exec_text(c, lock, err, errlen);
+    if (rc) return rc;
+    rc = exec_text(c,
+                   "CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY, "
+                   "applied_at timestamptz NOT NULL DEFAULT now())",
+                   err, errlen);
+    int64_t have = 0;
+    if (!rc) {
+        PGresult *r = PQexec(c->pg, "SELECT COALESCE(MAX(version), 0) FROM schema_migrations");
+        if (r && PQresultStatus(r) == PGRES_TUPLES_OK)
+            have = g_i64(r, 0, 0);
+        else
+            rc = exec_text(c, "SELECT 1 FROM schema_migrations", err, errlen);
+        PQclear(r);
+    }
+    int64_t known = (int64_t)HK_ARRAY_LEN(hk_pg_migrations);
+    if (!rc && have > known) {
+        snprintf(err, errlen,
+                 "the database schema is version %lld, newer than this hookd knows (%lld): "
+                 "upgrade hookd",
+                 (long long)have, (long long)known);
+        rc = HK_EINVAL;
+    }
+    for (int64_t v = have + 1; !rc && v <= known; v++) {
+        char stamp[128];
+        snprintf(stamp, sizeof stamp, "INSERT INTO schema_migrations (version) VALUES (%lld)",
+                 (long long)v);
+        if ((rc = exec_text(c, "BEGIN", err, errlen))) break;
+        if ((rc = exec_text(c, hk_pg_migrations[v - 1], err, errlen)) ||
+            (rc = exec_text(c, stamp, err, errlen)) || (rc = exec_text(c, "COMMIT", err, errlen))) {
+            char ignore[64];
+            exec_text(c, "ROLLBACK", ignore, sizeof ignore);
+            break;
+        }
+        HK_LOG(HK_LOG_INFO, "store.migrated", HK_LS("backend", "postgres"), HK_LI("version", v));
+    }
+    char ignore[64];
+    exec_text(c, unlock, ignore, sizeof ignore);
+    return rc;
+}
+
+/* Registers this node: its heartbeat row, alive for one lease. Leases that still name this node
+ * id are from an earlier run of it (HOOKD_NODE_ID set) and go back; so do leases of nodes that
+ * have no heartbeat row at all. */
+static int pg_startup(void *conn, const char *node_id, char *err, size_t errlen)
+{
+    pgc *c = conn;
+    int64_t now = hk_now_ms();
+    const char *v[3];
+    char a[24], b[24];
+    snprintf(a, sizeof a, "%lld", (long long)(now + c->cfg->lease_ms));
+    snprintf(b, sizeof b, "%lld", (long long)now);
+    v[0] = node_id;
+    v[1] = a;
+    v[2] = b;
+    static const char *const steps[] = {
+        "UPDATE webhook_delivery SET lease_owner = NULL WHERE lease_owner = $1",
+        "INSERT INTO hk_node (id, alive_until, started_at) VALUES ($1, hk_ts($2), hk_ts($3)) "
+        "ON CONFLICT (id) DO UPDATE SET alive_until = excluded.alive_until, started_at = "
+        "excluded.started_at",
+        "UPDATE webhook_delivery d SET lease_owner = NULL WHERE d.lease_owner IS NOT NULL AND "
+        "NOT EXISTS (SELECT 1 FROM hk_node n WHERE n.id = d.lease_owner)",
+    };
+    static const int nparams[] = {1, 3, 0};
+    for (size_t i = 0; i < HK_ARRAY_LEN(steps); i++) {
+        PGresult *r = PQexecParams(c->pg, steps[i], nparams[i], NULL, v, NULL, NULL, 0);
+        int ok = r && PQresultStatus(r) == PGRES_COMMAND_OK;
+        if (!ok) {
+            char msg[400];
+            hk_strlcpy(msg, r ? PQresultErrorMessage(r) : PQerrorMessage(c->pg), sizeof msg);
+            msg[strcspn(msg, "\r\n")] = '\0';
+            snprintf(err, errlen, "PostgreSQL node registration failed: %s", msg);
+        }
+        PQclear(r);
+        if (!ok) return HK_EUNAVAIL;
+    }
+    return HK_OK;
 }
 
 const hk_store_backend hk_pg_backend = {
     .name = "postgres",
     .open = pg_open,
+    .migrate = pg_migrate,
+    .startup = pg_startup,
+    .begin = pg_begin,
+    .commit = pg_commit,
+    .rollback = pg_rollback,
+    .savepoint = pg_savepoint,
+    .release = pg_release,
+    .rollback_to = pg_rollback_to,
+    .pre_commit = pg_pre_commit,
+    .exec = pg_exec,
+    .ping = pg_ping,
+    .close = pg_close,
 };

@@ -97,6 +97,7 @@ enum {
     S_ATT_INSERT,
     S_DL_RESULT,
     S_DL_RELEASE,
+    S_DL_RESCHEDULE,
     S_NODE_UPSERT,
     S_NODE_RECLAIM,
     S_NODE_DELETE_DEAD,
@@ -104,6 +105,8 @@ enum {
     S_DL_REPLAY,
     S_DL_FAILED_RANGE,
     S_DL_WEBHOOK_OF,
+    S_CLAIM_ONE,
+    S_DUE_SCAN,
     S_MAX
 };
 
@@ -207,6 +210,8 @@ static const char *const sql[S_MAX] = {
                     "?10, last_attempt_at = ?11, next_retry_at = ?12, completed_at = ?13, "
                     "lease_owner = CASE WHEN ?14 THEN lease_owner ELSE NULL END "
                     "WHERE id = ?1 AND " OPEN_STATUS,
+    [S_DL_RESCHEDULE] = "UPDATE webhook_delivery SET next_retry_at = ?2 WHERE id = ?1 AND "
+                        "lease_owner = ?3 AND next_retry_at < ?2 AND " OPEN_STATUS,
     [S_DL_RELEASE] = "UPDATE webhook_delivery SET lease_owner = NULL, next_retry_at = ?2 WHERE "
                      "id = ?1 AND lease_owner = ?3",
     [S_NODE_UPSERT] = "INSERT INTO hk_node (id, alive_until, started_at) VALUES (?1, ?2, ?3) "
@@ -226,6 +231,17 @@ static const char *const sql[S_MAX] = {
                           "ORDER BY created_at, id",
     [S_DL_WEBHOOK_OF] = "SELECT d.webhook_id FROM webhook_delivery d JOIN webhook w ON w.id = "
                         "d.webhook_id WHERE d.id = ?1 AND w.organization_id = ?2",
+    /* the columns of S_CLAIM, for one row that is claimable (the due time is checked by the
+     * caller) */
+    [S_CLAIM_ONE] = "SELECT d.id, d.webhook_id, d.webhook_event_id, d.status, d.attempt_number, "
+                    "d.max_attempts, d.next_retry_at, d.created_at, d.event_data, e.event, "
+                    "e.payload, e.created_at" DL_FROM " WHERE d.id = ?1 AND d." OPEN_STATUS
+                    " AND d.lease_owner IS NULL AND d.next_retry_at IS NOT NULL",
+    /* a page of the due index in (next_retry_at, rowid) order: the index's own order */
+    [S_DUE_SCAN] = "SELECT rowid, id, next_retry_at FROM webhook_delivery WHERE " OPEN_STATUS
+                   " AND lease_owner IS NULL AND next_retry_at IS NOT NULL AND "
+                   "(next_retry_at, rowid) > (?1, ?2) AND next_retry_at <= ?3 "
+                   "ORDER BY next_retry_at, rowid LIMIT ?4",
 };
 
 typedef struct sq {
@@ -335,37 +351,6 @@ static int run(sq *c, sqlite3_stmt *s, const char *what)
     sqlite3_stmt *var = ps(c, id);                                                            \
     if (!var) return HK_EUNAVAIL
 
-/* ---- schemes ------------------------------------------------------------------------------- */
-
-static void schemes_str(unsigned bits, char *out, size_t n)
-{
-    out[0] = '\0';
-    size_t len = 0;
-    for (unsigned b = 1; b <= HK_SIG_SHA256; b <<= 1) {
-        if (!(bits & b)) continue;
-        int w = snprintf(out + len, n - len, "%s%s", len ? "," : "", hk_sig_scheme_name(b));
-        if (w < 0 || (size_t)w >= n - len) break;
-        len += (size_t)w;
-    }
-}
-
-static unsigned schemes_parse(const char *s)
-{
-    unsigned bits = 0;
-    char name[32];
-    while (s && *s) {
-        const char *e = strchr(s, ',');
-        size_t n = e ? (size_t)(e - s) : strlen(s);
-        if (n < sizeof name) {
-            memcpy(name, s, n);
-            name[n] = '\0';
-            bits |= hk_sig_scheme_from_name(name);
-        }
-        s = e ? e + 1 : NULL;
-    }
-    return bits ? bits : HK_SIG_DEFAULT;
-}
-
 /* ---- webhooks ------------------------------------------------------------------------------ */
 
 static int load_subs(sq *c, hk_webhook *w)
@@ -405,7 +390,7 @@ static hk_webhook *row_webhook(sqlite3_stmt *s)
     w->max_per_minute = (int)c_i64(s, 11);
     w->max_retries = (int)c_i64(s, 12);
     w->filtering_options = c_text(s, 13);
-    w->schemes = schemes_parse((const char *)sqlite3_column_text(s, 14));
+    w->schemes = hk_schemes_parse((const char *)sqlite3_column_text(s, 14));
     w->last_triggered_at = c_i64(s, 15);
     w->success_count = c_i64(s, 16);
     w->failure_count = c_i64(s, 17);
@@ -485,7 +470,7 @@ static int do_webhook_create(sq *c, hk_req *req)
     const hk_webhook_fields *f = req->u.wh_create.f;
     char id[HK_ID_MAX], schemes[64];
     hk_id_new("wh", id);
-    schemes_str(f->has & HK_WF_SCHEMES ? f->schemes : HK_SIG_DEFAULT, schemes, sizeof schemes);
+    hk_schemes_str(f->has & HK_WF_SCHEMES ? f->schemes : HK_SIG_DEFAULT, schemes, sizeof schemes);
     PS(s, S_WH_INSERT);
     b_text(s, 1, id);
     b_text(s, 2, f->name);
@@ -559,7 +544,7 @@ static int do_webhook_patch(sq *c, hk_req *req)
     int64_t cf = w->consecutive_failures;
     if ((f->has & HK_WF_STATUS) && status == HK_WH_ACTIVE) cf = 0;
     char schemes[64];
-    schemes_str(f->has & HK_WF_SCHEMES ? f->schemes : w->schemes, schemes, sizeof schemes);
+    hk_schemes_str(f->has & HK_WF_SCHEMES ? f->schemes : w->schemes, schemes, sizeof schemes);
     PS(s, S_WH_UPDATE);
     b_text(s, 1, w->id);
     b_text(s, 2, f->has & HK_WF_NAME ? f->name : w->name);
@@ -884,6 +869,14 @@ static int ingest_one(sq *c, hk_req *req, hk_ingest_item *it, hk_fanout_org *o, 
             touch(c, wh->id);
         }
         it->ndeliveries++;
+        if (active && !lease) {
+            int n = req->u.ingest.nqueued;
+            req->u.ingest.queued = hk_realloc(req->u.ingest.queued,
+                                              sizeof(hk_release) * (size_t)(n + 1));
+            hk_strlcpy(req->u.ingest.queued[n].id, did, HK_ID_MAX);
+            req->u.ingest.queued[n].next_retry_at = req->now;
+            req->u.ingest.nqueued = n + 1;
+        }
         if (!lease) continue;
         (*budget)--;
         hk_job *j = hk_job_new();
@@ -1127,107 +1120,226 @@ typedef struct claim_ev { /* one event's shared body within a claim */
     hk_blob *body;
 } claim_ev;
 
-static int do_claim(sq *c, hk_req *req)
+typedef struct claim_acc { /* what a claim collects before it leases */
+    claim_ev *evs;
+    int nev, evcap;
+    hk_webhook **whs;          /* every webhook seen, active or not (placeholders first) */
+    int nwhs;
+    int jcap;
+} claim_acc;
+
+/* Turns the current row of an S_CLAIM / S_CLAIM_ONE statement into a job of req (bodies of one
+ * event shared) and notes its webhook. */
+static void claim_take_row(hk_req *req, sqlite3_stmt *s, claim_acc *a)
 {
-    PS(s, S_CLAIM);
-    b_i64(s, 1, req->now + req->u.claim.horizon);
-    b_i64(s, 2, req->u.claim.limit);
-    int rc, jcap = 0, nev = 0, evcap = 0;
-    claim_ev *evs = NULL;
-    hk_webhook **whs = NULL; /* every webhook seen, active or not */
-    int nwhs = 0;
+    char wid[HK_ID_MAX];
+    c_id(s, 1, wid);
+    hk_webhook *wh = NULL;
+    for (int i = 0; i < a->nwhs; i++)
+        if (strcmp(a->whs[i]->id, wid) == 0) wh = a->whs[i];
+    if (!wh) {
+        /* Loaded after the scan: the statement is still stepping. Use a placeholder. */
+        a->whs = hk_realloc(a->whs, sizeof(hk_webhook *) * (size_t)(a->nwhs + 1));
+        wh = a->whs[a->nwhs++] = hk_calloc(1, sizeof(hk_webhook));
+        hk_strlcpy(wh->id, wid, sizeof wh->id);
+        wh->status = -1; /* unknown yet */
+    }
+    hk_job *j = hk_job_new();
+    c_id(s, 0, j->id);
+    hk_strlcpy(j->webhook_id, wid, sizeof j->webhook_id);
+    c_id(s, 2, j->event_id);
+    j->status = hk_dl_status_parse((const char *)sqlite3_column_text(s, 3));
+    j->attempt_number = (int)c_i64(s, 4);
+    j->max_attempts = (int)c_i64(s, 5);
+    j->due_ms = c_i64(s, 6);
+    j->created_ms = c_i64(s, 7);
+    const char *type = (const char *)sqlite3_column_text(s, 9);
+    int64_t ev_created = c_i64(s, 11);
+    if (sqlite3_column_type(s, 8) != SQLITE_NULL) {
+        j->body = hk_envelope_render(j->event_id, type, ev_created,
+                                     (const char *)sqlite3_column_text(s, 8),
+                                     (size_t)sqlite3_column_bytes(s, 8));
+    } else {
+        claim_ev *ev = NULL;
+        for (int i = a->nev - 1; i >= 0 && i >= a->nev - 64; i--)
+            if (strcmp(a->evs[i].id, j->event_id) == 0) ev = &a->evs[i];
+        if (!ev) {
+            if (a->nev == a->evcap) {
+                a->evcap = a->evcap ? a->evcap * 2 : 64;
+                a->evs = hk_realloc(a->evs, sizeof(claim_ev) * (size_t)a->evcap);
+            }
+            ev = &a->evs[a->nev++];
+            hk_strlcpy(ev->id, j->event_id, sizeof ev->id);
+            ev->body = hk_envelope_render(j->event_id, type, ev_created,
+                                          (const char *)sqlite3_column_text(s, 10),
+                                          (size_t)sqlite3_column_bytes(s, 10));
+        }
+        j->body = hk_blob_ref(ev->body);
+    }
+    add_out_job(&req->u.claim.jobs, &req->u.claim.njobs, &a->jcap, j);
+}
+
+/* The second half of a claim: loads the webhooks of the jobs collected, leases the jobs of
+ * active webhooks to node_id and parks the others (counted in `parked`). rc is the result so
+ * far (nothing is leased if it is not 0). Frees a's contents; returns the result. */
+static int claim_finish(sq *c, hk_req *req, claim_acc *a, int rc)
+{
     char (*park)[HK_ID_MAX] = NULL;
     int npark = 0;
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        char wid[HK_ID_MAX];
-        c_id(s, 1, wid);
-        hk_webhook *wh = NULL;
-        for (int i = 0; i < nwhs; i++)
-            if (strcmp(whs[i]->id, wid) == 0) wh = whs[i];
-        if (!wh) {
-            /* Loaded after the scan: the statement is still stepping. Use a placeholder. */
-            whs = hk_realloc(whs, sizeof(hk_webhook *) * (size_t)(nwhs + 1));
-            wh = whs[nwhs++] = hk_calloc(1, sizeof(hk_webhook));
-            hk_strlcpy(wh->id, wid, sizeof wh->id);
-            wh->status = -1; /* unknown yet */
-        }
-        hk_job *j = hk_job_new();
-        c_id(s, 0, j->id);
-        hk_strlcpy(j->webhook_id, wid, sizeof j->webhook_id);
-        c_id(s, 2, j->event_id);
-        j->status = hk_dl_status_parse((const char *)sqlite3_column_text(s, 3));
-        j->attempt_number = (int)c_i64(s, 4);
-        j->max_attempts = (int)c_i64(s, 5);
-        j->due_ms = c_i64(s, 6);
-        j->created_ms = c_i64(s, 7);
-        const char *type = (const char *)sqlite3_column_text(s, 9);
-        int64_t ev_created = c_i64(s, 11);
-        if (sqlite3_column_type(s, 8) != SQLITE_NULL) {
-            j->body = hk_envelope_render(j->event_id, type, ev_created,
-                                         (const char *)sqlite3_column_text(s, 8),
-                                         (size_t)sqlite3_column_bytes(s, 8));
-        } else {
-            claim_ev *ev = NULL;
-            for (int i = nev - 1; i >= 0 && i >= nev - 64; i--)
-                if (strcmp(evs[i].id, j->event_id) == 0) ev = &evs[i];
-            if (!ev) {
-                if (nev == evcap) {
-                    evcap = evcap ? evcap * 2 : 64;
-                    evs = hk_realloc(evs, sizeof(claim_ev) * (size_t)evcap);
-                }
-                ev = &evs[nev++];
-                hk_strlcpy(ev->id, j->event_id, sizeof ev->id);
-                ev->body = hk_envelope_render(j->event_id, type, ev_created,
-                                              (const char *)sqlite3_column_text(s, 10),
-                                              (size_t)sqlite3_column_bytes(s, 10));
-            }
-            j->body = hk_blob_ref(ev->body);
-        }
-        add_out_job(&req->u.claim.jobs, &req->u.claim.njobs, &jcap, j);
-    }
-    rc = map_rc(c, rc, "claim scan");
-    sqlite3_reset(s);
-    for (int i = 0; i < nev; i++) hk_blob_unref(evs[i].body);
-    free(evs);
-
-    /* Load the webhooks, then lease the deliveries of active ones and park the others. */
-    for (int i = 0; !rc && i < nwhs; i++) {
+    for (int i = 0; i < a->nev; i++) hk_blob_unref(a->evs[i].body);
+    free(a->evs);
+    for (int i = 0; !rc && i < a->nwhs; i++) {
         hk_webhook *w = NULL;
-        rc = webhook_by_id(c, whs[i]->id, &w);
+        rc = webhook_by_id(c, a->whs[i]->id, &w);
         if (!rc && w) {
-            hk_webhook_free(whs[i]);
-            whs[i] = w;
+            hk_webhook_free(a->whs[i]);
+            a->whs[i] = w;
         }
     }
     int kept = 0;
-    for (int i = 0; !rc && i < req->u.claim.njobs; i++) {
+    for (int i = 0; i < req->u.claim.njobs; i++) {
         hk_job *j = req->u.claim.jobs[i];
+        req->u.claim.jobs[i] = NULL;
+        if (rc) { /* failed already: the request's outputs are dropped */
+            hk_job_free(j);
+            continue;
+        }
         hk_webhook *wh = NULL;
-        for (int k = 0; k < nwhs; k++)
-            if (strcmp(whs[k]->id, j->webhook_id) == 0) wh = whs[k];
+        for (int k = 0; k < a->nwhs; k++)
+            if (strcmp(a->whs[k]->id, j->webhook_id) == 0) wh = a->whs[k];
         if (!wh || wh->status != HK_WH_ACTIVE || wh->deleted_at) {
             park = hk_realloc(park, sizeof *park * (size_t)(npark + 1));
             hk_strlcpy(park[npark++], j->id, HK_ID_MAX);
             hk_job_free(j);
             continue;
         }
-        PS(l, S_DL_LEASE);
-        b_text(l, 1, j->id);
-        b_text(l, 2, req->node_id);
-        rc = run(c, l, "lease");
+        sqlite3_stmt *l = ps(c, S_DL_LEASE);
+        rc = l ? HK_OK : HK_EUNAVAIL;
+        if (l) {
+            b_text(l, 1, j->id);
+            b_text(l, 2, req->node_id);
+            rc = run(c, l, "lease");
+        }
+        if (rc) {
+            hk_job_free(j);
+            continue;
+        }
         req->u.claim.jobs[kept++] = j;
-        if (!rc) add_out_webhook(&req->u.claim.webhooks, &req->u.claim.nwebhooks, wh);
+        add_out_webhook(&req->u.claim.webhooks, &req->u.claim.nwebhooks, wh);
     }
-    if (!rc) req->u.claim.njobs = kept;
+    req->u.claim.njobs = kept;
     for (int i = 0; !rc && i < npark; i++) {
-        PS(p, S_DL_PARK);
+        sqlite3_stmt *p = ps(c, S_DL_PARK);
+        if (!p) {
+            rc = HK_EUNAVAIL;
+            break;
+        }
         b_text(p, 1, park[i]);
         rc = run(c, p, "park one");
     }
-    req->u.claim.parked = npark;
+    req->u.claim.parked += npark;
     free(park);
-    for (int i = 0; i < nwhs; i++) hk_webhook_free(whs[i]);
-    free(whs);
+    for (int i = 0; i < a->nwhs; i++) hk_webhook_free(a->whs[i]);
+    free(a->whs);
+    memset(a, 0, sizeof *a);
+    return rc;
+}
+
+static int do_claim(sq *c, hk_req *req)
+{
+    PS(s, S_CLAIM);
+    b_i64(s, 1, req->now + req->u.claim.horizon);
+    b_i64(s, 2, req->u.claim.limit);
+    claim_acc a;
+    memset(&a, 0, sizeof a);
+    req->u.claim.parked = 0;
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) claim_take_row(req, s, &a);
+    rc = map_rc(c, rc, "claim scan");
+    sqlite3_reset(s);
+    return claim_finish(c, req, &a, rc);
+}
+
+/* CLAIM_IDS (store.h): each id is confirmed against its row before it is leased. */
+static int do_claim_ids(sq *c, hk_req *req)
+{
+    int64_t until = req->now + req->u.claim.horizon;
+    claim_acc a;
+    memset(&a, 0, sizeof a);
+    req->u.claim.parked = 0;
+    int rc = HK_OK, lcap = 0;
+    for (int i = 0; !rc && i < req->u.claim.nids; i++) {
+        sqlite3_stmt *s = ps(c, S_CLAIM_ONE);
+        if (!s) {
+            rc = HK_EUNAVAIL;
+            break;
+        }
+        b_text(s, 1, req->u.claim.ids[i]);
+        int st = sqlite3_step(s);
+        if (st == SQLITE_ROW) {
+            int64_t due = c_i64(s, 6);
+            if (due <= until) {
+                claim_take_row(req, s, &a);
+            } else {
+                if (req->u.claim.nlater == lcap) {
+                    lcap = lcap ? lcap * 2 : 16;
+                    req->u.claim.later = hk_realloc(req->u.claim.later,
+                                                    sizeof(hk_release) * (size_t)lcap);
+                }
+                hk_release *l = &req->u.claim.later[req->u.claim.nlater++];
+                c_id(s, 0, l->id);
+                l->next_retry_at = due;
+                req->u.claim.parked++;
+            }
+        } else if (st == SQLITE_DONE) {
+            req->u.claim.parked++; /* unknown, finished, parked or leased: the row says no */
+        }
+        rc = map_rc(c, st, "claim row");
+        sqlite3_reset(s);
+    }
+    return claim_finish(c, req, &a, rc);
+}
+
+/* DUE_SCAN (store.h). The cursor is "<next_retry_at>:<rowid>" of the last row returned. */
+static int do_due_scan(sq *c, hk_req *req)
+{
+    int64_t after_due = INT64_MIN, after_row = 0;
+    const char *cur = req->u.due_scan.cursor;
+    const char *colon = strchr(cur, ':');
+    if (cur[0] && colon) {
+        char a[32], b[32];
+        size_t la = (size_t)(colon - cur);
+        if (la >= sizeof a || strlen(colon + 1) >= sizeof b) return HK_EINVAL;
+        memcpy(a, cur, la);
+        a[la] = '\0';
+        hk_strlcpy(b, colon + 1, sizeof b);
+        if (hk_parse_int64(a, INT64_MIN, INT64_MAX, &after_due) ||
+            hk_parse_int64(b, INT64_MIN, INT64_MAX, &after_row)) {
+            snprintf(req->err, sizeof req->err, "bad due-scan cursor");
+            return HK_EINVAL;
+        }
+    }
+    int limit = req->u.due_scan.limit > 0 ? req->u.due_scan.limit : 1000;
+    PS(s, S_DUE_SCAN);
+    b_i64(s, 1, after_due);
+    b_i64(s, 2, after_row);
+    b_i64(s, 3, req->u.due_scan.until);
+    b_i64(s, 4, limit);
+    req->u.due_scan.items = hk_malloc(sizeof(hk_release) * (size_t)limit);
+    req->u.due_scan.n = 0;
+    int rc;
+    int64_t last_due = after_due, last_row = after_row;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        hk_release *it = &req->u.due_scan.items[req->u.due_scan.n++];
+        last_row = c_i64(s, 0);
+        c_id(s, 1, it->id);
+        it->next_retry_at = last_due = c_i64(s, 2);
+    }
+    rc = map_rc(c, rc, "due scan");
+    sqlite3_reset(s);
+    req->u.due_scan.more = req->u.due_scan.n == limit;
+    snprintf(req->u.due_scan.cursor, sizeof req->u.due_scan.cursor, "%lld:%lld",
+             (long long)last_due, (long long)last_row);
     return rc;
 }
 
@@ -1364,6 +1476,19 @@ static int do_release(sq *c, hk_req *req)
     return HK_OK;
 }
 
+static int do_reschedule(sq *c, hk_req *req)
+{
+    for (int i = 0; i < req->u.release.n; i++) {
+        PS(s, S_DL_RESCHEDULE);
+        b_text(s, 1, req->u.release.items[i].id);
+        b_time(s, 2, req->u.release.items[i].next_retry_at);
+        b_text(s, 3, req->node_id);
+        int rc = run(c, s, "reschedule");
+        if (rc) return rc;
+    }
+    return HK_OK;
+}
+
 static int do_heartbeat(sq *c, hk_req *req)
 {
     PS(u, S_NODE_UPSERT);
@@ -1488,6 +1613,9 @@ static int sq_exec(void *conn, hk_req *req)
     case HK_REQ_RELEASE: return do_release(c, req);
     case HK_REQ_HEARTBEAT: return do_heartbeat(c, req);
     case HK_REQ_REPLAY: return do_replay(c, req);
+    case HK_REQ_CLAIM_IDS: return do_claim_ids(c, req);
+    case HK_REQ_DUE_SCAN: return do_due_scan(c, req);
+    case HK_REQ_RESCHEDULE: return do_reschedule(c, req);
     }
     snprintf(req->err, sizeof req->err, "unknown request kind %d", req->kind);
     return HK_EINTERNAL;

@@ -10,8 +10,8 @@
  * Completion: finished requests are queued under a mutex and an eventfd wakes the loop, which
  * calls each `done` in order. If a group cannot commit (disk full, database gone), every
  * request in it fails with HK_EUNAVAIL, its outputs are cleared, and nothing of it is stored.
- * A broken connection is reopened with backoff; meanwhile requests fail fast with HK_EUNAVAIL
- * and hk_store_healthy() says 0.
+ * A broken connection is reopened by the next request that needs it (tries spaced out with
+ * backoff); meanwhile requests fail fast with HK_EUNAVAIL and hk_store_healthy() says 0.
  *
  * Secrets: webhook secrets are encrypted here (WEBHOOK_ENCRYPTION_KEY) on their way to the
  * backend and decrypted on their way back, so backends hold only ciphertext and callers only
@@ -33,6 +33,7 @@
 #include "core/crypto.h"
 #include "core/log.h"
 #include "core/time.h"
+#include "delivery/sign.h"
 #include "store/backend.h"
 
 #define GROUP_MAX 1024        /* requests per write transaction */
@@ -127,6 +128,9 @@ static const struct {
     [HK_REQ_RESULTS] = {"results", 1},
     [HK_REQ_RELEASE] = {"release", 1},
     [HK_REQ_HEARTBEAT] = {"heartbeat", 1},
+    [HK_REQ_CLAIM_IDS] = {"claim_ids", 1},
+    [HK_REQ_DUE_SCAN] = {"due_scan", 0},
+    [HK_REQ_RESCHEDULE] = {"reschedule", 1},
 };
 
 int hk_req_kind_writes(int kind)
@@ -152,6 +156,35 @@ int hk_wh_status_parse(const char *s)
     for (int i = 0; s && i < (int)HK_ARRAY_LEN(wh_status_names); i++)
         if (strcmp(s, wh_status_names[i]) == 0) return i;
     return -1;
+}
+
+void hk_schemes_str(unsigned bits, char *out, size_t n)
+{
+    out[0] = '\0';
+    size_t len = 0;
+    for (unsigned b = 1; b <= HK_SIG_SHA256; b <<= 1) {
+        if (!(bits & b)) continue;
+        int w = snprintf(out + len, n - len, "%s%s", len ? "," : "", hk_sig_scheme_name(b));
+        if (w < 0 || (size_t)w >= n - len) break;
+        len += (size_t)w;
+    }
+}
+
+unsigned hk_schemes_parse(const char *s)
+{
+    unsigned bits = 0;
+    char name[32];
+    while (s && *s) {
+        const char *e = strchr(s, ',');
+        size_t n = e ? (size_t)(e - s) : strlen(s);
+        if (n < sizeof name) {
+            memcpy(name, s, n);
+            name[n] = '\0';
+            bits |= hk_sig_scheme_from_name(name);
+        }
+        s = e ? e + 1 : NULL;
+    }
+    return bits ? bits : HK_SIG_DEFAULT;
 }
 
 void hk_webhook_free(hk_webhook *w)
@@ -284,6 +317,9 @@ void hk_req_clear(hk_req *req)
         req->u.ingest.njobs = 0;
         req->u.ingest.webhooks = NULL;
         req->u.ingest.nwebhooks = 0;
+        free(req->u.ingest.queued);
+        req->u.ingest.queued = NULL;
+        req->u.ingest.nqueued = 0;
         break;
     case HK_REQ_EVENT_LIST:
         for (int i = 0; i < req->u.ev_list.n; i++) hk_event_clear(&req->u.ev_list.items[i]);
@@ -304,12 +340,21 @@ void hk_req_clear(hk_req *req)
         req->u.replay.webhook = NULL;
         break;
     case HK_REQ_CLAIM:
+    case HK_REQ_CLAIM_IDS:
         jobs_free(req->u.claim.jobs, req->u.claim.njobs);
         webhooks_free(req->u.claim.webhooks, req->u.claim.nwebhooks);
         req->u.claim.jobs = NULL;
         req->u.claim.njobs = 0;
         req->u.claim.webhooks = NULL;
         req->u.claim.nwebhooks = 0;
+        free(req->u.claim.later);
+        req->u.claim.later = NULL;
+        req->u.claim.nlater = 0;
+        break;
+    case HK_REQ_DUE_SCAN:
+        free(req->u.due_scan.items);
+        req->u.due_scan.items = NULL;
+        req->u.due_scan.n = 0;
         break;
     case HK_REQ_RESULTS:
         free(req->u.results.changes);
@@ -384,6 +429,7 @@ static void req_open_secrets(const hk_store *st, hk_req *req)
             bad |= webhook_open(st, req->u.ingest.webhooks[i]);
         break;
     case HK_REQ_CLAIM:
+    case HK_REQ_CLAIM_IDS:
         for (int i = 0; i < req->u.claim.nwebhooks; i++)
             bad |= webhook_open(st, req->u.claim.webhooks[i]);
         break;
@@ -471,27 +517,32 @@ static void on_completion(evutil_socket_t fd, short what, void *arg)
 
 /* ---- threads -------------------------------------------------------------------------------- */
 
-/* Reopens a broken connection, retrying with backoff until it works or the store stops. */
-static void *reconnect(hk_store *st, void *conn, int role)
+/* When a store thread may next try to reopen its connection. */
+typedef struct reconn {
+    int64_t next_try_mono;
+    int delay_ms;            /* 0: the last try (if any) worked */
+} reconn;
+
+/* Tries once to reopen a thread's connection, unless the last failed try is too recent (the
+ * delay doubles from 100 ms to 2 s). Returns the connection, or NULL: the caller then fails its
+ * requests at once with HK_EUNAVAIL, so the API answers 503 while the database is away instead
+ * of hanging, and the next request tries again. */
+static void *try_reconnect(hk_store *st, int role, reconn *rs)
 {
-    if (conn) st->be->close(conn);
-    int delay_ms = 100;
-    for (;;) {
-        pthread_mutex_lock(&st->mu);
-        int stopping = st->stopping;
-        pthread_mutex_unlock(&st->mu);
-        if (stopping) return NULL;
-        char err[256];
-        void *c = NULL;
-        if (st->be->open(&c, st->cfg, role, err, sizeof err) == 0) {
-            HK_LOG(HK_LOG_INFO, "store.reconnected", HK_LS("backend", st->be->name));
-            return c;
-        }
-        HK_LOG(HK_LOG_WARN, "store.reconnect_failed", HK_LS("backend", st->be->name),
-               HK_LS("msg", err), HK_LI("retry_ms", delay_ms));
-        usleep((useconds_t)delay_ms * 1000);
-        delay_ms = delay_ms < 2000 ? delay_ms * 2 : 2000;
+    int64_t now = hk_mono_ms();
+    if (rs->delay_ms && now < rs->next_try_mono) return NULL;
+    char err[256];
+    void *c = NULL;
+    if (st->be->open(&c, st->cfg, role, err, sizeof err) == 0) {
+        if (rs->delay_ms) HK_LOG(HK_LOG_INFO, "store.reconnected", HK_LS("backend", st->be->name));
+        rs->delay_ms = 0;
+        return c;
     }
+    rs->delay_ms = rs->delay_ms ? HK_MIN(rs->delay_ms * 2, 2000) : 100;
+    rs->next_try_mono = now + rs->delay_ms;
+    HK_LOG(HK_LOG_WARN, "store.reconnect_failed", HK_LS("backend", st->be->name),
+           HK_LS("msg", err), HK_LI("retry_ms", rs->delay_ms));
+    return NULL;
 }
 
 static void fail_all(hk_req *head, int rc, const char *msg)
@@ -504,14 +555,12 @@ static void fail_all(hk_req *head, int rc, const char *msg)
 }
 
 /* Runs one group of write requests in one transaction. Returns 0, or HK_EUNAVAIL if the
- * connection broke (the caller reconnects); every request's rc is set either way. */
+ * connection broke (the caller reconnects); every request's rc is set either way. Returns
+ * HK_EAGAIN, with nothing of the group run and no rc set, if the transaction cannot begin. */
 static int run_write_group(hk_store *st, void *conn, hk_req *head)
 {
     const hk_store_backend *be = st->be;
-    if (be->begin(conn)) {
-        fail_all(head, HK_EUNAVAIL, "the store cannot start a transaction");
-        return HK_EUNAVAIL;
-    }
+    if (be->begin(conn)) return HK_EAGAIN; /* nothing ran: the caller may try a new connection */
     for (hk_req *r = head; r; r = r->next) {
         if (be->savepoint(conn)) goto broken;
         int rc = exec_one(st, conn, r);
@@ -535,12 +584,8 @@ broken:
 static void *writer_main(void *arg)
 {
     hk_store *st = arg;
-    void *conn = NULL;
-    char err[256];
-    if (st->be->open(&conn, st->cfg, HK_CONN_WRITER, err, sizeof err)) {
-        HK_LOG(HK_LOG_ERROR, "store.open_failed", HK_LS("msg", err));
-        conn = NULL;
-    }
+    reconn rs = {0, 0};
+    void *conn = try_reconnect(st, HK_CONN_WRITER, &rs);
     for (;;) {
         pthread_mutex_lock(&st->mu);
         while (!st->wq.len && !st->stopping) pthread_cond_wait(&st->wcond, &st->mu);
@@ -552,19 +597,34 @@ static void *writer_main(void *arg)
         hk_req *head = q_take_all(&st->wq, GROUP_MAX, &n);
         pthread_mutex_unlock(&st->mu);
 
-        if (!conn) conn = reconnect(st, NULL, HK_CONN_WRITER);
-        if (!conn) {
+        int grc = conn ? run_write_group(st, conn, head) : HK_EAGAIN;
+        if (grc == HK_EAGAIN && conn) {
+            /* BEGIN failed: the connection went stale (say the database restarted since the
+             * last group). Nothing of the group ran, so it runs on a new connection. */
+            st->be->close(conn);
+            conn = NULL;
+            rs.delay_ms = 0;
+        }
+        if (grc == HK_EAGAIN) {
+            conn = try_reconnect(st, HK_CONN_WRITER, &rs);
+            grc = conn ? run_write_group(st, conn, head) : HK_EAGAIN;
+        }
+        if (grc == HK_EAGAIN) {
+            atomic_store(&st->healthy, 0);
             fail_all(head, HK_EUNAVAIL, "the store is unavailable");
             complete(st, head);
+            if (conn) st->be->close(conn);
+            conn = NULL;
             continue;
         }
-        if (run_write_group(st, conn, head) == HK_EUNAVAIL) {
+        if (grc == HK_EUNAVAIL) {
             atomic_store(&st->healthy, 0);
             /* Find out whether the connection itself is gone or only this group failed
              * (SQLite: disk full). A connection that still answers is kept. */
             if (st->be->ping(conn)) {
                 complete(st, head);
-                conn = reconnect(st, conn, HK_CONN_WRITER);
+                st->be->close(conn);
+                conn = try_reconnect(st, HK_CONN_WRITER, &rs);
                 continue;
             }
         } else {
@@ -579,9 +639,8 @@ static void *writer_main(void *arg)
 static void *reader_main(void *arg)
 {
     hk_store *st = arg;
-    void *conn = NULL;
-    char err[256];
-    if (st->be->open(&conn, st->cfg, HK_CONN_READER, err, sizeof err)) conn = NULL;
+    reconn rs = {0, 0};
+    void *conn = try_reconnect(st, HK_CONN_READER, &rs);
     for (;;) {
         pthread_mutex_lock(&st->mu);
         while (!st->rq.len && !st->stopping) pthread_cond_wait(&st->rcond, &st->mu);
@@ -593,17 +652,30 @@ static void *reader_main(void *arg)
         hk_req *r = q_take_all(&st->rq, 1, &n);
         pthread_mutex_unlock(&st->mu);
 
-        if (!conn) conn = reconnect(st, NULL, HK_CONN_READER);
-        if (!conn) {
+        int rc = conn && st->be->begin(conn) == 0 ? exec_one(st, conn, r) : HK_EAGAIN;
+        if (rc == HK_EAGAIN) {
+            /* no connection, or it went stale before anything ran: once more on a new one */
+            if (conn) {
+                st->be->close(conn);
+                rs.delay_ms = 0;
+            }
+            conn = try_reconnect(st, HK_CONN_READER, &rs);
+            rc = conn && st->be->begin(conn) == 0 ? exec_one(st, conn, r) : HK_EAGAIN;
+        }
+        if (rc == HK_EAGAIN) {
             fail_all(r, HK_EUNAVAIL, "the store is unavailable");
             complete(st, r);
+            if (conn) st->be->close(conn);
+            conn = NULL;
             continue;
         }
-        int rc = st->be->begin(conn) ? HK_EUNAVAIL : exec_one(st, conn, r);
         if (rc == HK_EUNAVAIL) {
             st->be->rollback(conn);
             fail_all(r, HK_EUNAVAIL, "the store is unavailable");
-            if (st->be->ping(conn)) conn = reconnect(st, conn, HK_CONN_READER);
+            if (st->be->ping(conn)) {
+                st->be->close(conn);
+                conn = try_reconnect(st, HK_CONN_READER, &rs);
+            }
         } else {
             if (rc) hk_req_clear(r);
             st->be->commit(conn);

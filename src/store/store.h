@@ -167,6 +167,9 @@ enum hk_req_kind {
     HK_REQ_RELEASE,         /* write */
     HK_REQ_HEARTBEAT,       /* write */
     HK_REQ_REPLAY,          /* write: manual retry of one delivery, or recover of a range */
+    HK_REQ_CLAIM_IDS,       /* write: lease the given deliveries if their rows agree (Redis claims) */
+    HK_REQ_DUE_SCAN,        /* read: one page of the due index (the Redis sweeper) */
+    HK_REQ_RESCHEDULE,      /* write: later due times of deliveries node_id holds (u.release) */
     HK_REQ_KIND_MAX
 };
 
@@ -248,7 +251,7 @@ typedef struct hk_wh_change {      /* a webhook whose status a results batch cha
     int status;
 } hk_wh_change;
 
-typedef struct hk_release {        /* a leased delivery handed back */
+typedef struct hk_release {        /* a leased delivery handed back; also any (id, due time) */
     char id[HK_ID_MAX];
     int64_t next_retry_at;         /* new due time; 0 = park (held until its webhook is active) */
 } hk_release;
@@ -298,6 +301,10 @@ struct hk_req {
             int lease_budget;       /* how many new deliveries may be leased to node_id */
             hk_job **jobs; int njobs;        /* leased deliveries, for the dispatcher */
             hk_webhook **webhooks; int nwebhooks; /* the webhooks of those jobs */
+            /* out: the deliveries created due (webhook active) but NOT leased because the
+             * lease budget ran out, with their due time, so that a queue keeping its own
+             * schedule (Redis) can add them. Every backend fills it. */
+            hk_release *queued; int nqueued;
         } ingest;
 
         struct {
@@ -314,18 +321,48 @@ struct hk_req {
         } dl_list;
         struct { const char *id; hk_delivery out; } dl_get;
 
+        /* CLAIM: leases to node_id up to `limit` claimable rows (open, not leased, not parked)
+         * due at or before now + horizon, soonest first; rows of a webhook that is not active
+         * are parked (next_retry_at NULL) instead and counted in `parked`.
+         * CLAIM_IDS (same fields): a queue with its own schedule (Redis) claimed these ids;
+         * the rows decide. Each id whose row is open, not leased (by any node, this one
+         * included), not parked and due at or before now + horizon is leased to node_id and
+         * returned as a job (if its webhook is not active the row is parked instead, as
+         * CLAIM does); a row that passes all but is due later goes to `later` with the
+         * row's due time (for the queue to reschedule); every other id (unknown, finished,
+         * parked, leased) is dropped. `limit` is not read; `parked` counts every id not
+         * returned as a job (parked, later or dropped). Order of jobs: as in ids. */
         struct {
             int64_t horizon;        /* claim deliveries due at or before now + horizon */
             int limit;
+            const char *const *ids; int nids;  /* CLAIM_IDS input */
             hk_job **jobs; int njobs;
             hk_webhook **webhooks; int nwebhooks;
             int parked;             /* rows found for non-active webhooks and parked */
+            hk_release *later; int nlater;     /* CLAIM_IDS output */
         } claim;
+        /* DUE_SCAN (read): the claimable rows (open, not leased, not parked) due at or before
+         * `until`, in due order, at most `limit`, starting after `cursor` ("" = from the
+         * first). The cursor is the backend's (opaque to callers, NUL-terminated); on return
+         * it names the position after the last row returned, and `more` is 1 when the page
+         * was full (a next page may exist). */
+        struct {
+            int64_t until;
+            int limit;
+            char cursor[64];
+            hk_release *items; int n;
+            int more;
+        } due_scan;
         struct {
             hk_result *items; int n;
             int disable_after;      /* HOOKD_DISABLE_AFTER */
             hk_wh_change *changes; int nchanges;
         } results;
+        /* RELEASE: leased deliveries handed back (lease dropped, next due time set).
+         * RESCHEDULE (same fields): each item whose row is open, leased to node_id and due
+         * before the item's time gets that due time; the lease stays. For deliveries a node
+         * keeps in memory but will start later (the rate limit): the row then says when, for
+         * the API (nextRetryAt) and for whoever takes the delivery over after a crash. */
         struct { hk_release *items; int n; } release;
         struct {
             int64_t alive_until;

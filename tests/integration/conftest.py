@@ -17,6 +17,7 @@ import secrets
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -26,6 +27,7 @@ import requests
 
 ROOT = os.environ.get("HOOKD_SOURCE_DIR") or os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 HOOKD_BIN = os.environ.get("HOOKD_BIN") or os.path.join(ROOT, "build", "hookd")
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "lib"))
 SLOW = float(os.environ.get("HOOKD_TEST_SLOWDOWN", "1"))  # >1 under sanitizers/valgrind
 
 
@@ -72,9 +74,10 @@ class Receiver:
     delay (seconds before answering), hang (never answer; the connection stays open),
     trickle (seconds between the bytes of the response: a slow endpoint).
     port: listen on this port (to bring a stopped receiver back on the same URL).
+    tls: an ssl.SSLContext (server side): the receiver is an https endpoint.
     """
 
-    def __init__(self, port=0):
+    def __init__(self, port=0, tls=None):
         self.requests = []
         self.lock = threading.Lock()
         self.cond = threading.Condition(self.lock)
@@ -90,6 +93,9 @@ class Receiver:
 
             def setup(self):
                 super().setup()
+                # headers and body are two writes: without this, Nagle holds the body back
+                # until the client's delayed ACK (~40 ms per request on keep-alive)
+                self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                 with receiver.lock:
                     receiver._conn_seq += 1
                     self.conn_id = receiver._conn_seq
@@ -143,13 +149,16 @@ class Receiver:
 
         ThreadingHTTPServer.allow_reuse_address = True
         self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        if tls is not None:
+            self.server.socket = tls.wrap_socket(self.server.socket, server_side=True)
+        self.scheme = "https" if tls is not None else "http"
         self.server.daemon_threads = True
         self.port = self.server.server_address[1]
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
 
     def url(self, path="/hook"):
-        return f"http://127.0.0.1:{self.port}{path}"
+        return f"{self.scheme}://127.0.0.1:{self.port}{path}"
 
     def plan(self, path, responses):
         """Answers the next requests to path with these responses, in order."""
@@ -241,7 +250,12 @@ class Hookd:
     def start(self, wait=True):
         self.logf = open(self.log_path, "ab")
         cmd = os.environ.get("HOOKD_TEST_WRAPPER", "").split() + [HOOKD_BIN] + self.args + ["serve"]
-        self.proc = subprocess.Popen(cmd, env=self.env, cwd=self.workdir, stdout=self.logf,
+        env = dict(self.env)
+        if env.get("HOOKD_REDIS_PREFIX") == REDIS_PREFIX_PER_STORE:
+            # one Redis schedule per store, as in production: nodes sharing a database share it
+            store = env.get("PG_URL") or env["HOOKD_DB"]
+            env["HOOKD_REDIS_PREFIX"] = "t" + hashlib.sha1(store.encode()).hexdigest()[:16] + ":"
+        self.proc = subprocess.Popen(cmd, env=env, cwd=self.workdir, stdout=self.logf,
                                      stderr=subprocess.STDOUT)
         if wait:
             self.wait_healthy()
@@ -368,14 +382,55 @@ class Hookd:
 
 
 def store_env_for(request, tmp_path=None):
-    """The store the suite runs against: HOOKD_TEST_STORE=sqlite (default) or pg."""
+    """The store the suite runs against: HOOKD_TEST_STORE=sqlite (default) or pg; with
+    HOOKD_TEST_REDIS=1 also Redis (REDIS_URL, a fresh key prefix for each hookd)."""
     kind = os.environ.get("HOOKD_TEST_STORE", "sqlite")
+    redis = redis_env_for(request)
     if kind == "sqlite":
-        return {}
+        return redis
     if kind == "pg":
         pg = request.getfixturevalue("pg_server")
-        return {"PG_URL": pg.new_database()}
+        # a stable node id, as an operator sets one per node: a restarted hookd takes its own
+        # leases back at once instead of waiting for them to expire (docs/POSTGRES.md)
+        return {"PG_URL": pg.new_database(), "HOOKD_NODE_ID": "test-" + secrets.token_hex(6),
+                **redis}
     raise RuntimeError(f"unknown HOOKD_TEST_STORE {kind}")
+
+
+def redis_on():
+    return os.environ.get("HOOKD_TEST_REDIS", "") not in ("", "0")
+
+
+REDIS_PREFIX_PER_STORE = "@store"  # Hookd.start derives the prefix from PG_URL / HOOKD_DB
+
+
+def redis_env_for(request):
+    """REDIS_URL when the suite runs with HOOKD_TEST_REDIS=1, with a key prefix per store (so
+    nodes started on one database share one schedule, and nothing else does)."""
+    if not redis_on():
+        return {}
+    rs = request.getfixturevalue("redis_server")
+    return {"REDIS_URL": rs.url(), "HOOKD_REDIS_PREFIX": REDIS_PREFIX_PER_STORE}
+
+
+@pytest.fixture(scope="session")
+def redis_server():
+    """One redis-server per pytest worker (no persistence); each hookd gets its own prefix."""
+    from servers import RedisServer
+    rs = RedisServer()
+    rs.start()
+    yield rs
+    rs.cleanup()
+
+
+@pytest.fixture(scope="session")
+def pg_server():
+    """One PostgreSQL per pytest worker (session scope under xdist), a database per test."""
+    from servers import PgServer
+    pg = PgServer()
+    pg.start()
+    yield pg
+    pg.cleanup()
 
 
 @pytest.fixture

@@ -4,7 +4,9 @@ the others. Real receivers: a healthy one, one that never answers (hang) and a p
 listens on (dead: connection refused at once, retried every 250 ms).
 
 The rate test measures the healthy endpoint's delivery rate alone and beside the two bad ones
-in the same hookd, alternating, best of up to three rounds (the machine is shared and noisy);
+in the same hookd, in rounds of (alone, beside) back to back, and passes when one round's beside
+rate is at least 90% of the same round's alone rate (up to three rounds: the machine is shared
+and noisy, and comparing within a round keeps one lucky alone measurement from failing it);
 the limits are set so that without per-endpoint isolation the hanging endpoint would take every
 slot (the healthy rate would drop to nothing), and so that with it each webhook has its own.
 """
@@ -89,10 +91,10 @@ def test_healthy_endpoint_keeps_its_rate_beside_a_hanging_and_a_dead_one(hookd):
             assert h.api("PATCH", f"/api/webhook/v1/{wh['id']}", {"status": "paused"}).status_code == 200
         hang.close()
         wait_until(lambda: metrics(h)[("hookd_inflight", ())] == 0, 20, 0.05, "nothing in flight")
-        if max(beside) >= 0.9 * max(alone):
+        if beside[-1] >= 0.9 * alone[-1]:
             break
     print("\n".join(notes))
-    assert max(beside) >= 0.9 * max(alone), "\n".join(notes)
+    assert any(b >= 0.9 * a for a, b in zip(alone, beside)), "\n".join(notes)
 
 
 def test_max_inflight_caps_attempts_across_webhooks_round_robin(hookd, receiver):

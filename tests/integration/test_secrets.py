@@ -18,6 +18,9 @@ def decrypt(enc):
 
 
 def db_rows(h):
+    if h.env.get("PG_URL"):
+        from servers import pg_query
+        return [tuple(r) for r in pg_query(h.env["PG_URL"], "SELECT id, secret, previous_secret FROM webhook")]
     con = sqlite3.connect(h.env["HOOKD_DB"])
     try:
         return con.execute("SELECT id, secret, previous_secret FROM webhook").fetchall()

@@ -1,0 +1,145 @@
+/*
+ * pg_schema.h: the PostgreSQL schema as numbered migrations (SPEC §2 names, the seed's types).
+ * Append new migrations at the end; never edit one that has shipped. pg.c applies them under a
+ * session advisory lock, each in its own transaction, so nodes starting at once apply each
+ * migration exactly once and the others wait, then find nothing to do.
+ *
+ * Types: the seed's enums (webhook_status, webhook_delivery_status), timestamptz for times
+ * (hookd passes int64 ms; hk_ts() and hk_ms() convert, and are inlined by the planner), jsonb
+ * for the JSON the seed keeps as jsonb and that hookd itself writes (custom_headers,
+ * filtering_options, request_headers).
+ *
+ * Exact text where it must be exact: webhook_event.payload and webhook_delivery.event_data are
+ * `json`, not `jsonb`. A webhook service must deliver `data` byte for byte as it was ingested,
+ * and jsonb rewrites its input (key order, whitespace, duplicate keys, number spelling such as
+ * 1.0e2 or big integers); `json` is validated on the way in and hands back the input text
+ * unchanged. response_headers is `json` too: it is written from an endpoint's answer, and jsonb
+ * would refuse a \u0000 escape there, which would make a results batch unwritable.
+ *
+ * Scheduling columns (as in the SQLite schema): lease_owner names the node whose memory holds
+ * the delivery (its heartbeat row in hk_node keeps the lease alive), next_retry_at is the due
+ * time, NULL while parked. webhook_delivery_due is partial: it holds exactly the claimable
+ * rows, so a claim (FOR NO KEY UPDATE SKIP LOCKED) never walks leased, parked or finished ones.
+ * Subscriptions keep their creation order in `seq`.
+ *
+ * No foreign keys, as on SQLite (which runs with foreign_keys=OFF): hookd never deletes a row
+ * (webhooks are soft-deleted; events, deliveries and attempts stay), the ingest statement
+ * inserts deliveries only for events inserted by that same statement, and attempts only for
+ * deliveries that exist. Measured with bench/run.py b, the checks cost PostgreSQL about 20%
+ * of its CPU per delivery (an index probe and a KEY SHARE lock of the parent row for each
+ * insert, every one of them on the same hot webhook row when several nodes deliver to it).
+ */
+#ifndef HK_PG_SCHEMA_H
+#define HK_PG_SCHEMA_H
+
+static const char *const hk_pg_migrations[] = {
+    /* 1: the initial schema */
+    "CREATE TYPE webhook_status AS ENUM ('active', 'paused', 'disabled', 'failed');"
+    "CREATE TYPE webhook_delivery_status AS ENUM ('pending', 'success', 'failed', 'retrying');"
+    "CREATE FUNCTION hk_ts(bigint) RETURNS timestamptz LANGUAGE sql IMMUTABLE PARALLEL SAFE"
+    "  AS $$ SELECT to_timestamp($1 / 1000.0) $$;"
+    "CREATE FUNCTION hk_ms(timestamptz) RETURNS bigint LANGUAGE sql STABLE PARALLEL SAFE"
+    "  AS $$ SELECT (extract(epoch FROM $1) * 1000)::bigint $$;"
+    "CREATE TABLE api_key ("
+    "  id text PRIMARY KEY,"
+    "  organization_id text NOT NULL,"
+    "  name text,"
+    "  key_hash text NOT NULL UNIQUE,"
+    "  key_prefix text NOT NULL,"
+    "  created_at timestamptz NOT NULL,"
+    "  revoked_at timestamptz,"
+    "  last_used_at timestamptz);"
+    "CREATE TABLE webhook ("
+    "  id text PRIMARY KEY,"
+    "  name varchar(255) NOT NULL,"
+    "  url text NOT NULL,"
+    "  secret text NOT NULL,"
+    "  previous_secret text,"
+    "  previous_secret_expires_at timestamptz,"
+    "  organization_id text NOT NULL,"
+    "  user_id text,"
+    "  status webhook_status NOT NULL DEFAULT 'active',"
+    "  custom_headers jsonb,"
+    "  rate_limit_enabled boolean NOT NULL DEFAULT true,"
+    "  max_requests_per_minute integer NOT NULL DEFAULT 60,"
+    "  max_retries integer NOT NULL DEFAULT 6,"
+    "  filtering_options jsonb,"
+    "  signature_schemes text NOT NULL DEFAULT 'standard,reloop',"
+    "  last_triggered_at timestamptz,"
+    "  success_count bigint NOT NULL DEFAULT 0,"
+    "  failure_count bigint NOT NULL DEFAULT 0,"
+    "  consecutive_failures bigint NOT NULL DEFAULT 0,"
+    "  deleted_at timestamptz,"
+    "  created_at timestamptz NOT NULL,"
+    "  updated_at timestamptz NOT NULL);"
+    "CREATE INDEX webhook_org ON webhook (organization_id, created_at) WHERE deleted_at IS NULL;"
+    "CREATE TABLE webhook_event_subscription ("
+    "  id text PRIMARY KEY,"
+    "  webhook_id text NOT NULL,"
+    "  event_id text NOT NULL,"
+    "  is_enabled boolean NOT NULL DEFAULT true,"
+    "  created_at timestamptz NOT NULL,"
+    "  seq bigint GENERATED ALWAYS AS IDENTITY,"
+    "  UNIQUE (webhook_id, event_id));"
+    "CREATE TABLE webhook_event ("
+    "  id text PRIMARY KEY,"
+    "  event text NOT NULL,"
+    "  payload json NOT NULL,"
+    "  source text NOT NULL DEFAULT 'api',"
+    "  idempotency_key text,"
+    "  organization_id text NOT NULL,"
+    "  user_id text,"
+    "  created_at timestamptz NOT NULL);"
+    "CREATE UNIQUE INDEX webhook_event_idem ON webhook_event (organization_id, idempotency_key)"
+    "  WHERE idempotency_key IS NOT NULL;"
+    "CREATE INDEX webhook_event_org ON webhook_event (organization_id, created_at);"
+    "CREATE TABLE webhook_delivery ("
+    "  id text PRIMARY KEY,"
+    "  webhook_id text NOT NULL,"
+    "  webhook_event_id text NOT NULL,"
+    "  replay_of_delivery_id text,"
+    "  event_type text NOT NULL,"
+    "  event_data json,"
+    "  status webhook_delivery_status NOT NULL DEFAULT 'pending',"
+    "  request_url text NOT NULL,"
+    "  request_headers jsonb,"
+    "  request_body jsonb,"
+    "  response_status integer,"
+    "  response_body text,"
+    "  response_headers json,"
+    "  attempt_number integer NOT NULL DEFAULT 0,"
+    "  max_attempts integer NOT NULL,"
+    "  next_retry_at timestamptz,"
+    "  last_attempt_at timestamptz,"
+    "  error_message text,"
+    "  completed_at timestamptz,"
+    "  duration_ms integer,"
+    "  created_at timestamptz NOT NULL,"
+    "  lease_owner text);"
+    "CREATE INDEX webhook_delivery_due ON webhook_delivery (next_retry_at)"
+    "  WHERE status IN ('pending', 'retrying') AND lease_owner IS NULL"
+    "  AND next_retry_at IS NOT NULL;"
+    "CREATE INDEX webhook_delivery_lease ON webhook_delivery (lease_owner)"
+    "  WHERE lease_owner IS NOT NULL;"
+    "CREATE INDEX webhook_delivery_webhook ON webhook_delivery (webhook_id, created_at);"
+    "CREATE INDEX webhook_delivery_event ON webhook_delivery (webhook_event_id);"
+    "CREATE TABLE webhook_delivery_attempt ("
+    "  id text PRIMARY KEY,"
+    "  webhook_delivery_id text NOT NULL,"
+    "  attempt_number integer NOT NULL,"
+    "  status webhook_delivery_status NOT NULL,"
+    "  response_status integer,"
+    "  response_body text,"
+    "  response_headers json,"
+    "  duration_ms integer,"
+    "  error_message text,"
+    "  created_at timestamptz NOT NULL);"
+    "CREATE INDEX webhook_delivery_attempt_delivery"
+    "  ON webhook_delivery_attempt (webhook_delivery_id, attempt_number);"
+    "CREATE TABLE hk_node ("
+    "  id text PRIMARY KEY,"
+    "  alive_until timestamptz NOT NULL,"
+    "  started_at timestamptz NOT NULL);",
+};
+
+#endif

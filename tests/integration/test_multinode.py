@@ -1,0 +1,260 @@
+"""Several hookd nodes on one PostgreSQL database (SPEC §1, §6), and PostgreSQL faults.
+
+Each node names itself in the User-Agent it sends (HOOKD_USER_AGENT), so the counting receiver
+knows which node delivered what. Ingest goes through node A only and both nodes hold a small
+window (HOOKD_QUEUE_WINDOW=100): most deliveries wait in the store, and both nodes claim them
+from it (FOR NO KEY UPDATE SKIP LOCKED), which is the path under test.
+
+PostgreSQL only (HOOKD_TEST_STORE=pg): the SQLite store is single-node by design.
+"""
+import collections
+import json
+import os
+import threading
+import time
+
+import pytest
+import requests
+
+from conftest import SLOW, wait_until
+
+pytestmark = pytest.mark.skipif(os.environ.get("HOOKD_TEST_STORE", "sqlite") != "pg",
+                                reason="several nodes share a PostgreSQL store (HOOKD_TEST_STORE=pg)")
+
+NODE_ENV = {
+    "HOOKD_QUEUE_WINDOW": "100",
+    "HOOKD_HTTP_TIMEOUT_MS": "2000",
+    "HOOKD_LEASE_MS": "8000",
+    "HOOKD_LOG_LEVEL": "info",
+}
+
+
+def two_nodes(hookd, env_a=None, env_b=None):
+    a = hookd(HOOKD_USER_AGENT="node-a", **{**NODE_ENV, **(env_a or {})})
+    b = hookd(start=False, HOOKD_USER_AGENT="node-b", **{**NODE_ENV, **(env_b or {})})
+    b.env["PG_URL"] = a.env["PG_URL"]  # the same database; b keeps its own node id
+    b.start()
+    assert a.env["HOOKD_NODE_ID"] != b.env["HOOKD_NODE_ID"]
+    return a, b
+
+
+def ingest_batch(h, n, start=0, tag="m"):
+    """Ingests n events through h in batches of 1000; returns their ids."""
+    ids = []
+    for off in range(0, n, 1000):
+        events = [{"type": "multi.node", "data": {"tag": tag, "i": start + off + k}}
+                  for k in range(min(1000, n - off))]
+        r = h.api("POST", "/api/webhook/v1/events/batch", {"events": events}, timeout=60)
+        assert r.status_code == 202, r.text
+        ids += [x["id"] for x in r.json()["results"]]
+    return ids
+
+
+def tally(receiver):
+    """(path, event id) -> [user agents of the requests that carried it, in arrival order]."""
+    seen = collections.defaultdict(list)
+    for rec in receiver.received():
+        seen[(rec.path, json.loads(rec.body)["id"])].append(rec.headers.get("user-agent"))
+    return seen
+
+
+def unrecorded(h, receiver, seen):
+    """The deliveries that arrived more often than hookd recorded attempts for them: true
+    duplicates (a receiver that was too slow gets a retry, which is a recorded attempt)."""
+    did = {}
+    for rec in receiver.received():
+        did[(rec.path, json.loads(rec.body)["id"])] = rec.headers["x-delivery-id"]
+    out = {}
+    for k, agents in seen.items():
+        if len(agents) > 1 and h.delivery(did[k])["attemptNumber"] < len(agents):
+            out[k] = agents
+    return out
+
+
+def test_two_nodes_deliver_each_exactly_once_and_share_the_work(hookd, receiver):
+    slow_ok = {"HOOKD_HTTP_TIMEOUT_MS": "10000", "HOOKD_LEASE_MS": "20000"}
+    a, b = two_nodes(hookd, slow_ok, slow_ok)
+    a.create_webhook(receiver.url("/one"))
+    a.create_webhook(receiver.url("/two"))
+    ids = ingest_batch(a, 5000)
+    want = {(p, i) for p in ("/one", "/two") for i in ids}
+    wait_until(lambda: len(tally(receiver)) >= len(want), 120, 0.5, "10,000 deliveries")
+    time.sleep(1.0 * SLOW)  # a duplicate would come now, if any
+    seen = tally(receiver)
+    assert set(seen) == want
+    dups = unrecorded(a, receiver, seen)
+    assert not dups, f"{len(dups)} deliveries arrived more than once, e.g. {list(dups.items())[:3]}"
+    by_node = collections.Counter(v[0] for v in seen.values())
+    assert by_node["node-a"] + by_node["node-b"] == 10000, by_node
+    assert by_node["node-a"] >= 1000 and by_node["node-b"] >= 1000, by_node
+    # the store agrees: every delivery succeeded with one attempt
+    for h in (a, b):
+        assert "dispatch.results_retry" not in h.logs()
+
+
+def test_kill9_of_one_node_loses_nothing(hookd, receiver):
+    """Node B dies with attempts in flight: A takes its deliveries over when B's heartbeat row
+    expires; the only duplicates are attempts B had started and not recorded."""
+    conc = 4
+    a, b = two_nodes(hookd, env_b={"HOOKD_ENDPOINT_CONCURRENCY": str(conc)})
+    receiver.default = {"status": 200, "body": "ok", "delay": 0.02}
+    a.create_webhook(receiver.url("/k1"))
+    a.create_webhook(receiver.url("/k2"))
+    ids = ingest_batch(a, 2000, tag="k9")
+    wait_until(lambda: sum(1 for r in receiver.received() if r.headers.get("user-agent") == "node-b") > 300,
+               60, 0.05, "node B to deliver a share")
+    b.kill9()
+    killed_at = time.time()
+    want = {(p, i) for p in ("/k1", "/k2") for i in ids}
+    wait_until(lambda: len(tally(receiver)) >= len(want), 90, 0.5, "every delivery after the kill")
+    time.sleep(1.0 * SLOW)
+    seen = tally(receiver)
+    assert set(seen) == want
+    dups = unrecorded(a, receiver, seen)
+    # B had at most `conc` attempts in flight per webhook, plus the results of attempts that
+    # had finished but were not yet committed (one batch: bounded by the same attempts)
+    assert len(dups) <= 2 * conc * 2, f"{len(dups)} duplicates"
+    for agents in dups.values():
+        assert "node-b" in agents, agents
+    # and A did take work over after the kill
+    late_a = [r for r in receiver.received() if r.at > killed_at and r.headers.get("user-agent") == "node-a"]
+    assert late_a
+    assert any(e.get("event") == "dispatch.reclaimed" for e in a.log_events())
+
+
+class Producer:
+    """Ingests single events through h from a thread, remembering every acknowledged id and
+    every status answered."""
+
+    def __init__(self, h, tag):
+        self.h, self.tag = h, tag
+        self.acked, self.codes = [], collections.Counter()
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+
+    def run(self):
+        s = requests.Session()
+        i = 0
+        while not self.stop.is_set():
+            i += 1
+            try:
+                r = s.post(self.h.base + "/api/webhook/v1/events", timeout=10,
+                           headers={"x-api-key": self.h.key, "content-type": "application/json"},
+                           data=json.dumps({"type": "pg.restart", "data": {"tag": self.tag, "i": i}}))
+            except requests.RequestException:
+                self.codes["error"] += 1
+                time.sleep(0.01)
+                continue
+            self.codes[r.status_code] += 1
+            if r.status_code == 202:
+                self.acked.append(r.json()["id"])
+            elif r.status_code != 503:
+                raise AssertionError(f"ingest answered {r.status_code}: {r.text}")
+            else:
+                time.sleep(0.01)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.thread.join(30)
+
+
+def test_postgres_restart_under_two_nodes_loses_nothing(hookd, receiver, pg_server):
+    a, b = two_nodes(hookd)
+    a.create_webhook(receiver.url("/r"))
+    ids = ingest_batch(a, 1000, tag="before")
+    with Producer(a, "during") as pa, Producer(b, "during-b") as pb:
+        wait_until(lambda: receiver.count("/r") > 300, 30, 0.05, "deliveries under way")
+        pg_server.stop()
+        time.sleep(2.0)
+        assert pa.codes[503] + pb.codes[503] > 0, "ingest must answer 503 while PostgreSQL is down"
+        pg_server.start()
+        wait_until(lambda: len(pa.acked) > 50 and len(pb.acked) > 50, 30, 0.1,
+                   "ingest to work again on both nodes")
+    everything = set(ids) | set(pa.acked) | set(pb.acked)
+    got = lambda: {json.loads(r.body)["id"] for r in receiver.received("/r")}
+    wait_until(lambda: everything <= got(), 60, 0.5, "every acknowledged event delivered")
+    for h in (a, b):
+        h.wait_healthy()
+        assert any(e.get("event") == "store.reconnected" for e in h.log_events()), h.logs()[-2000:]
+
+
+def test_postgres_outage_503_then_recovery(hookd, receiver, pg_server):
+    """While PostgreSQL is down: ingest 503 (nothing acknowledged that is not stored), health
+    503 naming the store; the attempt in flight finishes and its result is written once the
+    database is back; hookd reconnects by itself."""
+    h = hookd()
+    wh = h.create_webhook(receiver.url("/slow"))
+    receiver.plan("/slow", [{"delay": 2.0}])
+    h.ingest(data={"n": "in flight"})
+    receiver.wait(1, "/slow")
+    pg_server.stop()
+    try:
+        r = h.api("POST", "/api/webhook/v1/events", {"type": "t", "data": {"n": 2}})
+        assert r.status_code == 503, r.text
+        assert r.json()["code"] and r.json()["message"]
+        def health_503():
+            x = requests.get(h.base + "/api/webhook/health", timeout=5)
+            return [x] if x.status_code == 503 else None  # a 503 Response is falsy itself
+        health = wait_until(health_503, 10, 0.2, "health 503")[0]
+        assert health.json()["checks"]["store"] == "down", health.text
+        time.sleep(2.5)  # the attempt in flight finishes meanwhile; its result cannot be written
+    finally:
+        pg_server.start()
+    h.wait_healthy(30)
+    d = h.wait_delivery(wh["id"], "success", timeout=30)[0]
+    assert d["attemptNumber"] == 1
+    assert receiver.count("/slow") == 1  # written once it was back: not attempted again
+    h.ingest(data={"n": 3})
+    receiver.wait(2, "/slow")
+    assert any(e.get("event") == "store.reconnected" for e in h.log_events())
+
+
+def test_postgres_down_longer_than_the_lease_sends_nothing_twice(hookd, receiver, pg_server):
+    """Both nodes lose their heartbeats for longer than HOOKD_LEASE_MS: each stops starting
+    attempts before its leases could lapse, and once the database is back hands its waiting
+    deliveries back rather than sending what another node may have taken over. Only attempts
+    in flight when the database went away may arrive twice."""
+    conc = 4
+    env = {"HOOKD_ENDPOINT_CONCURRENCY": str(conc)}
+    a, b = two_nodes(hookd, env, env)
+    receiver.default = {"status": 200, "body": "ok", "delay": 0.02}
+    a.create_webhook(receiver.url("/lapse"))
+    ids = ingest_batch(a, 2000, tag="lapse")
+    wait_until(lambda: receiver.count("/lapse") > 300, 60, 0.05, "deliveries under way")
+    pg_server.stop()
+    time.sleep(11.0)  # > HOOKD_LEASE_MS (8 s) + a heartbeat period
+    pg_server.start()
+    want = {("/lapse", i) for i in ids}
+    wait_until(lambda: len(tally(receiver)) >= len(want), 90, 0.5, "every delivery after the outage")
+    time.sleep(1.0 * SLOW)
+    seen = tally(receiver)
+    assert set(seen) == want
+    dups = unrecorded(a, receiver, seen)
+    # per node: its attempts in flight when the database went away, and the results batch
+    # being written then (no attempt starts while results cannot be written)
+    assert len(dups) <= 2 * 2 * conc, f"{len(dups)} sent twice (each node held up to 100)"
+    for h in (a, b):
+        events = {e.get("event") for e in h.log_events()}
+        assert "dispatch.paused" in events and "dispatch.leases_lapsed" in events, sorted(events)
+
+
+def test_nodes_migrating_a_fresh_database_at_once(pg_server, tmp_path):
+    """`hookd migrate` (and every `serve`) applies the schema under an advisory lock: four at
+    once on an empty database all succeed, and each migration is applied once."""
+    import subprocess
+    from conftest import HOOKD_BIN
+    url = pg_server.new_database("mig")
+    env = {"PATH": os.environ["PATH"], "PG_URL": url}
+    procs = [subprocess.Popen([HOOKD_BIN, "migrate"], env=env, cwd=tmp_path, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for _ in range(4)]
+    outs = [p.communicate(timeout=60 * SLOW) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0, 0], outs
+    assert all("migrated (postgres)" in o for o, _ in outs), outs
+    rows = pg_server.sql("SELECT version, count(*) FROM schema_migrations GROUP BY version", url)
+    assert rows and all(n == "1" for _, n in rows), rows
+    types = pg_server.sql("SELECT typname FROM pg_type WHERE typname LIKE 'webhook%status' ORDER BY 1", url)
+    assert [t for t, in types] == ["webhook_delivery_status", "webhook_status"]
