@@ -53,6 +53,7 @@
 #define IDLE_WHC_MS 300000        /* cached webhooks with no jobs are dropped after this */
 #define RESULTS_RETRY_MS 1000
 #define RELEASE_RETRY_MS 1000
+#define CROWD_MS 10000           /* a full window that frees no room within this makes room */
 #define RL_NOTE_MS 1000           /* projected starts sooner than this are not written to rows */
 
 typedef struct whc {
@@ -131,6 +132,7 @@ struct hk_dispatch {
     struct event *soon;          /* deferred pump/claim */
     int claiming;
     int claim_more;              /* the last claim was full or work is known to be due */
+    int64_t room_made_mono;      /* last make_room that deferred jobs (monotonic ms) */
     int64_t last_hb_ok;          /* monotonic ms at which the last committed heartbeat was
                                     sent: this node's leases run until then + lease_ms */
     int64_t hb_sent;             /* monotonic ms at which the heartbeat in flight was sent */
@@ -573,44 +575,82 @@ static int64_t defer_ms(const hk_dispatch *d, const whc *w)
     return ms < 1000 ? 1000 : ms > 3600000 ? 3600000 : ms;
 }
 
+/* The webhook holding the most waiting jobs, or NULL if none holds two. */
+static whc *biggest_waiting(hk_dispatch *d)
+{
+    whc *big = NULL, *w;
+    size_t it = 0;
+    while ((w = hk_map_next(&d->whcs, &it)))
+        if (!big || w->nready > big->nready) big = w;
+    return big && big->nready >= 2 ? big : NULL;
+}
+
+/* big hands back the newer half of its waiting jobs, due again when it should have worked
+ * through the older half (defer_ms). The releases are queued; the caller flushes them. */
+static void defer_newer_half(hk_dispatch *d, whc *big)
+{
+    int keep = big->nready / 2;
+    int64_t due = hk_now_ms() + defer_ms(d, big);
+    hk_job *j = big->rq_head, *prev = NULL;
+    for (int i = 0; i < keep && j; i++) {
+        prev = j;
+        j = j->next;
+    }
+    if (prev) {
+        prev->next = NULL;
+        big->rq_tail = prev;
+    } else {
+        big->rq_head = big->rq_tail = NULL;
+    }
+    if (big->rl_tail) big->rl_tail = prev ? prev->rl_slot : 0;
+    int n = 0;
+    while (j) {
+        hk_job *next = j->next;
+        big->nready--;
+        d->waiting--;
+        job_release(d, big, j, due);
+        j = next;
+        n++;
+    }
+    HK_LOG(HK_LOG_INFO, "dispatch.deferred", HK_LS("webhook_id", big->id), HK_LI("count", n),
+           HK_LI("until_ms", due));
+}
+
 /* Keeps the window: while more than HOOKD_QUEUE_WINDOW jobs are held, the webhook with the
  * most waiting jobs hands back the newer half of them with a later due time. */
 static void enforce_window(hk_dispatch *d)
 {
     int guard = 0;
-    while (d->held > d->cfg->queue_window && guard++ < 64) {
-        whc *big = NULL;
-        size_t it = 0;
-        whc *w;
-        while ((w = hk_map_next(&d->whcs, &it)))
-            if (!big || w->nready > big->nready) big = w;
-        if (!big || big->nready < 2) break;
-        int keep = big->nready / 2;
-        int64_t due = hk_now_ms() + defer_ms(d, big);
-        hk_job *j = big->rq_head, *prev = NULL;
-        for (int i = 0; i < keep && j; i++) {
-            prev = j;
-            j = j->next;
-        }
-        if (prev) {
-            prev->next = NULL;
-            big->rq_tail = prev;
-        } else {
-            big->rq_head = big->rq_tail = NULL;
-        }
-        if (big->rl_tail) big->rl_tail = prev ? prev->rl_slot : 0;
-        int n = 0;
-        while (j) {
-            hk_job *next = j->next;
-            big->nready--;
-            d->waiting--;
-            job_release(d, big, j, due);
-            j = next;
-            n++;
-        }
-        HK_LOG(HK_LOG_INFO, "dispatch.deferred", HK_LS("webhook_id", big->id), HK_LI("count", n),
-               HK_LI("until_ms", due));
+    whc *big;
+    while (d->held > d->cfg->queue_window && guard++ < 64 && (big = biggest_waiting(d)))
+        defer_newer_half(d, big);
+    flush_release(d);
+}
+
+/* The window is too full to claim. If the jobs held will not free room soon (the webhooks
+ * holding them are rate-limited or slow: at the pace they start, `room` slots take longer than
+ * CROWD_MS), the webhook with the most waiting jobs hands the newer half back, so that due work
+ * of other webhooks waiting in the store can be claimed. At most once per poll interval, which
+ * bounds the churn while a huge backlog of one slow webhook is being spread out in time. */
+static void make_room(hk_dispatch *d, int room_wanted)
+{
+    int64_t mono = hk_mono_ms();
+    if (mono - d->room_made_mono < d->cfg->poll_interval_ms) return;
+    double per_ms = 0; /* starts per ms of every webhook with waiting jobs */
+    size_t it = 0;
+    whc *w;
+    while ((w = hk_map_next(&d->whcs, &it))) {
+        if (!w->nready) continue;
+        if (w->wh && w->wh->rate_limit_enabled && w->wh->max_per_minute > 0)
+            per_ms += (double)w->wh->max_per_minute / HK_RL_WINDOW_MS;
+        else
+            per_ms += (double)d->cfg->endpoint_concurrency / (double)(w->avg_ms ? w->avg_ms : 1);
     }
+    if (per_ms > 0 && room_wanted / per_ms < CROWD_MS) return;
+    whc *big = biggest_waiting(d);
+    if (!big) return;
+    d->room_made_mono = mono;
+    defer_newer_half(d, big);
     flush_release(d);
 }
 
@@ -1006,7 +1046,12 @@ static void maybe_claim(hk_dispatch *d)
 {
     if (d->claiming || !d->claim_more || d->stopping) return;
     int room = d->cfg->queue_window - d->held - d->reserved;
-    if (room < CLAIM_BATCH / 4 && room < d->cfg->queue_window / 4) return;
+    int want = CLAIM_BATCH / 4 < d->cfg->queue_window / 4 ? CLAIM_BATCH / 4 : d->cfg->queue_window / 4;
+    if (room < want) {
+        make_room(d, want - room);
+        room = d->cfg->queue_window - d->held - d->reserved;
+        if (room < want) return;
+    }
     int limit = room < CLAIM_BATCH ? room : CLAIM_BATCH;
     if (limit <= 0) return;
     d->claiming = 1;

@@ -115,3 +115,21 @@ def test_max_inflight_caps_attempts_across_webhooks_round_robin(hookd, receiver)
     for wh in whs:
         assert {d["status"] for d in h.deliveries(wh["id"])} == {"pending"}
     receiver.close()  # cut the hanging connections so hookd stops at once
+
+
+def test_a_rate_limited_backlog_does_not_fill_the_window_for_everyone(hookd, receiver):
+    """HOOKD_QUEUE_WINDOW bounds the deliveries a node holds in memory. A webhook that cannot
+    work through what it holds soon (here 5 per minute) must not keep the whole window: it
+    hands the newer part of its backlog back to the store, and another webhook's deliveries,
+    waiting in the store behind it, go out at once."""
+    h = hookd(HOOKD_QUEUE_WINDOW=100)
+    slow = h.create_webhook(receiver.url("/limited"), events=["lim.*"], rateLimitEnabled=True,
+                            maxRequestsPerMinute=5)
+    fast = h.create_webhook(receiver.url("/fast"), events=["free.*"])
+    batch_ingest(h, "lim.x", 300)       # fills the window with deliveries that must wait
+    receiver.wait(5, "/limited")
+    batch_ingest(h, "free.x", 300)      # stored behind them: claimed only if there is room
+    receiver.wait(300, "/fast", timeout=20)
+    assert receiver.count("/limited") <= 5
+    assert {d["status"] for d in h.deliveries(slow["id"])} <= {"pending", "success"}
+    assert len(h.wait_delivery(fast["id"], "success", n=100)) == 100
