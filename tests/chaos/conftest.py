@@ -14,6 +14,8 @@ Hookd = _mod.Hookd
 Receiver = _mod.Receiver
 wait_until = _mod.wait_until
 SLOW = _mod.SLOW
+HOOKD_BIN = _mod.HOOKD_BIN
+free_port = _mod.free_port
 for _name in dir(_mod):  # every other fixture (pg_server, redis, ...) as well
     _obj = getattr(_mod, _name)
     if hasattr(_obj, "_pytestfixturefunction") or type(_obj).__name__ == "FixtureFunctionDefinition":

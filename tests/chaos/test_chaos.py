@@ -13,6 +13,8 @@ import collections
 import json
 import os
 import resource
+import signal
+import subprocess
 import threading
 import time
 
@@ -85,8 +87,14 @@ def start_scenario(hookd, receiver, **env):
     return h
 
 
-def settle(name, h, receiver, load, kills=0, timeout=120):
-    """Waits until every acknowledged event reached every path; prints and checks figures."""
+def event_id(r):
+    """What names an event at the receiver: its id (the same on every attempt and replay)."""
+    return r.headers.get("webhook-id")
+
+
+def settle(name, h, receiver, load, kills=0, timeout=120, key=event_id):
+    """Waits until every acknowledged event (load.acked: keys as key(request) gives them)
+    reached every path; prints and checks figures."""
     t0 = time.monotonic()
     want = set(load.acked)
 
@@ -96,7 +104,7 @@ def settle(name, h, receiver, load, kills=0, timeout=120):
     def missing():
         got = collections.defaultdict(set)
         for r in ok():
-            got[r.path].add(r.headers.get("webhook-id"))
+            got[r.path].add(key(r))
         return sum(len(want - got[p]) for p in PATHS)
 
     try:
@@ -105,7 +113,7 @@ def settle(name, h, receiver, load, kills=0, timeout=120):
         pass
     drain = time.monotonic() - t0
     lost = missing()
-    seen = collections.Counter((r.path, r.headers.get("webhook-id")) for r in ok())
+    seen = collections.Counter((r.path, key(r)) for r in ok())
     dups = sum(n - 1 for (p, eid), n in seen.items() if eid in want)
     delivered = sum(1 for (p, eid) in seen if eid in want)
     print(f"\nchaos {name} sent={load.sent} acked={len(want)} delivered={delivered} lost={lost} "
@@ -216,3 +224,112 @@ def test_disk_full_sqlite(hookd, rx):
     assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     con.close()
     h.start()
+
+
+# ---- the dependencies restarted mid-run: PostgreSQL, Redis, NATS --------------------------------
+# Each scenario runs its own server (tests/lib/servers.py, test_nats.NatsServer), crashes it with
+# SIGKILL under load, keeps it down for OUTAGE_S and starts it again on the same port and data.
+
+def test_postgres_restart(hookd, rx):
+    from servers import PgServer
+    pg = PgServer()
+    pg.start()
+    h = None
+    try:
+        h = start_scenario(hookd, rx, PG_URL=pg.new_database(), HOOKD_NODE_ID="chaos-pg")
+        with Load(h) as load:
+            time.sleep(LOAD_S / 3)
+            pg.kill()                          # a crash: no shutdown checkpoint
+            time.sleep(OUTAGE_S)
+            pg.start()                         # crash recovery, same data
+            time.sleep(LOAD_S / 3)
+        assert load.refused[503] > 0, "ingest must answer 503 while PostgreSQL is down"
+        settle("postgres_restart", h, rx, load, kills=1, timeout=180)
+        assert h.stop() == 0
+    finally:
+        if h:
+            h.stop()
+        pg.cleanup()
+
+
+def test_redis_restart(hookd, rx):
+    from servers import RedisServer
+    rs = RedisServer()
+    rs.start()
+    h = None
+    try:
+        h = start_scenario(hookd, rx, REDIS_URL=rs.url(), HOOKD_SWEEP_INTERVAL_MS=2000)
+        with Load(h) as load:
+            time.sleep(LOAD_S / 3)
+            rs.kill()                          # no persistence: it comes back empty
+            time.sleep(OUTAGE_S)
+            rs.start()
+            time.sleep(LOAD_S / 3)
+        settle("redis_restart", h, rx, load, timeout=180)
+        assert h.stop() == 0
+    finally:
+        if h:
+            h.stop()
+        rs.cleanup()
+
+
+class NatsLoad:
+    """Publishes RATE messages per second to JetStream through one nats_pub process (each
+    publish waits for the stream's ack and is retried across the restart); every message is
+    acknowledged once nats_pub exits 0. Keys are the messages' sequence numbers (data.i)."""
+
+    def __init__(self, ns):
+        from test_nats import nats_pub_bin
+        self.proc = subprocess.Popen([nats_pub_bin(), "-s", ns.url, "pub", "--js"],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        self.sent = 0
+        self.acked = []
+        self.refused = collections.Counter()
+        self._stop = threading.Event()
+        self.t = threading.Thread(target=self.run, daemon=True)
+
+    def run(self):
+        t0 = time.monotonic()
+        while not self._stop.is_set():
+            due = t0 + self.sent / RATE
+            if due > time.monotonic():
+                time.sleep(due - time.monotonic())
+            body = json.dumps({"organizationId": "org_test", "type": "chaos.tick",
+                               "data": {"i": self.sent}}, separators=(",", ":"))
+            self.proc.stdin.write(f"chaos.tick {body}\n")
+            self.proc.stdin.flush()
+            self.sent += 1
+
+    def __enter__(self):
+        self.t.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self.t.join()
+        self.proc.stdin.close()
+        out = self.proc.stdout.read()
+        assert self.proc.wait(300) == 0, out
+        assert json.loads(out)["published"] == self.sent, out
+        self.acked = list(range(self.sent))
+
+
+def test_nats_restart(hookd, rx, tmp_path):
+    from test_nats import NatsServer
+    ns = NatsServer(str(tmp_path)).start()
+    h = None
+    try:
+        h = start_scenario(hookd, rx, NATS_URL=ns.url, HOOKD_NATS_STREAM="CHAOS",
+                           HOOKD_NATS_SUBJECTS="chaos.*")
+        with NatsLoad(ns) as load:
+            time.sleep(LOAD_S / 3)
+            ns.stop(signal.SIGKILL)
+            time.sleep(OUTAGE_S)
+            ns.start()                         # same JetStream store directory
+            time.sleep(LOAD_S / 3)
+        settle("nats_restart", h, rx, load, timeout=180, key=lambda r: r.json["data"]["i"])
+        assert h.stop() == 0
+    finally:
+        if h:
+            h.stop()
+        ns.stop()
