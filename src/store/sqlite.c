@@ -1737,8 +1737,12 @@ static int sq_open(void **conn, const hk_config *cfg, int role, char *err, size_
     char pragmas[512];
     snprintf(pragmas, sizeof pragmas,
              "PRAGMA journal_mode=WAL; PRAGMA synchronous=%s; PRAGMA foreign_keys=OFF;"
-             "PRAGMA temp_store=MEMORY; PRAGMA cache_size=%d; %s",
+             "PRAGMA temp_store=%s; PRAGMA cache_size=%d; %s",
              strcmp(cfg->sqlite_sync, "normal") == 0 ? "NORMAL" : "FULL",
+             /* the writer's statement journals (each request runs in a savepoint) must be able
+              * to spill to a temp file: in memory, unparking a million deliveries kept a copy of
+              * every page it changed (+180 MB) until the savepoint was released */
+             role == HK_CONN_WRITER ? "DEFAULT" : "MEMORY",
              role == HK_CONN_WRITER ? -16384 : -4096,
              role == HK_CONN_READER ? "PRAGMA query_only=1;" : "");
     int rc = exec_sql(c->db, pragmas, err, errlen);
