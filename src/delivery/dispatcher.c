@@ -989,6 +989,7 @@ static void on_results_written(hk_req *req)
         return;
     }
     d->results_stuck = 0;
+    HK_LOG(HK_LOG_DEBUG, "dispatch.results_written", HK_LI("count", rb->n));
     apply_changes(d, req);
     d->queue->ops->results_done(d->queue, rb->items, rb->n);
     d->rb_flight = NULL;
