@@ -30,13 +30,7 @@ HOOKD_BIN = os.environ.get("HOOKD_BIN") or os.path.join(ROOT, "build", "hookd")
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "lib"))
 SLOW = float(os.environ.get("HOOKD_TEST_SLOWDOWN", "1"))  # >1 under sanitizers/valgrind
 
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+from servers import free_port  # noqa: E402  (tests/lib, on the path just above)
 
 
 def wait_until(pred, timeout=10.0, interval=0.02, what="condition"):
