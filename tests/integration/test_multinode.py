@@ -96,7 +96,9 @@ def test_kill9_of_one_node_loses_nothing(hookd, receiver):
     """Node B dies with attempts in flight: A takes its deliveries over when B's heartbeat row
     expires; the only duplicates are attempts B had started and not recorded."""
     conc = 4
-    a, b = two_nodes(hookd, env_b={"HOOKD_ENDPOINT_CONCURRENCY": str(conc)})
+    # B logs at debug: its dispatch.results_written lines give the duplicate bound below
+    a, b = two_nodes(hookd, env_b={"HOOKD_ENDPOINT_CONCURRENCY": str(conc),
+                                   "HOOKD_LOG_LEVEL": "debug"})
     receiver.default = {"status": 200, "body": "ok", "delay": 0.02}
     a.create_webhook(receiver.url("/k1"))
     a.create_webhook(receiver.url("/k2"))
@@ -116,6 +118,7 @@ def test_kill9_of_one_node_loses_nothing(hookd, receiver):
     # write committed (the batch being written and the one accumulating, each about the size of
     # the batches B wrote just before it died)
     batches = [e["count"] for e in b.log_events() if e.get("event") == "dispatch.results_written"]
+    assert batches, "node B logged no results batch"
     bound = 2 * conc + 2 * max(batches[-20:], default=0)
     assert len(dups) <= bound, f"{len(dups)} duplicates, bound {bound} (batches {batches[-20:]})"
     for agents in dups.values():
