@@ -1201,11 +1201,12 @@ void hk_dispatch_start(hk_dispatch *d)
     evtimer_add(d->soon, &zero);
 }
 
-int hk_dispatch_reserve(hk_dispatch *d)
+int hk_dispatch_reserve(hk_dispatch *d, int events)
 {
-    if (d->stopping) return 0;
+    if (d->stopping || events <= 0) return 0;
     int room = d->cfg->queue_window - d->held - d->reserved;
-    int take = room > 0 ? (room < 10000 ? room : 10000) : 0;
+    int want = events < 10000 / HK_RESERVE_PER_EVENT ? events * HK_RESERVE_PER_EVENT : 10000;
+    int take = room > 0 ? (room < want ? room : want) : 0;
     d->reserved += take;
     return take;
 }

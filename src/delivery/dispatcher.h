@@ -44,9 +44,13 @@ hk_dispatch *hk_dispatch_new(struct event_base *base, const hk_config *cfg, hk_s
 /* Starts the heartbeat and the claim loop. */
 void hk_dispatch_start(hk_dispatch *d);
 
-/* How many new deliveries an ingest about to be submitted may lease to this node. The amount
- * is reserved until hk_dispatch_ingested gives it back. */
-int hk_dispatch_reserve(hk_dispatch *d);
+/* How many new deliveries an ingest of `events` events about to be submitted may lease to this
+ * node: room in the window, up to HK_RESERVE_PER_EVENT per event (a fan-out wider than that is
+ * claimed right after the commit). The amount is reserved until hk_dispatch_ingested gives it
+ * back, so many ingests in flight at once cannot overfill the window, and a small ingest never
+ * takes room another needs. */
+#define HK_RESERVE_PER_EVENT 32
+int hk_dispatch_reserve(hk_dispatch *d, int events);
 
 /* After an ingest request completed (successfully or not): releases its reservation and takes
  * its leased jobs and their webhooks (req's outputs are moved out). */
