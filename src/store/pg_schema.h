@@ -140,6 +140,17 @@ static const char *const hk_pg_migrations[] = {
     "  id text PRIMARY KEY,"
     "  alive_until timestamptz NOT NULL,"
     "  started_at timestamptz NOT NULL);",
+
+    /* 2: the due index also ordered by id. The Redis sweeper pages through due rows by
+     * (next_retry_at, id), and making a webhook active gives its whole parked backlog one
+     * next_retry_at: on (next_retry_at) alone each page sorted every tied row (a 1,000,000-row
+     * backlog drained at 2,000 deliveries/s). Built in the migration's transaction: writes to
+     * webhook_delivery wait while it builds (seconds per million open rows). */
+    "CREATE INDEX webhook_delivery_due_id ON webhook_delivery (next_retry_at, id)"
+    "  WHERE status IN ('pending', 'retrying') AND lease_owner IS NULL"
+    "  AND next_retry_at IS NOT NULL;"
+    "DROP INDEX webhook_delivery_due;"
+    "ALTER INDEX webhook_delivery_due_id RENAME TO webhook_delivery_due;",
 };
 
 #endif
