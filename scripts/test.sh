@@ -3,6 +3,8 @@
 # AddressSanitizer + UndefinedBehaviorSanitizer.
 #   scripts/test.sh                 everything
 #   scripts/test.sh --quick         release build only (no sanitizer pass)
+#   scripts/test.sh --valgrind      only the integration suite with every hookd under valgrind
+#                                   (memcheck, leaks), on SQLite and PostgreSQL (~10 min)
 #   HOOKD_PYTEST_ARGS="-k ingest"   extra pytest arguments
 #   HOOKD_BUILD_DIR / HOOKD_ASAN_BUILD_DIR   build directories (default build, build-asan)
 # The integration suite runs on the SQLite store and again on PostgreSQL (HOOKD_TEST_STORE=pg:
@@ -35,6 +37,32 @@ run_suite() { # build-dir cmake-args...
 bdir=${HOOKD_BUILD_DIR:-build}
 adir=${HOOKD_ASAN_BUILD_DIR:-build-asan}
 asan_pg_tests=${HOOKD_ASAN_PG_TESTS:-}
+
+if [ "${1:-}" = "--valgrind" ]; then
+    # Each hookd the tests start runs under memcheck and writes its report to its own file;
+    # a definite or indirect leak counts as an error. A report that is not empty fails the run
+    # (hookds killed with -9 by the tests write an empty one: nothing to report).
+    echo "== build $bdir"
+    cmake -S . -B "$bdir" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+    cmake --build "$bdir" -j"$jobs" >/dev/null
+    vlogs=$(mktemp -d /tmp/hookd-valgrind.XXXXXX)
+    export HOOKD_TEST_SLOWDOWN=10
+    pytest_args=(-q -p no:cacheprovider -n "${HOOKD_TEST_WORKERS:-$((jobs * 2))}" --timeout=1500
+                 ${HOOKD_PYTEST_ARGS:-})
+    export HOOKD_TEST_WRAPPER="valgrind -q --leak-check=full --show-leak-kinds=definite,indirect \
+--errors-for-leak-kinds=definite,indirect --error-exitcode=99 --log-file=$vlogs/%p.log"
+    for store in sqlite pg; do
+        echo "== integration tests under valgrind: $store ($bdir, reports in $vlogs)"
+        HOOKD_TEST_STORE=$store HOOKD_BIN="$PWD/$bdir/hookd" /usr/bin/python3 -m pytest \
+            "${pytest_args[@]}" tests/integration
+    done
+    reports=$(find "$vlogs" -name '*.log' -size +0)
+    if [ -n "$reports" ]; then
+        cat $reports; echo "valgrind reported errors or leaks"; exit 1
+    fi
+    echo "== valgrind: $(find "$vlogs" -name '*.log' | wc -l) hookd processes, no error, no leak"
+    exit 0
+fi
 
 run_suite "$bdir" -DCMAKE_BUILD_TYPE=RelWithDebInfo
 echo "== integration tests on PostgreSQL ($bdir)"

@@ -29,6 +29,11 @@ ROOT = os.environ.get("HOOKD_SOURCE_DIR") or os.path.dirname(os.path.dirname(os.
 HOOKD_BIN = os.environ.get("HOOKD_BIN") or os.path.join(ROOT, "build", "hookd")
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "lib"))
 SLOW = float(os.environ.get("HOOKD_TEST_SLOWDOWN", "1"))  # >1 under sanitizers/valgrind
+# every hookd runs under valgrind (scripts/test.sh --valgrind): tests whose assertions are
+# timings (a latency bucket, a rate ratio) skip, since a 10-50x slower hookd changes the timing
+# they measure, not only how long to wait for it
+VALGRIND = "valgrind" in os.environ.get("HOOKD_TEST_WRAPPER", "")
+UNDER_VALGRIND = "asserts timings, which valgrind's slowdown changes"
 
 from servers import free_port  # noqa: E402  (tests/lib, on the path just above)
 

@@ -12,9 +12,10 @@ slot (the healthy rate would drop to nothing), and so that with it each webhook 
 """
 import time
 
+import pytest
 import requests
 
-from conftest import SLOW, Receiver, free_port, wait_until
+from conftest import SLOW, UNDER_VALGRIND, VALGRIND, Receiver, free_port, wait_until
 
 from test_observability import parse_metrics
 
@@ -59,6 +60,7 @@ def healthy_rate(h, tag):
         rx.close()
 
 
+@pytest.mark.skipif(VALGRIND, reason=UNDER_VALGRIND)
 def test_healthy_endpoint_keeps_its_rate_beside_a_hanging_and_a_dead_one(hookd):
     h = hookd(HOOKD_ENDPOINT_CONCURRENCY=CONC, HOOKD_MAX_INFLIGHT=INFLIGHT,
               HOOKD_HTTP_TIMEOUT_MS=120000, HOOKD_LEASE_MS=130000, HOOKD_RETRY_SCHEDULE="250ms", HOOKD_LOG_LEVEL="info")

@@ -3,9 +3,10 @@ its duration, end-to-end latency runs from creation to the successful attempt (r
 included), and the queue-depth and in-flight gauges say what is waiting and what is out."""
 import time
 
+import pytest
 import requests
 
-from conftest import wait_until
+from conftest import UNDER_VALGRIND, VALGRIND, wait_until
 from test_observability import parse_metrics
 
 
@@ -17,6 +18,7 @@ def bucket(m, hist, le):
     return m[(hist + "_bucket", (("le", le),))]
 
 
+@pytest.mark.skipif(VALGRIND, reason=UNDER_VALGRIND)
 def test_latency_histograms_put_each_observation_in_its_bucket(hookd, receiver):
     h = hookd()
     receiver.plan("/slow", [{"delay": 0.6}])
