@@ -38,13 +38,15 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "tests", "lib"))
+import servers  # noqa: E402  (tests/lib: PgServer, RedisServer, free_port)
+from servers import free_port  # noqa: E402
 KEY = "bench_" + "k" * 26
 ORG = "org_bench"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -138,14 +140,6 @@ def machine_info():
             "fdatasync_4k_p99_ms": round(lat[198], 3),
             "wrk": subprocess.run(["wrk", "-v"], capture_output=True, text=True).stdout.split(
                 "\n")[0].strip()}
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def request(port, method, path, body=None, headers=None, timeout=60):
@@ -313,46 +307,21 @@ class Hookd:
 
 # ---- backends ------------------------------------------------------------------------------
 
-def servers_module():
-    """tests/lib/servers.py (PgServer, RedisServer), or a BenchError saying it is missing."""
-    path = os.path.join(ROOT, "tests", "lib", "servers.py")
-    if not os.path.exists(path):
-        raise BenchError("PostgreSQL/Redis runs need tests/lib/servers.py (PgServer, "
-                         "RedisServer), which is not in this tree yet")
-    sys.path.insert(0, os.path.join(ROOT, "tests", "lib"))
-    try:
-        import servers  # noqa: E402
-    finally:
-        sys.path.pop(0)
-    return servers
-
-
 def start_server(kind):
     """Starts a PgServer (a private cluster; a fresh database for this run) or a RedisServer from
     tests/lib/servers.py; returns (server, url). Errors become a BenchError naming the part."""
-    mod = servers_module()
-    cls = getattr(mod, kind, None)
-    if cls is None:
-        raise BenchError(f"tests/lib/servers.py has no {kind} yet: "
-                         f"{'--store pg' if kind == 'PgServer' else '--redis'} cannot run")
     try:
-        srv = cls()
+        srv = getattr(servers, kind)()
         srv.start()
-        if kind == "PgServer":
-            url = srv.new_database("bench")
-        else:
-            url = srv.url() if callable(getattr(srv, "url", None)) else srv.url
-    except Exception as e:  # a new module: say what it did rather than a traceback
+        url = srv.new_database("bench") if kind == "PgServer" else srv.url()
+    except Exception as e:
         raise BenchError(f"cannot start {kind} from tests/lib/servers.py: {e!r}")
     return srv, url
 
 
 def stop_server(srv):
     """Stops a server of start_server and removes its files."""
-    for name in ("cleanup", "stop"):
-        if hasattr(srv, name):
-            getattr(srv, name)()
-            return
+    srv.cleanup()
 
 
 def redis_clients(srv):

@@ -467,6 +467,19 @@ static void whc_release_ready(hk_dispatch *d, whc *w, int64_t due)
     flush_release(d);
 }
 
+/* Hands back every job not in flight (ready queues and the timer heap) at its due time. */
+static void release_all_waiting(hk_dispatch *d)
+{
+    size_t it = 0;
+    whc *w;
+    while ((w = hk_map_next(&d->whcs, &it))) whc_release_ready(d, w, hk_now_ms());
+    while (d->nheap) {
+        hk_job *j = heap_pop(d);
+        job_release(d, whc_get(d, j->webhook_id), j, j->due_ms);
+    }
+    flush_release(d);
+}
+
 /* ---- rate limit: projected starts --------------------------------------------------------- */
 
 /* Records j's projected start (monotonic `slot`) and, when it is more than RL_NOTE_MS ahead
@@ -1088,15 +1101,8 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 static void leases_lapsed(hk_dispatch *d)
 {
     int n = d->held - d->inflight;
-    size_t it = 0;
-    whc *w;
-    while ((w = hk_map_next(&d->whcs, &it))) whc_release_ready(d, w, hk_now_ms());
-    while (d->nheap) {
-        hk_job *j = heap_pop(d);
-        job_release(d, whc_get(d, j->webhook_id), j, j->due_ms);
-    }
+    release_all_waiting(d);
     heap_arm(d);
-    flush_release(d);
     HK_LOG(HK_LOG_WARN, "dispatch.leases_lapsed", HK_LI("handed_back", n),
            HK_LS("why", "no heartbeat was stored for longer than HOOKD_LEASE_MS"));
 }
@@ -1278,17 +1284,7 @@ static void check_stopped(hk_dispatch *d)
         flush_results(d);
         return;
     }
-    if (d->held) {
-        /* everything left is waiting (not in flight): hand it back at its due time */
-        size_t it = 0;
-        whc *w;
-        while ((w = hk_map_next(&d->whcs, &it))) whc_release_ready(d, w, hk_now_ms());
-        while (d->nheap) {
-            hk_job *j = heap_pop(d);
-            job_release(d, whc_get(d, j->webhook_id), j, j->due_ms);
-        }
-        flush_release(d);
-    }
+    if (d->held) release_all_waiting(d); /* everything left is waiting, not in flight */
     if (d->rel_inflight || d->rel.n || d->resched_inflight) return;
     stop_finish(d);
 }

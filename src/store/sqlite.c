@@ -1463,27 +1463,16 @@ static int do_results(sq *c, hk_req *req)
     return rc;
 }
 
-static int do_release(sq *c, hk_req *req)
+/* RELEASE (leases dropped) or RESCHEDULE (later due times, leases kept): stmt once per item,
+ * all in the caller's transaction. */
+static int do_release(sq *c, hk_req *req, int stmt, const char *what)
 {
     for (int i = 0; i < req->u.release.n; i++) {
-        PS(s, S_DL_RELEASE);
+        PS(s, stmt);
         b_text(s, 1, req->u.release.items[i].id);
         b_time(s, 2, req->u.release.items[i].next_retry_at);
         b_text(s, 3, req->node_id);
-        int rc = run(c, s, "release");
-        if (rc) return rc;
-    }
-    return HK_OK;
-}
-
-static int do_reschedule(sq *c, hk_req *req)
-{
-    for (int i = 0; i < req->u.release.n; i++) {
-        PS(s, S_DL_RESCHEDULE);
-        b_text(s, 1, req->u.release.items[i].id);
-        b_time(s, 2, req->u.release.items[i].next_retry_at);
-        b_text(s, 3, req->node_id);
-        int rc = run(c, s, "reschedule");
+        int rc = run(c, s, what);
         if (rc) return rc;
     }
     return HK_OK;
@@ -1610,12 +1599,12 @@ static int sq_exec(void *conn, hk_req *req)
         if (req->u.results.nchanges) orgs_reset(c); /* a webhook's status changed */
         return rc;
     }
-    case HK_REQ_RELEASE: return do_release(c, req);
+    case HK_REQ_RELEASE: return do_release(c, req, S_DL_RELEASE, "release");
     case HK_REQ_HEARTBEAT: return do_heartbeat(c, req);
     case HK_REQ_REPLAY: return do_replay(c, req);
     case HK_REQ_CLAIM_IDS: return do_claim_ids(c, req);
     case HK_REQ_DUE_SCAN: return do_due_scan(c, req);
-    case HK_REQ_RESCHEDULE: return do_reschedule(c, req);
+    case HK_REQ_RESCHEDULE: return do_release(c, req, S_DL_RESCHEDULE, "reschedule");
     }
     snprintf(req->err, sizeof req->err, "unknown request kind %d", req->kind);
     return HK_EINTERNAL;

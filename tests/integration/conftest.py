@@ -35,7 +35,7 @@ SLOW = float(os.environ.get("HOOKD_TEST_SLOWDOWN", "1"))  # >1 under sanitizers/
 VALGRIND = "valgrind" in os.environ.get("HOOKD_TEST_WRAPPER", "")
 UNDER_VALGRIND = "asserts timings, which valgrind's slowdown changes"
 
-from servers import free_port  # noqa: E402  (tests/lib, on the path just above)
+from servers import free_port, read_log  # noqa: E402  (tests/lib, on the path just above)
 
 
 def wait_until(pred, timeout=10.0, interval=0.02, what="condition"):
@@ -295,11 +295,7 @@ class Hookd:
         return self.start()
 
     def logs(self):
-        try:
-            with open(self.log_path, "rb") as f:
-                return f.read().decode(errors="replace")
-        except FileNotFoundError:
-            return ""
+        return read_log(self.log_path)
 
     def log_events(self):
         out = []

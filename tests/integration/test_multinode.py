@@ -265,3 +265,34 @@ def test_nodes_migrating_a_fresh_database_at_once(pg_server, tmp_path):
     assert rows and all(n == "1" for _, n in rows), rows
     types = pg_server.sql("SELECT typname FROM pg_type WHERE typname LIKE 'webhook%status' ORDER BY 1", url)
     assert [t for t, in types] == ["webhook_delivery_status", "webhook_status"]
+
+
+def test_migration_2_rebuilds_the_due_index_of_a_populated_database(pg_server, tmp_path):
+    """A database at schema version 1 holding open deliveries migrates to version 2: the due
+    index becomes (next_retry_at, id), keeps its partial predicate, and no row is touched."""
+    import subprocess
+    from conftest import HOOKD_BIN
+    url = pg_server.new_database("mig2")
+    env = {"PATH": os.environ["PATH"], "PG_URL": url}
+
+    def migrate():
+        p = subprocess.run([HOOKD_BIN, "migrate"], env=env, cwd=tmp_path, capture_output=True,
+                           text=True, timeout=60 * SLOW)
+        assert p.returncode == 0, p.stderr
+    migrate()
+    # back to version 1: its due index, without the version-2 stamp
+    pg_server.sql("DROP INDEX webhook_delivery_due; CREATE INDEX webhook_delivery_due ON "
+                  "webhook_delivery (next_retry_at) WHERE status IN ('pending', 'retrying') AND "
+                  "lease_owner IS NULL AND next_retry_at IS NOT NULL; "
+                  "DELETE FROM schema_migrations WHERE version = 2", url)
+    pg_server.sql("INSERT INTO webhook_delivery (id, webhook_id, webhook_event_id, event_type, "
+                  "request_url, status, attempt_number, max_attempts, next_retry_at, created_at, "
+                  "event_data) SELECT 'whde_' || g, 'wh_1', 'ev_' || g, 't', 'http://x/', "
+                  "'pending', 0, 5, now(), now(), '{}' FROM generate_series(1, 5000) g", url)
+    migrate()
+    (idx,), = pg_server.sql("SELECT indexdef FROM pg_indexes WHERE indexname = "
+                            "'webhook_delivery_due'", url)
+    assert "(next_retry_at, id)" in idx and "lease_owner IS NULL" in idx, idx
+    assert pg_server.sql("SELECT max(version) FROM schema_migrations", url) == [["2"]]
+    assert pg_server.sql("SELECT count(*) FROM webhook_delivery WHERE status = 'pending'",
+                         url) == [["5000"]]

@@ -131,6 +131,26 @@ def test_sweeper_repairs_entries_missing_from_redis(hookd, receiver, own_redis):
     assert time.monotonic() - t0 < 40 * SLOW
 
 
+def test_a_backlog_made_active_is_swept_into_redis_whole(hookd, receiver, own_redis):
+    """Making a webhook active gives its whole parked backlog one due time; the sweep that puts
+    it into Redis pages by (due time, id), so pages of tied rows must neither skip nor repeat
+    any. Only that sweep runs (the interval is far off): a row it missed would never go out."""
+    env = redis_env(own_redis, HOOKD_SWEEP_INTERVAL_MS=600000)
+    h = hookd(**env)
+    wh = h.create_webhook(receiver.url("/p"), status="paused")
+    n = 2600  # three pages of 1,000
+    ingest_batch(h, n)
+    assert receiver.received("/p") == []
+    r = h.api("PATCH", f"/api/webhook/v1/{wh['id']}", {"status": "active"})
+    assert r.status_code == 200, r.text
+    receiver.wait(n, "/p", timeout=60)
+    time.sleep(0.5)
+    got = [r.headers["x-delivery-id"] for r in receiver.received("/p") if r.status == 200]
+    assert len(got) == n and len(set(got)) == n
+    swept = [e for e in log_events(h, "queue.swept") if e["added"]]
+    assert sum(e["added"] for e in swept) >= n and max(e["pages"] for e in swept) >= 3, swept
+
+
 def test_redis_restarted_during_run_loses_nothing(hookd, receiver, own_redis):
     env = redis_env(own_redis)
     h = hookd(**env)

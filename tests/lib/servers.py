@@ -28,7 +28,27 @@ def free_port():
     return port
 
 
-class PgServer:
+def read_log(path):
+    """The text of the log file at path ("" before it exists), undecodable bytes replaced."""
+    try:
+        with open(path, "rb") as f:
+            return f.read().decode(errors="replace")
+    except FileNotFoundError:
+        return ""
+
+
+class _Server:
+    """What the servers below share: start(), stop() and log_path are theirs."""
+
+    def restart(self):
+        self.stop()
+        return self.start()
+
+    def logs(self):
+        return read_log(self.log_path)
+
+
+class PgServer(_Server):
     """One PostgreSQL cluster. Superuser `hookd`, trust authentication on loopback only."""
 
     def __init__(self, port=None, settings=None):
@@ -126,20 +146,9 @@ class PgServer:
         if os.path.exists(pidfile):
             os.unlink(pidfile)
 
-    def restart(self):
-        self.stop()
-        return self.start()
-
     def cleanup(self):
         self.stop()
         shutil.rmtree(self.dir, ignore_errors=True)
-
-    def logs(self):
-        try:
-            with open(self.log_path, "rb") as f:
-                return f.read().decode(errors="replace")
-        except FileNotFoundError:
-            return ""
 
     # databases
     def url(self, db="postgres"):
@@ -169,7 +178,7 @@ def pg_query(url, query):
             for line in p.stdout.splitlines()]
 
 
-class RedisServer:
+class RedisServer(_Server):
     """One redis-server on a free loopback port, no persistence (--save "" --appendonly no): a
     restart comes back EMPTY, like a Redis without persistence after a crash, which is what the
     fault tests want. Each test takes a fresh key prefix (new_prefix()), so one server serves a
@@ -222,20 +231,9 @@ class RedisServer:
         self.proc.kill()
         self.proc.wait()
 
-    def restart(self):
-        self.stop()
-        return self.start()
-
     def cleanup(self):
         self.kill()
         shutil.rmtree(self.dir, ignore_errors=True)
-
-    def logs(self):
-        try:
-            with open(self.log_path, "rb") as f:
-                return f.read().decode(errors="replace")
-        except FileNotFoundError:
-            return ""
 
     def url(self, db=0):
         return f"redis://127.0.0.1:{self.port}/{db}"
