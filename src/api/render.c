@@ -1,10 +1,13 @@
 /*
  * render.c: the JSON shapes of the API's resources (camelCase, SPEC §2 fields). Stored JSON
- * (custom headers, filters, payloads, header maps) is copied in as raw JSON, not re-encoded.
+ * (custom headers, filters, payloads, header maps) is copied in as raw JSON, not re-encoded;
+ * response header maps (written from an endpoint's answer) are parsed first, to be sure.
+ * Response bodies are text (delivery/capture.h) and escaped like every string.
  */
 #include <string.h>
 
 #include "api/api.h"
+#include "delivery/capture.h"
 #include "delivery/sign.h"
 #include "queue/job.h"
 
@@ -24,6 +27,22 @@ static void raw_or_null(hk_jw *w, const char *key, const char *json)
         hk_jw_kraw(w, key, json, strlen(json));
     else
         hk_jw_knull(w, key);
+}
+
+/* A stored map of response headers: an endpoint's answer, so checked before it is copied in
+ * (a row written before hookd sanitized captures may hold a cut-off object): anything but a
+ * JSON object within the capture's bounds is shown as null. */
+static void headers_or_null(hk_jw *w, const char *key, const char *json)
+{
+    hk_jdoc doc;
+    memset(&doc, 0, sizeof doc);
+    size_t n = json ? strlen(json) : 0;
+    if (n && hk_json_parse(&doc, json, n, 2 * HK_CAPTURE_HEADER_LINES + 1, 2) == 0 &&
+        hk_json_type(&doc, 0) == HK_J_OBJECT)
+        hk_jw_kraw(w, key, json, n);
+    else
+        hk_jw_knull(w, key);
+    hk_json_free(&doc);
 }
 
 void hk_render_webhook(hk_jw *w, const hk_webhook *wh, int secret_mode)
@@ -76,7 +95,7 @@ static void render_attempt(hk_jw *w, const hk_attempt *a)
     else
         hk_jw_knull(w, "responseStatus");
     hk_jw_kstr(w, "responseBody", a->response_body);
-    raw_or_null(w, "responseHeaders", a->response_headers);
+    headers_or_null(w, "responseHeaders", a->response_headers);
     hk_jw_kint(w, "durationMs", a->duration_ms);
     hk_jw_kstr(w, "errorMessage", a->error_message);
     hk_jw_ktime(w, "createdAt", a->created_at);
@@ -109,7 +128,7 @@ void hk_render_delivery(hk_jw *w, const hk_delivery *d)
     else
         hk_jw_knull(w, "responseStatus");
     hk_jw_kstr(w, "responseBody", d->response_body);
-    raw_or_null(w, "responseHeaders", d->response_headers);
+    headers_or_null(w, "responseHeaders", d->response_headers);
     hk_jw_kint(w, "attemptNumber", d->attempt_number);
     hk_jw_kint(w, "maxAttempts", d->max_attempts);
     hk_jw_ktime(w, "nextRetryAt", d->next_retry_at);

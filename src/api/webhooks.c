@@ -166,6 +166,24 @@ static int parse_events(hk_call *c, wh_input *in)
     return 1;
 }
 
+/* The first customHeaders name that another one equals ignoring ASCII case (header names are
+ * case-insensitive: `X-A` and `x-a` are one header), as a new string; NULL if none. */
+static char *dup_header_name(const hk_jdoc *d, int obj)
+{
+    char *names[MAX_HEADERS] = {0}, *dup = NULL;
+    int n = 0;
+    int size = (int)d->toks[obj].size < MAX_HEADERS ? (int)d->toks[obj].size : MAX_HEADERS;
+    for (int k = hk_json_first(d, obj); k >= 0 && n < size; k = hk_json_next(d, k + 1)) {
+        names[n] = hk_json_strdup(d, k, HEADER_NAME_MAX, NULL);
+        for (int j = 0; names[n] && j < n && !dup; j++)
+            if (names[j] && strcasecmp(names[j], names[n]) == 0) dup = hk_strdup(names[n]);
+        n++;
+        if (dup) break;
+    }
+    for (int j = 0; j < n; j++) free(names[j]);
+    return dup;
+}
+
 static int parse_headers(hk_call *c, wh_input *in)
 {
     int t = hk_json_obj_get(&c->doc, 0, "customHeaders");
@@ -182,6 +200,12 @@ static int parse_headers(hk_call *c, wh_input *in)
     }
     if (hk_json_obj_dup_key(&c->doc, t)) {
         hk_call_invalid(c, "customHeaders has a duplicate name");
+        return -1;
+    }
+    char *dup = dup_header_name(&c->doc, t);
+    if (dup) {
+        hk_call_invalid(c, "customHeaders has %s twice (header names are case-insensitive)", dup);
+        free(dup);
         return -1;
     }
     hk_buf b;
@@ -206,7 +230,8 @@ static int parse_headers(hk_call *c, wh_input *in)
             rc = -1;
         } else {
             for (size_t r = 0; r < HK_ARRAY_LEN(reserved_headers); r++)
-                if (strcasecmp(name, reserved_headers[r]) == 0) {
+                if (strcasecmp(name, reserved_headers[r]) == 0 ||
+                    strncasecmp(name, "proxy-", 6) == 0) {
                     hk_call_invalid(c, "customHeaders.%s is reserved: hookd sets it itself",
                                     name);
                     rc = -1;

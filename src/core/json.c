@@ -901,6 +901,17 @@ int hk_json_equal(const hk_jdoc *a, int ta, const hk_jdoc *b, int tb)
 
 /* ---- writer ------------------------------------------------------------------------------ */
 
+size_t hk_utf8_seq(const char *p, size_t n, size_t *bad)
+{
+    const uint8_t *s = (const uint8_t *)p;
+    if (n == 0) {
+        *bad = 0;
+        return 0;
+    }
+    if (s[0] < 0x80) return 1;
+    return utf8_len(s, n, bad);
+}
+
 /* 1 for ASCII bytes that go into a JSON string as they are. */
 static const uint8_t plain_ascii[128] = {
     ['\x20'] = 1, ['!'] = 1, ['#'] = 1, ['$'] = 1, ['%'] = 1, ['&'] = 1,    ['\''] = 1, ['('] = 1,

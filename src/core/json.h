@@ -173,6 +173,11 @@ void hk_jw_knull(hk_jw *w, const char *key);
 void hk_jw_kraw(hk_jw *w, const char *key, const char *json, size_t n);
 void hk_jw_ktime(hk_jw *w, const char *key, int64_t ms);
 
+/* The well-formed UTF-8 sequence at p[0..n): its length (1 for ASCII, NUL included; 2..4),
+ * or 0 with *bad set to the bytes of the maximal ill-formed subpart that one U+FFFD replaces
+ * (the rule hk_json_escape follows). n must be >= 1. */
+size_t hk_utf8_seq(const char *p, size_t n, size_t *bad);
+
 /* Appends s escaped as a JSON string (with quotes) to b; invalid UTF-8 becomes U+FFFD. */
 int hk_json_escape(hk_buf *b, const char *s, size_t n);
 

@@ -16,12 +16,10 @@
 #include <string.h>
 
 #include "core/buf.h"
-#include "core/json.h"
 #include "core/log.h"
 #include "core/time.h"
+#include "delivery/capture.h"
 #include "delivery/ssrf.h"
-
-#define RESP_HEADERS_MAX (16 * 1024)
 
 struct hk_httpc {
     struct event_base *base;
@@ -42,9 +40,7 @@ struct hk_httpc_xfer {
     struct curl_slist *hdrs;
     hk_httpc_cb cb;
     void *arg;
-    hk_buf body;
-    hk_buf rhdrs;                /* raw response header lines of the final response */
-    int body_full;               /* we stopped reading at the cap */
+    hk_capture cap;              /* the response as it arrives (capture.h) */
     int refused;                 /* the SSRF guard refused an address */
     int allowed;                 /* ... and let another one through (a name with several) */
     char refused_msg[160];
@@ -128,23 +124,15 @@ static size_t on_body(char *p, size_t size, size_t n, void *arg)
 {
     hk_httpc_xfer *x = arg;
     size_t len = size * n;
-    size_t room = x->body.max - x->body.len;
-    if (len > room) {
-        hk_buf_append(&x->body, p, room);
-        x->body_full = 1;
-        return 0; /* stop: we have what we keep; the status decides */
-    }
-    hk_buf_append(&x->body, p, len);
+    if (hk_capture_body(&x->cap, p, len) < len) return 0; /* stop at the cap: the status decides */
     return len;
 }
 
 static size_t on_header(char *p, size_t size, size_t n, void *arg)
 {
     hk_httpc_xfer *x = arg;
-    size_t len = size * n;
-    if (len >= 5 && memcmp(p, "HTTP/", 5) == 0) hk_buf_reset(&x->rhdrs); /* a new response */
-    hk_buf_append(&x->rhdrs, p, len); /* past the cap: the rest is dropped */
-    return len;
+    hk_capture_header(&x->cap, p, size * n); /* past the caps: dropped */
+    return size * n;
 }
 
 /* Called by curl for every address it is about to connect to: the SSRF guard's check. */
@@ -159,45 +147,6 @@ static curl_socket_t on_opensocket(void *arg, curlsocktype purpose, struct curl_
     }
     x->allowed = 1;
     return socket(addr->family, addr->socktype, addr->protocol);
-}
-
-/* Response headers as a JSON object (names lowercased; repeated names joined with ", "). */
-static void headers_json(hk_httpc_xfer *x, hk_buf *out, const char **retry_after, hk_buf *ra)
-{
-    hk_jw w;
-    hk_jw_init(&w, out);
-    hk_jw_obj_open(&w);
-    const char *p = hk_buf_cstr(&x->rhdrs), *end = p + x->rhdrs.len;
-    /* skip the status line */
-    const char *nl = memchr(p, '\n', (size_t)(end - p));
-    p = nl ? nl + 1 : end;
-    *retry_after = NULL;
-    while (p < end) {
-        nl = memchr(p, '\n', (size_t)(end - p));
-        const char *le = nl ? nl : end;
-        const char *colon = memchr(p, ':', (size_t)(le - p));
-        if (colon && colon > p) {
-            char name[128];
-            size_t nlen = (size_t)(colon - p) < sizeof name - 1 ? (size_t)(colon - p) : sizeof name - 1;
-            for (size_t i = 0; i < nlen; i++) {
-                char ch = p[i];
-                name[i] = (char)(ch >= 'A' && ch <= 'Z' ? ch + 32 : ch);
-            }
-            name[nlen] = '\0';
-            const char *v = colon + 1, *ve = le;
-            while (v < ve && (*v == ' ' || *v == '\t')) v++;
-            while (ve > v && (ve[-1] == '\r' || ve[-1] == ' ' || ve[-1] == '\t')) ve--;
-            hk_jw_key(&w, name);
-            hk_jw_strn(&w, v, (size_t)(ve - v));
-            if (strcmp(name, "retry-after") == 0) {
-                hk_buf_reset(ra);
-                hk_buf_append(ra, v, (size_t)(ve - v));
-                *retry_after = hk_buf_cstr(ra);
-            }
-        }
-        p = nl ? nl + 1 : end;
-    }
-    hk_jw_obj_close(&w);
 }
 
 static void xfer_unlink(hk_httpc *c, hk_httpc_xfer *x)
@@ -220,8 +169,7 @@ static void xfer_free(hk_httpc *c, hk_httpc_xfer *x)
         curl_easy_cleanup(x->easy);
     }
     curl_slist_free_all(x->hdrs);
-    hk_buf_free(&x->body);
-    hk_buf_free(&x->rhdrs);
+    hk_capture_free(&x->cap);
     free(x);
 }
 
@@ -232,11 +180,12 @@ static void finish(hk_httpc *c, hk_httpc_xfer *x, CURLcode code)
     long status = 0;
     curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &status);
     char msg[CURL_ERROR_SIZE + 96];
-    hk_buf hj, ra;
-    hk_buf_init(&hj, RESP_HEADERS_MAX * 2);
-    hk_buf_init(&ra, 256);
+    hk_buf hj, ra, body;
+    hk_buf_init(&hj, HK_BUF_UNLIMITED); /* bounded by the capture's caps */
+    hk_buf_init(&ra, HK_BUF_UNLIMITED);
+    hk_buf_init(&body, HK_BUF_UNLIMITED);
     r.duration_ms = (hk_mono_us() - x->start_us) / 1000;
-    if (code == CURLE_OK || (code == CURLE_WRITE_ERROR && x->body_full && status > 0)) {
+    if (code == CURLE_OK || (code == CURLE_WRITE_ERROR && x->cap.body_truncated && status > 0)) {
         r.status = (int)status;
     } else if (x->refused && !x->allowed) {
         /* every address was refused: a policy answer, final (an address that was let through
@@ -257,16 +206,19 @@ static void finish(hk_httpc *c, hk_httpc_xfer *x, CURLcode code)
         r.error = msg;
     }
     if (r.status) {
-        headers_json(x, &hj, &r.retry_after, &ra);
-        r.headers_json = hk_buf_cstr(&hj);
+        /* names, values and body as valid UTF-8 without NUL, whatever the receiver sent */
+        if (hk_capture_headers_json(&x->cap, &hj, &ra) == 0) r.headers_json = hk_buf_cstr(&hj);
+        if (ra.len) r.retry_after = hk_buf_cstr(&ra);
+        hk_capture_body_text(&x->cap, &body);
     }
-    r.body = hk_buf_cstr(&x->body);
-    r.body_len = x->body.len;
+    r.body = hk_buf_cstr(&body);
+    r.body_len = body.len;
     c->inflight--;
     xfer_unlink(c, x);
     x->cb(x->arg, &r);
     hk_buf_free(&hj);
     hk_buf_free(&ra);
+    hk_buf_free(&body);
     xfer_free(c, x);
 }
 
@@ -317,8 +269,7 @@ hk_httpc_xfer *hk_httpc_post(hk_httpc *c, const char *url, const char *body, siz
     x->c = c;
     x->cb = cb;
     x->arg = arg;
-    hk_buf_init(&x->body, (size_t)c->cfg->response_body_max);
-    hk_buf_init(&x->rhdrs, RESP_HEADERS_MAX);
+    hk_capture_init(&x->cap, (size_t)c->cfg->response_body_max);
     x->easy = c->npool ? c->pool[--c->npool] : curl_easy_init();
     if (!x->easy) {
         free(x);
@@ -369,8 +320,7 @@ hk_httpc_xfer *hk_httpc_post(hk_httpc *c, const char *url, const char *body, siz
     if (curl_multi_add_handle(c->multi, e) != CURLM_OK) {
         curl_slist_free_all(x->hdrs);
         curl_easy_cleanup(e);
-        hk_buf_free(&x->body);
-        hk_buf_free(&x->rhdrs);
+        hk_capture_free(&x->cap);
         free(x);
         return NULL;
     }

@@ -4,8 +4,9 @@
  * handle; redirects are never followed; the whole exchange has one deadline
  * (HOOKD_HTTP_TIMEOUT_MS); the response body is kept up to HOOKD_RESPONSE_BODY_MAX bytes and the
  * transfer is ended once that much has arrived (the status is what counts); response headers
- * are kept up to 16 KiB. The connect-time guard (ssrf.h) checks every address before a socket
- * connects.
+ * are kept up to 16 KiB and 100 lines (capture.h: the response is captured by a pure struct
+ * API and reported as text that is valid whatever the receiver sent). The connect-time guard
+ * (ssrf.h) checks every address before a socket connects.
  */
 #ifndef HK_HTTPC_H
 #define HK_HTTPC_H
@@ -27,10 +28,11 @@ typedef struct hk_httpc_resp {
                                  http under HOOKD_HTTPS_ONLY */
     int timed_out;
     const char *error;        /* human-readable failure when status is 0, else NULL */
-    const char *body;         /* first bytes of the body (capped), NUL-terminated */
+    const char *body;         /* the body kept (capped) as text: valid UTF-8, no NUL inside,
+                                 HK_CAPTURE_TRUNCATED_MARK at the end if cut; NUL-terminated */
     size_t body_len;
     const char *headers_json; /* response headers as a compact JSON object, or NULL */
-    const char *retry_after;  /* the Retry-After header's value, or NULL */
+    const char *retry_after;  /* the first Retry-After header's value, or NULL */
     int64_t duration_ms;
 } hk_httpc_resp;
 
