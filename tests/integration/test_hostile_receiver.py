@@ -197,3 +197,31 @@ def test_distinct_custom_headers_are_sent(hookd, receiver):
     receiver.wait(1, "/c")
     got = receiver.received("/c")[0].headers
     assert (got["x-a"], got["x-b"], got["proxyish"]) == ("1", "2", "3")
+
+
+def test_a_stored_cut_off_header_map_is_shown_as_null(hookd, raw_receiver):
+    """A row written before this fix may hold a header map cut off mid-object (an old hookd
+    stopped writing at its buffer cap): the API shows null there, and still valid JSON."""
+    import os
+    import sqlite3
+    if os.environ.get("HOOKD_TEST_STORE", "sqlite") != "sqlite":
+        pytest.skip("writes the old row with sqlite3")
+    h = hookd(HOOKD_RESPONSE_BODY_MAX=BODY_MAX)
+    wh = h.create_webhook(raw_receiver.url("/ok"), maxRetries=0)
+    h.ingest()
+    dl = h.wait_delivery(wh["id"], "success")[0]
+    h.stop()
+    db = sqlite3.connect(h.env["HOOKD_DB"])
+    cut = '{"content-type":"text/plain","x-ctl":"\\u0001'
+    with db:
+        db.execute("UPDATE webhook_delivery SET response_headers = ?", (cut,))
+        db.execute("UPDATE webhook_delivery_attempt SET response_headers = ?", (cut,))
+    db.close()
+    h.start()
+    for r in (h.api("GET", f"{WH}/deliveries/{dl['id']}"),
+              h.api("GET", f"{WH}/{wh['id']}/deliveries")):
+        assert r.status_code == 200
+        shown = strict_json(r.text)
+        shown = shown.get("deliveries", [shown])[0]
+        assert shown["responseHeaders"] is None and shown["attempts"][0]["responseHeaders"] is None
+        assert shown["responseBody"] == raw_receiver.bodies["/ok"]
