@@ -53,9 +53,9 @@ static void test_text(void **state)
         {"a\0b", 3, "a" FFFD "b"},
         {"\x01\x1f\x7f", 3, "\x01\x1f\x7f"},
         {"\xff\xfe", 2, FFFD FFFD},
-        {"\xe2\x82(", 3, FFFD "("},                   /* a cut sequence is one U+FFFD */
-        {"\xed\xa0\x80", 3, FFFD FFFD FFFD},          /* an encoded surrogate: three */
-        {"\xc0\xaf", 2, FFFD FFFD},                   /* overlong */
+        {"\xe2\x82(", 3, FFFD "("},          /* a cut sequence is one U+FFFD */
+        {"\xed\xa0\x80", 3, FFFD FFFD FFFD}, /* an encoded surrogate: three */
+        {"\xc0\xaf", 2, FFFD FFFD},          /* overlong */
         {"\xf0\x9f\x98\x80\xc3\xa9", 6, "\xf0\x9f\x98\x80\xc3\xa9"},
         {"\xf0\x9f\x98", 3, FFFD},
     };
