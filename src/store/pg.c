@@ -2284,11 +2284,11 @@ static int pg_startup(void *conn, const char *node_id, char *err, size_t errlen)
     v[2] = b;
     static const char *const steps[] = {
         "UPDATE webhook_delivery SET lease_owner = NULL WHERE lease_owner = $1",
-        "INSERT INTO hk_node (id, alive_until, started_at) VALUES ($1, hk_ts($2), hk_ts($3)) "
-        "ON CONFLICT (id) DO UPDATE SET alive_until = excluded.alive_until, started_at = "
-        "excluded.started_at",
-        "UPDATE webhook_delivery d SET lease_owner = NULL WHERE d.lease_owner IS NOT NULL AND "
-        "NOT EXISTS (SELECT 1 FROM hk_node n WHERE n.id = d.lease_owner)",
+        ("INSERT INTO hk_node (id, alive_until, started_at) VALUES ($1, hk_ts($2), hk_ts($3)) "
+         "ON CONFLICT (id) DO UPDATE SET alive_until = excluded.alive_until, started_at = "
+         "excluded.started_at"),
+        ("UPDATE webhook_delivery d SET lease_owner = NULL WHERE d.lease_owner IS NOT NULL AND "
+         "NOT EXISTS (SELECT 1 FROM hk_node n WHERE n.id = d.lease_owner)"),
     };
     static const int nparams[] = {1, 3, 0};
     for (size_t i = 0; i < HK_ARRAY_LEN(steps); i++) {
