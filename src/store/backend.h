@@ -87,4 +87,9 @@ typedef struct hk_fanout_target {
 int hk_fanout_targets(hk_fanout_org *o, const char *type, const char *data, size_t data_len,
                       hk_fanout_target **out);
 
+/* Checks an ingest request's delivery caps (u.ingest.max_per_event, max_total; 0 = none)
+ * before item idx creates nt deliveries, counting those of the items before it. Returns 0, or
+ * HK_ELIMIT with req->err set (the caller stores nothing of the request). */
+int hk_fanout_check_caps(hk_req *req, int idx, int nt);
+
 #endif

@@ -131,10 +131,15 @@ enum {
     Q_CLAIM_LATER,
     Q_DUE_SCAN,
     Q_DL_RESCHEDULE,
+    Q_WH_ORG_LOCK,
     Q_MAX
 };
 
 static const char *const sql[Q_MAX] = {
+    /* serializes webhook creates of one organization across nodes until the transaction ends,
+     * so that counting them against HOOKD_MAX_WEBHOOKS_PER_ORG is race-free */
+    [Q_WH_ORG_LOCK] = "SELECT pg_advisory_xact_lock(hashtextextended('hookd.webhook.org:' || "
+                      "$1, 0))",
     [Q_PING] = "SELECT 1",
     [Q_KEY_INSERT] = "INSERT INTO api_key (id, organization_id, name, key_hash, key_prefix, "
                      "created_at) VALUES ($1, $2, $3, $4, $5, hk_ts($6))",
@@ -729,6 +734,23 @@ static int do_webhook_create(pgc *c, hk_req *req)
     const hk_webhook_fields *f = req->u.wh_create.f;
     int rc = need_savepoint(c);
     if (rc) return rc;
+    if (req->u.wh_create.max_per_org > 0) {
+        pp q = {0};
+        p_text(&q, req->org_id);
+        if ((rc = run(c, Q_WH_ORG_LOCK, &q, NULL))) return rc;
+        p_text(&q, NULL);
+        PGresult *r;
+        if ((rc = run(c, Q_WH_COUNT, &q, &r))) return rc; /* webhook_org index */
+        int64_t n = g_i64(r, 0, 0);
+        PQclear(r);
+        if (n >= req->u.wh_create.max_per_org) {
+            snprintf(req->err, sizeof req->err,
+                     "the organization has %lld webhooks, the most HOOKD_MAX_WEBHOOKS_PER_ORG "
+                     "(%d) allows: delete one first",
+                     (long long)n, req->u.wh_create.max_per_org);
+            return HK_ELIMIT;
+        }
+    }
     char id[HK_ID_MAX], schemes[64];
     hk_id_new("wh", id);
     hk_schemes_str(f->has & HK_WF_SCHEMES ? f->schemes : HK_SIG_DEFAULT, schemes, sizeof schemes);
@@ -1073,15 +1095,23 @@ static void copy_dup(hk_ingest_item *it, const hk_ingest_item *first)
 }
 
 /* Buffers one new event of req and its deliveries (leased to this node within *budget). */
-static int ingest_new(pgc *c, hk_req *req, hk_ingest_item *it, hk_fanout_org *o, int *budget,
-                      int *jcap, char *idem_key)
+static int ingest_new(pgc *c, hk_req *req, int idx, hk_fanout_org *o, int *budget, int *jcap,
+                      char *idem_key)
 {
+    hk_ingest_item *it = &req->u.ingest.items[idx];
     hk_fanout_target *t = NULL;
     int nt = hk_fanout_targets(o, it->type, it->data, it->data_len, &t);
     if (nt < 0) {
         free(idem_key);
         snprintf(req->err, sizeof req->err, "data must be a JSON object");
         return HK_EINVAL;
+    }
+    int crc = hk_fanout_check_caps(req, idx, nt);
+    if (crc) {
+        free(idem_key);
+        for (int i = 0; i < nt; i++) free(t[i].data);
+        free(t);
+        return crc;
     }
     hk_id_new("whev", it->id);
     arr_text(&c->col[EC_ID], it->id);
@@ -1294,7 +1324,7 @@ static int do_ingest(pgc *c, hk_req *req)
                 continue;
             }
         }
-        rc = ingest_new(c, req, it, o, &budget, &jcap, mk);
+        rc = ingest_new(c, req, i, o, &budget, &jcap, mk);
     }
     PQclear(found);
     return rc;

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "core/buf.h"
@@ -468,6 +469,25 @@ static int unpark_webhook(sq *c, const char *wid, int64_t now, int *count)
 static int do_webhook_create(sq *c, hk_req *req)
 {
     const hk_webhook_fields *f = req->u.wh_create.f;
+    if (req->u.wh_create.max_per_org > 0) {
+        /* the partial index webhook_org (organization_id, ...) WHERE deleted_at IS NULL counts
+         * it; the single writer makes count-then-insert race-free */
+        PS(cnt, S_WH_COUNT);
+        b_text(cnt, 1, req->org_id);
+        b_text(cnt, 2, NULL);
+        int rc = sqlite3_step(cnt);
+        int64_t n = rc == SQLITE_ROW ? c_i64(cnt, 0) : 0;
+        rc = map_rc(c, rc, "webhook count");
+        sqlite3_reset(cnt);
+        if (rc) return rc;
+        if (n >= req->u.wh_create.max_per_org) {
+            snprintf(req->err, sizeof req->err,
+                     "the organization has %lld webhooks, the most HOOKD_MAX_WEBHOOKS_PER_ORG "
+                     "(%d) allows: delete one first",
+                     (long long)n, req->u.wh_create.max_per_org);
+            return HK_ELIMIT;
+        }
+    }
     char id[HK_ID_MAX], schemes[64];
     hk_id_new("wh", id);
     hk_schemes_str(f->has & HK_WF_SCHEMES ? f->schemes : HK_SIG_DEFAULT, schemes, sizeof schemes);
@@ -794,9 +814,9 @@ static void add_out_job(hk_job ***arr, int *n, int *cap, hk_job *j)
     (*arr)[(*n)++] = j;
 }
 
-static int ingest_one(sq *c, hk_req *req, hk_ingest_item *it, hk_fanout_org *o, int *budget,
-                      int *jcap)
+static int ingest_one(sq *c, hk_req *req, int idx, hk_fanout_org *o, int *budget, int *jcap)
 {
+    hk_ingest_item *it = &req->u.ingest.items[idx];
     if (it->idem_key) {
         PS(s, S_EV_BY_IDEM);
         b_text(s, 1, req->org_id);
@@ -826,8 +846,13 @@ static int ingest_one(sq *c, hk_req *req, hk_ingest_item *it, hk_fanout_org *o, 
         snprintf(req->err, sizeof req->err, "data must be a JSON object");
         return HK_EINVAL;
     }
+    int rc = hk_fanout_check_caps(req, idx, nt);
+    if (rc) {
+        for (int i = 0; i < nt; i++) free(t[i].data);
+        free(t);
+        return rc;
+    }
     hk_id_new("whev", it->id);
-    int rc;
     {
         PS(s, S_EV_INSERT);
         b_text(s, 1, it->id);
@@ -927,7 +952,7 @@ static int do_ingest(sq *c, hk_req *req)
             it->ndeliveries = first->ndeliveries;
             continue;
         }
-        rc = ingest_one(c, req, it, o, &budget, &jcap);
+        rc = ingest_one(c, req, i, o, &budget, &jcap);
     }
     return rc;
 }
@@ -1709,11 +1734,33 @@ static int exec_sql(sqlite3 *db, const char *text, char *err, size_t errlen)
     return HK_OK;
 }
 
+/* Creates the database file mode 0600 (whatever the umask) before SQLite opens it, so that no
+ * other user can read the store (secrets, custom headers, payloads). SQLite gives the WAL and
+ * -shm files it creates the database file's mode, and the .lock file is created 0600 too. An
+ * existing file keeps its mode, with a warning (once) if other users may read it. */
+static void create_private(const hk_config *cfg, int role)
+{
+    const char *path = cfg->db_path;
+    if (!path || !*path || path[0] == ':' || strncmp(path, "file:", 5) == 0) return;
+    int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd >= 0) { /* the umask can only narrow 0600 */
+        close(fd);
+        return;
+    }
+    struct stat st;
+    if (role == HK_CONN_ADMIN && errno == EEXIST && stat(path, &st) == 0 && (st.st_mode & 077))
+        HK_LOG(HK_LOG_WARN, "store.sqlite_mode",
+               HK_LS("msg", "the database file may be read by other users: chmod 600 it (and "
+                            "its -wal and -shm files)"),
+               HK_LS("path", path));
+}
+
 static int sq_open(void **conn, const hk_config *cfg, int role, char *err, size_t errlen)
 {
     sq *c = hk_calloc(1, sizeof *c);
     c->role = role;
     c->cfg = cfg;
+    create_private(cfg, role);
     int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
     if (sqlite3_open_v2(cfg->db_path, &c->db, flags, NULL) != SQLITE_OK) {
         snprintf(err, errlen, "cannot open SQLite database %s: %s", cfg->db_path,
