@@ -131,12 +131,12 @@ static const opt opts[] = {
         "unlimited."),
     INT("HOOKD_MAX_DELIVERIES_PER_EVENT", "max-deliveries-per-event", SEC_SERVER, "1000", 0,
         10000000, max_deliveries_per_event,
-        "Most deliveries one event may create; an event matching more webhooks is refused "
-        "whole with 429 (nothing stored). 0 = unlimited."),
+        "Most deliveries one event ingested over HTTP may create; an event matching more "
+        "webhooks is refused whole with 429 (nothing stored). 0 = unlimited."),
     INT("HOOKD_MAX_DELIVERIES_PER_BATCH", "max-deliveries-per-batch", SEC_SERVER, "20000", 0,
         100000000, max_deliveries_per_batch,
-        "Most deliveries one ingest request (a batch, or one NATS message) may create; above, the "
-        "request is refused whole with 429 (nothing stored). 0 = unlimited."),
+        "Most deliveries one HTTP ingest request (a batch) may create; above, the request is "
+        "refused whole with 429 (nothing stored). 0 = unlimited."),
     /* store */
     STR("HOOKD_DB", "db", SEC_STORE, "./hookd.db", check_nonempty, 0, db_path,
         "SQLite database file, used when PG_URL is empty."),

@@ -62,7 +62,8 @@
     "COALESCE(d.event_data, e.payload), hk_ms(e.created_at), d.status, d.request_url, "       \
     "d.request_headers, d.response_status, d.response_body, d.response_headers, "             \
     "d.attempt_number, d.max_attempts, hk_ms(d.next_retry_at), hk_ms(d.last_attempt_at), "    \
-    "d.error_message, hk_ms(d.completed_at), d.duration_ms, hk_ms(d.created_at)"
+    "d.error_message, hk_ms(d.completed_at), d.duration_ms, hk_ms(d.created_at), "           \
+    "(SELECT h.headers FROM webhook_headers h WHERE h.ref = d.request_headers_ref)"
 
 #define DL_FROM " FROM webhook_delivery d JOIN webhook_event e ON e.id = d.webhook_event_id"
 
@@ -132,12 +133,17 @@ enum {
     Q_DUE_SCAN,
     Q_DL_RESCHEDULE,
     Q_WH_ORG_LOCK,
+    Q_HDR_INSERT,
     Q_MAX
 };
 
 static const char *const sql[Q_MAX] = {
     /* serializes webhook creates of one organization across nodes until the transaction ends,
      * so that counting them against HOOKD_MAX_WEBHOOKS_PER_ORG is race-free */
+    /* webhook versions' static request headers, each stored once (see hk_result) */
+    [Q_HDR_INSERT] = "INSERT INTO webhook_headers (ref, headers, created_at) SELECT ref, h, "
+                     "hk_ts($3) FROM unnest($1::text[], $2::text[]) AS x(ref, h) ORDER BY ref "
+                     "ON CONFLICT (ref) DO NOTHING",
     [Q_WH_ORG_LOCK] = "SELECT pg_advisory_xact_lock(hashtextextended('hookd.webhook.org:' || "
                       "$1, 0))",
     [Q_PING] = "SELECT 1",
@@ -249,9 +255,9 @@ static const char *const sql[Q_MAX] = {
     [Q_RESULTS] =
         "WITH r AS (SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], "
         "$5::boolean[], $6::int[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], "
-        "$12::int[], $13::bigint[], $14::bigint[], $15::bigint[], $16::boolean[]) AS r(did, aid, "
-        "num, status, ok, rstatus, rbody, rheaders, qheaders, url, err, dur, started, next, "
-        "completed, keep)), "
+        "$12::int[], $13::bigint[], $14::bigint[], $15::bigint[], $16::boolean[], $17::text[]) AS "
+        "r(did, aid, num, status, ok, rstatus, rbody, rheaders, qheaders, url, err, dur, started, "
+        "next, completed, keep, qref)), "
         "a AS (INSERT INTO webhook_delivery_attempt (id, webhook_delivery_id, attempt_number, "
         "status, response_status, response_body, response_headers, duration_ms, error_message, "
         "created_at) SELECT aid, did, num, CASE WHEN ok THEN 'success' ELSE 'failed' "
@@ -263,8 +269,8 @@ static const char *const sql[Q_MAX] = {
         "response_headers = r.rheaders::json, request_headers = r.qheaders::jsonb, request_url = "
         "COALESCE(r.url, d.request_url), error_message = r.err, duration_ms = r.dur, "
         "last_attempt_at = hk_ts(r.started), next_retry_at = hk_ts(r.next), completed_at = "
-        "hk_ts(r.completed), lease_owner = CASE WHEN r.keep THEN d.lease_owner ELSE NULL END "
-        "FROM r WHERE d.id = r.did AND d." OPEN_STATUS,
+        "hk_ts(r.completed), lease_owner = CASE WHEN r.keep THEN d.lease_owner ELSE NULL END, "
+        "request_headers_ref = r.qref FROM r WHERE d.id = r.did AND d." OPEN_STATUS,
     [Q_DL_RELEASE] = "UPDATE webhook_delivery d SET lease_owner = NULL, next_retry_at = "
                      "hk_ts(r.due) FROM unnest($1::text[], $2::bigint[]) AS r(id, due) WHERE "
                      "d.id = r.id AND d.lease_owner = $3",
@@ -1419,6 +1425,7 @@ static void row_delivery(PGresult *r, int i, hk_delivery *d)
     d->completed_at = g_i64(r, i, 18);
     d->duration_ms = (int)g_i64(r, i, 19);
     d->created_at = g_i64(r, i, 20);
+    d->request_headers_static = g_text(r, i, 21);
 }
 
 /* Loads the attempts of n deliveries in one query. */
@@ -1727,7 +1734,7 @@ static int do_results(pgc *c, hk_req *req)
     int n = req->u.results.n;
     if (!n) return HK_OK;
     enum { R_DID, R_AID, R_NUM, R_STATUS, R_OK, R_RSTATUS, R_RBODY, R_RHEADERS, R_QHEADERS,
-           R_URL, R_ERR, R_DUR, R_STARTED, R_NEXT, R_COMPLETED, R_KEEP, R_N };
+           R_URL, R_ERR, R_DUR, R_STARTED, R_NEXT, R_COMPLETED, R_KEEP, R_QREF, R_N };
     hk_buf b[R_N];
     for (int k = 0; k < R_N; k++) hk_buf_init(&b[k], HK_BUF_UNLIMITED);
     for (int i = 0; i < n; i++) {
@@ -1752,10 +1759,33 @@ static int do_results(pgc *c, hk_req *req)
         arr_time(&b[R_NEXT], x->status == HK_DL_RETRYING ? x->next_retry_at : 0);
         arr_time(&b[R_COMPLETED], x->final ? x->finished_at : 0);
         arr_bool(&b[R_KEEP], x->keep_lease);
+        arr_text(&b[R_QREF], x->headers_static ? x->headers_ref : NULL);
     }
+    /* the static headers first, each distinct version once (store.c picked them) */
+    int rc = HK_OK;
+    hk_buf hr, hh;
+    hk_buf_init(&hr, HK_BUF_UNLIMITED);
+    hk_buf_init(&hh, HK_BUF_UNLIMITED);
+    int nh = 0;
+    for (int i = 0; i < n; i++) {
+        const hk_result *x = &req->u.results.items[i];
+        if (!x->headers_static_db) continue;
+        arr_text(&hr, x->headers_ref);
+        arr_textn(&hh, x->headers_static_db, strlen(x->headers_static_db), 0);
+        nh++;
+    }
+    if (nh) {
+        pp q = {0};
+        p_text(&q, arr_done(&hr));
+        p_text(&q, arr_done(&hh));
+        p_i64(&q, req->now);
+        rc = run(c, Q_HDR_INSERT, &q, NULL);
+    }
+    hk_buf_free(&hr);
+    hk_buf_free(&hh);
     pp p = {0};
     for (int k = 0; k < R_N; k++) p_text(&p, arr_done(&b[k]));
-    int rc = run(c, Q_RESULTS, &p, NULL);
+    if (!rc) rc = run(c, Q_RESULTS, &p, NULL);
     for (int k = 0; k < R_N; k++) hk_buf_free(&b[k]);
     if (rc) return rc;
     /* webhook counters: for the whole group at pre-commit (webhook rows locked in order) */

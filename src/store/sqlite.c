@@ -41,7 +41,8 @@
     "COALESCE(d.event_data, e.payload), e.created_at, d.status, d.request_url, "              \
     "d.request_headers, d.response_status, d.response_body, d.response_headers, "             \
     "d.attempt_number, d.max_attempts, d.next_retry_at, d.last_attempt_at, d.error_message, " \
-    "d.completed_at, d.duration_ms, d.created_at"
+    "d.completed_at, d.duration_ms, d.created_at, "                                          \
+    "(SELECT h.headers FROM webhook_headers h WHERE h.ref = d.request_headers_ref)"
 
 #define DL_FROM " FROM webhook_delivery d JOIN webhook_event e ON e.id = d.webhook_event_id"
 
@@ -108,6 +109,7 @@ enum {
     S_DL_WEBHOOK_OF,
     S_CLAIM_ONE,
     S_DUE_SCAN,
+    S_HDR_INSERT,
     S_MAX
 };
 
@@ -209,8 +211,11 @@ static const char *const sql[S_MAX] = {
                     "response_status = ?4, response_body = ?5, response_headers = ?6, "
                     "request_headers = ?7, request_url = ?8, error_message = ?9, duration_ms = "
                     "?10, last_attempt_at = ?11, next_retry_at = ?12, completed_at = ?13, "
-                    "lease_owner = CASE WHEN ?14 THEN lease_owner ELSE NULL END "
-                    "WHERE id = ?1 AND " OPEN_STATUS,
+                    "lease_owner = CASE WHEN ?14 THEN lease_owner ELSE NULL END, "
+                    "request_headers_ref = ?15 WHERE id = ?1 AND " OPEN_STATUS,
+    /* a webhook version's static request headers, stored once (see hk_result) */
+    [S_HDR_INSERT] = "INSERT OR IGNORE INTO webhook_headers (ref, headers, created_at) VALUES "
+                     "(?1, ?2, ?3)",
     [S_DL_RESCHEDULE] = "UPDATE webhook_delivery SET next_retry_at = ?2 WHERE id = ?1 AND "
                         "lease_owner = ?3 AND next_retry_at < ?2 AND " OPEN_STATUS,
     [S_DL_RELEASE] = "UPDATE webhook_delivery SET lease_owner = NULL, next_retry_at = ?2 WHERE "
@@ -1055,6 +1060,7 @@ static void row_delivery(sqlite3_stmt *s, hk_delivery *d)
     d->completed_at = c_i64(s, 18);
     d->duration_ms = (int)c_i64(s, 19);
     d->created_at = c_i64(s, 20);
+    d->request_headers_static = c_text(s, 21);
 }
 
 static int load_attempts(sq *c, hk_delivery *d)
@@ -1400,6 +1406,14 @@ static int do_results(sq *c, hk_req *req)
     health_acc *acc = hk_calloc((size_t)(req->u.results.n ? req->u.results.n : 1), sizeof *acc);
     for (int i = 0; !rc && i < req->u.results.n; i++) {
         hk_result *r = &req->u.results.items[i];
+        if (r->headers_static_db) {
+            PS(hs, S_HDR_INSERT);
+            b_text(hs, 1, r->headers_ref);
+            b_text(hs, 2, r->headers_static_db);
+            b_i64(hs, 3, req->now);
+            rc = run(c, hs, "headers insert");
+            if (rc) break;
+        }
         {
             PS(a, S_ATT_INSERT);
             b_text(a, 1, r->attempt_id);
@@ -1437,6 +1451,7 @@ static int do_results(sq *c, hk_req *req)
             b_time(u, 12, r->status == HK_DL_RETRYING ? r->next_retry_at : 0);
             b_time(u, 13, r->final ? r->finished_at : 0);
             b_i64(u, 14, r->keep_lease);
+            b_text(u, 15, r->headers_static ? r->headers_ref : NULL);
             rc = run(c, u, "delivery result");
             if (rc) break;
         }
