@@ -16,8 +16,9 @@
  * caller that takes an output (say the jobs) sets the pointer to NULL first.
  *
  * Secrets: callers always see plaintext. With WEBHOOK_ENCRYPTION_KEY the store encrypts
- * secrets before they reach a backend and decrypts them after, in store.c, so backends only
- * ever hold ciphertext.
+ * secrets and custom header values (and the recorded static request headers, hk_result) before
+ * they reach a backend and decrypts them after, in store.c, so backends only ever hold
+ * ciphertext.
  *
  * Times are int64 ms since the epoch; 0 means "none" (NULL in SQL).
  */
