@@ -477,8 +477,8 @@ static int headers_open(const hk_store *st, char **json)
         const char *v = hk_buf_cstr(&val);
         size_t vlen = val.len;
         if (hk_secret_is_encrypted(v)) {
-            int d = st->cfg->has_enc_key ? hk_secret_decrypt(st->cfg->enc_key, v, &plain)
-                                         : HK_EDENIED;
+            int d =
+                st->cfg->has_enc_key ? hk_secret_decrypt(st->cfg->enc_key, v, &plain) : HK_EDENIED;
             if (d == HK_EDENIED) {
                 rc = HK_EDENIED;
                 break;
@@ -665,8 +665,10 @@ static int exec_one(hk_store *st, void *conn, hk_req *req)
         if (secret || headers) {
             orig = f;
             enc_fields = *orig;
-            if (secret && hk_secret_encrypt(st->cfg->enc_key, orig->secret, &enc)) rc = HK_EINTERNAL;
-            if (!rc && headers && headers_seal(st->cfg->enc_key, orig->custom_headers, &enc_headers))
+            if (secret && hk_secret_encrypt(st->cfg->enc_key, orig->secret, &enc))
+                rc = HK_EINTERNAL;
+            if (!rc && headers &&
+                headers_seal(st->cfg->enc_key, orig->custom_headers, &enc_headers))
                 rc = HK_EINTERNAL;
             if (secret) enc_fields.secret = hk_buf_cstr(&enc);
             if (headers) enc_fields.custom_headers = hk_buf_cstr(&enc_headers);
