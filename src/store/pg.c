@@ -2331,6 +2331,50 @@ static int pg_migrate(void *conn, char *err, size_t errlen)
 /* Registers this node: its heartbeat row, alive for one lease. Leases that still name this node
  * id are from an earlier run of it (HOOKD_NODE_ID set) and go back; so do leases of nodes that
  * have no heartbeat row at all. */
+/* With WEBHOOK_ENCRYPTION_KEY: encrypts the custom header values written before the key was
+ * set, so that none stays in plaintext. Each row is updated only if it still holds what was read
+ * (another node starting, or an API write, may have changed it meanwhile). */
+static int seal_plain_headers(pgc *c, char *err, size_t errlen)
+{
+    if (!c->cfg->has_enc_key) return HK_OK;
+    PGresult *r = PQexec(c->pg, "SELECT id, custom_headers::text FROM webhook WHERE "
+                                "custom_headers IS NOT NULL");
+    if (!r || PQresultStatus(r) != PGRES_TUPLES_OK) {
+        snprintf(err, errlen, "reading custom headers: %s",
+                 r ? PQresultErrorMessage(r) : PQerrorMessage(c->pg));
+        err[strcspn(err, "\r\n")] = '\0';
+        PQclear(r);
+        return HK_EUNAVAIL;
+    }
+    int rc = HK_OK, n = 0;
+    hk_buf b;
+    hk_buf_init(&b, HK_BUF_UNLIMITED);
+    for (int i = 0; !rc && i < PQntuples(r); i++) {
+        hk_buf_reset(&b);
+        if (hk_headers_seal_plain(c->cfg, PQgetvalue(r, i, 1), &b) != 1) continue;
+        const char *v[3] = {PQgetvalue(r, i, 0), hk_buf_cstr(&b), PQgetvalue(r, i, 1)};
+        PGresult *u = PQexecParams(c->pg,
+                                   "UPDATE webhook SET custom_headers = $2::jsonb WHERE id = $1 "
+                                   "AND custom_headers = $3::jsonb",
+                                   3, NULL, v, NULL, NULL, 0);
+        if (!u || PQresultStatus(u) != PGRES_COMMAND_OK) {
+            snprintf(err, errlen, "encrypting custom headers: %s",
+                     u ? PQresultErrorMessage(u) : PQerrorMessage(c->pg));
+            err[strcspn(err, "\r\n")] = '\0';
+            rc = HK_EUNAVAIL;
+        }
+        PQclear(u);
+        n++;
+    }
+    hk_buf_free(&b);
+    PQclear(r);
+    if (!rc && n)
+        HK_LOG(HK_LOG_INFO, "store.headers_encrypted", HK_LI("webhooks", n),
+               HK_LS("msg", "custom header values written before WEBHOOK_ENCRYPTION_KEY was set "
+                            "are now encrypted"));
+    return rc;
+}
+
 static int pg_startup(void *conn, const char *node_id, char *err, size_t errlen)
 {
     pgc *c = conn;
@@ -2363,7 +2407,7 @@ static int pg_startup(void *conn, const char *node_id, char *err, size_t errlen)
         PQclear(r);
         if (!ok) return HK_EUNAVAIL;
     }
-    return HK_OK;
+    return seal_plain_headers(c, err, errlen);
 }
 
 const hk_store_backend hk_pg_backend = {

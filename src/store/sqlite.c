@@ -1850,6 +1850,54 @@ static int sq_migrate(void *conn, char *err, size_t errlen)
 
 static int lock_fd = -1;
 
+/* With WEBHOOK_ENCRYPTION_KEY: encrypts the custom header values written before the key was
+ * set (one transaction), so that none stays in plaintext. */
+static int seal_plain_headers(sq *c, char *err, size_t errlen)
+{
+    if (!c->cfg->has_enc_key) return HK_OK;
+    sqlite3_stmt *sel = NULL, *upd = NULL;
+    int rc = exec_sql(c->db, "BEGIN IMMEDIATE", err, errlen), n = 0;
+    if (rc) return rc;
+    if (sqlite3_prepare_v2(c->db, "SELECT id, custom_headers FROM webhook WHERE custom_headers "
+                                  "IS NOT NULL", -1, &sel, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(c->db, "UPDATE webhook SET custom_headers = ?2 WHERE id = ?1", -1,
+                           &upd, NULL) != SQLITE_OK) {
+        snprintf(err, errlen, "%s", sqlite3_errmsg(c->db));
+        rc = HK_EUNAVAIL;
+    }
+    hk_buf b;
+    hk_buf_init(&b, HK_BUF_UNLIMITED);
+    int step = SQLITE_DONE;
+    while (!rc && (step = sqlite3_step(sel)) == SQLITE_ROW) {
+        hk_buf_reset(&b);
+        if (hk_headers_seal_plain(c->cfg, (const char *)sqlite3_column_text(sel, 1), &b) != 1)
+            continue;
+        sqlite3_reset(upd);
+        sqlite3_bind_text(upd, 1, (const char *)sqlite3_column_text(sel, 0), -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(upd, 2, hk_buf_cstr(&b), (int)b.len, SQLITE_STATIC);
+        if (sqlite3_step(upd) != SQLITE_DONE) {
+            snprintf(err, errlen, "%s", sqlite3_errmsg(c->db));
+            rc = HK_EUNAVAIL;
+        }
+        n++;
+    }
+    if (!rc && step != SQLITE_DONE) {
+        snprintf(err, errlen, "%s", sqlite3_errmsg(c->db));
+        rc = HK_EUNAVAIL;
+    }
+    hk_buf_free(&b);
+    sqlite3_finalize(sel);
+    sqlite3_finalize(upd);
+    char ignore[64];
+    if (!rc) rc = exec_sql(c->db, "COMMIT", err, errlen);
+    if (rc) exec_sql(c->db, "ROLLBACK", ignore, sizeof ignore);
+    if (!rc && n)
+        HK_LOG(HK_LOG_INFO, "store.headers_encrypted", HK_LI("webhooks", n),
+               HK_LS("msg", "custom header values written before WEBHOOK_ENCRYPTION_KEY was set "
+                            "are now encrypted"));
+    return rc;
+}
+
 static int sq_startup(void *conn, const char *node_id, char *err, size_t errlen)
 {
     sq *c = conn;
@@ -1877,6 +1925,7 @@ static int sq_startup(void *conn, const char *node_id, char *err, size_t errlen)
                       "NULL; DELETE FROM hk_node;",
                       err, errlen);
     HK_UNUSED(node_id);
+    if (!rc) rc = seal_plain_headers(c, err, errlen);
     return rc;
 }
 

@@ -404,10 +404,12 @@ void hk_headers_ref(const hk_config *cfg, const char *json, size_t len, char out
     hk_hex(mac, sizeof mac, out);
 }
 
-/* Appends to out the custom headers object json with every value encrypted
- * ("enc:<iv>:<tag>:<ct>", as secrets); names stay readable. HK_EINVAL if json is not an object
- * of strings (it was validated at the API, so this is a bug). */
-static int headers_seal(const uint8_t key[32], const char *json, hk_buf *out)
+/* Appends to out the custom headers object json with its values encrypted ("enc:<iv>:<tag>:<ct>",
+ * as secrets; names stay readable): every value, or with only_plain the values that do not
+ * look encrypted already (*changed then says whether any was). HK_EINVAL if json is not an
+ * object of strings. */
+static int headers_seal_values(const uint8_t key[32], const char *json, int only_plain,
+                               int *changed, hk_buf *out)
 {
     hk_jdoc doc = {0};
     size_t n = strlen(json);
@@ -428,12 +430,20 @@ static int headers_seal(const uint8_t key[32], const char *json, hk_buf *out)
         hk_buf_reset(&name);
         hk_buf_reset(&val);
         hk_buf_reset(&enc);
-        if (hk_json_str(&doc, k, &name) || hk_json_str(&doc, k + 1, &val) ||
-            hk_secret_encrypt(key, hk_buf_cstr(&val), &enc)) {
+        if (hk_json_str(&doc, k, &name) || hk_json_str(&doc, k + 1, &val)) {
             rc = HK_EINVAL;
             break;
         }
         hk_jw_key(&w, hk_buf_cstr(&name));
+        if (only_plain && hk_secret_is_encrypted(hk_buf_cstr(&val))) {
+            hk_jw_strn(&w, val.data, val.len);
+            continue;
+        }
+        if (hk_secret_encrypt(key, hk_buf_cstr(&val), &enc)) {
+            rc = HK_EINVAL;
+            break;
+        }
+        if (changed) *changed = 1;
         hk_jw_strn(&w, enc.data, enc.len);
     }
     hk_jw_obj_close(&w);
@@ -442,6 +452,19 @@ static int headers_seal(const uint8_t key[32], const char *json, hk_buf *out)
     hk_buf_free(&enc);
     hk_json_free(&doc);
     return rc;
+}
+
+static int headers_seal(const uint8_t key[32], const char *json, hk_buf *out)
+{
+    return headers_seal_values(key, json, 0, NULL, out);
+}
+
+int hk_headers_seal_plain(const hk_config *cfg, const char *json, hk_buf *out)
+{
+    if (!cfg->has_enc_key || !json) return 0;
+    int changed = 0;
+    int rc = headers_seal_values(cfg->enc_key, json, 1, &changed, out);
+    return rc ? rc : changed;
 }
 
 /* Replaces *json (a custom headers object, values plaintext or encrypted) by its plaintext

@@ -169,14 +169,21 @@ def test_plaintext_custom_headers_stay_readable_after_key_is_set(hookd, receiver
                        + " FROM webhook")
     assert token in stored  # no key: stored as given
     h.restart(WEBHOOK_ENCRYPTION_KEY=KEY_HEX)
-    h.ingest()
-    assert receiver.wait(1)[0].headers["x-token"] == token
-    assert h.webhook(wid)["customHeaders"] == {"X-Token": token}
-    # the next write of the headers encrypts them
-    assert h.api("PATCH", f"{WH}/{wid}", {"customHeaders": {"X-Token": token}}).status_code == 200
+    # start-up with the key encrypted what was written without it
     (stored,), = query(h, "SELECT custom_headers" + ("::text" if h.env.get("PG_URL") else "")
                        + " FROM webhook")
     assert token not in stored and decrypt(json.loads(stored)["X-Token"]) == token
+    assert any(e.get("msg", "").startswith("custom header values written before")
+               for e in h.log_events()), "no store.headers_encrypted line"
+    h.ingest()
+    assert receiver.wait(1)[0].headers["x-token"] == token
+    assert h.webhook(wid)["customHeaders"] == {"X-Token": token}
+    # a restart finds nothing more to do, and writes stay encrypted
+    assert h.api("PATCH", f"{WH}/{wid}", {"customHeaders": {"X-Token": token}}).status_code == 200
+    h.restart()
+    (stored2,), = query(h, "SELECT custom_headers" + ("::text" if h.env.get("PG_URL") else "")
+                        + " FROM webhook")
+    assert token not in stored2 and decrypt(json.loads(stored2)["X-Token"]) == token
     h.ingest()
     assert receiver.wait(2)[1].headers["x-token"] == token
     # a plaintext value that merely looks like ciphertext stays as given
