@@ -2,6 +2,7 @@
 database files mode 0600, no ingest loop through hookd's own routes, matchConditions on the
 key occurrence a receiver reads, and the masked secret's length. Real hookd, real receivers,
 SQLite or (HOOKD_TEST_STORE=pg) PostgreSQL."""
+import json
 import os
 import stat
 import subprocess
@@ -9,7 +10,7 @@ import time
 
 import pytest
 
-from conftest import HOOKD_BIN, SLOW, wait_until
+from conftest import HOOKD_BIN, SLOW
 
 WH = "/api/webhook/v1"
 
@@ -146,8 +147,7 @@ def test_match_conditions_read_the_last_duplicate_key(hookd, receiver):
     assert r.status_code == 202, r.text
     assert r.json()["deliveries"] == 1
     got = receiver.wait(1, "/free")[0]
-    import json as _json
-    assert _json.loads(got.body)["data"]["plan"] == "free"
+    assert json.loads(got.body)["data"]["plan"] == "free"
     time.sleep(0.5 * SLOW)
     assert receiver.count("/pro") == 0
     assert h.deliveries(pro) == [] and len(h.deliveries(free)) == 1
