@@ -156,6 +156,15 @@ static void on_ingested(hk_req *req)
     hk_api *api = c->api;
     hk_dispatch_ingested(api->dispatch, req, c->reserved);
     c->reserved = 0;
+    if (req->rc == HK_ELIMIT) {
+        hk_m_inc(api->metrics, HK_C_INGEST_REJECTED, 1);
+        hk_call_error(c, 429, "limit_exceeded", req->err,
+                      "HOOKD_MAX_DELIVERIES_PER_EVENT and HOOKD_MAX_DELIVERIES_PER_BATCH cap the "
+                      "deliveries one event and one request may create.",
+                      "Send fewer events per request, narrow the webhooks' subscriptions or "
+                      "matchConditions, or ask the operator to raise the limit.");
+        return;
+    }
     if (req->rc) {
         if (req->rc == HK_EUNAVAIL || req->rc == HK_ESHUTDOWN)
             hk_m_inc(api->metrics, HK_C_INGEST_UNAVAILABLE, 1);
@@ -229,6 +238,29 @@ static int ingest_admit(hk_call *c, int n)
     return 0;
 }
 
+/* Refuses (422, returns -1) a request that is itself a hookd delivery: every delivery carries
+ * `X-Delivery-Id: whde_...` (a name customHeaders may not set), so a webhook whose URL points
+ * at an ingest route of this hookd (or of another node or installation), with an API key in its
+ * custom headers, cannot turn each delivery into a new event that is delivered again: a loop
+ * that would grow without end. Checked on the request, not on the webhook's URL, because no
+ * URL check sees every way back to hookd (DNS names, proxies, other nodes, NAT). */
+static int delivery_loop(hk_call *c)
+{
+    const char *h = hk_http_header_get(c->http, "x-delivery-id");
+    if (!h) return 0;
+    while (*h == ' ' || *h == '\t') h++;
+    if (strncmp(h, "whde_", 5) != 0) return 0;
+    hk_m_inc(c->api->metrics, HK_C_INGEST_REJECTED, 1);
+    hk_call_error(c, 422, "delivery_loop",
+                  "this request is a hookd delivery (it carries X-Delivery-Id: whde_...); hookd "
+                  "does not ingest its own deliveries",
+                  "A webhook's URL points at a hookd ingest route: each delivery would become a "
+                  "new event delivered again, without end.",
+                  "Point the webhook at its real receiver; to chain two hookd installations, "
+                  "put a relay in between that sends a new request.");
+    return -1;
+}
+
 static void submit_ingest(hk_call *c, ingest_data *d)
 {
     if (ingest_admit(c, d->n)) return;
@@ -237,6 +269,8 @@ static void submit_ingest(hk_call *c, ingest_data *d)
     c->req.u.ingest.n = d->n;
     c->reserved = hk_dispatch_reserve(c->api->dispatch, d->n);
     c->req.u.ingest.lease_budget = c->reserved;
+    c->req.u.ingest.max_per_event = c->api->cfg->max_deliveries_per_event;
+    c->req.u.ingest.max_total = c->api->cfg->max_deliveries_per_batch;
     hk_call_submit(c, on_ingested);
 }
 
@@ -260,6 +294,7 @@ static int header_key(hk_call *c, ingest_data *d)
 
 void hk_h_event_ingest(hk_call *c)
 {
+    if (delivery_loop(c)) return;
     if (hk_call_parse_body(c, 0)) return;
     ingest_data *d = ingest_data_new(c, 1, 0, HK_SRC_API);
     if (parse_event(c, d, 0, 0, "type", "data", "")) return;
@@ -269,6 +304,7 @@ void hk_h_event_ingest(hk_call *c)
 
 void hk_h_trigger(hk_call *c)
 {
+    if (delivery_loop(c)) return;
     if (hk_call_parse_body(c, 0)) return;
     ingest_data *d = ingest_data_new(c, 1, 0, HK_SRC_MANUAL);
     if (parse_event(c, d, 0, 0, "event", "payload", "")) return;
@@ -278,6 +314,7 @@ void hk_h_trigger(hk_call *c)
 
 void hk_h_event_batch(hk_call *c)
 {
+    if (delivery_loop(c)) return;
     if (hk_call_parse_body(c, 0)) return;
     int arr = hk_json_obj_get(&c->doc, 0, "events");
     if (arr < 0 || hk_json_type(&c->doc, arr) != HK_J_ARRAY) {

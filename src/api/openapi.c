@@ -59,7 +59,8 @@ static const fragment schemas[] = {
      "HTML.','required':['code','message','why','fix'],'properties':{"
      "'code':{'type':'string','description':'Stable machine-readable code: invalid_json, "
      "unauthorized, not_found, method_not_allowed, conflict, payload_too_large, "
-     "unsupported_media_type, validation_failed, rate_limited, unavailable.',"
+     "unsupported_media_type, validation_failed, rate_limited, limit_exceeded, delivery_loop, "
+     "unavailable.',"
      "'examples':['validation_failed']},"
      "'message':{'type':'string','description':'What went wrong; for 422 it names the field.'},"
      "'why':{'type':'string','description':'Why the request was refused.'},"
@@ -105,7 +106,7 @@ static const fragment schemas[] = {
      "'url':{'type':'string','format':'uri','maxLength':2048},"
      "'secret':{'type':'string','description':'The signing secret: plaintext only in the "
      "answers of create and rotate-secret, elsewhere masked as whsec_" ELLIPSIS " and its "
-     "last 4 characters.'},"
+     "last characters (at most 4, at most a quarter of the secret).'},"
      "'organizationId':" S_STR ","
      "'userId':" S_STRN ","
      "'status':" REF("WebhookStatus") ","
@@ -334,10 +335,13 @@ static const error_resp error_resps[] = {
      ERR_EXAMPLE("payload_too_large", "the request body is over the size limit")},
     {"415", "UnsupportedMediaType", "The body is not application/json.",
      ERR_EXAMPLE("unsupported_media_type", "Content-Type must be application/json")},
-    {"422", "ValidationFailed", "A field failed validation; the message names it.",
+    {"422", "ValidationFailed", "A field failed validation; the message names it. Also "
+                                "limit_exceeded (HOOKD_MAX_WEBHOOKS_PER_ORG, at create) and "
+                                "delivery_loop (ingest of a hookd delivery).",
      ERR_EXAMPLE("validation_failed", "events is required: a non-empty array of event types")},
     {"429", "RateLimited", "Over HOOKD_INGEST_RATE_LIMIT events per second for the "
-                           "organization.",
+                           "organization, or (limit_exceeded) over HOOKD_MAX_DELIVERIES_PER_EVENT "
+                           "or HOOKD_MAX_DELIVERIES_PER_BATCH: nothing was stored.",
      ERR_EXAMPLE("rate_limited", "ingest rate limit exceeded for your organization")},
     {"503", "Unavailable", "A dependency is down or overloaded; nothing was stored. Safe to "
                            "retry.",

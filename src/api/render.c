@@ -11,13 +11,17 @@
 #include "delivery/sign.h"
 #include "queue/job.h"
 
-/* "whsec_…" + the last 4 characters: enough to tell secrets apart, nothing to sign with. */
+/* "whsec_…" + the last characters of the secret: enough to tell secrets apart, nothing to sign
+ * with. At most 4 characters are shown, and never more than a quarter of the secret's own
+ * characters (after a "whsec_" prefix, which is not secret): an 8-character secret shows 2,
+ * "whsec_abc" shows none. */
 static void masked(hk_jw *w, const char *secret)
 {
     char out[32];
-    size_t n = secret ? strlen(secret) : 0;
-    const char *tail = n >= 4 ? secret + n - 4 : "";
-    snprintf(out, sizeof out, "whsec_\xe2\x80\xa6%s", tail);
+    const char *s = secret ? secret : "";
+    if (strncmp(s, "whsec_", 6) == 0) s += 6;
+    size_t n = strlen(s), shown = HK_MIN(n / 4, (size_t)4);
+    snprintf(out, sizeof out, "whsec_\xe2\x80\xa6%s", s + n - shown);
     hk_jw_str(w, out);
 }
 

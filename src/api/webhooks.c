@@ -424,6 +424,13 @@ static int valid_webhook_id(hk_call *c)
 static void on_created(hk_req *req)
 {
     hk_call *c = hk_call_of(req);
+    if (req->rc == HK_ELIMIT) {
+        hk_call_error(c, 422, "limit_exceeded", req->err,
+                      "HOOKD_MAX_WEBHOOKS_PER_ORG caps the webhooks of one organization.",
+                      "Delete a webhook you no longer use, or ask the operator to raise the "
+                      "limit.");
+        return;
+    }
     if (req->rc) {
         hk_call_store_error(c, "webhook");
         return;
@@ -443,6 +450,7 @@ void hk_h_webhook_create(hk_call *c)
     if (!in) return;
     c->req.kind = HK_REQ_WEBHOOK_CREATE;
     c->req.u.wh_create.f = &in->f;
+    c->req.u.wh_create.max_per_org = c->api->cfg->max_webhooks_per_org;
     hk_call_submit(c, on_created);
 }
 

@@ -125,6 +125,18 @@ static const opt opts[] = {
     INT("HOOKD_INGEST_RATE_LIMIT", "ingest-rate-limit", SEC_SERVER, "0", 0, 10000000,
         ingest_rate_limit,
         "Events per second accepted per organization (429 above); 0 = unlimited."),
+    INT("HOOKD_MAX_WEBHOOKS_PER_ORG", "max-webhooks-per-org", SEC_SERVER, "1000", 0, 10000000,
+        max_webhooks_per_org,
+        "Most webhooks (not deleted) an organization may have; a create beyond gets 422. 0 = "
+        "unlimited."),
+    INT("HOOKD_MAX_DELIVERIES_PER_EVENT", "max-deliveries-per-event", SEC_SERVER, "1000", 0,
+        10000000, max_deliveries_per_event,
+        "Most deliveries one event ingested over HTTP may create; an event matching more "
+        "webhooks is refused whole with 429 (nothing stored). 0 = unlimited."),
+    INT("HOOKD_MAX_DELIVERIES_PER_BATCH", "max-deliveries-per-batch", SEC_SERVER, "20000", 0,
+        100000000, max_deliveries_per_batch,
+        "Most deliveries one HTTP ingest request (a batch) may create; above, the request is "
+        "refused whole with 429 (nothing stored). 0 = unlimited."),
     /* store */
     STR("HOOKD_DB", "db", SEC_STORE, "./hookd.db", check_nonempty, 0, db_path,
         "SQLite database file, used when PG_URL is empty."),

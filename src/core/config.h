@@ -38,6 +38,9 @@ typedef struct hk_config {
     char *metrics_key;         /* HOOKD_METRICS_KEY */
     char *swagger_ui_dir;      /* HOOKD_SWAGGER_UI_DIR */
     int ingest_rate_limit;     /* HOOKD_INGEST_RATE_LIMIT: events/s per organization, 0 = off */
+    int max_webhooks_per_org;  /* HOOKD_MAX_WEBHOOKS_PER_ORG, 0 = unlimited */
+    int max_deliveries_per_event; /* HOOKD_MAX_DELIVERIES_PER_EVENT, 0 = unlimited */
+    int max_deliveries_per_batch; /* HOOKD_MAX_DELIVERIES_PER_BATCH, 0 = unlimited */
     /* store */
     char *db_path;             /* HOOKD_DB */
     char *sqlite_sync;         /* HOOKD_SQLITE_SYNC: "full" | "normal" */

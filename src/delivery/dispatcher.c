@@ -62,6 +62,8 @@ typedef struct whc {
     hk_sign_key *keys;
     int nkeys;
     char *hdr_static;            /* Content-Type, User-Agent, custom headers: "Name: v\n"... */
+    hk_blob *hdr_json;           /* hdr_static as a JSON object, recorded once per version */
+    char hdr_ref[65];            /* its reference in the store (hk_headers_ref) */
     int64_t loaded_mono;
     int loading;
     int dead;                    /* deleted */
@@ -87,7 +89,9 @@ typedef struct attempt {
     hk_job *job;
     hk_httpc_xfer *xfer;
     int64_t started_wall;
-    char *req_headers;           /* the header lines sent, for request_headers */
+    char *req_headers;           /* this attempt's own headers (JSON), for request_headers */
+    hk_blob *hdr_json;           /* the webhook's static headers sent (a reference) */
+    char hdr_ref[65];
     struct attempt *prev, *next;
 } attempt;
 
@@ -300,6 +304,7 @@ static void whc_free(whc *w)
     hk_webhook_free(w->wh);
     free(w->keys);
     free(w->hdr_static);
+    hk_blob_unref(w->hdr_json);
     hk_limiter_slot_clear(w->d->queue->limiter, &w->rl);
     event_free(w->wake);
     free(w);
@@ -321,6 +326,13 @@ static void whc_set(hk_dispatch *d, whc *w, hk_webhook *wh)
     w->keys = hk_calloc(2, sizeof(hk_sign_key));
     w->nkeys = hk_request_keys(wh, hk_now_ms(), w->keys);
     w->hdr_static = hk_request_static_headers(d->cfg, wh);
+    hk_blob_unref(w->hdr_json);
+    hk_buf hj;
+    hk_buf_init(&hj, HK_BUF_UNLIMITED);
+    hk_request_headers_json(w->hdr_static, &hj);
+    w->hdr_json = hk_blob_new(hj.data, hj.len);
+    hk_buf_free(&hj);
+    hk_headers_ref(d->cfg, w->hdr_json->data, w->hdr_json->len, w->hdr_ref);
 }
 
 /* Adopts webhooks delivered with jobs, unless the cache already has the same version. */
@@ -726,6 +738,7 @@ static void batch_free(results_batch *rb)
         free(r->response_body);
         free(r->response_headers);
         free(r->request_headers);
+        hk_blob_unref(r->headers_static);
         free(r->request_url);
         free(r->error_message);
     }
@@ -781,6 +794,9 @@ static void on_attempt_done(void *arg, const hk_httpc_resp *resp)
     r->response_headers = hk_strdup(resp->headers_json);
     r->request_headers = a->req_headers;
     a->req_headers = NULL;
+    r->headers_static = a->hdr_json;
+    a->hdr_json = NULL;
+    memcpy(r->headers_ref, a->hdr_ref, sizeof r->headers_ref);
     r->request_url = hk_strdup(w->wh ? w->wh->url : NULL);
     r->duration_ms = (int)resp->duration_ms;
     r->started_at = a->started_wall;
@@ -858,10 +874,16 @@ static void start_attempt(hk_dispatch *d, whc *w, hk_job *j)
     hk_buf h;
     hk_buf_init(&h, HK_BUF_UNLIMITED);
     hk_buf_puts(&h, w->hdr_static);
+    size_t fixed_len = h.len;
     hk_request_attempt_headers(w->wh, w->keys, w->nkeys, j->id, j->event_id,
                                a->started_wall / 1000, j->body->data, j->body->len, &h);
     const char *lines = hk_buf_cstr(&h);
-    a->req_headers = headers_to_json(lines);
+    /* recorded in two parts: the static headers once per webhook version, by reference */
+    a->req_headers = headers_to_json(lines + fixed_len);
+    if (w->hdr_json) {
+        a->hdr_json = hk_blob_ref(w->hdr_json);
+        memcpy(a->hdr_ref, w->hdr_ref, sizeof a->hdr_ref);
+    }
     w->inflight++;
     d->inflight++;
     a->next = d->attempts;
@@ -1303,6 +1325,7 @@ static void on_stop_timeout(evutil_socket_t fd, short what, void *arg)
         d->inflight--;
         job_release(d, a->w, a->job, hk_now_ms());
         free(a->req_headers);
+        hk_blob_unref(a->hdr_json);
         free(a);
         n++;
     }
@@ -1343,6 +1366,7 @@ void hk_dispatch_free(hk_dispatch *d)
         hk_httpc_cancel(d->http, a->xfer);
         hk_job_free(a->job);
         free(a->req_headers);
+        hk_blob_unref(a->hdr_json);
         free(a);
     }
     hk_httpc_free(d->http);

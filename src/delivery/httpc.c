@@ -284,6 +284,12 @@ hk_httpc_xfer *hk_httpc_post(hk_httpc *c, const char *url, const char *body, siz
             if (n < sizeof line) {
                 memcpy(line, p, n);
                 line[n] = '\0';
+                /* curl drops "Name:" with a blank value; "Name;" sends it with an empty one */
+                char *colon = strchr(line, ':');
+                if (colon && colon[1 + strspn(colon + 1, " \t")] == '\0') {
+                    colon[0] = ';';
+                    colon[1] = '\0';
+                }
                 x->hdrs = curl_slist_append(x->hdrs, line);
             }
         }

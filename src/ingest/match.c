@@ -208,14 +208,18 @@ int hk_filter_canonical(const hk_filter *f, hk_buf *out)
     return hk_jw_error(&w);
 }
 
-/* The value token of the first member of object obj (in d) whose key equals key token k of
- * doc kd (decoded comparison), or -1. */
+/* The value token of the LAST member of object obj (in d) whose key equals key token k of
+ * doc kd (decoded comparison), or -1. The last one because that is the value a receiver reads:
+ * JSON.parse, Python's json, Go's encoding/json and most others keep the last of duplicate keys,
+ * so a condition checked on the first one could be passed by {"plan":"pro","plan":"free"}
+ * while the receiver acts on "free". */
 static int member_by_key(const hk_jdoc *d, int obj, const hk_jdoc *kd, int k)
 {
+    int found = -1;
     int m = hk_json_first(d, obj);
     for (uint32_t i = 0; i < d->toks[obj].size; i++, m = hk_json_next(d, m + 1))
-        if (hk_json_equal(d, m, kd, k)) return m + 1;
-    return -1;
+        if (hk_json_equal(d, m, kd, k)) found = m + 1;
+    return found;
 }
 
 int hk_filter_matches(const hk_filter *f, const hk_jdoc *data, int data_tok)

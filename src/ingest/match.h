@@ -8,7 +8,9 @@
  *
  * filteringOptions (SPEC §3), stored as compact JSON:
  *   {"matchConditions": {k: v, ...}}  the event is delivered only if every top-level key k of
- *                                      the event's data equals v (hk_json_equal semantics)
+ *                                      the event's data equals v (hk_json_equal semantics;
+ *                                      of duplicate keys the last counts, as receivers read it)
+ *                                      (excludeFields removes every occurrence)
  *   {"excludeFields": [k, ...]}        those top-level keys are removed from data before sending
  * Both may be present; no other key is allowed.
  */

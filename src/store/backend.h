@@ -87,4 +87,17 @@ typedef struct hk_fanout_target {
 int hk_fanout_targets(hk_fanout_org *o, const char *type, const char *data, size_t data_len,
                       hk_fanout_target **out);
 
+/* ---- shared by backends: custom headers at rest ------------------------------------------- */
+
+/* With WEBHOOK_ENCRYPTION_KEY: writes to out the custom headers object json with every value
+ * that is still plaintext encrypted (store.c's format) and returns 1; returns 0 (out untouched)
+ * when there is no key or nothing to encrypt, HK_EINVAL if json is not an object of strings.
+ * Backends call it at start-up (serve) for the rows written before the key was set. */
+int hk_headers_seal_plain(const hk_config *cfg, const char *json, hk_buf *out);
+
+/* Checks an ingest request's delivery caps (u.ingest.max_per_event, max_total; 0 = none)
+ * before item idx creates nt deliveries, counting those of the items before it. Returns 0, or
+ * HK_ELIMIT with req->err set (the caller stores nothing of the request). */
+int hk_fanout_check_caps(hk_req *req, int idx, int nt);
+
 #endif

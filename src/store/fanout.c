@@ -3,6 +3,7 @@
  * by the backends, which load an organization's candidate webhooks once per transaction and
  * call hk_fanout_targets for every event of that organization in it.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -98,4 +99,30 @@ out:
     }
     *out = t;
     return n;
+}
+
+int hk_fanout_check_caps(hk_req *req, int idx, int nt)
+{
+    const hk_ingest_item *it = &req->u.ingest.items[idx];
+    int per_event = req->u.ingest.max_per_event, total_max = req->u.ingest.max_total;
+    if (per_event > 0 && nt > per_event) {
+        snprintf(req->err, sizeof req->err,
+                 "event %d of the request (type %.64s) matches %d webhooks: more than "
+                 "HOOKD_MAX_DELIVERIES_PER_EVENT (%d) deliveries; nothing was stored",
+                 idx, it->type, nt, per_event);
+        return HK_ELIMIT;
+    }
+    if (total_max <= 0) return HK_OK;
+    int64_t total = nt;
+    for (int k = 0; k < idx; k++)
+        if (!req->u.ingest.items[k].duplicate) total += req->u.ingest.items[k].ndeliveries;
+    if (total > total_max) {
+        snprintf(req->err, sizeof req->err,
+                 "the request would create more than HOOKD_MAX_DELIVERIES_PER_BATCH (%d) "
+                 "deliveries (%lld by event %d); nothing was stored: send fewer events per "
+                 "request",
+                 total_max, (long long)total, idx);
+        return HK_ELIMIT;
+    }
+    return HK_OK;
 }

@@ -62,7 +62,8 @@
     "COALESCE(d.event_data, e.payload), hk_ms(e.created_at), d.status, d.request_url, "       \
     "d.request_headers, d.response_status, d.response_body, d.response_headers, "             \
     "d.attempt_number, d.max_attempts, hk_ms(d.next_retry_at), hk_ms(d.last_attempt_at), "    \
-    "d.error_message, hk_ms(d.completed_at), d.duration_ms, hk_ms(d.created_at)"
+    "d.error_message, hk_ms(d.completed_at), d.duration_ms, hk_ms(d.created_at), "           \
+    "(SELECT h.headers FROM webhook_headers h WHERE h.ref = d.request_headers_ref)"
 
 #define DL_FROM " FROM webhook_delivery d JOIN webhook_event e ON e.id = d.webhook_event_id"
 
@@ -131,10 +132,20 @@ enum {
     Q_CLAIM_LATER,
     Q_DUE_SCAN,
     Q_DL_RESCHEDULE,
+    Q_WH_ORG_LOCK,
+    Q_HDR_INSERT,
     Q_MAX
 };
 
 static const char *const sql[Q_MAX] = {
+    /* serializes webhook creates of one organization across nodes until the transaction ends,
+     * so that counting them against HOOKD_MAX_WEBHOOKS_PER_ORG is race-free */
+    /* webhook versions' static request headers, each stored once (see hk_result) */
+    [Q_HDR_INSERT] = "INSERT INTO webhook_headers (ref, headers, created_at) SELECT ref, h, "
+                     "hk_ts($3) FROM unnest($1::text[], $2::text[]) AS x(ref, h) ORDER BY ref "
+                     "ON CONFLICT (ref) DO NOTHING",
+    [Q_WH_ORG_LOCK] = "SELECT pg_advisory_xact_lock(hashtextextended('hookd.webhook.org:' || "
+                      "$1, 0))",
     [Q_PING] = "SELECT 1",
     [Q_KEY_INSERT] = "INSERT INTO api_key (id, organization_id, name, key_hash, key_prefix, "
                      "created_at) VALUES ($1, $2, $3, $4, $5, hk_ts($6))",
@@ -244,9 +255,9 @@ static const char *const sql[Q_MAX] = {
     [Q_RESULTS] =
         "WITH r AS (SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], "
         "$5::boolean[], $6::int[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], "
-        "$12::int[], $13::bigint[], $14::bigint[], $15::bigint[], $16::boolean[]) AS r(did, aid, "
-        "num, status, ok, rstatus, rbody, rheaders, qheaders, url, err, dur, started, next, "
-        "completed, keep)), "
+        "$12::int[], $13::bigint[], $14::bigint[], $15::bigint[], $16::boolean[], $17::text[]) AS "
+        "r(did, aid, num, status, ok, rstatus, rbody, rheaders, qheaders, url, err, dur, started, "
+        "next, completed, keep, qref)), "
         "a AS (INSERT INTO webhook_delivery_attempt (id, webhook_delivery_id, attempt_number, "
         "status, response_status, response_body, response_headers, duration_ms, error_message, "
         "created_at) SELECT aid, did, num, CASE WHEN ok THEN 'success' ELSE 'failed' "
@@ -258,8 +269,8 @@ static const char *const sql[Q_MAX] = {
         "response_headers = r.rheaders::json, request_headers = r.qheaders::jsonb, request_url = "
         "COALESCE(r.url, d.request_url), error_message = r.err, duration_ms = r.dur, "
         "last_attempt_at = hk_ts(r.started), next_retry_at = hk_ts(r.next), completed_at = "
-        "hk_ts(r.completed), lease_owner = CASE WHEN r.keep THEN d.lease_owner ELSE NULL END "
-        "FROM r WHERE d.id = r.did AND d." OPEN_STATUS,
+        "hk_ts(r.completed), lease_owner = CASE WHEN r.keep THEN d.lease_owner ELSE NULL END, "
+        "request_headers_ref = r.qref FROM r WHERE d.id = r.did AND d." OPEN_STATUS,
     [Q_DL_RELEASE] = "UPDATE webhook_delivery d SET lease_owner = NULL, next_retry_at = "
                      "hk_ts(r.due) FROM unnest($1::text[], $2::bigint[]) AS r(id, due) WHERE "
                      "d.id = r.id AND d.lease_owner = $3",
@@ -729,6 +740,23 @@ static int do_webhook_create(pgc *c, hk_req *req)
     const hk_webhook_fields *f = req->u.wh_create.f;
     int rc = need_savepoint(c);
     if (rc) return rc;
+    if (req->u.wh_create.max_per_org > 0) {
+        pp q = {0};
+        p_text(&q, req->org_id);
+        if ((rc = run(c, Q_WH_ORG_LOCK, &q, NULL))) return rc;
+        p_text(&q, NULL);
+        PGresult *r;
+        if ((rc = run(c, Q_WH_COUNT, &q, &r))) return rc; /* webhook_org index */
+        int64_t n = g_i64(r, 0, 0);
+        PQclear(r);
+        if (n >= req->u.wh_create.max_per_org) {
+            snprintf(req->err, sizeof req->err,
+                     "the organization has %lld webhooks, the most HOOKD_MAX_WEBHOOKS_PER_ORG "
+                     "(%d) allows: delete one first",
+                     (long long)n, req->u.wh_create.max_per_org);
+            return HK_ELIMIT;
+        }
+    }
     char id[HK_ID_MAX], schemes[64];
     hk_id_new("wh", id);
     hk_schemes_str(f->has & HK_WF_SCHEMES ? f->schemes : HK_SIG_DEFAULT, schemes, sizeof schemes);
@@ -1073,15 +1101,23 @@ static void copy_dup(hk_ingest_item *it, const hk_ingest_item *first)
 }
 
 /* Buffers one new event of req and its deliveries (leased to this node within *budget). */
-static int ingest_new(pgc *c, hk_req *req, hk_ingest_item *it, hk_fanout_org *o, int *budget,
-                      int *jcap, char *idem_key)
+static int ingest_new(pgc *c, hk_req *req, int idx, hk_fanout_org *o, int *budget, int *jcap,
+                      char *idem_key)
 {
+    hk_ingest_item *it = &req->u.ingest.items[idx];
     hk_fanout_target *t = NULL;
     int nt = hk_fanout_targets(o, it->type, it->data, it->data_len, &t);
     if (nt < 0) {
         free(idem_key);
         snprintf(req->err, sizeof req->err, "data must be a JSON object");
         return HK_EINVAL;
+    }
+    int crc = hk_fanout_check_caps(req, idx, nt);
+    if (crc) {
+        free(idem_key);
+        for (int i = 0; i < nt; i++) free(t[i].data);
+        free(t);
+        return crc;
     }
     hk_id_new("whev", it->id);
     arr_text(&c->col[EC_ID], it->id);
@@ -1294,7 +1330,7 @@ static int do_ingest(pgc *c, hk_req *req)
                 continue;
             }
         }
-        rc = ingest_new(c, req, it, o, &budget, &jcap, mk);
+        rc = ingest_new(c, req, i, o, &budget, &jcap, mk);
     }
     PQclear(found);
     return rc;
@@ -1389,6 +1425,7 @@ static void row_delivery(PGresult *r, int i, hk_delivery *d)
     d->completed_at = g_i64(r, i, 18);
     d->duration_ms = (int)g_i64(r, i, 19);
     d->created_at = g_i64(r, i, 20);
+    d->request_headers_static = g_text(r, i, 21);
 }
 
 /* Loads the attempts of n deliveries in one query. */
@@ -1697,7 +1734,7 @@ static int do_results(pgc *c, hk_req *req)
     int n = req->u.results.n;
     if (!n) return HK_OK;
     enum { R_DID, R_AID, R_NUM, R_STATUS, R_OK, R_RSTATUS, R_RBODY, R_RHEADERS, R_QHEADERS,
-           R_URL, R_ERR, R_DUR, R_STARTED, R_NEXT, R_COMPLETED, R_KEEP, R_N };
+           R_URL, R_ERR, R_DUR, R_STARTED, R_NEXT, R_COMPLETED, R_KEEP, R_QREF, R_N };
     hk_buf b[R_N];
     for (int k = 0; k < R_N; k++) hk_buf_init(&b[k], HK_BUF_UNLIMITED);
     for (int i = 0; i < n; i++) {
@@ -1722,10 +1759,33 @@ static int do_results(pgc *c, hk_req *req)
         arr_time(&b[R_NEXT], x->status == HK_DL_RETRYING ? x->next_retry_at : 0);
         arr_time(&b[R_COMPLETED], x->final ? x->finished_at : 0);
         arr_bool(&b[R_KEEP], x->keep_lease);
+        arr_text(&b[R_QREF], x->headers_static ? x->headers_ref : NULL);
     }
+    /* the static headers first, each distinct version once (store.c picked them) */
+    int rc = HK_OK;
+    hk_buf hr, hh;
+    hk_buf_init(&hr, HK_BUF_UNLIMITED);
+    hk_buf_init(&hh, HK_BUF_UNLIMITED);
+    int nh = 0;
+    for (int i = 0; i < n; i++) {
+        const hk_result *x = &req->u.results.items[i];
+        if (!x->headers_static_db) continue;
+        arr_text(&hr, x->headers_ref);
+        arr_textn(&hh, x->headers_static_db, strlen(x->headers_static_db), 0);
+        nh++;
+    }
+    if (nh) {
+        pp q = {0};
+        p_text(&q, arr_done(&hr));
+        p_text(&q, arr_done(&hh));
+        p_i64(&q, req->now);
+        rc = run(c, Q_HDR_INSERT, &q, NULL);
+    }
+    hk_buf_free(&hr);
+    hk_buf_free(&hh);
     pp p = {0};
     for (int k = 0; k < R_N; k++) p_text(&p, arr_done(&b[k]));
-    int rc = run(c, Q_RESULTS, &p, NULL);
+    if (!rc) rc = run(c, Q_RESULTS, &p, NULL);
     for (int k = 0; k < R_N; k++) hk_buf_free(&b[k]);
     if (rc) return rc;
     /* webhook counters: for the whole group at pre-commit (webhook rows locked in order) */
@@ -2271,6 +2331,50 @@ static int pg_migrate(void *conn, char *err, size_t errlen)
 /* Registers this node: its heartbeat row, alive for one lease. Leases that still name this node
  * id are from an earlier run of it (HOOKD_NODE_ID set) and go back; so do leases of nodes that
  * have no heartbeat row at all. */
+/* With WEBHOOK_ENCRYPTION_KEY: encrypts the custom header values written before the key was
+ * set, so that none stays in plaintext. Each row is updated only if it still holds what was read
+ * (another node starting, or an API write, may have changed it meanwhile). */
+static int seal_plain_headers(pgc *c, char *err, size_t errlen)
+{
+    if (!c->cfg->has_enc_key) return HK_OK;
+    PGresult *r = PQexec(c->pg, "SELECT id, custom_headers::text FROM webhook WHERE "
+                                "custom_headers IS NOT NULL");
+    if (!r || PQresultStatus(r) != PGRES_TUPLES_OK) {
+        snprintf(err, errlen, "reading custom headers: %s",
+                 r ? PQresultErrorMessage(r) : PQerrorMessage(c->pg));
+        err[strcspn(err, "\r\n")] = '\0';
+        PQclear(r);
+        return HK_EUNAVAIL;
+    }
+    int rc = HK_OK, n = 0;
+    hk_buf b;
+    hk_buf_init(&b, HK_BUF_UNLIMITED);
+    for (int i = 0; !rc && i < PQntuples(r); i++) {
+        hk_buf_reset(&b);
+        if (hk_headers_seal_plain(c->cfg, PQgetvalue(r, i, 1), &b) != 1) continue;
+        const char *v[3] = {PQgetvalue(r, i, 0), hk_buf_cstr(&b), PQgetvalue(r, i, 1)};
+        PGresult *u = PQexecParams(c->pg,
+                                   "UPDATE webhook SET custom_headers = $2::jsonb WHERE id = $1 "
+                                   "AND custom_headers = $3::jsonb",
+                                   3, NULL, v, NULL, NULL, 0);
+        if (!u || PQresultStatus(u) != PGRES_COMMAND_OK) {
+            snprintf(err, errlen, "encrypting custom headers: %s",
+                     u ? PQresultErrorMessage(u) : PQerrorMessage(c->pg));
+            err[strcspn(err, "\r\n")] = '\0';
+            rc = HK_EUNAVAIL;
+        }
+        PQclear(u);
+        n++;
+    }
+    hk_buf_free(&b);
+    PQclear(r);
+    if (!rc && n)
+        HK_LOG(HK_LOG_INFO, "store.headers_encrypted", HK_LI("webhooks", n),
+               HK_LS("msg", "custom header values written before WEBHOOK_ENCRYPTION_KEY was set "
+                            "are now encrypted"));
+    return rc;
+}
+
 static int pg_startup(void *conn, const char *node_id, char *err, size_t errlen)
 {
     pgc *c = conn;
@@ -2303,7 +2407,7 @@ static int pg_startup(void *conn, const char *node_id, char *err, size_t errlen)
         PQclear(r);
         if (!ok) return HK_EUNAVAIL;
     }
-    return HK_OK;
+    return seal_plain_headers(c, err, errlen);
 }
 
 const hk_store_backend hk_pg_backend = {

@@ -151,6 +151,19 @@ static const char *const hk_pg_migrations[] = {
     "  AND next_retry_at IS NOT NULL;"
     "DROP INDEX webhook_delivery_due;"
     "ALTER INDEX webhook_delivery_due_id RENAME TO webhook_delivery_due;",
+
+    /* 3: request headers by reference. request_headers keeps only the headers of a delivery's
+     * last attempt (X-Delivery-Id, signatures); the headers every attempt of a webhook version
+     * sends (Content-Type, User-Agent, custom headers: up to 50 x 4 KB) are stored once in
+     * webhook_headers under a reference (an HMAC of their JSON, text: encrypted with
+     * WEBHOOK_ENCRYPTION_KEY) that the delivery keeps in request_headers_ref. Rows written
+     * before have the whole set in request_headers and no reference. Adding a NULL column
+     * rewrites nothing. */
+    "CREATE TABLE webhook_headers ("
+    "  ref text PRIMARY KEY,"
+    "  headers text NOT NULL,"
+    "  created_at timestamptz NOT NULL);"
+    "ALTER TABLE webhook_delivery ADD COLUMN request_headers_ref text;",
 };
 
 #endif

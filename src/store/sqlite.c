@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "core/buf.h"
@@ -40,7 +41,8 @@
     "COALESCE(d.event_data, e.payload), e.created_at, d.status, d.request_url, "              \
     "d.request_headers, d.response_status, d.response_body, d.response_headers, "             \
     "d.attempt_number, d.max_attempts, d.next_retry_at, d.last_attempt_at, d.error_message, " \
-    "d.completed_at, d.duration_ms, d.created_at"
+    "d.completed_at, d.duration_ms, d.created_at, "                                          \
+    "(SELECT h.headers FROM webhook_headers h WHERE h.ref = d.request_headers_ref)"
 
 #define DL_FROM " FROM webhook_delivery d JOIN webhook_event e ON e.id = d.webhook_event_id"
 
@@ -107,6 +109,7 @@ enum {
     S_DL_WEBHOOK_OF,
     S_CLAIM_ONE,
     S_DUE_SCAN,
+    S_HDR_INSERT,
     S_MAX
 };
 
@@ -208,8 +211,11 @@ static const char *const sql[S_MAX] = {
                     "response_status = ?4, response_body = ?5, response_headers = ?6, "
                     "request_headers = ?7, request_url = ?8, error_message = ?9, duration_ms = "
                     "?10, last_attempt_at = ?11, next_retry_at = ?12, completed_at = ?13, "
-                    "lease_owner = CASE WHEN ?14 THEN lease_owner ELSE NULL END "
-                    "WHERE id = ?1 AND " OPEN_STATUS,
+                    "lease_owner = CASE WHEN ?14 THEN lease_owner ELSE NULL END, "
+                    "request_headers_ref = ?15 WHERE id = ?1 AND " OPEN_STATUS,
+    /* a webhook version's static request headers, stored once (see hk_result) */
+    [S_HDR_INSERT] = "INSERT OR IGNORE INTO webhook_headers (ref, headers, created_at) VALUES "
+                     "(?1, ?2, ?3)",
     [S_DL_RESCHEDULE] = "UPDATE webhook_delivery SET next_retry_at = ?2 WHERE id = ?1 AND "
                         "lease_owner = ?3 AND next_retry_at < ?2 AND " OPEN_STATUS,
     [S_DL_RELEASE] = "UPDATE webhook_delivery SET lease_owner = NULL, next_retry_at = ?2 WHERE "
@@ -468,6 +474,25 @@ static int unpark_webhook(sq *c, const char *wid, int64_t now, int *count)
 static int do_webhook_create(sq *c, hk_req *req)
 {
     const hk_webhook_fields *f = req->u.wh_create.f;
+    if (req->u.wh_create.max_per_org > 0) {
+        /* the partial index webhook_org (organization_id, ...) WHERE deleted_at IS NULL counts
+         * it; the single writer makes count-then-insert race-free */
+        PS(cnt, S_WH_COUNT);
+        b_text(cnt, 1, req->org_id);
+        b_text(cnt, 2, NULL);
+        int rc = sqlite3_step(cnt);
+        int64_t n = rc == SQLITE_ROW ? c_i64(cnt, 0) : 0;
+        rc = map_rc(c, rc, "webhook count");
+        sqlite3_reset(cnt);
+        if (rc) return rc;
+        if (n >= req->u.wh_create.max_per_org) {
+            snprintf(req->err, sizeof req->err,
+                     "the organization has %lld webhooks, the most HOOKD_MAX_WEBHOOKS_PER_ORG "
+                     "(%d) allows: delete one first",
+                     (long long)n, req->u.wh_create.max_per_org);
+            return HK_ELIMIT;
+        }
+    }
     char id[HK_ID_MAX], schemes[64];
     hk_id_new("wh", id);
     hk_schemes_str(f->has & HK_WF_SCHEMES ? f->schemes : HK_SIG_DEFAULT, schemes, sizeof schemes);
@@ -794,9 +819,9 @@ static void add_out_job(hk_job ***arr, int *n, int *cap, hk_job *j)
     (*arr)[(*n)++] = j;
 }
 
-static int ingest_one(sq *c, hk_req *req, hk_ingest_item *it, hk_fanout_org *o, int *budget,
-                      int *jcap)
+static int ingest_one(sq *c, hk_req *req, int idx, hk_fanout_org *o, int *budget, int *jcap)
 {
+    hk_ingest_item *it = &req->u.ingest.items[idx];
     if (it->idem_key) {
         PS(s, S_EV_BY_IDEM);
         b_text(s, 1, req->org_id);
@@ -826,8 +851,13 @@ static int ingest_one(sq *c, hk_req *req, hk_ingest_item *it, hk_fanout_org *o, 
         snprintf(req->err, sizeof req->err, "data must be a JSON object");
         return HK_EINVAL;
     }
+    int rc = hk_fanout_check_caps(req, idx, nt);
+    if (rc) {
+        for (int i = 0; i < nt; i++) free(t[i].data);
+        free(t);
+        return rc;
+    }
     hk_id_new("whev", it->id);
-    int rc;
     {
         PS(s, S_EV_INSERT);
         b_text(s, 1, it->id);
@@ -927,7 +957,7 @@ static int do_ingest(sq *c, hk_req *req)
             it->ndeliveries = first->ndeliveries;
             continue;
         }
-        rc = ingest_one(c, req, it, o, &budget, &jcap);
+        rc = ingest_one(c, req, i, o, &budget, &jcap);
     }
     return rc;
 }
@@ -1030,6 +1060,7 @@ static void row_delivery(sqlite3_stmt *s, hk_delivery *d)
     d->completed_at = c_i64(s, 18);
     d->duration_ms = (int)c_i64(s, 19);
     d->created_at = c_i64(s, 20);
+    d->request_headers_static = c_text(s, 21);
 }
 
 static int load_attempts(sq *c, hk_delivery *d)
@@ -1375,6 +1406,14 @@ static int do_results(sq *c, hk_req *req)
     health_acc *acc = hk_calloc((size_t)(req->u.results.n ? req->u.results.n : 1), sizeof *acc);
     for (int i = 0; !rc && i < req->u.results.n; i++) {
         hk_result *r = &req->u.results.items[i];
+        if (r->headers_static_db) {
+            PS(hs, S_HDR_INSERT);
+            b_text(hs, 1, r->headers_ref);
+            b_text(hs, 2, r->headers_static_db);
+            b_i64(hs, 3, req->now);
+            rc = run(c, hs, "headers insert");
+            if (rc) break;
+        }
         {
             PS(a, S_ATT_INSERT);
             b_text(a, 1, r->attempt_id);
@@ -1412,6 +1451,7 @@ static int do_results(sq *c, hk_req *req)
             b_time(u, 12, r->status == HK_DL_RETRYING ? r->next_retry_at : 0);
             b_time(u, 13, r->final ? r->finished_at : 0);
             b_i64(u, 14, r->keep_lease);
+            b_text(u, 15, r->headers_static ? r->headers_ref : NULL);
             rc = run(c, u, "delivery result");
             if (rc) break;
         }
@@ -1709,11 +1749,33 @@ static int exec_sql(sqlite3 *db, const char *text, char *err, size_t errlen)
     return HK_OK;
 }
 
+/* Creates the database file mode 0600 (whatever the umask) before SQLite opens it, so that no
+ * other user can read the store (secrets, custom headers, payloads). SQLite gives the WAL and
+ * -shm files it creates the database file's mode, and the .lock file is created 0600 too. An
+ * existing file keeps its mode, with a warning (once) if other users may read it. */
+static void create_private(const hk_config *cfg, int role)
+{
+    const char *path = cfg->db_path;
+    if (!path || !*path || path[0] == ':' || strncmp(path, "file:", 5) == 0) return;
+    int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd >= 0) { /* the umask can only narrow 0600 */
+        close(fd);
+        return;
+    }
+    struct stat st;
+    if (role == HK_CONN_ADMIN && errno == EEXIST && stat(path, &st) == 0 && (st.st_mode & 077))
+        HK_LOG(HK_LOG_WARN, "store.sqlite_mode",
+               HK_LS("msg", "the database file may be read by other users: chmod 600 it (and "
+                            "its -wal and -shm files)"),
+               HK_LS("path", path));
+}
+
 static int sq_open(void **conn, const hk_config *cfg, int role, char *err, size_t errlen)
 {
     sq *c = hk_calloc(1, sizeof *c);
     c->role = role;
     c->cfg = cfg;
+    create_private(cfg, role);
     int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
     if (sqlite3_open_v2(cfg->db_path, &c->db, flags, NULL) != SQLITE_OK) {
         snprintf(err, errlen, "cannot open SQLite database %s: %s", cfg->db_path,
@@ -1788,6 +1850,54 @@ static int sq_migrate(void *conn, char *err, size_t errlen)
 
 static int lock_fd = -1;
 
+/* With WEBHOOK_ENCRYPTION_KEY: encrypts the custom header values written before the key was
+ * set (one transaction), so that none stays in plaintext. */
+static int seal_plain_headers(sq *c, char *err, size_t errlen)
+{
+    if (!c->cfg->has_enc_key) return HK_OK;
+    sqlite3_stmt *sel = NULL, *upd = NULL;
+    int rc = exec_sql(c->db, "BEGIN IMMEDIATE", err, errlen), n = 0;
+    if (rc) return rc;
+    if (sqlite3_prepare_v2(c->db, "SELECT id, custom_headers FROM webhook WHERE custom_headers "
+                                  "IS NOT NULL", -1, &sel, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(c->db, "UPDATE webhook SET custom_headers = ?2 WHERE id = ?1", -1,
+                           &upd, NULL) != SQLITE_OK) {
+        snprintf(err, errlen, "%s", sqlite3_errmsg(c->db));
+        rc = HK_EUNAVAIL;
+    }
+    hk_buf b;
+    hk_buf_init(&b, HK_BUF_UNLIMITED);
+    int step = SQLITE_DONE;
+    while (!rc && (step = sqlite3_step(sel)) == SQLITE_ROW) {
+        hk_buf_reset(&b);
+        if (hk_headers_seal_plain(c->cfg, (const char *)sqlite3_column_text(sel, 1), &b) != 1)
+            continue;
+        sqlite3_reset(upd);
+        sqlite3_bind_text(upd, 1, (const char *)sqlite3_column_text(sel, 0), -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(upd, 2, hk_buf_cstr(&b), (int)b.len, SQLITE_STATIC);
+        if (sqlite3_step(upd) != SQLITE_DONE) {
+            snprintf(err, errlen, "%s", sqlite3_errmsg(c->db));
+            rc = HK_EUNAVAIL;
+        }
+        n++;
+    }
+    if (!rc && step != SQLITE_DONE) {
+        snprintf(err, errlen, "%s", sqlite3_errmsg(c->db));
+        rc = HK_EUNAVAIL;
+    }
+    hk_buf_free(&b);
+    sqlite3_finalize(sel);
+    sqlite3_finalize(upd);
+    char ignore[64];
+    if (!rc) rc = exec_sql(c->db, "COMMIT", err, errlen);
+    if (rc) exec_sql(c->db, "ROLLBACK", ignore, sizeof ignore);
+    if (!rc && n)
+        HK_LOG(HK_LOG_INFO, "store.headers_encrypted", HK_LI("webhooks", n),
+               HK_LS("msg", "custom header values written before WEBHOOK_ENCRYPTION_KEY was set "
+                            "are now encrypted"));
+    return rc;
+}
+
 static int sq_startup(void *conn, const char *node_id, char *err, size_t errlen)
 {
     sq *c = conn;
@@ -1815,6 +1925,7 @@ static int sq_startup(void *conn, const char *node_id, char *err, size_t errlen)
                       "NULL; DELETE FROM hk_node;",
                       err, errlen);
     HK_UNUSED(node_id);
+    if (!rc) rc = seal_plain_headers(c, err, errlen);
     return rc;
 }
 

@@ -9,7 +9,12 @@
  *
  * Stored once, rendered on read: webhook_delivery.event_data is NULL when the data sent equals
  * the event's payload (no excludeFields), and request_body is rendered from the event when the
- * API shows a delivery, so a fan-out to ten webhooks stores the payload once.
+ * API shows a delivery, so a fan-out to ten webhooks stores the payload once. In the same way
+ * request_headers holds only the headers of the delivery's last attempt (X-Delivery-Id,
+ * signatures); the headers every attempt of a webhook version sends (Content-Type, User-Agent,
+ * custom headers: up to 50 x 4 KB) are stored once in webhook_headers, under a reference
+ * (an HMAC of their JSON) that the delivery keeps in request_headers_ref. Rows written before
+ * migration 2 have the whole set in request_headers and no reference.
  */
 #ifndef HK_SQLITE_SCHEMA_H
 #define HK_SQLITE_SCHEMA_H
@@ -117,6 +122,14 @@ static const char *const hk_sqlite_migrations[] = {
     "  id TEXT PRIMARY KEY,"
     "  alive_until INTEGER NOT NULL,"
     "  started_at INTEGER NOT NULL);",
+
+    /* 2: request headers by reference (see above): a delivery no longer carries a copy of its
+     * webhook's custom headers. Adding a NULL column rewrites nothing. */
+    "CREATE TABLE webhook_headers ("
+    "  ref TEXT PRIMARY KEY,"
+    "  headers TEXT NOT NULL,"
+    "  created_at INTEGER NOT NULL);"
+    "ALTER TABLE webhook_delivery ADD COLUMN request_headers_ref TEXT;",
 };
 
 #endif

@@ -13,9 +13,11 @@
  * A broken connection is reopened by the next request that needs it (tries spaced out with
  * backoff); meanwhile requests fail fast with HK_EUNAVAIL and hk_store_healthy() says 0.
  *
- * Secrets: webhook secrets are encrypted here (WEBHOOK_ENCRYPTION_KEY) on their way to the
- * backend and decrypted on their way back, so backends hold only ciphertext and callers only
- * plaintext.
+ * Secrets: webhook secrets and custom header values (they carry receivers' tokens) are encrypted
+ * here (WEBHOOK_ENCRYPTION_KEY) on their way to the backend and decrypted on their way back, so
+ * backends hold only ciphertext and callers only plaintext. The same goes for the static part of
+ * the request headers a delivery records (hk_result.headers_static), which store.c also joins
+ * back to each delivery's own headers when a delivery is read.
  */
 #include "store/store.h"
 
@@ -31,6 +33,8 @@
 
 #include "core/buf.h"
 #include "core/crypto.h"
+#include "core/json.h"
+#include "core/map.h"
 #include "core/log.h"
 #include "core/time.h"
 #include "delivery/sign.h"
@@ -233,6 +237,7 @@ void hk_delivery_clear(hk_delivery *d)
     free(d->event_data);
     free(d->request_url);
     free(d->request_headers);
+    free(d->request_headers_static);
     free(d->response_body);
     free(d->response_headers);
     free(d->error_message);
@@ -385,6 +390,189 @@ static int secret_open(const hk_store *st, char **s)
     return HK_OK;
 }
 
+/* ---- custom headers at rest ----------------------------------------------------------------- */
+
+void hk_headers_ref(const hk_config *cfg, const char *json, size_t len, char out[65])
+{
+    uint8_t mac[32];
+    static const char label[] = "hookd webhook_headers";
+    hk_iov part = {json, len};
+    if (cfg && cfg->has_enc_key)
+        hk_hmac_sha256(cfg->enc_key, sizeof cfg->enc_key, &part, 1, mac);
+    else
+        hk_hmac_sha256(label, sizeof label - 1, &part, 1, mac);
+    hk_hex(mac, sizeof mac, out);
+}
+
+/* Appends to out the custom headers object json with its values encrypted ("enc:<iv>:<tag>:<ct>",
+ * as secrets; names stay readable): every value, or with only_plain the values that do not
+ * look encrypted already (*changed then says whether any was). HK_EINVAL if json is not an
+ * object of strings. */
+static int headers_seal_values(const uint8_t key[32], const char *json, int only_plain,
+                               int *changed, hk_buf *out)
+{
+    hk_jdoc doc = {0};
+    size_t n = strlen(json);
+    int rc = hk_json_parse(&doc, json, n, (uint32_t)(n / 2 + 16), 4);
+    if (rc || hk_json_type(&doc, 0) != HK_J_OBJECT) {
+        hk_json_free(&doc);
+        return HK_EINVAL;
+    }
+    hk_buf name, val, enc;
+    hk_buf_init(&name, HK_BUF_UNLIMITED);
+    hk_buf_init(&val, HK_BUF_UNLIMITED);
+    hk_buf_init(&enc, HK_BUF_UNLIMITED);
+    hk_jw w;
+    hk_jw_init(&w, out);
+    hk_jw_obj_open(&w);
+    int k = hk_json_first(&doc, 0);
+    for (uint32_t i = 0; !rc && i < doc.toks[0].size; i++, k = hk_json_next(&doc, k + 1)) {
+        hk_buf_reset(&name);
+        hk_buf_reset(&val);
+        hk_buf_reset(&enc);
+        if (hk_json_str(&doc, k, &name) || hk_json_str(&doc, k + 1, &val)) {
+            rc = HK_EINVAL;
+            break;
+        }
+        hk_jw_key(&w, hk_buf_cstr(&name));
+        if (only_plain && hk_secret_is_encrypted(hk_buf_cstr(&val))) {
+            hk_jw_strn(&w, val.data, val.len);
+            continue;
+        }
+        if (hk_secret_encrypt(key, hk_buf_cstr(&val), &enc)) {
+            rc = HK_EINVAL;
+            break;
+        }
+        if (changed) *changed = 1;
+        hk_jw_strn(&w, enc.data, enc.len);
+    }
+    hk_jw_obj_close(&w);
+    hk_buf_free(&name);
+    hk_buf_free(&val);
+    hk_buf_free(&enc);
+    hk_json_free(&doc);
+    return rc;
+}
+
+static int headers_seal(const uint8_t key[32], const char *json, hk_buf *out)
+{
+    return headers_seal_values(key, json, 0, NULL, out);
+}
+
+int hk_headers_seal_plain(const hk_config *cfg, const char *json, hk_buf *out)
+{
+    if (!cfg->has_enc_key || !json) return 0;
+    int changed = 0;
+    int rc = headers_seal_values(cfg->enc_key, json, 1, &changed, out);
+    return rc ? rc : changed;
+}
+
+/* Replaces *json (a custom headers object, values plaintext or encrypted) by its plaintext
+ * form. A value that is not well-formed ciphertext is plaintext that happens to start with
+ * "enc:" and stays. HK_EDENIED if a value is ciphertext that cannot be decrypted (wrong or
+ * missing WEBHOOK_ENCRYPTION_KEY); *json is then unchanged. */
+static int headers_open(const hk_store *st, char **json)
+{
+    if (!*json || !strstr(*json, "\"enc:")) return HK_OK; /* nothing encrypted: the common case */
+    hk_jdoc doc = {0};
+    size_t n = strlen(*json);
+    if (hk_json_parse(&doc, *json, n, (uint32_t)(n / 2 + 16), 4) ||
+        hk_json_type(&doc, 0) != HK_J_OBJECT) {
+        hk_json_free(&doc);
+        return HK_OK;
+    }
+    int rc = HK_OK;
+    hk_buf out, name, val, plain;
+    hk_buf_init(&out, HK_BUF_UNLIMITED);
+    hk_buf_init(&name, HK_BUF_UNLIMITED);
+    hk_buf_init(&val, HK_BUF_UNLIMITED);
+    hk_buf_init(&plain, HK_BUF_UNLIMITED);
+    hk_jw w;
+    hk_jw_init(&w, &out);
+    hk_jw_obj_open(&w);
+    int k = hk_json_first(&doc, 0);
+    for (uint32_t i = 0; i < doc.toks[0].size; i++, k = hk_json_next(&doc, k + 1)) {
+        hk_buf_reset(&name);
+        hk_buf_reset(&val);
+        hk_buf_reset(&plain);
+        hk_json_str(&doc, k, &name);
+        hk_json_str(&doc, k + 1, &val);
+        const char *v = hk_buf_cstr(&val);
+        size_t vlen = val.len;
+        if (hk_secret_is_encrypted(v)) {
+            int d =
+                st->cfg->has_enc_key ? hk_secret_decrypt(st->cfg->enc_key, v, &plain) : HK_EDENIED;
+            if (d == HK_EDENIED) {
+                rc = HK_EDENIED;
+                break;
+            }
+            if (d == 0) {
+                v = plain.data;
+                vlen = plain.len;
+            }
+        }
+        hk_jw_key(&w, hk_buf_cstr(&name));
+        hk_jw_strn(&w, v, vlen);
+    }
+    hk_jw_obj_close(&w);
+    if (rc == HK_OK) {
+        free(*json);
+        *json = hk_buf_steal(&out);
+    }
+    hk_buf_free(&out);
+    hk_buf_free(&name);
+    hk_buf_free(&val);
+    hk_buf_free(&plain);
+    hk_json_free(&doc);
+    return rc;
+}
+
+/* Gives a read delivery its whole request_headers: the stored static part (decrypted) and the
+ * attempt's own headers, joined in the order they were sent. If the static part cannot be
+ * decrypted, only the attempt's headers are shown. */
+static void delivery_open(const hk_store *st, hk_delivery *d)
+{
+    char *stat = d->request_headers_static;
+    d->request_headers_static = NULL;
+    if (!stat) return;
+    if (hk_secret_is_encrypted(stat)) {
+        hk_buf b;
+        hk_buf_init(&b, HK_BUF_UNLIMITED);
+        if (!st->cfg->has_enc_key || hk_secret_decrypt(st->cfg->enc_key, stat, &b)) {
+            hk_buf_free(&b);
+            free(stat);
+            HK_LOG(HK_LOG_ERROR, "store.headers_unreadable", HK_LS("delivery_id", d->id),
+                   HK_LS("msg", "the recorded request headers cannot be decrypted with "
+                                "WEBHOOK_ENCRYPTION_KEY"));
+            return;
+        }
+        free(stat);
+        stat = hk_buf_steal(&b);
+    }
+    /* {"A":"1"} + {"B":"2"} -> {"A":"1","B":"2"} (the attempt's part may come back from the
+     * database with spaces: PostgreSQL's jsonb text) */
+    const char *att = d->request_headers ? strchr(d->request_headers, '{') : NULL;
+    const char *att_in = att ? att + 1 + strspn(att + 1, " ") : NULL;
+    const char *close = strrchr(stat, '}');
+    int stat_empty = !close || stat[1 + strspn(stat + 1, " ")] == '}';
+    hk_buf b;
+    hk_buf_init(&b, HK_BUF_UNLIMITED);
+    if (!close) {
+        hk_buf_puts(&b, d->request_headers ? d->request_headers : "{}");
+    } else if (!att || *att_in == '}') {
+        hk_buf_append(&b, stat, (size_t)(close - stat) + 1);
+    } else if (stat_empty) {
+        hk_buf_puts(&b, att);
+    } else {
+        hk_buf_append(&b, stat, (size_t)(close - stat));
+        hk_buf_putc(&b, ',');
+        hk_buf_puts(&b, att_in);
+    }
+    free(stat);
+    free(d->request_headers);
+    d->request_headers = hk_buf_steal(&b);
+}
+
 /* Decrypts w's secrets in place. A secret that cannot be decrypted (wrong or missing
  * WEBHOOK_ENCRYPTION_KEY) is dropped: w->secret becomes NULL, which the dispatcher treats as
  * "cannot sign" (a failed attempt that never reaches the endpoint) and the API renders as
@@ -403,6 +591,12 @@ static int webhook_open(const hk_store *st, hk_webhook *w)
         free(w->prev_secret);
         w->prev_secret = NULL;
         w->prev_secret_expires_at = 0;
+        bad = 1;
+    }
+    if (headers_open(st, &w->custom_headers)) {
+        /* not sent as ciphertext: the deliveries go out without them (and the API shows null) */
+        free(w->custom_headers);
+        w->custom_headers = NULL;
         bad = 1;
     }
     return bad;
@@ -433,16 +627,47 @@ static void req_open_secrets(const hk_store *st, hk_req *req)
         for (int i = 0; i < req->u.claim.nwebhooks; i++)
             bad |= webhook_open(st, req->u.claim.webhooks[i]);
         break;
+    case HK_REQ_DELIVERY_GET: delivery_open(st, &req->u.dl_get.out); break;
+    case HK_REQ_DELIVERY_LIST:
+        for (int i = 0; i < req->u.dl_list.n; i++) delivery_open(st, &req->u.dl_list.items[i]);
+        break;
     default: break;
     }
     if (bad)
         HK_LOG(HK_LOG_ERROR, "store.secret_unreadable",
-               HK_LS("msg", "a webhook secret cannot be decrypted with WEBHOOK_ENCRYPTION_KEY; "
-                            "its deliveries fail without being sent"),
+               HK_LS("msg", "a webhook secret or custom header cannot be decrypted with "
+                            "WEBHOOK_ENCRYPTION_KEY; without a secret its deliveries fail without "
+                            "being sent, without custom headers they go out without them"),
                HK_LS("request", hk_req_kind_name(req->kind)));
 }
 
-/* Runs req on conn, encrypting a secret it writes when a key is configured. */
+/* Sets what the backend stores for each distinct headers_ref of a results request: the static
+ * headers, encrypted with a key (into bufs[i]); NULL for a ref already written by an earlier
+ * item of the request. */
+static int results_seal(hk_store *st, hk_req *req, hk_buf *bufs)
+{
+    hk_result *items = req->u.results.items;
+    hk_map seen;
+    hk_map_init(&seen);
+    int rc = HK_OK;
+    for (int i = 0; !rc && i < req->u.results.n; i++) {
+        hk_result *r = &items[i];
+        r->headers_static_db = NULL;
+        if (!r->headers_static || hk_map_get(&seen, r->headers_ref)) continue;
+        hk_map_put(&seen, r->headers_ref, r);
+        if (!st->cfg->has_enc_key)
+            r->headers_static_db = r->headers_static->data;
+        else if (hk_secret_encrypt(st->cfg->enc_key, r->headers_static->data, &bufs[i]))
+            rc = HK_EINTERNAL;
+        else
+            r->headers_static_db = hk_buf_cstr(&bufs[i]);
+    }
+    hk_map_free(&seen);
+    return rc;
+}
+
+/* Runs req on conn, encrypting the secret and custom header values it writes when a key is
+ * configured. */
 static int exec_one(hk_store *st, void *conn, hk_req *req)
 {
     req->rc = 0;
@@ -451,23 +676,48 @@ static int exec_one(hk_store *st, void *conn, hk_req *req)
     if (req->kind == HK_REQ_WEBHOOK_CREATE) slot = &req->u.wh_create.f;
     if (req->kind == HK_REQ_WEBHOOK_PATCH) slot = &req->u.wh_patch.f;
     hk_webhook_fields enc_fields;
-    hk_buf enc;
+    hk_buf enc, enc_headers;
     hk_buf_init(&enc, 8192);
-    if (slot && st->cfg->has_enc_key && ((*slot)->has & HK_WF_SECRET) && (*slot)->secret) {
-        orig = *slot;
-        enc_fields = *orig;
-        if (hk_secret_encrypt(st->cfg->enc_key, orig->secret, &enc)) {
-            hk_buf_free(&enc);
-            req->rc = HK_EINTERNAL;
-            snprintf(req->err, sizeof req->err, "secret encryption failed");
-            return req->rc;
+    hk_buf_init(&enc_headers, HK_BUF_UNLIMITED);
+    hk_buf *bufs = NULL;
+    int rc = HK_OK;
+    if (slot && st->cfg->has_enc_key) {
+        const hk_webhook_fields *f = *slot;
+        int secret = (f->has & HK_WF_SECRET) && f->secret;
+        int headers = (f->has & HK_WF_HEADERS) && f->custom_headers;
+        if (secret || headers) {
+            orig = f;
+            enc_fields = *orig;
+            if (secret && hk_secret_encrypt(st->cfg->enc_key, orig->secret, &enc))
+                rc = HK_EINTERNAL;
+            if (!rc && headers &&
+                headers_seal(st->cfg->enc_key, orig->custom_headers, &enc_headers))
+                rc = HK_EINTERNAL;
+            if (secret) enc_fields.secret = hk_buf_cstr(&enc);
+            if (headers) enc_fields.custom_headers = hk_buf_cstr(&enc_headers);
+            *slot = &enc_fields;
         }
-        enc_fields.secret = hk_buf_cstr(&enc);
-        *slot = &enc_fields;
     }
-    int rc = st->be->exec(conn, req);
+    if (!rc && req->kind == HK_REQ_RESULTS && req->u.results.n > 0) {
+        bufs = hk_calloc((size_t)req->u.results.n, sizeof(hk_buf));
+        for (int i = 0; i < req->u.results.n; i++) hk_buf_init(&bufs[i], HK_BUF_UNLIMITED);
+        rc = results_seal(st, req, bufs);
+    }
+    if (rc) {
+        snprintf(req->err, sizeof req->err, "encryption failed");
+    } else {
+        rc = st->be->exec(conn, req);
+    }
     if (orig) *slot = orig;
+    if (bufs) {
+        for (int i = 0; i < req->u.results.n; i++) {
+            hk_buf_free(&bufs[i]);
+            req->u.results.items[i].headers_static_db = NULL;
+        }
+        free(bufs);
+    }
     hk_buf_free(&enc);
+    hk_buf_free(&enc_headers);
     req->rc = rc;
     return rc;
 }

@@ -16,8 +16,9 @@
  * caller that takes an output (say the jobs) sets the pointer to NULL first.
  *
  * Secrets: callers always see plaintext. With WEBHOOK_ENCRYPTION_KEY the store encrypts
- * secrets before they reach a backend and decrypts them after, in store.c, so backends only
- * ever hold ciphertext.
+ * secrets and custom header values (and the recorded static request headers, hk_result) before
+ * they reach a backend and decrypts them after, in store.c, so backends only ever hold
+ * ciphertext.
  *
  * Times are int64 ms since the epoch; 0 means "none" (NULL in SQL).
  */
@@ -93,6 +94,10 @@ typedef struct hk_delivery {
     int status;                  /* enum hk_dl_status */
     char *request_url;
     char *request_headers;       /* JSON object of the last attempt's headers, or NULL */
+    /* store-private, NULL for callers: the stored static part of request_headers (see
+     * hk_result) as the backend read it; store.c decrypts it and joins it in front of
+     * request_headers before the caller sees the delivery */
+    char *request_headers_static;
     int response_status;
     char *response_body;
     char *response_headers;
@@ -236,7 +241,17 @@ typedef struct hk_result {         /* one finished attempt, for HK_REQ_RESULTS *
     int response_status;
     char *response_body;           /* owned by the dispatcher's batch */
     char *response_headers;
+    /* The headers sent, in two parts so that a delivery row does not carry a copy of its
+     * webhook's custom headers: request_headers is a JSON object of the headers of this attempt
+     * (X-Delivery-Id, signatures), headers_static a JSON object of the headers every attempt of
+     * this webhook version sends (Content-Type, User-Agent, custom headers), stored once per
+     * distinct content under headers_ref (hk_headers_ref); the API shows static + attempt
+     * headers in the order sent. headers_static NULL: request_headers is the whole set. */
     char *request_headers;
+    hk_blob *headers_static;       /* a reference owned by the batch, or NULL */
+    char headers_ref[65];
+    const char *headers_static_db; /* store-private: what the backend stores under headers_ref
+                                      (encrypted with a key), NULL = no write needed */
     char *request_url;
     char *error_message;
     int duration_ms;
@@ -285,7 +300,9 @@ struct hk_req {
         struct { const char *key_hash; char org[160]; char key_id[HK_ID_MAX]; int found; } key_lookup;
         struct { int64_t count; } key_count;
 
-        struct { const hk_webhook_fields *f; hk_webhook *out; } wh_create;
+        /* WEBHOOK_CREATE: with max_per_org > 0, HK_ELIMIT (err set) if the organization
+         * already has that many webhooks not deleted (HOOKD_MAX_WEBHOOKS_PER_ORG). */
+        struct { const hk_webhook_fields *f; hk_webhook *out; int max_per_org; } wh_create;
         struct { const char *id; hk_webhook *out; } wh_get;
         struct {
             int status;             /* -1 = any */
@@ -299,6 +316,10 @@ struct hk_req {
         struct {
             hk_ingest_item *items; int n;
             int lease_budget;       /* how many new deliveries may be leased to node_id */
+            /* caps (0 = none): HK_ELIMIT (err set, nothing stored) if one event of the request
+             * would create more than max_per_event deliveries, or all of them together more
+             * than max_total (HOOKD_MAX_DELIVERIES_PER_EVENT / _PER_BATCH) */
+            int max_per_event, max_total;
             hk_job **jobs; int njobs;        /* leased deliveries, for the dispatcher */
             hk_webhook **webhooks; int nwebhooks; /* the webhooks of those jobs */
             /* out: the deliveries created due (webhook active) but NOT leased because the
@@ -382,6 +403,11 @@ struct hk_req {
         } replay;
     } u;
 };
+
+/* The reference under which a static header set (headers_static of hk_result) is stored:
+ * lowercase hex of HMAC-SHA256 of the JSON, keyed with WEBHOOK_ENCRYPTION_KEY when there is
+ * one (so the reference says nothing about encrypted header values), else of SHA-256. */
+void hk_headers_ref(const hk_config *cfg, const char *json, size_t len, char out[65]);
 
 /* Frees the outputs of req (per its kind) and zeroes them; inputs are untouched. */
 void hk_req_clear(hk_req *req);

@@ -284,7 +284,9 @@ def test_migration_2_rebuilds_the_due_index_of_a_populated_database(pg_server, t
     pg_server.sql("DROP INDEX webhook_delivery_due; CREATE INDEX webhook_delivery_due ON "
                   "webhook_delivery (next_retry_at) WHERE status IN ('pending', 'retrying') AND "
                   "lease_owner IS NULL AND next_retry_at IS NOT NULL; "
-                  "DELETE FROM schema_migrations WHERE version = 2", url)
+                  "DROP TABLE IF EXISTS webhook_headers; ALTER TABLE webhook_delivery DROP "
+                  "COLUMN IF EXISTS request_headers_ref; "  # migration 3
+                  "DELETE FROM schema_migrations WHERE version >= 2", url)
     pg_server.sql("INSERT INTO webhook_delivery (id, webhook_id, webhook_event_id, event_type, "
                   "request_url, status, attempt_number, max_attempts, next_retry_at, created_at, "
                   "event_data) SELECT 'whde_' || g, 'wh_1', 'ev_' || g, 't', 'http://x/', "
@@ -293,6 +295,6 @@ def test_migration_2_rebuilds_the_due_index_of_a_populated_database(pg_server, t
     (idx,), = pg_server.sql("SELECT indexdef FROM pg_indexes WHERE indexname = "
                             "'webhook_delivery_due'", url)
     assert "(next_retry_at, id)" in idx and "lease_owner IS NULL" in idx, idx
-    assert pg_server.sql("SELECT max(version) FROM schema_migrations", url) == [["2"]]
+    assert int(pg_server.sql("SELECT max(version) FROM schema_migrations", url)[0][0]) >= 2
     assert pg_server.sql("SELECT count(*) FROM webhook_delivery WHERE status = 'pending'",
                          url) == [["5000"]]

@@ -330,9 +330,9 @@ static void test_filter_matches(void **state)
     assert_int_equal(matches(f1, "{\"nested\":{\"type\":\"Bounce\",\"code\":550}}"), 0);
     assert_int_equal(matches(f1, "{}"), 0);
     assert_int_equal(matches(f1, "[]"), 0);
-    /* first member wins for duplicate keys in data (as hk_json_obj_get) */
-    assert_int_equal(matches(f1, "{\"type\":\"Bounce\",\"code\":550,\"type\":\"x\"}"), 1);
-    assert_int_equal(matches(f1, "{\"type\":\"x\",\"code\":550,\"type\":\"Bounce\"}"), 0);
+    /* the last member wins for duplicate keys in data: the one a receiver reads (JSON.parse) */
+    assert_int_equal(matches(f1, "{\"type\":\"Bounce\",\"code\":550,\"type\":\"x\"}"), 0);
+    assert_int_equal(matches(f1, "{\"type\":\"x\",\"code\":550,\"type\":\"Bounce\"}"), 1);
 
     /* structured values compare semantically */
     const char *f2 = "{\"matchConditions\":{\"o\":{\"a\":[1,true,null],\"b\":\"x\"}}}";
