@@ -13,10 +13,10 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 import conftest
 from conftest import SLOW
+from servers import previous_hookd
 
 WH = "/api/webhook/v1"
 KEY_HEX = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
-PREV_BIN = os.environ.get("HOOKD_PREV_BIN", "/work/main/build/hookd")
 
 
 def decrypt(enc):
@@ -192,13 +192,12 @@ def test_plaintext_custom_headers_stay_readable_after_key_is_set(hookd, receiver
     assert h.webhook(wid2)["customHeaders"] == {"X-Odd": "enc:not:really"}
 
 
-@pytest.mark.skipif(not os.access(PREV_BIN, os.X_OK), reason="no previous hookd binary")
 def test_migration_on_a_populated_database_of_the_previous_version(hookd, receiver, monkeypatch):
     """A store written by the previous hookd (schema without webhook_headers) opens with this
     one: the old deliveries read exactly as before, new ones are stored by reference."""
     h = hookd(start=False)
     own = conftest.HOOKD_BIN
-    monkeypatch.setattr(conftest, "HOOKD_BIN", PREV_BIN)
+    monkeypatch.setattr(conftest, "HOOKD_BIN", previous_hookd())
     h.start()
     custom = {"Authorization": "Bearer old-" + secrets.token_hex(8), "X-Big": "x" * 3000}
     wid = h.create_webhook(receiver.url(), customHeaders=custom)["id"]

@@ -285,3 +285,43 @@ class RedisServer(_Server):
 
 
 __all__ = ["PgServer", "RedisServer", "free_port"]
+
+
+# The last release whose schema a store on disk may have been written by: the end of wave 1
+# (issues 2-8). Migration tests open a store populated by that hookd with the one under test.
+PREVIOUS_RELEASE = "d7d3c7475a5af4cdc20a262f487835232e894006"
+
+
+def previous_hookd(commit=PREVIOUS_RELEASE):
+    """Path of a hookd binary built from `commit` of this repository (git archive + cmake,
+    release build of the hookd target only), built once per machine and cached in
+    $TMPDIR/hookd-prev-<commit>/ (a lock file serialises concurrent builders, e.g. pytest-xdist
+    workers). HOOKD_PREV_BIN overrides it. Raises RuntimeError when the commit is not in the
+    repository (a shallow clone) or does not build."""
+    if os.environ.get("HOOKD_PREV_BIN"):
+        return os.environ["HOOKD_PREV_BIN"]
+    import fcntl
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    base = os.path.join(tempfile.gettempdir(), "hookd-prev-" + commit)
+    binary = os.path.join(base, "build", "hookd")
+    os.makedirs(base, exist_ok=True)
+    with open(os.path.join(base, ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if os.access(binary, os.X_OK):
+            return binary
+        src = os.path.join(base, "src")
+        shutil.rmtree(src, ignore_errors=True)
+        os.makedirs(src)
+        try:
+            archive = subprocess.run(["git", "-C", root, "archive", "--format=tar", commit],
+                                     check=True, capture_output=True).stdout
+            subprocess.run(["tar", "-x", "-C", src], input=archive, check=True,
+                           capture_output=True)
+            bdir = os.path.join(base, "build")
+            subprocess.run(["cmake", "-S", src, "-B", bdir, "-DCMAKE_BUILD_TYPE=RelWithDebInfo"],
+                           check=True, capture_output=True)
+            subprocess.run(["cmake", "--build", bdir, "-j2", "--target", "hookd"], check=True,
+                           capture_output=True)
+        except subprocess.CalledProcessError as e:
+            raise RuntimeError(f"building hookd {commit} failed: {e.stderr[-2000:]!r}") from e
+        return binary
