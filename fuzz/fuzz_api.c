@@ -34,6 +34,7 @@
 #include "core/metrics.h"
 #include "delivery/dispatcher.h"
 #include "http/server.h"
+#include "ingest/ingest.h"
 #include "queue/queue.h"
 #include "store/store.h"
 
@@ -46,6 +47,7 @@ static struct {
     hk_queue *queue;
     hk_metrics *metrics;
     hk_dispatch *dispatch;
+    hk_ingest *ingest;
     hk_api api;
     hk_http_server *http;
     int port;
@@ -206,7 +208,9 @@ static void setup(void)
     S.dispatch = hk_dispatch_new(S.base, &S.cfg, S.store, S.queue, S.metrics, err, sizeof err);
     if (!S.dispatch) die(err);
     hk_dispatch_shutdown(S.dispatch, 0, on_dispatch_stopped, NULL); /* never send anything */
+    S.ingest = hk_ingest_new(&S.cfg, S.store, S.dispatch, S.metrics);
     hk_api_init(&S.api, &S.cfg, S.store, S.dispatch, S.queue, S.metrics);
+    S.api.ingest = S.ingest;
     hk_http_limits lim;
     hk_http_limits_default(&lim);
     lim.max_body_bytes = (size_t)S.cfg.max_body_bytes;

@@ -1,10 +1,10 @@
 /*
  * main.c: wiring only. Reads the configuration, runs a subcommand (serve, migrate, apikey,
- * version), and for `serve` builds the parts in order (store -> queue -> dispatcher -> API ->
- * NATS source -> HTTP server), runs the loop, and on SIGTERM/SIGINT takes them down gracefully:
- * stop accepting, store and ack the NATS messages in hand, let attempts in flight finish
- * (HOOKD_SHUTDOWN_TIMEOUT_MS), write every result, hand every other delivery back to the store,
- * answer every pending request, exit 0.
+ * version), and for `serve` builds the parts in order (store -> queue -> dispatcher -> ingest
+ * door -> API -> NATS source -> HTTP server), runs the loop, and on SIGTERM/SIGINT takes them
+ * down gracefully: stop accepting, store and ack the NATS messages in hand, let attempts in
+ * flight finish (HOOKD_SHUTDOWN_TIMEOUT_MS), write every result, hand every other delivery back
+ * to the store, answer every pending request, exit 0.
  */
 #include <errno.h>
 #include <event2/event.h>
@@ -24,6 +24,7 @@
 #include "core/time.h"
 #include "delivery/dispatcher.h"
 #include "http/server.h"
+#include "ingest/ingest.h"
 #include "ingest/nats.h"
 #include "queue/queue.h"
 #include "store/store.h"
@@ -219,6 +220,7 @@ typedef struct server {
     hk_queue *queue;
     hk_metrics *metrics;
     hk_dispatch *dispatch;
+    hk_ingest *ingest;
     hk_api api;
     hk_http_server *http;
     hk_nats *nats;           /* NULL without NATS_URL */
@@ -322,10 +324,12 @@ static int cmd_serve(hk_config *cfg)
         fprintf(stderr, "hookd: %s\n", err);
         goto out;
     }
+    s.ingest = hk_ingest_new(cfg, s.store, s.dispatch, s.metrics);
     hk_api_init(&s.api, cfg, s.store, s.dispatch, s.queue, s.metrics);
+    s.api.ingest = s.ingest;
     if (cfg->nats_url && cfg->nats_url[0]) {
-        s.nats = hk_nats_start(s.base, cfg, s.store, s.dispatch, s.metrics, &s.api.nats_state,
-                               err, sizeof err);
+        s.nats = hk_nats_start(s.base, cfg, s.ingest, s.metrics, &s.api.nats_state, err,
+                               sizeof err);
         if (!s.nats) {
             fprintf(stderr, "hookd: %s\n", err);
             goto out;
@@ -358,6 +362,7 @@ out:
     if (s.http) hk_http_server_free(s.http);
     if (s.store) hk_store_close(s.store); /* completes queued requests */
     hk_nats_free(s.nats); /* after the store's last callbacks, before the loop goes */
+    hk_ingest_free(s.ingest); /* after the store's last callbacks too */
     if (s.dispatch) hk_dispatch_free(s.dispatch);
     if (s.queue) s.queue->ops->free(s.queue);
     hk_api_free(&s.api);

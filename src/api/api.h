@@ -1,13 +1,19 @@
 /*
- * api.h: the HTTP API of SPEC §3, shared by the files of src/api/ (one per resource).
+ * api.h: the HTTP API of SPEC §3, shared by the files of src/api/.
  *
- * A request's path: server.c parses it -> router.c finds the route (404/405 otherwise) ->
- * auth.c resolves the API key to an organization (cached; a miss asks the store) -> the
- * route's handler validates the input, fills a store request and submits it -> the store
- * answers on the loop -> the handler renders JSON and responds. Every handler works through an
- * hk_call, which owns everything the request needs until the response is sent.
+ * A request's path: src/http/server.c parses it -> api.c finds the route (404/405 otherwise)
+ * and resolves the API key to an organization (cached; a miss asks the store) -> the route's
+ * handler validates the input, fills a store request and submits it (event ingest goes through
+ * the ingest door, src/ingest/ingest.h) -> the store answers on the loop -> the handler renders
+ * JSON and responds. Every handler works through an hk_call, which owns everything the request
+ * needs until the response is sent.
  *
- * Errors are JSON {"code","message","why","fix"} (errors.c), never HTML, never a 500 for bad
+ * The files: api.c (routes, authentication, the call's lifetime, errors, input helpers),
+ * render.c (resources as JSON), and one file of handlers per resource: webhooks.c, events.c,
+ * deliveries.c, replay.c (retry, recover), health.c (health, metrics), openapi.c (the API's
+ * own documentation).
+ *
+ * Errors are JSON {"code","message","why","fix"} (api.c), never HTML, never a 500 for bad
  * input.
  */
 #ifndef HK_API_H
@@ -21,12 +27,14 @@
 #include "delivery/dispatcher.h"
 #include "delivery/ssrf.h"
 #include "http/server.h"
+#include "ingest/ingest.h"
 #include "store/store.h"
 
 typedef struct hk_api {
     const hk_config *cfg;
     hk_store *store;
     hk_dispatch *dispatch;
+    hk_ingest *ingest;     /* the ingest door (set by whoever builds the parts, after init) */
     hk_queue *queue;
     hk_metrics *metrics;
     hk_ssrf_guard *guard;
@@ -53,7 +61,6 @@ struct hk_call {
     hk_buf out;                        /* response body being built */
     void *data;                        /* handler state, freed with data_free */
     void (*data_free)(void *);
-    int reserved;                      /* ingest lease reservation */
     char key_hash[65];                 /* sha256 hex of the presented API key */
 };
 

@@ -2,10 +2,11 @@
  * events.c: event ingest over HTTP (single, batch, the seed's /trigger) and event reads.
  *
  * Ingest: every event is validated first (type, data object, idempotency key); one invalid
- * event refuses the whole request with 422 and nothing is stored. The valid request becomes one
- * store request (event rows + delivery rows, one transaction, group-committed with whatever
- * else is waiting), and the answer (202, or 200 for a pure duplicate) is sent only after the
- * commit. The deliveries the store leased to this node go straight to the dispatcher.
+ * event refuses the whole request with 422 and nothing is stored. What is particular to HTTP
+ * stays here: the loop guard, draining, the per-organization rate limit, the delivery caps
+ * (HTTP only), and the answer. The valid request goes through the ingest door
+ * (src/ingest/ingest.h: one store transaction, the leased deliveries to the dispatcher, the
+ * metrics), and the answer (202, or 200 for a pure duplicate) is sent only after the commit.
  *
  * `data` is kept byte for byte (only insignificant whitespace is removed), so numbers of any
  * size and precision reach the receiver exactly as sent.
@@ -16,11 +17,11 @@
 #include "api/api.h"
 #include "core/log.h"
 #include "core/time.h"
+#include "ingest/ingest.h"
 #include "ingest/match.h"
 
 #define BATCH_MAX 1000
 #define IDEM_KEY_MAX 255
-#define STORE_BACKLOG_MAX 100000 /* queued store requests beyond which ingest answers 503 */
 
 typedef struct ingest_data {
     hk_ingest_item *items;
@@ -135,7 +136,7 @@ static int parse_event(hk_call *c, ingest_data *d, int i, int tok, const char *t
         }
         it->user_id = keep(d, u);
     }
-    it->source = d->source == HK_SRC_MANUAL ? "manual" : "api";
+    it->source = hk_ingest_source_name(d->source);
     return 0;
 }
 
@@ -153,11 +154,7 @@ static void on_ingested(hk_req *req)
 {
     hk_call *c = hk_call_of(req);
     ingest_data *d = c->data;
-    hk_api *api = c->api;
-    hk_dispatch_ingested(api->dispatch, req, c->reserved);
-    c->reserved = 0;
     if (req->rc == HK_ELIMIT) {
-        hk_m_inc(api->metrics, HK_C_INGEST_REJECTED, 1);
         hk_call_error(c, 429, "limit_exceeded", req->err,
                       "HOOKD_MAX_DELIVERIES_PER_EVENT and HOOKD_MAX_DELIVERIES_PER_BATCH cap the "
                       "deliveries one event and one request may create.",
@@ -166,24 +163,9 @@ static void on_ingested(hk_req *req)
         return;
     }
     if (req->rc) {
-        if (req->rc == HK_EUNAVAIL || req->rc == HK_ESHUTDOWN)
-            hk_m_inc(api->metrics, HK_C_INGEST_UNAVAILABLE, 1);
         hk_call_store_error(c, "event");
         return;
     }
-    int stored = 0, dups = 0, deliveries = 0;
-    for (int i = 0; i < d->n; i++) {
-        if (d->items[i].duplicate) {
-            dups++;
-        } else {
-            stored++;
-            deliveries += d->items[i].ndeliveries;
-        }
-    }
-    hk_m_ingested(api->metrics, d->source, stored);
-    hk_m_inc(api->metrics, HK_C_DUPLICATES, dups);
-    hk_m_inc(api->metrics, HK_C_DELIVERIES_CREATED, deliveries);
-    hk_m_observe(api->metrics, HK_H_INGEST_MS, (hk_mono_us() - c->http->start_us) / 1000);
     hk_jw w;
     hk_jw_init(&w, &c->out);
     if (d->batch) {
@@ -213,8 +195,8 @@ static ingest_data *ingest_data_new(hk_call *c, int n, int batch, int source)
     return d;
 }
 
-/* Checks what every ingest must pass before the store is asked; sends the error and returns -1
- * when the event cannot be taken now. */
+/* Checks what every HTTP ingest must pass before the store is asked; sends the error and
+ * returns -1 when the event cannot be taken now. */
 static int ingest_admit(hk_call *c, int n)
 {
     hk_api *api = c->api;
@@ -222,8 +204,7 @@ static int ingest_admit(hk_call *c, int n)
         hk_call_error(c, 503, "unavailable", "hookd is shutting down", NULL, NULL);
         return -1;
     }
-    if (!hk_store_healthy(api->store) || hk_store_queued(api->store) > STORE_BACKLOG_MAX) {
-        hk_m_inc(api->metrics, HK_C_INGEST_UNAVAILABLE, 1);
+    if (hk_ingest_admit(api->ingest)) {
         hk_call_error(c, 503, "unavailable", "the store is unavailable or overloaded", NULL,
                       NULL);
         return -1;
@@ -261,17 +242,17 @@ static int delivery_loop(hk_call *c)
     return -1;
 }
 
+/* Admits the request and hands it to the ingest door; on_ingested answers. */
 static void submit_ingest(hk_call *c, ingest_data *d)
 {
     if (ingest_admit(c, d->n)) return;
-    c->req.kind = HK_REQ_INGEST;
-    c->req.u.ingest.items = d->items;
-    c->req.u.ingest.n = d->n;
-    c->reserved = hk_dispatch_reserve(c->api->dispatch, d->n);
-    c->req.u.ingest.lease_budget = c->reserved;
-    c->req.u.ingest.max_per_event = c->api->cfg->max_deliveries_per_event;
-    c->req.u.ingest.max_total = c->api->cfg->max_deliveries_per_batch;
-    hk_call_submit(c, on_ingested);
+    hk_ingest_opts o = {
+        .org = c->org,
+        .max_per_event = c->api->cfg->max_deliveries_per_event,
+        .max_total = c->api->cfg->max_deliveries_per_batch,
+        .start_us = c->http->start_us,
+    };
+    hk_ingest_submit(c->api->ingest, &c->req, d->items, d->n, &o, on_ingested);
 }
 
 /* The Idempotency-Key header, checked against the body's key. 0 ok, -1 after a 422. */

@@ -1,9 +1,10 @@
 /*
  * nats.c: the NATS source (nats.h). It owns the cnats connection (on hookd's libevent loop
  * through cnats's libevent adapter), the core queue subscriptions or the JetStream pull
- * consumer, and the path of a message: map (kumomta.h) -> wait in the inbox -> one store
- * request per organization for everything that waited together (group commit does the rest)
- * -> ack after the commit, or keep and retry while the store is down.
+ * consumer, and the path of a message: map (kumomta.h) -> wait in the inbox -> one ingest
+ * (ingest.h: store, dispatcher, metrics) per organization for everything that waited together
+ * (group commit does the rest) -> ack after the commit, or keep and retry while the store is
+ * down.
  *
  * Why a pull consumer for JetStream: the client asks for as many messages as it has room for,
  * which is flow control and the in-flight bound in one, and several nodes pulling from one
@@ -43,7 +44,6 @@
 #define FETCH_WAIT_MS 1000       /* an idle pull waits this long for a message */
 #define ACK_WAIT_S 30            /* AckWait of the consumer hookd creates */
 #define MAX_ACK_PENDING 16384    /* MaxAckPending of the consumer hookd creates (all nodes) */
-#define STORE_BACKLOG_MAX 100000 /* queued store requests beyond which ingest waits */
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 5000
 #define LOG_PER_SECOND 20        /* dropped-message log lines per second at most */
@@ -65,7 +65,6 @@ typedef struct nbatch {
     nmsg **msgs;
     hk_ingest_item *items;
     int len;
-    int reserved;
 } nbatch;
 
 typedef struct limiter {
@@ -77,8 +76,7 @@ typedef struct limiter {
 struct hk_nats {
     struct event_base *base;
     const hk_config *cfg;
-    hk_store *store;
-    hk_dispatch *dispatch;
+    hk_ingest *ingest;
     hk_metrics *metrics;
     const char **health;
     char **subjects;
@@ -332,24 +330,8 @@ static void on_batch_done(hk_req *req)
     nbatch *b = req->udata;
     hk_nats *n = b->n;
     n->batches--;
-    hk_dispatch_ingested(n->dispatch, req, b->reserved);
     if (req->rc == 0) {
-        int64_t stored[HK_SRC_MAX] = {0};
-        int64_t dups = 0, deliveries = 0;
-        for (int i = 0; i < b->len; i++) {
-            hk_ingest_item *it = &b->items[i];
-            if (it->duplicate) {
-                dups++;
-            } else {
-                stored[b->msgs[i]->ev.source]++;
-                deliveries += it->ndeliveries;
-            }
-            finish(n, b->msgs[i]);
-        }
-        for (int s = 0; s < HK_SRC_MAX; s++)
-            if (stored[s]) hk_m_ingested(n->metrics, s, stored[s]);
-        hk_m_inc(n->metrics, HK_C_DUPLICATES, dups);
-        hk_m_inc(n->metrics, HK_C_DELIVERIES_CREATED, deliveries);
+        for (int i = 0; i < b->len; i++) finish(n, b->msgs[i]);
         release(n, b->len);
         n->backoff_ms = 0;
     } else if ((req->rc == HK_EINVAL || req->rc == HK_ECONFLICT) && b->len > 1) {
@@ -400,23 +382,17 @@ static void batch_add(nbatch *b, nmsg *x)
     it->data_len = x->ev.data.len;
     it->idem_key = x->ev.idem_key;
     it->user_id = x->ev.user_id;
-    it->source = x->ev.source == HK_SRC_KUMOMTA ? "kumomta" : "nats";
+    it->source = hk_ingest_source_name(x->ev.source);
     b->msgs[b->len++] = x;
 }
 
+/* One ingest of the batch's messages (one organization); on_batch_done acks or keeps them. */
 static void batch_submit(hk_nats *n, nbatch *b)
 {
-    b->req.kind = HK_REQ_INGEST;
-    b->req.org_id = b->msgs[0]->ev.org;
-    b->req.node_id = n->cfg->node_id;
-    b->req.u.ingest.items = b->items;
-    b->req.u.ingest.n = b->len;
-    b->reserved = hk_dispatch_reserve(n->dispatch, b->len);
-    b->req.u.ingest.lease_budget = b->reserved;
-    b->req.done = on_batch_done;
+    hk_ingest_opts o = {.org = b->msgs[0]->ev.org, .retries = 1};
     b->req.udata = b;
     n->batches++;
-    hk_store_submit(n->store, &b->req);
+    hk_ingest_submit(n->ingest, &b->req, b->items, b->len, &o, on_batch_done);
 }
 
 static void on_timer(evutil_socket_t fd, short what, void *arg);
@@ -447,7 +423,7 @@ static void pump(hk_nats *n)
         arm_timer(n, (int)(n->retry_at - now));
         return;
     }
-    if (hk_store_queued(n->store) > STORE_BACKLOG_MAX) {
+    if (hk_ingest_backlogged(n->ingest)) {
         n->retry_at = now + 20;
         arm_timer(n, 20);
         return;
@@ -850,15 +826,13 @@ static int parse_subjects(hk_nats *n, char *err, size_t errlen)
     return 0;
 }
 
-hk_nats *hk_nats_start(struct event_base *base, const hk_config *cfg, hk_store *store,
-                       hk_dispatch *dispatch, hk_metrics *metrics, const char **health,
-                       char *err, size_t errlen)
+hk_nats *hk_nats_start(struct event_base *base, const hk_config *cfg, hk_ingest *ingest,
+                       hk_metrics *metrics, const char **health, char *err, size_t errlen)
 {
     hk_nats *n = hk_calloc(1, sizeof *n);
     n->base = base;
     n->cfg = cfg;
-    n->store = store;
-    n->dispatch = dispatch;
+    n->ingest = ingest;
     n->metrics = metrics;
     n->health = health;
     n->state_logged = -1;

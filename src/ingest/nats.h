@@ -31,8 +31,7 @@
 
 #include "core/config.h"
 #include "core/metrics.h"
-#include "delivery/dispatcher.h"
-#include "store/store.h"
+#include "ingest/ingest.h"
 
 struct event_base;
 
@@ -47,11 +46,10 @@ void hk_nats_global_init(void);
 
 /* Connects to NATS_URL (if the server is down, keeps trying in the background: health says
  * "down" meanwhile), subscribes (core) or starts the consumer (JetStream), and from then on
- * ingests. *health is the API's nats check ("ok"/"down"), written on the loop thread only.
- * Returns NULL with err on a configuration error (bad URL, bad subject). */
-hk_nats *hk_nats_start(struct event_base *base, const hk_config *cfg, hk_store *store,
-                       hk_dispatch *dispatch, hk_metrics *metrics, const char **health,
-                       char *err, size_t errlen);
+ * ingests through the door `ingest`. *health is the API's nats check ("ok"/"down"), written on
+ * the loop thread only. Returns NULL with err on a configuration error (bad URL, bad subject). */
+hk_nats *hk_nats_start(struct event_base *base, const hk_config *cfg, hk_ingest *ingest,
+                       hk_metrics *metrics, const char **health, char *err, size_t errlen);
 
 /* Graceful stop, on the loop: takes no new message, stores the ones in hand and acks them,
  * naks (JetStream) what could not be stored within timeout_ms, closes the connection, then

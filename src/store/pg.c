@@ -1945,9 +1945,7 @@ static int set_webhook_status(pgc *c, hk_req *req, const char *wid, int status)
                                             sizeof(hk_wh_change) * (size_t)(req->u.results.nchanges + 1));
         hk_wh_change *ch = &req->u.results.changes[req->u.results.nchanges++];
         hk_strlcpy(ch->id, wid, sizeof ch->id);
-        ch->status = status;
-        HK_LOG(HK_LOG_WARN, "webhook.status_changed", HK_LS("webhook_id", wid),
-               HK_LS("status", hk_wh_status_name(status)));
+        ch->status = status; /* logged by the dispatcher once the commit succeeded */
     }
     return rc;
 }

@@ -79,6 +79,7 @@ def test_json_logs_one_line_per_event_with_ids(hookd, receiver):
     assert retry["webhook_id"] == wh["id"] and retry["delivery_id"].startswith("whde_") and "HTTP 500" in retry["msg"]
     failed = by["delivery.failed"][0]
     assert failed["delivery_id"] == retry["delivery_id"] and failed["level"] == "warn"
+    assert len(by["webhook.status_changed"]) == 1  # logged once per change (not by the store too)
     changed = by["webhook.status_changed"][0]
     assert changed["webhook_id"] == wh["id"] and changed["status"] == "disabled"
     assert "hookd.listening" in by and "hookd.stopped" in by
