@@ -58,6 +58,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -77,10 +78,19 @@
 #define LINGER_BYTES  (1 << 20)    /* ...and this many bytes dropped */
 #define ACCEPT_PAUSE_MS 100        /* accept paused this long when out of descriptors */
 
-enum rstate { R_IDLE, R_HEAD, R_BODY, R_HANDLER, R_CLOSING, R_LINGER };
+#define OB_IOV        16           /* iovecs per sendmsg() */
+
+enum rstate { R_IDLE, R_HEAD, R_GATE, R_BODY, R_HANDLER, R_CLOSING, R_LINGER };
 enum tkind { T_NONE, T_HEADER, T_BODY, T_IDLE, T_LINGER, T_WRITE, T_NKINDS };
 
 typedef struct conn conn;
+
+/* A borrowed response body (hk_http_respond_static): written after ob[..at), never copied. */
+typedef struct oref {
+    size_t at;
+    const char *p;
+    size_t len;
+} oref;
 
 struct conn {
     hk_http_server *srv;   /* NULL for a zombie whose server was freed */
@@ -102,6 +112,8 @@ struct conn {
     bool is_head;          /* current request is HEAD: responses carry no body */
     bool linger;           /* close with a lingering close */
     bool chunked;          /* current body is chunked */
+    bool expect_continue;  /* current request asked for 100 Continue */
+    bool kicked;           /* kick is active: ib holds bytes to parse in a fresh callback */
     /* Input: unprocessed bytes are ib[ib_start..ib_end). */
     char *ib;
     size_t ib_cap, ib_start, ib_end;
@@ -114,9 +126,14 @@ struct conn {
     uint64_t body_left;
     hk_http_chunked ch;
     hk_http_req req;
-    /* Output: bytes ob[ob_off..ob.len) wait to be written. */
+    /* Output: bytes ob[ob_off..ob.len) wait to be written, with the borrowed bodies
+     * refs[ref0..nrefs) spliced in at their offsets; ref_off bytes of refs[ref0] are written,
+     * ref_left bytes of borrowed bodies are not. */
     hk_buf ob;
     size_t ob_off;
+    oref *refs;
+    int ref0, nrefs, refcap;
+    size_t ref_off, ref_left;
 };
 
 struct hk_http_server {
@@ -347,7 +364,8 @@ static void wait_push(conn *c, bool front)
 /* ---- state ------------------------------------------------------------------------------- */
 
 /* The one place that changes a connection's read state: keeps the wait list and marks the
- * state's timer for re-arming. IDLE -> HEAD keeps the wait-list position (the wait goes on). */
+ * state's timer for re-arming. IDLE -> HEAD keeps the wait-list position (the wait goes on);
+ * BODY goes to the back (the head was progress), and again on every body byte (step_body). */
 static void set_state(conn *c, int st)
 {
     c->rstate = st;
@@ -357,31 +375,51 @@ static void set_state(conn *c, int st)
     case R_HEAD:
         if (!c->in_wait) wait_push(c, false);
         break;
+    case R_BODY: wait_push(c, false); break;
     case R_LINGER: wait_push(c, true); break;
     default: wait_unlink(c); break;
     }
 }
 
+/* Bytes queued and not yet written, borrowed bodies included. */
 static size_t ob_pending(const conn *c)
 {
-    return c->ob.len - c->ob_off;
+    return c->ob.len - c->ob_off + c->ref_left;
+}
+
+/* Rewinds ob (and the borrowed bodies) when everything in it was written. */
+static void ob_rewind(conn *c)
+{
+    if (c->ob_off == c->ob.len && c->ref0 == c->nrefs) {
+        c->ob.len = c->ob_off = 0;
+        c->ref0 = c->nrefs = 0;
+        c->ref_off = c->ref_left = 0;
+    }
+}
+
+/* A request with the application (on_head or the handler): the connection object must live
+ * until it answers. */
+static bool with_app(const conn *c)
+{
+    return c->rstate == R_HANDLER || c->rstate == R_GATE;
 }
 
 /* Queues a response in ob: status line, Content-Type, Content-Length, Date, extra headers,
- * Connection, blank line, body (not for HEAD, 1xx, 204, 304). */
+ * Connection, blank line, body (not for HEAD, 1xx, 204, 304). A borrowed body is not copied:
+ * it is queued as a reference, written from where it lies. */
 static void append_response(conn *c, int status, const char *ctype, const char *extra,
-                            const void *body, size_t len, bool close)
+                            const void *body, size_t len, bool close, bool borrowed)
 {
     hk_http_server *srv = c->srv;
     hk_buf *o = &c->ob;
-    if (c->ob_off == o->len) o->len = c->ob_off = 0;
+    ob_rewind(c);
     if (status < 100 || status > 999) status = 500;
     bool bodiless = status < 200 || status == 204 || status == 304;
     bool send_body = !bodiless && !c->is_head && len > 0;
     const char *reason = hk_http_reason(status), *date = http_date(srv);
     size_t rl = strlen(reason), dl = strlen(date), ctl = ctype ? strlen(ctype) : 0;
     size_t el = extra ? strlen(extra) : 0;
-    size_t need = 160 + rl + dl + ctl + el + (send_body ? len : 0);
+    size_t need = 160 + rl + dl + ctl + el + (send_body && !borrowed ? len : 0);
     if (hk_buf_reserve(o, need)) abort(); /* unlimited buffer: cannot fail */
     char *w = o->data + o->len;
     w = PUTS(w, "HTTP/1.1 ");
@@ -406,8 +444,16 @@ static void append_response(conn *c, int status, const char *ctype, const char *
     if (close) w = PUTS(w, "Connection: close\r\n");
     else if (c->minor == 0) w = PUTS(w, "Connection: keep-alive\r\n");
     w = PUTS(w, "\r\n");
-    if (send_body) w = put(w, body, len);
+    if (send_body && !borrowed) w = put(w, body, len);
     o->len = (size_t)(w - o->data);
+    if (send_body && borrowed) {
+        if (c->nrefs == c->refcap) {
+            c->refcap = c->refcap ? c->refcap * 2 : 4;
+            c->refs = hk_realloc(c->refs, (size_t)c->refcap * sizeof *c->refs);
+        }
+        c->refs[c->nrefs++] = (oref){o->len, body, len};
+        c->ref_left += len;
+    }
 }
 
 /* Answers with an error the server makes itself (JSON body, Connection: close) and moves to
@@ -419,7 +465,7 @@ static void send_error(conn *c, int status, const char *code, const char *messag
     hk_buf_reset(e);
     if (srv->lim.error_body) srv->lim.error_body(e, status, code, message);
     else builtin_error_body(e, status, code, message);
-    append_response(c, status, "application/json", NULL, hk_buf_cstr(e), e->len, true);
+    append_response(c, status, "application/json", NULL, hk_buf_cstr(e), e->len, true, false);
     c->linger = true;
     set_state(c, R_CLOSING);
 }
@@ -432,10 +478,42 @@ static void send_error(conn *c, int status, const char *code, const char *messag
 static int conn_flush(conn *c)
 {
     hk_http_server *srv = c->srv;
-    while (c->ob_off < c->ob.len) {
-        ssize_t n = send(c->fd, c->ob.data + c->ob_off, c->ob.len - c->ob_off, MSG_NOSIGNAL);
+    while (ob_pending(c) > 0) {
+        /* ob's bytes and the borrowed bodies between them, in order */
+        struct iovec iov[OB_IOV];
+        int niov = 0;
+        size_t pos = c->ob_off;
+        for (int i = c->ref0; niov < OB_IOV - 1; i++) {
+            size_t end = i < c->nrefs ? c->refs[i].at : c->ob.len;
+            if (end > pos) iov[niov++] = (struct iovec){c->ob.data + pos, end - pos};
+            if (i >= c->nrefs) break;
+            size_t off = i == c->ref0 ? c->ref_off : 0;
+            iov[niov++] = (struct iovec){(void *)(c->refs[i].p + off), c->refs[i].len - off};
+            pos = end;
+        }
+        struct msghdr mh;
+        memset(&mh, 0, sizeof mh);
+        mh.msg_iov = iov;
+        mh.msg_iovlen = (size_t)niov;
+        ssize_t n = sendmsg(c->fd, &mh, MSG_NOSIGNAL);
         if (n > 0) {
-            c->ob_off += (size_t)n;
+            size_t left = (size_t)n;
+            while (left) {
+                size_t end = c->ref0 < c->nrefs ? c->refs[c->ref0].at : c->ob.len;
+                size_t k = HK_MIN(left, end - c->ob_off);
+                c->ob_off += k;
+                left -= k;
+                if (!left) break;
+                oref *r = &c->refs[c->ref0];
+                size_t m = HK_MIN(left, r->len - c->ref_off);
+                c->ref_off += m;
+                c->ref_left -= m;
+                left -= m;
+                if (c->ref_off == r->len) {
+                    c->ref0++;
+                    c->ref_off = 0;
+                }
+            }
             continue;
         }
         if (n < 0 && errno == EINTR) continue;
@@ -453,7 +531,7 @@ static int conn_flush(conn *c)
         conn_close(c);
         return -1;
     }
-    c->ob.len = c->ob_off = 0;
+    ob_rewind(c);
     if (c->ob.cap > BUF_KEEP) hk_buf_free(&c->ob);
     if (c->wev_on) {
         event_del(c->wev);
@@ -500,6 +578,18 @@ static void dispatch(conn *c)
     set_state(c, R_HANDLER);
     srv->pending++;
     srv->handler(&c->req, srv->arg);
+}
+
+/* Starts reading the body of the current request (BODY), with a 100 Continue first when the
+ * client asked for one and has not started sending the body anyway. */
+static void begin_body(conn *c)
+{
+    set_state(c, R_BODY);
+    if (c->expect_continue && c->ib_start == c->ib_end) {
+        static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+        ob_rewind(c);
+        hk_buf_append(&c->ob, cont, sizeof cont - 1);
+    }
 }
 
 /* IDLE/HEAD: looks for a complete head in ib and parses it. Returns true when the state moved
@@ -566,6 +656,7 @@ static bool step_head(conn *c)
     c->keep_alive = h.keep_alive;
     c->is_head = h.method == HK_HTTP_HEAD;
     c->chunked = h.chunked;
+    c->expect_continue = h.expect_continue;
     c->nreqs++;
     hk_buf_reset(&c->body);
     if (h.chunked) {
@@ -581,12 +672,13 @@ static bool step_head(conn *c)
             return true;
         }
     }
-    set_state(c, R_BODY);
-    if (h.expect_continue && c->ib_start == c->ib_end) {
-        static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
-        if (c->ob_off == c->ob.len) c->ob.len = c->ob_off = 0;
-        hk_buf_append(&c->ob, cont, sizeof cont - 1);
+    if (srv->lim.on_head) { /* the application decides whether the body is worth reading */
+        set_state(c, R_GATE);
+        srv->pending++;
+        srv->lim.on_head(&c->req, srv->arg);
+        return true;
     }
+    begin_body(c);
     return true;
 }
 
@@ -599,12 +691,14 @@ static bool step_body(conn *c)
     if (!c->chunked) {
         size_t n = (uint64_t)avail < c->body_left ? avail : (size_t)c->body_left;
         if (n && hk_buf_append(&c->body, p, n)) abort(); /* body_left <= max_body_bytes */
+        if (n) wait_push(c, false); /* progress: to the back of the eviction order */
         c->ib_start += n;
         c->body_left -= n;
         if (c->body_left) return false;
         dispatch(c);
         return true;
     }
+    if (avail) wait_push(c, false);
     while (avail > 0) {
         size_t used, dn;
         const char *d;
@@ -653,7 +747,7 @@ static void conn_process(conn *c)
 static void conn_settle(conn *c)
 {
     if (c->closed) {
-        if (c->rstate != R_HANDLER) {
+        if (!with_app(c)) {
             hk_buf_free(&c->head);
             hk_buf_free(&c->body);
             free(c->hdrs);
@@ -663,6 +757,14 @@ static void conn_settle(conn *c)
     }
     hk_http_server *srv = c->srv;
     if (conn_flush(c)) return;
+    /* Output backed up: the next pipelined request waits (step_head), and so does reading. */
+    bool backed_up = ob_pending(c) > OB_HIGH && (c->rstate == R_IDLE || c->rstate == R_HEAD);
+    if (c->eof && !backed_up && !c->kicked &&
+        (c->rstate == R_IDLE || c->rstate == R_HEAD || c->rstate == R_BODY)) {
+        /* Half-closed and every complete request taken: what is left can never complete. */
+        c->linger = false;
+        set_state(c, R_CLOSING);
+    }
     if (c->rstate == R_CLOSING && ob_pending(c) == 0) {
         if (!c->linger || c->eof) {
             conn_close(c);
@@ -690,7 +792,8 @@ static void conn_settle(conn *c)
     }
 
     bool want = c->rstate == R_LINGER ||
-                (c->rstate != R_CLOSING && c->ib_end - c->ib_start < srv->ib_max);
+                (c->rstate != R_CLOSING && c->rstate != R_GATE && !c->eof && !backed_up &&
+                 c->ib_end - c->ib_start < srv->ib_max);
     if (want != c->rev_on) {
         if (want) event_add(c->rev, NULL);
         else event_del(c->rev);
@@ -719,10 +822,14 @@ static void conn_close(conn *c)
     c->ib_start = c->ib_end = c->ib_cap = 0;
     hk_buf_free(&c->ob);
     c->ob_off = 0;
+    free(c->refs);
+    c->refs = NULL;
+    c->ref0 = c->nrefs = c->refcap = 0;
+    c->ref_off = c->ref_left = 0;
     wait_unlink(c);
     list_unlink(&srv->conns, c);
     srv->nconns--;
-    if (c->rstate == R_HANDLER) {
+    if (with_app(c)) {
         list_push(&srv->zombies, c);
         return;
     }
@@ -750,22 +857,30 @@ static void linger_read(conn *c)
     conn_close(c);
 }
 
-/* The client closed its side. A request with the handler: the client is gone (its answer will
- * be dropped). A queued response: written, then closed. Anything else: closed now. */
+/* The client closed its side (or all of it: recv cannot tell). Reading stops; complete
+ * requests already read are still answered (a request with the application too), then the
+ * connection closes once its output is written; an incomplete one is dropped (conn_settle). */
 static void on_eof(conn *c)
 {
     c->eof = true;
-    if ((c->rstate == R_IDLE || c->rstate == R_CLOSING) && ob_pending(c) > 0) {
-        set_state(c, R_CLOSING);
-        conn_settle(c);
-        return;
-    }
-    conn_close(c);
+    conn_process(c);
 }
 
 static void on_kick(evutil_socket_t fd, short what, void *arg)
 {
-    conn_process(arg);
+    conn *c = arg;
+    c->kicked = false;
+    conn_process(c);
+}
+
+/* Parses what ib holds in a fresh callback (never from inside hk_http_respond/proceed, so the
+ * application is not re-entered). */
+static void kick(conn *c)
+{
+    if (!c->kick) c->kick = event_new(c->srv->base, -1, 0, on_kick, c);
+    if (!c->kick) abort(); /* only fails on OOM */
+    c->kicked = true;
+    event_active(c->kick, EV_TIMEOUT, 0);
 }
 
 static void on_read(evutil_socket_t fd, short what, void *arg)
@@ -837,7 +952,7 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
         return;
     }
     if (srv->lim.max_connections > 0 && srv->nconns >= srv->lim.max_connections) {
-        if (!srv->whead) { /* every connection is busy with a request */
+        if (!srv->whead) { /* every connection is with the application */
             evutil_closesocket(fd);
             return;
         }
@@ -1025,36 +1140,64 @@ void hk_http_server_free(hk_http_server *srv)
     free(srv);
 }
 
-void hk_http_respond(hk_http_req *req, int status, const char *ctype, const char *extra_headers,
-                     const void *body, size_t len)
+/* The application is done with req, which was a zombie (its client gone): frees it. Returns
+ * 1 if it was one. */
+static int zombie_done(conn *c)
 {
-    conn *c = HK_CONTAINER_OF(req, conn, req);
-    assert(c->rstate == R_HANDLER);
     hk_http_server *srv = c->srv;
     if (srv) srv->pending--;
-    if (c->closed) { /* zombie: the client is gone, the response is dropped */
-        if (srv) list_unlink(&srv->zombies, c);
-        c->rstate = R_CLOSING;
-        if (c->busy == 0) conn_settle(c); /* frees it */
-        return;
-    }
-    bool ka = c->keep_alive && !srv->draining && !c->eof;
-    append_response(c, status, ctype, extra_headers, body, len, !ka);
+    if (!c->closed) return 0;
+    if (srv) list_unlink(&srv->zombies, c);
+    c->rstate = R_CLOSING;
+    if (c->busy == 0) conn_settle(c); /* frees it */
+    return 1;
+}
+
+static void respond(hk_http_req *req, int status, const char *ctype, const char *extra_headers,
+                    const void *body, size_t len, bool borrowed)
+{
+    conn *c = HK_CONTAINER_OF(req, conn, req);
+    assert(with_app(c));
+    bool gate = c->rstate == R_GATE;
+    if (zombie_done(c)) return; /* the client is gone, the response is dropped */
+    hk_http_server *srv = c->srv;
+    /* Answered from on_head: the body was never read, so the connection cannot go on. */
+    bool ka = c->keep_alive && !srv->draining && !gate;
+    append_response(c, status, ctype, extra_headers, body, len, !ka, borrowed);
     if (c->body.cap > BUF_KEEP) hk_buf_free(&c->body);
     if (ka) {
         set_state(c, R_IDLE);
     } else {
-        c->linger = c->ib_end > c->ib_start; /* unread requests: do not reset on close */
+        /* unread requests or an unread body: do not reset on close */
+        c->linger = gate || c->ib_end > c->ib_start;
         set_state(c, R_CLOSING);
     }
     if (c->busy) return; /* inside the handler: conn_process goes on */
-    /* A later answer: write it now; parse a pipelined request in a fresh callback, so the
-     * handler is never called from inside hk_http_respond. */
-    if (ka && c->ib_end > c->ib_start) {
-        if (!c->kick) c->kick = event_new(srv->base, -1, 0, on_kick, c);
-        if (!c->kick) abort(); /* only fails on OOM */
-        event_active(c->kick, EV_TIMEOUT, 0);
-    }
+    /* A later answer: write it now; parse a pipelined request in a fresh callback. */
+    if (ka && c->ib_end > c->ib_start) kick(c);
+    conn_settle(c);
+}
+
+void hk_http_respond(hk_http_req *req, int status, const char *ctype, const char *extra_headers,
+                     const void *body, size_t len)
+{
+    respond(req, status, ctype, extra_headers, body, len, false);
+}
+
+void hk_http_respond_static(hk_http_req *req, int status, const char *ctype,
+                            const char *extra_headers, const void *body, size_t len)
+{
+    respond(req, status, ctype, extra_headers, body, len, true);
+}
+
+void hk_http_proceed(hk_http_req *req)
+{
+    conn *c = HK_CONTAINER_OF(req, conn, req);
+    assert(c->rstate == R_GATE);
+    if (zombie_done(c)) return;
+    begin_body(c);
+    if (c->busy) return; /* inside on_head: conn_process goes on with the body */
+    if (c->ib_end > c->ib_start) kick(c);
     conn_settle(c);
 }
 
