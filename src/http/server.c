@@ -7,8 +7,9 @@
  *    (a few hundred bytes) is then copied into the connection's head buffer and parsed in
  *    place, so header strings cost nothing and ib stays free to compact and grow while the
  *    request is with the handler;
- *  - output is one flat buffer (ob) written with a single send(); responses to pipelined
- *    requests queue behind each other in it and leave in one syscall;
+ *  - output is one flat buffer (ob) written with a single sendmsg(); responses to pipelined
+ *    requests queue behind each other in it and leave in one syscall; a borrowed body
+ *    (hk_http_respond_static) is not copied into ob but spliced in as an iovec;
  *  - none of the four timeouts is a bufferevent timeout (they run from the start of a state,
  *    not from the last byte), so each connection needs its own timers anyway: two events on
  *    libevent's common-timeout queues (O(1) add/remove instead of the heap, since every
@@ -20,6 +21,8 @@
  * Read-side states of a connection (only set_state changes them):
  *   IDLE     no byte of the next request yet (fresh, or keep-alive between requests)
  *   HEAD     bytes of a head are in, not its blank line yet            (header timeout)
+ *   GATE     head parsed, with limits.on_head: nothing read until it says hk_http_proceed
+ *            (-> BODY) or answers (-> CLOSING, the body never read)   (no timeout)
  *   BODY     head parsed, body being read                              (body timeout)
  *   HANDLER  request handed to the handler, waiting for hk_http_respond (no timeout)
  *   CLOSING  last response queued; the connection closes once it is written
@@ -30,8 +33,12 @@
  * idle timeout. The write side runs beside this: while ob holds bytes the socket is polled for
  * writing and the write timeout runs; the next request is parsed as soon as the previous
  * response is queued (and while less than OB_HIGH bytes wait to be written).
- * IDLE, HEAD and LINGER connections are on the wait list, oldest first (LINGER at the front):
- * when max_connections is reached, its head is closed to make room.
+ * IDLE, HEAD, BODY and LINGER connections are on the wait list, least recent progress first
+ * (LINGER at the front; BODY moves to the back on every body byte, IDLE -> HEAD does not):
+ * when max_connections is reached, its head is closed to make room. Output backed up over
+ * OB_HIGH also stops reading (IDLE/HEAD), so a client that pipelines and never reads costs at
+ * most ib_max of input. After the client's EOF nothing more is read; complete requests are
+ * still answered, then the connection closes (conn_settle).
  *
  * Lifetime: a connection object embeds the one request it hands out at a time, so the request
  * lives as long as the object. When the socket closes while a request is with the handler, the

@@ -8,9 +8,17 @@
  *
  * What it does:
  *  - HTTP/1.0 and 1.1, keep-alive, pipelined requests answered in order (one at a time per
- *    connection: the next request is parsed only after the previous response was queued).
- *  - Request bodies by Content-Length or chunked transfer coding; `Expect: 100-continue`
- *    answered with 100 (or with 413 when the declared length is over the cap).
+ *    connection: the next request is parsed only after the previous response was queued, and
+ *    only while less than 256 KiB of output waits for a client that does not read; reading
+ *    from it stops too). A client that half-closes (shutdown SHUT_WR) after its requests gets
+ *    every complete one answered, then the connection closes.
+ *  - A request with a body is shown to limits.on_head first (the API checks the key there,
+ *    asynchronously if need be): nothing of the body is read or buffered, and no 100 Continue
+ *    sent, before it says hk_http_proceed; refused, the request is answered and the connection
+ *    closed with its body unread.
+ *  - Request bodies by Content-Length or chunked transfer coding (CRLF framing only);
+ *    `Expect: 100-continue` answered with 100 (or with 413 when the declared length is over
+ *    the cap).
  *  - Hard caps: request line + headers (max_header_bytes), header count (max_headers), body
  *    (max_body_bytes; 413 as soon as it is known to be over). Bad syntax, CR/LF/NUL where they
  *    may not be, duplicate or conflicting Content-Length, Transfer-Encoding other than chunked:
@@ -18,11 +26,18 @@
  *  - Timeouts: headers must be complete within header_timeout_ms of the request's first byte
  *    (slowloris), the body within body_timeout_ms, an idle keep-alive connection is closed
  *    after idle_timeout_ms, a response must drain within write_timeout_ms.
- *  - At most max_connections open; when full, the connection that has waited longest without
- *    a complete request (idle or still sending headers) is closed to make room.
+ *  - At most max_connections open; when full, the connection that has gone longest without
+ *    progress (idle, still sending headers, or a body that stalled or trickles: every body
+ *    byte counts as progress, header bytes do not) is closed to make room, so connections
+ *    stopped mid-body cannot lock new clients out. Only connections whose request is with
+ *    the application are never closed for room.
+ *  - Output is one flat buffer per connection plus borrowed bodies (hk_http_respond_static:
+ *    cached files written from their one copy). Memory per connection: see the formula in
+ *    docs/RELIABILITY.md.
  *  - Every error it produces itself is JSON, made by the limits' `error_body` callback.
  *
- * Requests are handed to one handler callback with the whole body in memory. The handler (or
+ * Requests are handed to one handler callback with the whole body in memory (after on_head,
+ * for those with a body). The handler (or
  * anything later on the loop thread) must call hk_http_respond exactly once per request, even
  * if the client has gone away in the meantime (the response is then dropped and the request
  * freed). All functions here run on the loop thread only.

@@ -12,7 +12,12 @@ import time
 
 import pytest
 
-from conftest import SLOW, wait_until
+from conftest import HOOKD_BIN, SLOW
+
+# ASan's allocator never reallocs in place and quarantines what is freed: RSS is not the
+# formula's to bound under it (the other figures here stay far below their limits anyway)
+with open(HOOKD_BIN, "rb") as _f:
+    SANITIZED = b"__asan_init" in _f.read()
 
 WH = "/api/webhook/v1"
 ASSET = "/api/webhook/openapi/swagger-ui-bundle.js"  # the largest static file hookd serves
@@ -364,8 +369,9 @@ def test_memory_formula_connection_terms_hold(hookd):
         bound = c * (f + b)
         print(f"\n{c - 1} bodies of {b - 1} B held: RSS +{grew / MB:.1f} MB, formula C x (F + B) = "
               f"{bound / MB:.1f} MB, bodies alone {(c - 1) * (b - 1) / MB:.1f} MB")
-        assert grew <= bound, (grew, bound)
         assert grew >= (c - 1) * (b - 1) * 0.9, "the bodies were not all held: the test measured nothing"
+        if not SANITIZED:
+            assert grew <= bound, (grew, bound)
         assert h.api("GET", "/api/webhook/health", key=None, timeout=5).status_code == 200
     finally:
         for s in socks:
