@@ -131,8 +131,17 @@ void hk_call_raw_static(hk_call *c, int status, const char *ctype, const char *e
     call_free(c);
 }
 
+#define TAKE_MIN (64 * 1024) /* responses this large are handed over, not copied */
+
 void hk_call_json(hk_call *c, int status)
 {
+    if (c->out.len >= TAKE_MIN) {
+        size_t len = c->out.len;
+        hk_http_respond_take(c->http, status, "application/json", NULL, hk_buf_steal(&c->out),
+                             len);
+        call_free(c);
+        return;
+    }
     hk_call_raw(c, status, "application/json", NULL, c->out.data ? c->out.data : "",
                 c->out.len);
 }

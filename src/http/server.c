@@ -92,12 +92,16 @@ enum tkind { T_NONE, T_HEADER, T_BODY, T_IDLE, T_LINGER, T_WRITE, T_NKINDS };
 
 typedef struct conn conn;
 
-/* A borrowed response body (hk_http_respond_static): written after ob[..at), never copied. */
+/* A response body written after ob[..at) from where it lies, never copied: borrowed
+ * (hk_http_respond_static) or owned (hk_http_respond_take: freed once written). */
 typedef struct oref {
     size_t at;
     const char *p;
     size_t len;
+    bool owned;
 } oref;
+
+enum body_mode { B_COPY, B_BORROWED, B_OWNED };
 
 struct conn {
     hk_http_server *srv;   /* NULL for a zombie whose server was freed */
@@ -412,11 +416,13 @@ static bool with_app(const conn *c)
 }
 
 /* Queues a response in ob: status line, Content-Type, Content-Length, Date, extra headers,
- * Connection, blank line, body (not for HEAD, 1xx, 204, 304). A borrowed body is not copied:
- * it is queued as a reference, written from where it lies. */
+ * Connection, blank line, body (not for HEAD, 1xx, 204, 304). A borrowed or owned body
+ * (mode) is not copied: it is queued as a reference, written from where it lies; an owned
+ * body is the connection's from here on (freed at once if it is not sent). */
 static void append_response(conn *c, int status, const char *ctype, const char *extra,
-                            const void *body, size_t len, bool close, bool borrowed)
+                            const void *body, size_t len, bool close, int mode)
 {
+    bool borrowed = mode != B_COPY;
     hk_http_server *srv = c->srv;
     hk_buf *o = &c->ob;
     ob_rewind(c);
@@ -458,8 +464,10 @@ static void append_response(conn *c, int status, const char *ctype, const char *
             c->refcap = c->refcap ? c->refcap * 2 : 4;
             c->refs = hk_realloc(c->refs, (size_t)c->refcap * sizeof *c->refs);
         }
-        c->refs[c->nrefs++] = (oref){o->len, body, len};
+        c->refs[c->nrefs++] = (oref){o->len, body, len, mode == B_OWNED};
         c->ref_left += len;
+    } else if (mode == B_OWNED) {
+        free((void *)body);
     }
 }
 
@@ -472,7 +480,7 @@ static void send_error(conn *c, int status, const char *code, const char *messag
     hk_buf_reset(e);
     if (srv->lim.error_body) srv->lim.error_body(e, status, code, message);
     else builtin_error_body(e, status, code, message);
-    append_response(c, status, "application/json", NULL, hk_buf_cstr(e), e->len, true, false);
+    append_response(c, status, "application/json", NULL, hk_buf_cstr(e), e->len, true, B_COPY);
     c->linger = true;
     set_state(c, R_CLOSING);
 }
@@ -517,6 +525,7 @@ static int conn_flush(conn *c)
                 c->ref_left -= m;
                 left -= m;
                 if (c->ref_off == r->len) {
+                    if (r->owned) free((void *)r->p);
                     c->ref0++;
                     c->ref_off = 0;
                 }
@@ -829,6 +838,8 @@ static void conn_close(conn *c)
     c->ib_start = c->ib_end = c->ib_cap = 0;
     hk_buf_free(&c->ob);
     c->ob_off = 0;
+    for (int i = c->ref0; i < c->nrefs; i++)
+        if (c->refs[i].owned) free((void *)c->refs[i].p);
     free(c->refs);
     c->refs = NULL;
     c->ref0 = c->nrefs = c->refcap = 0;
@@ -1161,16 +1172,19 @@ static int zombie_done(conn *c)
 }
 
 static void respond(hk_http_req *req, int status, const char *ctype, const char *extra_headers,
-                    const void *body, size_t len, bool borrowed)
+                    const void *body, size_t len, int mode)
 {
     conn *c = HK_CONTAINER_OF(req, conn, req);
     assert(with_app(c));
     bool gate = c->rstate == R_GATE;
-    if (zombie_done(c)) return; /* the client is gone, the response is dropped */
+    if (zombie_done(c)) { /* the client is gone, the response is dropped */
+        if (mode == B_OWNED) free((void *)body);
+        return;
+    }
     hk_http_server *srv = c->srv;
     /* Answered from on_head: the body was never read, so the connection cannot go on. */
     bool ka = c->keep_alive && !srv->draining && !gate;
-    append_response(c, status, ctype, extra_headers, body, len, !ka, borrowed);
+    append_response(c, status, ctype, extra_headers, body, len, !ka, mode);
     if (c->body.cap > BUF_KEEP) hk_buf_free(&c->body);
     if (ka) {
         set_state(c, R_IDLE);
@@ -1188,13 +1202,19 @@ static void respond(hk_http_req *req, int status, const char *ctype, const char 
 void hk_http_respond(hk_http_req *req, int status, const char *ctype, const char *extra_headers,
                      const void *body, size_t len)
 {
-    respond(req, status, ctype, extra_headers, body, len, false);
+    respond(req, status, ctype, extra_headers, body, len, B_COPY);
 }
 
 void hk_http_respond_static(hk_http_req *req, int status, const char *ctype,
                             const char *extra_headers, const void *body, size_t len)
 {
-    respond(req, status, ctype, extra_headers, body, len, true);
+    respond(req, status, ctype, extra_headers, body, len, B_BORROWED);
+}
+
+void hk_http_respond_take(hk_http_req *req, int status, const char *ctype,
+                          const char *extra_headers, void *body, size_t len)
+{
+    respond(req, status, ctype, extra_headers, body, len, B_OWNED);
 }
 
 void hk_http_proceed(hk_http_req *req)

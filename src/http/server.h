@@ -159,6 +159,11 @@ void hk_http_respond(hk_http_req *req, int status, const char *ctype, const char
 void hk_http_respond_static(hk_http_req *req, int status, const char *ctype,
                             const char *extra_headers, const void *body, size_t len);
 
+/* hk_http_respond, but the server takes body (allocated with malloc) instead of copying it,
+ * and frees it once written (or dropped). For large responses built for one request. */
+void hk_http_respond_take(hk_http_req *req, int status, const char *ctype,
+                          const char *extra_headers, void *body, size_t len);
+
 /* For a request given to limits.on_head: read its body, then hand it to the handler. After
  * this call the request belongs to the server until the handler gets it (which may never
  * happen: a body over the cap, malformed or too slow is answered by the server itself). */

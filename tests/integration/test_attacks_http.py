@@ -376,3 +376,42 @@ def test_memory_formula_connection_terms_hold(hookd):
     finally:
         for s in socks:
             s.close()
+
+
+def test_large_json_responses_pipelined_arrive_whole(hookd):
+    """Responses of 64 KiB and more are handed to the server, not copied (hk_http_respond_take):
+    pipelined with small ones and with static files, read slowly, every byte arrives in
+    order."""
+    h = hookd()
+    for i in range(3):
+        h.ingest(data={"i": i, "pad": "y" * 60000})
+    page = h.api("GET", f"{WH}/events?limit=3")
+    assert page.status_code == 200 and len(page.content) > 3 * 60000
+    key = h.key.encode()
+    big = b"GET " + WH.encode() + b"/events?limit=3 HTTP/1.1\r\nHost: x\r\nx-api-key: " + key + b"\r\n\r\n"
+    small = b"GET /api/webhook/health HTTP/1.1\r\nHost: x\r\n\r\n"
+    css = b"GET /api/webhook/openapi/swagger-ui.css HTTP/1.1\r\nHost: x\r\n\r\n"
+    s = connect(h)
+    s.sendall((big + small + css) * 5 + b"GET /api/webhook/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    time.sleep(0.5 * SLOW)  # let the output back up before reading
+    s.settimeout(10 * SLOW)
+    data = b""
+    while True:
+        chunk = s.recv(8192)
+        if not chunk:
+            break
+        data += chunk
+    s.close()
+    css_body = h.api("GET", "/api/webhook/openapi/swagger-ui.css", key=None)
+    out = []
+    while data:
+        head, _, rest = data.partition(b"\r\n\r\n")
+        n = int(re.search(rb"Content-Length: (\d+)", head).group(1))
+        out.append((int(head.split()[1]), rest[:n]))
+        data = rest[n:]
+    assert len(out) == 16, [o[0] for o in out]
+    for i in range(5):
+        assert json.loads(out[3 * i][1]) == page.json()
+        assert out[3 * i + 1][0] == 200 and json.loads(out[3 * i + 1][1])["status"]
+        if css_body.status_code == 200:
+            assert out[3 * i + 2][1] == css_body.content
