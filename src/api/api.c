@@ -137,8 +137,7 @@ void hk_call_json(hk_call *c, int status)
 {
     if (c->out.len >= TAKE_MIN) {
         size_t len = c->out.len;
-        hk_http_respond_take(c->http, status, "application/json", NULL, hk_buf_steal(&c->out),
-                             len);
+        hk_http_respond_take(c->http, status, "application/json", NULL, hk_buf_steal(&c->out), len);
         call_free(c);
         return;
     }

@@ -34,7 +34,7 @@
  * writing and the write timeout runs; the next request is parsed as soon as the previous
  * response is queued (and while less than OB_HIGH bytes wait to be written).
  * IDLE, HEAD, BODY and LINGER connections are on the wait list, least recent progress first
- * (LINGER at the front; BODY moves to the back on every body byte, IDLE -> HEAD does not):
+ * (LINGER at the front; BODY moves to the back on every KiB of body, IDLE -> HEAD does not):
  * when max_connections is reached, its head is closed to make room. Output backed up over
  * OB_HIGH also stops reading (IDLE/HEAD), so a client that pipelines and never reads costs at
  * most ib_max of input. After the client's EOF nothing more is read; complete requests are
@@ -86,6 +86,7 @@
 #define ACCEPT_PAUSE_MS 100        /* accept paused this long when out of descriptors */
 
 #define OB_IOV        16           /* iovecs per sendmsg() */
+#define PROGRESS_BYTES 1024        /* body bytes that count as progress (eviction order) */
 
 enum rstate { R_IDLE, R_HEAD, R_GATE, R_BODY, R_HANDLER, R_CLOSING, R_LINGER };
 enum tkind { T_NONE, T_HEADER, T_BODY, T_IDLE, T_LINGER, T_WRITE, T_NKINDS };
@@ -125,6 +126,7 @@ struct conn {
     bool chunked;          /* current body is chunked */
     bool expect_continue;  /* current request asked for 100 Continue */
     bool kicked;           /* kick is active: ib holds bytes to parse in a fresh callback */
+    uint32_t progress;     /* body bytes since the connection last moved to the back */
     /* Input: unprocessed bytes are ib[ib_start..ib_end). */
     char *ib;
     size_t ib_cap, ib_start, ib_end;
@@ -376,7 +378,8 @@ static void wait_push(conn *c, bool front)
 
 /* The one place that changes a connection's read state: keeps the wait list and marks the
  * state's timer for re-arming. IDLE -> HEAD keeps the wait-list position (the wait goes on);
- * BODY goes to the back (the head was progress), and again on every body byte (step_body). */
+ * BODY goes to the back (the head was progress), and again after every PROGRESS_BYTES of
+ * body (body_progress). */
 static void set_state(conn *c, int st)
 {
     c->rstate = st;
@@ -386,7 +389,10 @@ static void set_state(conn *c, int st)
     case R_HEAD:
         if (!c->in_wait) wait_push(c, false);
         break;
-    case R_BODY: wait_push(c, false); break;
+    case R_BODY:
+        c->progress = 0;
+        wait_push(c, false);
+        break;
     case R_LINGER: wait_push(c, true); break;
     default: wait_unlink(c); break;
     }
@@ -596,6 +602,19 @@ static void dispatch(conn *c)
     srv->handler(&c->req, srv->arg);
 }
 
+/* n more body bytes: after PROGRESS_BYTES of them the connection moves to the back of the
+ * eviction order. A body that trickles (a byte now and then) keeps its place near the front:
+ * a minimum rate relative to the other connections, not a fixed one. */
+static void body_progress(conn *c, size_t n)
+{
+    if (n >= PROGRESS_BYTES - c->progress) {
+        c->progress = 0;
+        wait_push(c, false);
+    } else {
+        c->progress += (uint32_t)n;
+    }
+}
+
 /* Starts reading the body of the current request (BODY), with a 100 Continue first when the
  * client asked for one and has not started sending the body anyway. */
 static void begin_body(conn *c)
@@ -707,14 +726,14 @@ static bool step_body(conn *c)
     if (!c->chunked) {
         size_t n = (uint64_t)avail < c->body_left ? avail : (size_t)c->body_left;
         if (n && hk_buf_append(&c->body, p, n)) abort(); /* body_left <= max_body_bytes */
-        if (n) wait_push(c, false); /* progress: to the back of the eviction order */
+        body_progress(c, n);
         c->ib_start += n;
         c->body_left -= n;
         if (c->body_left) return false;
         dispatch(c);
         return true;
     }
-    if (avail) wait_push(c, false);
+    body_progress(c, avail);
     while (avail > 0) {
         size_t used, dn;
         const char *d;

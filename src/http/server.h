@@ -27,9 +27,9 @@
  *    (slowloris), the body within body_timeout_ms, an idle keep-alive connection is closed
  *    after idle_timeout_ms, a response must drain within write_timeout_ms.
  *  - At most max_connections open; when full, the connection that has gone longest without
- *    progress (idle, still sending headers, or a body that stalled or trickles: every body
- *    byte counts as progress, header bytes do not) is closed to make room, so connections
- *    stopped mid-body cannot lock new clients out. Only connections whose request is with
+ *    progress (idle, still sending headers, or a body that stalled or trickles: each KiB of
+ *    body counts as progress, header bytes do not) is closed to make room, so connections
+ *    stopped or trickling mid-body cannot lock new clients out. Only connections whose request is with
  *    the application are never closed for room.
  *  - Output is one flat buffer per connection plus borrowed bodies (hk_http_respond_static:
  *    cached files written from their one copy). Memory per connection: see the formula in

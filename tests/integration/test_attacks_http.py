@@ -135,6 +135,66 @@ def test_connections_stopped_mid_body_do_not_lock_out_new_clients(hookd):
             s.close()
 
 
+def test_trickling_bodies_are_evicted_before_a_real_upload(hookd):
+    """63 connections trickle their bodies (a byte every 50 ms) beside one real upload that
+    sends 2 KiB every 300 ms, at HOOKD_MAX_CONNECTIONS=64. New clients keep arriving and
+    staying: each takes the slot of a trickler (a byte now and then is no progress; a KiB is),
+    never the upload's, which completes with 202."""
+    h = hookd(HOOKD_MAX_CONNECTIONS="64")
+    stop = threading.Event()
+    tricklers = []
+    for i in range(63):
+        s = connect(h)
+        s.sendall(ingest_head(h.key, 100000) + b'{"type":"trickle","data":"')
+        tricklers.append(s)
+
+    def trickle():
+        while not stop.is_set():
+            for s in tricklers:
+                try:
+                    s.send(b"x")
+                except OSError:
+                    pass
+            time.sleep(0.05)
+
+    pad = 30 * 1024
+    body = json.dumps({"type": "upload", "data": {"pad": "u" * pad}}).encode()
+    up = connect(h)
+    up.sendall(ingest_head(h.key, len(body)))
+    result = {}
+
+    def upload():
+        try:
+            for off in range(0, len(body), 2048):
+                time.sleep(0.3 * SLOW)
+                up.sendall(body[off:off + 2048])
+            result["data"] = read_response(up)
+        except OSError as e:
+            result["error"] = repr(e)
+
+    t1 = threading.Thread(target=trickle, daemon=True)
+    t2 = threading.Thread(target=upload, daemon=True)
+    t1.start()
+    time.sleep(0.3)
+    t2.start()
+    newcomers = []
+    try:
+        for i in range(40):
+            s = connect(h)
+            s.sendall(b"GET /api/webhook/health HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert status_of(read_response(s)) == 200, i
+            newcomers.append(s)  # stays open: the next one needs another slot
+            time.sleep(0.1 * SLOW)
+        t2.join(60 * SLOW)
+    finally:
+        stop.set()
+        t1.join()
+        for s in tricklers + newcomers + [up]:
+            s.close()
+    assert "error" not in result, result
+    assert status_of(result.get("data", b"")) == 202, result.get("data", b"")[:300]
+
+
 # ---- 2. no memory for the unauthenticated ----------------------------------------------------
 
 @pytest.mark.parametrize("key", [None, "test_0123456789abcdef0123456789"])
