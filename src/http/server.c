@@ -78,7 +78,7 @@
 
 #define IB_INIT       4096         /* first input buffer */
 #define IB_MIN_ROOM   1024         /* compact or grow ib below this much free room */
-#define OB_HIGH       (256 * 1024) /* stop parsing pipelined requests above this much output */
+#define OB_HIGH       (16 * 1024)  /* stop parsing pipelined requests above this much output */
 #define BUF_KEEP      (64 * 1024)  /* body/output buffers above this are freed after use */
 #define ERR_BODY_MAX  (64 * 1024)  /* cap on an error body made by limits.error_body */
 #define LINGER_MS     2000         /* lingering close: at most this long... */

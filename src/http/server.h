@@ -9,7 +9,7 @@
  * What it does:
  *  - HTTP/1.0 and 1.1, keep-alive, pipelined requests answered in order (one at a time per
  *    connection: the next request is parsed only after the previous response was queued, and
- *    only while less than 256 KiB of output waits for a client that does not read; reading
+ *    only while less than 16 KiB of output waits for a client that does not read; reading
  *    from it stops too). A client that half-closes (shutdown SHUT_WR) after its requests gets
  *    every complete one answered, then the connection closes.
  *  - A request with a body is shown to limits.on_head first (the API checks the key there,

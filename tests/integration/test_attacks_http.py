@@ -332,6 +332,43 @@ def test_a_thousand_clients_pipelining_the_largest_file_without_reading_cost_und
             s.close()
 
 
+def test_a_thousand_clients_pipelining_small_requests_without_reading_cost_under_100_mb(hookd):
+    """1,000 connections (a 4 KiB receive buffer each) keep pipelining requests for an unknown
+    path and never read: each 404 is small and copied, so what bounds them is the 16 KiB of
+    output after which a connection is neither parsed nor read. hookd's RSS grows by < 100 MB
+    (with 256 KiB per connection: +321 MB)."""
+    n = 1000
+    raise_nofile(2 * n + 200)
+    h = hookd(HOOKD_MAX_CONNECTIONS=str(2 * n))
+    rss0 = rss_kb(h)
+    peak = PeakRss(h)
+    req = b"GET /api/webhook/nope HTTP/1.1\r\nHost: x\r\n\r\n" * 200
+    socks = []
+    try:
+        for i in range(n):
+            s = socket.socket()
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            s.connect(("127.0.0.1", h.port))
+            s.setblocking(False)
+            socks.append(s)
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < 10:
+            for s in socks:
+                try:
+                    s.send(req)
+                except OSError:
+                    pass
+        assert h.api("GET", "/api/webhook/health", key=None, timeout=10).status_code == 200
+    finally:
+        top = peak.close()
+        for s in socks:
+            s.close()
+    grew = (top - rss0) / 1024
+    print(f"\n{n} clients pipelining 404s for 10 s without reading: RSS {rss0} kB -> peak {top} kB "
+          f"(+{grew:.1f} MB)")
+    assert grew < 100, f"RSS grew by {grew:.1f} MB"
+
+
 # ---- 6. half-close, chunked framing ----------------------------------------------------------
 
 def test_a_half_closed_client_gets_its_answer(hookd):
