@@ -14,8 +14,8 @@ import pytest
 
 from conftest import HOOKD_BIN, SLOW
 
-# ASan's allocator never reallocs in place and quarantines what is freed: RSS is not the
-# formula's to bound under it (the other figures here stay far below their limits anyway)
+# ASan's allocator never reallocs in place and quarantines what is freed (up to 256 MB): RSS
+# bounds that many allocations would meet are not checked under it
 with open(HOOKD_BIN, "rb") as _f:
     SANITIZED = b"__asan_init" in _f.read()
 
@@ -366,7 +366,8 @@ def test_a_thousand_clients_pipelining_small_requests_without_reading_cost_under
     grew = (top - rss0) / 1024
     print(f"\n{n} clients pipelining 404s for 10 s without reading: RSS {rss0} kB -> peak {top} kB "
           f"(+{grew:.1f} MB)")
-    assert grew < 100, f"RSS grew by {grew:.1f} MB"
+    if not SANITIZED:  # ASan's quarantine keeps up to 256 MB of the freed 404s (+33.6 MB without)
+        assert grew < 100, f"RSS grew by {grew:.1f} MB"
 
 
 # ---- 6. half-close, chunked framing ----------------------------------------------------------
