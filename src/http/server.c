@@ -127,6 +127,7 @@ struct conn {
     bool expect_continue;  /* current request asked for 100 Continue */
     bool kicked;           /* kick is active: ib holds bytes to parse in a fresh callback */
     uint32_t progress;     /* body bytes since the connection last moved to the back */
+    bool paused;           /* step_head stopped for backed-up output, with bytes left in ib */
     /* Input: unprocessed bytes are ib[ib_start..ib_end). */
     char *ib;
     size_t ib_cap, ib_start, ib_end;
@@ -139,9 +140,9 @@ struct conn {
     uint64_t body_left;
     hk_http_chunked ch;
     hk_http_req req;
-    /* Output: bytes ob[ob_off..ob.len) wait to be written, with the borrowed bodies
-     * refs[ref0..nrefs) spliced in at their offsets; ref_off bytes of refs[ref0] are written,
-     * ref_left bytes of borrowed bodies are not. */
+    /* Output: bytes ob[ob_off..ob.len) wait to be written, with the bodies written in place
+     * (borrowed or owned) refs[ref0..nrefs) spliced in at their offsets; ref_off bytes of
+     * refs[ref0] are written, ref_left bytes of those bodies are not. */
     hk_buf ob;
     size_t ob_off;
     oref *refs;
@@ -173,6 +174,7 @@ struct hk_http_server {
 static void conn_close(conn *c);
 static void conn_process(conn *c);
 static void conn_settle(conn *c);
+static void kick(conn *c);
 
 /* ---- small helpers ----------------------------------------------------------------------- */
 
@@ -635,7 +637,11 @@ static bool step_head(conn *c)
     size_t avail = c->ib_end - c->ib_start;
     if (avail == 0) return false;
     /* A client that pipelines without reading its responses is not parsed further. */
-    if (ob_pending(c) > OB_HIGH && (conn_flush(c) || ob_pending(c) > OB_HIGH)) return false;
+    if (ob_pending(c) > OB_HIGH && (conn_flush(c) || ob_pending(c) > OB_HIGH)) {
+        c->paused = true;
+        return false;
+    }
+    c->paused = false;
     const char *p = c->ib + c->ib_start;
     if (c->rstate == R_IDLE) {
         /* Empty lines between requests (RFC 9112 §2.2) do not start a request. */
@@ -794,6 +800,11 @@ static void conn_settle(conn *c)
     if (conn_flush(c)) return;
     /* Output backed up: the next pipelined request waits (step_head), and so does reading. */
     bool backed_up = ob_pending(c) > OB_HIGH && (c->rstate == R_IDLE || c->rstate == R_HEAD);
+    if (c->paused && !backed_up && !c->kicked) {
+        /* drained since step_head stopped: what waits in ib may need no further event */
+        c->paused = false;
+        if (c->ib_end > c->ib_start) kick(c);
+    }
     if (c->eof && !backed_up && !c->kicked &&
         (c->rstate == R_IDLE || c->rstate == R_HEAD || c->rstate == R_BODY)) {
         /* Half-closed and every complete request taken: what is left can never complete. */
