@@ -29,18 +29,18 @@
  *  - At most max_connections open; when full, the connection that has gone longest without
  *    progress (idle, still sending headers, or a body that stalled or trickles: each KiB of
  *    body counts as progress, header bytes do not) is closed to make room, so connections
- *    stopped or trickling mid-body cannot lock new clients out. Only connections whose request is with
- *    the application are never closed for room.
- *  - Output is one flat buffer per connection plus borrowed bodies (hk_http_respond_static:
- *    cached files written from their one copy). Memory per connection: see the formula in
- *    docs/RELIABILITY.md.
+ *    stopped or trickling mid-body cannot lock new clients out. Only connections whose
+ *    request is with the application are never closed for room.
+ *  - Output is one flat buffer per connection plus bodies written in place: borrowed
+ *    (hk_http_respond_static: cached files written from their one copy) or handed over
+ *    (hk_http_respond_take). Memory per connection: the formula in docs/RELIABILITY.md.
  *  - Every error it produces itself is JSON, made by the limits' `error_body` callback.
  *
  * Requests are handed to one handler callback with the whole body in memory (after on_head,
- * for those with a body). The handler (or
- * anything later on the loop thread) must call hk_http_respond exactly once per request, even
- * if the client has gone away in the meantime (the response is then dropped and the request
- * freed). All functions here run on the loop thread only.
+ * for those with a body). The handler (or anything later on the loop thread) must call one of
+ * the hk_http_respond functions exactly once per request, even if the client has gone away in
+ * the meantime (the response is then dropped and the request freed). All functions here run
+ * on the loop thread only.
  */
 #ifndef HK_HTTP_SERVER_H
 #define HK_HTTP_SERVER_H
