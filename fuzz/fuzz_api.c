@@ -215,6 +215,7 @@ static void setup(void)
     hk_http_limits_default(&lim);
     lim.max_body_bytes = (size_t)S.cfg.max_body_bytes;
     lim.error_body = hk_api_error_body;
+    lim.on_head = hk_api_head; /* as in main.c */
     S.http = hk_http_server_new(S.base, &lim, hk_api_handle, &S.api);
     if (hk_http_server_listen(S.http, "127.0.0.1", 0, err, sizeof err)) die(err);
     S.port = hk_http_server_port(S.http);

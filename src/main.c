@@ -340,6 +340,7 @@ static int cmd_serve(hk_config *cfg)
     lim.max_body_bytes = (size_t)cfg->max_body_bytes;
     lim.max_connections = cfg->max_connections;
     lim.error_body = hk_api_error_body;
+    lim.on_head = hk_api_head; /* API keys are checked before a body is read */
     s.http = hk_http_server_new(s.base, &lim, hk_api_handle, &s.api);
     if (hk_http_server_listen(s.http, cfg->host, cfg->port, err, sizeof err)) {
         fprintf(stderr, "hookd: cannot listen on %s:%d: %s\n", cfg->host, cfg->port, err);

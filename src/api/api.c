@@ -124,8 +124,23 @@ void hk_call_raw(hk_call *c, int status, const char *ctype, const char *extra_he
     call_free(c);
 }
 
+void hk_call_raw_static(hk_call *c, int status, const char *ctype, const char *extra_headers,
+                        const void *body, size_t len)
+{
+    hk_http_respond_static(c->http, status, ctype, extra_headers, body, len);
+    call_free(c);
+}
+
+#define TAKE_MIN (64 * 1024) /* responses this large are handed over, not copied */
+
 void hk_call_json(hk_call *c, int status)
 {
+    if (c->out.len >= TAKE_MIN) {
+        size_t len = c->out.len;
+        hk_http_respond_take(c->http, status, "application/json", NULL, hk_buf_steal(&c->out), len);
+        call_free(c);
+        return;
+    }
     hk_call_raw(c, status, "application/json", NULL, c->out.data ? c->out.data : "",
                 c->out.len);
 }
@@ -317,8 +332,16 @@ static const char *presented_key(const hk_http_req *r)
     return NULL;
 }
 
+/* The caller is authenticated (or the route needs no key). At head time (c->gate): the body
+ * is worth reading, the call ends here and the handler gets a fresh one with the whole
+ * request; else the route's handler runs. */
 static void run_handler(hk_call *c)
 {
+    if (c->gate) {
+        hk_http_proceed(c->http);
+        call_free(c);
+        return;
+    }
     c->route->handler(c);
 }
 
@@ -395,12 +418,14 @@ static void authenticate_metrics(hk_call *c)
     run_handler(c);
 }
 
-void hk_api_handle(hk_http_req *r, void *arg)
+/* Routes and authenticates a request; the verdict is run_handler or an error response.
+ * gate: called from the server's on_head (the body is not read yet). */
+static void handle(hk_http_req *r, hk_api *api, int gate)
 {
-    hk_api *api = arg;
     hk_call *c = hk_calloc(1, sizeof *c);
     c->api = api;
     c->http = r;
+    c->gate = gate;
     hk_buf_init(&c->out, HK_BUF_UNLIMITED);
 
     size_t plen = strlen(r->path);
@@ -443,6 +468,16 @@ void hk_api_handle(hk_http_req *r, void *arg)
         authenticate_metrics(c);
     else
         run_handler(c);
+}
+
+void hk_api_handle(hk_http_req *r, void *arg)
+{
+    handle(r, arg, 0);
+}
+
+void hk_api_head(hk_http_req *r, void *arg)
+{
+    handle(r, arg, 1);
 }
 
 void hk_api_init(hk_api *api, const hk_config *cfg, hk_store *store, hk_dispatch *dispatch,

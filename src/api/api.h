@@ -62,6 +62,7 @@ struct hk_call {
     void *data;                        /* handler state, freed with data_free */
     void (*data_free)(void *);
     char key_hash[65];                 /* sha256 hex of the presented API key */
+    int gate;                          /* head only (hk_api_head): route and auth, no handler */
 };
 
 /* Routing table entry. */
@@ -79,6 +80,11 @@ void hk_api_init(hk_api *api, const hk_config *cfg, hk_store *store, hk_dispatch
 void hk_api_free(hk_api *api);
 /* The server's request handler (arg = hk_api *). */
 void hk_api_handle(hk_http_req *req, void *arg);
+/* The server's on_head (arg = hk_api *): a request with a body is routed and its key checked
+ * (the lookup may go to the store) before the body is read; a request that would be refused
+ * (404, 405, 401, 503 from the key lookup) is answered without reading it. The handler then
+ * routes and authenticates again (a cache hit). */
+void hk_api_head(hk_http_req *req, void *arg);
 /* Error bodies for errors the HTTP server produces itself. */
 void hk_api_error_body(hk_buf *out, int status, const char *code, const char *message);
 
@@ -96,6 +102,9 @@ void hk_call_invalid(hk_call *c, const char *fmt, ...) HK_PRINTF(2, 3);
 /* Responds with any content type (for /metrics, the docs page). */
 void hk_call_raw(hk_call *c, int status, const char *ctype, const char *extra_headers,
                  const void *body, size_t len);
+/* hk_call_raw with a body that lives as long as the process (cached files): not copied. */
+void hk_call_raw_static(hk_call *c, int status, const char *ctype, const char *extra_headers,
+                        const void *body, size_t len);
 
 /* ---- input helpers -------------------------------------------------------------------------- */
 

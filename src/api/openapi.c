@@ -822,7 +822,7 @@ static const hk_buf *document(void)
 void hk_h_openapi_json(hk_call *c)
 {
     const hk_buf *doc = document();
-    hk_call_raw(c, 200, "application/json", NO_CACHE, doc->data, doc->len);
+    hk_call_raw_static(c, 200, "application/json", NO_CACHE, doc->data, doc->len);
 }
 
 /* ---- Swagger UI's files ------------------------------------------------------------------- */
@@ -917,7 +917,7 @@ void hk_h_openapi_asset(hk_call *c)
             return;
         }
     }
-    hk_call_raw(c, 200, assets[i].ctype, ASSET_CACHE, cache[i].data, cache[i].len);
+    hk_call_raw_static(c, 200, assets[i].ctype, ASSET_CACHE, cache[i].data, cache[i].len);
 }
 
 /* ---- the page ----------------------------------------------------------------------------- */
@@ -1024,9 +1024,9 @@ void hk_h_openapi_page(hk_call *c)
         hk_buf_init(b, HK_BUF_UNLIMITED);
         build_page(b, with_ui);
     }
-    hk_call_raw(c, 200, "text/html; charset=utf-8",
-                NO_CACHE "Content-Security-Policy: default-src 'self'; script-src 'self' "
-                         "'unsafe-inline'; style-src 'self' 'unsafe-inline'; img-src 'self' "
-                         "data:; frame-ancestors 'none'\r\n",
-                b->data, b->len);
+    hk_call_raw_static(c, 200, "text/html; charset=utf-8",
+                       NO_CACHE "Content-Security-Policy: default-src 'self'; script-src 'self' "
+                                "'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+                                "img-src 'self' data:; frame-ancestors 'none'\r\n",
+                       b->data, b->len);
 }

@@ -383,8 +383,7 @@ int hk_http_chunked_step(hk_http_chunked *c, const char *in, size_t len, size_t 
                 if (ch == ';') c->state = CS_EXT;
                 else if (ch == ' ' || ch == '\t') c->state = CS_SIZE_WS;
                 else if (ch == '\r') c->state = CS_SIZE_LF;
-                else if (ch == '\n') size_line_done(c);
-                else goto bad;
+                else goto bad; /* a bare LF included: CRLF only in chunk framing */
             }
             break;
         }
@@ -394,7 +393,6 @@ int hk_http_chunked_step(hk_http_chunked *c, const char *in, size_t len, size_t 
             break;
         case CS_EXT:
             if (ch == '\r') c->state = CS_SIZE_LF;
-            else if (ch == '\n') size_line_done(c);
             else if (!in_set(&VALUE, ch)) goto bad;
             break;
         case CS_SIZE_LF:
@@ -403,7 +401,6 @@ int hk_http_chunked_step(hk_http_chunked *c, const char *in, size_t len, size_t 
             break;
         case CS_DATA_CR:
             if (ch == '\r') c->state = CS_DATA_LF;
-            else if (ch == '\n') next_size(c);
             else goto bad;
             break;
         case CS_DATA_LF:
@@ -412,7 +409,6 @@ int hk_http_chunked_step(hk_http_chunked *c, const char *in, size_t len, size_t 
             break;
         case CS_TRAILER:
             if (ch == '\r') c->state = CS_END_LF;
-            else if (ch == '\n') c->state = CS_DONE;
             else if (in_set(&TCHAR, ch)) c->state = CS_TRAILER_NAME;
             else goto bad;
             break;
@@ -422,7 +418,6 @@ int hk_http_chunked_step(hk_http_chunked *c, const char *in, size_t len, size_t 
             break;
         case CS_TRAILER_VALUE:
             if (ch == '\r') c->state = CS_TRAILER_LF;
-            else if (ch == '\n') c->state = CS_TRAILER;
             else if (!in_set(&VALUE, ch)) goto bad;
             break;
         case CS_TRAILER_LF:

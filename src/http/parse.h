@@ -10,7 +10,8 @@
  *    origin-form (starts with '/', visible ASCII but '#') or "*" for OPTIONS; the absolute and
  *    authority forms are refused (400). HTTP/1.0 and 1.1 only: any other well-formed HTTP/d.d
  *    is 505.
- *  - line ends are CRLF or a bare LF; a CR not followed by LF, or a NUL, anywhere is a 400.
+ *  - head line ends are CRLF or a bare LF (chunked framing: CRLF only); a CR not followed by
+ *    LF, or a NUL, anywhere is a 400.
  *    Empty lines before the request line are skipped (RFC 9112 §2.2).
  *  - header names are tokens directly followed by ':' (no whitespace before the colon); a line
  *    starting with SP/HTAB (obs-fold) is a 400; values may hold HTAB, SP, visible ASCII and
@@ -95,8 +96,9 @@ int hk_http_parse_head(char *buf, size_t len, hk_http_header *hdrs, int hdrcap,
 /* Streaming decoder of the chunked transfer coding (RFC 9112 §7.1): hex chunk sizes (leading
  * zeros allowed, at most 16 significant digits), chunk extensions after ';' (checked for
  * forbidden bytes, otherwise ignored, each size line at most HK_HTTP_CHUNK_LINE_MAX bytes),
- * CRLF or bare LF line ends, and a trailer section (header lines, checked and ignored, at most
- * max_trailer bytes). */
+ * CRLF line ends only (a bare LF anywhere in the framing is malformed: a proxy in front that
+ * read it differently would split the body elsewhere), and a trailer section (header lines, checked
+ * and ignored, at most max_trailer bytes). */
 typedef struct hk_http_chunked {
     int state;
     uint64_t size;      /* current chunk: size being parsed, then bytes of data left */

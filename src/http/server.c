@@ -7,8 +7,9 @@
  *    (a few hundred bytes) is then copied into the connection's head buffer and parsed in
  *    place, so header strings cost nothing and ib stays free to compact and grow while the
  *    request is with the handler;
- *  - output is one flat buffer (ob) written with a single send(); responses to pipelined
- *    requests queue behind each other in it and leave in one syscall;
+ *  - output is one flat buffer (ob) written with a single sendmsg(); responses to pipelined
+ *    requests queue behind each other in it and leave in one syscall; a borrowed body
+ *    (hk_http_respond_static) is not copied into ob but spliced in as an iovec;
  *  - none of the four timeouts is a bufferevent timeout (they run from the start of a state,
  *    not from the last byte), so each connection needs its own timers anyway: two events on
  *    libevent's common-timeout queues (O(1) add/remove instead of the heap, since every
@@ -20,6 +21,8 @@
  * Read-side states of a connection (only set_state changes them):
  *   IDLE     no byte of the next request yet (fresh, or keep-alive between requests)
  *   HEAD     bytes of a head are in, not its blank line yet            (header timeout)
+ *   GATE     head parsed, with limits.on_head: nothing read until it says hk_http_proceed
+ *            (-> BODY) or answers (-> CLOSING, the body never read)   (no timeout)
  *   BODY     head parsed, body being read                              (body timeout)
  *   HANDLER  request handed to the handler, waiting for hk_http_respond (no timeout)
  *   CLOSING  last response queued; the connection closes once it is written
@@ -30,8 +33,12 @@
  * idle timeout. The write side runs beside this: while ob holds bytes the socket is polled for
  * writing and the write timeout runs; the next request is parsed as soon as the previous
  * response is queued (and while less than OB_HIGH bytes wait to be written).
- * IDLE, HEAD and LINGER connections are on the wait list, oldest first (LINGER at the front):
- * when max_connections is reached, its head is closed to make room.
+ * IDLE, HEAD, BODY and LINGER connections are on the wait list, least recent progress first
+ * (LINGER at the front; BODY moves to the back on every KiB of body, IDLE -> HEAD does not):
+ * when max_connections is reached, its head is closed to make room. Output backed up over
+ * OB_HIGH also stops reading (IDLE/HEAD), so a client that pipelines and never reads costs at
+ * most ib_max of input. After the client's EOF nothing more is read; complete requests are
+ * still answered, then the connection closes (conn_settle).
  *
  * Lifetime: a connection object embeds the one request it hands out at a time, so the request
  * lives as long as the object. When the socket closes while a request is with the handler, the
@@ -58,6 +65,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -70,17 +78,31 @@
 
 #define IB_INIT       4096         /* first input buffer */
 #define IB_MIN_ROOM   1024         /* compact or grow ib below this much free room */
-#define OB_HIGH       (256 * 1024) /* stop parsing pipelined requests above this much output */
+#define OB_HIGH       (16 * 1024)  /* stop parsing pipelined requests above this much output */
 #define BUF_KEEP      (64 * 1024)  /* body/output buffers above this are freed after use */
 #define ERR_BODY_MAX  (64 * 1024)  /* cap on an error body made by limits.error_body */
 #define LINGER_MS     2000         /* lingering close: at most this long... */
 #define LINGER_BYTES  (1 << 20)    /* ...and this many bytes dropped */
 #define ACCEPT_PAUSE_MS 100        /* accept paused this long when out of descriptors */
 
-enum rstate { R_IDLE, R_HEAD, R_BODY, R_HANDLER, R_CLOSING, R_LINGER };
+#define OB_IOV        16           /* iovecs per sendmsg() */
+#define PROGRESS_BYTES 1024        /* body bytes that count as progress (eviction order) */
+
+enum rstate { R_IDLE, R_HEAD, R_GATE, R_BODY, R_HANDLER, R_CLOSING, R_LINGER };
 enum tkind { T_NONE, T_HEADER, T_BODY, T_IDLE, T_LINGER, T_WRITE, T_NKINDS };
 
 typedef struct conn conn;
+
+/* A response body written after ob[..at) from where it lies, never copied: borrowed
+ * (hk_http_respond_static) or owned (hk_http_respond_take: freed once written). */
+typedef struct oref {
+    size_t at;
+    const char *p;
+    size_t len;
+    bool owned;
+} oref;
+
+enum body_mode { B_COPY, B_BORROWED, B_OWNED };
 
 struct conn {
     hk_http_server *srv;   /* NULL for a zombie whose server was freed */
@@ -102,6 +124,10 @@ struct conn {
     bool is_head;          /* current request is HEAD: responses carry no body */
     bool linger;           /* close with a lingering close */
     bool chunked;          /* current body is chunked */
+    bool expect_continue;  /* current request asked for 100 Continue */
+    bool kicked;           /* kick is active: ib holds bytes to parse in a fresh callback */
+    uint32_t progress;     /* body bytes since the connection last moved to the back */
+    bool paused;           /* step_head stopped for backed-up output, with bytes left in ib */
     /* Input: unprocessed bytes are ib[ib_start..ib_end). */
     char *ib;
     size_t ib_cap, ib_start, ib_end;
@@ -114,9 +140,14 @@ struct conn {
     uint64_t body_left;
     hk_http_chunked ch;
     hk_http_req req;
-    /* Output: bytes ob[ob_off..ob.len) wait to be written. */
+    /* Output: bytes ob[ob_off..ob.len) wait to be written, with the bodies written in place
+     * (borrowed or owned) refs[ref0..nrefs) spliced in at their offsets; ref_off bytes of
+     * refs[ref0] are written, ref_left bytes of those bodies are not. */
     hk_buf ob;
     size_t ob_off;
+    oref *refs;
+    int ref0, nrefs, refcap;
+    size_t ref_off, ref_left;
 };
 
 struct hk_http_server {
@@ -143,6 +174,7 @@ struct hk_http_server {
 static void conn_close(conn *c);
 static void conn_process(conn *c);
 static void conn_settle(conn *c);
+static void kick(conn *c);
 
 /* ---- small helpers ----------------------------------------------------------------------- */
 
@@ -347,7 +379,9 @@ static void wait_push(conn *c, bool front)
 /* ---- state ------------------------------------------------------------------------------- */
 
 /* The one place that changes a connection's read state: keeps the wait list and marks the
- * state's timer for re-arming. IDLE -> HEAD keeps the wait-list position (the wait goes on). */
+ * state's timer for re-arming. IDLE -> HEAD keeps the wait-list position (the wait goes on);
+ * BODY goes to the back (the head was progress), and again after every PROGRESS_BYTES of
+ * body (body_progress). */
 static void set_state(conn *c, int st)
 {
     c->rstate = st;
@@ -357,31 +391,56 @@ static void set_state(conn *c, int st)
     case R_HEAD:
         if (!c->in_wait) wait_push(c, false);
         break;
+    case R_BODY:
+        c->progress = 0;
+        wait_push(c, false);
+        break;
     case R_LINGER: wait_push(c, true); break;
     default: wait_unlink(c); break;
     }
 }
 
+/* Bytes queued and not yet written, borrowed bodies included. */
 static size_t ob_pending(const conn *c)
 {
-    return c->ob.len - c->ob_off;
+    return c->ob.len - c->ob_off + c->ref_left;
+}
+
+/* Rewinds ob (and the borrowed bodies) when everything in it was written. */
+static void ob_rewind(conn *c)
+{
+    if (c->ob_off == c->ob.len && c->ref0 == c->nrefs) {
+        c->ob.len = c->ob_off = 0;
+        c->ref0 = c->nrefs = 0;
+        c->ref_off = c->ref_left = 0;
+    }
+}
+
+/* A request with the application (on_head or the handler): the connection object must live
+ * until it answers. */
+static bool with_app(const conn *c)
+{
+    return c->rstate == R_HANDLER || c->rstate == R_GATE;
 }
 
 /* Queues a response in ob: status line, Content-Type, Content-Length, Date, extra headers,
- * Connection, blank line, body (not for HEAD, 1xx, 204, 304). */
+ * Connection, blank line, body (not for HEAD, 1xx, 204, 304). A borrowed or owned body
+ * (mode) is not copied: it is queued as a reference, written from where it lies; an owned
+ * body is the connection's from here on (freed at once if it is not sent). */
 static void append_response(conn *c, int status, const char *ctype, const char *extra,
-                            const void *body, size_t len, bool close)
+                            const void *body, size_t len, bool close, int mode)
 {
+    bool borrowed = mode != B_COPY;
     hk_http_server *srv = c->srv;
     hk_buf *o = &c->ob;
-    if (c->ob_off == o->len) o->len = c->ob_off = 0;
+    ob_rewind(c);
     if (status < 100 || status > 999) status = 500;
     bool bodiless = status < 200 || status == 204 || status == 304;
     bool send_body = !bodiless && !c->is_head && len > 0;
     const char *reason = hk_http_reason(status), *date = http_date(srv);
     size_t rl = strlen(reason), dl = strlen(date), ctl = ctype ? strlen(ctype) : 0;
     size_t el = extra ? strlen(extra) : 0;
-    size_t need = 160 + rl + dl + ctl + el + (send_body ? len : 0);
+    size_t need = 160 + rl + dl + ctl + el + (send_body && !borrowed ? len : 0);
     if (hk_buf_reserve(o, need)) abort(); /* unlimited buffer: cannot fail */
     char *w = o->data + o->len;
     w = PUTS(w, "HTTP/1.1 ");
@@ -406,8 +465,18 @@ static void append_response(conn *c, int status, const char *ctype, const char *
     if (close) w = PUTS(w, "Connection: close\r\n");
     else if (c->minor == 0) w = PUTS(w, "Connection: keep-alive\r\n");
     w = PUTS(w, "\r\n");
-    if (send_body) w = put(w, body, len);
+    if (send_body && !borrowed) w = put(w, body, len);
     o->len = (size_t)(w - o->data);
+    if (send_body && borrowed) {
+        if (c->nrefs == c->refcap) {
+            c->refcap = c->refcap ? c->refcap * 2 : 4;
+            c->refs = hk_realloc(c->refs, (size_t)c->refcap * sizeof *c->refs);
+        }
+        c->refs[c->nrefs++] = (oref){o->len, body, len, mode == B_OWNED};
+        c->ref_left += len;
+    } else if (mode == B_OWNED) {
+        free((void *)body);
+    }
 }
 
 /* Answers with an error the server makes itself (JSON body, Connection: close) and moves to
@@ -419,7 +488,7 @@ static void send_error(conn *c, int status, const char *code, const char *messag
     hk_buf_reset(e);
     if (srv->lim.error_body) srv->lim.error_body(e, status, code, message);
     else builtin_error_body(e, status, code, message);
-    append_response(c, status, "application/json", NULL, hk_buf_cstr(e), e->len, true);
+    append_response(c, status, "application/json", NULL, hk_buf_cstr(e), e->len, true, B_COPY);
     c->linger = true;
     set_state(c, R_CLOSING);
 }
@@ -432,10 +501,43 @@ static void send_error(conn *c, int status, const char *code, const char *messag
 static int conn_flush(conn *c)
 {
     hk_http_server *srv = c->srv;
-    while (c->ob_off < c->ob.len) {
-        ssize_t n = send(c->fd, c->ob.data + c->ob_off, c->ob.len - c->ob_off, MSG_NOSIGNAL);
+    while (ob_pending(c) > 0) {
+        /* ob's bytes and the borrowed bodies between them, in order */
+        struct iovec iov[OB_IOV];
+        int niov = 0;
+        size_t pos = c->ob_off;
+        for (int i = c->ref0; niov < OB_IOV - 1; i++) {
+            size_t end = i < c->nrefs ? c->refs[i].at : c->ob.len;
+            if (end > pos) iov[niov++] = (struct iovec){c->ob.data + pos, end - pos};
+            if (i >= c->nrefs) break;
+            size_t off = i == c->ref0 ? c->ref_off : 0;
+            iov[niov++] = (struct iovec){(void *)(c->refs[i].p + off), c->refs[i].len - off};
+            pos = end;
+        }
+        struct msghdr mh;
+        memset(&mh, 0, sizeof mh);
+        mh.msg_iov = iov;
+        mh.msg_iovlen = (size_t)niov;
+        ssize_t n = sendmsg(c->fd, &mh, MSG_NOSIGNAL);
         if (n > 0) {
-            c->ob_off += (size_t)n;
+            size_t left = (size_t)n;
+            while (left) {
+                size_t end = c->ref0 < c->nrefs ? c->refs[c->ref0].at : c->ob.len;
+                size_t k = HK_MIN(left, end - c->ob_off);
+                c->ob_off += k;
+                left -= k;
+                if (!left) break;
+                oref *r = &c->refs[c->ref0];
+                size_t m = HK_MIN(left, r->len - c->ref_off);
+                c->ref_off += m;
+                c->ref_left -= m;
+                left -= m;
+                if (c->ref_off == r->len) {
+                    if (r->owned) free((void *)r->p);
+                    c->ref0++;
+                    c->ref_off = 0;
+                }
+            }
             continue;
         }
         if (n < 0 && errno == EINTR) continue;
@@ -453,7 +555,7 @@ static int conn_flush(conn *c)
         conn_close(c);
         return -1;
     }
-    c->ob.len = c->ob_off = 0;
+    ob_rewind(c);
     if (c->ob.cap > BUF_KEEP) hk_buf_free(&c->ob);
     if (c->wev_on) {
         event_del(c->wev);
@@ -502,6 +604,31 @@ static void dispatch(conn *c)
     srv->handler(&c->req, srv->arg);
 }
 
+/* n more body bytes: after PROGRESS_BYTES of them the connection moves to the back of the
+ * eviction order. A body that trickles (a byte now and then) keeps its place near the front:
+ * a minimum rate relative to the other connections, not a fixed one. */
+static void body_progress(conn *c, size_t n)
+{
+    if (n >= PROGRESS_BYTES - c->progress) {
+        c->progress = 0;
+        wait_push(c, false);
+    } else {
+        c->progress += (uint32_t)n;
+    }
+}
+
+/* Starts reading the body of the current request (BODY), with a 100 Continue first when the
+ * client asked for one and has not started sending the body anyway. */
+static void begin_body(conn *c)
+{
+    set_state(c, R_BODY);
+    if (c->expect_continue && c->ib_start == c->ib_end) {
+        static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+        ob_rewind(c);
+        hk_buf_append(&c->ob, cont, sizeof cont - 1);
+    }
+}
+
 /* IDLE/HEAD: looks for a complete head in ib and parses it. Returns true when the state moved
  * on (body, handler) and the loop should go on. */
 static bool step_head(conn *c)
@@ -510,7 +637,11 @@ static bool step_head(conn *c)
     size_t avail = c->ib_end - c->ib_start;
     if (avail == 0) return false;
     /* A client that pipelines without reading its responses is not parsed further. */
-    if (ob_pending(c) > OB_HIGH && (conn_flush(c) || ob_pending(c) > OB_HIGH)) return false;
+    if (ob_pending(c) > OB_HIGH && (conn_flush(c) || ob_pending(c) > OB_HIGH)) {
+        c->paused = true;
+        return false;
+    }
+    c->paused = false;
     const char *p = c->ib + c->ib_start;
     if (c->rstate == R_IDLE) {
         /* Empty lines between requests (RFC 9112 §2.2) do not start a request. */
@@ -566,6 +697,7 @@ static bool step_head(conn *c)
     c->keep_alive = h.keep_alive;
     c->is_head = h.method == HK_HTTP_HEAD;
     c->chunked = h.chunked;
+    c->expect_continue = h.expect_continue;
     c->nreqs++;
     hk_buf_reset(&c->body);
     if (h.chunked) {
@@ -581,12 +713,13 @@ static bool step_head(conn *c)
             return true;
         }
     }
-    set_state(c, R_BODY);
-    if (h.expect_continue && c->ib_start == c->ib_end) {
-        static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
-        if (c->ob_off == c->ob.len) c->ob.len = c->ob_off = 0;
-        hk_buf_append(&c->ob, cont, sizeof cont - 1);
+    if (srv->lim.on_head) { /* the application decides whether the body is worth reading */
+        set_state(c, R_GATE);
+        srv->pending++;
+        srv->lim.on_head(&c->req, srv->arg);
+        return true;
     }
+    begin_body(c);
     return true;
 }
 
@@ -599,12 +732,14 @@ static bool step_body(conn *c)
     if (!c->chunked) {
         size_t n = (uint64_t)avail < c->body_left ? avail : (size_t)c->body_left;
         if (n && hk_buf_append(&c->body, p, n)) abort(); /* body_left <= max_body_bytes */
+        body_progress(c, n);
         c->ib_start += n;
         c->body_left -= n;
         if (c->body_left) return false;
         dispatch(c);
         return true;
     }
+    body_progress(c, avail);
     while (avail > 0) {
         size_t used, dn;
         const char *d;
@@ -653,7 +788,7 @@ static void conn_process(conn *c)
 static void conn_settle(conn *c)
 {
     if (c->closed) {
-        if (c->rstate != R_HANDLER) {
+        if (!with_app(c)) {
             hk_buf_free(&c->head);
             hk_buf_free(&c->body);
             free(c->hdrs);
@@ -663,6 +798,19 @@ static void conn_settle(conn *c)
     }
     hk_http_server *srv = c->srv;
     if (conn_flush(c)) return;
+    /* Output backed up: the next pipelined request waits (step_head), and so does reading. */
+    bool backed_up = ob_pending(c) > OB_HIGH && (c->rstate == R_IDLE || c->rstate == R_HEAD);
+    if (c->paused && !backed_up && !c->kicked) {
+        /* drained since step_head stopped: what waits in ib may need no further event */
+        c->paused = false;
+        if (c->ib_end > c->ib_start) kick(c);
+    }
+    if (c->eof && !backed_up && !c->kicked &&
+        (c->rstate == R_IDLE || c->rstate == R_HEAD || c->rstate == R_BODY)) {
+        /* Half-closed and every complete request taken: what is left can never complete. */
+        c->linger = false;
+        set_state(c, R_CLOSING);
+    }
     if (c->rstate == R_CLOSING && ob_pending(c) == 0) {
         if (!c->linger || c->eof) {
             conn_close(c);
@@ -690,7 +838,8 @@ static void conn_settle(conn *c)
     }
 
     bool want = c->rstate == R_LINGER ||
-                (c->rstate != R_CLOSING && c->ib_end - c->ib_start < srv->ib_max);
+                (c->rstate != R_CLOSING && c->rstate != R_GATE && !c->eof && !backed_up &&
+                 c->ib_end - c->ib_start < srv->ib_max);
     if (want != c->rev_on) {
         if (want) event_add(c->rev, NULL);
         else event_del(c->rev);
@@ -719,10 +868,16 @@ static void conn_close(conn *c)
     c->ib_start = c->ib_end = c->ib_cap = 0;
     hk_buf_free(&c->ob);
     c->ob_off = 0;
+    for (int i = c->ref0; i < c->nrefs; i++)
+        if (c->refs[i].owned) free((void *)c->refs[i].p);
+    free(c->refs);
+    c->refs = NULL;
+    c->ref0 = c->nrefs = c->refcap = 0;
+    c->ref_off = c->ref_left = 0;
     wait_unlink(c);
     list_unlink(&srv->conns, c);
     srv->nconns--;
-    if (c->rstate == R_HANDLER) {
+    if (with_app(c)) {
         list_push(&srv->zombies, c);
         return;
     }
@@ -750,22 +905,30 @@ static void linger_read(conn *c)
     conn_close(c);
 }
 
-/* The client closed its side. A request with the handler: the client is gone (its answer will
- * be dropped). A queued response: written, then closed. Anything else: closed now. */
+/* The client closed its side (or all of it: recv cannot tell). Reading stops; complete
+ * requests already read are still answered (a request with the application too), then the
+ * connection closes once its output is written; an incomplete one is dropped (conn_settle). */
 static void on_eof(conn *c)
 {
     c->eof = true;
-    if ((c->rstate == R_IDLE || c->rstate == R_CLOSING) && ob_pending(c) > 0) {
-        set_state(c, R_CLOSING);
-        conn_settle(c);
-        return;
-    }
-    conn_close(c);
+    conn_process(c);
 }
 
 static void on_kick(evutil_socket_t fd, short what, void *arg)
 {
-    conn_process(arg);
+    conn *c = arg;
+    c->kicked = false;
+    conn_process(c);
+}
+
+/* Parses what ib holds in a fresh callback (never from inside hk_http_respond/proceed, so the
+ * application is not re-entered). */
+static void kick(conn *c)
+{
+    if (!c->kick) c->kick = event_new(c->srv->base, -1, 0, on_kick, c);
+    if (!c->kick) abort(); /* only fails on OOM */
+    c->kicked = true;
+    event_active(c->kick, EV_TIMEOUT, 0);
 }
 
 static void on_read(evutil_socket_t fd, short what, void *arg)
@@ -837,7 +1000,7 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
         return;
     }
     if (srv->lim.max_connections > 0 && srv->nconns >= srv->lim.max_connections) {
-        if (!srv->whead) { /* every connection is busy with a request */
+        if (!srv->whead) { /* every connection is with the application */
             evutil_closesocket(fd);
             return;
         }
@@ -1025,36 +1188,73 @@ void hk_http_server_free(hk_http_server *srv)
     free(srv);
 }
 
-void hk_http_respond(hk_http_req *req, int status, const char *ctype, const char *extra_headers,
-                     const void *body, size_t len)
+/* The application is done with req, which was a zombie (its client gone): frees it. Returns
+ * 1 if it was one. */
+static int zombie_done(conn *c)
 {
-    conn *c = HK_CONTAINER_OF(req, conn, req);
-    assert(c->rstate == R_HANDLER);
     hk_http_server *srv = c->srv;
     if (srv) srv->pending--;
-    if (c->closed) { /* zombie: the client is gone, the response is dropped */
-        if (srv) list_unlink(&srv->zombies, c);
-        c->rstate = R_CLOSING;
-        if (c->busy == 0) conn_settle(c); /* frees it */
+    if (!c->closed) return 0;
+    if (srv) list_unlink(&srv->zombies, c);
+    c->rstate = R_CLOSING;
+    if (c->busy == 0) conn_settle(c); /* frees it */
+    return 1;
+}
+
+static void respond(hk_http_req *req, int status, const char *ctype, const char *extra_headers,
+                    const void *body, size_t len, int mode)
+{
+    conn *c = HK_CONTAINER_OF(req, conn, req);
+    assert(with_app(c));
+    bool gate = c->rstate == R_GATE;
+    if (zombie_done(c)) { /* the client is gone, the response is dropped */
+        if (mode == B_OWNED) free((void *)body);
         return;
     }
-    bool ka = c->keep_alive && !srv->draining && !c->eof;
-    append_response(c, status, ctype, extra_headers, body, len, !ka);
+    hk_http_server *srv = c->srv;
+    /* Answered from on_head: the body was never read, so the connection cannot go on. */
+    bool ka = c->keep_alive && !srv->draining && !gate;
+    append_response(c, status, ctype, extra_headers, body, len, !ka, mode);
     if (c->body.cap > BUF_KEEP) hk_buf_free(&c->body);
     if (ka) {
         set_state(c, R_IDLE);
     } else {
-        c->linger = c->ib_end > c->ib_start; /* unread requests: do not reset on close */
+        /* unread requests or an unread body: do not reset on close */
+        c->linger = gate || c->ib_end > c->ib_start;
         set_state(c, R_CLOSING);
     }
     if (c->busy) return; /* inside the handler: conn_process goes on */
-    /* A later answer: write it now; parse a pipelined request in a fresh callback, so the
-     * handler is never called from inside hk_http_respond. */
-    if (ka && c->ib_end > c->ib_start) {
-        if (!c->kick) c->kick = event_new(srv->base, -1, 0, on_kick, c);
-        if (!c->kick) abort(); /* only fails on OOM */
-        event_active(c->kick, EV_TIMEOUT, 0);
-    }
+    /* A later answer: write it now; parse a pipelined request in a fresh callback. */
+    if (ka && c->ib_end > c->ib_start) kick(c);
+    conn_settle(c);
+}
+
+void hk_http_respond(hk_http_req *req, int status, const char *ctype, const char *extra_headers,
+                     const void *body, size_t len)
+{
+    respond(req, status, ctype, extra_headers, body, len, B_COPY);
+}
+
+void hk_http_respond_static(hk_http_req *req, int status, const char *ctype,
+                            const char *extra_headers, const void *body, size_t len)
+{
+    respond(req, status, ctype, extra_headers, body, len, B_BORROWED);
+}
+
+void hk_http_respond_take(hk_http_req *req, int status, const char *ctype,
+                          const char *extra_headers, void *body, size_t len)
+{
+    respond(req, status, ctype, extra_headers, body, len, B_OWNED);
+}
+
+void hk_http_proceed(hk_http_req *req)
+{
+    conn *c = HK_CONTAINER_OF(req, conn, req);
+    assert(c->rstate == R_GATE);
+    if (zombie_done(c)) return;
+    begin_body(c);
+    if (c->busy) return; /* inside on_head: conn_process goes on with the body */
+    if (c->ib_end > c->ib_start) kick(c);
     conn_settle(c);
 }
 

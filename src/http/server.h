@@ -8,9 +8,17 @@
  *
  * What it does:
  *  - HTTP/1.0 and 1.1, keep-alive, pipelined requests answered in order (one at a time per
- *    connection: the next request is parsed only after the previous response was queued).
- *  - Request bodies by Content-Length or chunked transfer coding; `Expect: 100-continue`
- *    answered with 100 (or with 413 when the declared length is over the cap).
+ *    connection: the next request is parsed only after the previous response was queued, and
+ *    only while less than 16 KiB of output waits for a client that does not read; reading
+ *    from it stops too). A client that half-closes (shutdown SHUT_WR) after its requests gets
+ *    every complete one answered, then the connection closes.
+ *  - A request with a body is shown to limits.on_head first (the API checks the key there,
+ *    asynchronously if need be): nothing of the body is read or buffered, and no 100 Continue
+ *    sent, before it says hk_http_proceed; refused, the request is answered and the connection
+ *    closed with its body unread.
+ *  - Request bodies by Content-Length or chunked transfer coding (CRLF framing only);
+ *    `Expect: 100-continue` answered with 100 (or with 413 when the declared length is over
+ *    the cap).
  *  - Hard caps: request line + headers (max_header_bytes), header count (max_headers), body
  *    (max_body_bytes; 413 as soon as it is known to be over). Bad syntax, CR/LF/NUL where they
  *    may not be, duplicate or conflicting Content-Length, Transfer-Encoding other than chunked:
@@ -18,14 +26,21 @@
  *  - Timeouts: headers must be complete within header_timeout_ms of the request's first byte
  *    (slowloris), the body within body_timeout_ms, an idle keep-alive connection is closed
  *    after idle_timeout_ms, a response must drain within write_timeout_ms.
- *  - At most max_connections open; when full, the connection that has waited longest without
- *    a complete request (idle or still sending headers) is closed to make room.
+ *  - At most max_connections open; when full, the connection that has gone longest without
+ *    progress (idle, still sending headers, or a body that stalled or trickles: each KiB of
+ *    body counts as progress, header bytes do not) is closed to make room, so connections
+ *    stopped or trickling mid-body cannot lock new clients out. Only connections whose
+ *    request is with the application are never closed for room.
+ *  - Output is one flat buffer per connection plus bodies written in place: borrowed
+ *    (hk_http_respond_static: cached files written from their one copy) or handed over
+ *    (hk_http_respond_take). Memory per connection: the formula in docs/RELIABILITY.md.
  *  - Every error it produces itself is JSON, made by the limits' `error_body` callback.
  *
- * Requests are handed to one handler callback with the whole body in memory. The handler (or
- * anything later on the loop thread) must call hk_http_respond exactly once per request, even
- * if the client has gone away in the meantime (the response is then dropped and the request
- * freed). All functions here run on the loop thread only.
+ * Requests are handed to one handler callback with the whole body in memory (after on_head,
+ * for those with a body). The handler (or anything later on the loop thread) must call one of
+ * the hk_http_respond functions exactly once per request, even if the client has gone away in
+ * the meantime (the response is then dropped and the request freed). All functions here run
+ * on the loop thread only.
  */
 #ifndef HK_HTTP_SERVER_H
 #define HK_HTTP_SERVER_H
@@ -76,6 +91,8 @@ const char *hk_http_header_get(const hk_http_req *req, const char *lname);
  * HK_EINVAL if the value decodes to bytes with a NUL or bad %-escape. '+' decodes to space. */
 int hk_http_query_get(const char *query, const char *key, char *out, size_t outlen);
 
+typedef void (*hk_http_handler)(hk_http_req *req, void *arg);
+
 typedef struct hk_http_limits {
     size_t max_body_bytes;      /* default 1 MiB */
     size_t max_header_bytes;    /* request line + headers, default 16 KiB */
@@ -88,12 +105,18 @@ typedef struct hk_http_limits {
     /* Fills out with the JSON body of an error the server produces itself (status, a short
      * code like "payload_too_large", a message). NULL: a minimal built-in JSON body. */
     void (*error_body)(hk_buf *out, int status, const char *code, const char *message);
+    /* Called (with the handler's arg) for a request that has a body, as soon as its head is
+     * parsed: before any byte of the body is read or buffered and before 100 Continue. The
+     * request has its head (body ""). The connection is paused (nothing read, no timeout)
+     * until the callback, now or later on the loop, calls exactly one of hk_http_proceed
+     * (read the body, then the handler gets the whole request) or hk_http_respond (answer
+     * now: the body is never read, and the connection closes after the answer). NULL: every
+     * body is read. Requests without a body go straight to the handler. */
+    hk_http_handler on_head;
 } hk_http_limits;
 
 /* Sets every field to its default. */
 void hk_http_limits_default(hk_http_limits *lim);
-
-typedef void (*hk_http_handler)(hk_http_req *req, void *arg);
 
 typedef struct hk_http_server hk_http_server;
 
@@ -129,6 +152,22 @@ void hk_http_server_free(hk_http_server *srv);
  * After this call req is invalid. Must be called exactly once per request. */
 void hk_http_respond(hk_http_req *req, int status, const char *ctype, const char *extra_headers,
                      const void *body, size_t len);
+
+/* hk_http_respond, but body is not copied: it is written from where it lies, so it must stay
+ * valid and unchanged as long as the server may write it. For memory that lives as long as
+ * the process (cached static files): 1,000 clients fetching a 1.7 MB file cost one copy. */
+void hk_http_respond_static(hk_http_req *req, int status, const char *ctype,
+                            const char *extra_headers, const void *body, size_t len);
+
+/* hk_http_respond, but the server takes body (allocated with malloc) instead of copying it,
+ * and frees it once written (or dropped). For large responses built for one request. */
+void hk_http_respond_take(hk_http_req *req, int status, const char *ctype,
+                          const char *extra_headers, void *body, size_t len);
+
+/* For a request given to limits.on_head: read its body, then hand it to the handler. After
+ * this call the request belongs to the server until the handler gets it (which may never
+ * happen: a body over the cap, malformed or too slow is answered by the server itself). */
+void hk_http_proceed(hk_http_req *req);
 
 /* 1 if the client of req has disconnected (a response would be dropped), else 0. */
 int hk_http_req_gone(const hk_http_req *req);

@@ -170,6 +170,13 @@ static void test_chunked(void **state)
     assert_int_equal(dechunk("zz\r\n", 100, out, &n, &used), HK_EPARSE);
     assert_int_equal(dechunk("5\r\nhelloXX0\r\n\r\n", 100, out, &n, &used), HK_EPARSE);
     assert_int_equal(dechunk("-1\r\n", 100, out, &n, &used), HK_EPARSE);
+    /* a bare LF anywhere in the framing: size line, extension, after data, trailers, end */
+    static const char *const bare_lf[] = {
+        "5\nhello\r\n0\r\n\r\n", "5;e=1\nhello\r\n0\r\n\r\n",     "5\r\nhello\n0\r\n\r\n",
+        "5\r\nhello\r\n0\n\r\n", "5\r\nhello\r\n0\r\nT: x\n\r\n", "5\r\nhello\r\n0\r\n\n",
+    };
+    for (size_t i = 0; i < sizeof bare_lf / sizeof *bare_lf; i++)
+        assert_int_equal(dechunk(bare_lf[i], 100, out, &n, &used), HK_EPARSE);
 }
 
 static void test_query_get(void **state)
