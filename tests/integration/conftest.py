@@ -489,12 +489,13 @@ def hookd(request, tmp_path):
 def _teardown(made):
     """Stops every hookd still running; fails if any exit (now or during the test) was not 0
     or a SIGKILL the test sent, or if a sanitizer reported anything in any hookd's output."""
-    for h in made:
+    for h in made:  # all of them first: a failure below must not leave one running
         if h.proc:
             h.stop()
+    for h in made:
+        h.check_sanitizers()  # first: an ASan abort is also an exit with 1
         if h.bad_exits:
             pytest.fail("; ".join(h.bad_exits) + f":\n{h.logs()[-4000:]}")
-        h.check_sanitizers()
 
 
 @pytest.fixture(scope="module")
