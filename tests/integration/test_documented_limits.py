@@ -153,6 +153,25 @@ def test_next_retry_at_is_null_while_parked(hookd, receiver):
     assert receiver.count("/live") == 2
 
 
+def test_a_retry_held_in_memory_is_parked_at_its_due_time_not_attempted(hookd, receiver):
+    """A retry due within 60 s stays with its node; its webhook paused meanwhile, it is not
+    attempted when due but parked (nextRetryAt null), and goes out once the webhook is active."""
+    h = hookd(HOOKD_RETRY_SCHEDULE="2s")
+    wh = h.create_webhook(receiver.url("/mem"))
+    receiver.plan("/mem", [{"status": 500}])
+    h.ingest()
+    d = h.wait_delivery(wh["id"], "retrying")[0]
+    assert h.api("PATCH", f"{WH}/{wh['id']}", {"status": "paused"}).status_code == 200
+    d = wait_until(lambda: (lambda x: x if x["nextRetryAt"] is None else None)(h.delivery(d["id"])),
+                   2 + 2.0, 0.1, "the held retry parked at its due time")
+    assert d["status"] == "retrying" and d["attemptNumber"] == 1, d
+    time.sleep(0.5 * SLOW)
+    assert receiver.count("/mem") == 1
+    assert h.api("PATCH", f"{WH}/{wh['id']}", {"status": "active"}).status_code == 200
+    h.wait_delivery(wh["id"], "success")
+    assert receiver.count("/mem") == 2
+
+
 # ---- the docs page -------------------------------------------------------------------------------
 
 def test_docs_page_content_security_policy(shared_hookd):
