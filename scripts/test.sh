@@ -16,8 +16,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
-echo "== lint"
-scripts/lint.sh
 
 jobs=$(nproc)
 # The integration tests mostly wait (on retries, timeouts, servers): three workers per core keep
@@ -67,6 +65,8 @@ if [ "${1:-}" = "--valgrind" ]; then
     exit 0
 fi
 
+echo "== lint"
+scripts/lint.sh
 run_suite "$bdir" -DCMAKE_BUILD_TYPE=RelWithDebInfo
 echo "== integration tests on PostgreSQL ($bdir)"
 HOOKD_TEST_STORE=pg HOOKD_BIN="$PWD/$bdir/hookd" /usr/bin/python3 -m pytest "${pytest_args[@]}" \
