@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 
 build_pkgs=(build-essential cmake pkg-config libevent-dev libcurl4-openssl-dev libssl-dev
             libsqlite3-dev libpq-dev libhiredis-dev libnats-dev)
-test_pkgs=(libcmocka-dev python3-pytest python3-pytest-xdist python3-pytest-timeout
+test_pkgs=(libcmocka-dev clang-format python3-pytest python3-pytest-xdist python3-pytest-timeout
            python3-requests python3-cryptography postgresql-15 redis-server nats-server wrk clang
            libclang-rt-14-dev valgrind python3-jsonschema chromium)
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Runs every test: unit + integration on a release build, then unit + integration again under
-# AddressSanitizer + UndefinedBehaviorSanitizer.
+# Runs every test: the static checks (scripts/lint.sh: banned functions, clang-format), unit +
+# integration on a release build, then unit + integration again under AddressSanitizer +
+# UndefinedBehaviorSanitizer. A ctest label that finds no test fails the run.
 #   scripts/test.sh                 everything
 #   scripts/test.sh --quick         release build only (no sanitizer pass)
 #   scripts/test.sh --valgrind      only the integration suite with every hookd under valgrind
@@ -27,9 +28,9 @@ run_suite() { # build-dir cmake-args...
     cmake -S . -B "$dir" "$@" >/dev/null
     cmake --build "$dir" -j"$jobs" >/dev/null
     echo "== unit tests ($dir)"
-    (cd "$dir" && ctest -L unit --output-on-failure -j"$jobs")
+    (cd "$dir" && ctest -L unit --no-tests=error --output-on-failure -j"$jobs")
     echo "== fuzz corpus replay ($dir)"
-    (cd "$dir" && ctest -L fuzz --output-on-failure -j"$jobs")
+    (cd "$dir" && ctest -L fuzz --no-tests=error --output-on-failure -j"$jobs")
     echo "== integration tests ($dir)"
     HOOKD_BIN="$PWD/$dir/hookd" /usr/bin/python3 -m pytest "${pytest_args[@]}" tests/integration
 }
@@ -64,6 +65,8 @@ if [ "${1:-}" = "--valgrind" ]; then
     exit 0
 fi
 
+echo "== lint"
+scripts/lint.sh
 run_suite "$bdir" -DCMAKE_BUILD_TYPE=RelWithDebInfo
 echo "== integration tests on PostgreSQL ($bdir)"
 HOOKD_TEST_STORE=pg HOOKD_BIN="$PWD/$bdir/hookd" /usr/bin/python3 -m pytest "${pytest_args[@]}" \
@@ -76,7 +79,7 @@ for store in sqlite pg; do
         "${pytest_args[@]}" --ignore=tests/integration/test_redis.py tests/integration
 done
 echo "== bench smoke profile ($bdir)"
-(cd "$bdir" && ctest -L bench --output-on-failure)
+(cd "$bdir" && ctest -L bench --no-tests=error --output-on-failure)
 echo "== chaos suite, short profile ($bdir)"
 if ! HOOKD_BIN="$PWD/$bdir/hookd" /usr/bin/python3 -m pytest -q -s -p no:cacheprovider \
         --timeout=900 tests/chaos > "$bdir/chaos.log" 2>&1; then

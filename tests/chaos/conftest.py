@@ -16,6 +16,9 @@ wait_until = _mod.wait_until
 SLOW = _mod.SLOW
 HOOKD_BIN = _mod.HOOKD_BIN
 free_port = _mod.free_port
+run_hookd = _mod.run_hookd
+check_no_sanitizer_report = _mod.check_no_sanitizer_report
+SANITIZER_VARS = _mod.SANITIZER_VARS
 for _name in dir(_mod):  # every other fixture (pg_server, redis, ...) as well
     _obj = getattr(_mod, _name)
     if hasattr(_obj, "_pytestfixturefunction") or type(_obj).__name__ == "FixtureFunctionDefinition":

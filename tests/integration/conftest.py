@@ -207,8 +207,32 @@ def receiver():
 
 # ---- hookd --------------------------------------------------------------------------------------
 
-SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
-                   "==ERROR", "Invalid read", "Invalid write", "definitely lost")
+SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "LeakSanitizer",
+                   "runtime error:", "==ERROR", "Invalid read", "Invalid write", "definitely lost")
+SANITIZER_VARS = ("ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS")
+
+
+def check_no_sanitizer_report(text, what="hookd"):
+    """Fails the test if text (a hookd's output) holds a sanitizer or valgrind report."""
+    for mark in SANITIZER_MARKS:
+        if mark in text:
+            i = text.index(mark)
+            pytest.fail(f"sanitizer report in {what}'s output:\n{text[max(0, i - 200):i + 4000]}")
+
+
+def run_hookd(args, env=None, cwd=None, timeout=60.0, **kw):
+    """Runs the hookd binary once to completion (a CLI command, or a start-up that must stop by
+    itself) with env (nothing else of the caller's environment but PATH and the sanitizer
+    options), and returns the CompletedProcess (text output). A sanitizer report in its stdout
+    or stderr fails the test: an ASan abort also exits 1, so the exit code alone cannot tell a
+    refusal from a crash."""
+    e = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
+    e.update({k: os.environ[k] for k in SANITIZER_VARS if k in os.environ})
+    e.update(env or {})
+    p = subprocess.run([HOOKD_BIN, *args], env=e, cwd=cwd, capture_output=True, text=True,
+                       timeout=timeout * SLOW, **kw)
+    check_no_sanitizer_report(p.stdout + p.stderr, "hookd " + " ".join(args))
+    return p
 
 
 class Hookd:
@@ -234,12 +258,15 @@ class Hookd:
             "HOOKD_LOG_LEVEL": "debug",
             "HOOKD_SHUTDOWN_TIMEOUT_MS": "5000",
         }
-        for k in ("ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS"):
+        for k in SANITIZER_VARS:
             if k in os.environ:
                 self.env[k] = os.environ[k]
         self.env.update(store_env or {})
         self.env.update({k: str(v) for k, v in (env or {}).items()})
         self.proc = None
+        # exits the test did not ask for ("exited with 1 before it was stopped"); teardown
+        # fails on any: a hookd that crashed mid-test must not pass
+        self.bad_exits = []
         self.log_path = os.path.join(workdir, f"hookd-{self.port}.log")
         self.logs_seen = ""
         self.base = f"http://127.0.0.1:{self.port}"
@@ -271,9 +298,14 @@ class Hookd:
         wait_until(ok, timeout, 0.05, "hookd to become healthy")
 
     def stop(self, sig=signal.SIGTERM, timeout=30.0):
-        """Stops hookd with sig; returns its exit code (-9 for SIGKILL)."""
-        if not self.proc or self.proc.poll() is not None:
-            return self.proc.returncode if self.proc else None
+        """Stops hookd with sig; returns its exit code (-9 for SIGKILL). Every exit is checked
+        at teardown: one before this call (a crash) must have been 0, one after SIGKILL is the
+        test's own doing, and any other signal must make hookd exit 0."""
+        if not self.proc:
+            return None
+        if self.proc.poll() is not None:
+            self._note_exit(None)
+            return self.proc.returncode
         self.proc.send_signal(sig)
         try:
             self.proc.wait(timeout * SLOW)
@@ -281,10 +313,22 @@ class Hookd:
             self.proc.kill()
             self.proc.wait()
             pytest.fail("hookd did not stop in time")
+        self._note_exit(sig)
         self.logf.close()
         self.session.close()
         self.session = requests.Session()
         return self.proc.returncode
+
+    def _note_exit(self, sig):
+        """Records the exit of self.proc once, as bad unless it was 0 or the SIGKILL sent."""
+        if getattr(self.proc, "hk_noted", False):
+            return
+        self.proc.hk_noted = True
+        code = self.proc.returncode
+        if code == 0 or (sig == signal.SIGKILL and code == -signal.SIGKILL):
+            return
+        how = "by itself (a crash?)" if sig is None else f"after signal {sig}"
+        self.bad_exits.append(f"hookd (pid {self.proc.pid}) exited with {code} {how}")
 
     def kill9(self):
         return self.stop(signal.SIGKILL)
@@ -307,11 +351,7 @@ class Hookd:
         return out
 
     def check_sanitizers(self):
-        text = self.logs()
-        for mark in SANITIZER_MARKS:
-            if mark in text:
-                i = text.index(mark)
-                pytest.fail(f"sanitizer report in hookd's output:\n{text[max(0, i - 200):i + 4000]}")
+        check_no_sanitizer_report(self.logs())
 
     # API
     def api(self, method, path, body=None, key=True, headers=None, raw=None, timeout=30):
@@ -367,10 +407,10 @@ class Hookd:
         return wait_until(check, timeout, 0.05, f"{n} deliveries {status}")
 
     def cli(self, *args, env=None, check=True):
+        """Runs `hookd args` with this hookd's environment (see run_hookd); check: exit 0."""
         e = dict(self.env)
         e.update(env or {})
-        p = subprocess.run([HOOKD_BIN, *args], env=e, cwd=self.workdir, capture_output=True,
-                           text=True, timeout=60 * SLOW)
+        p = run_hookd(args, env=e, cwd=self.workdir)
         if check:
             assert p.returncode == 0, p.stderr
         return p
@@ -447,12 +487,15 @@ def hookd(request, tmp_path):
 
 
 def _teardown(made):
+    """Stops every hookd still running; fails if any exit (now or during the test) was not 0
+    or a SIGKILL the test sent, or if a sanitizer reported anything in any hookd's output."""
+    for h in made:  # all of them first: a failure below must not leave one running
+        if h.proc:
+            h.stop()
     for h in made:
-        if h.proc and h.proc.poll() is None:
-            code = h.stop()
-            if code != 0:
-                pytest.fail(f"hookd exited with {code} at teardown:\n{h.logs()[-4000:]}")
-        h.check_sanitizers()
+        h.check_sanitizers()  # first: an ASan abort is also an exit with 1
+        if h.bad_exits:
+            pytest.fail("; ".join(h.bad_exits) + f":\n{h.logs()[-4000:]}")
 
 
 @pytest.fixture(scope="module")

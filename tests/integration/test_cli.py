@@ -7,14 +7,12 @@ import subprocess
 import pytest
 import requests
 
-from conftest import HOOKD_BIN, free_port, wait_until
+from conftest import (HOOKD_BIN, SANITIZER_VARS, check_no_sanitizer_report, free_port, run_hookd,
+                      wait_until)
 
 
 def run(args, env=None, cwd=None):
-    e = {"PATH": os.environ["PATH"]}
-    e.update(env or {})
-    return subprocess.run([HOOKD_BIN, *args], env=e, cwd=cwd, capture_output=True, text=True,
-                          timeout=60)
+    return run_hookd(args, env=env, cwd=cwd)
 
 
 def test_help_lists_every_option_with_defaults(tmp_path):
@@ -49,7 +47,7 @@ def test_bad_value_stops_with_the_option_named(tmp_path):
         ({"HOOKD_ALLOW_NETWORKS": "10.0.0.0/99"}, [], "HOOKD_ALLOW_NETWORKS"),
     ]:
         p = run(flag + ["version"], env=env, cwd=tmp_path)
-        assert p.returncode != 0, (env, flag)
+        assert p.returncode == 2, (env, flag, p.returncode, p.stderr)  # 2: bad configuration
         assert needle in p.stderr, p.stderr
 
 
@@ -97,7 +95,7 @@ def test_env_file_then_environment_then_flags(tmp_path):
         f'HOOKD_HOST="127.0.0.1"\nHOOKD_DB={tmp_path}/e.db\n')
 
     def serve(env, args):
-        e = {"PATH": os.environ["PATH"]}
+        e = {"PATH": os.environ["PATH"], **{k: os.environ[k] for k in SANITIZER_VARS if k in os.environ}}
         e.update(env)
         return subprocess.Popen([HOOKD_BIN, *args, "serve"], env=e, cwd=tmp_path,
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
@@ -112,7 +110,9 @@ def test_env_file_then_environment_then_flags(tmp_path):
             assert r.status_code == 200
         finally:
             p.send_signal(signal.SIGTERM)
-            assert p.wait(30) == 0
+            out = p.communicate(timeout=30)[0].decode(errors="replace")
+            check_no_sanitizer_report(out)
+            assert p.returncode == 0, out
 
 
 def _healthy(port):
@@ -125,24 +125,27 @@ def _healthy(port):
 def test_first_start_prints_a_default_key_once(tmp_path):
     port = free_port()
     env = {"PATH": os.environ["PATH"], "PORT": str(port), "HOOKD_HOST": "127.0.0.1",
-           "HOOKD_DB": str(tmp_path / "d.db")}
+           "HOOKD_DB": str(tmp_path / "d.db"),
+           **{k: os.environ[k] for k in SANITIZER_VARS if k in os.environ}}
     p = subprocess.Popen([HOOKD_BIN], env=env, cwd=tmp_path, stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE, text=True)
     wait_until(lambda: _healthy(port), 15, 0.05, "hookd")
     p.send_signal(signal.SIGTERM)
     out, err = p.communicate(timeout=30)
+    check_no_sanitizer_report(out + err)
     assert p.returncode == 0
     key = out.strip().splitlines()[0]
     assert key.startswith("hk_")
     assert "org_default" in err
-    r = subprocess.run([HOOKD_BIN, "apikey", "list"], env=env, cwd=tmp_path, capture_output=True, text=True)
+    r = run_hookd(["apikey", "list"], env=env, cwd=tmp_path)
     assert "org_default" in r.stdout
     # second start: a key exists, nothing is printed
     p = subprocess.Popen([HOOKD_BIN], env=env, cwd=tmp_path, stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE, text=True)
     wait_until(lambda: _healthy(port), 15, 0.05, "hookd")
     p.send_signal(signal.SIGTERM)
-    out, _ = p.communicate(timeout=30)
+    out, err = p.communicate(timeout=30)
+    check_no_sanitizer_report(out + err)
     assert p.returncode == 0 and "hk_" not in out
 
 
@@ -150,9 +153,8 @@ def test_second_hookd_on_the_same_sqlite_file_is_refused(hookd):
     if os.environ.get("HOOKD_TEST_STORE", "sqlite") != "sqlite":
         pytest.skip("the file lock is the SQLite store's; PostgreSQL takes several nodes")
     h = hookd()
-    p = subprocess.run([HOOKD_BIN, "serve"], env={**h.env, "PORT": str(free_port())},
-                       cwd=h.workdir, capture_output=True, text=True, timeout=30)
-    assert p.returncode != 0 and "another hookd" in p.stderr
+    p = run_hookd(["serve"], env={**h.env, "PORT": str(free_port())}, cwd=h.workdir, timeout=30)
+    assert p.returncode == 1 and "another hookd" in p.stderr, (p.returncode, p.stderr)
 
 
 def test_sigterm_exits_zero_and_logs(hookd):

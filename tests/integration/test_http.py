@@ -4,10 +4,15 @@ import json
 import socket
 import time
 
+import pytest
+
 from conftest import SLOW
 
 
 def raw(h, data, read_until_close=True, timeout=5.0):
+    """Sends data on a new connection; returns what came back until hookd closed it (or, with
+    read_until_close=False, until one whole response arrived). A timeout fails the test: a
+    connection hookd should have closed but kept open must not pass as a complete answer."""
     s = socket.create_connection(("127.0.0.1", h.port), timeout=timeout * SLOW)
     s.sendall(data)
     out = b""
@@ -23,8 +28,10 @@ def raw(h, data, read_until_close=True, timeout=5.0):
                 if n and len(rest) >= n[0]:
                     break
     except socket.timeout:
-        pass
-    s.close()
+        pytest.fail(f"no {'close' if read_until_close else 'complete answer'} within "
+                    f"{timeout * SLOW:.0f}s; got {out[:300]!r}")
+    finally:
+        s.close()
     return out
 
 

@@ -6,7 +6,7 @@ import time
 import pytest
 import requests
 
-from conftest import UNDER_VALGRIND, VALGRIND, wait_until
+from conftest import SLOW, UNDER_VALGRIND, VALGRIND, wait_until
 from test_observability import parse_metrics
 
 
@@ -16,6 +16,19 @@ def metrics(h):
 
 def bucket(m, hist, le):
     return m[(hist + "_bucket", (("le", le),))]
+
+
+def check_buckets(m, hist, observations):
+    """observations: the (lo, hi) ms range each observation must fall in, hi already scaled
+    by SLOW. Every cumulative bucket must count at least the observations surely below its
+    bound and at most those possibly below it: exact where the ranges allow, looser (but
+    still wrong for a misplaced observation) when a slowdown widens them."""
+    les = sorted(float(dict(k[1])["le"]) for k in m if k[0] == hist + "_bucket")
+    for le in les:
+        got = bucket(m, hist, "+Inf" if le == float("inf") else f"{le:g}")
+        surely = sum(1 for lo, hi in observations if hi <= le)
+        maybe = sum(1 for lo, hi in observations if lo <= le)
+        assert surely <= got <= maybe, (hist, le, got, surely, maybe, observations)
 
 
 @pytest.mark.skipif(VALGRIND, reason=UNDER_VALGRIND)
@@ -31,12 +44,13 @@ def test_latency_histograms_put_each_observation_in_its_bucket(hookd, receiver):
     m = metrics(h)
     att = "hookd_attempt_duration_ms"
     assert m[(att + "_count", ())] == 4
-    assert bucket(m, att, "500") == 3 and bucket(m, att, "1000") == 4, m  # the 0.6 s one
+    # three quick attempts (the fast one, the retried one twice) and the 0.6 s one
+    check_buckets(m, att, [(0, 500 * SLOW)] * 3 + [(600, 1000 * SLOW)])
     assert m[(att + "_sum", ())] >= 600
     e2e = "hookd_delivery_latency_ms"
     # the fast one within 250 ms; the retried one waited its 300 ms retry delay; the slow one 0.6 s
-    assert bucket(m, e2e, "250") == 1 and bucket(m, e2e, "500") == 2, m
-    assert bucket(m, e2e, "1000") == 3 and bucket(m, e2e, "+Inf") == 3
+    check_buckets(m, e2e, [(0, 250 * SLOW), (300, 500 * SLOW), (600, 1000 * SLOW)])
+    assert bucket(m, e2e, "+Inf") == 3
     assert m[(e2e + "_sum", ())] >= 900
 
 

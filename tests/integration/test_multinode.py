@@ -253,12 +253,15 @@ def test_nodes_migrating_a_fresh_database_at_once(pg_server, tmp_path):
     """`hookd migrate` (and every `serve`) applies the schema under an advisory lock: four at
     once on an empty database all succeed, and each migration is applied once."""
     import subprocess
-    from conftest import HOOKD_BIN
+    from conftest import HOOKD_BIN, SANITIZER_VARS, check_no_sanitizer_report
     url = pg_server.new_database("mig")
-    env = {"PATH": os.environ["PATH"], "PG_URL": url}
+    env = {"PATH": os.environ["PATH"], "PG_URL": url,
+           **{k: os.environ[k] for k in SANITIZER_VARS if k in os.environ}}
     procs = [subprocess.Popen([HOOKD_BIN, "migrate"], env=env, cwd=tmp_path, stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True) for _ in range(4)]
     outs = [p.communicate(timeout=60 * SLOW) for p in procs]
+    for o, e in outs:
+        check_no_sanitizer_report(o + e, "hookd migrate")
     assert [p.returncode for p in procs] == [0, 0, 0, 0], outs
     assert all("migrated (postgres)" in o for o, _ in outs), outs
     rows = pg_server.sql("SELECT version, count(*) FROM schema_migrations GROUP BY version", url)
@@ -270,14 +273,12 @@ def test_nodes_migrating_a_fresh_database_at_once(pg_server, tmp_path):
 def test_migration_2_rebuilds_the_due_index_of_a_populated_database(pg_server, tmp_path):
     """A database at schema version 1 holding open deliveries migrates to version 2: the due
     index becomes (next_retry_at, id), keeps its partial predicate, and no row is touched."""
-    import subprocess
-    from conftest import HOOKD_BIN
+    from conftest import run_hookd
     url = pg_server.new_database("mig2")
     env = {"PATH": os.environ["PATH"], "PG_URL": url}
 
     def migrate():
-        p = subprocess.run([HOOKD_BIN, "migrate"], env=env, cwd=tmp_path, capture_output=True,
-                           text=True, timeout=60 * SLOW)
+        p = run_hookd(["migrate"], env=env, cwd=tmp_path)
         assert p.returncode == 0, p.stderr
     migrate()
     # back to version 1: its due index, without the version-2 stamp

@@ -85,7 +85,7 @@ def test_limit_holds_in_every_window_retries_and_replays_count(hookd, receiver):
     # the backlog is paced, not released together when the window slides
     assert times[7] - times[6] >= WINDOW / limit - 1, [round(t - first, 2) for t in times]
     # they went out when nextRetryAt said
-    assert abs(times[6] - due_retry) < 2 and abs(times[7] - due_replay) < 2
+    assert abs(times[6] - due_retry) < 1 + SLOW and abs(times[7] - due_replay) < 1 + SLOW
     by_time = sorted(got, key=lambda x: x.at)
     assert by_time[6].headers["x-delivery-id"] == retried[0]["id"]   # a retry counted
     assert by_time[7].headers["x-delivery-id"] == replay_id          # a replay counted

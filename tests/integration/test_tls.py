@@ -155,4 +155,4 @@ def test_unreadable_ca_file_stops_start_up(hookd, tmp_path):
     h = hookd(start=False)
     for path, why in [(tmp_path / "missing.pem", "cannot read the file"), (tmp_path, "is not a regular file")]:
         p = h.cli("serve", env={"HOOKD_CA_FILE": str(path)}, check=False)
-        assert p.returncode != 0 and "HOOKD_CA_FILE" in p.stderr and why in p.stderr, p.stderr
+        assert p.returncode == 2 and "HOOKD_CA_FILE" in p.stderr and why in p.stderr, p.stderr
