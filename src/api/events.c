@@ -235,7 +235,7 @@ static void submit_ingest(hk_call *c, ingest_data *d)
     c->req.kind = HK_REQ_INGEST;
     c->req.u.ingest.items = d->items;
     c->req.u.ingest.n = d->n;
-    c->reserved = hk_dispatch_reserve(c->api->dispatch, d->n);
+    c->reserved = hk_dispatch_reserve(c->api->dispatch, d->n, c->org);
     c->req.u.ingest.lease_budget = c->reserved;
     hk_call_submit(c, on_ingested);
 }

@@ -411,7 +411,7 @@ static void batch_submit(hk_nats *n, nbatch *b)
     b->req.node_id = n->cfg->node_id;
     b->req.u.ingest.items = b->items;
     b->req.u.ingest.n = b->len;
-    b->reserved = hk_dispatch_reserve(n->dispatch, b->len);
+    b->reserved = hk_dispatch_reserve(n->dispatch, b->len, b->req.org_id);
     b->req.u.ingest.lease_budget = b->reserved;
     b->req.done = on_batch_done;
     b->req.udata = b;
