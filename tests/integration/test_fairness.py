@@ -111,20 +111,28 @@ def test_a_hanging_organization_does_not_delay_another(hookd, cap):
 
 
 def test_without_a_cap_the_next_free_slot_goes_to_the_other_organization(hookd):
+    """No cap: A takes every slot but one, which a third organization C holds (hanging too), so
+    A is not at the global limit itself and stays in the round-robin; B's event must still
+    take the next free slot before any more of A's (an organization with nothing in flight
+    goes first)."""
     h = hookd(HOOKD_MAX_INFLIGHT=INFLIGHT, HOOKD_ORG_MAX_INFLIGHT="0",
               HOOKD_HTTP_TIMEOUT_MS=60000, HOOKD_LEASE_MS=70000)
     hang, ok = hanging_receiver(), Receiver()
     try:
         create_webhook(h, h.key, ok.url("/b"), ["b.*"])
+        c_key = org_key(h, "org_c")
+        create_webhook(h, c_key, hang.url("/c"), ["c.*"])
+        ingest(h, c_key, "c.x", {"c": 1})
+        hang.wait(1, "/c")
         n = start_attack(h, hang, first_hang=3 * SLOW)
-        assert n == INFLIGHT, n  # no cap: A takes every slot
+        assert n == INFLIGHT, n  # no cap: A takes every slot C left
         t = time.time()
         ingest(h, True, "b.x", {"b": 1})
         got = ok.wait(1, "/b", timeout=90)[0]
         freed = hang.received("/a0")[0].at + 3 * SLOW  # when A's first slot freed
         a_meanwhile = [r for r in hang.received() if r.at < got.at]
         print(f"no cap: B waited {got.at - t:.3f} s for a slot, {got.at - freed:.3f} s after "
-              f"one freed; A's attempts before it: {len(a_meanwhile)}")
+              f"one freed; attempts of A and C before it: {len(a_meanwhile)}")
         assert len(a_meanwhile) == INFLIGHT, "A got the freed slot before B"
         assert got.at - freed < 1.0 * SLOW, f"B came {got.at - freed:.3f} s after the free slot"
     finally:
