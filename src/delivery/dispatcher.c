@@ -100,7 +100,6 @@ typedef struct whc {
     struct event *wake;          /* rate-limit wait */
     int waking;
     struct whc *run_next;
-    org *run_o;                  /* the run list w is in, when runnable */
     int runnable;
     int64_t last_used_mono;
     struct hk_dispatch *d;
@@ -269,8 +268,6 @@ static hk_job *heap_pop(hk_dispatch *d)
     return top;
 }
 
-/* ---- webhook cache ----------------------------------------------------------------------------- */
-
 /* ---- organizations and their lines ------------------------------------------------------------ */
 
 static org *org_new(const char *id)
@@ -357,12 +354,15 @@ static void whc_set_org(hk_dispatch *d, whc *w, const char *org_id)
     held_add(d, w, held);
 }
 
+/* ---- webhook cache ----------------------------------------------------------------------------- */
+
+/* Puts w at the back of its organization's run list if it has due jobs and is not there yet,
+ * and the organization in line. */
 static void whc_make_runnable(hk_dispatch *d, whc *w)
 {
     if (w->runnable || !w->rq_head) return;
     org *o = w->o;
     w->runnable = 1;
-    w->run_o = o;
     w->run_next = NULL;
     if (o->run_tail)
         o->run_tail->run_next = w;
@@ -381,7 +381,6 @@ static whc *run_pop(org *o)
     if (!o->run_head) o->run_tail = NULL;
     w->run_next = NULL;
     w->runnable = 0;
-    w->run_o = NULL;
     return w;
 }
 
