@@ -7,14 +7,13 @@
  *    count and its rate-limit log.
  *  - org: one per organization with cached webhooks: its attempts in flight, its jobs held and
  *    its run list (its webhooks that have due jobs and may start one).
- *  - the org lines: organizations with a webhook that may start a job. Slots are handed out
- *    round-robin by organization, then by webhook inside it, one attempt per turn, so every
- *    organization, then every endpoint, gets its share of the global in-flight budget. Two
- *    lines, as fq_codel's new and old flows: an organization with nothing in flight joins the
- *    `fresh` line, served first; one that took a turn and still has work goes to the back of
- *    the `round` line. So an organization whose endpoints all hang holds at most
- *    HOOKD_ORG_MAX_INFLIGHT slots, and another organization's first job takes the next free
- *    slot before any more of the first one's.
+ *  - the fair queue (fairq.h): whose turn it is. Slots are handed out round-robin by
+ *    organization, then by webhook inside it, one attempt per turn, so every organization,
+ *    then every endpoint, gets its share of the global in-flight budget; an organization with
+ *    nothing in flight goes first, and one at HOOKD_ORG_MAX_INFLIGHT waits out of line until
+ *    one of its attempts ends. So an organization whose endpoints all hang holds at most its
+ *    cap, and another organization's first job takes the next free slot before any more of
+ *    the first one's.
  *  - the timer heap: jobs due later (retries kept in memory, claims made ahead of time).
  *  - the results batch: finished attempts waiting to be written; one store request is in
  *    flight at a time and the next batch takes everything that finished meanwhile.
@@ -50,6 +49,7 @@
 #include "core/metrics.h"
 #include "core/time.h"
 #include "delivery/backoff.h"
+#include "delivery/fairq.h"
 #include "delivery/httpc.h"
 #include "delivery/limiter.h"
 #include "delivery/ratelimit.h"
@@ -66,15 +66,10 @@
 
 typedef struct org {
     char *id;                    /* the webhooks' org_id; "" for webhooks not loaded yet */
-    int inflight;                /* attempts in flight */
+    hk_fq_group fq;              /* its run list, its place in line, its attempts in flight */
     int held;                    /* jobs in memory */
     int nwhc;                    /* cached webhooks of this organization */
-    struct whc *run_head, *run_tail; /* its webhooks that may start a job */
-    struct org *line_next;
-    int line;                    /* 0 = in no line, LINE_FRESH, LINE_ROUND */
 } org;
-
-enum { LINE_FRESH = 1, LINE_ROUND = 2 };
 
 typedef struct whc {
     char id[HK_ID_MAX];
@@ -99,8 +94,7 @@ typedef struct whc {
                                     the rate limit makes the webhook wait; 0 = not waiting */
     struct event *wake;          /* rate-limit wait */
     int waking;
-    struct whc *run_next;
-    int runnable;
+    hk_fq_item fq;               /* in its organization's run list while runnable */
     int64_t last_used_mono;
     struct hk_dispatch *d;
 } whc;
@@ -144,8 +138,7 @@ struct hk_dispatch {
     hk_map whcs;
     hk_map orgs;                 /* org by id */
     org *noorg;                  /* webhooks whose settings are not loaded yet */
-    org *fresh_head, *fresh_tail; /* organizations with nothing in flight, served first */
-    org *round_head, *round_tail; /* the others, round-robin */
+    hk_fq fq;                    /* whose turn it is (fairq.h) */
     int orgs_holding;            /* organizations (noorg included) that hold jobs */
     hk_job **heap;
     int nheap, heapcap;
@@ -293,41 +286,12 @@ static org *org_get(hk_dispatch *d, const char *id)
     return o;
 }
 
-/* 1 while o may start another attempt: under HOOKD_ORG_MAX_INFLIGHT. */
-static int org_has_room(const hk_dispatch *d, const org *o)
-{
-    return o->inflight < d->cfg->org_max_inflight;
-}
-
-/* Puts o in line if it has a webhook that may start a job, is under its cap and is in no line
- * yet: the fresh line if nothing of it is in flight, else the back of the round line. An
- * organization at its cap is put in line again when one of its attempts ends. */
+/* Puts o in line if it has a webhook that may start a job, is under HOOKD_ORG_MAX_INFLIGHT
+ * and is in no line yet (fairq.h). An organization at its cap is put in line again when one
+ * of its attempts ends. */
 static void org_enqueue(hk_dispatch *d, org *o)
 {
-    if (o->line || !o->run_head || !org_has_room(d, o)) return;
-    o->line_next = NULL;
-    org **head = o->inflight ? &d->round_head : &d->fresh_head;
-    org **tail = o->inflight ? &d->round_tail : &d->fresh_tail;
-    if (*tail)
-        (*tail)->line_next = o;
-    else
-        *head = o;
-    *tail = o;
-    o->line = o->inflight ? LINE_ROUND : LINE_FRESH;
-}
-
-/* The next organization to take a turn (fresh line first), out of its line; NULL if none. */
-static org *org_next(hk_dispatch *d)
-{
-    org **head = d->fresh_head ? &d->fresh_head : &d->round_head;
-    org **tail = d->fresh_head ? &d->fresh_tail : &d->round_tail;
-    org *o = *head;
-    if (!o) return NULL;
-    *head = o->line_next;
-    if (!*head) *tail = NULL;
-    o->line_next = NULL;
-    o->line = 0;
-    return o;
+    hk_fq_line(&d->fq, &o->fq);
 }
 
 /* Counts n jobs more (or fewer, n < 0) held by w, in its organization and in all. */
@@ -360,28 +324,7 @@ static void whc_set_org(hk_dispatch *d, whc *w, const char *org_id)
  * and the organization in line. */
 static void whc_make_runnable(hk_dispatch *d, whc *w)
 {
-    if (w->runnable || !w->rq_head) return;
-    org *o = w->o;
-    w->runnable = 1;
-    w->run_next = NULL;
-    if (o->run_tail)
-        o->run_tail->run_next = w;
-    else
-        o->run_head = w;
-    o->run_tail = w;
-    org_enqueue(d, o);
-}
-
-/* The next webhook of o's run list, out of it; NULL if none. */
-static whc *run_pop(org *o)
-{
-    whc *w = o->run_head;
-    if (!w) return NULL;
-    o->run_head = w->run_next;
-    if (!o->run_head) o->run_tail = NULL;
-    w->run_next = NULL;
-    w->runnable = 0;
-    return w;
+    if (w->rq_head) hk_fq_push(&d->fq, &w->o->fq, &w->fq);
 }
 
 static void on_whc_wake(evutil_socket_t fd, short what, void *arg)
@@ -889,7 +832,7 @@ static void on_attempt_done(void *arg, const hk_httpc_resp *resp)
     hk_job *j = a->job;
     attempt_unlink(d, a);
     w->inflight--;
-    w->o->inflight--;
+    w->o->fq.inflight--;
     d->inflight--;
     w->progress_mono = hk_mono_ms();
     int64_t now = hk_now_ms();
@@ -992,7 +935,7 @@ static void start_attempt(hk_dispatch *d, whc *w, hk_job *j)
     a->req_headers = headers_to_json(lines);
     if (!w->inflight) w->progress_mono = hk_mono_ms();
     w->inflight++;
-    w->o->inflight++;
+    w->o->fq.inflight++;
     d->inflight++;
     a->next = d->attempts;
     if (d->attempts) d->attempts->prev = a;
@@ -1089,14 +1032,16 @@ static void pump(hk_dispatch *d)
     if (!leases_sure(d)) return; /* resumed by the next stored heartbeat */
     int64_t mono = hk_mono_ms();
     int64_t now = hk_now_ms();
-    org *o;
+    hk_fq_group *g;
     int turns = 0;
-    while (d->inflight < d->cfg->max_inflight && (o = org_next(d))) {
+    while (d->inflight < d->cfg->max_inflight && (g = hk_fq_next(&d->fq))) {
+        org *o = HK_CONTAINER_OF(g, org, fq);
         if (++turns > 100000) {
             org_enqueue(d, o);
             break;
         }
-        whc *w = run_pop(o);
+        hk_fq_item *it = hk_fq_pop(g);
+        whc *w = it ? HK_CONTAINER_OF(it, whc, fq) : NULL;
         if (w && w->o != o)
             whc_make_runnable(d, w); /* loaded since it was queued: into its organization's list */
         else if (w)
@@ -1229,7 +1174,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
     size_t it = 0;
     whc *w;
     while ((w = hk_map_next(&d->whcs, &it))) {
-        if (w->held || w->inflight || w->runnable || w->loading || w->waking) continue;
+        if (w->held || w->inflight || w->fq.queued || w->loading || w->waking) continue;
         if (mono - w->last_used_mono < IDLE_WHC_MS) continue;
         hk_map_del(&d->whcs, w->id);
         whc_free(w);
@@ -1238,7 +1183,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
     org *o;
     it = 0;
     while ((o = hk_map_next(&d->orgs, &it))) {
-        if (o->nwhc || o->line || o->inflight || o->held) continue;
+        if (o->nwhc || o->fq.line || o->fq.inflight || o->held) continue;
         hk_map_del(&d->orgs, o->id);
         org_free(o);
     }
@@ -1337,6 +1282,7 @@ hk_dispatch *hk_dispatch_new(struct event_base *base, const hk_config *cfg, hk_s
     }
     hk_map_init(&d->whcs);
     hk_map_init(&d->orgs);
+    hk_fq_init(&d->fq, cfg->org_max_inflight);
     d->noorg = org_new("");
     d->heap_timer = evtimer_new(base, on_heap_timer, d);
     d->tick = event_new(base, -1, EV_PERSIST, on_tick, d);
@@ -1470,7 +1416,7 @@ static void on_stop_timeout(evutil_socket_t fd, short what, void *arg)
         attempt_unlink(d, a);
         hk_httpc_cancel(d->http, a->xfer);
         a->w->inflight--;
-        a->w->o->inflight--;
+        a->w->o->fq.inflight--;
         d->inflight--;
         job_release(d, a->w, a->job, hk_now_ms());
         free(a->req_headers);
