@@ -68,6 +68,7 @@ typedef struct org {
     char *id;                    /* the webhooks' org_id; "" for webhooks not loaded yet */
     hk_fq_group fq;              /* its run list, its place in line, its attempts in flight */
     int held;                    /* jobs in memory */
+    int reserved;                /* room reserved by its ingests in flight */
     int nwhc;                    /* cached webhooks of this organization */
 } org;
 
@@ -1183,7 +1184,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
     org *o;
     it = 0;
     while ((o = hk_map_next(&d->orgs, &it))) {
-        if (o->nwhc || o->fq.line || o->fq.inflight || o->held) continue;
+        if (o->nwhc || o->fq.line || o->fq.inflight || o->held || o->reserved) continue;
         hk_map_del(&d->orgs, o->id);
         org_free(o);
     }
@@ -1317,26 +1318,30 @@ int hk_dispatch_reserve(hk_dispatch *d, int events, const char *org_id)
     int room = window - d->held - d->reserved;
     int want = events < 10000 / HK_RESERVE_PER_EVENT ? events * HK_RESERVE_PER_EVENT : 10000;
     int take = room > 0 ? (room < want ? room : want) : 0;
-    if (take < want && org_id) {
-        /* The window is full. An organization holding less than its fair share of it (the
-         * window divided among the organizations holding jobs) still leases its new
-         * deliveries, up to an eighth of the window beyond it in all; adopt_jobs then has the
-         * webhook with the most waiting jobs hand its newer half back (enforce_window). So
-         * one organization's backlog cannot keep another's new events out of memory. */
-        const org *o = hk_map_get(&d->orgs, org_id);
-        int mine = o ? o->held : 0;
-        int share = window / (d->orgs_holding + (mine == 0));
+    org *o = org_id ? org_get(d, org_id) : NULL;
+    if (take < want && o) {
+        /* The window is full. An organization holding (and reserving) less than its fair
+         * share of it (the window divided among the organizations holding jobs) still leases
+         * its new deliveries, up to an eighth of the window beyond it in all; adopt_jobs then
+         * has the webhook with the most waiting jobs hand its newer half back
+         * (enforce_window). So one organization's backlog cannot keep another's new events
+         * out of memory, while a single organization never overfills the window. */
+        int mine = o->held + o->reserved;
+        int share = window / (d->orgs_holding + (o->held == 0));
         int over = HK_MAX(d->held + d->reserved - window, 0);
         int extra = HK_MIN(want - take, HK_MIN(share - mine, window / 8 - over));
         if (extra > 0) take += extra;
     }
     d->reserved += take;
+    if (o) o->reserved += take;
     return take;
 }
 
 void hk_dispatch_ingested(hk_dispatch *d, hk_req *req, int reserved)
 {
     d->reserved -= reserved;
+    org *o = req->org_id ? hk_map_get(&d->orgs, req->org_id) : NULL;
+    if (o) o->reserved -= HK_MIN(o->reserved, reserved);
     if (req->rc) return;
     d->queue->ops->ingested(d->queue, req); /* the deliveries not leased here */
     adopt_webhooks(d, req->u.ingest.webhooks, req->u.ingest.nwebhooks);

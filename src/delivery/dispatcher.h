@@ -51,9 +51,10 @@ void hk_dispatch_start(hk_dispatch *d);
  * claimed right after the commit). The amount is reserved until hk_dispatch_ingested gives it
  * back, so many ingests in flight at once cannot overfill the window, and a small ingest never
  * takes room another needs. When the window is full, the events' organization (org_id, NULL =
- * unknown) still gets room if it holds less than its fair share of the window (the window
- * divided among the organizations holding jobs), at most an eighth of the window beyond it in
- * all; the webhook with the most waiting jobs then hands some back. */
+ * unknown) still gets room if it holds and reserves less than its fair share of the window
+ * (the window divided among the organizations holding jobs), at most an eighth of the window
+ * beyond it in all; the webhook with the most waiting jobs then hands some back. The ingest's
+ * req->org_id must be the same org_id when it is handed to hk_dispatch_ingested. */
 #define HK_RESERVE_PER_EVENT 32
 int hk_dispatch_reserve(hk_dispatch *d, int events, const char *org_id);
 
