@@ -1326,9 +1326,9 @@ int hk_dispatch_reserve(hk_dispatch *d, int events, const char *org_id)
          * has the webhook with the most waiting jobs hand its newer half back
          * (enforce_window). So one organization's backlog cannot keep another's new events
          * out of memory, while a single organization never overfills the window. */
-        int mine = o->held + o->reserved;
+        int mine = o->held + o->reserved + take;
         int share = window / (d->orgs_holding + (o->held == 0));
-        int over = HK_MAX(d->held + d->reserved - window, 0);
+        int over = HK_MAX(d->held + d->reserved + take - window, 0);
         int extra = HK_MIN(want - take, HK_MIN(share - mine, window / 8 - over));
         if (extra > 0) take += extra;
     }
