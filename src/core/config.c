@@ -80,6 +80,7 @@ static int check_user_agent(const char *v, char *why, size_t n);
 static int check_subjects(const char *v, char *why, size_t n);
 static int check_nats_name(const char *v, char *why, size_t n);
 static int check_nats_name_opt(const char *v, char *why, size_t n);
+static int check_org_max_inflight(const char *v, char *why, size_t n);
 
 static const char *const enum_sync[] = {"full", "normal", NULL};
 static const char *const enum_tls_reject[] = {"", "0", "1", NULL};
@@ -194,6 +195,12 @@ static const opt opts[] = {
         endpoint_concurrency, "Most attempts in flight per webhook."),
     INT("HOOKD_MAX_INFLIGHT", "max-inflight", SEC_DELIVERY, "1024", 1, 100000, max_inflight,
         "Most attempts in flight in all."),
+    STR("HOOKD_ORG_MAX_INFLIGHT", "org-max-inflight", SEC_DELIVERY, "auto", check_org_max_inflight,
+        0, org_max_inflight_str,
+        "Most attempts in flight per organization: auto (three quarters of HOOKD_MAX_INFLIGHT, "
+        "at least 1), 0 (no cap) or an integer 1..100000. Slots are shared round-robin by "
+        "organization, then by webhook; the cap keeps room for other organizations when every "
+        "endpoint of one organization hangs."),
     SPECIAL(T_CIDRLIST, "HOOKD_ALLOW_NETWORKS", "allow-networks", SEC_DELIVERY, "", 0,
             allow_networks_str,
             "Comma-separated CIDR blocks that deliveries may reach although they are private, "
@@ -389,6 +396,14 @@ static int check_user_agent(const char *v, char *why, size_t n)
         return -1;
     }
     return 0;
+}
+
+static int check_org_max_inflight(const char *v, char *why, size_t n)
+{
+    int64_t x;
+    if (strcasecmp(v, "auto") == 0 || hk_parse_int64(v, 0, 100000, &x) == 0) return 0;
+    snprintf(why, n, "must be auto, 0 (no cap) or an integer between 1 and 100000");
+    return -1;
 }
 
 static int check_subjects(const char *v, char *why, size_t n)
@@ -753,6 +768,13 @@ static int cross_checks(hk_config *cfg, char *err, size_t errlen)
         return HK_EINVAL;
     }
     if (cfg->node_tls_reject && strcmp(cfg->node_tls_reject, "0") == 0) cfg->tls_insecure = 1;
+    /* checked by check_org_max_inflight: auto or 0..100000; 0 and auto resolve here */
+    int64_t cap;
+    if (strcasecmp(cfg->org_max_inflight_str, "auto") == 0)
+        cap = cfg->max_inflight * 3 / 4;
+    else if (hk_parse_int64(cfg->org_max_inflight_str, 0, 100000, &cap) || cap == 0)
+        cap = cfg->max_inflight;
+    cfg->org_max_inflight = (int)HK_MAX(1, HK_MIN(cap, cfg->max_inflight));
     return HK_OK;
 }
 

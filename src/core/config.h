@@ -70,6 +70,8 @@ typedef struct hk_config {
     int disable_after;         /* HOOKD_DISABLE_AFTER */
     int endpoint_concurrency;  /* HOOKD_ENDPOINT_CONCURRENCY */
     int max_inflight;          /* HOOKD_MAX_INFLIGHT */
+    char *org_max_inflight_str;/* HOOKD_ORG_MAX_INFLIGHT as given: auto, 0 or 1..100000 */
+    int org_max_inflight;      /* resolved: 1..max_inflight (max_inflight = no cap) */
     char *allow_networks_str;  /* HOOKD_ALLOW_NETWORKS */
     hk_cidr allow_networks[HK_CONFIG_MAX_NETWORKS];
     int allow_networks_len;

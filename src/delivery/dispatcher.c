@@ -5,8 +5,15 @@
  *  - whc: one per webhook seen, keyed by id: the webhook's settings (refreshed from the store
  *    when older than CACHE_TTL_MS), its signing keys, its FIFO of due jobs, its in-flight
  *    count and its rate-limit log.
- *  - the run list: webhooks that have due jobs and may start one; served round-robin, one
- *    attempt per turn, so every endpoint gets its share of the global in-flight budget.
+ *  - org: one per organization with cached webhooks: its attempts in flight, its jobs held and
+ *    its run list (its webhooks that have due jobs and may start one).
+ *  - the fair queue (fairq.h): whose turn it is. Slots are handed out round-robin by
+ *    organization, then by webhook inside it, one attempt per turn, so every organization,
+ *    then every endpoint, gets its share of the global in-flight budget; an organization with
+ *    nothing in flight goes first, and one at HOOKD_ORG_MAX_INFLIGHT waits out of line until
+ *    one of its attempts ends. So an organization whose endpoints all hang holds at most its
+ *    cap, and another organization's first job takes the next free slot before any more of
+ *    the first one's.
  *  - the timer heap: jobs due later (retries kept in memory, claims made ahead of time).
  *  - the results batch: finished attempts waiting to be written; one store request is in
  *    flight at a time and the next batch takes everything that finished meanwhile.
@@ -42,6 +49,7 @@
 #include "core/metrics.h"
 #include "core/time.h"
 #include "delivery/backoff.h"
+#include "delivery/fairq.h"
 #include "delivery/httpc.h"
 #include "delivery/limiter.h"
 #include "delivery/ratelimit.h"
@@ -56,8 +64,20 @@
 #define CROWD_MS 10000           /* a full window that frees no room within this makes room */
 #define RL_NOTE_MS 1000           /* projected starts sooner than this are not written to rows */
 
+typedef struct org {
+    char *id;                    /* the webhooks' org_id; "" for webhooks not loaded yet */
+    hk_fq_group fq;              /* its run list, its place in line, its attempts in flight */
+    int held;                    /* jobs in memory */
+    int reserved;                /* room reserved by its ingests in flight */
+    int nwhc;                    /* cached webhooks of this organization */
+} org;
+
 typedef struct whc {
     char id[HK_ID_MAX];
+    org *o;                      /* its organization (d->noorg until the settings load) */
+    int64_t progress_mono;       /* last attempt finished, or first started after none was in
+                                    flight: a webhook in flight that has not moved since is
+                                    stalled (make_room) */
     hk_webhook *wh;              /* NULL until loaded */
     hk_sign_key *keys;
     int nkeys;
@@ -77,8 +97,7 @@ typedef struct whc {
                                     the rate limit makes the webhook wait; 0 = not waiting */
     struct event *wake;          /* rate-limit wait */
     int waking;
-    struct whc *run_next;
-    int runnable;
+    hk_fq_item fq;               /* in its organization's run list while runnable */
     int64_t last_used_mono;
     struct hk_dispatch *d;
 } whc;
@@ -122,7 +141,10 @@ struct hk_dispatch {
     hk_httpc *http;
 
     hk_map whcs;
-    whc *run_head, *run_tail;
+    hk_map orgs;                 /* org by id */
+    org *noorg;                  /* webhooks whose settings are not loaded yet */
+    hk_fq fq;                    /* whose turn it is (fairq.h) */
+    int orgs_holding;            /* organizations (noorg included) that hold jobs */
     hk_job **heap;
     int nheap, heapcap;
     struct event *heap_timer;
@@ -244,29 +266,70 @@ static hk_job *heap_pop(hk_dispatch *d)
     return top;
 }
 
-/* ---- webhook cache ----------------------------------------------------------------------------- */
+/* ---- organizations and their lines ------------------------------------------------------------ */
 
-static void whc_make_runnable(hk_dispatch *d, whc *w)
+static org *org_new(const char *id)
 {
-    if (w->runnable || !w->rq_head) return;
-    w->runnable = 1;
-    w->run_next = NULL;
-    if (d->run_tail)
-        d->run_tail->run_next = w;
-    else
-        d->run_head = w;
-    d->run_tail = w;
+    org *o = hk_calloc(1, sizeof *o);
+    o->id = hk_strdup(id);
+    return o;
 }
 
-static whc *run_pop(hk_dispatch *d)
+static void org_free(org *o)
 {
-    whc *w = d->run_head;
-    if (!w) return NULL;
-    d->run_head = w->run_next;
-    if (!d->run_head) d->run_tail = NULL;
-    w->run_next = NULL;
-    w->runnable = 0;
-    return w;
+    free(o->id);
+    free(o);
+}
+
+/* The organization of that id, created if new. */
+static org *org_get(hk_dispatch *d, const char *id)
+{
+    org *o = hk_map_get(&d->orgs, id);
+    if (o) return o;
+    o = org_new(id);
+    hk_map_put(&d->orgs, o->id, o);
+    return o;
+}
+
+/* Puts o in line if it has a webhook that may start a job, is under HOOKD_ORG_MAX_INFLIGHT
+ * and is in no line yet (fairq.h). An organization at its cap is put in line again when one
+ * of its attempts ends. */
+static void org_enqueue(hk_dispatch *d, org *o)
+{
+    hk_fq_line(&d->fq, &o->fq);
+}
+
+/* Counts n jobs more (or fewer, n < 0) held by w, in its organization and in all. */
+static void held_add(hk_dispatch *d, whc *w, int n)
+{
+    int before = w->o->held;
+    w->held += n;
+    w->o->held += n;
+    d->held += n;
+    d->orgs_holding += (w->o->held > 0) - (before > 0);
+}
+
+/* w's settings say which organization it belongs to: moves w (and its counts) there. Only a
+ * webhook not loaded before moves (from d->noorg), so it has nothing in flight; if it is in
+ * noorg's run list, pump moves it when it comes out. */
+static void whc_set_org(hk_dispatch *d, whc *w, const char *org_id)
+{
+    if (w->o != d->noorg || !org_id) return;
+    int held = w->held;
+    held_add(d, w, -held);
+    w->o->nwhc--;
+    w->o = org_get(d, org_id);
+    w->o->nwhc++;
+    held_add(d, w, held);
+}
+
+/* ---- webhook cache ----------------------------------------------------------------------------- */
+
+/* Puts w at the back of its organization's run list if it has due jobs and is not there yet,
+ * and the organization in line. */
+static void whc_make_runnable(hk_dispatch *d, whc *w)
+{
+    if (w->rq_head) hk_fq_push(&d->fq, &w->o->fq, &w->fq);
 }
 
 static void on_whc_wake(evutil_socket_t fd, short what, void *arg)
@@ -292,6 +355,8 @@ static whc *whc_get(hk_dispatch *d, const char *id)
     w = hk_calloc(1, sizeof *w);
     hk_strlcpy(w->id, id, sizeof w->id);
     w->d = d;
+    w->o = d->noorg;
+    w->o->nwhc++;
     w->wake = evtimer_new(d->base, on_whc_wake, w);
     hk_rl_slot_init(&w->rl, w->id, on_whc_limiter, w);
     w->last_used_mono = hk_mono_ms();
@@ -301,6 +366,7 @@ static whc *whc_get(hk_dispatch *d, const char *id)
 
 static void whc_free(whc *w)
 {
+    w->o->nwhc--;
     hk_webhook_free(w->wh);
     free(w->keys);
     free(w->hdr_static);
@@ -320,6 +386,7 @@ static void whc_set(hk_dispatch *d, whc *w, hk_webhook *wh)
     free(w->keys);
     free(w->hdr_static);
     w->wh = wh;
+    whc_set_org(d, w, wh->org_id);
     w->dead = wh->deleted_at != 0;
     w->loaded_mono = hk_mono_ms();
     w->nkeys = 0;
@@ -400,8 +467,7 @@ static void whc_refresh(hk_dispatch *d, whc *w)
 
 static void job_drop(hk_dispatch *d, whc *w, hk_job *j)
 {
-    w->held--;
-    d->held--;
+    held_add(d, w, -1);
     hk_job_free(j);
 }
 
@@ -579,8 +645,7 @@ static void job_ready(hk_dispatch *d, whc *w, hk_job *j)
 static void job_hold(hk_dispatch *d, hk_job *j)
 {
     whc *w = whc_get(d, j->webhook_id);
-    w->held++;
-    d->held++;
+    held_add(d, w, 1);
     w->last_used_mono = hk_mono_ms();
     if (j->due_ms <= hk_now_ms())
         job_ready(d, w, j);
@@ -666,10 +731,14 @@ static void make_room(hk_dispatch *d, int room_wanted)
     whc *w;
     while ((w = hk_map_next(&d->whcs, &it))) {
         if (!w->nready) continue;
+        /* a webhook with attempts in flight and none finished for longer than its average
+         * (endpoints that hang: no attempt may have finished yet) goes at most that slowly */
+        int64_t avg = w->avg_ms ? w->avg_ms : 1;
+        if (w->inflight && mono - w->progress_mono > avg) avg = mono - w->progress_mono;
         if (w->wh && w->wh->rate_limit_enabled && w->wh->max_per_minute > 0)
             per_ms += (double)w->wh->max_per_minute / HK_RL_WINDOW_MS;
         else
-            per_ms += (double)d->cfg->endpoint_concurrency / (double)(w->avg_ms ? w->avg_ms : 1);
+            per_ms += (double)d->cfg->endpoint_concurrency / (double)avg;
     }
     if (per_ms > 0 && room_wanted / per_ms < CROWD_MS) return;
     whc *big = biggest_waiting(d);
@@ -777,7 +846,9 @@ static void on_attempt_done(void *arg, const hk_httpc_resp *resp)
     hk_job *j = a->job;
     attempt_unlink(d, a);
     w->inflight--;
+    w->o->fq.inflight--;
     d->inflight--;
+    w->progress_mono = hk_mono_ms();
     int64_t now = hk_now_ms();
     int n = j->attempt_number + 1;
     int outcome = outcome_of(resp);
@@ -859,6 +930,7 @@ static void on_attempt_done(void *arg, const hk_httpc_resp *resp)
     }
     free(a);
     if (w->rq_head) whc_make_runnable(d, w);
+    org_enqueue(d, w->o); /* it may have been at its cap */
     flush_results(d);
     pump(d);
     check_stopped(d);
@@ -884,7 +956,9 @@ static void start_attempt(hk_dispatch *d, whc *w, hk_job *j)
         a->hdr_json = hk_blob_ref(w->hdr_json);
         memcpy(a->hdr_ref, w->hdr_ref, sizeof a->hdr_ref);
     }
+    if (!w->inflight) w->progress_mono = hk_mono_ms();
     w->inflight++;
+    w->o->fq.inflight++;
     d->inflight++;
     a->next = d->attempts;
     if (d->attempts) d->attempts->prev = a;
@@ -907,75 +981,95 @@ static void start_attempt(hk_dispatch *d, whc *w, hk_job *j)
     }
 }
 
-/* Starts as many attempts as the limits allow, round-robin over webhooks with due jobs. */
+/* One turn of webhook w (out of its run list): starts its next job if its settings, status,
+ * concurrency and rate limit allow, or does what they call for (load the settings, drop or
+ * hand back its jobs, wait for the limiter). The caller puts w's organization back in line. */
+static void serve_webhook(hk_dispatch *d, whc *w, int64_t mono, int64_t now)
+{
+    if (!w->rq_head) return;
+    if (!w->wh || mono - w->loaded_mono > CACHE_TTL_MS) {
+        whc_refresh(d, w);
+        return; /* made runnable again when loaded */
+    }
+    if (w->dead) {
+        /* deleted: the store already failed its deliveries */
+        while (w->rq_head) {
+            hk_job *j = w->rq_head;
+            w->rq_head = j->next;
+            w->nready--;
+            d->waiting--;
+            job_drop(d, w, j);
+        }
+        w->rq_tail = NULL;
+        w->rl_tail = 0;
+        return;
+    }
+    if (w->wh->status != HK_WH_ACTIVE) {
+        whc_release_ready(d, w, 0); /* parked until it is active again */
+        return;
+    }
+    if (w->inflight >= d->cfg->endpoint_concurrency) return; /* re-added on completion */
+    if (w->wh->rate_limit_enabled) {
+        int want = HK_MIN(w->nready, d->cfg->endpoint_concurrency - w->inflight);
+        int64_t wait = hk_limiter_take(d->queue->limiter, &w->rl, w->wh->max_per_minute,
+                                       want, mono);
+        if (wait == HK_RL_ASKED) return; /* on_whc_limiter serves it with the answer */
+        if (wait > 0) {
+            if (!w->rl_tail) {
+                HK_LOG(HK_LOG_INFO, "webhook.rate_limited", HK_LS("webhook_id", w->id),
+                       HK_LI("max_per_minute", w->wh->max_per_minute),
+                       HK_LI("waiting", w->nready), HK_LI("next_in_ms", wait));
+                rl_project(d, w, wait, mono, now);
+            }
+            if (!w->waking) {
+                w->waking = 1;
+                struct timeval tv = {wait / 1000, (wait % 1000) * 1000};
+                evtimer_add(w->wake, &tv);
+            }
+            return;
+        }
+    }
+    hk_job *j = w->rq_head;
+    w->rq_head = j->next;
+    if (j->rl_slot && mono - j->rl_slot > RL_NOTE_MS)
+        w->rl_tail = 0; /* the line runs late (a busy endpoint): project it again */
+    if (!w->rq_head) {
+        w->rq_tail = NULL;
+        hk_limiter_idle(d->queue->limiter, &w->rl);
+        w->rl_tail = 0;
+    }
+    j->next = NULL;
+    w->nready--;
+    d->waiting--;
+    w->last_used_mono = mono;
+    start_attempt(d, w, j);
+    if (w->rq_head && w->inflight < d->cfg->endpoint_concurrency) whc_make_runnable(d, w);
+}
+
+/* Starts as many attempts as the limits allow: one per turn, round-robin over organizations
+ * with a webhook that may start a job (those with nothing in flight first), and round-robin
+ * over those webhooks inside each organization. */
 static void pump(hk_dispatch *d)
 {
     if (d->stopping) return;
     if (!leases_sure(d)) return; /* resumed by the next stored heartbeat */
     int64_t mono = hk_mono_ms();
     int64_t now = hk_now_ms();
-    whc *w;
+    hk_fq_group *g;
     int turns = 0;
-    while (d->inflight < d->cfg->max_inflight && (w = run_pop(d))) {
-        if (++turns > 100000) break;
-        if (!w->rq_head) continue;
-        if (!w->wh || mono - w->loaded_mono > CACHE_TTL_MS) {
-            whc_refresh(d, w);
-            continue; /* made runnable again when loaded */
+    while (d->inflight < d->cfg->max_inflight && (g = hk_fq_next(&d->fq))) {
+        org *o = HK_CONTAINER_OF(g, org, fq);
+        if (++turns > 100000) {
+            org_enqueue(d, o);
+            break;
         }
-        if (w->dead) {
-            /* deleted: the store already failed its deliveries */
-            while (w->rq_head) {
-                hk_job *j = w->rq_head;
-                w->rq_head = j->next;
-                w->nready--;
-                d->waiting--;
-                job_drop(d, w, j);
-            }
-            w->rq_tail = NULL;
-            w->rl_tail = 0;
-            continue;
-        }
-        if (w->wh->status != HK_WH_ACTIVE) {
-            whc_release_ready(d, w, 0); /* parked until it is active again */
-            continue;
-        }
-        if (w->inflight >= d->cfg->endpoint_concurrency) continue; /* re-added on completion */
-        if (w->wh->rate_limit_enabled) {
-            int want = HK_MIN(w->nready, d->cfg->endpoint_concurrency - w->inflight);
-            int64_t wait = hk_limiter_take(d->queue->limiter, &w->rl, w->wh->max_per_minute,
-                                           want, mono);
-            if (wait == HK_RL_ASKED) continue; /* on_whc_limiter serves it with the answer */
-            if (wait > 0) {
-                if (!w->rl_tail) {
-                    HK_LOG(HK_LOG_INFO, "webhook.rate_limited", HK_LS("webhook_id", w->id),
-                           HK_LI("max_per_minute", w->wh->max_per_minute),
-                           HK_LI("waiting", w->nready), HK_LI("next_in_ms", wait));
-                    rl_project(d, w, wait, mono, now);
-                }
-                if (!w->waking) {
-                    w->waking = 1;
-                    struct timeval tv = {wait / 1000, (wait % 1000) * 1000};
-                    evtimer_add(w->wake, &tv);
-                }
-                continue;
-            }
-        }
-        hk_job *j = w->rq_head;
-        w->rq_head = j->next;
-        if (j->rl_slot && mono - j->rl_slot > RL_NOTE_MS)
-            w->rl_tail = 0; /* the line runs late (a busy endpoint): project it again */
-        if (!w->rq_head) {
-            w->rq_tail = NULL;
-            hk_limiter_idle(d->queue->limiter, &w->rl);
-            w->rl_tail = 0;
-        }
-        j->next = NULL;
-        w->nready--;
-        d->waiting--;
-        w->last_used_mono = mono;
-        start_attempt(d, w, j);
-        if (w->rq_head && w->inflight < d->cfg->endpoint_concurrency) whc_make_runnable(d, w);
+        hk_fq_item *it = hk_fq_pop(g);
+        whc *w = it ? HK_CONTAINER_OF(it, whc, fq) : NULL;
+        if (w && w->o != o)
+            whc_make_runnable(d, w); /* loaded since it was queued: into its organization's list */
+        else if (w)
+            serve_webhook(d, w, mono, now);
+        org_enqueue(d, o); /* back in line if it still has work and room */
     }
     hk_m_gauge(d->m, HK_G_INFLIGHT, d->inflight);
     hk_m_gauge(d->m, HK_G_HELD, d->held);
@@ -1061,8 +1155,7 @@ static void on_claimed(hk_req *req, void *arg)
             /* claimed while stopping: hand them straight back */
             for (int i = 0; i < n; i++) {
                 whc *w = whc_get(d, req->u.claim.jobs[i]->webhook_id);
-                w->held++;
-                d->held++;
+                held_add(d, w, 1);
                 job_release(d, w, req->u.claim.jobs[i], req->u.claim.jobs[i]->due_ms);
                 req->u.claim.jobs[i] = NULL;
             }
@@ -1104,10 +1197,18 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
     size_t it = 0;
     whc *w;
     while ((w = hk_map_next(&d->whcs, &it))) {
-        if (w->held || w->inflight || w->runnable || w->loading || w->waking) continue;
+        if (w->held || w->inflight || w->fq.queued || w->loading || w->waking) continue;
         if (mono - w->last_used_mono < IDLE_WHC_MS) continue;
         hk_map_del(&d->whcs, w->id);
         whc_free(w);
+    }
+    /* and organizations left without a cached webhook */
+    org *o;
+    it = 0;
+    while ((o = hk_map_next(&d->orgs, &it))) {
+        if (o->nwhc || o->fq.line || o->fq.inflight || o->held || o->reserved) continue;
+        hk_map_del(&d->orgs, o->id);
+        org_free(o);
     }
     hk_m_gauge(d->m, HK_G_STORE_QUEUED, hk_store_queued(d->store));
     int64_t commits = hk_store_commits(d->store);
@@ -1203,6 +1304,9 @@ hk_dispatch *hk_dispatch_new(struct event_base *base, const hk_config *cfg, hk_s
         return NULL;
     }
     hk_map_init(&d->whcs);
+    hk_map_init(&d->orgs);
+    hk_fq_init(&d->fq, cfg->org_max_inflight);
+    d->noorg = org_new("");
     d->heap_timer = evtimer_new(base, on_heap_timer, d);
     d->tick = event_new(base, -1, EV_PERSIST, on_tick, d);
     d->hb_timer = event_new(base, -1, EV_PERSIST, on_hb_timer, d);
@@ -1229,19 +1333,37 @@ void hk_dispatch_start(hk_dispatch *d)
     evtimer_add(d->soon, &zero);
 }
 
-int hk_dispatch_reserve(hk_dispatch *d, int events)
+int hk_dispatch_reserve(hk_dispatch *d, int events, const char *org_id)
 {
     if (d->stopping || events <= 0) return 0;
-    int room = d->cfg->queue_window - d->held - d->reserved;
+    int window = d->cfg->queue_window;
+    int room = window - d->held - d->reserved;
     int want = events < 10000 / HK_RESERVE_PER_EVENT ? events * HK_RESERVE_PER_EVENT : 10000;
     int take = room > 0 ? (room < want ? room : want) : 0;
+    org *o = org_id ? org_get(d, org_id) : NULL;
+    if (take < want && o) {
+        /* The window is full. An organization holding (and reserving) less than its fair
+         * share of it (the window divided among the organizations holding jobs) still leases
+         * its new deliveries, up to an eighth of the window beyond it in all; adopt_jobs then
+         * has the webhook with the most waiting jobs hand its newer half back
+         * (enforce_window). So one organization's backlog cannot keep another's new events
+         * out of memory, while a single organization never overfills the window. */
+        int mine = o->held + o->reserved + take;
+        int share = window / (d->orgs_holding + (o->held == 0));
+        int over = HK_MAX(d->held + d->reserved + take - window, 0);
+        int extra = HK_MIN(want - take, HK_MIN(share - mine, window / 8 - over));
+        if (extra > 0) take += extra;
+    }
     d->reserved += take;
+    if (o) o->reserved += take;
     return take;
 }
 
 void hk_dispatch_ingested(hk_dispatch *d, hk_req *req, int reserved)
 {
     d->reserved -= reserved;
+    org *o = req->org_id ? hk_map_get(&d->orgs, req->org_id) : NULL;
+    if (o) o->reserved -= HK_MIN(o->reserved, reserved);
     if (req->rc) return;
     d->queue->ops->ingested(d->queue, req); /* the deliveries not leased here */
     adopt_webhooks(d, req->u.ingest.webhooks, req->u.ingest.nwebhooks);
@@ -1249,8 +1371,7 @@ void hk_dispatch_ingested(hk_dispatch *d, hk_req *req, int reserved)
         for (int i = 0; i < req->u.ingest.njobs; i++) {
             hk_job *j = req->u.ingest.jobs[i];
             whc *w = whc_get(d, j->webhook_id);
-            w->held++;
-            d->held++;
+            held_add(d, w, 1);
             job_release(d, w, j, j->due_ms);
             req->u.ingest.jobs[i] = NULL;
         }
@@ -1322,6 +1443,7 @@ static void on_stop_timeout(evutil_socket_t fd, short what, void *arg)
         attempt_unlink(d, a);
         hk_httpc_cancel(d->http, a->xfer);
         a->w->inflight--;
+        a->w->o->fq.inflight--;
         d->inflight--;
         job_release(d, a->w, a->job, hk_now_ms());
         free(a->req_headers);
@@ -1383,6 +1505,11 @@ void hk_dispatch_free(hk_dispatch *d)
         whc_free(w);
     }
     hk_map_free(&d->whcs);
+    org *o;
+    it = 0;
+    while ((o = hk_map_next(&d->orgs, &it))) org_free(o);
+    hk_map_free(&d->orgs);
+    org_free(d->noorg);
     if (d->rb_cur) batch_free(d->rb_cur);
     if (d->rb_flight) batch_free(d->rb_flight);
     free(d->rel.items);

@@ -1,8 +1,10 @@
 /*
  * dispatcher.h: the delivery engine. It holds this node's leased deliveries (jobs) in memory,
  * a bounded window of them, and sends each when it is due: per-webhook FIFO queues served
- * round-robin, at most HOOKD_ENDPOINT_CONCURRENCY attempts in flight per webhook and
- * HOOKD_MAX_INFLIGHT in all, the webhook's rate limit, signing, the POST (httpc.h), then the
+ * round-robin by organization, then by webhook inside it (an organization with nothing in
+ * flight first), at most HOOKD_ENDPOINT_CONCURRENCY attempts in flight per webhook,
+ * HOOKD_ORG_MAX_INFLIGHT per organization and HOOKD_MAX_INFLIGHT in all, the webhook's rate
+ * limit, signing, the POST (httpc.h), then the
  * outcome: success, a retry at its backoff time, or a final failure, written to the store in
  * batches.
  *
@@ -48,9 +50,13 @@ void hk_dispatch_start(hk_dispatch *d);
  * node: room in the window, up to HK_RESERVE_PER_EVENT per event (a fan-out wider than that is
  * claimed right after the commit). The amount is reserved until hk_dispatch_ingested gives it
  * back, so many ingests in flight at once cannot overfill the window, and a small ingest never
- * takes room another needs. */
+ * takes room another needs. When the window is full, the events' organization (org_id, NULL =
+ * unknown) still gets room if it holds and reserves less than its fair share of the window
+ * (the window divided among the organizations holding jobs), at most an eighth of the window
+ * beyond it in all; the webhook with the most waiting jobs then hands some back. The ingest's
+ * req->org_id must be the same org_id when it is handed to hk_dispatch_ingested. */
 #define HK_RESERVE_PER_EVENT 32
-int hk_dispatch_reserve(hk_dispatch *d, int events);
+int hk_dispatch_reserve(hk_dispatch *d, int events, const char *org_id);
 
 /* After an ingest request completed (successfully or not): releases its reservation and takes
  * its leased jobs and their webhooks (req's outputs are moved out). */

@@ -124,7 +124,7 @@ void hk_ingest_submit(hk_ingest *in, hk_req *req, hk_ingest_item *items, int n,
 {
     pending *p = hk_calloc(1, sizeof *p);
     p->in = in;
-    p->reserved = hk_dispatch_reserve(in->dispatch, n);
+    p->reserved = hk_dispatch_reserve(in->dispatch, n, opts->org);
     p->start_us = opts->start_us;
     p->retries = opts->retries;
     p->done = done;

@@ -62,7 +62,8 @@ def healthy_rate(h, tag):
 
 @pytest.mark.skipif(VALGRIND, reason=UNDER_VALGRIND)
 def test_healthy_endpoint_keeps_its_rate_beside_a_hanging_and_a_dead_one(hookd):
-    h = hookd(HOOKD_ENDPOINT_CONCURRENCY=CONC, HOOKD_MAX_INFLIGHT=INFLIGHT,
+    # one organization owns all three webhooks: no per-organization cap (test_fairness.py)
+    h = hookd(HOOKD_ENDPOINT_CONCURRENCY=CONC, HOOKD_MAX_INFLIGHT=INFLIGHT, HOOKD_ORG_MAX_INFLIGHT=0,
               HOOKD_HTTP_TIMEOUT_MS=120000, HOOKD_LEASE_MS=130000, HOOKD_RETRY_SCHEDULE="250ms", HOOKD_LOG_LEVEL="info")
     alone, beside, notes = [], [], []
     healthy_rate(h, "warmup")  # connections, caches: not part of any figure
@@ -100,7 +101,9 @@ def test_healthy_endpoint_keeps_its_rate_beside_a_hanging_and_a_dead_one(hookd):
 
 
 def test_max_inflight_caps_attempts_across_webhooks_round_robin(hookd, receiver):
-    h = hookd(HOOKD_ENDPOINT_CONCURRENCY=4, HOOKD_MAX_INFLIGHT=6, HOOKD_HTTP_TIMEOUT_MS=20000)
+    # the global cap, so no per-organization one (its default would be 4 of 6: test_fairness.py)
+    h = hookd(HOOKD_ENDPOINT_CONCURRENCY=4, HOOKD_MAX_INFLIGHT=6, HOOKD_ORG_MAX_INFLIGHT=0,
+              HOOKD_HTTP_TIMEOUT_MS=20000)
     receiver.default = {"hang": True}
     whs = [h.create_webhook(receiver.url(f"/h{i}")) for i in range(3)]
     for i in range(6):

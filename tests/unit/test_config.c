@@ -53,6 +53,7 @@ static const char *const all_env[] = {
     "HOOKD_DISABLE_AFTER",
     "HOOKD_ENDPOINT_CONCURRENCY",
     "HOOKD_MAX_INFLIGHT",
+    "HOOKD_ORG_MAX_INFLIGHT",
     "HOOKD_ALLOW_NETWORKS",
     "HOOKD_HTTPS_ONLY",
     "HOOKD_TLS_INSECURE",
@@ -183,6 +184,8 @@ static void test_defaults(void **state)
     assert_int_equal(c->disable_after, 10);
     assert_int_equal(c->endpoint_concurrency, 16);
     assert_int_equal(c->max_inflight, 1024);
+    assert_string_equal(c->org_max_inflight_str, "auto");
+    assert_int_equal(c->org_max_inflight, 768);
     assert_string_equal(c->allow_networks_str, "");
     assert_int_equal(c->allow_networks_len, 0);
     assert_int_equal(c->https_only, 0);
@@ -403,6 +406,11 @@ static void test_errors_name_the_option(void **state)
         {"HOOKD_DISABLE_AFTER", "disable-after", "1000001", "between 0 and 1000000"},
         {"HOOKD_ENDPOINT_CONCURRENCY", "endpoint-concurrency", "0", "between 1 and 10000"},
         {"HOOKD_MAX_INFLIGHT", "max-inflight", "100001", "between 1 and 100000"},
+        {"HOOKD_ORG_MAX_INFLIGHT", "org-max-inflight", "-1",
+         "must be auto, 0 (no cap) or an integer between 1 and 100000, got \"-1\""},
+        {"HOOKD_ORG_MAX_INFLIGHT", "org-max-inflight", "100001", "between 1 and 100000"},
+        {"HOOKD_ORG_MAX_INFLIGHT", "org-max-inflight", "", "got \"\""},
+        {"HOOKD_ORG_MAX_INFLIGHT", "org-max-inflight", "half", "must be auto, 0 (no cap)"},
         {"HOOKD_ALLOW_NETWORKS", "allow-networks", "10.0.0.0/99",
          "bad network \"10.0.0.0/99\": prefix must be 0..32"},
         {"HOOKD_HTTPS_ONLY", "https-only", "2", "1/0/true/false/yes/no/on/off"},
@@ -493,6 +501,30 @@ static void test_lease_cross_check(void **state)
     hk_config_free(&l.cfg);
     assert_int_equal(load(&l, "--lease-ms", "60000", NULL), HK_OK);
     hk_config_free(&l.cfg);
+}
+
+/* HOOKD_ORG_MAX_INFLIGHT resolves against HOOKD_MAX_INFLIGHT: auto = three quarters (at least
+ * 1), 0 = no cap (= max_inflight), a number above max_inflight = max_inflight. */
+static void test_org_max_inflight(void **state)
+{
+    static const struct {
+        const char *max, *org;
+        int want;
+    } cases[] = {
+        {"1024", "auto", 768}, {"64", "AUTO", 48}, {"1", "auto", 1},    {"3", "auto", 2},
+        {"64", "0", 64},       {"64", "16", 16},   {"64", "100000", 64}, {"64", "1", 1},
+    };
+    for (size_t i = 0; i < HK_ARRAY_LEN(cases); i++) {
+        char max[64], org[64];
+        snprintf(max, sizeof max, "--max-inflight=%s", cases[i].max);
+        snprintf(org, sizeof org, "--org-max-inflight=%s", cases[i].org);
+        loaded l;
+        assert_int_equal(load(&l, max, org, NULL), HK_OK);
+        if (l.cfg.org_max_inflight != cases[i].want)
+            fail_msg("max %s, org %s: got %d, want %d", cases[i].max, cases[i].org,
+                     l.cfg.org_max_inflight, cases[i].want);
+        hk_config_free(&l.cfg);
+    }
 }
 
 static void test_rest_and_double_dash(void **state)
@@ -886,6 +918,7 @@ int main(void)
         T(test_secrets_never_echoed),
         T(test_flag_needs_value),
         T(test_lease_cross_check),
+        T(test_org_max_inflight),
         T(test_rest_and_double_dash),
         T(test_help),
         T(test_help_table),
