@@ -1804,7 +1804,7 @@ static void test_two_nodes(void **state)
     (void)state;
     if (g_backend != BE_PG) {
         print_message("    (two store handles: PostgreSQL only, SQLite is single-node)\n");
-        return;
+        skip();
     }
     node_open(&F->b, "node-b");
     char w1[HK_ID_MAX];
