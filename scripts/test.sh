@@ -13,6 +13,8 @@
 # the postgres user when run as root), on both builds. HOOKD_ASAN_PG_TESTS="test_a.py ..."
 # narrows the sanitizer build's PostgreSQL pass to those files. With Redis (HOOKD_TEST_REDIS=1)
 # the release build runs it again on SQLite + Redis and on PostgreSQL + Redis.
+# The store conformance suite (tests/unit/test_store_conformance.c, ctest label `store`) runs
+# every store request kind on SQLite and on a private PostgreSQL, on both builds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
@@ -29,6 +31,8 @@ run_suite() { # build-dir cmake-args...
     cmake --build "$dir" -j"$jobs" >/dev/null
     echo "== unit tests ($dir)"
     (cd "$dir" && ctest -L unit --no-tests=error --output-on-failure -j"$jobs")
+    echo "== store conformance on SQLite and PostgreSQL ($dir)"
+    (cd "$dir" && ctest -L store --no-tests=error --output-on-failure)
     echo "== fuzz corpus replay ($dir)"
     (cd "$dir" && ctest -L fuzz --no-tests=error --output-on-failure -j"$jobs")
     echo "== integration tests ($dir)"
