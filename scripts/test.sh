@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs every test: the static checks (scripts/lint.sh: banned functions, clang-format), unit +
+# Runs every test: the static checks (scripts/lint.sh: banned functions, clang-format;
+# scripts/check_layers.sh: every include in src/ points down the layer order), unit +
 # integration on a release build, then unit + integration again under AddressSanitizer +
 # UndefinedBehaviorSanitizer. A ctest label that finds no test fails the run.
 #   scripts/test.sh                 everything
@@ -71,6 +72,8 @@ fi
 
 echo "== lint"
 scripts/lint.sh
+echo "== layers"
+scripts/check_layers.sh
 run_suite "$bdir" -DCMAKE_BUILD_TYPE=RelWithDebInfo
 echo "== integration tests on PostgreSQL ($bdir)"
 HOOKD_TEST_STORE=pg HOOKD_BIN="$PWD/$bdir/hookd" /usr/bin/python3 -m pytest "${pytest_args[@]}" \
