@@ -70,10 +70,10 @@ if [ "${1:-}" = "--valgrind" ]; then
     exit 0
 fi
 
-echo "== lint"
-scripts/lint.sh
 echo "== layers"
 scripts/check_layers.sh
+echo "== lint"
+scripts/lint.sh
 run_suite "$bdir" -DCMAKE_BUILD_TYPE=RelWithDebInfo
 echo "== integration tests on PostgreSQL ($bdir)"
 HOOKD_TEST_STORE=pg HOOKD_BIN="$PWD/$bdir/hookd" /usr/bin/python3 -m pytest "${pytest_args[@]}" \
