@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Checks that every include in src/ points down (or sideways) in the layer order, run by
-# scripts/test.sh first, before scripts/lint.sh. The order is written once, in docs/ARCHITECTURE.md,
-# on the line that starts with "Layer order (lowest first):" (the folders of src/ in backquotes,
+# Checks that every include in src/ points down (or sideways) in the layer order; run first by
+# scripts/test.sh, before scripts/lint.sh. The order is written once, in docs/ARCHITECTURE.md, on
+# the line that starts with "Layer order (lowest first):" (the folders of src/ in backquotes,
 # joined by " < "; "main" is src/main.c). Every .c and .h file in src/<layer>/ may include
 # headers of its own layer and of the layers below it, never one above: a .c counts as much as
 # a header, since an upward call is the same dependency as an upward declaration.
