@@ -1,13 +1,13 @@
 /*
  * fuzz_config.c: the .env parser and the CIDR list parser (core/config.c), plus durations and
- * retry schedules (delivery/backoff.c). A parsed .env name is never empty.
+ * retry schedules (core/time.c). A parsed .env name is never empty.
  */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/config.h"
-#include "delivery/backoff.h"
+#include "core/time.h"
 
 static void on_pair(const char *name, const char *value, void *arg)
 {

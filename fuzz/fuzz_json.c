@@ -1,5 +1,5 @@
 /*
- * fuzz_json.c: the JSON reader and writer (core/json.c) and filteringOptions (ingest/match.c).
+ * fuzz_json.c: the JSON reader and writer (core/json.c) and filteringOptions (store/match.c).
  * Properties checked beyond "no crash": compacting any token and parsing the result gives an
  * equal value; escaping any bytes gives a valid JSON string; a canonical filter parses again.
  */
@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "core/json.h"
-#include "ingest/match.h"
+#include "store/match.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

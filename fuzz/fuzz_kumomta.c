@@ -11,7 +11,7 @@
 
 #include "core/json.h"
 #include "ingest/kumomta.h"
-#include "ingest/match.h"
+#include "store/match.h"
 
 static const char *const subjects[] = {
     "kumomta.event", "kumomta.event.delivery", "webhook.triggered", "tracking.open",

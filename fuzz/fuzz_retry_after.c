@@ -1,6 +1,6 @@
 /*
- * fuzz_retry_after.c: the Retry-After parser (delivery/backoff.c): any accepted value gives a
- * delay within [0, 24 h].
+ * fuzz_retry_after.c: the Retry-After parser (delivery/backoff.c, its HTTP-dates in core/time.c):
+ * any accepted value gives a delay within [0, 24 h].
  */
 #include <stdint.h>
 #include <stdlib.h>

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs every test: the static checks (scripts/lint.sh: banned functions, clang-format), unit +
+# Runs every test: the static checks (scripts/lint.sh: banned functions, clang-format;
+# scripts/check_layers.sh: every include in src/ points down the layer order), unit +
 # integration on a release build, then unit + integration again under AddressSanitizer +
 # UndefinedBehaviorSanitizer. A ctest label that finds no test fails the run.
 #   scripts/test.sh                 everything
@@ -69,6 +70,8 @@ if [ "${1:-}" = "--valgrind" ]; then
     exit 0
 fi
 
+echo "== layers"
+scripts/check_layers.sh
 echo "== lint"
 scripts/lint.sh
 run_suite "$bdir" -DCMAKE_BUILD_TYPE=RelWithDebInfo

@@ -18,7 +18,7 @@
 #include "core/log.h"
 #include "core/time.h"
 #include "ingest/ingest.h"
-#include "ingest/match.h"
+#include "store/match.h"
 
 #define BATCH_MAX 1000
 #define IDEM_KEY_MAX 255

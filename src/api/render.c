@@ -9,7 +9,7 @@
 #include "api/api.h"
 #include "delivery/capture.h"
 #include "delivery/sign.h"
-#include "queue/job.h"
+#include "store/job.h"
 
 /* "whsec_…" + the last characters of the secret: enough to tell secrets apart, nothing to sign
  * with. At most 4 characters are shown, and never more than a quarter of the secret's own

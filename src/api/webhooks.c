@@ -12,8 +12,8 @@
 #include "delivery/sign.h"
 #include "core/time.h"
 #include "delivery/request.h"
-#include "ingest/match.h"
-#include "queue/job.h"
+#include "store/match.h"
+#include "store/job.h"
 
 #define MAX_EVENTS 100
 #define MAX_HEADERS 50

@@ -22,7 +22,7 @@
 
 #include "core/crypto.h"
 #include "core/ids.h"
-#include "delivery/backoff.h"
+#include "core/time.h"
 
 #ifndef HK_VERSION
 #define HK_VERSION "0.0.0"

@@ -11,15 +11,6 @@
 #include <stdint.h>
 
 #define HK_RETRY_AFTER_CAP_MS (24LL * 3600 * 1000)
-#define HK_RETRY_SCHEDULE_MAX 64
-
-/* Parses a comma-separated list of durations ("5s,5m,30m,2h,5h,10h"; units ms, s, m, h, d;
- * spaces around items allowed; each > 0 and <= 7 days; 1..HK_RETRY_SCHEDULE_MAX items) into
- * out_ms. Returns the number of items, or HK_EINVAL with err naming the bad item. */
-int hk_duration_list_parse(const char *s, int64_t *out_ms, int max, char *err, size_t errlen);
-
-/* Parses one duration ("1500ms", "5s", "2h"; a bare number is ms). HK_EINVAL if malformed. */
-int hk_duration_parse(const char *s, int64_t *out_ms);
 
 /* Delay in ms before retry number `retry` (1-based) given the schedule, the jitter fraction
  * (0..1) and u, a uniform random number in [0,1) (passed in so tests are deterministic). */

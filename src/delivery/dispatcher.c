@@ -51,8 +51,8 @@
 #include "delivery/backoff.h"
 #include "delivery/fairq.h"
 #include "delivery/httpc.h"
-#include "delivery/limiter.h"
-#include "delivery/ratelimit.h"
+#include "queue/limiter.h"
+#include "queue/ratelimit.h"
 #include "delivery/sign.h"
 
 #define CLAIM_BATCH 1000

@@ -19,19 +19,7 @@
 #include <stdint.h>
 
 #include "core/buf.h"
-
-enum hk_sig_scheme {
-    HK_SIG_STANDARD = 1 << 0,
-    HK_SIG_RELOOP = 1 << 1,
-    HK_SIG_SHA256 = 1 << 2,
-};
-#define HK_SIG_DEFAULT (HK_SIG_STANDARD | HK_SIG_RELOOP)
-#define HK_SIG_ALL     (HK_SIG_STANDARD | HK_SIG_RELOOP | HK_SIG_SHA256)
-
-/* "standard" -> HK_SIG_STANDARD etc.; 0 if unknown. */
-unsigned hk_sig_scheme_from_name(const char *name);
-/* Name of one scheme bit; NULL if not exactly one known bit. */
-const char *hk_sig_scheme_name(unsigned bit);
+#include "store/sig_scheme.h" /* the scheme bits and names */
 
 /* A secret prepared for signing: the raw string and the standard scheme's decoded key. */
 #define HK_SIGN_KEY_MAX 512

@@ -16,7 +16,7 @@
 #include "core/common.h"
 #include "core/crypto.h"
 #include "core/metrics.h"
-#include "ingest/match.h"
+#include "store/match.h"
 
 #define MAX_DEPTH 64
 #define USER_MAX 255

@@ -17,7 +17,7 @@
 #ifndef HK_QUEUE_H
 #define HK_QUEUE_H
 
-#include "delivery/limiter.h"
+#include "queue/limiter.h"
 #include "store/store.h"
 
 struct event_base;

@@ -10,7 +10,7 @@
  *              means Redis lost its data (FLUSHALL, a restart without persistence), and the
  *              node that notices first sweeps at once.
  *   P sweep    the periodic sweep's lock (SET NX PX): one sweep per interval for all nodes.
- *   P rl:<webhook id>, P rlp:<webhook id>   the shared rate limiter (delivery/limiter_redis.c).
+ *   P rl:<webhook id>, P rlp:<webhook id>   the shared rate limiter (queue/limiter_redis.c).
  *
  * Claim: one Lua script (atomic across nodes) moves up to `limit` ids due by now + horizon
  * from `due` to `claims`; then an HK_REQ_CLAIM_IDS store request confirms each id against its

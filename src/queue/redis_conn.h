@@ -1,6 +1,6 @@
 /*
  * redis_conn.h: hookd's connection to Redis (REDIS_URL), shared by the Redis queue
- * (queue/redis.c) and the Redis rate limiter (delivery/limiter_redis.c). Async hiredis on the
+ * (queue/redis.c) and the Redis rate limiter (queue/limiter_redis.c). Async hiredis on the
  * libevent loop, so nothing here blocks the loop except the DNS lookup of a host name at
  * (re)connect time (hiredis 0.14 resolves synchronously; use an IP address or a local name).
  *

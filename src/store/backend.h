@@ -11,7 +11,7 @@
 #define HK_STORE_BACKEND_H
 
 #include "core/config.h"
-#include "ingest/match.h"
+#include "store/match.h"
 #include "store/store.h"
 
 enum hk_conn_role { HK_CONN_WRITER = 0, HK_CONN_READER, HK_CONN_ADMIN };

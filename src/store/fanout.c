@@ -9,7 +9,7 @@
 
 #include "core/json.h"
 #include "core/log.h"
-#include "ingest/match.h"
+#include "store/match.h"
 #include "store/backend.h"
 
 void hk_fanout_add(hk_fanout_org *o, hk_webhook *wh)

@@ -39,7 +39,7 @@
 #include "core/log.h"
 #include "core/map.h"
 #include "core/time.h"
-#include "delivery/sign.h"
+#include "store/sig_scheme.h"
 #include "store/backend.h"
 #include "store/pg_schema.h"
 

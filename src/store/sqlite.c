@@ -24,7 +24,7 @@
 #include "core/buf.h"
 #include "core/log.h"
 #include "core/time.h"
-#include "delivery/sign.h"
+#include "store/sig_scheme.h"
 #include "store/backend.h"
 #include "store/sqlite_schema.h"
 

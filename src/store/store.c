@@ -37,7 +37,7 @@
 #include "core/map.h"
 #include "core/log.h"
 #include "core/time.h"
-#include "delivery/sign.h"
+#include "store/sig_scheme.h"
 #include "store/backend.h"
 
 #define GROUP_MAX 1024        /* requests per write transaction */

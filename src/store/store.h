@@ -31,7 +31,7 @@
 #include "core/common.h"
 #include "core/config.h"
 #include "core/ids.h"
-#include "queue/job.h"
+#include "store/job.h"
 
 struct event_base;
 

@@ -1,6 +1,6 @@
 /*
- * test_backoff.c: duration and schedule parsing (values, limits, error messages), the jittered
- * delay at its bounds (u = 0, u just below 1, jitter 0, the last entry repeating), and
+ * test_backoff.c: duration and schedule parsing (core/time.c: values, limits, error messages),
+ * the jittered delay at its bounds (u = 0, u just below 1, jitter 0, the last entry repeating), and
  * Retry-After: delta-seconds, the three HTTP-date forms (expected instants from Python's
  * email.utils + calendar.timegm), the RFC 850 two-digit year, clamping and garbage.
  */
@@ -16,6 +16,7 @@
 #include <cmocka.h>
 
 #include "core/common.h"
+#include "core/time.h"
 #include "delivery/backoff.h"
 
 #define S 1000LL

@@ -12,7 +12,7 @@
 
 #include <cmocka.h>
 
-#include "ingest/match.h"
+#include "store/match.h"
 
 /* ---- event types and patterns ------------------------------------------------------------ */
 

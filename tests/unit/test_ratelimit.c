@@ -17,7 +17,7 @@
 #include <cmocka.h>
 
 #include "core/common.h"
-#include "delivery/ratelimit.h"
+#include "queue/ratelimit.h"
 
 #define S 1000LL
 #define W HK_RL_WINDOW_MS

@@ -2,7 +2,7 @@
  * test_redis_url.c: REDIS_URL parsing (queue/redis_conn.h): host, port, database, user and
  * password (%-decoded), IPv6 in brackets, unix sockets with ?db=, and the refusals (other
  * schemes, rediss://, bad ports and databases, bad escapes), whose messages name REDIS_URL and
- * never repeat the password. Also the local limiter backend (delivery/limiter.h) answers like
+ * never repeat the password. Also the local limiter backend (queue/limiter.h) answers like
  * the sliding log it wraps and never asks.
  */
 #include <setjmp.h>
@@ -16,7 +16,7 @@
 #include <cmocka.h>
 
 #include "core/common.h"
-#include "delivery/limiter.h"
+#include "queue/limiter.h"
 #include "queue/redis_conn.h"
 
 static void ok(const char *url, const char *host, int port, const char *path, const char *user,

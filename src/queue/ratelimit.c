@@ -1,7 +1,7 @@
 /*
  * ratelimit.c: the in-process sliding-log limiter (see ratelimit.h).
  */
-#include "delivery/ratelimit.h"
+#include "queue/ratelimit.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -2,7 +2,7 @@
  * limiter.c: the slot helpers and the local limiter backend (limiter.h), a thin layer over the
  * sliding log of ratelimit.h: every answer is immediate, so take never returns HK_RL_ASKED.
  */
-#include "delivery/limiter.h"
+#include "queue/limiter.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -4,7 +4,7 @@
  * validated once into an hk_filter (conditions kept as compact JSON plus its parsed doc, the
  * excluded keys as C strings) and then applied per event to the event's parsed data.
  */
-#include "ingest/match.h"
+#include "store/match.h"
 
 #include <stdarg.h>
 #include <stdio.h>

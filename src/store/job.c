@@ -1,7 +1,7 @@
 /*
  * job.c: delivery jobs, shared bodies (blobs) and the SPEC §4 envelope.
  */
-#include "queue/job.h"
+#include "store/job.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -18,7 +18,7 @@
 
 #include <stdint.h>
 
-#include "delivery/ratelimit.h"
+#include "queue/ratelimit.h"
 
 #define HK_RL_ASKED (-1)
 

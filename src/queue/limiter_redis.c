@@ -36,7 +36,7 @@
 #include "core/common.h"
 #include "core/log.h"
 #include "core/time.h"
-#include "delivery/limiter.h"
+#include "queue/limiter.h"
 #include "queue/redis_conn.h"
 
 #define MARGIN_MS     1000

@@ -5,7 +5,7 @@
  * paced, one start every 60000/limit ms, so no burst follows when the window slides. An idle
  * webhook (nothing waiting) may again start up to `limit` at once.
  *
- * The Redis limiter (queue/redis.c) applies the same rule across nodes.
+ * The Redis limiter (limiter_redis.c) applies the same rule across nodes.
  */
 #ifndef HK_RATELIMIT_H
 #define HK_RATELIMIT_H
