@@ -357,9 +357,10 @@ static int cmd_serve(hk_config *cfg)
     event_add(s.sigint, NULL);
     hk_dispatch_start(s.dispatch);
     HK_LOG(HK_LOG_INFO, "hookd.listening", HK_LS("host", cfg->host),
-           HK_LI("port", hk_http_server_port(s.http)), HK_LS("store", hk_store_backend_name(s.store)),
-           HK_LS("queue", s.queue->ops->name), HK_LS("node", cfg->node_id),
-           HK_LS("version", HK_VERSION));
+           HK_LI("port", hk_http_server_port(s.http)),
+           HK_LS("store", hk_store_backend_name(s.store)), HK_LS("queue", s.queue->ops->name),
+           HK_LS("node", cfg->node_id), HK_LS("version", HK_VERSION),
+           HK_LS("node_env", cfg->node_env));
     event_base_dispatch(s.base);
     rc = 0;
     HK_LOG(HK_LOG_INFO, "hookd.stopped", HK_LS("msg", "bye"));

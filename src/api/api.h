@@ -41,7 +41,7 @@ typedef struct hk_api {
     hk_map keys;           /* auth cache: key hash -> struct auth_entry */
     hk_map ingest_buckets; /* per-organization ingest rate limit (HOOKD_INGEST_RATE_LIMIT) */
     int64_t started_ms;
-    int draining;          /* shutting down: ingest and /health/ready answer 503 */
+    int draining;           /* shutting down: ingest and /health/ready answer 503 */
     const char *nats_state; /* "disabled", "ok", "down" (set by the NATS source) */
 } hk_api;
 
