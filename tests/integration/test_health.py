@@ -5,10 +5,11 @@ naming the failing check) and is also 503 while hookd drains after SIGTERM, whil
 stays open. /api/webhook/health itself is unchanged. Neither needs an API key.
 
 The store outage needs PostgreSQL (HOOKD_TEST_STORE=pg, the harness's private server stopped and
-started again); the Redis outage uses a redis-server of the test's own; the drain runs on
-either store.
+started again); the Redis and NATS outages use a redis-server and a nats-server of the test's
+own (NatsServer of test_nats.py); the drain runs on either store.
 """
 import os
+import shutil
 import signal
 import time
 
@@ -132,3 +133,24 @@ def test_ready_503_while_draining_live_200_until_exit(hookd, receiver):
     d = h.wait_delivery(wh["id"], "success", timeout=10)[0]
     assert d["attemptNumber"] == 1
     assert receiver.count("/slow") == 1
+
+
+@pytest.mark.skipif(not shutil.which("nats-server"), reason="nats-server is not installed")
+def test_nats_down_ready_503_naming_nats(hookd, tmp_path):
+    from test_nats import NatsServer  # the same restartable nats-server as test_nats.py
+    ns = NatsServer(str(tmp_path)).start()
+    try:
+        h = hookd(NATS_URL=ns.url)
+        code, body = probe(h, READY)
+        assert code == 200 and body["checks"]["nats"] == "ok", body
+        ns.stop(signal.SIGKILL)
+        def ready_503():
+            code, body = probe(h, READY, timeout=5)
+            return body if code == 503 else None
+        body = wait_until(ready_503, 20, 0.05, "ready 503 with NATS stopped")
+        assert body["checks"]["nats"] == "down" and body["checks"]["store"] == "ok", body
+        assert probe(h, LIVE) == (200, {"status": "ok"})
+        ns.start()
+        wait_until(lambda: probe(h, READY, timeout=5)[0] == 200, 20, 0.05, "ready 200 again")
+    finally:
+        ns.stop()
