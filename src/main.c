@@ -2,9 +2,10 @@
  * main.c: wiring only. Reads the configuration, runs a subcommand (serve, migrate, apikey,
  * version), and for `serve` builds the parts in order (store -> queue -> dispatcher -> ingest
  * door -> API -> NATS source -> HTTP server), runs the loop, and on SIGTERM/SIGINT takes them
- * down gracefully: stop accepting, store and ack the NATS messages in hand, let attempts in
- * flight finish (HOOKD_SHUTDOWN_TIMEOUT_MS), write every result, hand every other delivery back
- * to the store, answer every pending request, exit 0.
+ * down gracefully: stop taking work (ingest and /health/ready answer 503), store and ack the
+ * NATS messages in hand, let attempts in flight finish (HOOKD_SHUTDOWN_TIMEOUT_MS), write every
+ * result, hand every other delivery back to the store, stop accepting, answer every pending
+ * request, exit 0.
  */
 #include <errno.h>
 #include <event2/event.h>
@@ -244,6 +245,7 @@ static void on_dispatch_stopped(void *arg)
 {
     server *s = arg;
     HK_LOG(HK_LOG_INFO, "hookd.dispatch_stopped", HK_LS("msg", "every result written"));
+    hk_http_server_drain(s->http); /* only now: until here /health/ready said 503 */
     on_drain_poll(-1, 0, s);
 }
 
@@ -266,8 +268,10 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
     s->stop_deadline = hk_mono_ms() + s->cfg->shutdown_timeout_ms + 5000;
     HK_LOG(HK_LOG_INFO, "hookd.stopping", HK_LS("signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"),
            HK_LI("timeout_ms", s->cfg->shutdown_timeout_ms));
+    /* Ingest and /health/ready answer 503 from now on; the listener stays open (live probes,
+     * reads) until the attempts in flight are done, so a load balancer sees the node go unready
+     * instead of a refused connection. */
     s->api.draining = 1;
-    hk_http_server_drain(s->http);
     if (s->nats)
         hk_nats_stop(s->nats, s->cfg->shutdown_timeout_ms / 2, on_nats_stopped, s);
     else
@@ -353,9 +357,10 @@ static int cmd_serve(hk_config *cfg)
     event_add(s.sigint, NULL);
     hk_dispatch_start(s.dispatch);
     HK_LOG(HK_LOG_INFO, "hookd.listening", HK_LS("host", cfg->host),
-           HK_LI("port", hk_http_server_port(s.http)), HK_LS("store", hk_store_backend_name(s.store)),
-           HK_LS("queue", s.queue->ops->name), HK_LS("node", cfg->node_id),
-           HK_LS("version", HK_VERSION));
+           HK_LI("port", hk_http_server_port(s.http)),
+           HK_LS("store", hk_store_backend_name(s.store)), HK_LS("queue", s.queue->ops->name),
+           HK_LS("node", cfg->node_id), HK_LS("version", HK_VERSION),
+           HK_LS("node_env", cfg->node_env));
     event_base_dispatch(s.base);
     rc = 0;
     HK_LOG(HK_LOG_INFO, "hookd.stopped", HK_LS("msg", "bye"));

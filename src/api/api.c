@@ -22,6 +22,8 @@
 static const hk_route routes[] = {
     /* literal paths before parameterised ones: the first match wins */
     {HK_HTTP_GET, API_PREFIX "/health", hk_h_health, 0},
+    {HK_HTTP_GET, API_PREFIX "/health/live", hk_h_health_live, 0},
+    {HK_HTTP_GET, API_PREFIX "/health/ready", hk_h_health_ready, 0},
     {HK_HTTP_GET, API_PREFIX "/openapi", hk_h_openapi_page, 0},
     {HK_HTTP_GET, API_PREFIX "/openapi/json", hk_h_openapi_json, 0},
     {HK_HTTP_GET, API_PREFIX "/openapi/:id", hk_h_openapi_asset, 0}, /* Swagger UI files */

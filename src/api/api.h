@@ -41,7 +41,7 @@ typedef struct hk_api {
     hk_map keys;           /* auth cache: key hash -> struct auth_entry */
     hk_map ingest_buckets; /* per-organization ingest rate limit (HOOKD_INGEST_RATE_LIMIT) */
     int64_t started_ms;
-    int draining;          /* shutting down: ingest answers 503 */
+    int draining;           /* shutting down: ingest and /health/ready answer 503 */
     const char *nats_state; /* "disabled", "ok", "down" (set by the NATS source) */
 } hk_api;
 
@@ -134,6 +134,8 @@ void hk_render_event(hk_jw *w, const hk_event *e, int with_deliveries);
 /* ---- handlers (one file per resource) --------------------------------------------------------- */
 
 void hk_h_health(hk_call *c);
+void hk_h_health_live(hk_call *c);
+void hk_h_health_ready(hk_call *c);
 void hk_h_metrics(hk_call *c);
 void hk_h_openapi_page(hk_call *c);
 void hk_h_openapi_json(hk_call *c);

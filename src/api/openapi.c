@@ -278,12 +278,16 @@ static const fragment schemas[] = {
      "'minimum':0,'description':'Deliveries replayed.'}}}"},
     {"Health",
      "{'type':'object','required':['status','checks'],'properties':{"
-     "'status':{'type':'string','enum':['ok','degraded']},"
+     "'status':{'type':'string','enum':['ok','degraded','draining'],'description':'draining "
+     "(readiness only): a graceful stop has begun.'},"
      "'checks':{'type':'object','required':['store','queue','nats'],'properties':{"
      "'store':{'type':'string','enum':['ok','down']},"
      "'queue':{'type':'string','enum':['ok','down']},"
      "'nats':{'type':'string','enum':['ok','down','disabled']}}},"
      "'backend':" S_STR ",'version':" S_STR ",'uptimeSeconds':" S_COUNT "}}"},
+    {"Liveness",
+     "{'type':'object','required':['status'],'properties':{"
+     "'status':{'type':'string','enum':['ok']}}}"},
 };
 /* clang-format on */
 
@@ -385,6 +389,20 @@ static const api_op ops[] = {
      .desc = "No API key. 503 names the failing check.",
      .ok = {{200, "Health", "Every dependency is up."},
             {503, "Health", "A dependency is down; its check says which."}}},
+    {.method = "get", .path = P "/health/live", .op_id = "getHealthLive", .tag = "Operations",
+     .summary = "Liveness probe: the process answers",
+     .desc = "No API key. Answered by the event loop without asking the store, queue or NATS: "
+             "200 while hookd runs, also with a dependency down and while it drains at "
+             "shutdown. A probe that gets no answer means the process is hung or gone.",
+     .ok = {{200, "Liveness", "The process answers."}}},
+    {.method = "get", .path = P "/health/ready", .op_id = "getHealthReady", .tag = "Operations",
+     .summary = "Readiness probe: the store (and Redis, NATS where configured) are usable",
+     .desc = "No API key. The checks and body of `/health`; 503 when one fails, naming it, and "
+             "503 with status `draining` from SIGTERM/SIGINT until the listener closes, so a "
+             "load balancer stops sending before the node exits.",
+     .ok = {{200, "Health", "Ready: every dependency is up."},
+            {503, "Health", "Not ready: a dependency is down (its check says which) or hookd "
+                            "is draining."}}},
     {.method = "get", .path = "/metrics", .op_id = "getMetrics", .tag = "Operations",
      .summary = "Prometheus metrics",
      .desc = "Events ingested, deliveries by status, attempts by outcome, latency histograms, "

@@ -107,9 +107,11 @@ static const opt opts[] = {
     STR("HOOKD_HOST", "host", SEC_SERVER, "0.0.0.0", check_host, 0, host,
         "Address the HTTP API listens on (0.0.0.0 = every IPv4 address, :: = every address)."),
     STR("BASE_URL", "base-url", SEC_SERVER, "", NULL, 0, base_url,
-        "Public URL of this service, as clients reach it."),
+        "Accepted for compatibility with the seed's .env; no effect (hookd builds no URL "
+        "from it)."),
     STR("NODE_ENV", "node-env", SEC_SERVER, "production", NULL, 0, node_env,
-        "Deployment name (production, development, test), shown in logs."),
+        "Accepted for compatibility with the seed's .env; any text. Only logged (node_env "
+        "in the start-up line hookd.listening): it changes no behaviour."),
     INT("HOOKD_MAX_BODY_BYTES", "max-body-bytes", SEC_SERVER, "1048576", 1024, 67108864,
         max_body_bytes, "Largest request body accepted; a bigger one gets 413."),
     INT("HOOKD_MAX_CONNECTIONS", "max-connections", SEC_SERVER, "16384", 16, 1000000,

@@ -425,6 +425,13 @@ int hk_url_validate(const hk_ssrf_guard *g, const char *url, int https_only, cha
         say(msg, msglen, "url must use http or https");
         goto out;
     }
+    /* libcurl reads one to three slashes after the scheme alike ("http:/x" and "http:///x"
+     * mean host x to it): the URL as written must name its host right after "scheme://". */
+    size_t sl = strlen(scheme);
+    if (strncmp(url + sl, "://", 3) != 0 || strchr("/?#", url[sl + 3])) {
+        say(msg, msglen, "url must have a host (scheme://host/path)");
+        goto out;
+    }
     if (https_only && strcmp(scheme, "https") != 0) {
         say(msg, msglen, "url must use https (HOOKD_HTTPS_ONLY=1)");
         goto out;

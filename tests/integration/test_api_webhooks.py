@@ -103,6 +103,28 @@ def test_create_validation(shared_hookd, shared_receiver, patch, field):
     assert h.api("GET", WH).json()["total"] == 0
 
 
+NO_HOST_URLS = ["http:///x", "https:///", "http://:80/x", "http://?x", "http://#f", "http:/x",
+                "HTTP:///x", "https:/127.0.0.1/x", "http://:/"]
+
+
+def test_url_without_a_host_refused_at_create_and_patch(hookd, receiver):
+    """A URL that does not name its host right after scheme:// is refused with 422 naming url,
+    at create and at patch; libcurl would read "http:///x" and "http:/x" as host x."""
+    h = hookd()
+    for url in NO_HOST_URLS:
+        body = err(h.api("POST", WH, {"name": "n", "url": url, "events": ["a"]}), 422, "url")
+        assert body["message"].startswith("url"), (url, body)
+    assert h.api("GET", WH).json()["total"] == 0
+    wh = h.create_webhook(receiver.url())
+    for url in NO_HOST_URLS:
+        body = err(h.api("PATCH", f"{WH}/{wh['id']}", {"url": url}), 422, "url")
+        assert body["message"].startswith("url"), (url, body)
+    assert h.webhook(wh["id"])["url"] == receiver.url()
+    # a URL with a host still passes either way
+    r = h.api("PATCH", f"{WH}/{wh['id']}", {"url": receiver.url("/other")})
+    assert r.status_code == 200 and r.json()["url"] == receiver.url("/other"), r.text
+
+
 def test_bad_bodies(hookd, receiver):
     h = hookd()
     err(h.api("POST", WH, raw='{"name": "n", ', headers={"content-type": "application/json"}), 400)

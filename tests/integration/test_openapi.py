@@ -280,6 +280,16 @@ def c_health(h, w):
     return [req("ok", "GET", "/api/webhook/health", key=False)]
 
 
+@case("get", "/api/webhook/health/live")
+def c_health_live(h, w):
+    return [req("ok", "GET", "/api/webhook/health/live", key=False)]
+
+
+@case("get", "/api/webhook/health/ready")
+def c_health_ready(h, w):
+    return [req("ok", "GET", "/api/webhook/health/ready", key=False)]
+
+
 @case("get", "/metrics")
 def c_metrics(h, w):
     return [req("ok", "GET", "/metrics", key=False)]

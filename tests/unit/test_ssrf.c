@@ -543,6 +543,12 @@ static const url_case url_cases[] = {
     {"//example.com/x", 0, "", ABS},
     {"", 0, "", ABS},
     {"http://", 0, "", "url must have a host"},
+    {"http:///x", 0, "", "url must have a host (scheme://host/path)"}, /* curl: host x */
+    {"http:/x", 0, "", "url must have a host (scheme://host/path)"},
+    {"HTTPS:///x", 0, "", "url must have a host (scheme://host/path)"},
+    {"https:///", 0, "", "url must have a host"},
+    {"http://:80/x", 0, "", "url must have a host"},
+    {"http://?x", 0, "", "url must have a host"},
     {"http://example.com:0/", 0, "", "url port must be a number 1..65535"},
     {"http://example.com:65536/", 0, "", "url port must be a number 1..65535"},
     {"http://example.com/hook", 1, "", "url must use https (HOOKD_HTTPS_ONLY=1)"},
