@@ -7,6 +7,13 @@
  * sqlite3_backup_step reads the same WAL snapshot. Without it, each step would take a fresh
  * snapshot and SQLite restarts a backup whenever another process wrote in between: under
  * steady ingestion it might never finish. In WAL mode that read transaction blocks no writer.
+ *
+ * How it stays out of the server's way on disk: the copy is written with a small cache and no
+ * journal or fsync of SQLite's own (a failed copy is deleted, never used), and after every step
+ * the pages written so far are handed to the kernel's writeback (sync_file_range). Without
+ * that, the whole copy sat dirty in the page cache until one final fsync, which stalled the
+ * server's own commit fsyncs: the slowest ingest during the backup of a 166 MB store took
+ * 88-117 ms, with it 9-39 ms, as without a backup (bench/backup_latency.py, 2 busy cores).
  */
 #include "store/sqlite_backup.h"
 
@@ -62,17 +69,15 @@ static int check_dest(const char *db_path, const char *dest, int force, char *er
     return HK_OK;
 }
 
-/* Flushes the file at path (and, with dir, the directory holding it) to disk. */
-static int sync_path(const char *path, int dir)
+/* Flushes the directory holding path to disk (a rename in it becomes durable). */
+static void sync_dir_of(const char *path)
 {
     char copy[4200];
     hk_strlcpy(copy, path, sizeof copy);
-    const char *p = dir ? dirname(copy) : copy;
-    int fd = open(p, (dir ? O_RDONLY | O_DIRECTORY : O_RDONLY) | O_CLOEXEC);
-    if (fd < 0) return HK_EIO;
-    int rc = fsync(fd) == 0 || (dir && errno == EINVAL) ? HK_OK : HK_EIO;
+    int fd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return;
+    fsync(fd);
     close(fd);
-    return rc;
 }
 
 /* Moves tmp to dest: atomically refusing an existing dest unless force. 0, or HK_EEXIST /
@@ -104,7 +109,7 @@ int hk_sqlite_backup(const char *db_path, const char *dest, int force, hk_backup
     sqlite3 *src = NULL, *dst = NULL;
     sqlite3_backup *b = NULL;
     char tmp[4200] = "";
-    int in_txn = 0;
+    int fd = -1, in_txn = 0;
     int rc = HK_OK;
 
     if (!db_path || !*db_path || db_path[0] == ':') {
@@ -135,7 +140,7 @@ int hk_sqlite_backup(const char *db_path, const char *dest, int force, hk_backup
 
     /* the copy: a private temporary file beside dest (mkstemp creates it 0600) */
     snprintf(tmp, sizeof tmp, "%s.tmp-XXXXXX", dest);
-    int fd = mkstemp(tmp);
+    fd = mkstemp(tmp);
     if (fd < 0) {
         snprintf(err, errlen, "cannot create %s: %s", tmp, strerror(errno));
         tmp[0] = '\0';
@@ -143,9 +148,11 @@ int hk_sqlite_backup(const char *db_path, const char *dest, int force, hk_backup
         goto out;
     }
     fchmod(fd, 0600); /* mkstemp already did; say it where it is read */
-    close(fd);
     if (sqlite3_open_v2(tmp, &dst, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) !=
-        SQLITE_OK) {
+            SQLITE_OK ||
+        sqlite3_exec(dst,
+                     "PRAGMA cache_size=-2048; PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF",
+                     NULL, NULL, NULL) != SQLITE_OK) {
         rc = sq_fail(dst, "cannot open", tmp, HK_EIO, err, errlen);
         goto out;
     }
@@ -159,6 +166,7 @@ int hk_sqlite_backup(const char *db_path, const char *dest, int force, hk_backup
         s = sqlite3_backup_step(b, HK_BACKUP_STEP_PAGES);
         st.steps++;
         if (s == SQLITE_BUSY || s == SQLITE_LOCKED) sqlite3_sleep(20);
+        sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE); /* start writeback, do not wait */
     } while (s == SQLITE_OK || s == SQLITE_BUSY || s == SQLITE_LOCKED);
     st.pages = sqlite3_backup_pagecount(b);
     s = sqlite3_backup_finish(b); /* the step's error, if any, is the connection's now */
@@ -172,7 +180,7 @@ int hk_sqlite_backup(const char *db_path, const char *dest, int force, hk_backup
         goto out;
     }
     dst = NULL;
-    if (sync_path(tmp, 0)) {
+    if (fdatasync(fd) != 0) {
         snprintf(err, errlen, "cannot flush %s to disk: %s", tmp, strerror(errno));
         rc = HK_EIO;
         goto out;
@@ -190,18 +198,14 @@ int hk_sqlite_backup(const char *db_path, const char *dest, int force, hk_backup
         goto out;
     }
     tmp[0] = '\0'; /* it is dest now */
-    sync_path(dest, 1);
+    sync_dir_of(dest);
 out:
     if (b) sqlite3_backup_finish(b);
     if (dst) sqlite3_close(dst);
+    if (fd >= 0) close(fd);
     if (in_txn) sqlite3_exec(src, "COMMIT", NULL, NULL, NULL);
     if (src) sqlite3_close(src);
-    if (tmp[0]) { /* a failed copy leaves nothing behind */
-        unlink(tmp);
-        char j[4300];
-        snprintf(j, sizeof j, "%s-journal", tmp);
-        unlink(j);
-    }
+    if (tmp[0]) unlink(tmp); /* a failed copy leaves nothing behind */
     st.ms = hk_mono_ms() - t0;
     if (!rc && out) *out = st;
     return rc;
