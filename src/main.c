@@ -1,11 +1,11 @@
 /*
  * main.c: wiring only. Reads the configuration, runs a subcommand (serve, migrate, apikey,
- * version), and for `serve` builds the parts in order (store -> queue -> dispatcher -> ingest
- * door -> API -> NATS source -> HTTP server), runs the loop, and on SIGTERM/SIGINT takes them
- * down gracefully: stop taking work (ingest and /health/ready answer 503), store and ack the
- * NATS messages in hand, let attempts in flight finish (HOOKD_SHUTDOWN_TIMEOUT_MS), write every
- * result, hand every other delivery back to the store, stop accepting, answer every pending
- * request, exit 0.
+ * backup, version), and for `serve` builds the parts in order (store -> queue -> dispatcher ->
+ * ingest door -> API -> NATS source -> HTTP server), runs the loop, and on SIGTERM/SIGINT takes
+ * them down gracefully: stop taking work (ingest and /health/ready answer 503), store and ack
+ * the NATS messages in hand, let attempts in flight finish (HOOKD_SHUTDOWN_TIMEOUT_MS), write
+ * every result, hand every other delivery back to the store, stop accepting, answer every
+ * pending request, exit 0.
  */
 #include <errno.h>
 #include <event2/event.h>
@@ -28,6 +28,7 @@
 #include "ingest/ingest.h"
 #include "ingest/nats.h"
 #include "queue/queue.h"
+#include "store/sqlite_backup.h"
 #include "store/store.h"
 
 static void usage(FILE *out)
@@ -41,6 +42,9 @@ static void usage(FILE *out)
             "                                               create an API key (printed once)\n"
             "  hookd [options] apikey list                  list API keys (never the keys)\n"
             "  hookd [options] apikey revoke ID             revoke an API key\n"
+            "  hookd [options] backup [--force] PATH        copy the SQLite store to PATH (a new\n"
+            "                                               file, mode 0600) while hookd serves;\n"
+            "                                               --force replaces an existing PATH\n"
             "  hookd version                                print the version\n"
             "  hookd --help                                 this text and every option\n\n",
             HK_VERSION);
@@ -188,6 +192,46 @@ static int cmd_apikey(const hk_config *cfg, int argc, char **argv)
     }
     hk_store_close(st);
     return rc;
+}
+
+/* `backup [--force] PATH`: an online copy of the SQLite store (store/sqlite_backup.h). Exit 2
+ * for a usage mistake (no PATH, an unknown flag, PG_URL set: PostgreSQL has its own tools), 1
+ * when the copy fails or PATH exists without --force, 0 with the copy in place. */
+static int cmd_backup(const hk_config *cfg, int argc, char **argv)
+{
+    const char *path = NULL;
+    int force = 0;
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--force") == 0)
+            force = 1;
+        else if (argv[i][0] != '-' && !path)
+            path = argv[i];
+        else {
+            fprintf(stderr, "hookd: unexpected argument '%s' for backup\n", argv[i]);
+            return 2;
+        }
+    }
+    if (cfg->pg_url && cfg->pg_url[0]) {
+        fprintf(stderr, "hookd: backup copies the SQLite store (HOOKD_DB) only, and PG_URL is "
+                        "set: back up PostgreSQL with its own tools (pg_dump -Fc, or "
+                        "pg_basebackup with WAL archiving; see docs/OPERATIONS.md)\n");
+        return 2;
+    }
+    if (!path) {
+        fprintf(stderr, "hookd: backup needs the PATH of the copy (hookd backup [--force] "
+                        "PATH)\n");
+        return 2;
+    }
+    char err[512];
+    hk_backup_stats st;
+    int rc = hk_sqlite_backup(cfg->db_path, path, force, &st, err, sizeof err);
+    if (rc) {
+        fprintf(stderr, "hookd: backup of %s failed: %s\n", cfg->db_path, err);
+        return 1;
+    }
+    printf("backed up %s to %s (%lld pages, %lld bytes, %lld ms)\n", cfg->db_path, path,
+           (long long)st.pages, (long long)st.bytes, (long long)st.ms);
+    return 0;
 }
 
 /* Bootstrap: HOOKD_BOOTSTRAP_KEY exists, or, with no key at all, one is made for org_default. */
@@ -441,6 +485,8 @@ int main(int argc, char **argv)
         }
     } else if (strcmp(cmd, "apikey") == 0) {
         rc = cmd_apikey(&cfg, nrest - 1, args + 1);
+    } else if (strcmp(cmd, "backup") == 0) {
+        rc = cmd_backup(&cfg, nrest - 1, args + 1);
     } else if (strcmp(cmd, "version") == 0) {
         printf("hookd %s\n", HK_VERSION);
         rc = 0;
