@@ -1,7 +1,10 @@
 /*
  * backend.h: what a store backend implements (sqlite.c, pg.c), and the helpers they share.
- * Callers never see this: they use store.h. store.c owns the threads and the group commit;
- * a backend only knows how to run one request on one connection inside a transaction.
+ * Callers never see this: they use store.h. store.c owns the threads, the group commit and the
+ * request table (each kind's policy); rows.c (rows.h) owns the rules the backends' loops share.
+ * A backend holds only SQL and row I/O: connection and transaction control (hk_store_backend)
+ * and one op per request kind or step (hk_store_ops), run on one connection inside a
+ * transaction. A new request kind needs a policy function in store.c and one op per backend.
  *
  * One connection is opened per store thread, with a role: the writer (group commit; all write
  * requests, in submission order) or a reader (read requests, any order). A backend that

@@ -1510,8 +1510,6 @@ static int pg_claim_ids(void *conn, hk_req *req)
         }
         req->u.claim.nlater = n;
         PQclear(r);
-        /* every id not returned as a job: parked, later, or dropped (the row said no) */
-        req->u.claim.parked = req->u.claim.nids - req->u.claim.njobs;
     }
     hk_buf_free(&ids);
     return rc;

@@ -1130,11 +1130,8 @@ static int sq_claim_ids(void *conn, hk_req *req)
                 char id[HK_ID_MAX];
                 c_id(s, 0, id);
                 hk_out_release(&req->u.claim.later, &req->u.claim.nlater, id, due);
-                req->u.claim.parked++;
             }
-        } else if (st == SQLITE_DONE) {
-            req->u.claim.parked++; /* unknown, finished, parked or leased: the row says no */
-        }
+        } /* no row: unknown, finished, parked or leased; the row says no */
         rc = map_rc(c, st, "claim row");
         sqlite3_reset(s);
     }

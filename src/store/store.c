@@ -132,7 +132,6 @@ PASS(event_get)
 PASS(delivery_list)
 PASS(delivery_get)
 PASS(claim)
-PASS(claim_ids)
 PASS(due_scan)
 PASS(release)
 PASS(reschedule)
@@ -242,6 +241,14 @@ static int p_webhook_patch(const hk_store_ops *o, void *conn, hk_req *req)
     hk_webhook_free(w);
     if (rc) return rc;
     return o->webhook_get(conn, id, NULL, &req->u.wh_patch.out);
+}
+
+/* CLAIM_IDS: `parked` counts every id not returned as a job (parked, later, or dropped). */
+static int p_claim_ids(const hk_store_ops *o, void *conn, hk_req *req)
+{
+    int rc = o->claim_ids(conn, req);
+    if (!rc) req->u.claim.parked = req->u.claim.nids - req->u.claim.njobs;
+    return rc;
 }
 
 static int p_webhook_delete(const hk_store_ops *o, void *conn, hk_req *req)
