@@ -42,6 +42,8 @@ typedef struct hk_store_ops {
 
     /* webhook id of org (not deleted) into *out, or NULL; org NULL: by id alone, deleted too */
     int (*webhook_get)(void *conn, const char *id, const char *org, hk_webhook **out);
+    /* *found 1 if webhook id of org exists and is not deleted */
+    int (*webhook_exists)(void *conn, const char *id, const char *org, int *found);
     /* the webhooks of org not deleted, for HOOKD_MAX_WEBHOOKS_PER_ORG; a multi-node backend
      * serializes creates of one organization until the transaction ends */
     int (*webhook_count_org)(void *conn, const char *org, int64_t *n);
@@ -65,7 +67,7 @@ typedef struct hk_store_ops {
     int (*ingest)(void *conn, hk_req *req);
     int (*event_list)(void *conn, hk_req *req);
     int (*event_get)(void *conn, hk_req *req);
-    int (*delivery_list)(void *conn, hk_req *req);
+    int (*delivery_list)(void *conn, hk_req *req); /* the webhook's existence is checked */
     int (*delivery_get)(void *conn, hk_req *req);
 
     int (*claim)(void *conn, hk_req *req);

@@ -749,6 +749,19 @@ static int pg_webhook_unpark(void *conn, const char *wid, int64_t now, int *coun
     return HK_OK;
 }
 
+static int pg_webhook_exists(void *conn, const char *id, const char *org, int *found)
+{
+    pp p = {0};
+    p_text(&p, id);
+    p_text(&p, org);
+    PGresult *r;
+    int rc = run(conn, Q_WH_EXISTS, &p, &r);
+    if (rc) return rc;
+    *found = PQntuples(r) > 0;
+    PQclear(r);
+    return HK_OK;
+}
+
 /* Serializes webhook creates of org across nodes (an advisory lock until the transaction
  * ends), then counts (webhook_org index): count-then-insert is race-free. */
 static int pg_webhook_count_org(void *conn, const char *org, int64_t *n)
@@ -835,15 +848,13 @@ static int pg_webhook_list(void *conn, hk_req *req)
 static int pg_webhook_delete(void *conn, hk_req *req)
 {
     pgc *c = conn;
+    int found = 0;
+    int rc = pg_webhook_exists(c, req->u.wh_delete.id, req->org_id, &found);
+    if (rc) return rc;
+    if (!found) return HK_ENOTFOUND;
     pp p = {0};
     p_text(&p, req->u.wh_delete.id);
     p_text(&p, req->org_id);
-    PGresult *r;
-    int rc = run(c, Q_WH_EXISTS, &p, &r);
-    if (rc) return rc;
-    int found = PQntuples(r) > 0;
-    PQclear(r);
-    if (!found) return HK_ENOTFOUND;
     /* The deliveries first, the webhook row last: this transaction then never holds the
      * webhook row while waiting for delivery rows another node's results batch holds. */
     pp f = {0};
@@ -1319,15 +1330,8 @@ static int load_attempts(pgc *c, hk_delivery *ds, int n)
 static int pg_delivery_list(void *conn, hk_req *req)
 {
     pgc *c = conn;
-    pp w = {0};
-    p_text(&w, req->u.dl_list.webhook_id);
-    p_text(&w, req->org_id);
     PGresult *r;
-    int rc = run(c, Q_WH_EXISTS, &w, &r);
-    if (rc) return rc;
-    int found = PQntuples(r) > 0;
-    PQclear(r);
-    if (!found) return HK_ENOTFOUND;
+    int rc;
     const char *status = req->u.dl_list.status >= 0 ? hk_dl_status_name(req->u.dl_list.status)
                                                     : NULL;
     pp p = {0};
@@ -2202,6 +2206,7 @@ static const hk_store_ops pg_ops = {
     .key_revoke = pg_key_revoke,
     .key_count = pg_key_count,
     .webhook_get = pg_webhook_get,
+    .webhook_exists = pg_webhook_exists,
     .webhook_count_org = pg_webhook_count_org,
     .webhook_insert = pg_webhook_insert,
     .webhook_rotate = pg_webhook_rotate,

@@ -68,6 +68,7 @@ enum {
     S_WH_INSERT,
     S_WH_GET,
     S_WH_BY_ID,
+    S_WH_EXISTS,
     S_WH_COUNT,
     S_WH_LIST,
     S_WH_UPDATE,
@@ -138,6 +139,8 @@ static const char *const sql[S_MAX] = {
     [S_WH_GET] = "SELECT " WH_COLS " FROM webhook WHERE id = ?1 AND organization_id = ?2 "
                  "AND deleted_at IS NULL",
     [S_WH_BY_ID] = "SELECT " WH_COLS " FROM webhook WHERE id = ?1",
+    [S_WH_EXISTS] = "SELECT 1 FROM webhook WHERE id = ?1 AND organization_id = ?2 AND "
+                    "deleted_at IS NULL",
     [S_WH_COUNT] = "SELECT COUNT(*) FROM webhook WHERE organization_id = ?1 AND deleted_at IS "
                    "NULL AND (?2 IS NULL OR status = ?2)",
     [S_WH_LIST] = "SELECT " WH_COLS " FROM webhook WHERE organization_id = ?1 AND deleted_at "
@@ -477,6 +480,19 @@ static int sq_webhook_unpark(void *conn, const char *wid, int64_t now, int *coun
 
 /* The single writer makes count-then-insert race-free; the partial index webhook_org
  * (organization_id, ...) WHERE deleted_at IS NULL counts. */
+static int sq_webhook_exists(void *conn, const char *id, const char *org, int *found)
+{
+    sq *c = conn;
+    PS(s, S_WH_EXISTS);
+    b_text(s, 1, id);
+    b_text(s, 2, org);
+    int rc = sqlite3_step(s);
+    *found = rc == SQLITE_ROW;
+    rc = map_rc(c, rc, "webhook exists");
+    sqlite3_reset(s);
+    return rc;
+}
+
 static int sq_webhook_count_org(void *conn, const char *org, int64_t *n)
 {
     sq *c = conn;
@@ -924,12 +940,7 @@ static int load_attempts(sq *c, hk_delivery *d)
 static int sq_delivery_list(void *conn, hk_req *req)
 {
     sq *c = conn;
-    hk_webhook *w = NULL;
-    int rc = sq_webhook_get(c, req->u.dl_list.webhook_id, req->org_id, &w);
-    int found = w != NULL;
-    hk_webhook_free(w);
-    if (rc) return rc;
-    if (!found) return HK_ENOTFOUND;
+    int rc;
     const char *status = req->u.dl_list.status >= 0 ? hk_dl_status_name(req->u.dl_list.status)
                                                     : NULL;
     PS(cnt, S_DL_COUNT);
@@ -1683,6 +1694,7 @@ static const hk_store_ops sq_ops = {
     .key_revoke = sq_key_revoke,
     .key_count = sq_key_count,
     .webhook_get = sq_webhook_get,
+    .webhook_exists = sq_webhook_exists,
     .webhook_count_org = sq_webhook_count_org,
     .webhook_insert = sq_webhook_insert,
     .webhook_rotate = sq_webhook_rotate,

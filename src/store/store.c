@@ -129,7 +129,6 @@ PASS(webhook_load)
 PASS(ingest)
 PASS(event_list)
 PASS(event_get)
-PASS(delivery_list)
 PASS(delivery_get)
 PASS(claim)
 PASS(due_scan)
@@ -241,6 +240,16 @@ static int p_webhook_patch(const hk_store_ops *o, void *conn, hk_req *req)
     hk_webhook_free(w);
     if (rc) return rc;
     return o->webhook_get(conn, id, NULL, &req->u.wh_patch.out);
+}
+
+/* DELIVERY_LIST: the deliveries of a webhook of the request's organization only. */
+static int p_delivery_list(const hk_store_ops *o, void *conn, hk_req *req)
+{
+    int found = 0;
+    int rc = o->webhook_exists(conn, req->u.dl_list.webhook_id, req->org_id, &found);
+    if (rc) return rc;
+    if (!found) return HK_ENOTFOUND;
+    return o->delivery_list(conn, req);
 }
 
 /* CLAIM_IDS: `parked` counts every id not returned as a job (parked, later, or dropped). */
