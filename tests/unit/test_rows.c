@@ -235,7 +235,7 @@ static void test_job_from_row(void **state)
     assert_int_equal(a->max_attempts, 7);
     assert_int_equal(a->due_ms, 123);
     assert_int_equal(a->created_ms, 100);
-    assert_ptr_equal(a->body, b->body); /* one envelope per event */
+    assert_ptr_equal(a->body, b->body);     /* one envelope per event */
     assert_ptr_not_equal(a->body, c->body); /* own data (excludeFields): its own */
     assert_non_null(strstr((const char *)a->body->data, "\"a\":1"));
     assert_null(strstr((const char *)c->body->data, "\"a\":1"));
