@@ -1,7 +1,10 @@
 /*
  * backend.h: what a store backend implements (sqlite.c, pg.c), and the helpers they share.
- * Callers never see this: they use store.h. store.c owns the threads and the group commit;
- * a backend only knows how to run one request on one connection inside a transaction.
+ * Callers never see this: they use store.h. store.c owns the threads, the group commit and the
+ * request table (each kind's policy); rows.c (rows.h) owns the rules the backends' loops share.
+ * A backend holds only SQL and row I/O: connection and transaction control (hk_store_backend)
+ * and one op per request kind or step (hk_store_ops), run on one connection inside a
+ * transaction. A new request kind needs a policy function in store.c and one op per backend.
  *
  * One connection is opened per store thread, with a role: the writer (group commit; all write
  * requests, in submission order) or a reader (read requests, any order). A backend that
@@ -15,6 +18,77 @@
 #include "store/store.h"
 
 enum hk_conn_role { HK_CONN_WRITER = 0, HK_CONN_READER, HK_CONN_ADMIN };
+
+struct hk_fanout_org;
+struct hk_wh_row;
+
+/* What a backend runs for each request kind: SQL and row I/O only. The rules around them (what
+ * a patch writes, when a key counts as found, which webhook a replay needs) are store.c's policy
+ * functions and rows.c's. Unless said otherwise an op returns 0 or an HK_E* code (HK_EUNAVAIL:
+ * the connection is broken), fills the outputs of req that its kind names in store.h, and runs
+ * inside the transaction store.c opened. `conn` is the backend's connection, whose struct starts
+ * with an hk_conn (rows.h). */
+typedef struct hk_store_ops {
+    int (*ping)(void *conn, hk_req *req);
+
+    /* the key of hash into *k (owned strings), *found 0 if none (revoked ones included) */
+    int (*key_by_hash)(void *conn, const char *hash, hk_apikey *k, int *found);
+    /* a key row with id, of req->org_id and u.key_create's name, hash, prefix */
+    int (*key_insert)(void *conn, hk_req *req, const char *id);
+    int (*key_list)(void *conn, hk_req *req);
+    /* sets revoked_at of u.key_revoke.id if not revoked yet; *changed: rows changed */
+    int (*key_revoke)(void *conn, hk_req *req, int64_t *changed);
+    int (*key_count)(void *conn, hk_req *req);
+
+    /* webhook id of org (not deleted) into *out, or NULL; org NULL: by id alone, deleted too */
+    int (*webhook_get)(void *conn, const char *id, const char *org, hk_webhook **out);
+    /* *found 1 if webhook id of org exists and is not deleted */
+    int (*webhook_exists)(void *conn, const char *id, const char *org, int *found);
+    /* the webhooks of org not deleted, for HOOKD_MAX_WEBHOOKS_PER_ORG; a multi-node backend
+     * serializes creates of one organization until the transaction ends */
+    int (*webhook_count_org)(void *conn, const char *org, int64_t *n);
+    int (*webhook_insert)(void *conn, hk_req *req, const char *id, const struct hk_wh_row *row);
+    /* the old secret becomes the previous one, valid until expires (0: NULL, none) */
+    int (*webhook_rotate)(void *conn, const char *id, int64_t expires);
+    int (*webhook_update)(void *conn, const char *id, const struct hk_wh_row *row);
+    /* subscriptions: delete all of webhook id, or add events (duplicates ignored) */
+    int (*subs_delete)(void *conn, const char *id);
+    int (*subs_insert)(void *conn, const char *id, const char *const *events, int n, int64_t now);
+    /* open deliveries of webhook id not leased lose their due time (parked) */
+    int (*webhook_park)(void *conn, const char *id);
+    /* parked open deliveries of webhook id become due at now; *count of them */
+    int (*webhook_unpark)(void *conn, const char *id, int64_t now, int *count);
+    int (*webhook_list)(void *conn, hk_req *req);
+    int (*webhook_delete)(void *conn, hk_req *req);
+    int (*webhook_load)(void *conn, hk_req *req);
+    /* fan-out candidates: org's webhooks not deleted nor disabled, each hk_fanout_add-ed to o */
+    int (*org_webhooks)(void *conn, const char *org, struct hk_fanout_org *o);
+
+    int (*ingest)(void *conn, hk_req *req);
+    int (*event_list)(void *conn, hk_req *req);
+    int (*event_get)(void *conn, hk_req *req);
+    int (*delivery_list)(void *conn, hk_req *req); /* the webhook's existence is checked */
+    int (*delivery_get)(void *conn, hk_req *req);
+
+    int (*claim)(void *conn, hk_req *req);
+    int (*claim_ids)(void *conn, hk_req *req);
+    int (*due_scan)(void *conn, hk_req *req);
+    int (*results)(void *conn, hk_req *req);
+    int (*release)(void *conn, hk_req *req);
+    int (*reschedule)(void *conn, hk_req *req);
+    int (*heartbeat)(void *conn, hk_req *req);
+
+    /* the webhook of delivery id in org into wid; *found 0 if none */
+    int (*delivery_webhook)(void *conn, const char *id, const char *org, char wid[HK_ID_MAX],
+                            int *found);
+    /* the ids of webhook wid's failed deliveries created in [since, until) (until 0: no end),
+     * oldest first, into *ids (allocated) */
+    int (*failed_range)(void *conn, const char *wid, int64_t since, int64_t until,
+                        char (**ids)[HK_ID_MAX], int *n);
+    /* a pending delivery id, due now, replaying delivery orig for webhook w */
+    int (*replay_insert)(void *conn, const char *id, const char *orig, const hk_webhook *w,
+                         int64_t now);
+} hk_store_ops;
 
 typedef struct hk_store_backend {
     const char *name;
@@ -34,9 +108,15 @@ typedef struct hk_store_backend {
     int (*rollback_to)(void *conn);
     /* Called after the last request of a group, before commit (deferred group-wide writes). */
     int (*pre_commit)(void *conn);
-    /* Runs one request; sets req->rc (and req->err) and returns it. HK_EUNAVAIL means the
-     * connection is broken: store.c fails the whole group and reconnects. */
-    int (*exec)(void *conn, hk_req *req);
+    /* Optional: called before the first statement of a request that writes at once (API
+     * writes, flag WRITES_NOW in store.c's request table), so that a backend with lazy
+     * savepoints (PostgreSQL) makes the request's savepoint then. */
+    int (*write_now)(void *conn);
+    /* Optional: returns and forgets the database's own message for the HK_EINVAL of the request
+     * just run (a value it refused), or NULL. store.c puts it in req->err if that is empty. */
+    const char *(*take_error)(void *conn);
+    /* The SQL and row I/O of every request kind (store.c's request table calls them). */
+    const struct hk_store_ops *ops;
     /* Cheap liveness check: 0 if the database answers. */
     int (*ping)(void *conn);
     void (*close)(void *conn);

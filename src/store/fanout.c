@@ -1,7 +1,8 @@
 /*
- * fanout.c: which of an organization's webhooks an event goes to, and with what data. Shared
- * by the backends, which load an organization's candidate webhooks once per transaction and
- * call hk_fanout_targets for every event of that organization in it.
+ * fanout.c: which of an organization's webhooks an event goes to, and with what data. An
+ * organization's candidate webhooks are loaded once per transaction (rows.c's organization
+ * cache, through the backend's org_webhooks op) and hk_fanout_targets runs for every event of
+ * that organization in it (rows.c's hk_ingest_event).
  */
 #include <stdio.h>
 #include <stdlib.h>

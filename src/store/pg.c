@@ -41,6 +41,7 @@
 #include "core/time.h"
 #include "store/sig_scheme.h"
 #include "store/backend.h"
+#include "store/rows.h"
 #include "store/pg_schema.h"
 
 #define MIGRATE_LOCK_KEY 0x686f6f6b64LL /* "hookd": the session advisory lock of migrations */
@@ -339,18 +340,17 @@ typedef struct pend_dup { /* an item that repeats the key of a buffered event of
 
 typedef struct group_mark { /* where a request's own buffered rows begin */
     size_t collen[NCOLS];
-    int nrows_ev, nrows_dl, nevs, ndups, nresults, ntouched;
+    int nrows_ev, nrows_dl, nevs, ndups, nresults;
 } group_mark;
 
 typedef struct pgc {
+    hk_conn base;                /* first: the group state rows.c and store.c keep (rows.h) */
     PGconn *pg;
     int role;
     const hk_config *cfg;
     unsigned char prepared[Q_MAX];
     int sp_made;                 /* a SAVEPOINT exists for the current request */
 
-    hk_fanout_org *orgs;         /* candidates per organization, for the current group only */
-    int norgs;
 
     hk_buf col[NCOLS];           /* ingest rows not yet flushed */
     int nrows_ev, nrows_dl;
@@ -361,10 +361,9 @@ typedef struct pgc {
     int ndups, dupcap;
     hk_req **results;            /* results requests of the group (health at pre-commit) */
     int nresults, rescap;
-    char (*touched)[HK_ID_MAX];  /* webhooks that got a delivery in this group */
-    int ntouched, touched_cap;
     group_mark mark;
     char lasterr[256];           /* message of the last HK_EINVAL from the database */
+    char taken[256];             /* lasterr as pg_take_error handed it out */
 } pgc;
 
 /* ---- errors, parameters, results ------------------------------------------------------------ */
@@ -686,26 +685,31 @@ static int webhook_by_id(pgc *c, const char *id, hk_webhook **out)
     return rc;
 }
 
-static int webhook_get(pgc *c, const char *id, const char *org, hk_webhook **out)
+static int pg_webhook_get(void *conn, const char *id, const char *org, hk_webhook **out)
 {
+    pgc *c = conn;
+    if (!org) return webhook_by_id(c, id, out);
     pp p = {0};
     p_text(&p, id);
     p_text(&p, org);
     return fetch_webhook(c, Q_WH_GET, &p, out);
 }
 
-/* Creates the request's savepoint if it has none yet: called before a request writes at once
- * (rather than into the group's batch), so that its failure can be undone alone. */
-static int need_savepoint(pgc *c)
+/* Creates the request's savepoint if it has none yet: called (be->write_now) before a request
+ * writes at once rather than into the group's batch, so that its failure can be undone alone. */
+static int need_savepoint(void *conn)
 {
+    pgc *c = conn;
     if (c->sp_made || c->role != HK_CONN_WRITER) return HK_OK;
     int rc = simple(c, "SAVEPOINT req");
     if (!rc) c->sp_made = 1;
     return rc;
 }
 
-static int insert_subs(pgc *c, const char *wid, const char *const *events, int n, int64_t now)
+static int pg_subs_insert(void *conn, const char *wid, const char *const *events, int n,
+                          int64_t now)
 {
+    pgc *c = conn;
     for (int i = 0; i < n; i++) {
         char id[HK_ID_MAX];
         hk_id_new("whsub", id);
@@ -720,76 +724,112 @@ static int insert_subs(pgc *c, const char *wid, const char *const *events, int n
     return HK_OK;
 }
 
-static int park_webhook(pgc *c, const char *wid)
+static int pg_subs_delete(void *conn, const char *wid)
+{
+    pp d = {0};
+    p_text(&d, wid);
+    return run(conn, Q_SUB_DELETE, &d, NULL);
+}
+
+static int pg_webhook_park(void *conn, const char *wid)
 {
     pp p = {0};
     p_text(&p, wid);
-    return run(c, Q_DL_PARK_WEBHOOK, &p, NULL);
+    return run(conn, Q_DL_PARK_WEBHOOK, &p, NULL);
 }
 
-static void orgs_reset(pgc *c)
+static int pg_webhook_unpark(void *conn, const char *wid, int64_t now, int *count)
 {
-    for (int i = 0; i < c->norgs; i++) hk_fanout_org_free(&c->orgs[i]);
-    free(c->orgs);
-    c->orgs = NULL;
-    c->norgs = 0;
+    pp u = {0};
+    p_text(&u, wid);
+    p_i64(&u, now);
+    int64_t n = run_count(conn, Q_DL_UNPARK_WEBHOOK, &u);
+    if (n < 0) return (int)n;
+    if (count) *count = (int)n;
+    return HK_OK;
 }
 
-static int do_webhook_create(pgc *c, hk_req *req)
+static int pg_webhook_exists(void *conn, const char *id, const char *org, int *found)
 {
-    const hk_webhook_fields *f = req->u.wh_create.f;
-    int rc = need_savepoint(c);
-    if (rc) return rc;
-    if (req->u.wh_create.max_per_org > 0) {
-        pp q = {0};
-        p_text(&q, req->org_id);
-        if ((rc = run(c, Q_WH_ORG_LOCK, &q, NULL))) return rc;
-        p_text(&q, NULL);
-        PGresult *r;
-        if ((rc = run(c, Q_WH_COUNT, &q, &r))) return rc; /* webhook_org index */
-        int64_t n = g_i64(r, 0, 0);
-        PQclear(r);
-        if (n >= req->u.wh_create.max_per_org) {
-            snprintf(req->err, sizeof req->err,
-                     "the organization has %lld webhooks, the most HOOKD_MAX_WEBHOOKS_PER_ORG "
-                     "(%d) allows: delete one first",
-                     (long long)n, req->u.wh_create.max_per_org);
-            return HK_ELIMIT;
-        }
-    }
-    char id[HK_ID_MAX], schemes[64];
-    hk_id_new("wh", id);
-    hk_schemes_str(f->has & HK_WF_SCHEMES ? f->schemes : HK_SIG_DEFAULT, schemes, sizeof schemes);
     pp p = {0};
     p_text(&p, id);
-    p_text(&p, f->name);
-    p_text(&p, f->url);
-    p_text(&p, f->secret);
+    p_text(&p, org);
+    PGresult *r;
+    int rc = run(conn, Q_WH_EXISTS, &p, &r);
+    if (rc) return rc;
+    *found = PQntuples(r) > 0;
+    PQclear(r);
+    return HK_OK;
+}
+
+/* Serializes webhook creates of org across nodes (an advisory lock until the transaction
+ * ends), then counts (webhook_org index): count-then-insert is race-free. */
+static int pg_webhook_count_org(void *conn, const char *org, int64_t *n)
+{
+    pgc *c = conn;
+    pp q = {0};
+    p_text(&q, org);
+    int rc = run(c, Q_WH_ORG_LOCK, &q, NULL);
+    if (rc) return rc;
+    p_text(&q, NULL);
+    PGresult *r;
+    if ((rc = run(c, Q_WH_COUNT, &q, &r))) return rc;
+    *n = g_i64(r, 0, 0);
+    PQclear(r);
+    return HK_OK;
+}
+
+static int pg_webhook_insert(void *conn, hk_req *req, const char *id, const hk_wh_row *w)
+{
+    pp p = {0};
+    p_text(&p, id);
+    p_text(&p, w->name);
+    p_text(&p, w->url);
+    p_text(&p, w->secret);
     p_text(&p, req->org_id);
-    p_text(&p, f->has & HK_WF_USER ? f->user_id : NULL);
-    p_text(&p, hk_wh_status_name(f->has & HK_WF_STATUS ? f->status : HK_WH_ACTIVE));
-    p_text(&p, f->has & HK_WF_HEADERS ? f->custom_headers : NULL);
-    p_i64(&p, f->has & HK_WF_RATE_ENABLED ? f->rate_limit_enabled : 1);
-    p_i64(&p, f->has & HK_WF_RATE_MAX ? f->max_per_minute : 60);
-    p_i64(&p, f->has & HK_WF_MAX_RETRIES ? f->max_retries : 6);
-    p_text(&p, f->has & HK_WF_FILTER ? f->filtering_options : NULL);
-    p_text(&p, schemes);
+    p_text(&p, w->user_id);
+    p_text(&p, hk_wh_status_name(w->status));
+    p_text(&p, w->custom_headers);
+    p_i64(&p, w->rate_limit_enabled);
+    p_i64(&p, w->max_per_minute);
+    p_i64(&p, w->max_retries);
+    p_text(&p, w->filtering_options);
+    p_text(&p, w->schemes);
     p_i64(&p, req->now);
-    rc = run(c, Q_WH_INSERT, &p, NULL);
-    if (!rc) rc = insert_subs(c, id, f->events, f->nevents, req->now);
-    if (!rc) rc = webhook_by_id(c, id, &req->u.wh_create.out);
-    return rc;
+    return run(conn, Q_WH_INSERT, &p, NULL);
 }
 
-static int do_webhook_get(pgc *c, hk_req *req)
+static int pg_webhook_rotate(void *conn, const char *id, int64_t expires)
 {
-    int rc = webhook_get(c, req->u.wh_get.id, req->org_id, &req->u.wh_get.out);
-    if (!rc && !req->u.wh_get.out) return HK_ENOTFOUND;
-    return rc;
+    pp r = {0};
+    p_text(&r, id);
+    p_time(&r, expires);
+    return run(conn, Q_WH_ROTATE, &r, NULL);
 }
 
-static int do_webhook_list(pgc *c, hk_req *req)
+static int pg_webhook_update(void *conn, const char *id, const hk_wh_row *w)
 {
+    pp p = {0};
+    p_text(&p, id);
+    p_text(&p, w->name);
+    p_text(&p, w->url);
+    p_text(&p, w->secret);
+    p_text(&p, hk_wh_status_name(w->status));
+    p_text(&p, w->custom_headers);
+    p_i64(&p, w->rate_limit_enabled);
+    p_i64(&p, w->max_per_minute);
+    p_i64(&p, w->max_retries);
+    p_text(&p, w->filtering_options);
+    p_text(&p, w->schemes);
+    p_text(&p, w->user_id);
+    p_i64(&p, w->consecutive_failures);
+    p_i64(&p, w->updated_at);
+    return run(conn, Q_WH_UPDATE, &p, NULL);
+}
+
+static int pg_webhook_list(void *conn, hk_req *req)
+{
+    pgc *c = conn;
     const char *status = req->u.wh_list.status >= 0 ? hk_wh_status_name(req->u.wh_list.status)
                                                     : NULL;
     pp p = {0};
@@ -805,86 +845,16 @@ static int do_webhook_list(pgc *c, hk_req *req)
     return fetch_webhooks(c, Q_WH_LIST, &p, &req->u.wh_list.items, &req->u.wh_list.n);
 }
 
-static int do_webhook_patch(pgc *c, hk_req *req)
+static int pg_webhook_delete(void *conn, hk_req *req)
 {
-    const hk_webhook_fields *f = req->u.wh_patch.f;
-    int rc = need_savepoint(c);
+    pgc *c = conn;
+    int found = 0;
+    int rc = pg_webhook_exists(c, req->u.wh_delete.id, req->org_id, &found);
     if (rc) return rc;
-    hk_webhook *w = NULL;
-    rc = webhook_get(c, req->u.wh_patch.id, req->org_id, &w);
-    if (rc) return rc;
-    if (!w) return HK_ENOTFOUND;
-    int old_status = w->status;
-    int status = f->has & HK_WF_STATUS ? f->status : w->status;
-    int64_t cf = w->consecutive_failures;
-    if ((f->has & HK_WF_STATUS) && status == HK_WH_ACTIVE) cf = 0;
-    char schemes[64];
-    hk_schemes_str(f->has & HK_WF_SCHEMES ? f->schemes : w->schemes, schemes, sizeof schemes);
-    if ((f->has & HK_WF_ROTATE) && (f->has & HK_WF_SECRET)) {
-        /* before the update: the old secret moves aside, then the new one replaces it */
-        pp r = {0};
-        p_text(&r, w->id);
-        p_time(&r, f->prev_expires_at);
-        rc = run(c, Q_WH_ROTATE, &r, NULL);
-    }
-    if (!rc) {
-        pp p = {0};
-        p_text(&p, w->id);
-        p_text(&p, f->has & HK_WF_NAME ? f->name : w->name);
-        p_text(&p, f->has & HK_WF_URL ? f->url : w->url);
-        p_text(&p, f->has & HK_WF_SECRET ? f->secret : w->secret);
-        p_text(&p, hk_wh_status_name(status));
-        p_text(&p, f->has & HK_WF_HEADERS ? f->custom_headers : w->custom_headers);
-        p_i64(&p, f->has & HK_WF_RATE_ENABLED ? f->rate_limit_enabled : w->rate_limit_enabled);
-        p_i64(&p, f->has & HK_WF_RATE_MAX ? f->max_per_minute : w->max_per_minute);
-        p_i64(&p, f->has & HK_WF_MAX_RETRIES ? f->max_retries : w->max_retries);
-        p_text(&p, f->has & HK_WF_FILTER ? f->filtering_options : w->filtering_options);
-        p_text(&p, schemes);
-        p_text(&p, f->has & HK_WF_USER ? f->user_id : w->user_id);
-        p_i64(&p, cf);
-        p_i64(&p, req->now > w->updated_at ? req->now : w->updated_at + 1);
-        rc = run(c, Q_WH_UPDATE, &p, NULL);
-    }
-    if (!rc && (f->has & HK_WF_EVENTS)) {
-        pp d = {0};
-        p_text(&d, w->id);
-        rc = run(c, Q_SUB_DELETE, &d, NULL);
-        if (!rc) rc = insert_subs(c, w->id, f->events, f->nevents, req->now);
-    }
-    if (!rc && status != old_status) {
-        if (status == HK_WH_ACTIVE) {
-            pp u = {0};
-            p_text(&u, w->id);
-            p_i64(&u, req->now);
-            int64_t n = run_count(c, Q_DL_UNPARK_WEBHOOK, &u);
-            if (n < 0)
-                rc = (int)n;
-            else
-                req->u.wh_patch.unparked = (int)n;
-        } else {
-            rc = park_webhook(c, w->id);
-        }
-    }
-    char id[HK_ID_MAX];
-    hk_strlcpy(id, w->id, sizeof id);
-    hk_webhook_free(w);
-    if (rc) return rc;
-    return webhook_by_id(c, id, &req->u.wh_patch.out);
-}
-
-static int do_webhook_delete(pgc *c, hk_req *req)
-{
-    int rc = need_savepoint(c);
-    if (rc) return rc;
+    if (!found) return HK_ENOTFOUND;
     pp p = {0};
     p_text(&p, req->u.wh_delete.id);
     p_text(&p, req->org_id);
-    PGresult *r;
-    rc = run(c, Q_WH_EXISTS, &p, &r);
-    if (rc) return rc;
-    int found = PQntuples(r) > 0;
-    PQclear(r);
-    if (!found) return HK_ENOTFOUND;
     /* The deliveries first, the webhook row last: this transaction then never holds the
      * webhook row while waiting for delivery rows another node's results batch holds. */
     pp f = {0};
@@ -899,15 +869,32 @@ static int do_webhook_delete(pgc *c, hk_req *req)
     return n ? HK_OK : HK_ENOTFOUND;
 }
 
-static int do_webhook_load(pgc *c, hk_req *req)
+static int pg_webhook_load(void *conn, hk_req *req)
 {
     hk_buf a;
     hk_buf_init(&a, HK_BUF_UNLIMITED);
     for (int i = 0; i < req->u.wh_load.nids; i++) arr_text(&a, req->u.wh_load.ids[i]);
     pp p = {0};
     p_text(&p, arr_done(&a));
-    int rc = fetch_webhooks(c, Q_WH_BY_IDS, &p, &req->u.wh_load.items, &req->u.wh_load.n);
+    int rc = fetch_webhooks(conn, Q_WH_BY_IDS, &p, &req->u.wh_load.items, &req->u.wh_load.n);
     hk_buf_free(&a);
+    return rc;
+}
+
+static int pg_org_webhooks(void *conn, const char *org, hk_fanout_org *o)
+{
+    hk_webhook **items = NULL;
+    int n = 0;
+    pp p = {0};
+    p_text(&p, org);
+    int rc = fetch_webhooks(conn, Q_WH_ORG, &p, &items, &n);
+    for (int i = 0; i < n; i++) {
+        if (rc)
+            hk_webhook_free(items[i]);
+        else
+            hk_fanout_add(o, items[i]);
+    }
+    free(items);
     return rc;
 }
 
@@ -924,12 +911,12 @@ static void row_key(PGresult *r, int i, hk_apikey *k)
     k->last_used_at = g_i64(r, i, 6);
 }
 
-static int key_by_hash(pgc *c, const char *hash, hk_apikey *k, int *found)
+static int pg_key_by_hash(void *conn, const char *hash, hk_apikey *k, int *found)
 {
     pp p = {0};
     p_text(&p, hash);
     PGresult *r;
-    int rc = run(c, Q_KEY_BY_HASH, &p, &r);
+    int rc = run(conn, Q_KEY_BY_HASH, &p, &r);
     if (rc) return rc;
     *found = PQntuples(r) > 0;
     if (*found) row_key(r, 0, k);
@@ -937,18 +924,8 @@ static int key_by_hash(pgc *c, const char *hash, hk_apikey *k, int *found)
     return HK_OK;
 }
 
-static int do_key_create(pgc *c, hk_req *req, int ensure)
+static int pg_key_insert(void *conn, hk_req *req, const char *id)
 {
-    hk_apikey *k = &req->u.key_create.out;
-    int rc = need_savepoint(c);
-    if (rc) return rc;
-    int found = 0;
-    if (ensure) {
-        rc = key_by_hash(c, req->u.key_create.key_hash, k, &found);
-        if (rc || found) return rc;
-    }
-    char id[HK_ID_MAX];
-    hk_id_new("key", id);
     pp p = {0};
     p_text(&p, id);
     p_text(&p, req->org_id);
@@ -956,16 +933,13 @@ static int do_key_create(pgc *c, hk_req *req, int ensure)
     p_text(&p, req->u.key_create.key_hash);
     p_text(&p, req->u.key_create.prefix);
     p_i64(&p, req->now);
-    rc = run(c, Q_KEY_INSERT, &p, NULL);
-    if (rc) return rc;
-    req->u.key_create.created = 1;
-    return key_by_hash(c, req->u.key_create.key_hash, k, &found);
+    return run(conn, Q_KEY_INSERT, &p, NULL);
 }
 
-static int do_key_list(pgc *c, hk_req *req)
+static int pg_key_list(void *conn, hk_req *req)
 {
     PGresult *r;
-    int rc = run(c, Q_KEY_LIST, NULL, &r);
+    int rc = run(conn, Q_KEY_LIST, NULL, &r);
     if (rc) return rc;
     int n = PQntuples(r);
     req->u.key_list.items = hk_calloc((size_t)(n ? n : 1), sizeof(hk_apikey));
@@ -975,38 +949,21 @@ static int do_key_list(pgc *c, hk_req *req)
     return HK_OK;
 }
 
-static int do_key_revoke(pgc *c, hk_req *req)
+static int pg_key_revoke(void *conn, hk_req *req, int64_t *changed)
 {
-    int rc = need_savepoint(c);
-    if (rc) return rc;
     pp p = {0};
     p_text(&p, req->u.key_revoke.id);
     p_i64(&p, req->now);
-    int64_t n = run_count(c, Q_KEY_REVOKE, &p);
+    int64_t n = run_count(conn, Q_KEY_REVOKE, &p);
     if (n < 0) return (int)n;
-    return n ? HK_OK : HK_ENOTFOUND;
+    *changed = n;
+    return HK_OK;
 }
 
-static int do_key_lookup(pgc *c, hk_req *req)
-{
-    hk_apikey k = {0};
-    int found = 0;
-    int rc = key_by_hash(c, req->u.key_lookup.key_hash, &k, &found);
-    if (!rc && found && !k.revoked_at) {
-        req->u.key_lookup.found = 1;
-        hk_strlcpy(req->u.key_lookup.org, k.org_id ? k.org_id : "", sizeof req->u.key_lookup.org);
-        hk_strlcpy(req->u.key_lookup.key_id, k.id, sizeof req->u.key_lookup.key_id);
-    }
-    free(k.org_id);
-    free(k.name);
-    free(k.prefix);
-    return rc;
-}
-
-static int do_key_count(pgc *c, hk_req *req)
+static int pg_key_count(void *conn, hk_req *req)
 {
     PGresult *r;
-    int rc = run(c, Q_KEY_COUNT, NULL, &r);
+    int rc = run(conn, Q_KEY_COUNT, NULL, &r);
     if (rc) return rc;
     req->u.key_count.count = g_i64(r, 0, 0);
     PQclear(r);
@@ -1014,60 +971,6 @@ static int do_key_count(pgc *c, hk_req *req)
 }
 
 /* ---- ingest -------------------------------------------------------------------------------- */
-
-/* The organization's candidate webhooks, loaded once per group. */
-static int org_candidates(pgc *c, const char *org, hk_fanout_org **out)
-{
-    for (int i = 0; i < c->norgs; i++)
-        if (strcmp(c->orgs[i].org_id, org) == 0) {
-            *out = &c->orgs[i];
-            return HK_OK;
-        }
-    hk_webhook **items = NULL;
-    int n = 0;
-    pp p = {0};
-    p_text(&p, org);
-    int rc = fetch_webhooks(c, Q_WH_ORG, &p, &items, &n);
-    if (rc) {
-        for (int i = 0; i < n; i++) hk_webhook_free(items[i]);
-        free(items);
-        return rc;
-    }
-    c->orgs = hk_realloc(c->orgs, sizeof(hk_fanout_org) * (size_t)(c->norgs + 1));
-    hk_fanout_org *o = &c->orgs[c->norgs++];
-    memset(o, 0, sizeof *o);
-    o->org_id = hk_strdup(org);
-    for (int i = 0; i < n; i++) hk_fanout_add(o, items[i]);
-    free(items);
-    *out = o;
-    return HK_OK;
-}
-
-static void touch(pgc *c, const char *wid)
-{
-    if (c->ntouched == c->touched_cap) {
-        c->touched_cap = c->touched_cap ? c->touched_cap * 2 : 16;
-        c->touched = hk_realloc(c->touched, sizeof *c->touched * (size_t)c->touched_cap);
-    }
-    hk_strlcpy(c->touched[c->ntouched++], wid, HK_ID_MAX);
-}
-
-static void add_out_webhook(hk_webhook ***arr, int *n, const hk_webhook *wh)
-{
-    for (int i = 0; i < *n; i++)
-        if (strcmp((*arr)[i]->id, wh->id) == 0) return;
-    *arr = hk_realloc(*arr, sizeof(hk_webhook *) * (size_t)(*n + 1));
-    (*arr)[(*n)++] = hk_webhook_dup(wh);
-}
-
-static void add_out_job(hk_job ***arr, int *n, int *cap, hk_job *j)
-{
-    if (*n == *cap) {
-        *cap = *cap ? *cap * 2 : 16;
-        *arr = hk_realloc(*arr, sizeof(hk_job *) * (size_t)*cap);
-    }
-    (*arr)[(*n)++] = j;
-}
 
 static char *idem_map_key(const char *org, const char *key)
 {
@@ -1091,35 +994,17 @@ static void remember_dup(pgc *c, hk_ingest_item *it, int first)
 }
 
 /* Makes `it` answer as a duplicate of `first` (same event id, type and delivery count). */
-static void copy_dup(hk_ingest_item *it, const hk_ingest_item *first)
-{
-    memcpy(it->id, first->id, sizeof it->id);
-    free(it->dup_type);
-    it->dup_type = hk_strdup(first->dup_type ? first->dup_type : first->type);
-    it->duplicate = 1;
-    it->ndeliveries = first->ndeliveries;
-}
+/* The hk_ingest_sink of one new event: rows go to the group's arrays (flushed at pre-commit);
+ * the event takes idem_key (its in-group idempotency map key) when it is buffered. */
+typedef struct pg_sink {
+    pgc *c;
+    char *idem_key;
+} pg_sink;
 
-/* Buffers one new event of req and its deliveries (leased to this node within *budget). */
-static int ingest_new(pgc *c, hk_req *req, int idx, hk_fanout_org *o, int *budget, int *jcap,
-                      char *idem_key)
+static int sink_event(void *ctx, hk_req *req, hk_ingest_item *it)
 {
-    hk_ingest_item *it = &req->u.ingest.items[idx];
-    hk_fanout_target *t = NULL;
-    int nt = hk_fanout_targets(o, it->type, it->data, it->data_len, &t);
-    if (nt < 0) {
-        free(idem_key);
-        snprintf(req->err, sizeof req->err, "data must be a JSON object");
-        return HK_EINVAL;
-    }
-    int crc = hk_fanout_check_caps(req, idx, nt);
-    if (crc) {
-        free(idem_key);
-        for (int i = 0; i < nt; i++) free(t[i].data);
-        free(t);
-        return crc;
-    }
-    hk_id_new("whev", it->id);
+    pg_sink *k = ctx;
+    pgc *c = k->c;
     arr_text(&c->col[EC_ID], it->id);
     arr_text(&c->col[EC_TYPE], it->type);
     arr_textn(&c->col[EC_PAYLOAD], it->data, it->data_len, 0);
@@ -1135,68 +1020,41 @@ static int ingest_new(pgc *c, hk_req *req, int idx, hk_fanout_org *o, int *budge
     }
     c->evs[c->nevs].req = req;
     c->evs[c->nevs].it = it;
-    c->evs[c->nevs].idem_key = idem_key;
-    if (idem_key) hk_map_put(&c->idem, idem_key, (void *)(intptr_t)(c->nevs + 1));
+    c->evs[c->nevs].idem_key = k->idem_key;
+    if (k->idem_key) hk_map_put(&c->idem, k->idem_key, (void *)(intptr_t)(c->nevs + 1));
+    k->idem_key = NULL;
     c->nevs++;
-
-    hk_blob *shared = NULL;
-    for (int i = 0; i < nt; i++) {
-        const hk_webhook *wh = t[i].fw->wh;
-        int active = wh->status == HK_WH_ACTIVE;
-        int lease = active && *budget > 0;
-        char did[HK_ID_MAX];
-        hk_id_new("whde", did);
-        arr_text(&c->col[DC_ID], did);
-        arr_text(&c->col[DC_WID], wh->id);
-        arr_text(&c->col[DC_EID], it->id);
-        arr_text(&c->col[DC_TYPE], it->type);
-        arr_textn(&c->col[DC_DATA], t[i].data, t[i].data_len, 0);
-        arr_text(&c->col[DC_URL], wh->url);
-        arr_i64(&c->col[DC_MAXA], wh->max_retries + 1);
-        arr_time(&c->col[DC_DUE], active ? req->now : 0);
-        arr_i64(&c->col[DC_CREATED], req->now);
-        arr_text(&c->col[DC_LEASE], lease ? req->node_id : NULL);
-        c->nrows_dl++;
-        if (!t[i].fw->touched) {
-            t[i].fw->touched = 1;
-            touch(c, wh->id);
-        }
-        it->ndeliveries++;
-        if (active && !lease) { /* due now, not leased: a queue with its own schedule adds it */
-            int q = req->u.ingest.nqueued;
-            req->u.ingest.queued = hk_realloc(req->u.ingest.queued,
-                                              sizeof(hk_release) * (size_t)(q + 1));
-            hk_strlcpy(req->u.ingest.queued[q].id, did, HK_ID_MAX);
-            req->u.ingest.queued[q].next_retry_at = req->now;
-            req->u.ingest.nqueued = q + 1;
-        }
-        if (!lease) continue;
-        (*budget)--;
-        hk_job *j = hk_job_new();
-        hk_strlcpy(j->id, did, sizeof j->id);
-        hk_strlcpy(j->webhook_id, wh->id, sizeof j->webhook_id);
-        hk_strlcpy(j->event_id, it->id, sizeof j->event_id);
-        if (t[i].data) {
-            j->body = hk_envelope_render(it->id, it->type, req->now, t[i].data, t[i].data_len);
-        } else {
-            if (!shared)
-                shared = hk_envelope_render(it->id, it->type, req->now, it->data, it->data_len);
-            j->body = hk_blob_ref(shared);
-        }
-        j->status = HK_DL_PENDING;
-        j->max_attempts = wh->max_retries + 1;
-        j->due_ms = req->now;
-        j->created_ms = req->now;
-        add_out_job(&req->u.ingest.jobs, &req->u.ingest.njobs, jcap, j);
-        add_out_webhook(&req->u.ingest.webhooks, &req->u.ingest.nwebhooks, wh);
-    }
-    hk_blob_unref(shared);
-    for (int i = 0; i < nt; i++) free(t[i].data);
-    free(t);
     return HK_OK;
 }
 
-/* Drops the jobs of event_id from req's output (the event turned out to be a duplicate). */
+static int sink_delivery(void *ctx, hk_req *req, hk_ingest_item *it, const hk_new_delivery *d)
+{
+    pgc *c = ((pg_sink *)ctx)->c;
+    arr_text(&c->col[DC_ID], d->id);
+    arr_text(&c->col[DC_WID], d->wh->id);
+    arr_text(&c->col[DC_EID], it->id);
+    arr_text(&c->col[DC_TYPE], it->type);
+    arr_textn(&c->col[DC_DATA], d->data, d->data_len, 0);
+    arr_text(&c->col[DC_URL], d->wh->url);
+    arr_i64(&c->col[DC_MAXA], d->wh->max_retries + 1);
+    arr_time(&c->col[DC_DUE], d->due);
+    arr_i64(&c->col[DC_CREATED], req->now);
+    arr_text(&c->col[DC_LEASE], d->lease);
+    c->nrows_dl++;
+    return HK_OK;
+}
+
+/* Buffers one new event of req and its deliveries (rows.c decides; idem_key is taken). */
+static int ingest_new(pgc *c, hk_req *req, int idx, hk_fanout_org *o, int *budget,
+                      char *idem_key)
+{
+    pg_sink k = {c, idem_key};
+    hk_ingest_sink sink = {sink_event, sink_delivery, &k};
+    int rc = hk_ingest_event(&c->base, req, idx, o, budget, &sink);
+    free(k.idem_key); /* not buffered: the event was refused */
+    return rc;
+}
+
 static void drop_jobs_of(hk_req *req, const char *event_id)
 {
     int kept = 0;
@@ -1257,15 +1115,17 @@ static int flush_ingest(pgc *c)
             PQclear(d);
         }
         hk_map_free(&got);
-        for (int k = 0; k < c->ndups; k++) copy_dup(c->dups[k].it, c->evs[c->dups[k].first].it);
+        for (int k = 0; k < c->ndups; k++)
+            hk_ingest_copy_dup(c->dups[k].it, c->evs[c->dups[k].first].it);
     }
     PQclear(r);
     c->nflushed = c->nevs;
     return rc;
 }
 
-static int do_ingest(pgc *c, hk_req *req)
+static int pg_ingest(void *conn, hk_req *req)
 {
+    pgc *c = conn;
     /* rows of earlier requests may be written now; this request's rows stay in the batch
      * until pre-commit, so that its failure can still drop them */
     size_t buffered = 0;
@@ -1279,7 +1139,7 @@ static int do_ingest(pgc *c, hk_req *req)
     for (int i = 0; i < NCOLS; i++) c->mark.collen[i] = c->col[i].len;
 
     hk_fanout_org *o = NULL;
-    rc = org_candidates(c, req->org_id, &o);
+    rc = hk_org_candidates(&c->base, c, pg_org_webhooks, req->org_id, &o);
     if (rc) return rc;
 
     /* keys not seen in this group are looked up in one query */
@@ -1306,14 +1166,14 @@ static int do_ingest(pgc *c, hk_req *req)
     hk_buf_free(&keys);
     if (rc) return rc;
 
-    int budget = req->u.ingest.lease_budget, jcap = 0;
+    int budget = req->u.ingest.lease_budget;
     for (int i = 0; i < req->u.ingest.n && !rc; i++) {
         hk_ingest_item *it = &req->u.ingest.items[i];
         char *mk = it->idem_key ? idem_map_key(req->org_id, it->idem_key) : NULL;
         if (mk) {
             intptr_t first = (intptr_t)hk_map_get(&c->idem, mk);
             if (first) { /* a key repeated within this group */
-                copy_dup(it, c->evs[first - 1].it);
+                hk_ingest_copy_dup(it, c->evs[first - 1].it);
                 remember_dup(c, it, (int)first - 1);
                 free(mk);
                 continue;
@@ -1330,7 +1190,7 @@ static int do_ingest(pgc *c, hk_req *req)
                 continue;
             }
         }
-        rc = ingest_new(c, req, i, o, &budget, &jcap, mk);
+        rc = ingest_new(c, req, i, o, &budget, mk);
     }
     PQclear(found);
     return rc;
@@ -1350,8 +1210,9 @@ static void row_event(PGresult *r, int i, hk_event *e)
     e->created_at = g_i64(r, i, 7);
 }
 
-static int do_event_list(pgc *c, hk_req *req)
+static int pg_event_list(void *conn, hk_req *req)
 {
+    pgc *c = conn;
     pp p = {0};
     p_text(&p, req->org_id);
     p_text(&p, req->u.ev_list.type);
@@ -1372,8 +1233,9 @@ static int do_event_list(pgc *c, hk_req *req)
     return HK_OK;
 }
 
-static int do_event_get(pgc *c, hk_req *req)
+static int pg_event_get(void *conn, hk_req *req)
 {
+    pgc *c = conn;
     pp p = {0};
     p_text(&p, req->u.ev_get.id);
     p_text(&p, req->org_id);
@@ -1465,17 +1327,11 @@ static int load_attempts(pgc *c, hk_delivery *ds, int n)
     return HK_OK;
 }
 
-static int do_delivery_list(pgc *c, hk_req *req)
+static int pg_delivery_list(void *conn, hk_req *req)
 {
-    pp w = {0};
-    p_text(&w, req->u.dl_list.webhook_id);
-    p_text(&w, req->org_id);
+    pgc *c = conn;
     PGresult *r;
-    int rc = run(c, Q_WH_EXISTS, &w, &r);
-    if (rc) return rc;
-    int found = PQntuples(r) > 0;
-    PQclear(r);
-    if (!found) return HK_ENOTFOUND;
+    int rc;
     const char *status = req->u.dl_list.status >= 0 ? hk_dl_status_name(req->u.dl_list.status)
                                                     : NULL;
     pp p = {0};
@@ -1497,8 +1353,9 @@ static int do_delivery_list(pgc *c, hk_req *req)
     return load_attempts(c, req->u.dl_list.items, n);
 }
 
-static int do_delivery_get(pgc *c, hk_req *req)
+static int pg_delivery_get(void *conn, hk_req *req)
 {
+    pgc *c = conn;
     pp p = {0};
     p_text(&p, req->u.dl_get.id);
     p_text(&p, req->org_id);
@@ -1514,63 +1371,44 @@ static int do_delivery_get(pgc *c, hk_req *req)
 
 /* ---- scheduling ---------------------------------------------------------------------------- */
 
-typedef struct claim_ev { /* one event's shared body within a claim */
-    char id[HK_ID_MAX];
-    hk_blob *body;
-} claim_ev;
-
 /* Turns the rows of a leasing statement (Q_CLAIM, Q_CLAIM_IDS: the rows are leased to node_id
- * already) into jobs of req, then parks the rows whose webhook is not active (counted in
- * `parked`) and returns the webhooks of the others. With order (CLAIM_IDS) the jobs follow the
- * order of the request's ids. */
+ * already) into jobs of req (rows.c), then parks the rows whose webhook is not active (counted
+ * in `parked`) and returns the webhooks of the others. With order (CLAIM_IDS) the jobs follow
+ * the order of the request's ids. */
 static int claim_rows(pgc *c, hk_req *req, PGresult *r, int order)
 {
-    int n = PQntuples(r), jcap = 0, rc = HK_OK;
-    hk_map evs, whs, pos;
-    hk_map_init(&evs);
+    int n = PQntuples(r), rc = HK_OK;
+    hk_bodies bodies;
+    hk_bodies_init(&bodies);
+    hk_map whs, pos;
     hk_map_init(&whs);
     hk_map_init(&pos);
     hk_buf wids;
     hk_buf_init(&wids, HK_BUF_UNLIMITED);
     for (int i = 0; i < n; i++) {
-        hk_job *j = hk_job_new();
-        g_id(r, i, 0, j->id);
-        g_id(r, i, 1, j->webhook_id);
-        g_id(r, i, 2, j->event_id);
-        j->status = hk_dl_status_parse(PQgetvalue(r, i, 3));
-        j->attempt_number = (int)g_i64(r, i, 4);
-        j->max_attempts = (int)g_i64(r, i, 5);
-        j->due_ms = g_i64(r, i, 6);
-        j->created_ms = g_i64(r, i, 7);
-        const char *type = PQgetvalue(r, i, 9);
-        int64_t ev_created = g_i64(r, i, 11);
-        if (!PQgetisnull(r, i, 8)) {
-            j->body = hk_envelope_render(j->event_id, type, ev_created, PQgetvalue(r, i, 8),
-                                         (size_t)PQgetlength(r, i, 8));
-        } else {
-            claim_ev *ev = hk_map_get(&evs, j->event_id);
-            if (!ev) {
-                ev = hk_calloc(1, sizeof *ev);
-                hk_strlcpy(ev->id, j->event_id, sizeof ev->id);
-                ev->body = hk_envelope_render(j->event_id, type, ev_created, PQgetvalue(r, i, 10),
-                                              (size_t)PQgetlength(r, i, 10));
-                hk_map_put(&evs, ev->id, ev);
-            }
-            j->body = hk_blob_ref(ev->body);
-        }
+        hk_job_row row;
+        row.id = PQgetvalue(r, i, 0);
+        row.webhook_id = PQgetvalue(r, i, 1);
+        row.event_id = PQgetvalue(r, i, 2);
+        row.status = PQgetvalue(r, i, 3);
+        row.attempt_number = (int)g_i64(r, i, 4);
+        row.max_attempts = (int)g_i64(r, i, 5);
+        row.due = g_i64(r, i, 6);
+        row.created = g_i64(r, i, 7);
+        row.data = PQgetisnull(r, i, 8) ? NULL : PQgetvalue(r, i, 8);
+        row.data_len = (size_t)PQgetlength(r, i, 8);
+        row.type = PQgetvalue(r, i, 9);
+        row.payload = PQgetvalue(r, i, 10);
+        row.payload_len = (size_t)PQgetlength(r, i, 10);
+        row.ev_created = g_i64(r, i, 11);
+        hk_job *j = hk_job_from_row(&row, &bodies);
         if (!hk_map_get(&whs, j->webhook_id)) {
             hk_map_put(&whs, j->webhook_id, j);
             arr_text(&wids, j->webhook_id);
         }
-        add_out_job(&req->u.claim.jobs, &req->u.claim.njobs, &jcap, j);
+        hk_out_job(&req->u.claim.jobs, &req->u.claim.njobs, j);
     }
-    size_t it = 0;
-    claim_ev *ev;
-    while ((ev = hk_map_next(&evs, &it))) {
-        hk_blob_unref(ev->body);
-        free(ev);
-    }
-    hk_map_free(&evs);
+    hk_bodies_free(&bodies);
     hk_map_free(&whs);
     if (order && req->u.claim.njobs > 1) {
         /* RETURNING has no order: put the jobs back in the order of the ids asked for */
@@ -1606,14 +1444,14 @@ static int claim_rows(pgc *c, hk_req *req, PGresult *r, int order)
         hk_webhook *wh = NULL;
         for (int k = 0; k < nws && !wh; k++)
             if (strcmp(ws[k]->id, j->webhook_id) == 0) wh = ws[k];
-        if (!wh || wh->status != HK_WH_ACTIVE || wh->deleted_at) {
+        if (!hk_claim_keeps(wh)) {
             arr_text(&park, j->id);
             npark++;
             hk_job_free(j);
             continue;
         }
         req->u.claim.jobs[kept++] = j;
-        add_out_webhook(&req->u.claim.webhooks, &req->u.claim.nwebhooks, wh);
+        hk_out_webhook(&req->u.claim.webhooks, &req->u.claim.nwebhooks, wh);
     }
     if (!rc) req->u.claim.njobs = kept;
     if (!rc && npark) {
@@ -1628,8 +1466,9 @@ static int claim_rows(pgc *c, hk_req *req, PGresult *r, int order)
     return rc;
 }
 
-static int do_claim(pgc *c, hk_req *req)
+static int pg_claim(void *conn, hk_req *req)
 {
+    pgc *c = conn;
     pp p = {0};
     p_i64(&p, req->now + req->u.claim.horizon);
     p_i64(&p, req->u.claim.limit);
@@ -1644,8 +1483,9 @@ static int do_claim(pgc *c, hk_req *req)
 }
 
 /* CLAIM_IDS (store.h): the rows decide; one statement leases every id that is claimable. */
-static int do_claim_ids(pgc *c, hk_req *req)
+static int pg_claim_ids(void *conn, hk_req *req)
 {
+    pgc *c = conn;
     req->u.claim.parked = 0;
     if (!req->u.claim.nids) return HK_OK;
     hk_buf ids;
@@ -1674,8 +1514,6 @@ static int do_claim_ids(pgc *c, hk_req *req)
         }
         req->u.claim.nlater = n;
         PQclear(r);
-        /* every id not returned as a job: parked, later, or dropped (the row said no) */
-        req->u.claim.parked = req->u.claim.nids - req->u.claim.njobs;
     }
     hk_buf_free(&ids);
     return rc;
@@ -1685,8 +1523,9 @@ static int do_claim_ids(pgc *c, hk_req *req)
 #define DUE_SCAN_FIRST "-62135596800000"
 
 /* DUE_SCAN (store.h). The cursor is "<next_retry_at ms>:<id>" of the last row returned. */
-static int do_due_scan(pgc *c, hk_req *req)
+static int pg_due_scan(void *conn, hk_req *req)
 {
+    pgc *c = conn;
     const char *cur = req->u.due_scan.cursor;
     const char *colon = strchr(cur, ':');
     char due[32] = "";
@@ -1729,8 +1568,9 @@ bad:
     return HK_EINVAL;
 }
 
-static int do_results(pgc *c, hk_req *req)
+static int pg_results(void *conn, hk_req *req)
 {
+    pgc *c = conn;
     int n = req->u.results.n;
     if (!n) return HK_OK;
     enum { R_DID, R_AID, R_NUM, R_STATUS, R_OK, R_RSTATUS, R_RBODY, R_RHEADERS, R_QHEADERS,
@@ -1798,7 +1638,7 @@ static int do_results(pgc *c, hk_req *req)
 }
 
 /* RELEASE (leases dropped) or RESCHEDULE (later due times, leases kept): one statement. */
-static int do_release(pgc *c, hk_req *req, int stmt)
+static int release_items(pgc *c, hk_req *req, int stmt)
 {
     if (!req->u.release.n) return HK_OK;
     hk_buf ids, due;
@@ -1818,8 +1658,19 @@ static int do_release(pgc *c, hk_req *req, int stmt)
     return rc;
 }
 
-static int do_heartbeat(pgc *c, hk_req *req)
+static int pg_dl_release(void *conn, hk_req *req)
 {
+    return release_items(conn, req, Q_DL_RELEASE);
+}
+
+static int pg_dl_reschedule(void *conn, hk_req *req)
+{
+    return release_items(conn, req, Q_DL_RESCHEDULE);
+}
+
+static int pg_heartbeat(void *conn, hk_req *req)
+{
+    pgc *c = conn;
     pp u = {0};
     p_text(&u, req->node_id);
     p_i64(&u, req->u.heartbeat.alive_until);
@@ -1836,63 +1687,51 @@ static int do_heartbeat(pgc *c, hk_req *req)
     return n < 0 ? (int)n : HK_OK;
 }
 
-static int replay_one(pgc *c, hk_req *req, const hk_webhook *w, const char *orig)
+/* ---- replays ------------------------------------------------------------------------------ */
+
+static int pg_delivery_webhook(void *conn, const char *id, const char *org, char wid[HK_ID_MAX],
+                               int *found)
 {
-    char id[HK_ID_MAX];
-    hk_id_new("whde", id);
+    pp q = {0};
+    p_text(&q, id);
+    p_text(&q, org);
+    PGresult *r;
+    int rc = run(conn, Q_DL_WEBHOOK_OF, &q, &r);
+    if (rc) return rc;
+    *found = PQntuples(r) > 0;
+    if (*found) g_id(r, 0, 0, wid);
+    PQclear(r);
+    return HK_OK;
+}
+
+static int pg_failed_range(void *conn, const char *wid, int64_t since, int64_t until,
+                           char (**ids)[HK_ID_MAX], int *n)
+{
+    pp q = {0};
+    p_text(&q, wid);
+    p_i64(&q, since);
+    p_time(&q, until);
+    PGresult *r;
+    int rc = run(conn, Q_DL_FAILED_RANGE, &q, &r);
+    if (rc) return rc;
+    int rows = PQntuples(r);
+    *ids = rows ? hk_malloc((size_t)rows * HK_ID_MAX) : NULL;
+    for (int i = 0; i < rows; i++) g_id(r, i, 0, (*ids)[i]);
+    *n = rows;
+    PQclear(r);
+    return HK_OK;
+}
+
+static int pg_replay_insert(void *conn, const char *id, const char *orig, const hk_webhook *w,
+                            int64_t now)
+{
     pp p = {0};
     p_text(&p, id);
     p_text(&p, orig);
     p_text(&p, w->url);
     p_i64(&p, w->max_retries + 1);
-    p_i64(&p, req->now);
-    int rc = run(c, Q_DL_REPLAY, &p, NULL);
-    if (rc) return rc;
-    if (req->u.replay.count++ == 0) hk_strlcpy(req->u.replay.new_id, id, HK_ID_MAX);
-    return HK_OK;
-}
-
-static int do_replay(pgc *c, hk_req *req)
-{
-    char wid[HK_ID_MAX];
-    req->u.replay.count = 0;
-    req->u.replay.new_id[0] = '\0';
-    int rc = need_savepoint(c);
-    if (rc) return rc;
-    PGresult *r;
-    if (req->u.replay.delivery_id) {
-        pp q = {0};
-        p_text(&q, req->u.replay.delivery_id);
-        p_text(&q, req->org_id);
-        rc = run(c, Q_DL_WEBHOOK_OF, &q, &r);
-        if (rc) return rc;
-        int found = PQntuples(r) > 0;
-        if (found) g_id(r, 0, 0, wid);
-        PQclear(r);
-        if (!found) return HK_ENOTFOUND;
-    } else {
-        hk_strlcpy(wid, req->u.replay.webhook_id, sizeof wid);
-    }
-    hk_webhook *w = NULL;
-    rc = webhook_get(c, wid, req->org_id, &w);
-    if (rc) return rc;
-    if (!w) return HK_ENOTFOUND;
-    req->u.replay.webhook = w;
-    if (w->status != HK_WH_ACTIVE) {
-        snprintf(req->err, sizeof req->err, "webhook %s is %s, not active", w->id,
-                 hk_wh_status_name(w->status));
-        return HK_ECONFLICT;
-    }
-    if (req->u.replay.delivery_id) return replay_one(c, req, w, req->u.replay.delivery_id);
-    pp q = {0};
-    p_text(&q, wid);
-    p_i64(&q, req->u.replay.since);
-    p_time(&q, req->u.replay.until);
-    rc = run(c, Q_DL_FAILED_RANGE, &q, &r);
-    if (rc) return rc;
-    for (int i = 0; !rc && i < PQntuples(r); i++) rc = replay_one(c, req, w, PQgetvalue(r, i, 0));
-    PQclear(r);
-    return rc;
+    p_i64(&p, now);
+    return run(conn, Q_DL_REPLAY, &p, NULL);
 }
 
 /* ---- the group's deferred webhook writes ----------------------------------------------------- */
@@ -1901,8 +1740,7 @@ typedef struct wh_acc { /* what a group does to one webhook row */
     char id[HK_ID_MAX];
     int triggered;          /* got a delivery: last_triggered_at */
     int health;             /* had final results */
-    int64_t ok, fail, streak;
-    int had_success, gone;
+    hk_health h;
     hk_req *owner;          /* the last results request with a final result for it */
 } wh_acc;
 
@@ -1939,14 +1777,8 @@ static int set_webhook_status(pgc *c, hk_req *req, const char *wid, int status)
     p_text(&p, hk_wh_status_name(status));
     p_i64(&p, hk_now_ms());
     int rc = run(c, Q_WH_SET_STATUS, &p, NULL);
-    if (!rc) rc = park_webhook(c, wid);
-    if (!rc && req) {
-        req->u.results.changes = hk_realloc(req->u.results.changes,
-                                            sizeof(hk_wh_change) * (size_t)(req->u.results.nchanges + 1));
-        hk_wh_change *ch = &req->u.results.changes[req->u.results.nchanges++];
-        hk_strlcpy(ch->id, wid, sizeof ch->id);
-        ch->status = status; /* logged by the dispatcher once the commit succeeded */
-    }
+    if (!rc) rc = pg_webhook_park(c, wid);
+    if (!rc && req) hk_out_change(req, wid, status);
     return rc;
 }
 
@@ -1958,8 +1790,8 @@ static int webhook_group_update(pgc *c)
     int n = 0, cap = 0, rc = HK_OK;
     hk_map idx;
     hk_map_init(&idx);
-    for (int i = 0; i < c->ntouched; i++)
-        acc_get(&accs, &n, &cap, &idx, c->touched[i])->triggered = 1;
+    for (int i = 0; i < c->base.ntouched; i++)
+        acc_get(&accs, &n, &cap, &idx, c->base.touched[i])->triggered = 1;
     int disable_after = 0;
     for (int q = 0; q < c->nresults; q++) {
         hk_req *req = c->results[q];
@@ -1970,15 +1802,7 @@ static int webhook_group_update(pgc *c)
             wh_acc *h = acc_get(&accs, &n, &cap, &idx, x->webhook_id);
             h->health = 1;
             h->owner = req;
-            if (x->attempt_ok) {
-                h->ok++;
-                h->had_success = 1;
-                h->streak = 0;
-            } else {
-                h->fail++;
-                h->streak++;
-            }
-            if (x->gone) h->gone = 1;
+            hk_health_add(&h->h, x);
         }
     }
     hk_map_free(&idx);
@@ -1991,10 +1815,10 @@ static int webhook_group_update(pgc *c)
     for (int i = 0; i < n; i++) {
         arr_text(&b[A_ID], accs[i].id);
         arr_time(&b[A_TRIG], accs[i].triggered ? now : 0);
-        arr_i64(&b[A_OK], accs[i].ok);
-        arr_i64(&b[A_FAIL], accs[i].fail);
-        arr_bool(&b[A_HAD], accs[i].had_success);
-        arr_i64(&b[A_STREAK], accs[i].streak);
+        arr_i64(&b[A_OK], accs[i].h.ok);
+        arr_i64(&b[A_FAIL], accs[i].h.fail);
+        arr_bool(&b[A_HAD], accs[i].h.had_success);
+        arr_i64(&b[A_STREAK], accs[i].h.streak);
         arr_bool(&b[A_HEALTH], accs[i].health);
     }
     const char *ids = arr_done(&b[A_ID]);
@@ -2021,17 +1845,15 @@ static int webhook_group_update(pgc *c)
         if (!h) continue;
         int64_t cf = g_i64(r, i, 2);
         int status = hk_wh_status_parse(PQgetvalue(r, i, 3));
-        if (h->gone && status != HK_WH_DISABLED) {
-            rc = set_webhook_status(c, h->owner, wid, HK_WH_DISABLED);
-            changed = 1;
-        } else if (status == HK_WH_ACTIVE && disable_after > 0 && cf >= disable_after) {
-            rc = set_webhook_status(c, h->owner, wid, HK_WH_FAILED);
+        int to = hk_health_decide(&h->h, status, cf, 0, disable_after);
+        if (to >= 0) {
+            rc = set_webhook_status(c, h->owner, wid, to);
             changed = 1;
         }
     }
     PQclear(r);
     free(accs);
-    if (changed) orgs_reset(c);
+    if (changed) hk_conn_orgs_reset(&c->base);
     return rc;
 }
 
@@ -2039,7 +1861,8 @@ static int webhook_group_update(pgc *c)
 
 static void group_reset(pgc *c)
 {
-    orgs_reset(c);
+    hk_conn_group_reset(&c->base);
+    c->lasterr[0] = '\0';
     for (int i = 0; i < NCOLS; i++) hk_buf_reset(&c->col[i]);
     c->nrows_ev = c->nrows_dl = 0;
     for (int i = 0; i < c->nevs; i++) free(c->evs[i].idem_key);
@@ -2048,54 +1871,22 @@ static void group_reset(pgc *c)
     hk_map_init(&c->idem);
     c->ndups = 0;
     c->nresults = 0;
-    c->ntouched = 0;
     c->sp_made = 0;
 }
 
-static int exec_kind(pgc *c, hk_req *req);
-
-static int pg_exec(void *conn, hk_req *req)
+static const char *pg_take_error(void *conn)
 {
     pgc *c = conn;
+    if (!c->lasterr[0]) return NULL;
+    hk_strlcpy(c->taken, c->lasterr, sizeof c->taken);
     c->lasterr[0] = '\0';
-    int rc = exec_kind(c, req);
-    if (rc == HK_EINVAL && !req->err[0] && c->lasterr[0])
-        hk_strlcpy(req->err, c->lasterr, sizeof req->err);
-    return rc;
+    return c->taken;
 }
 
-static int exec_kind(pgc *c, hk_req *req)
+static int pg_ping_req(void *conn, hk_req *req)
 {
-    switch (req->kind) {
-    case HK_REQ_PING: return run(c, Q_PING, NULL, NULL);
-    case HK_REQ_APIKEY_CREATE: return do_key_create(c, req, 0);
-    case HK_REQ_APIKEY_ENSURE: return do_key_create(c, req, 1);
-    case HK_REQ_APIKEY_LIST: return do_key_list(c, req);
-    case HK_REQ_APIKEY_REVOKE: return do_key_revoke(c, req);
-    case HK_REQ_APIKEY_LOOKUP: return do_key_lookup(c, req);
-    case HK_REQ_APIKEY_COUNT: return do_key_count(c, req);
-    case HK_REQ_WEBHOOK_CREATE: orgs_reset(c); return do_webhook_create(c, req);
-    case HK_REQ_WEBHOOK_GET: return do_webhook_get(c, req);
-    case HK_REQ_WEBHOOK_LIST: return do_webhook_list(c, req);
-    case HK_REQ_WEBHOOK_PATCH: orgs_reset(c); return do_webhook_patch(c, req);
-    case HK_REQ_WEBHOOK_DELETE: orgs_reset(c); return do_webhook_delete(c, req);
-    case HK_REQ_WEBHOOK_LOAD: return do_webhook_load(c, req);
-    case HK_REQ_INGEST: return do_ingest(c, req);
-    case HK_REQ_EVENT_LIST: return do_event_list(c, req);
-    case HK_REQ_EVENT_GET: return do_event_get(c, req);
-    case HK_REQ_DELIVERY_LIST: return do_delivery_list(c, req);
-    case HK_REQ_DELIVERY_GET: return do_delivery_get(c, req);
-    case HK_REQ_CLAIM: return do_claim(c, req);
-    case HK_REQ_RESULTS: return do_results(c, req);
-    case HK_REQ_RELEASE: return do_release(c, req, Q_DL_RELEASE);
-    case HK_REQ_HEARTBEAT: return do_heartbeat(c, req);
-    case HK_REQ_REPLAY: return do_replay(c, req);
-    case HK_REQ_CLAIM_IDS: return do_claim_ids(c, req);
-    case HK_REQ_DUE_SCAN: return do_due_scan(c, req);
-    case HK_REQ_RESCHEDULE: return do_release(c, req, Q_DL_RESCHEDULE);
-    }
-    snprintf(req->err, sizeof req->err, "unknown request kind %d", req->kind);
-    return HK_EINTERNAL;
+    HK_UNUSED(req);
+    return run(conn, Q_PING, NULL, NULL);
 }
 
 static int pg_begin(void *conn)
@@ -2136,7 +1927,7 @@ static int pg_savepoint(void *conn)
     c->mark.nevs = c->nevs;
     c->mark.ndups = c->ndups;
     c->mark.nresults = c->nresults;
-    c->mark.ntouched = c->ntouched;
+    hk_conn_mark(&c->base);
     for (int i = 0; i < NCOLS; i++) c->mark.collen[i] = c->col[i].len;
     return HK_OK;
 }
@@ -2164,9 +1955,8 @@ static int pg_rollback_to(void *conn)
     if (c->nflushed > c->nevs) c->nflushed = c->nevs;
     c->ndups = c->mark.ndups;
     c->nresults = c->mark.nresults;
-    c->ntouched = c->mark.ntouched;
-    /* the candidates cache may hold rows written by the undone request */
-    orgs_reset(c);
+    /* its touched webhooks go, and the candidates cache (it may hold rows the request wrote) */
+    hk_conn_undo(&c->base);
     if (c->sp_made) return simple(c, "ROLLBACK TO SAVEPOINT req");
     /* nothing was written at once: fine, unless a statement failed (the transaction is then
      * aborted and only the whole group can be undone) */
@@ -2178,7 +1968,7 @@ static int pg_pre_commit(void *conn)
     pgc *c = conn;
     int rc = flush_ingest(c);
     if (!rc) rc = webhook_group_update(c);
-    c->ntouched = 0;
+    c->base.ntouched = 0;
     c->nresults = 0;
     return rc;
 }
@@ -2203,7 +1993,7 @@ static void pg_close(void *conn)
     free(c->evs);
     free(c->dups);
     free(c->results);
-    free(c->touched);
+    hk_conn_free(&c->base);
     PQfinish(c->pg);
     free(c);
 }
@@ -2408,6 +2198,44 @@ static int pg_startup(void *conn, const char *node_id, char *err, size_t errlen)
     return seal_plain_headers(c, err, errlen);
 }
 
+static const hk_store_ops pg_ops = {
+    .ping = pg_ping_req,
+    .key_by_hash = pg_key_by_hash,
+    .key_insert = pg_key_insert,
+    .key_list = pg_key_list,
+    .key_revoke = pg_key_revoke,
+    .key_count = pg_key_count,
+    .webhook_get = pg_webhook_get,
+    .webhook_exists = pg_webhook_exists,
+    .webhook_count_org = pg_webhook_count_org,
+    .webhook_insert = pg_webhook_insert,
+    .webhook_rotate = pg_webhook_rotate,
+    .webhook_update = pg_webhook_update,
+    .subs_delete = pg_subs_delete,
+    .subs_insert = pg_subs_insert,
+    .webhook_park = pg_webhook_park,
+    .webhook_unpark = pg_webhook_unpark,
+    .webhook_list = pg_webhook_list,
+    .webhook_delete = pg_webhook_delete,
+    .webhook_load = pg_webhook_load,
+    .org_webhooks = pg_org_webhooks,
+    .ingest = pg_ingest,
+    .event_list = pg_event_list,
+    .event_get = pg_event_get,
+    .delivery_list = pg_delivery_list,
+    .delivery_get = pg_delivery_get,
+    .claim = pg_claim,
+    .claim_ids = pg_claim_ids,
+    .due_scan = pg_due_scan,
+    .results = pg_results,
+    .release = pg_dl_release,
+    .reschedule = pg_dl_reschedule,
+    .heartbeat = pg_heartbeat,
+    .delivery_webhook = pg_delivery_webhook,
+    .failed_range = pg_failed_range,
+    .replay_insert = pg_replay_insert,
+};
+
 const hk_store_backend hk_pg_backend = {
     .name = "postgres",
     .open = pg_open,
@@ -2420,7 +2248,9 @@ const hk_store_backend hk_pg_backend = {
     .release = pg_release,
     .rollback_to = pg_rollback_to,
     .pre_commit = pg_pre_commit,
-    .exec = pg_exec,
+    .write_now = need_savepoint,
+    .take_error = pg_take_error,
+    .ops = &pg_ops,
     .ping = pg_ping,
     .close = pg_close,
 };

@@ -26,6 +26,7 @@
 #include "core/time.h"
 #include "store/sig_scheme.h"
 #include "store/backend.h"
+#include "store/rows.h"
 #include "store/sqlite_schema.h"
 
 /* ---- statements ---------------------------------------------------------------------------- */
@@ -67,6 +68,7 @@ enum {
     S_WH_INSERT,
     S_WH_GET,
     S_WH_BY_ID,
+    S_WH_EXISTS,
     S_WH_COUNT,
     S_WH_LIST,
     S_WH_UPDATE,
@@ -137,6 +139,8 @@ static const char *const sql[S_MAX] = {
     [S_WH_GET] = "SELECT " WH_COLS " FROM webhook WHERE id = ?1 AND organization_id = ?2 "
                  "AND deleted_at IS NULL",
     [S_WH_BY_ID] = "SELECT " WH_COLS " FROM webhook WHERE id = ?1",
+    [S_WH_EXISTS] = "SELECT 1 FROM webhook WHERE id = ?1 AND organization_id = ?2 AND "
+                    "deleted_at IS NULL",
     [S_WH_COUNT] = "SELECT COUNT(*) FROM webhook WHERE organization_id = ?1 AND deleted_at IS "
                    "NULL AND (?2 IS NULL OR status = ?2)",
     [S_WH_LIST] = "SELECT " WH_COLS " FROM webhook WHERE organization_id = ?1 AND deleted_at "
@@ -251,14 +255,11 @@ static const char *const sql[S_MAX] = {
 };
 
 typedef struct sq {
+    hk_conn base; /* first: the group state rows.c and store.c keep (rows.h) */
     sqlite3 *db;
     int role;
     sqlite3_stmt *st[S_MAX];
     const hk_config *cfg;
-    hk_fanout_org *orgs; /* candidates per organization, for the current group only */
-    int norgs;
-    char (*touched)[HK_ID_MAX]; /* webhooks that got a delivery in this group */
-    int ntouched, touched_cap, touched_mark;
 } sq;
 
 /* Maps a SQLite result code to hookd's: a store that cannot write or read is unavailable
@@ -423,23 +424,19 @@ static int fetch_webhook(sq *c, sqlite3_stmt *s, hk_webhook **out)
     return r;
 }
 
-static int webhook_by_id(sq *c, const char *id, hk_webhook **out)
+static int sq_webhook_get(void *conn, const char *id, const char *org, hk_webhook **out)
 {
-    PS(s, S_WH_BY_ID);
+    sq *c = conn;
+    PS(s, org ? S_WH_GET : S_WH_BY_ID);
     b_text(s, 1, id);
+    if (org) b_text(s, 2, org);
     return fetch_webhook(c, s, out);
 }
 
-static int webhook_get(sq *c, const char *id, const char *org, hk_webhook **out)
+static int sq_subs_insert(void *conn, const char *wid, const char *const *events, int n,
+                          int64_t now)
 {
-    PS(s, S_WH_GET);
-    b_text(s, 1, id);
-    b_text(s, 2, org);
-    return fetch_webhook(c, s, out);
-}
-
-static int insert_subs(sq *c, const char *wid, const char *const *events, int n, int64_t now)
-{
+    sq *c = conn;
     for (int i = 0; i < n; i++) {
         PS(s, S_SUB_INSERT);
         char id[HK_ID_MAX];
@@ -454,15 +451,25 @@ static int insert_subs(sq *c, const char *wid, const char *const *events, int n,
     return HK_OK;
 }
 
-static int park_webhook(sq *c, const char *wid)
+static int sq_subs_delete(void *conn, const char *wid)
 {
+    sq *c = conn;
+    PS(d, S_SUB_DELETE);
+    b_text(d, 1, wid);
+    return run(c, d, "subscription delete");
+}
+
+static int sq_webhook_park(void *conn, const char *wid)
+{
+    sq *c = conn;
     PS(s, S_DL_PARK_WEBHOOK);
     b_text(s, 1, wid);
     return run(c, s, "park");
 }
 
-static int unpark_webhook(sq *c, const char *wid, int64_t now, int *count)
+static int sq_webhook_unpark(void *conn, const char *wid, int64_t now, int *count)
 {
+    sq *c = conn;
     PS(s, S_DL_UNPARK_WEBHOOK);
     b_text(s, 1, wid);
     b_i64(s, 2, now);
@@ -471,62 +478,88 @@ static int unpark_webhook(sq *c, const char *wid, int64_t now, int *count)
     return rc;
 }
 
-static int do_webhook_create(sq *c, hk_req *req)
+/* The single writer makes count-then-insert race-free; the partial index webhook_org
+ * (organization_id, ...) WHERE deleted_at IS NULL counts. */
+static int sq_webhook_exists(void *conn, const char *id, const char *org, int *found)
 {
-    const hk_webhook_fields *f = req->u.wh_create.f;
-    if (req->u.wh_create.max_per_org > 0) {
-        /* the partial index webhook_org (organization_id, ...) WHERE deleted_at IS NULL counts
-         * it; the single writer makes count-then-insert race-free */
-        PS(cnt, S_WH_COUNT);
-        b_text(cnt, 1, req->org_id);
-        b_text(cnt, 2, NULL);
-        int rc = sqlite3_step(cnt);
-        int64_t n = rc == SQLITE_ROW ? c_i64(cnt, 0) : 0;
-        rc = map_rc(c, rc, "webhook count");
-        sqlite3_reset(cnt);
-        if (rc) return rc;
-        if (n >= req->u.wh_create.max_per_org) {
-            snprintf(req->err, sizeof req->err,
-                     "the organization has %lld webhooks, the most HOOKD_MAX_WEBHOOKS_PER_ORG "
-                     "(%d) allows: delete one first",
-                     (long long)n, req->u.wh_create.max_per_org);
-            return HK_ELIMIT;
-        }
-    }
-    char id[HK_ID_MAX], schemes[64];
-    hk_id_new("wh", id);
-    hk_schemes_str(f->has & HK_WF_SCHEMES ? f->schemes : HK_SIG_DEFAULT, schemes, sizeof schemes);
-    PS(s, S_WH_INSERT);
+    sq *c = conn;
+    PS(s, S_WH_EXISTS);
     b_text(s, 1, id);
-    b_text(s, 2, f->name);
-    b_text(s, 3, f->url);
-    b_text(s, 4, f->secret);
-    b_text(s, 5, req->org_id);
-    b_text(s, 6, f->has & HK_WF_USER ? f->user_id : NULL);
-    b_text(s, 7, hk_wh_status_name(f->has & HK_WF_STATUS ? f->status : HK_WH_ACTIVE));
-    b_text(s, 8, f->has & HK_WF_HEADERS ? f->custom_headers : NULL);
-    b_i64(s, 9, f->has & HK_WF_RATE_ENABLED ? f->rate_limit_enabled : 1);
-    b_i64(s, 10, f->has & HK_WF_RATE_MAX ? f->max_per_minute : 60);
-    b_i64(s, 11, f->has & HK_WF_MAX_RETRIES ? f->max_retries : 6);
-    b_text(s, 12, f->has & HK_WF_FILTER ? f->filtering_options : NULL);
-    b_text(s, 13, schemes);
-    b_i64(s, 14, req->now);
-    int rc = run(c, s, "webhook insert");
-    if (rc) return rc;
-    rc = insert_subs(c, id, f->events, f->nevents, req->now);
-    if (rc) return rc;
-    return webhook_by_id(c, id, &req->u.wh_create.out);
-}
-
-static int do_webhook_get(sq *c, hk_req *req)
-{
-    int rc = webhook_get(c, req->u.wh_get.id, req->org_id, &req->u.wh_get.out);
-    if (!rc && !req->u.wh_get.out) return HK_ENOTFOUND;
+    b_text(s, 2, org);
+    int rc = sqlite3_step(s);
+    *found = rc == SQLITE_ROW;
+    rc = map_rc(c, rc, "webhook exists");
+    sqlite3_reset(s);
     return rc;
 }
 
-static int do_webhook_list(sq *c, hk_req *req)
+static int sq_webhook_count_org(void *conn, const char *org, int64_t *n)
 {
+    sq *c = conn;
+    PS(cnt, S_WH_COUNT);
+    b_text(cnt, 1, org);
+    b_text(cnt, 2, NULL);
+    int rc = sqlite3_step(cnt);
+    *n = rc == SQLITE_ROW ? c_i64(cnt, 0) : 0;
+    rc = map_rc(c, rc, "webhook count");
+    sqlite3_reset(cnt);
+    return rc;
+}
+
+static int sq_webhook_insert(void *conn, hk_req *req, const char *id, const hk_wh_row *w)
+{
+    sq *c = conn;
+    PS(s, S_WH_INSERT);
+    b_text(s, 1, id);
+    b_text(s, 2, w->name);
+    b_text(s, 3, w->url);
+    b_text(s, 4, w->secret);
+    b_text(s, 5, req->org_id);
+    b_text(s, 6, w->user_id);
+    b_text(s, 7, hk_wh_status_name(w->status));
+    b_text(s, 8, w->custom_headers);
+    b_i64(s, 9, w->rate_limit_enabled);
+    b_i64(s, 10, w->max_per_minute);
+    b_i64(s, 11, w->max_retries);
+    b_text(s, 12, w->filtering_options);
+    b_text(s, 13, w->schemes);
+    b_i64(s, 14, req->now);
+    return run(c, s, "webhook insert");
+}
+
+static int sq_webhook_rotate(void *conn, const char *id, int64_t expires)
+{
+    sq *c = conn;
+    PS(r, S_WH_ROTATE);
+    b_text(r, 1, id);
+    b_time(r, 2, expires);
+    return run(c, r, "webhook rotate");
+}
+
+static int sq_webhook_update(void *conn, const char *id, const hk_wh_row *w)
+{
+    sq *c = conn;
+    PS(s, S_WH_UPDATE);
+    b_text(s, 1, id);
+    b_text(s, 2, w->name);
+    b_text(s, 3, w->url);
+    b_text(s, 4, w->secret);
+    b_text(s, 5, hk_wh_status_name(w->status));
+    b_text(s, 6, w->custom_headers);
+    b_i64(s, 7, w->rate_limit_enabled);
+    b_i64(s, 8, w->max_per_minute);
+    b_i64(s, 9, w->max_retries);
+    b_text(s, 10, w->filtering_options);
+    b_text(s, 11, w->schemes);
+    b_text(s, 12, w->user_id);
+    b_i64(s, 13, w->consecutive_failures);
+    b_i64(s, 14, w->updated_at);
+    return run(c, s, "webhook update");
+}
+
+static int sq_webhook_list(void *conn, hk_req *req)
+{
+    sq *c = conn;
     const char *status = req->u.wh_list.status >= 0 ? hk_wh_status_name(req->u.wh_list.status)
                                                     : NULL;
     PS(cnt, S_WH_COUNT);
@@ -557,71 +590,9 @@ static int do_webhook_list(sq *c, hk_req *req)
     return rc;
 }
 
-static int do_webhook_patch(sq *c, hk_req *req)
+static int sq_webhook_delete(void *conn, hk_req *req)
 {
-    const hk_webhook_fields *f = req->u.wh_patch.f;
-    hk_webhook *w = NULL;
-    int rc = webhook_get(c, req->u.wh_patch.id, req->org_id, &w);
-    if (rc) return rc;
-    if (!w) return HK_ENOTFOUND;
-    int old_status = w->status;
-    int status = f->has & HK_WF_STATUS ? f->status : w->status;
-    int64_t cf = w->consecutive_failures;
-    if ((f->has & HK_WF_STATUS) && status == HK_WH_ACTIVE) cf = 0;
-    char schemes[64];
-    hk_schemes_str(f->has & HK_WF_SCHEMES ? f->schemes : w->schemes, schemes, sizeof schemes);
-    PS(s, S_WH_UPDATE);
-    b_text(s, 1, w->id);
-    b_text(s, 2, f->has & HK_WF_NAME ? f->name : w->name);
-    b_text(s, 3, f->has & HK_WF_URL ? f->url : w->url);
-    b_text(s, 4, f->has & HK_WF_SECRET ? f->secret : w->secret);
-    b_text(s, 5, hk_wh_status_name(status));
-    b_text(s, 6, f->has & HK_WF_HEADERS ? f->custom_headers : w->custom_headers);
-    b_i64(s, 7, f->has & HK_WF_RATE_ENABLED ? f->rate_limit_enabled : w->rate_limit_enabled);
-    b_i64(s, 8, f->has & HK_WF_RATE_MAX ? f->max_per_minute : w->max_per_minute);
-    b_i64(s, 9, f->has & HK_WF_MAX_RETRIES ? f->max_retries : w->max_retries);
-    b_text(s, 10, f->has & HK_WF_FILTER ? f->filtering_options : w->filtering_options);
-    b_text(s, 11, schemes);
-    b_text(s, 12, f->has & HK_WF_USER ? f->user_id : w->user_id);
-    b_i64(s, 13, cf);
-    b_i64(s, 14, req->now > w->updated_at ? req->now : w->updated_at + 1);
-    if ((f->has & HK_WF_ROTATE) && (f->has & HK_WF_SECRET)) {
-        /* before the update: the old secret moves aside, then the new one replaces it */
-        sqlite3_stmt *r = ps(c, S_WH_ROTATE);
-        if (!r) {
-            hk_webhook_free(w);
-            return HK_EUNAVAIL;
-        }
-        b_text(r, 1, w->id);
-        b_time(r, 2, f->prev_expires_at);
-        rc = run(c, r, "webhook rotate");
-        if (rc) {
-            hk_webhook_free(w);
-            return rc;
-        }
-    }
-    rc = run(c, s, "webhook update");
-    if (!rc && (f->has & HK_WF_EVENTS)) {
-        PS(d, S_SUB_DELETE);
-        b_text(d, 1, w->id);
-        rc = run(c, d, "subscription delete");
-        if (!rc) rc = insert_subs(c, w->id, f->events, f->nevents, req->now);
-    }
-    if (!rc && status != old_status) {
-        if (status == HK_WH_ACTIVE)
-            rc = unpark_webhook(c, w->id, req->now, &req->u.wh_patch.unparked);
-        else
-            rc = park_webhook(c, w->id);
-    }
-    char id[HK_ID_MAX];
-    hk_strlcpy(id, w->id, sizeof id);
-    hk_webhook_free(w);
-    if (rc) return rc;
-    return webhook_by_id(c, id, &req->u.wh_patch.out);
-}
-
-static int do_webhook_delete(sq *c, hk_req *req)
-{
+    sq *c = conn;
     PS(s, S_WH_DELETE);
     b_text(s, 1, req->u.wh_delete.id);
     b_text(s, 2, req->org_id);
@@ -637,17 +608,30 @@ static int do_webhook_delete(sq *c, hk_req *req)
     return rc;
 }
 
-static int do_webhook_load(sq *c, hk_req *req)
+static int sq_webhook_load(void *conn, hk_req *req)
 {
     req->u.wh_load.items = hk_calloc((size_t)(req->u.wh_load.nids ? req->u.wh_load.nids : 1),
                                      sizeof(hk_webhook *));
     for (int i = 0; i < req->u.wh_load.nids; i++) {
         hk_webhook *w = NULL;
-        int rc = webhook_by_id(c, req->u.wh_load.ids[i], &w);
+        int rc = sq_webhook_get(conn, req->u.wh_load.ids[i], NULL, &w);
         if (rc) return rc;
         if (w) req->u.wh_load.items[req->u.wh_load.n++] = w;
     }
     return HK_OK;
+}
+
+static int sq_org_webhooks(void *conn, const char *org, hk_fanout_org *o)
+{
+    sq *c = conn;
+    PS(s, S_WH_ORG);
+    b_text(s, 1, org);
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) hk_fanout_add(o, row_webhook(s));
+    int r = map_rc(c, rc, "org webhooks");
+    sqlite3_reset(s);
+    for (int i = 0; !r && i < o->n; i++) r = load_subs(c, o->whs[i].wh);
+    return r;
 }
 
 /* ---- API keys ------------------------------------------------------------------------------ */
@@ -663,8 +647,9 @@ static void row_key(sqlite3_stmt *s, hk_apikey *k)
     k->last_used_at = c_i64(s, 6);
 }
 
-static int key_by_hash(sq *c, const char *hash, hk_apikey *k, int *found)
+static int sq_key_by_hash(void *conn, const char *hash, hk_apikey *k, int *found)
 {
+    sq *c = conn;
     PS(s, S_KEY_BY_HASH);
     b_text(s, 1, hash);
     int rc = sqlite3_step(s);
@@ -675,16 +660,9 @@ static int key_by_hash(sq *c, const char *hash, hk_apikey *k, int *found)
     return r;
 }
 
-static int do_key_create(sq *c, hk_req *req, int ensure)
+static int sq_key_insert(void *conn, hk_req *req, const char *id)
 {
-    hk_apikey *k = &req->u.key_create.out;
-    if (ensure) {
-        int found = 0;
-        int rc = key_by_hash(c, req->u.key_create.key_hash, k, &found);
-        if (rc || found) return rc;
-    }
-    char id[HK_ID_MAX];
-    hk_id_new("key", id);
+    sq *c = conn;
     PS(s, S_KEY_INSERT);
     b_text(s, 1, id);
     b_text(s, 2, req->org_id);
@@ -692,15 +670,12 @@ static int do_key_create(sq *c, hk_req *req, int ensure)
     b_text(s, 4, req->u.key_create.key_hash);
     b_text(s, 5, req->u.key_create.prefix);
     b_i64(s, 6, req->now);
-    int rc = run(c, s, "key insert");
-    if (rc) return rc;
-    req->u.key_create.created = 1;
-    int found = 0;
-    return key_by_hash(c, req->u.key_create.key_hash, k, &found);
+    return run(c, s, "key insert");
 }
 
-static int do_key_list(sq *c, hk_req *req)
+static int sq_key_list(void *conn, hk_req *req)
 {
+    sq *c = conn;
     PS(s, S_KEY_LIST);
     int rc, cap = 0;
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
@@ -717,34 +692,20 @@ static int do_key_list(sq *c, hk_req *req)
     return r;
 }
 
-static int do_key_revoke(sq *c, hk_req *req)
+static int sq_key_revoke(void *conn, hk_req *req, int64_t *changed)
 {
+    sq *c = conn;
     PS(s, S_KEY_REVOKE);
     b_text(s, 1, req->u.key_revoke.id);
     b_i64(s, 2, req->now);
     int rc = run(c, s, "key revoke");
-    if (!rc && sqlite3_changes(c->db) == 0) return HK_ENOTFOUND;
+    *changed = sqlite3_changes(c->db);
     return rc;
 }
 
-static int do_key_lookup(sq *c, hk_req *req)
+static int sq_key_count(void *conn, hk_req *req)
 {
-    hk_apikey k = {0};
-    int found = 0;
-    int rc = key_by_hash(c, req->u.key_lookup.key_hash, &k, &found);
-    if (!rc && found && !k.revoked_at) {
-        req->u.key_lookup.found = 1;
-        hk_strlcpy(req->u.key_lookup.org, k.org_id ? k.org_id : "", sizeof req->u.key_lookup.org);
-        hk_strlcpy(req->u.key_lookup.key_id, k.id, sizeof req->u.key_lookup.key_id);
-    }
-    free(k.org_id);
-    free(k.name);
-    free(k.prefix);
-    return rc;
-}
-
-static int do_key_count(sq *c, hk_req *req)
-{
+    sq *c = conn;
     PS(s, S_KEY_COUNT);
     int rc = sqlite3_step(s);
     req->u.key_count.count = rc == SQLITE_ROW ? c_i64(s, 0) : 0;
@@ -755,71 +716,42 @@ static int do_key_count(sq *c, hk_req *req)
 
 /* ---- ingest -------------------------------------------------------------------------------- */
 
-/* The organization's candidate webhooks, loaded once per group. */
-static int org_candidates(sq *c, const char *org, hk_fanout_org **out)
+/* hk_ingest_sink: the event row, at once. */
+static int sink_event(void *ctx, hk_req *req, hk_ingest_item *it)
 {
-    for (int i = 0; i < c->norgs; i++)
-        if (strcmp(c->orgs[i].org_id, org) == 0) {
-            *out = &c->orgs[i];
-            return HK_OK;
-        }
-    c->orgs = hk_realloc(c->orgs, sizeof(hk_fanout_org) * (size_t)(c->norgs + 1));
-    hk_fanout_org *o = &c->orgs[c->norgs++];
-    memset(o, 0, sizeof *o);
-    o->org_id = hk_strdup(org);
-    PS(s, S_WH_ORG);
-    b_text(s, 1, org);
-    int rc;
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW) hk_fanout_add(o, row_webhook(s));
-    int r = map_rc(c, rc, "org webhooks");
-    sqlite3_reset(s);
-    for (int i = 0; !r && i < o->n; i++) r = load_subs(c, o->whs[i].wh);
-    *out = o;
-    return r;
+    sq *c = ctx;
+    PS(s, S_EV_INSERT);
+    b_text(s, 1, it->id);
+    b_text(s, 2, it->type);
+    b_textn(s, 3, it->data, it->data_len);
+    b_text(s, 4, it->source ? it->source : "api");
+    b_text(s, 5, it->idem_key);
+    b_text(s, 6, req->org_id);
+    b_text(s, 7, it->user_id);
+    b_i64(s, 8, req->now);
+    return run(c, s, "event insert");
 }
 
-static void orgs_reset(sq *c)
+/* hk_ingest_sink: one delivery row, at once. */
+static int sink_delivery(void *ctx, hk_req *req, hk_ingest_item *it, const hk_new_delivery *d)
 {
-    for (int i = 0; i < c->norgs; i++) hk_fanout_org_free(&c->orgs[i]);
-    free(c->orgs);
-    c->orgs = NULL;
-    c->norgs = 0;
+    sq *c = ctx;
+    PS(s, S_DL_INSERT);
+    b_text(s, 1, d->id);
+    b_text(s, 2, d->wh->id);
+    b_text(s, 3, it->id);
+    b_text(s, 4, it->type);
+    b_textn(s, 5, d->data, d->data_len);
+    b_text(s, 6, d->wh->url);
+    b_i64(s, 7, d->wh->max_retries + 1);
+    b_time(s, 8, d->due);
+    b_i64(s, 9, req->now);
+    b_text(s, 10, d->lease);
+    return run(c, s, "delivery insert");
 }
 
-/* Remembers that webhook wid got a delivery (its last_triggered_at is set at pre-commit). */
-static void touch(sq *c, const char *wid)
-{
-    if (c->ntouched == c->touched_cap) {
-        c->touched_cap = c->touched_cap ? c->touched_cap * 2 : 16;
-        c->touched = hk_realloc(c->touched, sizeof *c->touched * (size_t)c->touched_cap);
-    }
-    hk_strlcpy(c->touched[c->ntouched++], wid, HK_ID_MAX);
-}
-
-static int cmp_id(const void *a, const void *b)
-{
-    return strcmp(a, b);
-}
-
-/* Adds wh (a copy) to a request's output webhooks unless it is there already. */
-static void add_out_webhook(hk_webhook ***arr, int *n, const hk_webhook *wh)
-{
-    for (int i = 0; i < *n; i++)
-        if (strcmp((*arr)[i]->id, wh->id) == 0) return;
-    *arr = hk_realloc(*arr, sizeof(hk_webhook *) * (size_t)(*n + 1));
-    (*arr)[(*n)++] = hk_webhook_dup(wh);
-}
-
-static void add_out_job(hk_job ***arr, int *n, int *cap, hk_job *j)
-{
-    if (*n == *cap) {
-        *cap = *cap ? *cap * 2 : 16;
-        *arr = hk_realloc(*arr, sizeof(hk_job *) * (size_t)*cap);
-    }
-    (*arr)[(*n)++] = j;
-}
-
-static int ingest_one(sq *c, hk_req *req, int idx, hk_fanout_org *o, int *budget, int *jcap)
+/* Item idx: a duplicate of a stored event (idempotency key), or a new event (rows.c). */
+static int ingest_one(sq *c, hk_req *req, int idx, hk_fanout_org *o, int *budget)
 {
     hk_ingest_item *it = &req->u.ingest.items[idx];
     if (it->idem_key) {
@@ -845,100 +777,17 @@ static int ingest_one(sq *c, hk_req *req, int idx, hk_fanout_org *o, int *budget
             return r;
         }
     }
-    hk_fanout_target *t = NULL;
-    int nt = hk_fanout_targets(o, it->type, it->data, it->data_len, &t);
-    if (nt < 0) {
-        snprintf(req->err, sizeof req->err, "data must be a JSON object");
-        return HK_EINVAL;
-    }
-    int rc = hk_fanout_check_caps(req, idx, nt);
-    if (rc) {
-        for (int i = 0; i < nt; i++) free(t[i].data);
-        free(t);
-        return rc;
-    }
-    hk_id_new("whev", it->id);
-    {
-        PS(s, S_EV_INSERT);
-        b_text(s, 1, it->id);
-        b_text(s, 2, it->type);
-        b_textn(s, 3, it->data, it->data_len);
-        b_text(s, 4, it->source ? it->source : "api");
-        b_text(s, 5, it->idem_key);
-        b_text(s, 6, req->org_id);
-        b_text(s, 7, it->user_id);
-        b_i64(s, 8, req->now);
-        rc = run(c, s, "event insert");
-    }
-    hk_blob *shared = NULL;
-    for (int i = 0; !rc && i < nt; i++) {
-        const hk_webhook *wh = t[i].fw->wh;
-        int active = wh->status == HK_WH_ACTIVE;
-        int lease = active && *budget > 0;
-        char did[HK_ID_MAX];
-        hk_id_new("whde", did);
-        sqlite3_stmt *s = ps(c, S_DL_INSERT);
-        if (!s) {
-            rc = HK_EUNAVAIL;
-            break;
-        }
-        b_text(s, 1, did);
-        b_text(s, 2, wh->id);
-        b_text(s, 3, it->id);
-        b_text(s, 4, it->type);
-        b_textn(s, 5, t[i].data, t[i].data_len);
-        b_text(s, 6, wh->url);
-        b_i64(s, 7, wh->max_retries + 1);
-        b_time(s, 8, active ? req->now : 0);
-        b_i64(s, 9, req->now);
-        b_text(s, 10, lease ? req->node_id : NULL);
-        rc = run(c, s, "delivery insert");
-        if (rc) break;
-        if (!t[i].fw->touched) {
-            t[i].fw->touched = 1;
-            touch(c, wh->id);
-        }
-        it->ndeliveries++;
-        if (active && !lease) {
-            int n = req->u.ingest.nqueued;
-            req->u.ingest.queued = hk_realloc(req->u.ingest.queued,
-                                              sizeof(hk_release) * (size_t)(n + 1));
-            hk_strlcpy(req->u.ingest.queued[n].id, did, HK_ID_MAX);
-            req->u.ingest.queued[n].next_retry_at = req->now;
-            req->u.ingest.nqueued = n + 1;
-        }
-        if (!lease) continue;
-        (*budget)--;
-        hk_job *j = hk_job_new();
-        hk_strlcpy(j->id, did, sizeof j->id);
-        hk_strlcpy(j->webhook_id, wh->id, sizeof j->webhook_id);
-        hk_strlcpy(j->event_id, it->id, sizeof j->event_id);
-        if (t[i].data) {
-            j->body = hk_envelope_render(it->id, it->type, req->now, t[i].data, t[i].data_len);
-        } else {
-            if (!shared) shared = hk_envelope_render(it->id, it->type, req->now, it->data, it->data_len);
-            j->body = hk_blob_ref(shared);
-        }
-        j->status = HK_DL_PENDING;
-        j->attempt_number = 0;
-        j->max_attempts = wh->max_retries + 1;
-        j->due_ms = req->now;
-        j->created_ms = req->now;
-        add_out_job(&req->u.ingest.jobs, &req->u.ingest.njobs, jcap, j);
-        add_out_webhook(&req->u.ingest.webhooks, &req->u.ingest.nwebhooks, wh);
-    }
-    hk_blob_unref(shared);
-    for (int i = 0; i < nt; i++) free(t[i].data);
-    free(t);
-    return rc;
+    hk_ingest_sink sink = {sink_event, sink_delivery, c};
+    return hk_ingest_event(&c->base, req, idx, o, budget, &sink);
 }
 
-static int do_ingest(sq *c, hk_req *req)
+static int sq_ingest(void *conn, hk_req *req)
 {
+    sq *c = conn;
     hk_fanout_org *o = NULL;
-    int rc = org_candidates(c, req->org_id, &o);
+    int rc = hk_org_candidates(&c->base, c, sq_org_webhooks, req->org_id, &o);
     if (rc) return rc;
-    int budget = req->u.ingest.lease_budget, jcap = 0;
+    int budget = req->u.ingest.lease_budget;
     for (int i = 0; i < req->u.ingest.n && !rc; i++) {
         hk_ingest_item *it = &req->u.ingest.items[i];
         /* A key repeated inside one request: the later item is a duplicate of the earlier. */
@@ -950,14 +799,10 @@ static int do_ingest(sq *c, hk_req *req)
                 break;
             }
         if (dup_of >= 0) {
-            hk_ingest_item *first = &req->u.ingest.items[dup_of];
-            memcpy(it->id, first->id, sizeof it->id);
-            it->dup_type = hk_strdup(first->dup_type ? first->dup_type : first->type);
-            it->duplicate = 1;
-            it->ndeliveries = first->ndeliveries;
+            hk_ingest_copy_dup(it, &req->u.ingest.items[dup_of]);
             continue;
         }
-        rc = ingest_one(c, req, i, o, &budget, &jcap);
+        rc = ingest_one(c, req, i, o, &budget);
     }
     return rc;
 }
@@ -976,8 +821,9 @@ static void row_event(sqlite3_stmt *s, hk_event *e)
     e->created_at = c_i64(s, 7);
 }
 
-static int do_event_list(sq *c, hk_req *req)
+static int sq_event_list(void *conn, hk_req *req)
 {
+    sq *c = conn;
     PS(cnt, S_EV_COUNT);
     b_text(cnt, 1, req->org_id);
     b_text(cnt, 2, req->u.ev_list.type);
@@ -1006,8 +852,9 @@ static int do_event_list(sq *c, hk_req *req)
     return rc;
 }
 
-static int do_event_get(sq *c, hk_req *req)
+static int sq_event_get(void *conn, hk_req *req)
 {
+    sq *c = conn;
     PS(s, S_EV_GET);
     b_text(s, 1, req->u.ev_get.id);
     b_text(s, 2, req->org_id);
@@ -1090,14 +937,10 @@ static int load_attempts(sq *c, hk_delivery *d)
     return r;
 }
 
-static int do_delivery_list(sq *c, hk_req *req)
+static int sq_delivery_list(void *conn, hk_req *req)
 {
-    hk_webhook *w = NULL;
-    int rc = webhook_get(c, req->u.dl_list.webhook_id, req->org_id, &w);
-    int found = w != NULL;
-    hk_webhook_free(w);
-    if (rc) return rc;
-    if (!found) return HK_ENOTFOUND;
+    sq *c = conn;
+    int rc;
     const char *status = req->u.dl_list.status >= 0 ? hk_dl_status_name(req->u.dl_list.status)
                                                     : NULL;
     PS(cnt, S_DL_COUNT);
@@ -1129,8 +972,9 @@ static int do_delivery_list(sq *c, hk_req *req)
     return rc;
 }
 
-static int do_delivery_get(sq *c, hk_req *req)
+static int sq_delivery_get(void *conn, hk_req *req)
 {
+    sq *c = conn;
     PS(s, S_DL_GET);
     b_text(s, 1, req->u.dl_get.id);
     b_text(s, 2, req->org_id);
@@ -1146,68 +990,47 @@ static int do_delivery_get(sq *c, hk_req *req)
 
 /* ---- scheduling ---------------------------------------------------------------------------- */
 
-typedef struct claim_ev { /* one event's shared body within a claim */
-    char id[HK_ID_MAX];
-    hk_blob *body;
-} claim_ev;
-
 typedef struct claim_acc { /* what a claim collects before it leases */
-    claim_ev *evs;
-    int nev, evcap;
+    hk_bodies bodies;          /* each event's envelope, shared by its jobs */
     hk_webhook **whs;          /* every webhook seen, active or not (placeholders first) */
     int nwhs;
-    int jcap;
 } claim_acc;
 
-/* Turns the current row of an S_CLAIM / S_CLAIM_ONE statement into a job of req (bodies of one
- * event shared) and notes its webhook. */
+/* Turns the current row of an S_CLAIM / S_CLAIM_ONE statement into a job of req (rows.c) and
+ * notes its webhook. */
 static void claim_take_row(hk_req *req, sqlite3_stmt *s, claim_acc *a)
 {
-    char wid[HK_ID_MAX];
-    c_id(s, 1, wid);
+    hk_job_row r;
+    r.id = (const char *)sqlite3_column_text(s, 0);
+    r.webhook_id = (const char *)sqlite3_column_text(s, 1);
+    r.event_id = (const char *)sqlite3_column_text(s, 2);
+    r.status = (const char *)sqlite3_column_text(s, 3);
+    r.attempt_number = (int)c_i64(s, 4);
+    r.max_attempts = (int)c_i64(s, 5);
+    r.due = c_i64(s, 6);
+    r.created = c_i64(s, 7);
+    r.data = NULL;
+    r.data_len = 0;
+    if (sqlite3_column_type(s, 8) != SQLITE_NULL) {
+        r.data = (const char *)sqlite3_column_text(s, 8);
+        r.data_len = (size_t)sqlite3_column_bytes(s, 8);
+    }
+    r.type = (const char *)sqlite3_column_text(s, 9);
+    r.payload = (const char *)sqlite3_column_text(s, 10);
+    r.payload_len = (size_t)sqlite3_column_bytes(s, 10);
+    r.ev_created = c_i64(s, 11);
+    hk_job *j = hk_job_from_row(&r, &a->bodies);
     hk_webhook *wh = NULL;
     for (int i = 0; i < a->nwhs; i++)
-        if (strcmp(a->whs[i]->id, wid) == 0) wh = a->whs[i];
+        if (strcmp(a->whs[i]->id, j->webhook_id) == 0) wh = a->whs[i];
     if (!wh) {
         /* Loaded after the scan: the statement is still stepping. Use a placeholder. */
         a->whs = hk_realloc(a->whs, sizeof(hk_webhook *) * (size_t)(a->nwhs + 1));
         wh = a->whs[a->nwhs++] = hk_calloc(1, sizeof(hk_webhook));
-        hk_strlcpy(wh->id, wid, sizeof wh->id);
+        hk_strlcpy(wh->id, j->webhook_id, sizeof wh->id);
         wh->status = -1; /* unknown yet */
     }
-    hk_job *j = hk_job_new();
-    c_id(s, 0, j->id);
-    hk_strlcpy(j->webhook_id, wid, sizeof j->webhook_id);
-    c_id(s, 2, j->event_id);
-    j->status = hk_dl_status_parse((const char *)sqlite3_column_text(s, 3));
-    j->attempt_number = (int)c_i64(s, 4);
-    j->max_attempts = (int)c_i64(s, 5);
-    j->due_ms = c_i64(s, 6);
-    j->created_ms = c_i64(s, 7);
-    const char *type = (const char *)sqlite3_column_text(s, 9);
-    int64_t ev_created = c_i64(s, 11);
-    if (sqlite3_column_type(s, 8) != SQLITE_NULL) {
-        j->body = hk_envelope_render(j->event_id, type, ev_created,
-                                     (const char *)sqlite3_column_text(s, 8),
-                                     (size_t)sqlite3_column_bytes(s, 8));
-    } else {
-        claim_ev *ev = NULL;
-        for (int i = a->nev - 1; i >= 0 && i >= a->nev - 64; i--)
-            if (strcmp(a->evs[i].id, j->event_id) == 0) ev = &a->evs[i];
-        if (!ev) {
-            if (a->nev == a->evcap) {
-                a->evcap = a->evcap ? a->evcap * 2 : 64;
-                a->evs = hk_realloc(a->evs, sizeof(claim_ev) * (size_t)a->evcap);
-            }
-            ev = &a->evs[a->nev++];
-            hk_strlcpy(ev->id, j->event_id, sizeof ev->id);
-            ev->body = hk_envelope_render(j->event_id, type, ev_created,
-                                          (const char *)sqlite3_column_text(s, 10),
-                                          (size_t)sqlite3_column_bytes(s, 10));
-        }
-        j->body = hk_blob_ref(ev->body);
-    }
-    add_out_job(&req->u.claim.jobs, &req->u.claim.njobs, &a->jcap, j);
+    hk_out_job(&req->u.claim.jobs, &req->u.claim.njobs, j);
 }
 
 /* The second half of a claim: loads the webhooks of the jobs collected, leases the jobs of
@@ -1217,11 +1040,10 @@ static int claim_finish(sq *c, hk_req *req, claim_acc *a, int rc)
 {
     char (*park)[HK_ID_MAX] = NULL;
     int npark = 0;
-    for (int i = 0; i < a->nev; i++) hk_blob_unref(a->evs[i].body);
-    free(a->evs);
+    hk_bodies_free(&a->bodies);
     for (int i = 0; !rc && i < a->nwhs; i++) {
         hk_webhook *w = NULL;
-        rc = webhook_by_id(c, a->whs[i]->id, &w);
+        rc = sq_webhook_get(c, a->whs[i]->id, NULL, &w);
         if (!rc && w) {
             hk_webhook_free(a->whs[i]);
             a->whs[i] = w;
@@ -1238,7 +1060,7 @@ static int claim_finish(sq *c, hk_req *req, claim_acc *a, int rc)
         hk_webhook *wh = NULL;
         for (int k = 0; k < a->nwhs; k++)
             if (strcmp(a->whs[k]->id, j->webhook_id) == 0) wh = a->whs[k];
-        if (!wh || wh->status != HK_WH_ACTIVE || wh->deleted_at) {
+        if (!hk_claim_keeps(wh)) {
             park = hk_realloc(park, sizeof *park * (size_t)(npark + 1));
             hk_strlcpy(park[npark++], j->id, HK_ID_MAX);
             hk_job_free(j);
@@ -1256,7 +1078,7 @@ static int claim_finish(sq *c, hk_req *req, claim_acc *a, int rc)
             continue;
         }
         req->u.claim.jobs[kept++] = j;
-        add_out_webhook(&req->u.claim.webhooks, &req->u.claim.nwebhooks, wh);
+        hk_out_webhook(&req->u.claim.webhooks, &req->u.claim.nwebhooks, wh);
     }
     req->u.claim.njobs = kept;
     for (int i = 0; !rc && i < npark; i++) {
@@ -1276,13 +1098,15 @@ static int claim_finish(sq *c, hk_req *req, claim_acc *a, int rc)
     return rc;
 }
 
-static int do_claim(sq *c, hk_req *req)
+static int sq_claim(void *conn, hk_req *req)
 {
+    sq *c = conn;
     PS(s, S_CLAIM);
     b_i64(s, 1, req->now + req->u.claim.horizon);
     b_i64(s, 2, req->u.claim.limit);
     claim_acc a;
     memset(&a, 0, sizeof a);
+    hk_bodies_init(&a.bodies);
     req->u.claim.parked = 0;
     int rc;
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) claim_take_row(req, s, &a);
@@ -1292,13 +1116,15 @@ static int do_claim(sq *c, hk_req *req)
 }
 
 /* CLAIM_IDS (store.h): each id is confirmed against its row before it is leased. */
-static int do_claim_ids(sq *c, hk_req *req)
+static int sq_claim_ids(void *conn, hk_req *req)
 {
+    sq *c = conn;
     int64_t until = req->now + req->u.claim.horizon;
     claim_acc a;
     memset(&a, 0, sizeof a);
+    hk_bodies_init(&a.bodies);
     req->u.claim.parked = 0;
-    int rc = HK_OK, lcap = 0;
+    int rc = HK_OK;
     for (int i = 0; !rc && i < req->u.claim.nids; i++) {
         sqlite3_stmt *s = ps(c, S_CLAIM_ONE);
         if (!s) {
@@ -1312,19 +1138,11 @@ static int do_claim_ids(sq *c, hk_req *req)
             if (due <= until) {
                 claim_take_row(req, s, &a);
             } else {
-                if (req->u.claim.nlater == lcap) {
-                    lcap = lcap ? lcap * 2 : 16;
-                    req->u.claim.later = hk_realloc(req->u.claim.later,
-                                                    sizeof(hk_release) * (size_t)lcap);
-                }
-                hk_release *l = &req->u.claim.later[req->u.claim.nlater++];
-                c_id(s, 0, l->id);
-                l->next_retry_at = due;
-                req->u.claim.parked++;
+                char id[HK_ID_MAX];
+                c_id(s, 0, id);
+                hk_out_release(&req->u.claim.later, &req->u.claim.nlater, id, due);
             }
-        } else if (st == SQLITE_DONE) {
-            req->u.claim.parked++; /* unknown, finished, parked or leased: the row says no */
-        }
+        } /* no row: unknown, finished, parked or leased; the row says no */
         rc = map_rc(c, st, "claim row");
         sqlite3_reset(s);
     }
@@ -1332,8 +1150,9 @@ static int do_claim_ids(sq *c, hk_req *req)
 }
 
 /* DUE_SCAN (store.h). The cursor is "<next_retry_at>:<rowid>" of the last row returned. */
-static int do_due_scan(sq *c, hk_req *req)
+static int sq_due_scan(void *conn, hk_req *req)
 {
+    sq *c = conn;
     int64_t after_due = INT64_MIN, after_row = 0;
     const char *cur = req->u.due_scan.cursor;
     const char *colon = strchr(cur, ':');
@@ -1376,10 +1195,10 @@ static int do_due_scan(sq *c, hk_req *req)
 
 typedef struct health_acc {
     const char *wid;
-    int64_t ok, fail, streak; /* streak: final failures since the last success in this batch */
-    int had_success, gone;
+    hk_health h;
 } health_acc;
 
+/* Sets webhook wid's status, parks its waiting deliveries and records the change in req. */
 static int set_webhook_status(sq *c, hk_req *req, const char *wid, int status)
 {
     PS(s, S_WH_SET_STATUS);
@@ -1387,19 +1206,16 @@ static int set_webhook_status(sq *c, hk_req *req, const char *wid, int status)
     b_text(s, 2, hk_wh_status_name(status));
     b_i64(s, 3, req->now);
     int rc = run(c, s, "webhook status");
-    if (!rc) rc = park_webhook(c, wid);
-    if (!rc) {
-        req->u.results.changes = hk_realloc(req->u.results.changes,
-                                            sizeof(hk_wh_change) * (size_t)(req->u.results.nchanges + 1));
-        hk_wh_change *ch = &req->u.results.changes[req->u.results.nchanges++];
-        hk_strlcpy(ch->id, wid, sizeof ch->id);
-        ch->status = status; /* logged by the dispatcher once the commit succeeded */
-    }
+    if (!rc) rc = sq_webhook_park(c, wid);
+    if (!rc) hk_out_change(req, wid, status);
     return rc;
 }
 
-static int do_results(sq *c, hk_req *req)
+/* RESULTS: per result an attempt row and the delivery row (and the static headers once), then
+ * per webhook with final results its counters, and the status rows.c decides. */
+static int sq_results(void *conn, hk_req *req)
 {
+    sq *c = conn;
     int rc = HK_OK, nacc = 0;
     health_acc *acc = hk_calloc((size_t)(req->u.results.n ? req->u.results.n : 1), sizeof *acc);
     for (int i = 0; !rc && i < req->u.results.n; i++) {
@@ -1461,24 +1277,16 @@ static int do_results(sq *c, hk_req *req)
             h = &acc[nacc++];
             h->wid = r->webhook_id;
         }
-        if (r->attempt_ok) {
-            h->ok++;
-            h->had_success = 1;
-            h->streak = 0;
-        } else {
-            h->fail++;
-            h->streak++;
-        }
-        if (r->gone) h->gone = 1;
+        hk_health_add(&h->h, r);
     }
     for (int k = 0; !rc && k < nacc; k++) {
         health_acc *h = &acc[k];
         PS(s, S_WH_HEALTH);
         b_text(s, 1, h->wid);
-        b_i64(s, 2, h->ok);
-        b_i64(s, 3, h->fail);
-        b_i64(s, 4, h->had_success);
-        b_i64(s, 5, h->streak);
+        b_i64(s, 2, h->h.ok);
+        b_i64(s, 3, h->h.fail);
+        b_i64(s, 4, h->h.had_success);
+        b_i64(s, 5, h->h.streak);
         int st = sqlite3_step(s);
         int64_t cf = 0, deleted = 0;
         int status = -1;
@@ -1490,12 +1298,9 @@ static int do_results(sq *c, hk_req *req)
         }
         rc = map_rc(c, st, "webhook health");
         sqlite3_reset(s);
-        if (rc || status < 0 || deleted) continue;
-        if (h->gone && status != HK_WH_DISABLED)
-            rc = set_webhook_status(c, req, h->wid, HK_WH_DISABLED);
-        else if (status == HK_WH_ACTIVE && req->u.results.disable_after > 0 &&
-                 cf >= req->u.results.disable_after)
-            rc = set_webhook_status(c, req, h->wid, HK_WH_FAILED);
+        if (rc) continue;
+        int to = hk_health_decide(&h->h, status, cf, deleted != 0, req->u.results.disable_after);
+        if (to >= 0) rc = set_webhook_status(c, req, h->wid, to);
     }
     free(acc);
     return rc;
@@ -1503,7 +1308,7 @@ static int do_results(sq *c, hk_req *req)
 
 /* RELEASE (leases dropped) or RESCHEDULE (later due times, leases kept): stmt once per item,
  * all in the caller's transaction. */
-static int do_release(sq *c, hk_req *req, int stmt, const char *what)
+static int release_items(sq *c, hk_req *req, int stmt, const char *what)
 {
     for (int i = 0; i < req->u.release.n; i++) {
         PS(s, stmt);
@@ -1516,8 +1321,19 @@ static int do_release(sq *c, hk_req *req, int stmt, const char *what)
     return HK_OK;
 }
 
-static int do_heartbeat(sq *c, hk_req *req)
+static int sq_dl_release(void *conn, hk_req *req)
 {
+    return release_items(conn, req, S_DL_RELEASE, "release");
+}
+
+static int sq_dl_reschedule(void *conn, hk_req *req)
+{
+    return release_items(conn, req, S_DL_RESCHEDULE, "reschedule");
+}
+
+static int sq_heartbeat(void *conn, hk_req *req)
+{
+    sq *c = conn;
     PS(u, S_NODE_UPSERT);
     b_text(u, 1, req->node_id);
     b_i64(u, 2, req->u.heartbeat.alive_until);
@@ -1534,119 +1350,67 @@ static int do_heartbeat(sq *c, hk_req *req)
     return run(c, d, "node cleanup");
 }
 
-/* ---- backend entry points ------------------------------------------------------------------ */
+/* ---- replays ------------------------------------------------------------------------------ */
 
-/* Inserts one replay of delivery `orig` for webhook w; the first new id goes to new_id. */
-static int replay_one(sq *c, hk_req *req, const hk_webhook *w, const char *orig)
+static int sq_delivery_webhook(void *conn, const char *id, const char *org, char wid[HK_ID_MAX],
+                               int *found)
 {
-    char id[HK_ID_MAX];
-    hk_id_new("whde", id);
+    sq *c = conn;
+    PS(q, S_DL_WEBHOOK_OF);
+    b_text(q, 1, id);
+    b_text(q, 2, org);
+    int rc = sqlite3_step(q);
+    *found = rc == SQLITE_ROW;
+    if (*found) c_id(q, 0, wid);
+    rc = map_rc(c, rc, "delivery lookup");
+    sqlite3_reset(q);
+    return rc;
+}
+
+static int sq_failed_range(void *conn, const char *wid, int64_t since, int64_t until,
+                           char (**ids)[HK_ID_MAX], int *n)
+{
+    sq *c = conn;
+    PS(q, S_DL_FAILED_RANGE);
+    b_text(q, 1, wid);
+    b_i64(q, 2, since);
+    b_time(q, 3, until);
+    int rc, cap = 0;
+    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+        if (*n == cap) {
+            cap = cap ? cap * 2 : 64;
+            *ids = hk_realloc(*ids, (size_t)cap * HK_ID_MAX);
+        }
+        c_id(q, 0, (*ids)[(*n)++]);
+    }
+    rc = map_rc(c, rc, "recover select");
+    sqlite3_reset(q);
+    return rc;
+}
+
+static int sq_replay_insert(void *conn, const char *id, const char *orig, const hk_webhook *w,
+                            int64_t now)
+{
+    sq *c = conn;
     PS(s, S_DL_REPLAY);
     b_text(s, 1, id);
     b_text(s, 2, orig);
     b_text(s, 3, w->url);
     b_i64(s, 4, w->max_retries + 1);
-    b_i64(s, 5, req->now);
-    int rc = run(c, s, "replay insert");
-    if (rc) return rc;
-    if (req->u.replay.count++ == 0) hk_strlcpy(req->u.replay.new_id, id, HK_ID_MAX);
-    return HK_OK;
+    b_i64(s, 5, now);
+    return run(c, s, "replay insert");
 }
 
-static int do_replay(sq *c, hk_req *req)
-{
-    char wid[HK_ID_MAX];
-    int rc;
-    req->u.replay.count = 0;
-    req->u.replay.new_id[0] = '\0';
-    if (req->u.replay.delivery_id) {
-        PS(q, S_DL_WEBHOOK_OF);
-        b_text(q, 1, req->u.replay.delivery_id);
-        b_text(q, 2, req->org_id);
-        rc = sqlite3_step(q);
-        int found = rc == SQLITE_ROW;
-        if (found) hk_strlcpy(wid, (const char *)sqlite3_column_text(q, 0), sizeof wid);
-        rc = map_rc(c, rc, "delivery lookup");
-        sqlite3_reset(q);
-        if (rc) return rc;
-        if (!found) return HK_ENOTFOUND;
-    } else {
-        hk_strlcpy(wid, req->u.replay.webhook_id, sizeof wid);
-    }
-    hk_webhook *w = NULL;
-    rc = webhook_get(c, wid, req->org_id, &w);
-    if (rc) return rc;
-    if (!w) return HK_ENOTFOUND;
-    req->u.replay.webhook = w;
-    if (w->status != HK_WH_ACTIVE) {
-        snprintf(req->err, sizeof req->err, "webhook %s is %s, not active", w->id,
-                 hk_wh_status_name(w->status));
-        return HK_ECONFLICT;
-    }
-    if (req->u.replay.delivery_id) return replay_one(c, req, w, req->u.replay.delivery_id);
+/* ---- backend entry points ------------------------------------------------------------------ */
 
-    /* recover: collect the ids first (the inserts must not run inside the select) */
-    PS(q, S_DL_FAILED_RANGE);
-    b_text(q, 1, wid);
-    b_i64(q, 2, req->u.replay.since);
-    b_time(q, 3, req->u.replay.until);
-    char(*ids)[HK_ID_MAX] = NULL;
-    int n = 0, cap = 0;
-    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
-        if (n == cap) {
-            cap = cap ? cap * 2 : 64;
-            ids = hk_realloc(ids, (size_t)cap * HK_ID_MAX);
-        }
-        hk_strlcpy(ids[n++], (const char *)sqlite3_column_text(q, 0), HK_ID_MAX);
-    }
-    rc = map_rc(c, rc, "recover select");
-    sqlite3_reset(q);
-    for (int i = 0; !rc && i < n; i++) rc = replay_one(c, req, w, ids[i]);
-    free(ids);
-    return rc;
-}
-
-static int sq_exec(void *conn, hk_req *req)
+static int sq_ping_req(void *conn, hk_req *req)
 {
     sq *c = conn;
-    switch (req->kind) {
-    case HK_REQ_PING: {
-        PS(s, S_PING);
-        return run(c, s, "ping");
-    }
-    case HK_REQ_APIKEY_CREATE: return do_key_create(c, req, 0);
-    case HK_REQ_APIKEY_ENSURE: return do_key_create(c, req, 1);
-    case HK_REQ_APIKEY_LIST: return do_key_list(c, req);
-    case HK_REQ_APIKEY_REVOKE: return do_key_revoke(c, req);
-    case HK_REQ_APIKEY_LOOKUP: return do_key_lookup(c, req);
-    case HK_REQ_APIKEY_COUNT: return do_key_count(c, req);
-    case HK_REQ_WEBHOOK_CREATE: orgs_reset(c); return do_webhook_create(c, req);
-    case HK_REQ_WEBHOOK_GET: return do_webhook_get(c, req);
-    case HK_REQ_WEBHOOK_LIST: return do_webhook_list(c, req);
-    case HK_REQ_WEBHOOK_PATCH: orgs_reset(c); return do_webhook_patch(c, req);
-    case HK_REQ_WEBHOOK_DELETE: orgs_reset(c); return do_webhook_delete(c, req);
-    case HK_REQ_WEBHOOK_LOAD: return do_webhook_load(c, req);
-    case HK_REQ_INGEST: return do_ingest(c, req);
-    case HK_REQ_EVENT_LIST: return do_event_list(c, req);
-    case HK_REQ_EVENT_GET: return do_event_get(c, req);
-    case HK_REQ_DELIVERY_LIST: return do_delivery_list(c, req);
-    case HK_REQ_DELIVERY_GET: return do_delivery_get(c, req);
-    case HK_REQ_CLAIM: return do_claim(c, req);
-    case HK_REQ_RESULTS: {
-        int rc = do_results(c, req);
-        if (req->u.results.nchanges) orgs_reset(c); /* a webhook's status changed */
-        return rc;
-    }
-    case HK_REQ_RELEASE: return do_release(c, req, S_DL_RELEASE, "release");
-    case HK_REQ_HEARTBEAT: return do_heartbeat(c, req);
-    case HK_REQ_REPLAY: return do_replay(c, req);
-    case HK_REQ_CLAIM_IDS: return do_claim_ids(c, req);
-    case HK_REQ_DUE_SCAN: return do_due_scan(c, req);
-    case HK_REQ_RESCHEDULE: return do_release(c, req, S_DL_RESCHEDULE, "reschedule");
-    }
-    snprintf(req->err, sizeof req->err, "unknown request kind %d", req->kind);
-    return HK_EINTERNAL;
+    HK_UNUSED(req);
+    PS(s, S_PING);
+    return run(c, s, "ping");
 }
+
 
 static int simple(sq *c, int id, const char *what)
 {
@@ -1658,23 +1422,21 @@ static int simple(sq *c, int id, const char *what)
 static int sq_begin(void *conn)
 {
     sq *c = conn;
-    orgs_reset(c);
-    c->ntouched = 0;
+    hk_conn_group_reset(&c->base);
     return simple(c, c->role == HK_CONN_READER ? S_BEGIN_R : S_BEGIN_W, "begin");
 }
 
 static int sq_commit(void *conn)
 {
     sq *c = conn;
-    orgs_reset(c);
+    hk_conn_group_reset(&c->base);
     return simple(c, S_COMMIT, "commit");
 }
 
 static int sq_rollback(void *conn)
 {
     sq *c = conn;
-    orgs_reset(c);
-    c->ntouched = 0;
+    hk_conn_group_reset(&c->base);
     if (sqlite3_get_autocommit(c->db)) return HK_OK;
     return simple(c, S_ROLLBACK, "rollback");
 }
@@ -1682,7 +1444,7 @@ static int sq_rollback(void *conn)
 static int sq_savepoint(void *conn)
 {
     sq *c = conn;
-    c->touched_mark = c->ntouched;
+    hk_conn_mark(&c->base);
     return simple(c, S_SAVEPOINT, "savepoint");
 }
 
@@ -1695,8 +1457,7 @@ static int sq_rollback_to(void *conn)
 {
     sq *c = conn;
     /* The candidates cache may hold rows written by the undone request; drop it. */
-    orgs_reset(c);
-    c->ntouched = c->touched_mark;
+    hk_conn_undo(&c->base);
     return simple(c, S_ROLLBACK_TO, "rollback to");
 }
 
@@ -1704,17 +1465,16 @@ static int sq_rollback_to(void *conn)
 static int sq_pre_commit(void *conn)
 {
     sq *c = conn;
-    if (c->ntouched > 1) qsort(c->touched, (size_t)c->ntouched, HK_ID_MAX, cmp_id);
+    int n = hk_conn_touched_unique(&c->base);
     int64_t now = hk_now_ms();
-    for (int i = 0; i < c->ntouched; i++) {
-        if (i > 0 && strcmp(c->touched[i], c->touched[i - 1]) == 0) continue;
+    for (int i = 0; i < n; i++) {
         PS(s, S_WH_TRIGGERED);
-        b_text(s, 1, c->touched[i]);
+        b_text(s, 1, c->base.touched[i]);
         b_i64(s, 2, now);
         int rc = run(c, s, "last triggered");
         if (rc) return rc;
     }
-    c->ntouched = 0;
+    c->base.ntouched = 0;
     return HK_OK;
 }
 
@@ -1728,8 +1488,7 @@ static void sq_close(void *conn)
 {
     sq *c = conn;
     if (!c) return;
-    orgs_reset(c);
-    free(c->touched);
+    hk_conn_free(&c->base);
     for (int i = 0; i < S_MAX; i++)
         if (c->st[i]) sqlite3_finalize(c->st[i]);
     sqlite3_close(c->db);
@@ -1927,6 +1686,44 @@ static int sq_startup(void *conn, const char *node_id, char *err, size_t errlen)
     return rc;
 }
 
+static const hk_store_ops sq_ops = {
+    .ping = sq_ping_req,
+    .key_by_hash = sq_key_by_hash,
+    .key_insert = sq_key_insert,
+    .key_list = sq_key_list,
+    .key_revoke = sq_key_revoke,
+    .key_count = sq_key_count,
+    .webhook_get = sq_webhook_get,
+    .webhook_exists = sq_webhook_exists,
+    .webhook_count_org = sq_webhook_count_org,
+    .webhook_insert = sq_webhook_insert,
+    .webhook_rotate = sq_webhook_rotate,
+    .webhook_update = sq_webhook_update,
+    .subs_delete = sq_subs_delete,
+    .subs_insert = sq_subs_insert,
+    .webhook_park = sq_webhook_park,
+    .webhook_unpark = sq_webhook_unpark,
+    .webhook_list = sq_webhook_list,
+    .webhook_delete = sq_webhook_delete,
+    .webhook_load = sq_webhook_load,
+    .org_webhooks = sq_org_webhooks,
+    .ingest = sq_ingest,
+    .event_list = sq_event_list,
+    .event_get = sq_event_get,
+    .delivery_list = sq_delivery_list,
+    .delivery_get = sq_delivery_get,
+    .claim = sq_claim,
+    .claim_ids = sq_claim_ids,
+    .due_scan = sq_due_scan,
+    .results = sq_results,
+    .release = sq_dl_release,
+    .reschedule = sq_dl_reschedule,
+    .heartbeat = sq_heartbeat,
+    .delivery_webhook = sq_delivery_webhook,
+    .failed_range = sq_failed_range,
+    .replay_insert = sq_replay_insert,
+};
+
 const hk_store_backend hk_sqlite_backend = {
     .name = "sqlite",
     .open = sq_open,
@@ -1939,7 +1736,7 @@ const hk_store_backend hk_sqlite_backend = {
     .release = sq_release,
     .rollback_to = sq_rollback_to,
     .pre_commit = sq_pre_commit,
-    .exec = sq_exec,
+    .ops = &sq_ops,
     .ping = sq_ping,
     .close = sq_close,
 };

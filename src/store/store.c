@@ -39,6 +39,7 @@
 #include "core/time.h"
 #include "store/sig_scheme.h"
 #include "store/backend.h"
+#include "store/rows.h"
 
 #define GROUP_MAX 1024        /* requests per write transaction */
 #define READERS_SQLITE 2
@@ -105,46 +106,288 @@ static hk_req *q_take_all(reqq *q, int max, int *n)
 
 /* ---- names, records ------------------------------------------------------------------------ */
 
+/* ---- the request table: every kind's name, flags and policy ------------------------------- */
+
+/* A kind's policy: the rules of the request, around the backend's SQL (ops). Returns 0 or an
+ * HK_E* code, with req->err set for the ones a person reads. */
+typedef int (*policy_fn)(const hk_store_ops *o, void *conn, hk_req *req);
+
+static void apikey_clear(hk_apikey *k);
+
+/* The kinds whose rules all live in the backend's one op (listing, reading, and the batched
+ * writes whose shape is the backend's: ingest, claims, results), or in rows.c helpers it calls. */
+#define PASS(op)                                                                                   \
+    static int p_##op(const hk_store_ops *o, void *conn, hk_req *req)                              \
+    {                                                                                              \
+        return o->op(conn, req);                                                                   \
+    }
+PASS(ping)
+PASS(key_list)
+PASS(key_count)
+PASS(webhook_list)
+PASS(webhook_load)
+PASS(ingest)
+PASS(event_list)
+PASS(event_get)
+PASS(delivery_get)
+PASS(claim)
+PASS(due_scan)
+PASS(release)
+PASS(reschedule)
+PASS(heartbeat)
+#undef PASS
+
+/* APIKEY_CREATE / APIKEY_ENSURE: ENSURE returns the key of the hash if it exists already. */
+static int key_create(const hk_store_ops *o, void *conn, hk_req *req, int ensure)
+{
+    hk_apikey *k = &req->u.key_create.out;
+    int found = 0, rc;
+    if (ensure && ((rc = o->key_by_hash(conn, req->u.key_create.key_hash, k, &found)) || found))
+        return rc;
+    char id[HK_ID_MAX];
+    hk_id_new("key", id);
+    if ((rc = o->key_insert(conn, req, id))) return rc;
+    req->u.key_create.created = 1;
+    return o->key_by_hash(conn, req->u.key_create.key_hash, k, &found);
+}
+
+static int p_key_create(const hk_store_ops *o, void *conn, hk_req *req)
+{
+    return key_create(o, conn, req, 0);
+}
+
+static int p_key_ensure(const hk_store_ops *o, void *conn, hk_req *req)
+{
+    return key_create(o, conn, req, 1);
+}
+
+static int p_key_revoke(const hk_store_ops *o, void *conn, hk_req *req)
+{
+    int64_t changed = 0;
+    int rc = o->key_revoke(conn, req, &changed);
+    return rc ? rc : changed ? HK_OK : HK_ENOTFOUND;
+}
+
+/* APIKEY_LOOKUP: a revoked key is not found. */
+static int p_key_lookup(const hk_store_ops *o, void *conn, hk_req *req)
+{
+    hk_apikey k = {0};
+    int found = 0;
+    int rc = o->key_by_hash(conn, req->u.key_lookup.key_hash, &k, &found);
+    if (!rc && found && !k.revoked_at) {
+        req->u.key_lookup.found = 1;
+        hk_strlcpy(req->u.key_lookup.org, k.org_id ? k.org_id : "", sizeof req->u.key_lookup.org);
+        hk_strlcpy(req->u.key_lookup.key_id, k.id, sizeof req->u.key_lookup.key_id);
+    }
+    apikey_clear(&k);
+    return rc;
+}
+
+/* WEBHOOK_CREATE: the per-organization limit, defaults (rows.c), row, subscriptions; the
+ * answer is the row as stored. */
+static int p_webhook_create(const hk_store_ops *o, void *conn, hk_req *req)
+{
+    const hk_webhook_fields *f = req->u.wh_create.f;
+    int rc;
+    if (req->u.wh_create.max_per_org > 0) {
+        int64_t n = 0;
+        if ((rc = o->webhook_count_org(conn, req->org_id, &n))) return rc;
+        if ((rc = hk_wh_limit_check(req, n))) return rc;
+    }
+    char id[HK_ID_MAX];
+    hk_id_new("wh", id);
+    hk_wh_row row;
+    hk_wh_row_create(f, &row);
+    if ((rc = o->webhook_insert(conn, req, id, &row))) return rc;
+    if ((rc = o->subs_insert(conn, id, f->events, f->nevents, req->now))) return rc;
+    return o->webhook_get(conn, id, NULL, &req->u.wh_create.out);
+}
+
+static int p_webhook_get(const hk_store_ops *o, void *conn, hk_req *req)
+{
+    int rc = o->webhook_get(conn, req->u.wh_get.id, req->org_id, &req->u.wh_get.out);
+    if (!rc && !req->u.wh_get.out) return HK_ENOTFOUND;
+    return rc;
+}
+
+/* WEBHOOK_PATCH: the merge (rows.c), a secret rotation before the update, the subscriptions
+ * replaced, and the deliveries parked or unparked when the status changes. */
+static int p_webhook_patch(const hk_store_ops *o, void *conn, hk_req *req)
+{
+    const hk_webhook_fields *f = req->u.wh_patch.f;
+    hk_webhook *w = NULL;
+    int rc = o->webhook_get(conn, req->u.wh_patch.id, req->org_id, &w);
+    if (rc) return rc;
+    if (!w) return HK_ENOTFOUND;
+    hk_wh_row row;
+    hk_wh_row_patch(w, f, req->now, &row);
+    /* before the update: the old secret moves aside, then the new one replaces it */
+    if ((f->has & HK_WF_ROTATE) && (f->has & HK_WF_SECRET))
+        rc = o->webhook_rotate(conn, w->id, f->prev_expires_at);
+    if (!rc) rc = o->webhook_update(conn, w->id, &row);
+    if (!rc && (f->has & HK_WF_EVENTS)) {
+        rc = o->subs_delete(conn, w->id);
+        if (!rc) rc = o->subs_insert(conn, w->id, f->events, f->nevents, req->now);
+    }
+    if (!rc && row.status != w->status) {
+        if (row.status == HK_WH_ACTIVE)
+            rc = o->webhook_unpark(conn, w->id, req->now, &req->u.wh_patch.unparked);
+        else
+            rc = o->webhook_park(conn, w->id);
+    }
+    char id[HK_ID_MAX];
+    hk_strlcpy(id, w->id, sizeof id);
+    hk_webhook_free(w);
+    if (rc) return rc;
+    return o->webhook_get(conn, id, NULL, &req->u.wh_patch.out);
+}
+
+/* DELIVERY_LIST: the deliveries of a webhook of the request's organization only. */
+static int p_delivery_list(const hk_store_ops *o, void *conn, hk_req *req)
+{
+    int found = 0;
+    int rc = o->webhook_exists(conn, req->u.dl_list.webhook_id, req->org_id, &found);
+    if (rc) return rc;
+    if (!found) return HK_ENOTFOUND;
+    return o->delivery_list(conn, req);
+}
+
+/* CLAIM_IDS: `parked` counts every id not returned as a job (parked, later, or dropped). */
+static int p_claim_ids(const hk_store_ops *o, void *conn, hk_req *req)
+{
+    int rc = o->claim_ids(conn, req);
+    if (!rc) req->u.claim.parked = req->u.claim.nids - req->u.claim.njobs;
+    return rc;
+}
+
+static int p_webhook_delete(const hk_store_ops *o, void *conn, hk_req *req)
+{
+    return o->webhook_delete(conn, req);
+}
+
+/* RESULTS: a batch that changed a webhook's status drops the fan-out cache (a backend that
+ * decides at pre-commit, PostgreSQL, drops it there). */
+static int p_results(const hk_store_ops *o, void *conn, hk_req *req)
+{
+    int rc = o->results(conn, req);
+    if (req->u.results.nchanges) hk_conn_orgs_reset(conn);
+    return rc;
+}
+
+/* One new delivery replaying orig; the first new id goes to u.replay.new_id. */
+static int replay_one(const hk_store_ops *o, void *conn, hk_req *req, const hk_webhook *w,
+                      const char *orig)
+{
+    char id[HK_ID_MAX];
+    hk_id_new("whde", id);
+    int rc = o->replay_insert(conn, id, orig, w, req->now);
+    if (rc) return rc;
+    if (req->u.replay.count++ == 0) hk_strlcpy(req->u.replay.new_id, id, HK_ID_MAX);
+    return HK_OK;
+}
+
+/* REPLAY (store.h): one delivery, or every failed one of a webhook in a time range; only for
+ * an active webhook. */
+static int p_replay(const hk_store_ops *o, void *conn, hk_req *req)
+{
+    char wid[HK_ID_MAX];
+    int rc;
+    req->u.replay.count = 0;
+    req->u.replay.new_id[0] = '\0';
+    if (req->u.replay.delivery_id) {
+        int found = 0;
+        rc = o->delivery_webhook(conn, req->u.replay.delivery_id, req->org_id, wid, &found);
+        if (rc) return rc;
+        if (!found) return HK_ENOTFOUND;
+    } else {
+        hk_strlcpy(wid, req->u.replay.webhook_id, sizeof wid);
+    }
+    hk_webhook *w = NULL;
+    rc = o->webhook_get(conn, wid, req->org_id, &w);
+    if (rc) return rc;
+    if (!w) return HK_ENOTFOUND;
+    req->u.replay.webhook = w;
+    if (w->status != HK_WH_ACTIVE) {
+        snprintf(req->err, sizeof req->err, "webhook %s is %s, not active", w->id,
+                 hk_wh_status_name(w->status));
+        return HK_ECONFLICT;
+    }
+    if (req->u.replay.delivery_id) return replay_one(o, conn, req, w, req->u.replay.delivery_id);
+    /* recover: the ids first (the inserts must not run inside the select) */
+    char(*ids)[HK_ID_MAX] = NULL;
+    int n = 0;
+    rc = o->failed_range(conn, wid, req->u.replay.since, req->u.replay.until, &ids, &n);
+    for (int i = 0; !rc && i < n; i++) rc = replay_one(o, conn, req, w, ids[i]);
+    free(ids);
+    return rc;
+}
+
+enum {
+    WRITES = 1 << 0,     /* changes the store: runs on the group-commit writer */
+    WRITES_NOW = 1 << 1, /* writes at once rather than into a group batch (be->write_now) */
+    DROPS_ORGS = 1 << 2, /* changes webhooks: the fan-out cache is dropped first */
+};
+
 static const struct {
     const char *name;
-    int writes;
+    unsigned flags;
+    policy_fn run;
 } kinds[HK_REQ_KIND_MAX] = {
-    [HK_REQ_PING] = {"ping", 0},
-    [HK_REQ_APIKEY_CREATE] = {"apikey_create", 1},
-    [HK_REQ_APIKEY_ENSURE] = {"apikey_ensure", 1},
-    [HK_REQ_APIKEY_LIST] = {"apikey_list", 0},
-    [HK_REQ_APIKEY_REVOKE] = {"apikey_revoke", 1},
-    [HK_REQ_APIKEY_LOOKUP] = {"apikey_lookup", 0},
-    [HK_REQ_APIKEY_COUNT] = {"apikey_count", 0},
-    [HK_REQ_WEBHOOK_CREATE] = {"webhook_create", 1},
-    [HK_REQ_WEBHOOK_GET] = {"webhook_get", 0},
-    [HK_REQ_WEBHOOK_LIST] = {"webhook_list", 0},
-    [HK_REQ_WEBHOOK_PATCH] = {"webhook_patch", 1},
-    [HK_REQ_REPLAY] = {"replay", 1},
-    [HK_REQ_WEBHOOK_DELETE] = {"webhook_delete", 1},
-    [HK_REQ_WEBHOOK_LOAD] = {"webhook_load", 0},
-    [HK_REQ_INGEST] = {"ingest", 1},
-    [HK_REQ_EVENT_LIST] = {"event_list", 0},
-    [HK_REQ_EVENT_GET] = {"event_get", 0},
-    [HK_REQ_DELIVERY_LIST] = {"delivery_list", 0},
-    [HK_REQ_DELIVERY_GET] = {"delivery_get", 0},
-    [HK_REQ_CLAIM] = {"claim", 1},
-    [HK_REQ_RESULTS] = {"results", 1},
-    [HK_REQ_RELEASE] = {"release", 1},
-    [HK_REQ_HEARTBEAT] = {"heartbeat", 1},
-    [HK_REQ_CLAIM_IDS] = {"claim_ids", 1},
-    [HK_REQ_DUE_SCAN] = {"due_scan", 0},
-    [HK_REQ_RESCHEDULE] = {"reschedule", 1},
+    [HK_REQ_PING] = {"ping", 0, p_ping},
+    [HK_REQ_APIKEY_CREATE] = {"apikey_create", WRITES | WRITES_NOW, p_key_create},
+    [HK_REQ_APIKEY_ENSURE] = {"apikey_ensure", WRITES | WRITES_NOW, p_key_ensure},
+    [HK_REQ_APIKEY_LIST] = {"apikey_list", 0, p_key_list},
+    [HK_REQ_APIKEY_REVOKE] = {"apikey_revoke", WRITES | WRITES_NOW, p_key_revoke},
+    [HK_REQ_APIKEY_LOOKUP] = {"apikey_lookup", 0, p_key_lookup},
+    [HK_REQ_APIKEY_COUNT] = {"apikey_count", 0, p_key_count},
+    [HK_REQ_WEBHOOK_CREATE] = {"webhook_create", WRITES | WRITES_NOW | DROPS_ORGS,
+                               p_webhook_create},
+    [HK_REQ_WEBHOOK_GET] = {"webhook_get", 0, p_webhook_get},
+    [HK_REQ_WEBHOOK_LIST] = {"webhook_list", 0, p_webhook_list},
+    [HK_REQ_WEBHOOK_PATCH] = {"webhook_patch", WRITES | WRITES_NOW | DROPS_ORGS, p_webhook_patch},
+    [HK_REQ_REPLAY] = {"replay", WRITES | WRITES_NOW, p_replay},
+    [HK_REQ_WEBHOOK_DELETE] = {"webhook_delete", WRITES | WRITES_NOW | DROPS_ORGS,
+                               p_webhook_delete},
+    [HK_REQ_WEBHOOK_LOAD] = {"webhook_load", 0, p_webhook_load},
+    [HK_REQ_INGEST] = {"ingest", WRITES, p_ingest},
+    [HK_REQ_EVENT_LIST] = {"event_list", 0, p_event_list},
+    [HK_REQ_EVENT_GET] = {"event_get", 0, p_event_get},
+    [HK_REQ_DELIVERY_LIST] = {"delivery_list", 0, p_delivery_list},
+    [HK_REQ_DELIVERY_GET] = {"delivery_get", 0, p_delivery_get},
+    [HK_REQ_CLAIM] = {"claim", WRITES, p_claim},
+    [HK_REQ_RESULTS] = {"results", WRITES, p_results},
+    [HK_REQ_RELEASE] = {"release", WRITES, p_release},
+    [HK_REQ_HEARTBEAT] = {"heartbeat", WRITES, p_heartbeat},
+    [HK_REQ_CLAIM_IDS] = {"claim_ids", WRITES, p_claim_ids},
+    [HK_REQ_DUE_SCAN] = {"due_scan", 0, p_due_scan},
+    [HK_REQ_RESCHEDULE] = {"reschedule", WRITES, p_reschedule},
 };
 
 int hk_req_kind_writes(int kind)
 {
-    return kind > 0 && kind < HK_REQ_KIND_MAX ? kinds[kind].writes : 0;
+    return kind > 0 && kind < HK_REQ_KIND_MAX ? (kinds[kind].flags & WRITES) != 0 : 0;
 }
 
 const char *hk_req_kind_name(int kind)
 {
     return kind > 0 && kind < HK_REQ_KIND_MAX && kinds[kind].name ? kinds[kind].name : "?";
+}
+
+/* Runs req's policy on conn (inside the transaction the caller opened). */
+static int run_kind(const hk_store_backend *be, void *conn, hk_req *req)
+{
+    if (req->kind <= 0 || req->kind >= HK_REQ_KIND_MAX || !kinds[req->kind].run) {
+        snprintf(req->err, sizeof req->err, "unknown request kind %d", req->kind);
+        return HK_EINTERNAL;
+    }
+    unsigned flags = kinds[req->kind].flags;
+    if (flags & DROPS_ORGS) hk_conn_orgs_reset(conn);
+    int rc = (flags & WRITES_NOW) && be->write_now ? be->write_now(conn) : HK_OK;
+    if (!rc) rc = kinds[req->kind].run(be->ops, conn, req);
+    const char *msg = be->take_error ? be->take_error(conn) : NULL;
+    if (rc == HK_EINVAL && !req->err[0] && msg && msg[0])
+        hk_strlcpy(req->err, msg, sizeof req->err);
+    return rc;
 }
 
 static const char *const wh_status_names[] = {"active", "paused", "disabled", "failed"};
@@ -706,7 +949,7 @@ static int exec_one(hk_store *st, void *conn, hk_req *req)
     if (rc) {
         snprintf(req->err, sizeof req->err, "encryption failed");
     } else {
-        rc = st->be->exec(conn, req);
+        rc = run_kind(st->be, conn, req);
     }
     if (orig) *slot = orig;
     if (bufs) {
