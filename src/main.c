@@ -22,6 +22,7 @@
 #include "core/ids.h"
 #include "core/log.h"
 #include "core/metrics.h"
+#include "core/sdnotify.h"
 #include "core/time.h"
 #include "delivery/dispatcher.h"
 #include "http/server.h"
@@ -309,6 +310,7 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
         return;
     }
     s->stopping = 1;
+    hk_sd_notify("STOPPING=1"); /* systemd: draining, TimeoutStopSec runs */
     s->stop_deadline = hk_mono_ms() + s->cfg->shutdown_timeout_ms + 5000;
     HK_LOG(HK_LOG_INFO, "hookd.stopping", HK_LS("signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"),
            HK_LI("timeout_ms", s->cfg->shutdown_timeout_ms));
@@ -405,6 +407,7 @@ static int cmd_serve(hk_config *cfg)
            HK_LS("store", hk_store_backend_name(s.store)), HK_LS("queue", s.queue->ops->name),
            HK_LS("node", cfg->node_id), HK_LS("version", HK_VERSION),
            HK_LS("node_env", cfg->node_env));
+    hk_sd_notify("READY=1"); /* systemd Type=notify: started once the port is open */
     event_base_dispatch(s.base);
     rc = 0;
     HK_LOG(HK_LOG_INFO, "hookd.stopped", HK_LS("msg", "bye"));
