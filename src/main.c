@@ -290,6 +290,8 @@ static void on_dispatch_stopped(void *arg)
 {
     server *s = arg;
     HK_LOG(HK_LOG_INFO, "hookd.dispatch_stopped", HK_LS("msg", "every result written"));
+    /* a second signal ended the loop: cmd_serve is cleaning up, the server is gone */
+    if (!s->http) return;
     hk_http_server_drain(s->http); /* only now: until here /health/ready said 503 */
     on_drain_poll(-1, 0, s);
 }
@@ -413,6 +415,7 @@ static int cmd_serve(hk_config *cfg)
     HK_LOG(HK_LOG_INFO, "hookd.stopped", HK_LS("msg", "bye"));
 out:
     if (s.http) hk_http_server_free(s.http);
+    s.http = NULL; /* on_dispatch_stopped may still run, from hk_store_close */
     if (s.store) hk_store_close(s.store); /* completes queued requests */
     hk_nats_free(s.nats); /* after the store's last callbacks, before the loop goes */
     hk_ingest_free(s.ingest); /* after the store's last callbacks too */
