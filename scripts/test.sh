@@ -14,6 +14,7 @@
 # the postgres user when run as root), on both builds. HOOKD_ASAN_PG_TESTS="test_a.py ..."
 # narrows the sanitizer build's PostgreSQL pass to those files. With Redis (HOOKD_TEST_REDIS=1)
 # the release build runs it again on SQLite + Redis and on PostgreSQL + Redis.
+# As root, the Debian package test (tests/package/test_package.py) runs after the Redis pass.
 # The store conformance suite (tests/unit/test_store_conformance.c, ctest label `store`) runs
 # every store request kind on SQLite and on a private PostgreSQL, on both builds.
 set -euo pipefail
@@ -85,6 +86,15 @@ for store in sqlite pg; do
     HOOKD_TEST_STORE=$store HOOKD_TEST_REDIS=1 HOOKD_BIN="$PWD/$bdir/hookd" /usr/bin/python3 -m pytest \
         "${pytest_args[@]}" --ignore=tests/integration/test_redis.py tests/integration
 done
+# The Debian package end to end (tests/package: build, dpkg -i, run the unit's ExecStart as the
+# unit would, an event delivered, dpkg -r/-P keep the data). It installs and purges a package:
+# only as root (CI is).
+if [ "$(id -u)" -eq 0 ]; then
+    echo "== Debian package: build, install, run, remove (tests/package)"
+    /usr/bin/python3 -m pytest -q -p no:cacheprovider --timeout=300 tests/package
+else
+    echo "== Debian package test SKIPPED: it installs a package and needs root (CI runs it)"
+fi
 echo "== bench smoke profile ($bdir)"
 (cd "$bdir" && ctest -L bench --no-tests=error --output-on-failure)
 echo "== chaos suite, short profile ($bdir)"

@@ -22,6 +22,7 @@
 #include "core/ids.h"
 #include "core/log.h"
 #include "core/metrics.h"
+#include "core/sdnotify.h"
 #include "core/time.h"
 #include "delivery/dispatcher.h"
 #include "http/server.h"
@@ -289,6 +290,8 @@ static void on_dispatch_stopped(void *arg)
 {
     server *s = arg;
     HK_LOG(HK_LOG_INFO, "hookd.dispatch_stopped", HK_LS("msg", "every result written"));
+    /* a second signal ended the loop: cmd_serve is cleaning up, the server is gone */
+    if (!s->http) return;
     hk_http_server_drain(s->http); /* only now: until here /health/ready said 503 */
     on_drain_poll(-1, 0, s);
 }
@@ -309,6 +312,7 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
         return;
     }
     s->stopping = 1;
+    hk_sd_notify("STOPPING=1"); /* systemd: draining, TimeoutStopSec runs */
     s->stop_deadline = hk_mono_ms() + s->cfg->shutdown_timeout_ms + 5000;
     HK_LOG(HK_LOG_INFO, "hookd.stopping", HK_LS("signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"),
            HK_LI("timeout_ms", s->cfg->shutdown_timeout_ms));
@@ -405,11 +409,13 @@ static int cmd_serve(hk_config *cfg)
            HK_LS("store", hk_store_backend_name(s.store)), HK_LS("queue", s.queue->ops->name),
            HK_LS("node", cfg->node_id), HK_LS("version", HK_VERSION),
            HK_LS("node_env", cfg->node_env));
+    hk_sd_notify("READY=1"); /* systemd Type=notify: started once the port is open */
     event_base_dispatch(s.base);
     rc = 0;
     HK_LOG(HK_LOG_INFO, "hookd.stopped", HK_LS("msg", "bye"));
 out:
     if (s.http) hk_http_server_free(s.http);
+    s.http = NULL; /* on_dispatch_stopped may still run, from hk_store_close */
     if (s.store) hk_store_close(s.store); /* completes queued requests */
     hk_nats_free(s.nats); /* after the store's last callbacks, before the loop goes */
     hk_ingest_free(s.ingest); /* after the store's last callbacks too */

@@ -5,7 +5,8 @@
  * /api/webhook/openapi is a page that runs Swagger UI on it. GET /api/webhook/openapi/<file>
  * serves Swagger UI's own files (the allow-list `assets`, nothing else) from the npm package
  * swagger-ui-dist on disk: HOOKD_SWAGGER_UI_DIR if set, else the first of
- * <dir of the binary>/../node_modules/swagger-ui-dist and ./node_modules/swagger-ui-dist that
+ * <dir of the binary>/../node_modules/swagger-ui-dist, <dir of the binary>/../share/hookd/
+ * swagger-ui-dist (the installed package) and ./node_modules/swagger-ui-dist that
  * holds them. A file is read once and kept in memory. Without those files the page is plain
  * HTML: a link to the JSON document and the list of routes.
  *
@@ -871,6 +872,10 @@ static const char *ui_dir(const hk_config *cfg)
         if (slash) {
             *slash = '\0';
             int m = snprintf(cand, sizeof cand, "%s/../node_modules/swagger-ui-dist", exe);
+            if (m > 0 && (size_t)m < sizeof cand && has_ui(cand) && realpath(cand, found))
+                return found;
+            /* installed: <prefix>/bin/hookd, <prefix>/share/hookd/swagger-ui-dist */
+            m = snprintf(cand, sizeof cand, "%s/../share/hookd/swagger-ui-dist", exe);
             if (m > 0 && (size_t)m < sizeof cand && has_ui(cand) && realpath(cand, found))
                 return found;
         }
