@@ -9,7 +9,8 @@ build_pkgs=(build-essential cmake pkg-config libevent-dev libcurl4-openssl-dev l
             libsqlite3-dev libpq-dev libhiredis-dev libnats-dev)
 test_pkgs=(libcmocka-dev clang-format python3-pytest python3-pytest-xdist python3-pytest-timeout
            python3-requests python3-cryptography postgresql-15 redis-server nats-server wrk clang
-           libclang-rt-14-dev valgrind python3-jsonschema chromium)
+           libclang-rt-14-dev valgrind python3-jsonschema chromium
+           dpkg-dev fakeroot systemd adduser)  # the last four: the Debian package test
 
 want=("${build_pkgs[@]}")
 [ "${1:-}" = "--runtime" ] || want+=("${test_pkgs[@]}")
