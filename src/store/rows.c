@@ -50,9 +50,7 @@ void hk_out_change(hk_req *req, const char *wid, int status)
     grow((void **)&req->u.results.changes, req->u.results.nchanges, sizeof(hk_wh_change));
     hk_wh_change *ch = &req->u.results.changes[req->u.results.nchanges++];
     hk_strlcpy(ch->id, wid, sizeof ch->id);
-    ch->status = status;
-    HK_LOG(HK_LOG_WARN, "webhook.status_changed", HK_LS("webhook_id", wid),
-           HK_LS("status", hk_wh_status_name(status)));
+    ch->status = status; /* logged by the dispatcher once the commit succeeded */
 }
 
 /* ---- per-connection group state ----------------------------------------------------------- */

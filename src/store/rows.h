@@ -24,7 +24,8 @@ void hk_out_job(hk_job ***arr, int *n, hk_job *j);
 void hk_out_webhook(hk_webhook ***arr, int *n, const hk_webhook *wh);
 /* Appends (id, due) to a request's release list (ingest's `queued`, claim's `later`). */
 void hk_out_release(hk_release **arr, int *n, const char *id, int64_t due);
-/* Records in a results request that its batch moved webhook wid to status (logged). */
+/* Records in a results request that its batch moved webhook wid to status (the dispatcher logs
+ * it once the batch has committed). */
 void hk_out_change(hk_req *req, const char *wid, int status);
 
 /* ---- per-connection group state ----------------------------------------------------------- */
