@@ -12,7 +12,7 @@ static void on_ping(hk_req *req)
     hk_call *c = hk_call_of(req);
     hk_api *api = c->api;
     const char *store = req->rc == 0 ? "ok" : "down";
-    const char *queue = api->queue->ops->healthy(api->queue) ? "ok" : "down";
+    const char *queue = hk_queue_healthy(api->queue) ? "ok" : "down";
     const char *nats = api->nats_state ? api->nats_state : "disabled";
     int ok = strcmp(store, "ok") == 0 && strcmp(queue, "ok") == 0 &&
              (strcmp(nats, "ok") == 0 || strcmp(nats, "disabled") == 0);

@@ -520,7 +520,7 @@ static void flush_release(hk_dispatch *d)
 {
     if (d->rel_inflight || !d->rel.n) return;
     d->rel_inflight = 1;
-    d->queue->ops->release(d->queue, d->rel.items, d->rel.n, on_released, d);
+    hk_queue_release(d->queue, d->rel.items, d->rel.n, on_released, d);
     d->rel.n = 0;
 }
 
@@ -1120,7 +1120,7 @@ static void on_results_written(hk_req *req)
     d->results_stuck = 0;
     HK_LOG(HK_LOG_DEBUG, "dispatch.results_written", HK_LI("count", rb->n));
     apply_changes(d, req);
-    d->queue->ops->results_done(d->queue, rb->items, rb->n);
+    hk_queue_results_done(d->queue, rb->items, rb->n);
     d->rb_flight = NULL;
     batch_free(rb);
     flush_results(d);
@@ -1185,7 +1185,7 @@ static void maybe_claim(hk_dispatch *d)
     if (limit <= 0) return;
     d->claiming = 1;
     d->claim_more = 0;
-    d->queue->ops->claim(d->queue, limit, d->cfg->poll_interval_ms, on_claimed, d);
+    hk_queue_claim(d->queue, limit, d->cfg->poll_interval_ms, on_claimed, d);
 }
 
 static void on_tick(evutil_socket_t fd, short what, void *arg)
@@ -1278,7 +1278,7 @@ static void on_hb_timer(evutil_socket_t fd, short what, void *arg)
     if (d->hb_inflight || d->stopping) return;
     d->hb_inflight = 1;
     d->hb_sent = hk_mono_ms();
-    d->queue->ops->heartbeat(d->queue, d->cfg->lease_ms, on_heartbeat, d);
+    hk_queue_heartbeat(d->queue, d->cfg->lease_ms, on_heartbeat, d);
 }
 
 static void on_soon(evutil_socket_t fd, short what, void *arg)
@@ -1365,7 +1365,7 @@ void hk_dispatch_ingested(hk_dispatch *d, hk_req *req, int reserved)
     org *o = req->org_id ? hk_map_get(&d->orgs, req->org_id) : NULL;
     if (o) o->reserved -= HK_MIN(o->reserved, reserved);
     if (req->rc) return;
-    d->queue->ops->ingested(d->queue, req); /* the deliveries not leased here */
+    hk_queue_ingested(d->queue, req); /* the deliveries not leased here */
     adopt_webhooks(d, req->u.ingest.webhooks, req->u.ingest.nwebhooks);
     if (d->stopping) {
         for (int i = 0; i < req->u.ingest.njobs; i++) {
@@ -1393,7 +1393,7 @@ void hk_dispatch_webhook_changed(hk_dispatch *d, const hk_webhook *wh, int unpar
     whc_set(d, w, hk_webhook_dup(wh));
     if (unparked > 0) {
         d->claim_more = 1;
-        d->queue->ops->kick(d->queue); /* due in the store, not yet in the queue's schedule */
+        hk_queue_kick(d->queue); /* due in the store, not yet in the queue's schedule */
     }
     whc_make_runnable(d, w);
     pump(d);
@@ -1461,7 +1461,7 @@ void hk_dispatch_shutdown(hk_dispatch *d, int timeout_ms, void (*done)(void *arg
     d->stopping = 1;
     d->stop_done = done;
     d->stop_arg = arg;
-    d->queue->ops->stop(d->queue);
+    hk_queue_stop(d->queue);
     evtimer_del(d->tick);
     evtimer_del(d->hb_timer);
     evtimer_del(d->heap_timer);
