@@ -48,10 +48,10 @@
 #include "core/map.h"
 #include "core/metrics.h"
 #include "core/time.h"
-#include "delivery/backoff.h"
 #include "delivery/fairq.h"
 #include "delivery/httpc.h"
 #include "delivery/limiter.h"
+#include "delivery/outcome.h"
 #include "delivery/ratelimit.h"
 #include "delivery/sign.h"
 
@@ -773,17 +773,6 @@ static void on_heap_timer(evutil_socket_t fd, short what, void *arg)
 
 /* ---- attempts --------------------------------------------------------------------------------- */
 
-static int outcome_of(const hk_httpc_resp *r)
-{
-    if (r->refused) return HK_OUT_REFUSED;
-    if (r->timed_out) return HK_OUT_TIMEOUT;
-    if (!r->status) return HK_OUT_CONNECT;
-    if (r->status < 300) return HK_OUT_2XX;
-    if (r->status < 400) return HK_OUT_3XX;
-    if (r->status < 500) return HK_OUT_4XX;
-    return HK_OUT_5XX;
-}
-
 /* The header lines sent, as a JSON object for request_headers. */
 static char *headers_to_json(const char *lines)
 {
@@ -851,8 +840,11 @@ static void on_attempt_done(void *arg, const hk_httpc_resp *resp)
     w->progress_mono = hk_mono_ms();
     int64_t now = hk_now_ms();
     int n = j->attempt_number + 1;
-    int outcome = outcome_of(resp);
-    hk_m_attempt(d->m, outcome, resp->duration_ms);
+    hk_retry_policy policy = {d->cfg->retry_schedule, d->cfg->retry_schedule_len,
+                              d->cfg->retry_jitter};
+    hk_outcome oc;
+    hk_outcome_decide(resp, n, j->max_attempts, &policy, hk_random_unit(), now, &oc);
+    hk_m_attempt(d->m, oc.cls, resp->duration_ms);
     w->avg_ms = w->avg_ms ? (w->avg_ms * 7 + resp->duration_ms) / 8 : resp->duration_ms + 1;
 
     hk_result *r = batch_add(d);
@@ -874,7 +866,7 @@ static void on_attempt_done(void *arg, const hk_httpc_resp *resp)
     r->finished_at = now;
 
     int keep = 0;
-    if (outcome == HK_OUT_2XX) {
+    if (oc.verdict == HK_VERDICT_SUCCESS) {
         r->status = HK_DL_SUCCESS;
         r->attempt_ok = 1;
         r->final = 1;
@@ -883,39 +875,24 @@ static void on_attempt_done(void *arg, const hk_httpc_resp *resp)
         HK_LOG(HK_LOG_DEBUG, "delivery.success", HK_LS("delivery_id", j->id),
                HK_LS("webhook_id", j->webhook_id), HK_LI("attempt", n),
                HK_LI("status", resp->status), HK_LI("duration_ms", resp->duration_ms));
+    } else if (oc.verdict == HK_VERDICT_FAILED) {
+        r->error_message = hk_strdup(oc.msg);
+        r->status = HK_DL_FAILED;
+        r->final = 1;
+        r->gone = oc.gone;
+        hk_m_delivery(d->m, HK_DLM_FAILED);
+        HK_LOG(HK_LOG_WARN, "delivery.failed", HK_LS("delivery_id", j->id),
+               HK_LS("webhook_id", j->webhook_id), HK_LI("attempt", n), HK_LS("msg", oc.msg));
     } else {
-        char msg[512];
-        if (resp->status)
-            snprintf(msg, sizeof msg, "HTTP %d%s", resp->status,
-                     resp->status >= 300 && resp->status < 400 ? " (redirects are not followed)"
-                                                              : "");
-        else
-            snprintf(msg, sizeof msg, "%s", resp->error ? resp->error : "request failed");
-        r->error_message = hk_strdup(msg);
-        int final = resp->status == 410 || resp->refused || n >= j->max_attempts;
-        if (final) {
-            r->status = HK_DL_FAILED;
-            r->final = 1;
-            r->gone = resp->status == 410;
-            hk_m_delivery(d->m, HK_DLM_FAILED);
-            HK_LOG(HK_LOG_WARN, "delivery.failed", HK_LS("delivery_id", j->id),
-                   HK_LS("webhook_id", j->webhook_id), HK_LI("attempt", n), HK_LS("msg", msg));
-        } else {
-            int64_t delay = hk_backoff_delay_ms(d->cfg->retry_schedule, d->cfg->retry_schedule_len,
-                                                d->cfg->retry_jitter, n, hk_random_unit());
-            int64_t ra;
-            if ((resp->status == 429 || resp->status == 503) && resp->retry_after &&
-                hk_retry_after_parse(resp->retry_after, now, &ra) == 0 && ra > delay)
-                delay = ra;
-            r->status = HK_DL_RETRYING;
-            r->next_retry_at = now + delay;
-            keep = delay <= KEEP_RETRY_MS && d->held <= d->cfg->queue_window && !d->stopping;
-            r->keep_lease = keep;
-            hk_m_delivery(d->m, HK_DLM_RETRYING);
-            HK_LOG(HK_LOG_INFO, "delivery.retry", HK_LS("delivery_id", j->id),
-                   HK_LS("webhook_id", j->webhook_id), HK_LI("attempt", n), HK_LS("msg", msg),
-                   HK_LI("retry_in_ms", delay));
-        }
+        r->error_message = hk_strdup(oc.msg);
+        r->status = HK_DL_RETRYING;
+        r->next_retry_at = now + oc.delay_ms;
+        keep = oc.delay_ms <= KEEP_RETRY_MS && d->held <= d->cfg->queue_window && !d->stopping;
+        r->keep_lease = keep;
+        hk_m_delivery(d->m, HK_DLM_RETRYING);
+        HK_LOG(HK_LOG_INFO, "delivery.retry", HK_LS("delivery_id", j->id),
+               HK_LS("webhook_id", j->webhook_id), HK_LI("attempt", n), HK_LS("msg", oc.msg),
+               HK_LI("retry_in_ms", oc.delay_ms));
     }
 
     if (keep) {
