@@ -41,6 +41,7 @@
  */
 #include "delivery/dispatcher.h"
 #include "delivery/dispatcher_int.h"
+#include "delivery/outcome.h"
 #include "delivery/request.h"
 
 #include <event2/event.h>
@@ -58,7 +59,6 @@
 #include "delivery/fairq.h"
 #include "delivery/httpc.h"
 #include "delivery/limiter.h"
-#include "delivery/outcome.h"
 #include "delivery/ratelimit.h"
 #include "delivery/sign.h"
 

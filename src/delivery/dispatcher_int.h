@@ -17,10 +17,9 @@
 
 #include "core/map.h"
 #include "core/metrics.h"
-#include "delivery/dispatcher.h"
+#include "delivery/dispatcher.h" /* and queue/queue.h: the limiter's hk_rl_slot */
 #include "delivery/fairq.h"
 #include "delivery/httpc.h"
-#include "delivery/limiter.h"
 #include "delivery/sign.h"
 
 typedef struct org {
