@@ -406,7 +406,7 @@ static int cmd_serve(hk_config *cfg)
     hk_dispatch_start(s.dispatch);
     HK_LOG(HK_LOG_INFO, "hookd.listening", HK_LS("host", cfg->host),
            HK_LI("port", hk_http_server_port(s.http)),
-           HK_LS("store", hk_store_backend_name(s.store)), HK_LS("queue", s.queue->ops->name),
+           HK_LS("store", hk_store_backend_name(s.store)), HK_LS("queue", hk_queue_name(s.queue)),
            HK_LS("node", cfg->node_id), HK_LS("version", HK_VERSION),
            HK_LS("node_env", cfg->node_env));
     hk_sd_notify("READY=1"); /* systemd Type=notify: started once the port is open */
@@ -420,7 +420,7 @@ out:
     hk_nats_free(s.nats); /* after the store's last callbacks, before the loop goes */
     hk_ingest_free(s.ingest); /* after the store's last callbacks too */
     if (s.dispatch) hk_dispatch_free(s.dispatch);
-    if (s.queue) s.queue->ops->free(s.queue);
+    hk_queue_free(s.queue);
     hk_api_free(&s.api);
     hk_metrics_free(s.metrics);
     if (s.sigterm) event_free(s.sigterm);

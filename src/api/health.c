@@ -16,7 +16,7 @@ static void answer_checks(hk_call *c, hk_req *req, int ready)
 {
     hk_api *api = c->api;
     const char *store = req->rc == 0 ? "ok" : "down";
-    const char *queue = api->queue->ops->healthy(api->queue) ? "ok" : "down";
+    const char *queue = hk_queue_healthy(api->queue) ? "ok" : "down";
     const char *nats = api->nats_state ? api->nats_state : "disabled";
     int ok = strcmp(store, "ok") == 0 && strcmp(queue, "ok") == 0 &&
              (strcmp(nats, "ok") == 0 || strcmp(nats, "disabled") == 0);

@@ -1,5 +1,9 @@
 /*
- * dispatcher.c: the delivery engine (see dispatcher.h for what it promises).
+ * dispatcher.c: the delivery engine (see dispatcher.h for what it promises): its core. Here
+ * are the webhook cache, the organizations' lines, the timer heap, the window (holding,
+ * deferring, making room), the attempts, claims, leases and the heartbeat, and shutdown. What
+ * becomes of a delivery after an attempt is outcome.c's pure decision; the writes to the store
+ * (results, jobs handed back, projected starts) are writers.c's.
  *
  * Structures:
  *  - whc: one per webhook seen, keyed by id: the webhook's settings (refreshed from the store
@@ -16,7 +20,9 @@
  *    the first one's.
  *  - the timer heap: jobs due later (retries kept in memory, claims made ahead of time).
  *  - the results batch: finished attempts waiting to be written; one store request is in
- *    flight at a time and the next batch takes everything that finished meanwhile.
+ *    flight at a time and the next batch takes everything that finished meanwhile. It, the
+ *    jobs handed back and the projected starts are written by writers.c; the structures are
+ *    shared through dispatcher_int.h.
  *
  * Rate limit (SPEC §4): a webhook's line waits in memory, in order, and starts as the limiter
  * (ratelimit.h) allows. When the limit makes it wait, every waiting job gets its projected start
@@ -34,6 +40,8 @@
  * only attempts in flight when the store went away can be sent twice.
  */
 #include "delivery/dispatcher.h"
+#include "delivery/dispatcher_int.h"
+#include "delivery/outcome.h"
 #include "delivery/request.h"
 
 #include <event2/event.h>
@@ -48,7 +56,6 @@
 #include "core/map.h"
 #include "core/metrics.h"
 #include "core/time.h"
-#include "delivery/backoff.h"
 #include "delivery/fairq.h"
 #include "delivery/httpc.h"
 #include "queue/limiter.h"
@@ -59,138 +66,10 @@
 #define KEEP_RETRY_MS 60000       /* retries due within this stay in memory (lease kept) */
 #define CACHE_TTL_MS 30000        /* webhook settings older than this are re-read */
 #define IDLE_WHC_MS 300000        /* cached webhooks with no jobs are dropped after this */
-#define RESULTS_RETRY_MS 1000
-#define RELEASE_RETRY_MS 1000
 #define CROWD_MS 10000           /* a full window that frees no room within this makes room */
 #define RL_NOTE_MS 1000           /* projected starts sooner than this are not written to rows */
 
-typedef struct org {
-    char *id;                    /* the webhooks' org_id; "" for webhooks not loaded yet */
-    hk_fq_group fq;              /* its run list, its place in line, its attempts in flight */
-    int held;                    /* jobs in memory */
-    int reserved;                /* room reserved by its ingests in flight */
-    int nwhc;                    /* cached webhooks of this organization */
-} org;
-
-typedef struct whc {
-    char id[HK_ID_MAX];
-    org *o;                      /* its organization (d->noorg until the settings load) */
-    int64_t progress_mono;       /* last attempt finished, or first started after none was in
-                                    flight: a webhook in flight that has not moved since is
-                                    stalled (make_room) */
-    hk_webhook *wh;              /* NULL until loaded */
-    hk_sign_key *keys;
-    int nkeys;
-    char *hdr_static;            /* Content-Type, User-Agent, custom headers: "Name: v\n"... */
-    hk_blob *hdr_json;           /* hdr_static as a JSON object, recorded once per version */
-    char hdr_ref[65];            /* its reference in the store (hk_headers_ref) */
-    int64_t loaded_mono;
-    int loading;
-    int dead;                    /* deleted */
-    hk_job *rq_head, *rq_tail;   /* due jobs */
-    int nready;
-    int inflight;
-    int held;                    /* jobs of this webhook in memory */
-    int64_t avg_ms;              /* EWMA of attempt durations */
-    hk_rl_slot rl;               /* rate limit: the queue's limiter (limiter.h) */
-    int64_t rl_tail;             /* monotonic ms: projected start of the last job in rq while
-                                    the rate limit makes the webhook wait; 0 = not waiting */
-    struct event *wake;          /* rate-limit wait */
-    int waking;
-    hk_fq_item fq;               /* in its organization's run list while runnable */
-    int64_t last_used_mono;
-    struct hk_dispatch *d;
-} whc;
-
-typedef struct attempt {
-    hk_dispatch *d;
-    whc *w;
-    hk_job *job;
-    hk_httpc_xfer *xfer;
-    int64_t started_wall;
-    char *req_headers;           /* this attempt's own headers (JSON), for request_headers */
-    hk_blob *hdr_json;           /* the webhook's static headers sent (a reference) */
-    char hdr_ref[65];
-    struct attempt *prev, *next;
-} attempt;
-
-typedef struct results_batch {
-    hk_req req;
-    hk_dispatch *d;
-    hk_result *items;
-    int n, cap;
-} results_batch;
-
-typedef struct pending_release { /* (id, due time) items waiting to be written */
-    hk_release *items;
-    int n, cap;
-} pending_release;
-
-typedef struct resched_req {     /* projected starts being written (HK_REQ_RESCHEDULE) */
-    hk_req req;
-    struct hk_dispatch *d;
-} resched_req;
-
-struct hk_dispatch {
-    struct event_base *base;
-    const hk_config *cfg;
-    hk_store *store;
-    hk_queue *queue;
-    hk_metrics *m;
-    int64_t commits_seen;  /* hk_store_commits at the last metrics update */
-    hk_httpc *http;
-
-    hk_map whcs;
-    hk_map orgs;                 /* org by id */
-    org *noorg;                  /* webhooks whose settings are not loaded yet */
-    hk_fq fq;                    /* whose turn it is (fairq.h) */
-    int orgs_holding;            /* organizations (noorg included) that hold jobs */
-    hk_job **heap;
-    int nheap, heapcap;
-    struct event *heap_timer;
-    int64_t heap_timer_at;
-
-    int held, inflight, reserved, waiting;
-    attempt *attempts;           /* in flight */
-
-    struct event *tick;          /* claim poll + housekeeping */
-    struct event *hb_timer;
-    struct event *soon;          /* deferred pump/claim */
-    int claiming;
-    int claim_more;              /* the last claim was full or work is known to be due */
-    int64_t room_made_mono;      /* last make_room that deferred jobs (monotonic ms) */
-    int64_t last_hb_ok;          /* monotonic ms at which the last committed heartbeat was
-                                    sent: this node's leases run until then + lease_ms */
-    int64_t hb_sent;             /* monotonic ms at which the heartbeat in flight was sent */
-    int hb_inflight;
-    int lease_doubt;             /* attempts paused (leases_sure said no) */
-    int results_stuck;           /* attempts paused: the last results batch was refused */
-
-    results_batch *rb_cur;       /* accumulating */
-    results_batch *rb_flight;    /* being written */
-    struct event *rb_retry;
-
-    pending_release rel;
-    int rel_inflight;
-    struct event *rel_retry;
-
-    pending_release resched;     /* projected starts of rate-limited jobs, to write */
-    int resched_inflight;
-
-    int stopping;
-    int64_t stop_deadline;
-    struct event *stop_timer;
-    void (*stop_done)(void *);
-    void *stop_arg;
-    int stop_signalled;
-};
-
-static void pump(hk_dispatch *d);
 static void maybe_claim(hk_dispatch *d);
-static void flush_results(hk_dispatch *d);
-static void flush_release(hk_dispatch *d);
-static void check_stopped(hk_dispatch *d);
-static void flush_resched(hk_dispatch *d);
 static int leases_sure(hk_dispatch *d);
 
 /* ---- timer heap of jobs due later ------------------------------------------------------------ */
@@ -327,7 +206,7 @@ static void whc_set_org(hk_dispatch *d, whc *w, const char *org_id)
 
 /* Puts w at the back of its organization's run list if it has due jobs and is not there yet,
  * and the organization in line. */
-static void whc_make_runnable(hk_dispatch *d, whc *w)
+void hk_dsp_whc_make_runnable(hk_dispatch *d, whc *w)
 {
     if (w->rq_head) hk_fq_push(&d->fq, &w->o->fq, &w->fq);
 }
@@ -336,16 +215,16 @@ static void on_whc_wake(evutil_socket_t fd, short what, void *arg)
 {
     whc *w = arg;
     w->waking = 0;
-    whc_make_runnable(w->d, w);
-    pump(w->d);
+    hk_dsp_whc_make_runnable(w->d, w);
+    hk_dsp_pump(w->d);
 }
 
 /* The limiter has answered a question about w (it returned HK_RL_ASKED): serve w again. */
 static void on_whc_limiter(void *arg)
 {
     whc *w = arg;
-    whc_make_runnable(w->d, w);
-    pump(w->d);
+    hk_dsp_whc_make_runnable(w->d, w);
+    hk_dsp_pump(w->d);
 }
 
 static whc *whc_get(hk_dispatch *d, const char *id)
@@ -441,11 +320,11 @@ static void on_loaded(hk_req *req)
         } else {
             w->loaded_mono = hk_mono_ms() - CACHE_TTL_MS + 1000; /* retry in a second */
         }
-        whc_make_runnable(d, w);
+        hk_dsp_whc_make_runnable(d, w);
     }
     hk_req_clear(req);
     free(lr);
-    pump(d);
+    hk_dsp_pump(d);
 }
 
 static void whc_refresh(hk_dispatch *d, whc *w)
@@ -471,62 +350,11 @@ static void job_drop(hk_dispatch *d, whc *w, hk_job *j)
     hk_job_free(j);
 }
 
-static void pending_add(pending_release *p, const char *id, int64_t next_retry_at)
-{
-    if (p->n == p->cap) {
-        p->cap = p->cap ? p->cap * 2 : 64;
-        p->items = hk_realloc(p->items, sizeof(hk_release) * (size_t)p->cap);
-    }
-    hk_strlcpy(p->items[p->n].id, id, HK_ID_MAX);
-    p->items[p->n].next_retry_at = next_retry_at;
-    p->n++;
-}
-
 /* Hands a job back to the store with a new due time (0 = parked) and frees it. */
 static void job_release(hk_dispatch *d, whc *w, hk_job *j, int64_t next_retry_at)
 {
-    pending_add(&d->rel, j->id, next_retry_at);
+    hk_dsp_release_add(d, j->id, next_retry_at);
     job_drop(d, w, j);
-}
-
-static void on_released(hk_req *req, void *arg)
-{
-    hk_dispatch *d = arg;
-    d->rel_inflight = 0;
-    if (req->rc) {
-        /* keep them for the next try: copy the items back into the pending list */
-        HK_LOG(HK_LOG_WARN, "dispatch.release_failed", HK_LS("msg", hk_strerror(req->rc)),
-               HK_LI("count", req->u.release.n));
-        pending_release *p = &d->rel;
-        for (int i = 0; i < req->u.release.n; i++) {
-            if (p->n == p->cap) {
-                p->cap = p->cap ? p->cap * 2 : 64;
-                p->items = hk_realloc(p->items, sizeof(hk_release) * (size_t)p->cap);
-            }
-            p->items[p->n++] = req->u.release.items[i];
-        }
-        hk_req_clear(req);
-        struct timeval tv = {RELEASE_RETRY_MS / 1000, 0};
-        evtimer_add(d->rel_retry, &tv);
-        return;
-    }
-    hk_req_clear(req);
-    if (d->rel.n) flush_release(d);
-    d->claim_more = 1; /* released work may be due now */
-    check_stopped(d);
-}
-
-static void flush_release(hk_dispatch *d)
-{
-    if (d->rel_inflight || !d->rel.n) return;
-    d->rel_inflight = 1;
-    d->queue->ops->release(d->queue, d->rel.items, d->rel.n, on_released, d);
-    d->rel.n = 0;
-}
-
-static void on_rel_retry(evutil_socket_t fd, short what, void *arg)
-{
-    flush_release(arg);
 }
 
 /* Hands back every job of w that is not in flight: parked (due 0) when the webhook is not
@@ -542,7 +370,7 @@ static void whc_release_ready(hk_dispatch *d, whc *w, int64_t due)
     }
     w->rq_tail = NULL;
     w->rl_tail = 0;
-    flush_release(d);
+    hk_dsp_flush_release(d);
 }
 
 /* Hands back every job not in flight (ready queues and the timer heap) at its due time. */
@@ -555,7 +383,7 @@ static void release_all_waiting(hk_dispatch *d)
         hk_job *j = heap_pop(d);
         job_release(d, whc_get(d, j->webhook_id), j, j->due_ms);
     }
-    flush_release(d);
+    hk_dsp_flush_release(d);
 }
 
 /* ---- rate limit: projected starts --------------------------------------------------------- */
@@ -569,7 +397,7 @@ static void rl_note(hk_dispatch *d, hk_job *j, int64_t slot, int64_t mono, int64
     if (at - now <= RL_NOTE_MS) return;
     if (j->rl_noted && at - j->rl_noted <= RL_NOTE_MS && j->rl_noted - at <= RL_NOTE_MS) return;
     j->rl_noted = at;
-    pending_add(&d->resched, j->id, at);
+    hk_dsp_resched_add(d, j->id, at);
 }
 
 /* The limit makes w wait `wait` ms: projects the start of every job in its line, the head at
@@ -584,38 +412,6 @@ static void rl_project(hk_dispatch *d, whc *w, int64_t wait, int64_t mono, int64
         rl_note(d, j, slot, mono, now);
     }
     w->rl_tail = slot;
-}
-
-static void on_rescheduled(hk_req *req)
-{
-    resched_req *rr = HK_CONTAINER_OF(req, resched_req, req);
-    hk_dispatch *d = rr->d;
-    d->resched_inflight = 0;
-    /* only what the rows show is stale: the jobs themselves are in memory */
-    if (req->rc)
-        HK_LOG(HK_LOG_DEBUG, "dispatch.reschedule_failed", HK_LS("msg", hk_strerror(req->rc)),
-               HK_LI("count", req->u.release.n));
-    free(req->u.release.items);
-    hk_req_clear(req);
-    free(rr);
-    flush_resched(d);
-    check_stopped(d);
-}
-
-/* Writes the projected starts noted so far (one request in flight at a time). */
-static void flush_resched(hk_dispatch *d)
-{
-    if (d->resched_inflight || !d->resched.n || d->stopping) return;
-    resched_req *rr = hk_calloc(1, sizeof *rr);
-    rr->d = d;
-    rr->req.kind = HK_REQ_RESCHEDULE;
-    rr->req.done = on_rescheduled;
-    rr->req.node_id = d->cfg->node_id;
-    rr->req.u.release.items = d->resched.items;
-    rr->req.u.release.n = d->resched.n;
-    memset(&d->resched, 0, sizeof d->resched);
-    d->resched_inflight = 1;
-    hk_store_submit(d->store, &rr->req);
 }
 
 /* A job is due: into its webhook's FIFO. */
@@ -638,7 +434,7 @@ static void job_ready(hk_dispatch *d, whc *w, hk_job *j)
     } else {
         w->rl_tail = 0;
     }
-    whc_make_runnable(d, w);
+    hk_dsp_whc_make_runnable(d, w);
 }
 
 /* Takes a job into memory: due now -> ready, later -> heap. */
@@ -714,7 +510,7 @@ static void enforce_window(hk_dispatch *d)
     whc *big;
     while (d->held > d->cfg->queue_window && guard++ < 64 && (big = biggest_waiting(d)))
         defer_newer_half(d, big);
-    flush_release(d);
+    hk_dsp_flush_release(d);
 }
 
 /* The window is too full to claim. If the jobs held will not free room soon (the webhooks
@@ -745,7 +541,7 @@ static void make_room(hk_dispatch *d, int room_wanted)
     if (!big) return;
     d->room_made_mono = mono;
     defer_newer_half(d, big);
-    flush_release(d);
+    hk_dsp_flush_release(d);
 }
 
 static void adopt_jobs(hk_dispatch *d, hk_job **jobs, int n)
@@ -768,21 +564,10 @@ static void on_heap_timer(evutil_socket_t fd, short what, void *arg)
         job_ready(d, whc_get(d, j->webhook_id), j);
     }
     heap_arm(d);
-    pump(d);
+    hk_dsp_pump(d);
 }
 
 /* ---- attempts --------------------------------------------------------------------------------- */
-
-static int outcome_of(const hk_httpc_resp *r)
-{
-    if (r->refused) return HK_OUT_REFUSED;
-    if (r->timed_out) return HK_OUT_TIMEOUT;
-    if (!r->status) return HK_OUT_CONNECT;
-    if (r->status < 300) return HK_OUT_2XX;
-    if (r->status < 400) return HK_OUT_3XX;
-    if (r->status < 500) return HK_OUT_4XX;
-    return HK_OUT_5XX;
-}
 
 /* The header lines sent, as a JSON object for request_headers. */
 static char *headers_to_json(const char *lines)
@@ -791,42 +576,6 @@ static char *headers_to_json(const char *lines)
     hk_buf_init(&b, HK_BUF_UNLIMITED);
     hk_request_headers_json(lines, &b);
     return hk_buf_steal(&b);
-}
-
-static results_batch *batch_new(hk_dispatch *d)
-{
-    results_batch *rb = hk_calloc(1, sizeof *rb);
-    rb->d = d;
-    return rb;
-}
-
-static void batch_free(results_batch *rb)
-{
-    for (int i = 0; i < rb->n; i++) {
-        hk_result *r = &rb->items[i];
-        free(r->response_body);
-        free(r->response_headers);
-        free(r->request_headers);
-        hk_blob_unref(r->headers_static);
-        free(r->request_url);
-        free(r->error_message);
-    }
-    free(rb->items);
-    hk_req_clear(&rb->req);
-    free(rb);
-}
-
-static hk_result *batch_add(hk_dispatch *d)
-{
-    if (!d->rb_cur) d->rb_cur = batch_new(d);
-    results_batch *rb = d->rb_cur;
-    if (rb->n == rb->cap) {
-        rb->cap = rb->cap ? rb->cap * 2 : 64;
-        rb->items = hk_realloc(rb->items, sizeof(hk_result) * (size_t)rb->cap);
-    }
-    hk_result *r = &rb->items[rb->n++];
-    memset(r, 0, sizeof *r);
-    return r;
 }
 
 static void attempt_unlink(hk_dispatch *d, attempt *a)
@@ -851,11 +600,14 @@ static void on_attempt_done(void *arg, const hk_httpc_resp *resp)
     w->progress_mono = hk_mono_ms();
     int64_t now = hk_now_ms();
     int n = j->attempt_number + 1;
-    int outcome = outcome_of(resp);
-    hk_m_attempt(d->m, outcome, resp->duration_ms);
+    hk_retry_policy policy = {d->cfg->retry_schedule, d->cfg->retry_schedule_len,
+                              d->cfg->retry_jitter};
+    hk_outcome oc;
+    hk_outcome_decide(resp, n, j->max_attempts, &policy, hk_random_unit(), now, &oc);
+    hk_m_attempt(d->m, oc.cls, resp->duration_ms);
     w->avg_ms = w->avg_ms ? (w->avg_ms * 7 + resp->duration_ms) / 8 : resp->duration_ms + 1;
 
-    hk_result *r = batch_add(d);
+    hk_result *r = hk_dsp_result_add(d);
     hk_strlcpy(r->delivery_id, j->id, sizeof r->delivery_id);
     hk_strlcpy(r->webhook_id, j->webhook_id, sizeof r->webhook_id);
     hk_id_new("whda", r->attempt_id);
@@ -874,7 +626,7 @@ static void on_attempt_done(void *arg, const hk_httpc_resp *resp)
     r->finished_at = now;
 
     int keep = 0;
-    if (outcome == HK_OUT_2XX) {
+    if (oc.verdict == HK_VERDICT_SUCCESS) {
         r->status = HK_DL_SUCCESS;
         r->attempt_ok = 1;
         r->final = 1;
@@ -883,39 +635,24 @@ static void on_attempt_done(void *arg, const hk_httpc_resp *resp)
         HK_LOG(HK_LOG_DEBUG, "delivery.success", HK_LS("delivery_id", j->id),
                HK_LS("webhook_id", j->webhook_id), HK_LI("attempt", n),
                HK_LI("status", resp->status), HK_LI("duration_ms", resp->duration_ms));
+    } else if (oc.verdict == HK_VERDICT_FAILED) {
+        r->error_message = hk_strdup(oc.msg);
+        r->status = HK_DL_FAILED;
+        r->final = 1;
+        r->gone = oc.gone;
+        hk_m_delivery(d->m, HK_DLM_FAILED);
+        HK_LOG(HK_LOG_WARN, "delivery.failed", HK_LS("delivery_id", j->id),
+               HK_LS("webhook_id", j->webhook_id), HK_LI("attempt", n), HK_LS("msg", oc.msg));
     } else {
-        char msg[512];
-        if (resp->status)
-            snprintf(msg, sizeof msg, "HTTP %d%s", resp->status,
-                     resp->status >= 300 && resp->status < 400 ? " (redirects are not followed)"
-                                                              : "");
-        else
-            snprintf(msg, sizeof msg, "%s", resp->error ? resp->error : "request failed");
-        r->error_message = hk_strdup(msg);
-        int final = resp->status == 410 || resp->refused || n >= j->max_attempts;
-        if (final) {
-            r->status = HK_DL_FAILED;
-            r->final = 1;
-            r->gone = resp->status == 410;
-            hk_m_delivery(d->m, HK_DLM_FAILED);
-            HK_LOG(HK_LOG_WARN, "delivery.failed", HK_LS("delivery_id", j->id),
-                   HK_LS("webhook_id", j->webhook_id), HK_LI("attempt", n), HK_LS("msg", msg));
-        } else {
-            int64_t delay = hk_backoff_delay_ms(d->cfg->retry_schedule, d->cfg->retry_schedule_len,
-                                                d->cfg->retry_jitter, n, hk_random_unit());
-            int64_t ra;
-            if ((resp->status == 429 || resp->status == 503) && resp->retry_after &&
-                hk_retry_after_parse(resp->retry_after, now, &ra) == 0 && ra > delay)
-                delay = ra;
-            r->status = HK_DL_RETRYING;
-            r->next_retry_at = now + delay;
-            keep = delay <= KEEP_RETRY_MS && d->held <= d->cfg->queue_window && !d->stopping;
-            r->keep_lease = keep;
-            hk_m_delivery(d->m, HK_DLM_RETRYING);
-            HK_LOG(HK_LOG_INFO, "delivery.retry", HK_LS("delivery_id", j->id),
-                   HK_LS("webhook_id", j->webhook_id), HK_LI("attempt", n), HK_LS("msg", msg),
-                   HK_LI("retry_in_ms", delay));
-        }
+        r->error_message = hk_strdup(oc.msg);
+        r->status = HK_DL_RETRYING;
+        r->next_retry_at = now + oc.delay_ms;
+        keep = oc.delay_ms <= KEEP_RETRY_MS && d->held <= d->cfg->queue_window && !d->stopping;
+        r->keep_lease = keep;
+        hk_m_delivery(d->m, HK_DLM_RETRYING);
+        HK_LOG(HK_LOG_INFO, "delivery.retry", HK_LS("delivery_id", j->id),
+               HK_LS("webhook_id", j->webhook_id), HK_LI("attempt", n), HK_LS("msg", oc.msg),
+               HK_LI("retry_in_ms", oc.delay_ms));
     }
 
     if (keep) {
@@ -929,11 +666,11 @@ static void on_attempt_done(void *arg, const hk_httpc_resp *resp)
         job_drop(d, w, j);
     }
     free(a);
-    if (w->rq_head) whc_make_runnable(d, w);
+    if (w->rq_head) hk_dsp_whc_make_runnable(d, w);
     org_enqueue(d, w->o); /* it may have been at its cap */
-    flush_results(d);
-    pump(d);
-    check_stopped(d);
+    hk_dsp_flush_results(d);
+    hk_dsp_pump(d);
+    hk_dsp_check_stopped(d);
 }
 
 static void start_attempt(hk_dispatch *d, whc *w, hk_job *j)
@@ -1043,13 +780,13 @@ static void serve_webhook(hk_dispatch *d, whc *w, int64_t mono, int64_t now)
     d->waiting--;
     w->last_used_mono = mono;
     start_attempt(d, w, j);
-    if (w->rq_head && w->inflight < d->cfg->endpoint_concurrency) whc_make_runnable(d, w);
+    if (w->rq_head && w->inflight < d->cfg->endpoint_concurrency) hk_dsp_whc_make_runnable(d, w);
 }
 
 /* Starts as many attempts as the limits allow: one per turn, round-robin over organizations
  * with a webhook that may start a job (those with nothing in flight first), and round-robin
  * over those webhooks inside each organization. */
-static void pump(hk_dispatch *d)
+void hk_dsp_pump(hk_dispatch *d)
 {
     if (d->stopping) return;
     if (!leases_sure(d)) return; /* resumed by the next stored heartbeat */
@@ -1066,7 +803,7 @@ static void pump(hk_dispatch *d)
         hk_fq_item *it = hk_fq_pop(g);
         whc *w = it ? HK_CONTAINER_OF(it, whc, fq) : NULL;
         if (w && w->o != o)
-            whc_make_runnable(d, w); /* loaded since it was queued: into its organization's list */
+            hk_dsp_whc_make_runnable(d, w); /* loaded since it was queued: into its organization's list */
         else if (w)
             serve_webhook(d, w, mono, now);
         org_enqueue(d, o); /* back in line if it still has work and room */
@@ -1074,72 +811,8 @@ static void pump(hk_dispatch *d)
     hk_m_gauge(d->m, HK_G_INFLIGHT, d->inflight);
     hk_m_gauge(d->m, HK_G_HELD, d->held);
     hk_m_gauge(d->m, HK_G_QUEUE_DEPTH, d->waiting);
-    flush_resched(d);
+    hk_dsp_flush_resched(d);
     maybe_claim(d);
-}
-
-/* ---- results ------------------------------------------------------------------------------------ */
-
-static void apply_changes(hk_dispatch *d, const hk_req *req)
-{
-    for (int i = 0; i < req->u.results.nchanges; i++) {
-        int st = req->u.results.changes[i].status;
-        HK_LOG(HK_LOG_WARN, "webhook.status_changed", HK_LS("webhook_id", req->u.results.changes[i].id),
-               HK_LS("status", hk_wh_status_name(st)),
-               HK_LS("why", st == HK_WH_DISABLED ? "the endpoint answered 410 Gone"
-                                                 : "too many consecutive failed deliveries "
-                                                   "(HOOKD_DISABLE_AFTER)"));
-        whc *w = hk_map_get(&d->whcs, req->u.results.changes[i].id);
-        if (!w || !w->wh) continue;
-        w->wh->status = req->u.results.changes[i].status;
-        whc_make_runnable(d, w); /* pump hands its jobs back, parked */
-    }
-}
-
-static void on_results_retry(evutil_socket_t fd, short what, void *arg)
-{
-    hk_dispatch *d = arg;
-    hk_store_submit(d->store, &d->rb_flight->req);
-}
-
-static void on_results_written(hk_req *req)
-{
-    results_batch *rb = HK_CONTAINER_OF(req, results_batch, req);
-    hk_dispatch *d = rb->d;
-    if (req->rc) {
-        /* The store is down: keep the batch and write it again; nothing is dropped. No new
-         * attempt starts meanwhile (pump): an outcome that is not recorded is what another
-         * node would send again if this node's leases lapsed. */
-        d->results_stuck = 1;
-        HK_LOG(HK_LOG_WARN, "dispatch.results_retry", HK_LS("msg", hk_strerror(req->rc)),
-               HK_LI("count", rb->n));
-        struct timeval tv = {RESULTS_RETRY_MS / 1000, (RESULTS_RETRY_MS % 1000) * 1000};
-        evtimer_add(d->rb_retry, &tv);
-        return;
-    }
-    d->results_stuck = 0;
-    HK_LOG(HK_LOG_DEBUG, "dispatch.results_written", HK_LI("count", rb->n));
-    apply_changes(d, req);
-    d->queue->ops->results_done(d->queue, rb->items, rb->n);
-    d->rb_flight = NULL;
-    batch_free(rb);
-    flush_results(d);
-    pump(d);
-    check_stopped(d);
-}
-
-static void flush_results(hk_dispatch *d)
-{
-    if (d->rb_flight || !d->rb_cur || !d->rb_cur->n) return;
-    results_batch *rb = d->rb_flight = d->rb_cur;
-    d->rb_cur = NULL;
-    rb->req.kind = HK_REQ_RESULTS;
-    rb->req.done = on_results_written;
-    rb->req.node_id = d->cfg->node_id;
-    rb->req.u.results.items = rb->items;
-    rb->req.u.results.n = rb->n;
-    rb->req.u.results.disable_after = d->cfg->disable_after;
-    hk_store_submit(d->store, &rb->req);
 }
 
 /* ---- claims, heartbeat, housekeeping -------------------------------------------------------------- */
@@ -1159,7 +832,7 @@ static void on_claimed(hk_req *req, void *arg)
                 job_release(d, w, req->u.claim.jobs[i], req->u.claim.jobs[i]->due_ms);
                 req->u.claim.jobs[i] = NULL;
             }
-            flush_release(d);
+            hk_dsp_flush_release(d);
         } else {
             adopt_jobs(d, req->u.claim.jobs, n);
         }
@@ -1167,8 +840,8 @@ static void on_claimed(hk_req *req, void *arg)
         if (n) HK_LOG(HK_LOG_DEBUG, "dispatch.claimed", HK_LI("count", n));
     }
     hk_req_clear(req);
-    pump(d);
-    check_stopped(d);
+    hk_dsp_pump(d);
+    hk_dsp_check_stopped(d);
 }
 
 static void maybe_claim(hk_dispatch *d)
@@ -1185,7 +858,7 @@ static void maybe_claim(hk_dispatch *d)
     if (limit <= 0) return;
     d->claiming = 1;
     d->claim_more = 0;
-    d->queue->ops->claim(d->queue, limit, d->cfg->poll_interval_ms, on_claimed, d);
+    hk_queue_claim(d->queue, limit, d->cfg->poll_interval_ms, on_claimed, d);
 }
 
 static void on_tick(evutil_socket_t fd, short what, void *arg)
@@ -1214,7 +887,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
     int64_t commits = hk_store_commits(d->store);
     hk_m_inc(d->m, HK_C_STORE_COMMITS, commits - d->commits_seen);
     d->commits_seen = commits;
-    pump(d);
+    hk_dsp_pump(d);
 }
 
 /* The heartbeat failed for longer than a lease: another node may have taken this node's
@@ -1259,7 +932,7 @@ static void on_heartbeat(hk_req *req, void *arg)
         if (d->hb_sent - prev > d->cfg->lease_ms) leases_lapsed(d);
         if (d->lease_doubt) { /* paused: pump resumes (and says so) if nothing else holds it */
             d->claim_more = 1;
-            pump(d);
+            hk_dsp_pump(d);
         }
         if (req->u.heartbeat.reclaimed) {
             HK_LOG(HK_LOG_INFO, "dispatch.reclaimed", HK_LI("count", req->u.heartbeat.reclaimed));
@@ -1269,7 +942,7 @@ static void on_heartbeat(hk_req *req, void *arg)
         HK_LOG(HK_LOG_WARN, "dispatch.heartbeat_failed", HK_LS("msg", hk_strerror(req->rc)));
     }
     hk_req_clear(req);
-    check_stopped(d);
+    hk_dsp_check_stopped(d);
 }
 
 static void on_hb_timer(evutil_socket_t fd, short what, void *arg)
@@ -1278,12 +951,12 @@ static void on_hb_timer(evutil_socket_t fd, short what, void *arg)
     if (d->hb_inflight || d->stopping) return;
     d->hb_inflight = 1;
     d->hb_sent = hk_mono_ms();
-    d->queue->ops->heartbeat(d->queue, d->cfg->lease_ms, on_heartbeat, d);
+    hk_queue_heartbeat(d->queue, d->cfg->lease_ms, on_heartbeat, d);
 }
 
 static void on_soon(evutil_socket_t fd, short what, void *arg)
 {
-    pump(arg);
+    hk_dsp_pump(arg);
 }
 
 /* ---- public ----------------------------------------------------------------------------------- */
@@ -1311,8 +984,7 @@ hk_dispatch *hk_dispatch_new(struct event_base *base, const hk_config *cfg, hk_s
     d->tick = event_new(base, -1, EV_PERSIST, on_tick, d);
     d->hb_timer = event_new(base, -1, EV_PERSIST, on_hb_timer, d);
     d->soon = evtimer_new(base, on_soon, d);
-    d->rb_retry = evtimer_new(base, on_results_retry, d);
-    d->rel_retry = evtimer_new(base, on_rel_retry, d);
+    hk_dsp_writers_init(d);
     return d;
 }
 
@@ -1365,7 +1037,7 @@ void hk_dispatch_ingested(hk_dispatch *d, hk_req *req, int reserved)
     org *o = req->org_id ? hk_map_get(&d->orgs, req->org_id) : NULL;
     if (o) o->reserved -= HK_MIN(o->reserved, reserved);
     if (req->rc) return;
-    d->queue->ops->ingested(d->queue, req); /* the deliveries not leased here */
+    hk_queue_ingested(d->queue, req); /* the deliveries not leased here */
     adopt_webhooks(d, req->u.ingest.webhooks, req->u.ingest.nwebhooks);
     if (d->stopping) {
         for (int i = 0; i < req->u.ingest.njobs; i++) {
@@ -1375,7 +1047,7 @@ void hk_dispatch_ingested(hk_dispatch *d, hk_req *req, int reserved)
             job_release(d, w, j, j->due_ms);
             req->u.ingest.jobs[i] = NULL;
         }
-        flush_release(d);
+        hk_dsp_flush_release(d);
         return;
     }
     adopt_jobs(d, req->u.ingest.jobs, req->u.ingest.njobs);
@@ -1384,7 +1056,7 @@ void hk_dispatch_ingested(hk_dispatch *d, hk_req *req, int reserved)
     for (int i = 0; i < req->u.ingest.n; i++)
         if (!req->u.ingest.items[i].duplicate) created += req->u.ingest.items[i].ndeliveries;
     if (created > req->u.ingest.njobs) d->claim_more = 1;
-    pump(d);
+    hk_dsp_pump(d);
 }
 
 void hk_dispatch_webhook_changed(hk_dispatch *d, const hk_webhook *wh, int unparked)
@@ -1393,10 +1065,10 @@ void hk_dispatch_webhook_changed(hk_dispatch *d, const hk_webhook *wh, int unpar
     whc_set(d, w, hk_webhook_dup(wh));
     if (unparked > 0) {
         d->claim_more = 1;
-        d->queue->ops->kick(d->queue); /* due in the store, not yet in the queue's schedule */
+        hk_queue_kick(d->queue); /* due in the store, not yet in the queue's schedule */
     }
-    whc_make_runnable(d, w);
-    pump(d);
+    hk_dsp_whc_make_runnable(d, w);
+    hk_dsp_pump(d);
 }
 
 void hk_dispatch_webhook_deleted(hk_dispatch *d, const char *webhook_id)
@@ -1405,8 +1077,8 @@ void hk_dispatch_webhook_deleted(hk_dispatch *d, const char *webhook_id)
     if (!w) return;
     w->dead = 1;
     if (w->wh) w->wh->deleted_at = hk_now_ms();
-    whc_make_runnable(d, w);
-    pump(d);
+    hk_dsp_whc_make_runnable(d, w);
+    hk_dsp_pump(d);
 }
 
 static void stop_finish(hk_dispatch *d)
@@ -1419,12 +1091,12 @@ static void stop_finish(hk_dispatch *d)
 
 /* Shutdown is over when nothing is in flight, every result is written and every job handed
  * back. */
-static void check_stopped(hk_dispatch *d)
+void hk_dsp_check_stopped(hk_dispatch *d)
 {
     if (!d->stopping || d->stop_signalled) return;
     if (d->inflight || d->claiming || d->hb_inflight) return;
     if (d->rb_flight || (d->rb_cur && d->rb_cur->n)) {
-        flush_results(d);
+        hk_dsp_flush_results(d);
         return;
     }
     if (d->held) release_all_waiting(d); /* everything left is waiting, not in flight */
@@ -1452,8 +1124,8 @@ static void on_stop_timeout(evutil_socket_t fd, short what, void *arg)
         n++;
     }
     if (n) HK_LOG(HK_LOG_WARN, "dispatch.aborted_inflight", HK_LI("count", n));
-    flush_release(d);
-    check_stopped(d);
+    hk_dsp_flush_release(d);
+    hk_dsp_check_stopped(d);
 }
 
 void hk_dispatch_shutdown(hk_dispatch *d, int timeout_ms, void (*done)(void *arg), void *arg)
@@ -1461,14 +1133,14 @@ void hk_dispatch_shutdown(hk_dispatch *d, int timeout_ms, void (*done)(void *arg
     d->stopping = 1;
     d->stop_done = done;
     d->stop_arg = arg;
-    d->queue->ops->stop(d->queue);
+    hk_queue_stop(d->queue);
     evtimer_del(d->tick);
     evtimer_del(d->hb_timer);
     evtimer_del(d->heap_timer);
     d->stop_timer = evtimer_new(d->base, on_stop_timeout, d);
     struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
     evtimer_add(d->stop_timer, &tv);
-    check_stopped(d);
+    hk_dsp_check_stopped(d);
 }
 
 void hk_dispatch_get_stats(const hk_dispatch *d, hk_dispatch_stats *out)
@@ -1510,16 +1182,11 @@ void hk_dispatch_free(hk_dispatch *d)
     while ((o = hk_map_next(&d->orgs, &it))) org_free(o);
     hk_map_free(&d->orgs);
     org_free(d->noorg);
-    if (d->rb_cur) batch_free(d->rb_cur);
-    if (d->rb_flight) batch_free(d->rb_flight);
-    free(d->rel.items);
-    free(d->resched.items);
+    hk_dsp_writers_free(d);
     event_free(d->heap_timer);
     event_free(d->tick);
     event_free(d->hb_timer);
     event_free(d->soon);
-    event_free(d->rb_retry);
-    event_free(d->rel_retry);
     if (d->stop_timer) event_free(d->stop_timer);
     free(d);
 }

@@ -65,4 +65,50 @@ hk_queue *hk_queue_local_new(hk_store *store, const char *node_id);
 hk_queue *hk_queue_redis_new(struct event_base *base, hk_store *store, const hk_config *cfg,
                              char *err, size_t errlen);
 
+/* The calls through the backend's table: callers write hk_queue_claim(q, …), never
+ * q->ops->claim(q, …). Each has the contract of its hk_queue_ops entry above. */
+static inline const char *hk_queue_name(const hk_queue *q)
+{
+    return q->ops->name;
+}
+static inline void hk_queue_claim(hk_queue *q, int limit, int64_t horizon_ms, hk_queue_cb cb,
+                                  void *arg)
+{
+    q->ops->claim(q, limit, horizon_ms, cb, arg);
+}
+static inline void hk_queue_release(hk_queue *q, const hk_release *items, int n, hk_queue_cb cb,
+                                    void *arg)
+{
+    q->ops->release(q, items, n, cb, arg);
+}
+static inline void hk_queue_heartbeat(hk_queue *q, int64_t lease_ms, hk_queue_cb cb, void *arg)
+{
+    q->ops->heartbeat(q, lease_ms, cb, arg);
+}
+static inline void hk_queue_results_done(hk_queue *q, const hk_result *items, int n)
+{
+    q->ops->results_done(q, items, n);
+}
+static inline void hk_queue_ingested(hk_queue *q, const hk_req *ingest)
+{
+    q->ops->ingested(q, ingest);
+}
+static inline void hk_queue_kick(hk_queue *q)
+{
+    q->ops->kick(q);
+}
+static inline void hk_queue_stop(hk_queue *q)
+{
+    q->ops->stop(q);
+}
+static inline int hk_queue_healthy(hk_queue *q)
+{
+    return q->ops->healthy(q);
+}
+/* Frees q and its limiter; NULL is ignored. */
+static inline void hk_queue_free(hk_queue *q)
+{
+    if (q) q->ops->free(q);
+}
+
 #endif
