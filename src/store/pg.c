@@ -10,7 +10,8 @@
  *    committed meanwhile is skipped by ON CONFLICT DO NOTHING, and its deliveries with it; the
  *    item then answers as the duplicate it is.
  *  - results: a batch of attempt results is one statement (attempt rows inserted, delivery rows
- *    updated); webhook counters and last_triggered_at of a whole group are one more, at
+ *    updated only for the attempts inserted: a repeated one is a no-op, and the statement
+ *    returns the inserted ids for hk_result.stored); webhook counters and last_triggered_at of a whole group are one more, at
  *    pre-commit, after locking those webhook rows in id order. Every transaction locks webhook
  *    rows once and in the same order, so two nodes' groups cannot deadlock on them.
  *  - release, claim, park: one statement each for any number of deliveries.
