@@ -255,11 +255,12 @@ static const char *const sql[Q_MAX] = {
     [Q_DL_PARK_IDS] = "UPDATE webhook_delivery SET lease_owner = NULL, next_retry_at = NULL "
                       "WHERE id = ANY($1::text[])",
     [Q_RESULTS] =
-        "WITH r AS (SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], "
-        "$5::boolean[], $6::int[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], "
-        "$12::int[], $13::bigint[], $14::bigint[], $15::bigint[], $16::boolean[], $17::text[]) AS "
-        "r(did, aid, num, status, ok, rstatus, rbody, rheaders, qheaders, url, err, dur, started, "
-        "next, completed, keep, qref)), "
+        "WITH r AS (SELECT DISTINCT ON (did, num) * FROM unnest($1::text[], $2::text[], "
+        "$3::int[], $4::text[], $5::boolean[], $6::int[], $7::text[], $8::text[], $9::text[], "
+        "$10::text[], $11::text[], $12::int[], $13::bigint[], $14::bigint[], $15::bigint[], "
+        "$16::boolean[], $17::text[]) WITH ORDINALITY AS r(did, aid, num, status, ok, rstatus, "
+        "rbody, rheaders, qheaders, url, err, dur, started, next, completed, keep, qref, ord) "
+        "ORDER BY did, num, ord), "
         "a AS (INSERT INTO webhook_delivery_attempt (id, webhook_delivery_id, attempt_number, "
         "status, response_status, response_body, response_headers, duration_ms, error_message, "
         "created_at) SELECT aid, did, num, CASE WHEN ok THEN 'success' ELSE 'failed' "
@@ -1632,13 +1633,14 @@ static int pg_results(void *conn, hk_req *req)
     if (!rc) rc = run(c, Q_RESULTS, &p, &r);
     for (int k = 0; k < R_N; k++) hk_buf_free(&b[k]);
     if (rc) return rc;
-    /* the attempts inserted: the others repeat a stored one (no-ops, counted nothing) */
+    /* the attempts inserted: the others repeat a stored one, or an earlier item of the batch
+     * (same delivery and attempt number: DISTINCT ON keeps the first), and are no-ops */
     hk_map ins;
     hk_map_init(&ins);
     for (int i = 0; i < PQntuples(r); i++) hk_map_put(&ins, PQgetvalue(r, i, 0), (void *)1);
-    for (int i = 0; i < n; i++) {
+    for (int i = 0; i < n; i++) { /* the first item of an id, as the statement kept it */
         hk_result *x = &req->u.results.items[i];
-        x->stored = hk_map_get(&ins, x->attempt_id) != NULL;
+        x->stored = hk_map_del(&ins, x->attempt_id) != NULL;
     }
     hk_map_free(&ins);
     PQclear(r);

@@ -2271,6 +2271,38 @@ static void test_results_repeated(void **state)
     assert_int_equal(w->success_count, 1);
     assert_int_equal(w->consecutive_failures, 1);
     hk_webhook_free(w);
+    /* the same result twice in one request (and the same attempt number under another id):
+     * the first is recorded and counted, the others are no-ops */
+    char d4[HK_ID_MAX];
+    ingest_simple(ORG_A, now, d4, NULL);
+    hk_result three[3];
+    for (int k = 0; k < 3; k++) {
+        three[k] = x;
+        hk_strlcpy(three[k].delivery_id, d4, HK_ID_MAX);
+        three[k].status = HK_DL_FAILED;
+        three[k].attempt_ok = 0;
+        three[k].response_status = 500 + k;
+    }
+    hk_id_new("what", three[0].attempt_id);
+    hk_strlcpy(three[1].attempt_id, three[0].attempt_id, HK_ID_MAX);
+    hk_id_new("what", three[2].attempt_id);
+    three[2].status = HK_DL_SUCCESS;
+    three[2].attempt_ok = 1;
+    hk_req q3 = {.kind = HK_REQ_RESULTS, .node_id = "node-a", .now = now};
+    q3.u.results.items = three;
+    q3.u.results.n = 3;
+    assert_int_equal(run(&q3), 0);
+    hk_req_clear(&q3);
+    get_delivery(ORG_A, d4, &g);
+    assert_int_equal(g.u.dl_get.out.status, HK_DL_FAILED);
+    assert_int_equal(g.u.dl_get.out.response_status, 500);
+    assert_int_equal(g.u.dl_get.out.nattempts, 1);
+    hk_req_clear(&g);
+    w = get_webhook(ORG_A, w1);
+    assert_int_equal(w->success_count, 1);
+    assert_int_equal(w->failure_count, 2);
+    assert_int_equal(w->consecutive_failures, 2);
+    hk_webhook_free(w);
     /* and the next attempt number is recorded as usual */
     assert_int_equal(result(w1, d3, 2, HK_DL_SUCCESS, 1, 1, 0, 0, 0, 0, now, NULL), 0);
     get_delivery(ORG_A, d3, &g);
@@ -2279,6 +2311,7 @@ static void test_results_repeated(void **state)
     hk_req_clear(&g);
     w = get_webhook(ORG_A, w1);
     assert_int_equal(w->success_count, 2);
+    assert_int_equal(w->failure_count, 2);
     assert_int_equal(w->consecutive_failures, 0);
     hk_webhook_free(w);
 }
