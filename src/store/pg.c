@@ -11,9 +11,10 @@
  *    item then answers as the duplicate it is.
  *  - results: a batch of attempt results is one statement (attempt rows inserted, delivery rows
  *    updated only for the attempts inserted: a repeated one is a no-op, and the statement
- *    returns the inserted ids for hk_result.stored); webhook counters and last_triggered_at of a whole group are one more, at
- *    pre-commit, after locking those webhook rows in id order. Every transaction locks webhook
- *    rows once and in the same order, so two nodes' groups cannot deadlock on them.
+ *    returns the inserted ids for hk_result.stored); webhook counters and last_triggered_at of
+ *    a whole group are one more, at pre-commit, after locking those webhook rows in id order.
+ *    Every transaction locks webhook rows once and in the same order, so two nodes' groups
+ *    cannot deadlock on them.
  *  - release, claim, park: one statement each for any number of deliveries.
  * Savepoints are lazy: store.c asks for one around every request, but only requests that write
  * at once (API writes) pay for SAVEPOINT; batched rows of a failed request are simply dropped
