@@ -73,6 +73,8 @@ typedef struct hk_store_ops {
     int (*claim)(void *conn, hk_req *req);
     int (*claim_ids)(void *conn, hk_req *req);
     int (*due_scan)(void *conn, hk_req *req);
+    /* per result: the attempt row unless one with its id, or its delivery and attempt number,
+     * exists, or its delivery does not (then .stored = 1), and the delivery row only then */
     int (*results)(void *conn, hk_req *req);
     int (*release)(void *conn, hk_req *req);
     int (*reschedule)(void *conn, hk_req *req);

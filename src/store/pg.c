@@ -10,9 +10,11 @@
  *    committed meanwhile is skipped by ON CONFLICT DO NOTHING, and its deliveries with it; the
  *    item then answers as the duplicate it is.
  *  - results: a batch of attempt results is one statement (attempt rows inserted, delivery rows
- *    updated); webhook counters and last_triggered_at of a whole group are one more, at
- *    pre-commit, after locking those webhook rows in id order. Every transaction locks webhook
- *    rows once and in the same order, so two nodes' groups cannot deadlock on them.
+ *    updated only for the attempts inserted: a repeated one is a no-op, and the statement
+ *    returns the inserted ids for hk_result.stored); webhook counters and last_triggered_at of
+ *    a whole group are one more, at pre-commit, after locking those webhook rows in id order.
+ *    Every transaction locks webhook rows once and in the same order, so two nodes' groups
+ *    cannot deadlock on them.
  *  - release, claim, park: one statement each for any number of deliveries.
  * Savepoints are lazy: store.c asks for one around every request, but only requests that write
  * at once (API writes) pay for SAVEPOINT; batched rows of a failed request are simply dropped
@@ -158,8 +160,8 @@ static const char *const sql[Q_MAX] = {
     [Q_WH_INSERT] = "INSERT INTO webhook (id, name, url, secret, organization_id, user_id, "
                     "status, custom_headers, rate_limit_enabled, max_requests_per_minute, "
                     "max_retries, filtering_options, signature_schemes, created_at, updated_at) "
-                    "VALUES ($1, $2, $3, $4, $5, $6, $7::webhook_status, $8::jsonb, "
-                    "$9::boolean, $10, $11, $12::jsonb, $13, hk_ts($14), hk_ts($14))",
+                    "VALUES ($1, $2, $3, $4, $5, $6, $7::webhook_status, $8::json, "
+                    "$9::boolean, $10, $11, $12::json, $13, hk_ts($14), hk_ts($14))",
     [Q_WH_GET] = "SELECT " WH_COLS " FROM webhook w WHERE w.id = $1 AND w.organization_id = $2 "
                  "AND w.deleted_at IS NULL",
     [Q_WH_BY_IDS] = "SELECT " WH_COLS " FROM webhook w WHERE w.id = ANY($1::text[])",
@@ -169,9 +171,9 @@ static const char *const sql[Q_MAX] = {
                   "w.deleted_at IS NULL AND ($2::webhook_status IS NULL OR w.status = "
                   "$2::webhook_status) ORDER BY w.created_at DESC, w.id DESC LIMIT $3 OFFSET $4",
     [Q_WH_UPDATE] = "UPDATE webhook SET name = $2, url = $3, secret = $4, status = "
-                    "$5::webhook_status, custom_headers = $6::jsonb, rate_limit_enabled = "
+                    "$5::webhook_status, custom_headers = $6::json, rate_limit_enabled = "
                     "$7::boolean, max_requests_per_minute = $8, max_retries = $9, "
-                    "filtering_options = $10::jsonb, signature_schemes = $11, user_id = $12, "
+                    "filtering_options = $10::json, signature_schemes = $11, user_id = $12, "
                     "consecutive_failures = $13, updated_at = hk_ts($14) WHERE id = $1",
     [Q_WH_EXISTS] = "SELECT 1 FROM webhook WHERE id = $1 AND organization_id = $2 AND "
                     "deleted_at IS NULL",
@@ -254,24 +256,27 @@ static const char *const sql[Q_MAX] = {
     [Q_DL_PARK_IDS] = "UPDATE webhook_delivery SET lease_owner = NULL, next_retry_at = NULL "
                       "WHERE id = ANY($1::text[])",
     [Q_RESULTS] =
-        "WITH r AS (SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], "
-        "$5::boolean[], $6::int[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], "
-        "$12::int[], $13::bigint[], $14::bigint[], $15::bigint[], $16::boolean[], $17::text[]) AS "
-        "r(did, aid, num, status, ok, rstatus, rbody, rheaders, qheaders, url, err, dur, started, "
-        "next, completed, keep, qref)), "
+        "WITH r AS (SELECT DISTINCT ON (did, num) * FROM unnest($1::text[], $2::text[], "
+        "$3::int[], $4::text[], $5::boolean[], $6::int[], $7::text[], $8::text[], $9::text[], "
+        "$10::text[], $11::text[], $12::int[], $13::bigint[], $14::bigint[], $15::bigint[], "
+        "$16::boolean[], $17::text[]) WITH ORDINALITY AS r(did, aid, num, status, ok, rstatus, "
+        "rbody, rheaders, qheaders, url, err, dur, started, next, completed, keep, qref, ord) "
+        "ORDER BY did, num, ord), "
         "a AS (INSERT INTO webhook_delivery_attempt (id, webhook_delivery_id, attempt_number, "
         "status, response_status, response_body, response_headers, duration_ms, error_message, "
         "created_at) SELECT aid, did, num, CASE WHEN ok THEN 'success' ELSE 'failed' "
         "END::webhook_delivery_status, rstatus, rbody, rheaders::json, dur, err, hk_ts(started) "
-        "FROM r WHERE EXISTS (SELECT 1 FROM webhook_delivery x WHERE x.id = r.did) ON CONFLICT "
-        "(id) DO NOTHING) "
-        "UPDATE webhook_delivery d SET status = r.status::webhook_delivery_status, "
+        "FROM r WHERE EXISTS (SELECT 1 FROM webhook_delivery x WHERE x.id = r.did) AND NOT "
+        "EXISTS (SELECT 1 FROM webhook_delivery_attempt y WHERE y.webhook_delivery_id = r.did "
+        "AND y.attempt_number = r.num) ON CONFLICT (id) DO NOTHING RETURNING id), "
+        "u AS (UPDATE webhook_delivery d SET status = r.status::webhook_delivery_status, "
         "attempt_number = r.num, response_status = r.rstatus, response_body = r.rbody, "
-        "response_headers = r.rheaders::json, request_headers = r.qheaders::jsonb, request_url = "
+        "response_headers = r.rheaders::json, request_headers = r.qheaders::json, request_url = "
         "COALESCE(r.url, d.request_url), error_message = r.err, duration_ms = r.dur, "
         "last_attempt_at = hk_ts(r.started), next_retry_at = hk_ts(r.next), completed_at = "
         "hk_ts(r.completed), lease_owner = CASE WHEN r.keep THEN d.lease_owner ELSE NULL END, "
-        "request_headers_ref = r.qref FROM r WHERE d.id = r.did AND d." OPEN_STATUS,
+        "request_headers_ref = r.qref FROM r JOIN a ON a.id = r.aid WHERE d.id = r.did AND "
+        "d." OPEN_STATUS ") SELECT id FROM a",
     [Q_DL_RELEASE] = "UPDATE webhook_delivery d SET lease_owner = NULL, next_retry_at = "
                      "hk_ts(r.due) FROM unnest($1::text[], $2::bigint[]) AS r(id, due) WHERE "
                      "d.id = r.id AND d.lease_owner = $3",
@@ -380,8 +385,8 @@ static int map_err(pgc *c, PGresult *res, const char *what)
     hk_strlcpy(line, msg && msg[0] ? msg : "connection lost", sizeof line);
     line[strcspn(line, "\r\n")] = '\0';
     if (state && strncmp(state, "22", 2) == 0) {
-        /* a data exception: a value the database refuses (say a \u0000 escape in a jsonb
-         * column) is bad input, not an outage */
+        /* a data exception: a value the database refuses (say JSON that a json column
+         * does not accept) is bad input, not an outage */
         hk_strlcpy(c->lasterr, "the database refused a value: ", sizeof c->lasterr);
         size_t used = strlen(c->lasterr);
         hk_strlcpy(c->lasterr + used, line, sizeof c->lasterr - used);
@@ -1625,9 +1630,21 @@ static int pg_results(void *conn, hk_req *req)
     hk_buf_free(&hh);
     pp p = {0};
     for (int k = 0; k < R_N; k++) p_text(&p, arr_done(&b[k]));
-    if (!rc) rc = run(c, Q_RESULTS, &p, NULL);
+    PGresult *r = NULL;
+    if (!rc) rc = run(c, Q_RESULTS, &p, &r);
     for (int k = 0; k < R_N; k++) hk_buf_free(&b[k]);
     if (rc) return rc;
+    /* the attempts inserted: the others repeat a stored one, or an earlier item of the batch
+     * (same delivery and attempt number: DISTINCT ON keeps the first), and are no-ops */
+    hk_map ins;
+    hk_map_init(&ins);
+    for (int i = 0; i < PQntuples(r); i++) hk_map_put(&ins, PQgetvalue(r, i, 0), (void *)1);
+    for (int i = 0; i < n; i++) { /* the first item of an id, as the statement kept it */
+        hk_result *x = &req->u.results.items[i];
+        x->stored = hk_map_del(&ins, x->attempt_id) != NULL;
+    }
+    hk_map_free(&ins);
+    PQclear(r);
     /* webhook counters: for the whole group at pre-commit (webhook rows locked in order) */
     if (c->nresults == c->rescap) {
         c->rescap = c->rescap ? c->rescap * 2 : 8;
@@ -1798,7 +1815,7 @@ static int webhook_group_update(pgc *c)
         disable_after = req->u.results.disable_after;
         for (int i = 0; i < req->u.results.n; i++) {
             const hk_result *x = &req->u.results.items[i];
-            if (!x->final) continue;
+            if (!x->final || !x->stored) continue; /* hk_health_add would count nothing */
             wh_acc *h = acc_get(&accs, &n, &cap, &idx, x->webhook_id);
             h->health = 1;
             h->owner = req;
@@ -2142,8 +2159,8 @@ static int seal_plain_headers(pgc *c, char *err, size_t errlen)
         if (hk_headers_seal_plain(c->cfg, PQgetvalue(r, i, 1), &b) != 1) continue;
         const char *v[3] = {PQgetvalue(r, i, 0), hk_buf_cstr(&b), PQgetvalue(r, i, 1)};
         PGresult *u = PQexecParams(c->pg,
-                                   "UPDATE webhook SET custom_headers = $2::jsonb WHERE id = $1 "
-                                   "AND custom_headers = $3::jsonb",
+                                   "UPDATE webhook SET custom_headers = $2::json WHERE id = $1 "
+                                   "AND custom_headers::text = $3",
                                    3, NULL, v, NULL, NULL, 0);
         if (!u || PQresultStatus(u) != PGRES_COMMAND_OK) {
             snprintf(err, errlen, "encrypting custom headers: %s",

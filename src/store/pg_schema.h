@@ -5,9 +5,9 @@
  * migration exactly once and the others wait, then find nothing to do.
  *
  * Types: the seed's enums (webhook_status, webhook_delivery_status), timestamptz for times
- * (hookd passes int64 ms; hk_ts() and hk_ms() convert, and are inlined by the planner), jsonb
- * for the JSON the seed keeps as jsonb and that hookd itself writes (custom_headers,
- * filtering_options, request_headers).
+ * (hookd passes int64 ms; hk_ts() and hk_ms() convert, and are inlined by the planner). The
+ * JSON hookd itself writes (custom_headers, filtering_options, request_headers) was jsonb as in
+ * the seed until migration 4 made it `json`: it must read back as written (see there).
  *
  * Exact text where it must be exact: webhook_event.payload and webhook_delivery.event_data are
  * `json`, not `jsonb`. A webhook service must deliver `data` byte for byte as it was ingested,
@@ -164,6 +164,19 @@ static const char *const hk_pg_migrations[] = {
     "  headers text NOT NULL,"
     "  created_at timestamptz NOT NULL);"
     "ALTER TABLE webhook_delivery ADD COLUMN request_headers_ref text;",
+
+    /* 4: the JSON hookd writes is `json`, not `jsonb`: custom_headers, filtering_options,
+     * request_headers (and request_body, never written). jsonb re-spaced and re-ordered keys, so
+     * custom headers went out in another order than configured, and a delivery's
+     * requestHeaders were not in the order sent nor compact (SQLite keeps TEXT as written).
+     * hookd never queries inside these columns. Rows written before keep what jsonb made of
+     * them (its order, ", " and ": "); rows written after keep the bytes hookd wrote. Rewrites
+     * both tables under an exclusive lock (webhook_delivery: seconds per million rows). */
+    "ALTER TABLE webhook ALTER COLUMN custom_headers TYPE json USING custom_headers::json,"
+    "  ALTER COLUMN filtering_options TYPE json USING filtering_options::json;"
+    "ALTER TABLE webhook_delivery ALTER COLUMN request_headers TYPE json"
+    "  USING request_headers::json,"
+    "  ALTER COLUMN request_body TYPE json USING request_body::json;",
 };
 
 #endif

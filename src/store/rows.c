@@ -326,8 +326,9 @@ int hk_claim_keeps(const hk_webhook *wh)
 
 /* ---- results: a webhook's health ---------------------------------------------------------- */
 
-void hk_health_add(hk_health *h, const hk_result *r)
+int hk_health_add(hk_health *h, const hk_result *r)
 {
+    if (!r->final || !r->stored) return 0;
     if (r->attempt_ok) {
         h->ok++;
         h->had_success = 1;
@@ -337,6 +338,7 @@ void hk_health_add(hk_health *h, const hk_result *r)
         h->streak++;
     }
     if (r->gone) h->gone = 1;
+    return 1;
 }
 
 int hk_health_decide(const hk_health *h, int status, int64_t cf, int deleted, int disable_after)

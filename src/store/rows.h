@@ -161,8 +161,11 @@ typedef struct hk_health {
     int had_success, gone;
 } hk_health;
 
-/* Counts result r (final results only count; the caller checks r->final). */
-void hk_health_add(hk_health *h, const hk_result *r);
+/* Counts result r in h if it is final and its attempt row was inserted by this request
+ * (r->stored, set by the backend): the counters follow the attempts actually stored, so a
+ * repeated result (same attempt id, or same delivery and attempt number: a batch submitted
+ * again after a failure or a lost COMMIT answer) counts nothing. Returns 1 if r counted. */
+int hk_health_add(hk_health *h, const hk_result *r);
 /* The status the webhook moves to once its counters were updated (status and consecutive
  * failures cf as stored after the update): HK_WH_DISABLED after a 410, HK_WH_FAILED when an
  * active webhook reached disable_after consecutive final failures (HOOKD_DISABLE_AFTER, 0 =

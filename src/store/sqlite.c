@@ -207,10 +207,15 @@ static const char *const sql[S_MAX] = {
                 "d.next_retry_at <= ?1 ORDER BY d.next_retry_at LIMIT ?2",
     [S_DL_LEASE] = "UPDATE webhook_delivery SET lease_owner = ?2 WHERE id = ?1",
     [S_DL_PARK] = "UPDATE webhook_delivery SET next_retry_at = NULL WHERE id = ?1",
+    /* a repeated result (its attempt id, or its delivery and attempt number, stored already)
+     * and a result for a delivery that does not exist insert nothing (sqlite3_changes 0) */
     [S_ATT_INSERT] = "INSERT INTO webhook_delivery_attempt (id, webhook_delivery_id, "
                      "attempt_number, status, response_status, response_body, response_headers, "
-                     "duration_ms, error_message, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, "
-                     "?7, ?8, ?9, ?10)",
+                     "duration_ms, error_message, created_at) SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, "
+                     "?8, ?9, ?10 WHERE EXISTS (SELECT 1 FROM webhook_delivery WHERE id = ?2) AND "
+                     "NOT EXISTS (SELECT 1 FROM webhook_delivery_attempt WHERE id = ?1) AND NOT "
+                     "EXISTS (SELECT 1 FROM webhook_delivery_attempt WHERE webhook_delivery_id = "
+                     "?2 AND attempt_number = ?3)",
     [S_DL_RESULT] = "UPDATE webhook_delivery SET status = ?2, attempt_number = ?3, "
                     "response_status = ?4, response_body = ?5, response_headers = ?6, "
                     "request_headers = ?7, request_url = ?8, error_message = ?9, duration_ms = "
@@ -1211,8 +1216,9 @@ static int set_webhook_status(sq *c, hk_req *req, const char *wid, int status)
     return rc;
 }
 
-/* RESULTS: per result an attempt row and the delivery row (and the static headers once), then
- * per webhook with final results its counters, and the status rows.c decides. */
+/* RESULTS: per result an attempt row and, if it was inserted (not a repeat), the delivery row
+ * (and the static headers once), then per webhook with final results stored its counters, and
+ * the status rows.c decides. */
 static int sq_results(void *conn, hk_req *req)
 {
     sq *c = conn;
@@ -1245,6 +1251,8 @@ static int sq_results(void *conn, hk_req *req)
             b_i64(a, 10, r->started_at);
             rc = run(c, a, "attempt insert");
             if (rc) break;
+            r->stored = sqlite3_changes(c->db) > 0;
+            if (!r->stored) continue; /* repeated (or no such delivery): a no-op */
         }
         {
             PS(u, S_DL_RESULT);
@@ -1269,15 +1277,14 @@ static int sq_results(void *conn, hk_req *req)
             rc = run(c, u, "delivery result");
             if (rc) break;
         }
-        if (!r->final) continue;
         health_acc *h = NULL;
         for (int k = 0; k < nacc; k++)
             if (strcmp(acc[k].wid, r->webhook_id) == 0) h = &acc[k];
         if (!h) {
-            h = &acc[nacc++];
+            h = &acc[nacc];
             h->wid = r->webhook_id;
         }
-        hk_health_add(&h->h, r);
+        if (hk_health_add(&h->h, r) && h == &acc[nacc]) nacc++;
     }
     for (int k = 0; !rc && k < nacc; k++) {
         health_acc *h = &acc[k];

@@ -265,10 +265,16 @@ static int p_webhook_delete(const hk_store_ops *o, void *conn, hk_req *req)
     return o->webhook_delete(conn, req);
 }
 
-/* RESULTS: a batch that changed a webhook's status drops the fan-out cache (a backend that
- * decides at pre-commit, PostgreSQL, drops it there). */
+/* RESULTS: a result repeating an attempt already stored (same attempt id, or same delivery and
+ * attempt number: the dispatcher submits a batch again after any failure, and a COMMIT whose
+ * answer was lost may have stored it) is a no-op: no attempt row, no delivery change, nothing
+ * counted, and the request succeeds (a batch that always failed would stall the dispatcher).
+ * The backend marks each result whose attempt row it inserted (hk_result.stored), and the
+ * webhook's counters count only those (hk_health_add). A batch that changed a webhook's status
+ * drops the fan-out cache (a backend that decides at pre-commit, PostgreSQL, drops it there). */
 static int p_results(const hk_store_ops *o, void *conn, hk_req *req)
 {
+    for (int i = 0; i < req->u.results.n; i++) req->u.results.items[i].stored = 0;
     int rc = o->results(conn, req);
     if (req->u.results.nchanges) hk_conn_orgs_reset(conn);
     return rc;
@@ -793,7 +799,8 @@ static void delivery_open(const hk_store *st, hk_delivery *d)
         stat = hk_buf_steal(&b);
     }
     /* {"A":"1"} + {"B":"2"} -> {"A":"1","B":"2"} (the attempt's part may come back from the
-     * database with spaces: PostgreSQL's jsonb text) */
+     * database with spaces: a PostgreSQL row written while the column was jsonb, before
+     * migration 4) */
     const char *att = d->request_headers ? strchr(d->request_headers, '{') : NULL;
     const char *att_in = att ? att + 1 + strspn(att + 1, " ") : NULL;
     const char *close = strrchr(stat, '}');

@@ -259,6 +259,8 @@ typedef struct hk_result {         /* one finished attempt, for HK_REQ_RESULTS *
     int64_t finished_at;
     int64_t next_retry_at;         /* for HK_DL_RETRYING */
     int keep_lease;                /* the job stays in this node's memory (retry soon) */
+    int stored;                    /* store-private: this request stored the attempt row (0: a
+                                      repeated result, a no-op; store.c resets it per run) */
 } hk_result;
 
 typedef struct hk_wh_change {      /* a webhook whose status a results batch changed */

@@ -76,6 +76,43 @@ def test_api_shows_exactly_the_headers_sent(hookd, receiver):
     assert h.delivery(d["id"])["requestHeaders"] == shown
 
 
+# Custom headers in an order PostgreSQL's jsonb would change (it sorts keys shorter first).
+ORDERED = {"X-Zeta-Long-Name": "1", "X-A": "2", "Authorization": "Bearer t", "X-Mid": "3"}
+
+
+def _assert_order_kept(h, wid, receiver, custom, n):
+    """The n-th delivery of wid went out with custom in the order configured, the API shows
+    its requestHeaders in the order sent, and the stored JSON is compact (as written)."""
+    h.ingest("order.paid", {"n": n})
+    h.wait_delivery(wid, "success", n=n, timeout=20)
+    d = h.deliveries(wid)[0]
+    got = receiver.received()[-1]
+    sent = list(sent_headers(got))
+    assert [k for k in sent if k in {c.lower() for c in custom}] == [c.lower() for c in custom]
+    shown = h.delivery(d["id"])["requestHeaders"]
+    assert [k.lower() for k in shown] == sent, (list(shown), sent)
+    assert [k for k in h.webhook(wid)["customHeaders"]] == list(custom)
+    cast = "::text" if h.env.get("PG_URL") else ""
+    (stored,), = query(h, f"SELECT custom_headers{cast} FROM webhook WHERE id = '{wid}'")
+    assert stored == json.dumps(custom, separators=(",", ":")), stored  # no key: as given
+    (req,), = query(h, f"SELECT request_headers{cast} FROM webhook_delivery WHERE id = '{d['id']}'")
+    assert ": " not in req and ", " not in req, req  # compact, as hookd wrote it
+
+
+def test_custom_headers_keep_their_order(hookd, receiver):
+    """Custom headers reach the receiver in the order configured and the API's requestHeaders
+    are in the order sent, also on PostgreSQL (whose jsonb columns re-ordered them)."""
+    h = hookd()
+    wid = h.create_webhook(receiver.url(), customHeaders=ORDERED)["id"]
+    _assert_order_kept(h, wid, receiver, ORDERED, 1)
+    # a patch in another order: the new order
+    again = dict(reversed(list(ORDERED.items())))
+    r = h.api("PATCH", f"{WH}/{wid}", {"customHeaders": again})
+    assert r.status_code == 200, r.text
+    assert list(r.json()["customHeaders"]) == list(again)
+    _assert_order_kept(h, wid, receiver, again, 2)
+
+
 def _stored_bytes_per_delivery(h, n):
     """Bytes the store holds per delivery, headers included wherever they are kept."""
     if h.env.get("PG_URL"):
@@ -207,12 +244,21 @@ def test_migration_on_a_populated_database_of_the_previous_version(hookd, receiv
     h.wait_delivery(wid, "success", n=5, timeout=30)
     before = {d["id"]: h.delivery(d["id"]) for d in h.deliveries(wid)}
     listed_before = h.deliveries(wid)
+    webhook_before = h.webhook(wid)
     h.stop()
     monkeypatch.setattr(conftest, "HOOKD_BIN", own)
     h.start()
     after = {i: h.delivery(i) for i in before}
     assert after == before
     assert h.deliveries(wid) == listed_before
+    # read the same, key order included (PostgreSQL: rows written while the columns were jsonb
+    # keep jsonb's order; migration 4 keeps their text)
+    assert [list(after[i]["requestHeaders"]) for i in before] == \
+        [list(before[i]["requestHeaders"]) for i in before]
+    webhook_after = h.webhook(wid)
+    for k in ("customHeaders", "filteringOptions"):
+        assert webhook_after.get(k) == webhook_before.get(k), k
+    assert list(webhook_after["customHeaders"]) == list(webhook_before["customHeaders"])
     h.ingest("t", {"i": 99})
     h.wait_delivery(wid, "success", n=6, timeout=30)
     newest = h.deliveries(wid)[0]
@@ -222,4 +268,8 @@ def test_migration_on_a_populated_database_of_the_previous_version(hookd, receiv
     (refs,), = query(h, "SELECT count(*) FROM webhook_delivery WHERE request_headers_ref IS NOT NULL")
     assert int(refs) == 1
     (ver,), = query(h, "SELECT max(version) FROM schema_migrations")
-    assert int(ver) == (3 if h.env.get("PG_URL") else 2)
+    assert int(ver) == (4 if h.env.get("PG_URL") else 2)
+    # new writes keep their order (PostgreSQL: json since migration 4)
+    r = h.api("PATCH", f"{WH}/{wid}", {"customHeaders": ORDERED})
+    assert r.status_code == 200, r.text
+    _assert_order_kept(h, wid, receiver, ORDERED, 7)

@@ -113,13 +113,23 @@ static void test_health(void **state)
 {
     (void)state;
     hk_health h = {0};
-    hk_result ok = {0}, bad = {0}, gone = {0};
+    hk_result ok = {.final = 1, .stored = 1}, bad = {.final = 1, .stored = 1},
+              gone = {.final = 1, .stored = 1};
     ok.attempt_ok = 1;
     gone.gone = 1;
     hk_health_add(&h, &bad);
     hk_health_add(&h, &bad);
     hk_health_add(&h, &ok);
     hk_health_add(&h, &bad);
+    /* counted only if final and stored by this request (a repeated result counts nothing) */
+    hk_result notfinal = ok, repeated = ok;
+    notfinal.final = 0;
+    repeated.stored = 0;
+    assert_int_equal(hk_health_add(&h, &notfinal), 0);
+    assert_int_equal(hk_health_add(&h, &repeated), 0);
+    repeated.attempt_ok = 0;
+    repeated.gone = 1;
+    assert_int_equal(hk_health_add(&h, &repeated), 0);
     assert_int_equal(h.ok, 1);
     assert_int_equal(h.fail, 3);
     assert_int_equal(h.streak, 1); /* failures since the last success */
