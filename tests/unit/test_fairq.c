@@ -54,12 +54,14 @@ static void turn(hk_fq *q, char *out, size_t n)
 static const char *turns(hk_fq *q, int k)
 {
     static char buf[512];
+    size_t len = 0;
     buf[0] = '\0';
-    for (int i = 0; i < k; i++) {
+    for (int i = 0; i < k && len < sizeof buf; i++) {
         char one[16];
         turn(q, one, sizeof one);
-        if (i) strncat(buf, " ", sizeof buf - strlen(buf) - 1);
-        strncat(buf, one, sizeof buf - strlen(buf) - 1);
+        int w = snprintf(buf + len, sizeof buf - len, "%s%s", i ? " " : "", one);
+        if (w < 0) break;
+        len += (size_t)w;
     }
     return buf;
 }
