@@ -40,10 +40,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#define MAX_TARGETS  16
-#define MAX_CONNS    1024
-#define RESP_MAX     (1024 * 1024)
-#define MAX_BATCH    1000
+#define MAX_TARGETS 16
+#define MAX_CONNS   1024
+#define RESP_MAX    (1024 * 1024)
+#define MAX_BATCH   1000
 
 typedef struct target {
     struct sockaddr_in addr;
@@ -53,13 +53,13 @@ typedef struct target {
 typedef struct conn {
     int fd;
     int target;
-    bool busy;          /* a request is written or being written; its answer is awaited */
+    bool busy; /* a request is written or being written; its answer is awaited */
     char *out;
     size_t out_len, out_off, out_cap;
     char *in;
     size_t in_len, in_cap;
-    int64_t sent_us;    /* when the request started to be written */
-    int nev;            /* events in the request in flight */
+    int64_t sent_us; /* when the request started to be written */
+    int nev;         /* events in the request in flight */
 } conn;
 
 static target targets[MAX_TARGETS];
@@ -69,24 +69,24 @@ static int nconns = 8;
 static const char *api_key;
 static const char *ev_type = "bench.event";
 static long long total_events;
-static long long per_req = 1;    /* events per request */
+static long long per_req = 1; /* events per request */
 static bool batch_mode;
-static double rate;              /* events/s; 0 = closed loop */
+static double rate; /* events/s; 0 = closed loop */
 static int pad_len = 200;
 static char *pad;
 
 /* progress */
-static long long next_seq;       /* next event number to put in a request */
-static long long next_req;       /* next request number (its due time is from it) */
+static long long next_seq; /* next event number to put in a request */
+static long long next_req; /* next request number (its due time is from it) */
 static long long total_reqs;
 static long long answered_reqs, ok_events, ok_reqs, failed_events, io_errors, reconnects;
 static long long statuses[600];
 static int64_t start_us, first_send_us, last_answer_us, late_max_us;
-static long long conn_waits;      /* rate mode: requests due while every connection was busy */
+static long long conn_waits;       /* rate mode: requests due while every connection was busy */
 static long long blocked_req = -1; /* the first such request, until it is sent */
-static uint32_t *req_lat;        /* per answered request: send -> answer, µs */
+static uint32_t *req_lat;          /* per answered request: send -> answer, µs */
 static long long nreq_lat;
-static uint32_t *late;           /* rate mode, per request sent on time: due -> sent, µs */
+static uint32_t *late; /* rate mode, per request sent on time: due -> sent, µs */
 static long long nlate;
 static int ep;
 
@@ -162,10 +162,10 @@ static bool conn_open(int i)
 /* Appends the JSON of one event, due at t, to buf[*len..cap). */
 static void put_event(char *buf, size_t *len, size_t cap, int64_t t)
 {
-    int n = snprintf(buf + *len, cap - *len,
-                     "{\"type\":\"%s\",\"data\":{\"t_us\":%" PRId64
-                     ",\"seq\":%lld,\"pad\":\"%s\"}}",
-                     ev_type, t, next_seq++, pad);
+    int n =
+        snprintf(buf + *len, cap - *len,
+                 "{\"type\":\"%s\",\"data\":{\"t_us\":%" PRId64 ",\"seq\":%lld,\"pad\":\"%s\"}}",
+                 ev_type, t, next_seq++, pad);
     if (n < 0 || (size_t)n >= cap - *len) die("event too large");
     *len += (size_t)n;
 }
@@ -231,7 +231,8 @@ static void send_request(int i, int64_t t)
     c->nev = nev;
     c->sent_us = now_us();
     if (!first_send_us) first_send_us = c->sent_us;
-    if (rate > 0 && next_req == blocked_req) conn_waits++;
+    if (rate > 0 && next_req == blocked_req)
+        conn_waits++;
     else if (rate > 0) {
         int64_t d = c->sent_us - t;
         if (d > late_max_us) late_max_us = d;
@@ -396,16 +397,23 @@ int main(int argc, char **argv)
                             "[--rate R] [--batch B] [--type T] [--pad P]\n");
             return 2;
         }
-        if (!strcmp(a, "--target")) add_target(v);
-        else if (!strcmp(a, "--key")) api_key = v;
-        else if (!strcmp(a, "--events")) total_events = arg_num(a, v, 1, 1000000000);
-        else if (!strcmp(a, "--conns")) nconns = (int)arg_num(a, v, 1, MAX_CONNS);
-        else if (!strcmp(a, "--rate")) rate = (double)arg_num(a, v, 1, 10000000);
+        if (!strcmp(a, "--target"))
+            add_target(v);
+        else if (!strcmp(a, "--key"))
+            api_key = v;
+        else if (!strcmp(a, "--events"))
+            total_events = arg_num(a, v, 1, 1000000000);
+        else if (!strcmp(a, "--conns"))
+            nconns = (int)arg_num(a, v, 1, MAX_CONNS);
+        else if (!strcmp(a, "--rate"))
+            rate = (double)arg_num(a, v, 1, 10000000);
         else if (!strcmp(a, "--batch")) {
             per_req = arg_num(a, v, 1, MAX_BATCH);
             batch_mode = true;
-        } else if (!strcmp(a, "--type")) ev_type = v;
-        else if (!strcmp(a, "--pad")) pad_len = (int)arg_num(a, v, 0, 1000);
+        } else if (!strcmp(a, "--type"))
+            ev_type = v;
+        else if (!strcmp(a, "--pad"))
+            pad_len = (int)arg_num(a, v, 0, 1000);
         else {
             fprintf(stderr, "loadgen: unknown option %s\n", a);
             return 2;
@@ -456,7 +464,8 @@ int main(int argc, char **argv)
             uint32_t i = evs[k].data.u32;
             if (i == UINT32_MAX) {
                 uint64_t x;
-                if (read(tfd, &x, sizeof x) < 0) {}
+                if (read(tfd, &x, sizeof x) < 0) {
+                }
                 continue;
             }
             conn *c = &conns[i];
@@ -478,8 +487,7 @@ int main(int argc, char **argv)
     double secs = (double)(end - first_send_us) / 1e6;
     printf("{\"events\":%lld,\"requests\":%lld,\"ok_events\":%lld,\"ok_requests\":%lld,"
            "\"failed_events\":%lld,\"io_errors\":%lld,\"reconnects\":%lld,\"statuses\":{",
-           total_events, total_reqs, ok_events, ok_reqs, failed_events, io_errors,
-           reconnects);
+           total_events, total_reqs, ok_events, ok_reqs, failed_events, io_errors, reconnects);
     bool first = true;
     for (int s = 0; s < 600; s++) {
         if (!statuses[s]) continue;

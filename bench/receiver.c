@@ -41,46 +41,46 @@
 #include <time.h>
 #include <unistd.h>
 
-#define HEAD_MAX      (64 * 1024)
-#define BODY_MAX      (16 * 1024 * 1024)
-#define OUT_HIGH      (256 * 1024)
-#define READ_CHUNK    (64 * 1024)
-#define SAMPLES_MAX   (16u * 1024 * 1024)
-#define EVENTS_MAX    256
+#define HEAD_MAX    (64 * 1024)
+#define BODY_MAX    (16 * 1024 * 1024)
+#define OUT_HIGH    (256 * 1024)
+#define READ_CHUNK  (64 * 1024)
+#define SAMPLES_MAX (16u * 1024 * 1024)
+#define EVENTS_MAX  256
 
 typedef struct conn {
     int fd;
-    char *in;          /* bytes read and not yet consumed */
+    char *in; /* bytes read and not yet consumed */
     size_t in_len, in_cap;
-    char *out;         /* response bytes not yet written */
+    char *out; /* response bytes not yet written */
     size_t out_off, out_len, out_cap;
-    uint32_t mask;     /* epoll events registered */
-    bool closing;      /* close once out is drained */
+    uint32_t mask;      /* epoll events registered */
+    bool closing;       /* close once out is drained */
     bool sent_continue; /* 100 Continue already sent for the request being read */
 } conn;
 
 /* Everything counted since start or the last /reset. */
 typedef struct stats {
-    uint64_t requests;    /* delivery requests (not control requests) */
-    uint64_t ok;          /* answered 2xx */
-    uint64_t failed;      /* answered the failure status */
-    uint64_t distinct;    /* 2xx with an X-Delivery-Id not seen before */
-    uint64_t duplicates;  /* 2xx with an X-Delivery-Id already seen */
-    uint64_t no_id;       /* 2xx without X-Delivery-Id (e.g. wrk) */
-    uint64_t no_t_us;     /* distinct deliveries without a usable t_us */
-    uint64_t bad;         /* malformed requests (answered 4xx/5xx and closed) */
-    uint64_t accepted;    /* connections accepted */
-    int64_t first_us;     /* monotonic µs of the first distinct delivery, 0 = none */
-    int64_t last_us;      /* ... and of the last */
+    uint64_t requests;   /* delivery requests (not control requests) */
+    uint64_t ok;         /* answered 2xx */
+    uint64_t failed;     /* answered the failure status */
+    uint64_t distinct;   /* 2xx with an X-Delivery-Id not seen before */
+    uint64_t duplicates; /* 2xx with an X-Delivery-Id already seen */
+    uint64_t no_id;      /* 2xx without X-Delivery-Id (e.g. wrk) */
+    uint64_t no_t_us;    /* distinct deliveries without a usable t_us */
+    uint64_t bad;        /* malformed requests (answered 4xx/5xx and closed) */
+    uint64_t accepted;   /* connections accepted */
+    int64_t first_us;    /* monotonic µs of the first distinct delivery, 0 = none */
+    int64_t last_us;     /* ... and of the last */
     int64_t first_fail_us, last_fail_us; /* same for requests answered the failure status */
-    uint32_t *lat;        /* latency samples (µs) of distinct deliveries */
+    uint32_t *lat;                       /* latency samples (µs) of distinct deliveries */
     size_t nlat, lat_cap;
-    uint64_t *set;        /* open-addressing set of delivery-id hashes; 0 = empty slot */
+    uint64_t *set; /* open-addressing set of delivery-id hashes; 0 = empty slot */
     size_t set_cap, set_len;
 } stats;
 
 static stats S;
-static int64_t fail_until_us;  /* deliveries get fail_status until then */
+static int64_t fail_until_us; /* deliveries get fail_status until then */
 static int fail_status = 500;
 static int open_conns;
 static volatile sig_atomic_t stop_flag;
@@ -193,15 +193,15 @@ static size_t stats_json(char *buf, size_t cap, bool with_lat)
         free(v);
     }
     int n = snprintf(buf, cap,
-        "{\"requests\":%" PRIu64 ",\"ok\":%" PRIu64 ",\"failed\":%" PRIu64
-        ",\"distinct\":%" PRIu64 ",\"duplicates\":%" PRIu64 ",\"no_id\":%" PRIu64
-        ",\"no_t_us\":%" PRIu64 ",\"bad\":%" PRIu64 ",\"accepted\":%" PRIu64
-        ",\"open_conns\":%d,\"first_us\":%" PRId64 ",\"last_us\":%" PRId64
-        ",\"first_fail_us\":%" PRId64 ",\"last_fail_us\":%" PRId64 ",\"now_us\":%" PRId64
-        ",\"fail_until_us\":%" PRId64 ",\"lat_samples\":%zu",
-        S.requests, S.ok, S.failed, S.distinct, S.duplicates, S.no_id, S.no_t_us, S.bad,
-        S.accepted, open_conns, S.first_us, S.last_us, S.first_fail_us, S.last_fail_us,
-        now_us(), fail_until_us, S.nlat);
+                     "{\"requests\":%" PRIu64 ",\"ok\":%" PRIu64 ",\"failed\":%" PRIu64
+                     ",\"distinct\":%" PRIu64 ",\"duplicates\":%" PRIu64 ",\"no_id\":%" PRIu64
+                     ",\"no_t_us\":%" PRIu64 ",\"bad\":%" PRIu64 ",\"accepted\":%" PRIu64
+                     ",\"open_conns\":%d,\"first_us\":%" PRId64 ",\"last_us\":%" PRId64
+                     ",\"first_fail_us\":%" PRId64 ",\"last_fail_us\":%" PRId64
+                     ",\"now_us\":%" PRId64 ",\"fail_until_us\":%" PRId64 ",\"lat_samples\":%zu",
+                     S.requests, S.ok, S.failed, S.distinct, S.duplicates, S.no_id, S.no_t_us,
+                     S.bad, S.accepted, open_conns, S.first_us, S.last_us, S.first_fail_us,
+                     S.last_fail_us, now_us(), fail_until_us, S.nlat);
     if (n < 0 || (size_t)n >= cap) return 0;
     size_t len = (size_t)n;
     if (with_lat) {
@@ -239,16 +239,26 @@ static bool out_add(conn *c, const char *p, size_t n)
 static const char *reason(int status)
 {
     switch (status) {
-    case 200: return "OK";
-    case 400: return "Bad Request";
-    case 410: return "Gone";
-    case 413: return "Payload Too Large";
-    case 429: return "Too Many Requests";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    case 501: return "Not Implemented";
-    case 503: return "Service Unavailable";
-    default: return "Status";
+    case 200:
+        return "OK";
+    case 400:
+        return "Bad Request";
+    case 410:
+        return "Gone";
+    case 413:
+        return "Payload Too Large";
+    case 429:
+        return "Too Many Requests";
+    case 431:
+        return "Request Header Fields Too Large";
+    case 500:
+        return "Internal Server Error";
+    case 501:
+        return "Not Implemented";
+    case 503:
+        return "Service Unavailable";
+    default:
+        return "Status";
     }
 }
 
@@ -258,9 +268,8 @@ static void respond(conn *c, int status, const char *ctype, const char *body, si
 {
     char head[256];
     int n = snprintf(head, sizeof head,
-                     "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%s\r\n",
-                     status, reason(status), ctype, blen,
-                     close_after ? "Connection: close\r\n" : "");
+                     "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%s\r\n", status,
+                     reason(status), ctype, blen, close_after ? "Connection: close\r\n" : "");
     if (n < 0 || (size_t)n >= sizeof head) return;
     out_add(c, head, (size_t)n);
     if (blen) out_add(c, body, blen);
@@ -456,8 +465,10 @@ static void process(conn *c)
                 clen = 0;
                 if (!vn || vn > 12) bad_len = true;
                 for (size_t i = 0; i < vn; i++) {
-                    if (v[i] < '0' || v[i] > '9') bad_len = true;
-                    else clen = clen * 10 + (v[i] - '0');
+                    if (v[i] < '0' || v[i] > '9')
+                        bad_len = true;
+                    else
+                        clen = clen * 10 + (v[i] - '0');
                 }
             } else if (header_is(l, n, "x-delivery-id", &v, &vn)) {
                 id = v;
@@ -486,8 +497,10 @@ static void process(conn *c)
         }
         c->sent_continue = false;
         const char *body = b + hlen;
-        if (is_control(path, plen)) on_control(c, path, plen, close_after);
-        else on_delivery(c, id, idlen, body, (size_t)clen, close_after);
+        if (is_control(path, plen))
+            on_control(c, path, plen, close_after);
+        else
+            on_delivery(c, id, idlen, body, (size_t)clen, close_after);
         pos += hlen + (size_t)clen;
     }
     if (pos) {
@@ -556,7 +569,8 @@ static void conn_io(int ep, conn *c, uint32_t events)
                 c->in_cap = ncap;
             }
             ssize_t r = recv(c->fd, c->in + c->in_len, c->in_cap - c->in_len, 0);
-            if (r > 0) c->in_len += (size_t)r;
+            if (r > 0)
+                c->in_len += (size_t)r;
             else if (r == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR))
                 eof = true;
         }
@@ -600,11 +614,16 @@ int main(int argc, char **argv)
                             "[--fail-status S] [--start-after-ms N]\n");
             return 2;
         }
-        if (!strcmp(a, "--host")) host = v;
-        else if (!strcmp(a, "--port")) port = arg_int(a, v);
-        else if (!strcmp(a, "--fail-ms")) fail_ms = arg_int(a, v);
-        else if (!strcmp(a, "--fail-status")) fail_status = (int)arg_int(a, v);
-        else if (!strcmp(a, "--start-after-ms")) start_after = arg_int(a, v);
+        if (!strcmp(a, "--host"))
+            host = v;
+        else if (!strcmp(a, "--port"))
+            port = arg_int(a, v);
+        else if (!strcmp(a, "--fail-ms"))
+            fail_ms = arg_int(a, v);
+        else if (!strcmp(a, "--fail-status"))
+            fail_status = (int)arg_int(a, v);
+        else if (!strcmp(a, "--start-after-ms"))
+            start_after = arg_int(a, v);
         else {
             fprintf(stderr, "receiver: unknown option %s\n", a);
             return 2;
@@ -625,7 +644,8 @@ int main(int argc, char **argv)
     sigaction(SIGINT, &sa, NULL);
     if (start_after) {
         struct timespec ts = {start_after / 1000, (start_after % 1000) * 1000000};
-        while (nanosleep(&ts, &ts) != 0 && errno == EINTR && !stop_flag) {}
+        while (nanosleep(&ts, &ts) != 0 && errno == EINTR && !stop_flag) {
+        }
     }
 
     int lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);

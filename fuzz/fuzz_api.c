@@ -52,7 +52,7 @@ static struct {
     hk_api api;
     hk_http_server *http;
     int port;
-    int fd;               /* keep-alive client connection, -1 if closed */
+    int fd; /* keep-alive client connection, -1 if closed */
     char wh[64], ev[64], dl[64];
     unsigned long n;
 } S = {.fd = -1};
@@ -63,7 +63,10 @@ static void die(const char *what)
     abort();
 }
 
-static void on_dispatch_stopped(void *arg) { (void)arg; }
+static void on_dispatch_stopped(void *arg)
+{
+    (void)arg;
+}
 
 /* Opens a connection to the in-process server (non-blocking). */
 static void client_connect(void)
@@ -110,8 +113,10 @@ static int roundtrip(const char *req, size_t len, hk_buf *out)
     while (hk_mono_ms() < deadline) {
         if (sent < len) {
             ssize_t w = send(S.fd, req + sent, len - sent, MSG_NOSIGNAL);
-            if (w > 0) sent += (size_t)w;
-            else if (errno != EAGAIN && errno != EINPROGRESS && errno != ENOTCONN) break;
+            if (w > 0)
+                sent += (size_t)w;
+            else if (errno != EAGAIN && errno != EINPROGRESS && errno != ENOTCONN)
+                break;
         }
         event_base_loop(S.base, EVLOOP_NONBLOCK);
         char tmp[65536];
@@ -141,8 +146,7 @@ static int roundtrip(const char *req, size_t len, hk_buf *out)
 }
 
 /* Builds and sends method path with an API key and body; returns the status, body in out. */
-static int call(const char *method, const char *path, const char *body, size_t blen,
-                hk_buf *out)
+static int call(const char *method, const char *path, const char *body, size_t blen, hk_buf *out)
 {
     hk_buf r;
     hk_buf_init(&r, HK_BUF_UNLIMITED);
@@ -185,8 +189,7 @@ static void setup(void)
     char *argv[] = {"fuzz_api", NULL};
     int rest[1], nrest = 0, help = 0;
     char err[512];
-    if (hk_config_load(&S.cfg, 1, argv, "/nonexistent/.env", rest, &nrest, &help, err,
-                       sizeof err))
+    if (hk_config_load(&S.cfg, 1, argv, "/nonexistent/.env", rest, &nrest, &help, err, sizeof err))
         die(err);
     hk_log_setup("text", "error");
 
@@ -271,7 +274,8 @@ static const route routes[] = {
 static const char *const templates[] = {
     NULL, /* the payload is the body */
     "{\"name\":\"f\",\"url\":\"https://example.com/h\",\"events\":[\"a.*\"],\"customHeaders\":@}",
-    "{\"name\":\"f\",\"url\":\"https://example.com/h\",\"events\":[\"a.*\"],\"filteringOptions\":@}",
+    "{\"name\":\"f\",\"url\":\"https://example.com/"
+    "h\",\"events\":[\"a.*\"],\"filteringOptions\":@}",
     "{\"name\":\"f\",\"url\":\"https://example.com/h\",\"events\":@}",
     "{\"name\":\"f\",\"url\":@,\"events\":[\"*\"]}",
     "{\"name\":\"f\",\"url\":\"https://example.com/h\",\"events\":[\"*\"],\"signatureSchemes\":@}",
@@ -286,7 +290,7 @@ static void path_safe(const uint8_t *p, size_t n, hk_buf *out)
 {
     for (size_t i = 0; i < n && i < 512 && p[i] != '\n'; i++)
         hk_buf_append(out, (p[i] <= ' ' || p[i] >= 0x7f) ? "%20" : (const char *)&p[i],
-                   (p[i] <= ' ' || p[i] >= 0x7f) ? 3 : 1);
+                      (p[i] <= ' ' || p[i] >= 0x7f) ? 3 : 1);
 }
 
 static void check_health(void)
@@ -316,10 +320,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             continue;
         }
         switch (*++p) {
-        case 'W': hk_buf_puts(&path, S.wh); break;
-        case 'E': hk_buf_puts(&path, S.ev); break;
-        case 'D': hk_buf_puts(&path, S.dl); break;
-        default: path_safe(data, size, &path); break;
+        case 'W':
+            hk_buf_puts(&path, S.wh);
+            break;
+        case 'E':
+            hk_buf_puts(&path, S.ev);
+            break;
+        case 'D':
+            hk_buf_puts(&path, S.dl);
+            break;
+        default:
+            path_safe(data, size, &path);
+            break;
         }
     }
     int has_body = strcmp(rt->method, "GET") != 0 && strcmp(rt->method, "DELETE") != 0;
@@ -331,10 +343,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     } else {
         hk_buf_append(&body, data, size);
     }
-    int st = call(rt->method, hk_buf_cstr(&path), has_body ? hk_buf_cstr(&body) : NULL, has_body ? body.len : 0,
-                  &out);
+    int st = call(rt->method, hk_buf_cstr(&path), has_body ? hk_buf_cstr(&body) : NULL,
+                  has_body ? body.len : 0, &out);
     if (st >= 500 || st < 200 || (st >= 300 && st < 400)) {
-        fprintf(stderr, "fuzz_api: %s %s -> %d %s\n", rt->method, hk_buf_cstr(&path), st, hk_buf_cstr(&out));
+        fprintf(stderr, "fuzz_api: %s %s -> %d %s\n", rt->method, hk_buf_cstr(&path), st,
+                hk_buf_cstr(&out));
         abort();
     }
     if (out.len && out.data[0] != '{') die("response body is not a JSON object");

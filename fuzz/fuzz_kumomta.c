@@ -14,8 +14,8 @@
 #include "store/match.h"
 
 static const char *const subjects[] = {
-    "kumomta.event", "kumomta.event.delivery", "webhook.triggered", "tracking.open",
-    "tracking.click", "orders",
+    "kumomta.event", "kumomta.event.delivery", "webhook.triggered",
+    "tracking.open", "tracking.click",         "orders",
 };
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -52,7 +52,8 @@ static void usage(FILE *out)
     hk_config_print_help(out);
 }
 
-/* ---- CLI subcommands --------------------------------------------------------------------------- */
+/* ---- CLI subcommands ---------------------------------------------------------------------------
+ */
 
 static int open_sync_store(const hk_config *cfg, hk_store **st)
 {
@@ -83,7 +84,8 @@ static int create_key(hk_store *st, const char *org, const char *name, const cha
     req.u.key_create.prefix = prefix;
     int rc = hk_store_exec(st, &req);
     if (rc) {
-        fprintf(stderr, "hookd: cannot create the API key: %s\n", req.err[0] ? req.err : hk_strerror(rc));
+        fprintf(stderr, "hookd: cannot create the API key: %s\n",
+                req.err[0] ? req.err : hk_strerror(rc));
         hk_req_clear(&req);
         return 1;
     }
@@ -159,8 +161,8 @@ static int cmd_apikey(const hk_config *cfg, int argc, char **argv)
             fprintf(stderr, "hookd: %s\n", req.err[0] ? req.err : hk_strerror(req.rc));
             rc = 1;
         } else {
-            printf("%-30s %-24s %-10s %-24s %-24s %s\n", "ID", "ORGANIZATION", "PREFIX",
-                   "CREATED", "REVOKED", "NAME");
+            printf("%-30s %-24s %-10s %-24s %-24s %s\n", "ID", "ORGANIZATION", "PREFIX", "CREATED",
+                   "REVOKED", "NAME");
             for (int i = 0; i < req.u.key_list.n; i++) {
                 hk_apikey *k = &req.u.key_list.items[i];
                 char c[HK_ISO_LEN], r[HK_ISO_LEN] = "-";
@@ -182,7 +184,8 @@ static int cmd_apikey(const hk_config *cfg, int argc, char **argv)
         req.u.key_revoke.id = id;
         if (hk_store_exec(st, &req)) {
             fprintf(stderr, "hookd: %s\n",
-                    req.rc == HK_ENOTFOUND ? "no active API key with that id" : hk_strerror(req.rc));
+                    req.rc == HK_ENOTFOUND ? "no active API key with that id"
+                                           : hk_strerror(req.rc));
             rc = 1;
         } else {
             printf("revoked %s\n", id);
@@ -257,7 +260,8 @@ static int bootstrap_keys(const hk_config *cfg)
     return rc;
 }
 
-/* ---- serve --------------------------------------------------------------------------------------- */
+/* ---- serve
+ * --------------------------------------------------------------------------------------- */
 
 typedef struct server {
     const hk_config *cfg;
@@ -269,7 +273,7 @@ typedef struct server {
     hk_ingest *ingest;
     hk_api api;
     hk_http_server *http;
-    hk_nats *nats;           /* NULL without NATS_URL */
+    hk_nats *nats; /* NULL without NATS_URL */
     struct event *sigterm, *sigint, *drain_timer;
     int stopping;
     int64_t stop_deadline;
@@ -380,8 +384,8 @@ static int cmd_serve(hk_config *cfg)
     hk_api_init(&s.api, cfg, s.store, s.dispatch, s.queue, s.metrics);
     s.api.ingest = s.ingest;
     if (cfg->nats_url && cfg->nats_url[0]) {
-        s.nats = hk_nats_start(s.base, cfg, s.ingest, s.metrics, &s.api.nats_state, err,
-                               sizeof err);
+        s.nats =
+            hk_nats_start(s.base, cfg, s.ingest, s.metrics, &s.api.nats_state, err, sizeof err);
         if (!s.nats) {
             fprintf(stderr, "hookd: %s\n", err);
             goto out;
@@ -417,7 +421,7 @@ out:
     if (s.http) hk_http_server_free(s.http);
     s.http = NULL; /* on_dispatch_stopped may still run, from hk_store_close */
     if (s.store) hk_store_close(s.store); /* completes queued requests */
-    hk_nats_free(s.nats); /* after the store's last callbacks, before the loop goes */
+    hk_nats_free(s.nats);     /* after the store's last callbacks, before the loop goes */
     hk_ingest_free(s.ingest); /* after the store's last callbacks too */
     if (s.dispatch) hk_dispatch_free(s.dispatch);
     hk_queue_free(s.queue);

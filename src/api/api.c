@@ -15,9 +15,9 @@
 #include "core/log.h"
 #include "core/time.h"
 
-#define AUTH_TTL_MS 10000     /* a revoked key stops working within this */
+#define AUTH_TTL_MS    10000 /* a revoked key stops working within this */
 #define AUTH_CACHE_MAX 10000
-#define API_PREFIX "/api/webhook"
+#define API_PREFIX     "/api/webhook"
 
 static const hk_route routes[] = {
     /* literal paths before parameterised ones: the first match wins */
@@ -58,34 +58,56 @@ typedef struct auth_entry {
 static const char *default_why(int status)
 {
     switch (status) {
-    case 400: return "The request body is not valid JSON.";
-    case 401: return "The request has no valid API key.";
-    case 404: return "Nothing with this id exists in your organization.";
-    case 405: return "This path does not accept this method.";
-    case 409: return "The request conflicts with the current state.";
-    case 413: return "The request body is larger than the server accepts.";
-    case 415: return "The request body must be JSON.";
-    case 422: return "A field failed validation.";
-    case 429: return "Too many events for your organization right now.";
-    case 503: return "A dependency of hookd is unavailable; nothing was stored.";
-    default: return "The request could not be completed.";
+    case 400:
+        return "The request body is not valid JSON.";
+    case 401:
+        return "The request has no valid API key.";
+    case 404:
+        return "Nothing with this id exists in your organization.";
+    case 405:
+        return "This path does not accept this method.";
+    case 409:
+        return "The request conflicts with the current state.";
+    case 413:
+        return "The request body is larger than the server accepts.";
+    case 415:
+        return "The request body must be JSON.";
+    case 422:
+        return "A field failed validation.";
+    case 429:
+        return "Too many events for your organization right now.";
+    case 503:
+        return "A dependency of hookd is unavailable; nothing was stored.";
+    default:
+        return "The request could not be completed.";
     }
 }
 
 static const char *default_fix(int status)
 {
     switch (status) {
-    case 400: return "Send a well-formed JSON document.";
-    case 401: return "Send your key as 'x-api-key: <key>' or 'Authorization: Bearer <key>'.";
-    case 404: return "Check the id and that it belongs to your organization.";
-    case 405: return "See /api/webhook/openapi for the methods of each path.";
-    case 409: return "Change the resource's state first, then retry.";
-    case 413: return "Send a smaller body (HOOKD_MAX_BODY_BYTES on the server).";
-    case 415: return "Send 'Content-Type: application/json'.";
-    case 422: return "Correct the field named in the message and retry.";
-    case 429: return "Retry after a short wait.";
-    case 503: return "Retry later; the request may be repeated safely.";
-    default: return "Retry; if it persists, look at hookd's logs.";
+    case 400:
+        return "Send a well-formed JSON document.";
+    case 401:
+        return "Send your key as 'x-api-key: <key>' or 'Authorization: Bearer <key>'.";
+    case 404:
+        return "Check the id and that it belongs to your organization.";
+    case 405:
+        return "See /api/webhook/openapi for the methods of each path.";
+    case 409:
+        return "Change the resource's state first, then retry.";
+    case 413:
+        return "Send a smaller body (HOOKD_MAX_BODY_BYTES on the server).";
+    case 415:
+        return "Send 'Content-Type: application/json'.";
+    case 422:
+        return "Correct the field named in the message and retry.";
+    case 429:
+        return "Retry after a short wait.";
+    case 503:
+        return "Retry later; the request may be repeated safely.";
+    default:
+        return "Retry; if it persists, look at hookd's logs.";
     }
 }
 
@@ -107,7 +129,8 @@ void hk_api_error_body(hk_buf *out, int status, const char *code, const char *me
     error_json(out, status, code, message, NULL, NULL);
 }
 
-/* ---- call lifetime ---------------------------------------------------------------------------- */
+/* ---- call lifetime ----------------------------------------------------------------------------
+ */
 
 static void call_free(hk_call *c)
 {
@@ -143,12 +166,11 @@ void hk_call_json(hk_call *c, int status)
         call_free(c);
         return;
     }
-    hk_call_raw(c, status, "application/json", NULL, c->out.data ? c->out.data : "",
-                c->out.len);
+    hk_call_raw(c, status, "application/json", NULL, c->out.data ? c->out.data : "", c->out.len);
 }
 
-void hk_call_error(hk_call *c, int status, const char *code, const char *message,
-                   const char *why, const char *fix)
+void hk_call_error(hk_call *c, int status, const char *code, const char *message, const char *why,
+                   const char *fix)
 {
     hk_buf_reset(&c->out);
     error_json(&c->out, status, code, message, why, fix);
@@ -207,7 +229,8 @@ void hk_call_submit(hk_call *c, void (*done)(hk_req *req))
     hk_store_submit(c->api->store, &c->req);
 }
 
-/* ---- input helpers ---------------------------------------------------------------------------- */
+/* ---- input helpers ----------------------------------------------------------------------------
+ */
 
 static int is_json_ctype(const char *ct)
 {
@@ -230,8 +253,8 @@ int hk_call_parse_body(hk_call *c, int allow_empty)
         return -1;
     }
     if (!is_json_ctype(hk_http_header_get(r, "content-type"))) {
-        hk_call_error(c, 415, "unsupported_media_type",
-                      "Content-Type must be application/json", NULL, NULL);
+        hk_call_error(c, 415, "unsupported_media_type", "Content-Type must be application/json",
+                      NULL, NULL);
         return -1;
     }
     uint32_t max_tokens = (uint32_t)(r->body_len / 2 + 16);
@@ -247,8 +270,7 @@ int hk_call_parse_body(hk_call *c, int allow_empty)
         return -1;
     }
     if (hk_json_obj_dup_key(&c->doc, 0)) {
-        hk_call_error(c, 400, "invalid_json", "the request body has a duplicate key", NULL,
-                      NULL);
+        hk_call_error(c, 400, "invalid_json", "the request body has a duplicate key", NULL, NULL);
         return -1;
     }
     return 0;
@@ -292,7 +314,8 @@ int hk_call_paging(hk_call *c, int *page, int *limit)
     return 0;
 }
 
-/* ---- routing ---------------------------------------------------------------------------------- */
+/* ---- routing ----------------------------------------------------------------------------------
+ */
 
 /* Matches path against pattern; ":id" segments capture into params. 1 on match. */
 static int route_match(const char *pattern, const char *path, size_t plen,
@@ -319,7 +342,8 @@ static int route_match(const char *pattern, const char *path, size_t plen,
     return *p == '\0' && s == end;
 }
 
-/* ---- authentication ---------------------------------------------------------------------------- */
+/* ---- authentication ----------------------------------------------------------------------------
+ */
 
 static const char *presented_key(const hk_http_req *r)
 {
@@ -440,8 +464,8 @@ static void handle(hk_http_req *r, hk_api *api, int gate)
         if (routes[i].method != method) {
             /* the same path may be served by a later route with this method */
             size_t al = strlen(allow);
-            static const char *names[] = {"", "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE",
-                                          "OPTIONS"};
+            static const char *names[] = {"",    "GET",   "HEAD",   "POST",
+                                          "PUT", "PATCH", "DELETE", "OPTIONS"};
             snprintf(allow + al, sizeof allow - al, "%s%s", al ? ", " : "",
                      names[routes[i].method]);
             continue;

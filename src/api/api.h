@@ -34,7 +34,7 @@ typedef struct hk_api {
     const hk_config *cfg;
     hk_store *store;
     hk_dispatch *dispatch;
-    hk_ingest *ingest;     /* the ingest door (set by whoever builds the parts, after init) */
+    hk_ingest *ingest; /* the ingest door (set by whoever builds the parts, after init) */
     hk_queue *queue;
     hk_metrics *metrics;
     hk_ssrf_guard *guard;
@@ -54,23 +54,23 @@ struct hk_call {
     hk_api *api;
     hk_http_req *http;
     const struct hk_route *route;
-    char org[160];                     /* the caller's organization (after auth) */
+    char org[160]; /* the caller's organization (after auth) */
     char params[HK_MAX_PARAMS][HK_ID_MAX + 8];
-    hk_jdoc doc;                       /* the parsed body, if any */
-    hk_req req;                        /* the store request */
-    hk_buf out;                        /* response body being built */
-    void *data;                        /* handler state, freed with data_free */
+    hk_jdoc doc; /* the parsed body, if any */
+    hk_req req;  /* the store request */
+    hk_buf out;  /* response body being built */
+    void *data;  /* handler state, freed with data_free */
     void (*data_free)(void *);
-    char key_hash[65];                 /* sha256 hex of the presented API key */
-    int gate;                          /* head only (hk_api_head): route and auth, no handler */
+    char key_hash[65]; /* sha256 hex of the presented API key */
+    int gate;          /* head only (hk_api_head): route and auth, no handler */
 };
 
 /* Routing table entry. */
 typedef struct hk_route {
-    int method;           /* enum hk_http_method */
-    const char *pattern;  /* "/api/webhook/v1/:id/deliveries" */
+    int method;          /* enum hk_http_method */
+    const char *pattern; /* "/api/webhook/v1/:id/deliveries" */
     hk_handler handler;
-    int auth;             /* 1: needs an API key; 2: metrics key if configured */
+    int auth; /* 1: needs an API key; 2: metrics key if configured */
 } hk_route;
 
 /* ---- setup ---------------------------------------------------------------------------------- */
@@ -93,8 +93,8 @@ void hk_api_error_body(hk_buf *out, int status, const char *code, const char *me
 /* Responds with c->out as JSON. */
 void hk_call_json(hk_call *c, int status);
 /* Responds with an error. why/fix may be NULL (a default per status is used). */
-void hk_call_error(hk_call *c, int status, const char *code, const char *message,
-                   const char *why, const char *fix);
+void hk_call_error(hk_call *c, int status, const char *code, const char *message, const char *why,
+                   const char *fix);
 /* Maps a store result code to the right error response (404, 409, 422, 503, 500). */
 void hk_call_store_error(hk_call *c, const char *what);
 /* 422 with the field named in the message. */
@@ -124,14 +124,16 @@ static inline hk_call *hk_call_of(hk_req *req)
     return HK_CONTAINER_OF(req, hk_call, req);
 }
 
-/* ---- rendering -------------------------------------------------------------------------------- */
+/* ---- rendering --------------------------------------------------------------------------------
+ */
 
 /* secret_mode: 0 masked ("whsec_…abcd"), 1 plaintext (create/rotate responses). */
 void hk_render_webhook(hk_jw *w, const hk_webhook *wh, int secret_mode);
 void hk_render_delivery(hk_jw *w, const hk_delivery *d);
 void hk_render_event(hk_jw *w, const hk_event *e, int with_deliveries);
 
-/* ---- handlers (one file per resource) --------------------------------------------------------- */
+/* ---- handlers (one file per resource) ---------------------------------------------------------
+ */
 
 void hk_h_health(hk_call *c);
 void hk_h_health_live(hk_call *c);

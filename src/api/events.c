@@ -20,17 +20,17 @@
 #include "ingest/ingest.h"
 #include "store/match.h"
 
-#define BATCH_MAX 1000
+#define BATCH_MAX    1000
 #define IDEM_KEY_MAX 255
 
 typedef struct ingest_data {
     hk_ingest_item *items;
     int n;
-    hk_buf *datas;   /* compact data per item */
-    char **strs;     /* owned strings (types, keys, users) */
+    hk_buf *datas; /* compact data per item */
+    char **strs;   /* owned strings (types, keys, users) */
     int nstrs;
-    int batch;       /* answer with {"results":[...]} */
-    int source;      /* HK_SRC_* */
+    int batch;  /* answer with {"results":[...]} */
+    int source; /* HK_SRC_* */
 } ingest_data;
 
 static void ingest_data_free(void *p)
@@ -117,8 +117,9 @@ static int parse_event(hk_call *c, ingest_data *d, int i, int tok, const char *t
         for (const char *p = k; ok && *p; p++) ok = (unsigned char)*p >= 0x20 && *p != 0x7f;
         if (!ok) {
             free(k);
-            hk_call_invalid(c, "%sidempotencyKey must be a string of 1 to %d characters without "
-                               "control characters",
+            hk_call_invalid(c,
+                            "%sidempotencyKey must be a string of 1 to %d characters without "
+                            "control characters",
                             where, IDEM_KEY_MAX);
             return -1;
         }
@@ -205,8 +206,7 @@ static int ingest_admit(hk_call *c, int n)
         return -1;
     }
     if (hk_ingest_admit(api->ingest)) {
-        hk_call_error(c, 503, "unavailable", "the store is unavailable or overloaded", NULL,
-                      NULL);
+        hk_call_error(c, 503, "unavailable", "the store is unavailable or overloaded", NULL, NULL);
         return -1;
     }
     if (rate_limited(c, n)) {
@@ -317,7 +317,8 @@ void hk_h_event_batch(hk_call *c)
     submit_ingest(c, d);
 }
 
-/* ---- reads ------------------------------------------------------------------------------------ */
+/* ---- reads ------------------------------------------------------------------------------------
+ */
 
 static void on_event_list(hk_req *req)
 {

@@ -81,6 +81,5 @@ void hk_h_health_live(hk_call *c)
 void hk_h_metrics(hk_call *c)
 {
     hk_metrics_render(c->api->metrics, &c->out);
-    hk_call_raw(c, 200, "text/plain; version=0.0.4; charset=utf-8", NULL, c->out.data,
-                c->out.len);
+    hk_call_raw(c, 200, "text/plain; version=0.0.4; charset=utf-8", NULL, c->out.data, c->out.len);
 }

@@ -15,15 +15,15 @@
 #include "store/match.h"
 #include "store/job.h"
 
-#define MAX_EVENTS 100
-#define MAX_HEADERS 50
-#define HEADER_NAME_MAX 256
+#define MAX_EVENTS       100
+#define MAX_HEADERS      50
+#define HEADER_NAME_MAX  256
 #define HEADER_VALUE_MAX 4096
-#define NAME_MAX_LEN 255
-#define SECRET_MIN 8
-#define SECRET_MAX 512
-#define MAX_RETRIES_MAX 50
-#define RATE_MAX 100000
+#define NAME_MAX_LEN     255
+#define SECRET_MIN       8
+#define SECRET_MAX       512
+#define MAX_RETRIES_MAX  50
+#define RATE_MAX         100000
 
 /* What parse_fields owns for the store request (freed with the call). */
 typedef struct wh_input {
@@ -64,10 +64,27 @@ static int is_tchar(char ch)
 }
 
 static const char *const reserved_headers[] = {
-    "content-type", "content-length", "host", "user-agent", "webhook-id", "webhook-timestamp",
-    "webhook-signature", "reloop-id", "reloop-timestamp", "reloop-signature",
-    "x-webhook-signature", "x-delivery-id", "transfer-encoding", "connection", "expect", "te",
-    "upgrade", "keep-alive", "trailer", "proxy-authorization", "proxy-connection",
+    "content-type",
+    "content-length",
+    "host",
+    "user-agent",
+    "webhook-id",
+    "webhook-timestamp",
+    "webhook-signature",
+    "reloop-id",
+    "reloop-timestamp",
+    "reloop-signature",
+    "x-webhook-signature",
+    "x-delivery-id",
+    "transfer-encoding",
+    "connection",
+    "expect",
+    "te",
+    "upgrade",
+    "keep-alive",
+    "trailer",
+    "proxy-authorization",
+    "proxy-connection",
 };
 
 /* Reads a string field: absent -> 0 (nothing set), present and valid -> 1 with *out set,
@@ -92,8 +109,9 @@ static int str_field(hk_call *c, const char *key, size_t min, size_t max, int al
         return -1;
     }
     if (strlen(s) < min || has_ctl(s)) {
-        hk_call_invalid(c, "%s must be %zu to %zu characters without control characters (CR, "
-                           "LF, NUL)",
+        hk_call_invalid(c,
+                        "%s must be %zu to %zu characters without control characters (CR, "
+                        "LF, NUL)",
                         key, min, max);
         free(s);
         return -1;
@@ -224,16 +242,16 @@ static int parse_headers(hk_call *c, wh_input *in)
         int ok = name && *name;
         for (const char *p = name; ok && *p; p++) ok = is_tchar(*p);
         if (!ok) {
-            hk_call_invalid(c, "customHeaders: header names must be HTTP tokens of at most %d "
-                               "characters",
+            hk_call_invalid(c,
+                            "customHeaders: header names must be HTTP tokens of at most %d "
+                            "characters",
                             HEADER_NAME_MAX);
             rc = -1;
         } else {
             for (size_t r = 0; r < HK_ARRAY_LEN(reserved_headers); r++)
                 if (strcasecmp(name, reserved_headers[r]) == 0 ||
                     strncasecmp(name, "proxy-", 6) == 0) {
-                    hk_call_invalid(c, "customHeaders.%s is reserved: hookd sets it itself",
-                                    name);
+                    hk_call_invalid(c, "customHeaders.%s is reserved: hookd sets it itself", name);
                     rc = -1;
                     break;
                 }
@@ -311,8 +329,9 @@ static int parse_schemes(hk_call *c, wh_input *in)
         unsigned b = s ? hk_sig_scheme_from_name(s) : 0;
         free(s);
         if (!b) {
-            hk_call_invalid(c, "signatureSchemes[%d] must be \"standard\", \"reloop\" or "
-                               "\"sha256\"",
+            hk_call_invalid(c,
+                            "signatureSchemes[%d] must be \"standard\", \"reloop\" or "
+                            "\"sha256\"",
                             i);
             return -1;
         }
@@ -419,7 +438,8 @@ static int valid_webhook_id(hk_call *c)
     return 0;
 }
 
-/* ---- handlers --------------------------------------------------------------------------------- */
+/* ---- handlers ---------------------------------------------------------------------------------
+ */
 
 static void on_created(hk_req *req)
 {
@@ -528,7 +548,8 @@ static void on_patched(hk_req *req)
     hk_webhook *wh = req->u.wh_patch.out;
     hk_dispatch_webhook_changed(c->api->dispatch, wh, req->u.wh_patch.unparked);
     HK_LOG(HK_LOG_INFO, "webhook.updated", HK_LS("webhook_id", wh->id),
-           HK_LS("status", hk_wh_status_name(wh->status)), HK_LI("unparked", req->u.wh_patch.unparked));
+           HK_LS("status", hk_wh_status_name(wh->status)),
+           HK_LI("unparked", req->u.wh_patch.unparked));
     hk_jw w;
     hk_jw_init(&w, &c->out);
     hk_render_webhook(&w, wh, 0);
@@ -575,7 +596,8 @@ void hk_h_webhook_delete(hk_call *c)
     hk_call_submit(c, on_deleted);
 }
 
-/* ---- rotate-secret ---------------------------------------------------------------------------- */
+/* ---- rotate-secret ----------------------------------------------------------------------------
+ */
 
 #define GRACE_MAX_S (7LL * 24 * 3600)
 
@@ -628,7 +650,8 @@ void hk_h_webhook_rotate(hk_call *c)
     hk_call_submit(c, on_rotated);
 }
 
-/* ---- sign-test-event -------------------------------------------------------------------------- */
+/* ---- sign-test-event --------------------------------------------------------------------------
+ */
 
 typedef struct sign_test {
     char *type;

@@ -15,10 +15,10 @@
 #include "core/common.h"
 
 typedef struct hk_buf {
-    char *data;  /* NULL until the first append */
-    size_t len;  /* bytes used */
-    size_t cap;  /* bytes allocated (one more than the usable room, for the NUL) */
-    size_t max;  /* hard cap on len */
+    char *data; /* NULL until the first append */
+    size_t len; /* bytes used */
+    size_t cap; /* bytes allocated (one more than the usable room, for the NUL) */
+    size_t max; /* hard cap on len */
 } hk_buf;
 
 #define HK_BUF_UNLIMITED ((size_t)-1 / 2)
@@ -28,7 +28,10 @@ void hk_buf_init(hk_buf *b, size_t max);
 /* Frees the memory; the buffer is then empty and may be reused (same max). */
 void hk_buf_free(hk_buf *b);
 /* Empties the buffer, keeping its memory. */
-static inline void hk_buf_reset(hk_buf *b) { b->len = 0; }
+static inline void hk_buf_reset(hk_buf *b)
+{
+    b->len = 0;
+}
 
 /* Makes room for `n` more bytes. HK_ETOOBIG if len + n would pass max. */
 int hk_buf_reserve(hk_buf *b, size_t n);

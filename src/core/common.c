@@ -12,9 +12,11 @@
 const char *hk_errname(int rc)
 {
     switch (rc) {
-    case HK_OK: return "HK_OK";
-#define HK_ERR_NAME(name, val, msg)                                                         \
-    case name: return #name;
+    case HK_OK:
+        return "HK_OK";
+#define HK_ERR_NAME(name, val, msg)                                                                \
+    case name:                                                                                     \
+        return #name;
         HK_ERRORS(HK_ERR_NAME)
 #undef HK_ERR_NAME
     }
@@ -24,9 +26,11 @@ const char *hk_errname(int rc)
 const char *hk_strerror(int rc)
 {
     switch (rc) {
-    case HK_OK: return "ok";
-#define HK_ERR_MSG(name, val, msg)                                                          \
-    case name: return msg;
+    case HK_OK:
+        return "ok";
+#define HK_ERR_MSG(name, val, msg)                                                                 \
+    case name:                                                                                     \
+        return msg;
         HK_ERRORS(HK_ERR_MSG)
 #undef HK_ERR_MSG
     }

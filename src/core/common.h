@@ -18,21 +18,21 @@
 #define HK_OK 0
 
 /* X-macro table: name, value, message. Keep values stable: they appear in logs. */
-#define HK_ERRORS(X)                                                                      \
-    X(HK_ENOMEM, -1, "out of memory")                                                     \
-    X(HK_EINVAL, -2, "invalid argument")                                                  \
-    X(HK_ENOTFOUND, -3, "not found")                                                      \
-    X(HK_ECONFLICT, -4, "conflict")                                                       \
-    X(HK_ETOOBIG, -5, "too large")                                                        \
-    X(HK_EUNAVAIL, -6, "dependency unavailable")                                          \
-    X(HK_EIO, -7, "input/output error")                                                   \
-    X(HK_EPARSE, -8, "parse error")                                                       \
-    X(HK_EAGAIN, -9, "try again")                                                         \
-    X(HK_EEXIST, -10, "already exists")                                                   \
-    X(HK_ELIMIT, -11, "limit reached")                                                    \
-    X(HK_ESHUTDOWN, -12, "shutting down")                                                 \
-    X(HK_EDENIED, -13, "denied")                                                          \
-    X(HK_ETIMEOUT, -14, "timed out")                                                      \
+#define HK_ERRORS(X)                                                                               \
+    X(HK_ENOMEM, -1, "out of memory")                                                              \
+    X(HK_EINVAL, -2, "invalid argument")                                                           \
+    X(HK_ENOTFOUND, -3, "not found")                                                               \
+    X(HK_ECONFLICT, -4, "conflict")                                                                \
+    X(HK_ETOOBIG, -5, "too large")                                                                 \
+    X(HK_EUNAVAIL, -6, "dependency unavailable")                                                   \
+    X(HK_EIO, -7, "input/output error")                                                            \
+    X(HK_EPARSE, -8, "parse error")                                                                \
+    X(HK_EAGAIN, -9, "try again")                                                                  \
+    X(HK_EEXIST, -10, "already exists")                                                            \
+    X(HK_ELIMIT, -11, "limit reached")                                                             \
+    X(HK_ESHUTDOWN, -12, "shutting down")                                                          \
+    X(HK_EDENIED, -13, "denied")                                                                   \
+    X(HK_ETIMEOUT, -14, "timed out")                                                               \
     X(HK_EINTERNAL, -15, "internal error")
 
 enum hk_err {
@@ -61,7 +61,7 @@ const char *hk_strerror(int rc);
 void *hk_malloc(size_t n);
 void *hk_calloc(size_t count, size_t size);
 void *hk_realloc(void *p, size_t n);
-char *hk_strdup(const char *s);          /* NULL in, NULL out */
+char *hk_strdup(const char *s);            /* NULL in, NULL out */
 char *hk_strndup(const char *s, size_t n); /* copies at most n bytes, always NUL-terminated */
 
 /* Banned: sprintf, strcpy, strcat, strtok, atoi, gets. Use snprintf, hk_strlcpy, hk_buf. */

@@ -28,66 +28,66 @@ typedef struct hk_cidr {
 
 typedef struct hk_config {
     /* server */
-    int port;                  /* PORT */
-    char *host;                /* HOOKD_HOST */
-    char *base_url;            /* BASE_URL */
-    char *node_env;            /* NODE_ENV */
-    int max_body_bytes;        /* HOOKD_MAX_BODY_BYTES */
-    int max_connections;       /* HOOKD_MAX_CONNECTIONS */
-    int shutdown_timeout_ms;   /* HOOKD_SHUTDOWN_TIMEOUT_MS */
-    char *metrics_key;         /* HOOKD_METRICS_KEY */
-    char *swagger_ui_dir;      /* HOOKD_SWAGGER_UI_DIR */
-    int ingest_rate_limit;     /* HOOKD_INGEST_RATE_LIMIT: events/s per organization, 0 = off */
-    int max_webhooks_per_org;  /* HOOKD_MAX_WEBHOOKS_PER_ORG, 0 = unlimited */
+    int port;                     /* PORT */
+    char *host;                   /* HOOKD_HOST */
+    char *base_url;               /* BASE_URL */
+    char *node_env;               /* NODE_ENV */
+    int max_body_bytes;           /* HOOKD_MAX_BODY_BYTES */
+    int max_connections;          /* HOOKD_MAX_CONNECTIONS */
+    int shutdown_timeout_ms;      /* HOOKD_SHUTDOWN_TIMEOUT_MS */
+    char *metrics_key;            /* HOOKD_METRICS_KEY */
+    char *swagger_ui_dir;         /* HOOKD_SWAGGER_UI_DIR */
+    int ingest_rate_limit;        /* HOOKD_INGEST_RATE_LIMIT: events/s per organization, 0 = off */
+    int max_webhooks_per_org;     /* HOOKD_MAX_WEBHOOKS_PER_ORG, 0 = unlimited */
     int max_deliveries_per_event; /* HOOKD_MAX_DELIVERIES_PER_EVENT, 0 = unlimited */
     int max_deliveries_per_batch; /* HOOKD_MAX_DELIVERIES_PER_BATCH, 0 = unlimited */
     /* store */
-    char *db_path;             /* HOOKD_DB */
-    char *sqlite_sync;         /* HOOKD_SQLITE_SYNC: "full" | "normal" */
-    char *pg_url;              /* PG_URL */
-    int pg_pool;               /* HOOKD_PG_POOL */
-    char *encryption_key;      /* WEBHOOK_ENCRYPTION_KEY (64 hex or empty) */
-    uint8_t enc_key[32];       /* decoded encryption_key */
+    char *db_path;        /* HOOKD_DB */
+    char *sqlite_sync;    /* HOOKD_SQLITE_SYNC: "full" | "normal" */
+    char *pg_url;         /* PG_URL */
+    int pg_pool;          /* HOOKD_PG_POOL */
+    char *encryption_key; /* WEBHOOK_ENCRYPTION_KEY (64 hex or empty) */
+    uint8_t enc_key[32];  /* decoded encryption_key */
     int has_enc_key;
     /* keys */
-    char *bootstrap_key;       /* HOOKD_BOOTSTRAP_KEY */
-    char *bootstrap_org;       /* HOOKD_BOOTSTRAP_ORG */
+    char *bootstrap_key; /* HOOKD_BOOTSTRAP_KEY */
+    char *bootstrap_org; /* HOOKD_BOOTSTRAP_ORG */
     /* queue / cluster */
-    char *redis_url;           /* REDIS_URL */
-    char *redis_prefix;        /* HOOKD_REDIS_PREFIX */
-    int sweep_interval_ms;     /* HOOKD_SWEEP_INTERVAL_MS */
-    char *node_id;             /* HOOKD_NODE_ID ("" = generated at start) */
-    int lease_ms;              /* HOOKD_LEASE_MS */
-    int poll_interval_ms;      /* HOOKD_POLL_INTERVAL_MS */
-    int queue_window;          /* HOOKD_QUEUE_WINDOW */
+    char *redis_url;       /* REDIS_URL */
+    char *redis_prefix;    /* HOOKD_REDIS_PREFIX */
+    int sweep_interval_ms; /* HOOKD_SWEEP_INTERVAL_MS */
+    char *node_id;         /* HOOKD_NODE_ID ("" = generated at start) */
+    int lease_ms;          /* HOOKD_LEASE_MS */
+    int poll_interval_ms;  /* HOOKD_POLL_INTERVAL_MS */
+    int queue_window;      /* HOOKD_QUEUE_WINDOW */
     /* delivery */
-    int http_timeout_ms;       /* HOOKD_HTTP_TIMEOUT_MS */
-    int response_body_max;     /* HOOKD_RESPONSE_BODY_MAX */
-    char *retry_schedule_str;  /* HOOKD_RETRY_SCHEDULE */
-    int64_t retry_schedule[64];/* parsed */
+    int http_timeout_ms;        /* HOOKD_HTTP_TIMEOUT_MS */
+    int response_body_max;      /* HOOKD_RESPONSE_BODY_MAX */
+    char *retry_schedule_str;   /* HOOKD_RETRY_SCHEDULE */
+    int64_t retry_schedule[64]; /* parsed */
     int retry_schedule_len;
-    double retry_jitter;       /* HOOKD_RETRY_JITTER */
-    int disable_after;         /* HOOKD_DISABLE_AFTER */
-    int endpoint_concurrency;  /* HOOKD_ENDPOINT_CONCURRENCY */
-    int max_inflight;          /* HOOKD_MAX_INFLIGHT */
-    char *org_max_inflight_str;/* HOOKD_ORG_MAX_INFLIGHT as given: auto, 0 or 1..100000 */
-    int org_max_inflight;      /* resolved: 1..max_inflight (max_inflight = no cap) */
-    char *allow_networks_str;  /* HOOKD_ALLOW_NETWORKS */
+    double retry_jitter;        /* HOOKD_RETRY_JITTER */
+    int disable_after;          /* HOOKD_DISABLE_AFTER */
+    int endpoint_concurrency;   /* HOOKD_ENDPOINT_CONCURRENCY */
+    int max_inflight;           /* HOOKD_MAX_INFLIGHT */
+    char *org_max_inflight_str; /* HOOKD_ORG_MAX_INFLIGHT as given: auto, 0 or 1..100000 */
+    int org_max_inflight;       /* resolved: 1..max_inflight (max_inflight = no cap) */
+    char *allow_networks_str;   /* HOOKD_ALLOW_NETWORKS */
     hk_cidr allow_networks[HK_CONFIG_MAX_NETWORKS];
     int allow_networks_len;
-    int https_only;            /* HOOKD_HTTPS_ONLY */
-    int tls_insecure;          /* HOOKD_TLS_INSECURE, or NODE_TLS_REJECT_UNAUTHORIZED=0 */
-    char *node_tls_reject;     /* NODE_TLS_REJECT_UNAUTHORIZED as given */
-    char *ca_file;             /* HOOKD_CA_FILE */
-    char *user_agent;          /* HOOKD_USER_AGENT */
+    int https_only;        /* HOOKD_HTTPS_ONLY */
+    int tls_insecure;      /* HOOKD_TLS_INSECURE, or NODE_TLS_REJECT_UNAUTHORIZED=0 */
+    char *node_tls_reject; /* NODE_TLS_REJECT_UNAUTHORIZED as given */
+    char *ca_file;         /* HOOKD_CA_FILE */
+    char *user_agent;      /* HOOKD_USER_AGENT */
     /* NATS */
-    char *nats_url;            /* NATS_URL */
-    char *nats_subjects;       /* HOOKD_NATS_SUBJECTS */
-    char *nats_stream;         /* HOOKD_NATS_STREAM */
-    char *nats_durable;        /* HOOKD_NATS_DURABLE */
+    char *nats_url;      /* NATS_URL */
+    char *nats_subjects; /* HOOKD_NATS_SUBJECTS */
+    char *nats_stream;   /* HOOKD_NATS_STREAM */
+    char *nats_durable;  /* HOOKD_NATS_DURABLE */
     /* logs */
-    char *log_format;          /* HOOKD_LOG_FORMAT: "text" | "json" */
-    char *log_level;           /* HOOKD_LOG_LEVEL: "debug" | "info" | "warn" | "error" */
+    char *log_format; /* HOOKD_LOG_FORMAT: "text" | "json" */
+    char *log_level;  /* HOOKD_LOG_LEVEL: "debug" | "info" | "warn" | "error" */
 } hk_config;
 
 /* Fills cfg from defaults, ./.env (if present; `dotenv_path` overrides the path, NULL = ".env"),

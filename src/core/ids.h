@@ -13,7 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define HK_ID_MAX 48      /* buffer size for any id (prefix up to 8 chars + '_' + 24 + NUL) */
+#define HK_ID_MAX      48 /* buffer size for any id (prefix up to 8 chars + '_' + 24 + NUL) */
 #define HK_ID_BODY_LEN 24 /* characters after the '_' in generated ids */
 
 /* Writes prefix + "_" + 24 id chars into out. prefix must be at most 8 chars of [a-z]. */

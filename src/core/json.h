@@ -52,10 +52,10 @@ typedef struct hk_jtok {
 typedef struct hk_jdoc {
     const char *src; /* the parsed text; not owned, must outlive the doc */
     size_t len;
-    hk_jtok *toks;   /* owned */
+    hk_jtok *toks; /* owned */
     uint32_t ntoks;
     uint32_t cap;
-    char err[128];   /* after a failed parse: what and where, e.g. "unexpected ',' at byte 17" */
+    char err[128]; /* after a failed parse: what and where, e.g. "unexpected ',' at byte 17" */
 } hk_jdoc;
 
 #define HK_JSON_MAX_DEPTH_DEFAULT 64
@@ -139,13 +139,16 @@ int hk_json_equal(const hk_jdoc *a, int ta, const hk_jdoc *b, int tb);
 typedef struct hk_jw {
     hk_buf *b;
     int depth;
-    int err;                         /* first error, 0 if none */
+    int err;                            /* first error, 0 if none */
     uint8_t first[HK_JW_MAX_DEPTH + 1]; /* 1 while the container at this depth is empty */
-    uint8_t after_key;               /* a key was just written: no comma before the value */
+    uint8_t after_key;                  /* a key was just written: no comma before the value */
 } hk_jw;
 
 void hk_jw_init(hk_jw *w, hk_buf *b);
-static inline int hk_jw_error(const hk_jw *w) { return w->err; }
+static inline int hk_jw_error(const hk_jw *w)
+{
+    return w->err;
+}
 
 void hk_jw_obj_open(hk_jw *w);
 void hk_jw_obj_close(hk_jw *w);

@@ -33,10 +33,10 @@ typedef struct hk_log_field {
 
 extern int hk_log_min_level;
 
-#define HK_LOG(level, event, ...)                                                          \
-    do {                                                                                   \
-        if ((level) >= hk_log_min_level)                                                   \
-            hk_log_emit((level), (event), (const hk_log_field[]){__VA_ARGS__, {0}});       \
+#define HK_LOG(level, event, ...)                                                                  \
+    do {                                                                                           \
+        if ((level) >= hk_log_min_level)                                                           \
+            hk_log_emit((level), (event), (const hk_log_field[]){__VA_ARGS__, {0}});               \
     } while (0)
 
 /* Sets format ("text"/"json") and minimum level ("debug"/"info"/"warn"/"error"). HK_EINVAL if

@@ -8,9 +8,8 @@
 
 #include "core/common.h"
 
-static const int64_t bucket_ms[HK_HIST_BUCKETS - 1] = {1,   2,    5,    10,   25,    50,    100,
-                                                       250, 500, 1000, 2500, 5000, 10000, 30000,
-                                                       60000};
+static const int64_t bucket_ms[HK_HIST_BUCKETS - 1] = {
+    1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000};
 
 typedef struct hist {
     atomic_llong b[HK_HIST_BUCKETS]; /* last one is +Inf */

@@ -122,8 +122,7 @@ int hk_iso_parse(const char *s, int64_t *ms_out)
     if (!s) return HK_EINVAL;
     const char *p = s;
     int y, mo, d, h = 0, mi = 0, se = 0, msec = 0;
-    if (digits(&p, 4, &y) || *p++ != '-' || digits(&p, 2, &mo) || *p++ != '-' ||
-        digits(&p, 2, &d))
+    if (digits(&p, 4, &y) || *p++ != '-' || digits(&p, 2, &mo) || *p++ != '-' || digits(&p, 2, &d))
         return HK_EINVAL;
     if (mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, mo)) return HK_EINVAL;
     int64_t off_s = 0;

@@ -10,9 +10,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-int64_t hk_now_ms(void);      /* wall clock, ms since epoch */
-int64_t hk_mono_ms(void);     /* monotonic, ms */
-int64_t hk_mono_us(void);     /* monotonic, µs */
+int64_t hk_now_ms(void);  /* wall clock, ms since epoch */
+int64_t hk_mono_ms(void); /* monotonic, ms */
+int64_t hk_mono_us(void); /* monotonic, µs */
 
 #define HK_ISO_LEN 25 /* "2026-01-02T03:04:05.678Z" + NUL */
 

@@ -62,12 +62,12 @@
 #include "queue/ratelimit.h"
 #include "delivery/sign.h"
 
-#define CLAIM_BATCH 1000
-#define KEEP_RETRY_MS 60000       /* retries due within this stay in memory (lease kept) */
-#define CACHE_TTL_MS 30000        /* webhook settings older than this are re-read */
-#define IDLE_WHC_MS 300000        /* cached webhooks with no jobs are dropped after this */
-#define CROWD_MS 10000           /* a full window that frees no room within this makes room */
-#define RL_NOTE_MS 1000           /* projected starts sooner than this are not written to rows */
+#define CLAIM_BATCH   1000
+#define KEEP_RETRY_MS 60000  /* retries due within this stay in memory (lease kept) */
+#define CACHE_TTL_MS  30000  /* webhook settings older than this are re-read */
+#define IDLE_WHC_MS   300000 /* cached webhooks with no jobs are dropped after this */
+#define CROWD_MS      10000  /* a full window that frees no room within this makes room */
+#define RL_NOTE_MS    1000   /* projected starts sooner than this are not written to rows */
 
 static void maybe_claim(hk_dispatch *d);
 static int leases_sure(hk_dispatch *d);
@@ -145,7 +145,8 @@ static hk_job *heap_pop(hk_dispatch *d)
     return top;
 }
 
-/* ---- organizations and their lines ------------------------------------------------------------ */
+/* ---- organizations and their lines ------------------------------------------------------------
+ */
 
 static org *org_new(const char *id)
 {
@@ -202,7 +203,8 @@ static void whc_set_org(hk_dispatch *d, whc *w, const char *org_id)
     held_add(d, w, held);
 }
 
-/* ---- webhook cache ----------------------------------------------------------------------------- */
+/* ---- webhook cache -----------------------------------------------------------------------------
+ */
 
 /* Puts w at the back of its organization's run list if it has due jobs and is not there yet,
  * and the organization in line. */
@@ -567,7 +569,8 @@ static void on_heap_timer(evutil_socket_t fd, short what, void *arg)
     hk_dsp_pump(d);
 }
 
-/* ---- attempts --------------------------------------------------------------------------------- */
+/* ---- attempts ---------------------------------------------------------------------------------
+ */
 
 /* The header lines sent, as a JSON object for request_headers. */
 static char *headers_to_json(const char *lines)
@@ -684,8 +687,8 @@ static void start_attempt(hk_dispatch *d, whc *w, hk_job *j)
     hk_buf_init(&h, HK_BUF_UNLIMITED);
     hk_buf_puts(&h, w->hdr_static);
     size_t fixed_len = h.len;
-    hk_request_attempt_headers(w->wh, w->keys, w->nkeys, j->id, j->event_id,
-                               a->started_wall / 1000, j->body->data, j->body->len, &h);
+    hk_request_attempt_headers(w->wh, w->keys, w->nkeys, j->id, j->event_id, a->started_wall / 1000,
+                               j->body->data, j->body->len, &h);
     const char *lines = hk_buf_cstr(&h);
     /* recorded in two parts: the static headers once per webhook version, by reference */
     a->req_headers = headers_to_json(lines + fixed_len);
@@ -748,14 +751,14 @@ static void serve_webhook(hk_dispatch *d, whc *w, int64_t mono, int64_t now)
     if (w->inflight >= d->cfg->endpoint_concurrency) return; /* re-added on completion */
     if (w->wh->rate_limit_enabled) {
         int want = HK_MIN(w->nready, d->cfg->endpoint_concurrency - w->inflight);
-        int64_t wait = hk_limiter_take(d->queue->limiter, &w->rl, w->wh->max_per_minute,
-                                       want, mono);
+        int64_t wait =
+            hk_limiter_take(d->queue->limiter, &w->rl, w->wh->max_per_minute, want, mono);
         if (wait == HK_RL_ASKED) return; /* on_whc_limiter serves it with the answer */
         if (wait > 0) {
             if (!w->rl_tail) {
                 HK_LOG(HK_LOG_INFO, "webhook.rate_limited", HK_LS("webhook_id", w->id),
-                       HK_LI("max_per_minute", w->wh->max_per_minute),
-                       HK_LI("waiting", w->nready), HK_LI("next_in_ms", wait));
+                       HK_LI("max_per_minute", w->wh->max_per_minute), HK_LI("waiting", w->nready),
+                       HK_LI("next_in_ms", wait));
                 rl_project(d, w, wait, mono, now);
             }
             if (!w->waking) {
@@ -803,7 +806,8 @@ void hk_dsp_pump(hk_dispatch *d)
         hk_fq_item *it = hk_fq_pop(g);
         whc *w = it ? HK_CONTAINER_OF(it, whc, fq) : NULL;
         if (w && w->o != o)
-            hk_dsp_whc_make_runnable(d, w); /* loaded since it was queued: into its organization's list */
+            hk_dsp_whc_make_runnable(
+                d, w); /* loaded since it was queued: into its organization's list */
         else if (w)
             serve_webhook(d, w, mono, now);
         org_enqueue(d, o); /* back in line if it still has work and room */
@@ -815,7 +819,8 @@ void hk_dsp_pump(hk_dispatch *d)
     maybe_claim(d);
 }
 
-/* ---- claims, heartbeat, housekeeping -------------------------------------------------------------- */
+/* ---- claims, heartbeat, housekeeping
+ * -------------------------------------------------------------- */
 
 static void on_claimed(hk_req *req, void *arg)
 {
@@ -848,7 +853,8 @@ static void maybe_claim(hk_dispatch *d)
 {
     if (d->claiming || !d->claim_more || d->stopping) return;
     int room = d->cfg->queue_window - d->held - d->reserved;
-    int want = CLAIM_BATCH / 4 < d->cfg->queue_window / 4 ? CLAIM_BATCH / 4 : d->cfg->queue_window / 4;
+    int want =
+        CLAIM_BATCH / 4 < d->cfg->queue_window / 4 ? CLAIM_BATCH / 4 : d->cfg->queue_window / 4;
     if (room < want) {
         make_room(d, want - room);
         room = d->cfg->queue_window - d->held - d->reserved;
@@ -959,11 +965,11 @@ static void on_soon(evutil_socket_t fd, short what, void *arg)
     hk_dsp_pump(arg);
 }
 
-/* ---- public ----------------------------------------------------------------------------------- */
+/* ---- public -----------------------------------------------------------------------------------
+ */
 
 hk_dispatch *hk_dispatch_new(struct event_base *base, const hk_config *cfg, hk_store *store,
-                             hk_queue *queue, struct hk_metrics *metrics, char *err,
-                             size_t errlen)
+                             hk_queue *queue, struct hk_metrics *metrics, char *err, size_t errlen)
 {
     hk_dispatch *d = hk_calloc(1, sizeof *d);
     d->base = base;

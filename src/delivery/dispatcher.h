@@ -32,16 +32,15 @@ struct hk_metrics;
 typedef struct hk_dispatch hk_dispatch;
 
 typedef struct hk_dispatch_stats {
-    int held;        /* jobs in memory (waiting + in flight) */
-    int inflight;    /* attempts in flight */
-    int waiting;     /* jobs due and waiting for a slot */
-    int webhooks;    /* webhooks cached */
+    int held;     /* jobs in memory (waiting + in flight) */
+    int inflight; /* attempts in flight */
+    int waiting;  /* jobs due and waiting for a slot */
+    int webhooks; /* webhooks cached */
 } hk_dispatch_stats;
 
 /* Creates the dispatcher (nothing runs until hk_dispatch_start). NULL with err on failure. */
 hk_dispatch *hk_dispatch_new(struct event_base *base, const hk_config *cfg, hk_store *store,
-                             hk_queue *queue, struct hk_metrics *metrics, char *err,
-                             size_t errlen);
+                             hk_queue *queue, struct hk_metrics *metrics, char *err, size_t errlen);
 
 /* Starts the heartbeat and the claim loop. */
 void hk_dispatch_start(hk_dispatch *d);

@@ -27,9 +27,9 @@ struct hk_httpc {
     CURLM *multi;
     struct event *timer;
     int inflight;
-    int in_curl;                 /* inside curl_multi_socket_action */
-    hk_httpc_xfer *all;          /* every live transfer (for free) */
-    CURL **pool;                 /* idle easy handles for reuse */
+    int in_curl;        /* inside curl_multi_socket_action */
+    hk_httpc_xfer *all; /* every live transfer (for free) */
+    CURL **pool;        /* idle easy handles for reuse */
     int npool, poolcap;
     hk_ssrf_guard *guard;
 };
@@ -40,9 +40,9 @@ struct hk_httpc_xfer {
     struct curl_slist *hdrs;
     hk_httpc_cb cb;
     void *arg;
-    hk_capture cap;              /* the response as it arrives (capture.h) */
-    int refused;                 /* the SSRF guard refused an address */
-    int allowed;                 /* ... and let another one through (a name with several) */
+    hk_capture cap; /* the response as it arrives (capture.h) */
+    int refused;    /* the SSRF guard refused an address */
+    int allowed;    /* ... and let another one through (a name with several) */
     char refused_msg[160];
     char errbuf[CURL_ERROR_SIZE];
     int64_t start_us;
@@ -91,8 +91,8 @@ static int socket_cb(CURL *easy, curl_socket_t s, int what, void *userp, void *s
         }
         return 0;
     }
-    short kind = EV_PERSIST | (what & CURL_POLL_IN ? EV_READ : 0) |
-                 (what & CURL_POLL_OUT ? EV_WRITE : 0);
+    short kind =
+        EV_PERSIST | (what & CURL_POLL_IN ? EV_READ : 0) | (what & CURL_POLL_OUT ? EV_WRITE : 0);
     if (!sc) {
         sc = hk_calloc(1, sizeof *sc);
         sc->fd = s;
@@ -234,7 +234,8 @@ static void check_done(hk_httpc *c)
     }
 }
 
-/* ---- public ----------------------------------------------------------------------------------- */
+/* ---- public -----------------------------------------------------------------------------------
+ */
 
 hk_httpc *hk_httpc_new(struct event_base *base, const hk_config *cfg, char *err, size_t errlen)
 {

@@ -22,14 +22,14 @@ typedef struct hk_httpc hk_httpc;
 typedef struct hk_httpc_xfer hk_httpc_xfer;
 
 typedef struct hk_httpc_resp {
-    int status;               /* HTTP status, 0 if no response arrived */
-    int refused;              /* policy said no, nothing was sent (final, not retried): the
-                                 SSRF guard refused every address of the host, or the url is
-                                 http under HOOKD_HTTPS_ONLY */
+    int status;  /* HTTP status, 0 if no response arrived */
+    int refused; /* policy said no, nothing was sent (final, not retried): the
+                    SSRF guard refused every address of the host, or the url is
+                    http under HOOKD_HTTPS_ONLY */
     int timed_out;
-    const char *error;        /* human-readable failure when status is 0, else NULL */
-    const char *body;         /* the body kept (capped) as text: valid UTF-8, no NUL inside,
-                                 HK_CAPTURE_TRUNCATED_MARK at the end if cut; NUL-terminated */
+    const char *error; /* human-readable failure when status is 0, else NULL */
+    const char *body;  /* the body kept (capped) as text: valid UTF-8, no NUL inside,
+                          HK_CAPTURE_TRUNCATED_MARK at the end if cut; NUL-terminated */
     size_t body_len;
     const char *headers_json; /* response headers as a compact JSON object, or NULL */
     const char *retry_after;  /* the first Retry-After header's value, or NULL */

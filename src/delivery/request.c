@@ -53,8 +53,7 @@ void hk_request_attempt_headers(const hk_webhook *wh, const hk_sign_key *keys, i
                                 const char *body, size_t body_len, hk_buf *out)
 {
     if (delivery_id) hk_buf_printf(out, "X-Delivery-Id: %s\n", delivery_id);
-    if (nkeys > 0)
-        hk_sign_headers(wh->schemes, event_id, ts_s, body, body_len, keys, nkeys, out);
+    if (nkeys > 0) hk_sign_headers(wh->schemes, event_id, ts_s, body, body_len, keys, nkeys, out);
 }
 
 void hk_request_headers_json(const char *lines, hk_buf *out)

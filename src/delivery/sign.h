@@ -26,7 +26,7 @@
 typedef struct hk_sign_key {
     char raw[HK_SIGN_KEY_MAX + 1]; /* the secret string, NUL-terminated */
     size_t raw_len;
-    uint8_t std[HK_SIGN_KEY_MAX];  /* key bytes for the standard scheme */
+    uint8_t std[HK_SIGN_KEY_MAX]; /* key bytes for the standard scheme */
     size_t std_len;
 } hk_sign_key;
 

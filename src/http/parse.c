@@ -15,17 +15,14 @@ typedef struct {
 } byteset;
 
 /* tchar (RFC 9110 §5.6.2): ALPHA DIGIT ! # $ % & ' * + - . ^ _ ` | ~ */
-static const byteset TCHAR = {
-    {0, 0x03ff6cfa, 0xc7fffffe, 0x57ffffff, 0, 0, 0, 0}};
+static const byteset TCHAR = {{0, 0x03ff6cfa, 0xc7fffffe, 0x57ffffff, 0, 0, 0, 0}};
 /* origin-form target bytes: visible ASCII 0x21-0x7e except '#' */
-static const byteset TARGET = {
-    {0, 0xfffffff6, 0xffffffff, 0x7fffffff, 0, 0, 0, 0}};
+static const byteset TARGET = {{0, 0xfffffff6, 0xffffffff, 0x7fffffff, 0, 0, 0, 0}};
 /* field value bytes: HTAB, SP, visible ASCII, obs-text 0x80-0xff (no CTL, no DEL) */
 static const byteset VALUE = {{0x00000200, 0xffffffff, 0xffffffff, 0x7fffffff, 0xffffffff,
                                0xffffffff, 0xffffffff, 0xffffffff}};
 /* Host value bytes: unreserved, sub-delims, ':', '[', ']', '%' */
-static const byteset HOSTC = {
-    {0, 0x2fff7ff2, 0xaffffffe, 0x47fffffe, 0, 0, 0, 0}};
+static const byteset HOSTC = {{0, 0x2fff7ff2, 0xaffffffe, 0x47fffffe, 0, 0, 0, 0}};
 
 static inline bool in_set(const byteset *s, unsigned char c)
 {
@@ -103,8 +100,8 @@ static int method_of(const char *m, size_t n)
     static const struct {
         const char *s;
         int m;
-    } tbl[] = {{"GET", HK_HTTP_GET},       {"HEAD", HK_HTTP_HEAD},     {"POST", HK_HTTP_POST},
-               {"PUT", HK_HTTP_PUT},       {"PATCH", HK_HTTP_PATCH},   {"DELETE", HK_HTTP_DELETE},
+    } tbl[] = {{"GET", HK_HTTP_GET},        {"HEAD", HK_HTTP_HEAD},   {"POST", HK_HTTP_POST},
+               {"PUT", HK_HTTP_PUT},        {"PATCH", HK_HTTP_PATCH}, {"DELETE", HK_HTTP_DELETE},
                {"OPTIONS", HK_HTTP_OPTIONS}};
     for (size_t i = 0; i < HK_ARRAY_LEN(tbl); i++)
         if (strlen(tbl[i].s) == n && memcmp(tbl[i].s, m, n) == 0) return tbl[i].m;
@@ -189,7 +186,8 @@ static int check_header(hk_http_head *h, hstate *st, const char *name, size_t nl
             st->te_seen = true;
         }
         break;
-    default: break;
+    default:
+        break;
     }
     return 0;
 }
@@ -271,8 +269,7 @@ int hk_http_parse_head(char *buf, size_t len, hk_http_header *hdrs, int hdrcap, 
         }
         if (!eat_eol(&p, end)) return BAD("bare CR in the request head");
         *vend = '\0';
-        if (n >= hdrcap)
-            return fail(h, 431, "header_too_large", "too many header fields");
+        if (n >= hdrcap) return fail(h, 431, "header_too_large", "too many header fields");
         hdrs[n].name = name;
         hdrs[n].value = value;
         n++;
@@ -306,7 +303,7 @@ enum {
     CS_DATA,      /* chunk data */
     CS_DATA_CR,   /* CRLF after chunk data */
     CS_DATA_LF,
-    CS_TRAILER,     /* at the start of a trailer line (or the final blank line) */
+    CS_TRAILER, /* at the start of a trailer line (or the final blank line) */
     CS_TRAILER_NAME,
     CS_TRAILER_VALUE,
     CS_TRAILER_LF,
@@ -380,45 +377,62 @@ int hk_http_chunked_step(hk_http_chunked *c, const char *in, size_t len, size_t 
                 goto bad;
             } else {
                 if (c->size > c->max_total - c->total) goto big;
-                if (ch == ';') c->state = CS_EXT;
-                else if (ch == ' ' || ch == '\t') c->state = CS_SIZE_WS;
-                else if (ch == '\r') c->state = CS_SIZE_LF;
-                else goto bad; /* a bare LF included: CRLF only in chunk framing */
+                if (ch == ';')
+                    c->state = CS_EXT;
+                else if (ch == ' ' || ch == '\t')
+                    c->state = CS_SIZE_WS;
+                else if (ch == '\r')
+                    c->state = CS_SIZE_LF;
+                else
+                    goto bad; /* a bare LF included: CRLF only in chunk framing */
             }
             break;
         }
         case CS_SIZE_WS:
-            if (ch == ';') c->state = CS_EXT;
-            else if (ch != ' ' && ch != '\t') goto bad;
+            if (ch == ';')
+                c->state = CS_EXT;
+            else if (ch != ' ' && ch != '\t')
+                goto bad;
             break;
         case CS_EXT:
-            if (ch == '\r') c->state = CS_SIZE_LF;
-            else if (!in_set(&VALUE, ch)) goto bad;
+            if (ch == '\r')
+                c->state = CS_SIZE_LF;
+            else if (!in_set(&VALUE, ch))
+                goto bad;
             break;
         case CS_SIZE_LF:
             if (ch != '\n') goto bad;
             size_line_done(c);
             break;
         case CS_DATA_CR:
-            if (ch == '\r') c->state = CS_DATA_LF;
-            else goto bad;
+            if (ch == '\r')
+                c->state = CS_DATA_LF;
+            else
+                goto bad;
             break;
         case CS_DATA_LF:
             if (ch != '\n') goto bad;
             next_size(c);
             break;
         case CS_TRAILER:
-            if (ch == '\r') c->state = CS_END_LF;
-            else if (in_set(&TCHAR, ch)) c->state = CS_TRAILER_NAME;
-            else goto bad;
+            if (ch == '\r')
+                c->state = CS_END_LF;
+            else if (in_set(&TCHAR, ch))
+                c->state = CS_TRAILER_NAME;
+            else
+                goto bad;
             break;
         case CS_TRAILER_NAME:
-            if (ch == ':') c->state = CS_TRAILER_VALUE;
-            else if (!in_set(&TCHAR, ch)) goto bad;
+            if (ch == ':')
+                c->state = CS_TRAILER_VALUE;
+            else if (!in_set(&TCHAR, ch))
+                goto bad;
             break;
         case CS_TRAILER_VALUE:
-            if (ch == '\r') c->state = CS_TRAILER_LF;
-            else if (!in_set(&VALUE, ch)) goto bad;
+            if (ch == '\r')
+                c->state = CS_TRAILER_LF;
+            else if (!in_set(&VALUE, ch))
+                goto bad;
             break;
         case CS_TRAILER_LF:
             if (ch != '\n') goto bad;
@@ -443,10 +457,14 @@ int hk_http_chunked_step(hk_http_chunked *c, const char *in, size_t len, size_t 
 out:
     *used = i;
     switch (c->state) {
-    case CS_DONE: return 1;
-    case CS_ERR_PARSE: return HK_EPARSE;
-    case CS_ERR_BIG: return HK_ETOOBIG;
-    default: return 0;
+    case CS_DONE:
+        return 1;
+    case CS_ERR_PARSE:
+        return HK_EPARSE;
+    case CS_ERR_BIG:
+        return HK_ETOOBIG;
+    default:
+        return 0;
     }
 bad:
     c->state = CS_ERR_PARSE;

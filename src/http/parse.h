@@ -72,9 +72,9 @@ typedef struct hk_http_head {
     bool has_length;         /* a Content-Length was sent */
     uint64_t content_length; /* its value; UINT64_MAX if it does not fit (always over a cap) */
     bool chunked;            /* Transfer-Encoding: chunked */
-    bool keep_alive;  /* 1.1 unless "Connection: close"; 1.0 only with "Connection: keep-alive" */
-    bool expect_continue;   /* HTTP/1.1 and "Expect: 100-continue" */
-    const char *host;       /* Host value or NULL */
+    bool keep_alive; /* 1.1 unless "Connection: close"; 1.0 only with "Connection: keep-alive" */
+    bool expect_continue; /* HTTP/1.1 and "Expect: 100-continue" */
+    const char *host;     /* Host value or NULL */
     /* On failure: the status to answer (400, 417, 431, 501, 505), a short machine code and a
      * human message (static strings). */
     int status;
@@ -88,8 +88,7 @@ typedef struct hk_http_head {
  * names are lowercased, so that every string in out and hdrs points into buf and is
  * NUL-terminated. At most hdrcap headers are stored in hdrs; one more is a 431.
  * Returns 0, or HK_EPARSE with out->status/code/message set (the buffer is then garbage). */
-int hk_http_parse_head(char *buf, size_t len, hk_http_header *hdrs, int hdrcap,
-                       hk_http_head *out);
+int hk_http_parse_head(char *buf, size_t len, hk_http_header *hdrs, int hdrcap, hk_http_head *out);
 
 /* ---- chunked body ------------------------------------------------------------------------ */
 

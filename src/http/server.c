@@ -76,17 +76,17 @@
 #include "core/time.h"
 #include "http/parse.h"
 
-#define IB_INIT       4096         /* first input buffer */
-#define IB_MIN_ROOM   1024         /* compact or grow ib below this much free room */
-#define OB_HIGH       (16 * 1024)  /* stop parsing pipelined requests above this much output */
-#define BUF_KEEP      (64 * 1024)  /* body/output buffers above this are freed after use */
-#define ERR_BODY_MAX  (64 * 1024)  /* cap on an error body made by limits.error_body */
-#define LINGER_MS     2000         /* lingering close: at most this long... */
-#define LINGER_BYTES  (1 << 20)    /* ...and this many bytes dropped */
-#define ACCEPT_PAUSE_MS 100        /* accept paused this long when out of descriptors */
+#define IB_INIT         4096        /* first input buffer */
+#define IB_MIN_ROOM     1024        /* compact or grow ib below this much free room */
+#define OB_HIGH         (16 * 1024) /* stop parsing pipelined requests above this much output */
+#define BUF_KEEP        (64 * 1024) /* body/output buffers above this are freed after use */
+#define ERR_BODY_MAX    (64 * 1024) /* cap on an error body made by limits.error_body */
+#define LINGER_MS       2000        /* lingering close: at most this long... */
+#define LINGER_BYTES    (1 << 20)   /* ...and this many bytes dropped */
+#define ACCEPT_PAUSE_MS 100         /* accept paused this long when out of descriptors */
 
-#define OB_IOV        16           /* iovecs per sendmsg() */
-#define PROGRESS_BYTES 1024        /* body bytes that count as progress (eviction order) */
+#define OB_IOV         16   /* iovecs per sendmsg() */
+#define PROGRESS_BYTES 1024 /* body bytes that count as progress (eviction order) */
 
 enum rstate { R_IDLE, R_HEAD, R_GATE, R_BODY, R_HANDLER, R_CLOSING, R_LINGER };
 enum tkind { T_NONE, T_HEADER, T_BODY, T_IDLE, T_LINGER, T_WRITE, T_NKINDS };
@@ -105,29 +105,29 @@ typedef struct oref {
 enum body_mode { B_COPY, B_BORROWED, B_OWNED };
 
 struct conn {
-    hk_http_server *srv;   /* NULL for a zombie whose server was freed */
-    evutil_socket_t fd;    /* -1 once closed */
+    hk_http_server *srv; /* NULL for a zombie whose server was freed */
+    evutil_socket_t fd;  /* -1 once closed */
     struct event *rev, *wev, *rtimer, *wtimer;
-    struct event *kick;    /* made on first use: resumes parsing after a later response */
-    conn *prev, *next;     /* srv->conns (open) or srv->zombies (closed, request pending) */
-    conn *wprev, *wnext;   /* srv's wait list, when in_wait */
-    int rstate;            /* enum rstate */
-    int tkind;             /* enum tkind armed on rtimer */
-    int busy;              /* depth of conn_process on the stack */
-    int nreqs;             /* requests parsed on this connection */
-    int minor;             /* HTTP minor version of the current request */
-    bool tdirty;           /* state entered anew: rtimer must be re-armed */
+    struct event *kick;  /* made on first use: resumes parsing after a later response */
+    conn *prev, *next;   /* srv->conns (open) or srv->zombies (closed, request pending) */
+    conn *wprev, *wnext; /* srv's wait list, when in_wait */
+    int rstate;          /* enum rstate */
+    int tkind;           /* enum tkind armed on rtimer */
+    int busy;            /* depth of conn_process on the stack */
+    int nreqs;           /* requests parsed on this connection */
+    int minor;           /* HTTP minor version of the current request */
+    bool tdirty;         /* state entered anew: rtimer must be re-armed */
     bool rev_on, wev_on, wtimer_on, in_wait;
-    bool closed;           /* socket closed */
-    bool eof;              /* client closed its side */
-    bool keep_alive;       /* current request allows keep-alive */
-    bool is_head;          /* current request is HEAD: responses carry no body */
-    bool linger;           /* close with a lingering close */
-    bool chunked;          /* current body is chunked */
-    bool expect_continue;  /* current request asked for 100 Continue */
-    bool kicked;           /* kick is active: ib holds bytes to parse in a fresh callback */
-    uint32_t progress;     /* body bytes since the connection last moved to the back */
-    bool paused;           /* step_head stopped for backed-up output, with bytes left in ib */
+    bool closed;          /* socket closed */
+    bool eof;             /* client closed its side */
+    bool keep_alive;      /* current request allows keep-alive */
+    bool is_head;         /* current request is HEAD: responses carry no body */
+    bool linger;          /* close with a lingering close */
+    bool chunked;         /* current body is chunked */
+    bool expect_continue; /* current request asked for 100 Continue */
+    bool kicked;          /* kick is active: ib holds bytes to parse in a fresh callback */
+    uint32_t progress;    /* body bytes since the connection last moved to the back */
+    bool paused;          /* step_head stopped for backed-up output, with bytes left in ib */
     /* Input: unprocessed bytes are ib[ib_start..ib_end). */
     char *ib;
     size_t ib_cap, ib_start, ib_end;
@@ -202,46 +202,86 @@ const char *hk_http_header_get(const hk_http_req *req, const char *lname)
 const char *hk_http_reason(int status)
 {
     switch (status) {
-    case 100: return "Continue";
-    case 101: return "Switching Protocols";
-    case 200: return "OK";
-    case 201: return "Created";
-    case 202: return "Accepted";
-    case 204: return "No Content";
-    case 206: return "Partial Content";
-    case 301: return "Moved Permanently";
-    case 302: return "Found";
-    case 303: return "See Other";
-    case 304: return "Not Modified";
-    case 307: return "Temporary Redirect";
-    case 308: return "Permanent Redirect";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 406: return "Not Acceptable";
-    case 408: return "Request Timeout";
-    case 409: return "Conflict";
-    case 410: return "Gone";
-    case 411: return "Length Required";
-    case 412: return "Precondition Failed";
-    case 413: return "Payload Too Large";
-    case 414: return "URI Too Long";
-    case 415: return "Unsupported Media Type";
-    case 417: return "Expectation Failed";
-    case 422: return "Unprocessable Entity";
-    case 425: return "Too Early";
-    case 428: return "Precondition Required";
-    case 429: return "Too Many Requests";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    case 501: return "Not Implemented";
-    case 502: return "Bad Gateway";
-    case 503: return "Service Unavailable";
-    case 504: return "Gateway Timeout";
-    case 505: return "HTTP Version Not Supported";
-    default: return "Unknown";
+    case 100:
+        return "Continue";
+    case 101:
+        return "Switching Protocols";
+    case 200:
+        return "OK";
+    case 201:
+        return "Created";
+    case 202:
+        return "Accepted";
+    case 204:
+        return "No Content";
+    case 206:
+        return "Partial Content";
+    case 301:
+        return "Moved Permanently";
+    case 302:
+        return "Found";
+    case 303:
+        return "See Other";
+    case 304:
+        return "Not Modified";
+    case 307:
+        return "Temporary Redirect";
+    case 308:
+        return "Permanent Redirect";
+    case 400:
+        return "Bad Request";
+    case 401:
+        return "Unauthorized";
+    case 403:
+        return "Forbidden";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 406:
+        return "Not Acceptable";
+    case 408:
+        return "Request Timeout";
+    case 409:
+        return "Conflict";
+    case 410:
+        return "Gone";
+    case 411:
+        return "Length Required";
+    case 412:
+        return "Precondition Failed";
+    case 413:
+        return "Payload Too Large";
+    case 414:
+        return "URI Too Long";
+    case 415:
+        return "Unsupported Media Type";
+    case 417:
+        return "Expectation Failed";
+    case 422:
+        return "Unprocessable Entity";
+    case 425:
+        return "Too Early";
+    case 428:
+        return "Precondition Required";
+    case 429:
+        return "Too Many Requests";
+    case 431:
+        return "Request Header Fields Too Large";
+    case 500:
+        return "Internal Server Error";
+    case 501:
+        return "Not Implemented";
+    case 502:
+        return "Bad Gateway";
+    case 503:
+        return "Service Unavailable";
+    case 504:
+        return "Gateway Timeout";
+    case 505:
+        return "HTTP Version Not Supported";
+    default:
+        return "Unknown";
     }
 }
 
@@ -338,8 +378,10 @@ static void list_push(conn **head, conn *c)
 
 static void list_unlink(conn **head, conn *c)
 {
-    if (c->prev) c->prev->next = c->next;
-    else *head = c->next;
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        *head = c->next;
     if (c->next) c->next->prev = c->prev;
     c->prev = c->next = NULL;
 }
@@ -348,10 +390,14 @@ static void wait_unlink(conn *c)
 {
     if (!c->in_wait) return;
     hk_http_server *srv = c->srv;
-    if (c->wprev) c->wprev->wnext = c->wnext;
-    else srv->whead = c->wnext;
-    if (c->wnext) c->wnext->wprev = c->wprev;
-    else srv->wtail = c->wprev;
+    if (c->wprev)
+        c->wprev->wnext = c->wnext;
+    else
+        srv->whead = c->wnext;
+    if (c->wnext)
+        c->wnext->wprev = c->wprev;
+    else
+        srv->wtail = c->wprev;
     c->wprev = c->wnext = NULL;
     c->in_wait = false;
 }
@@ -363,14 +409,18 @@ static void wait_push(conn *c, bool front)
     if (front) {
         c->wprev = NULL;
         c->wnext = srv->whead;
-        if (srv->whead) srv->whead->wprev = c;
-        else srv->wtail = c;
+        if (srv->whead)
+            srv->whead->wprev = c;
+        else
+            srv->wtail = c;
         srv->whead = c;
     } else {
         c->wnext = NULL;
         c->wprev = srv->wtail;
-        if (srv->wtail) srv->wtail->wnext = c;
-        else srv->whead = c;
+        if (srv->wtail)
+            srv->wtail->wnext = c;
+        else
+            srv->whead = c;
         srv->wtail = c;
     }
     c->in_wait = true;
@@ -395,8 +445,12 @@ static void set_state(conn *c, int st)
         c->progress = 0;
         wait_push(c, false);
         break;
-    case R_LINGER: wait_push(c, true); break;
-    default: wait_unlink(c); break;
+    case R_LINGER:
+        wait_push(c, true);
+        break;
+    default:
+        wait_unlink(c);
+        break;
     }
 }
 
@@ -462,8 +516,10 @@ static void append_response(conn *c, int status, const char *ctype, const char *
     w = put(w, date, dl);
     w = PUTS(w, "\r\n");
     if (el) w = put(w, extra, el);
-    if (close) w = PUTS(w, "Connection: close\r\n");
-    else if (c->minor == 0) w = PUTS(w, "Connection: keep-alive\r\n");
+    if (close)
+        w = PUTS(w, "Connection: close\r\n");
+    else if (c->minor == 0)
+        w = PUTS(w, "Connection: keep-alive\r\n");
     w = PUTS(w, "\r\n");
     if (send_body && !borrowed) w = put(w, body, len);
     o->len = (size_t)(w - o->data);
@@ -486,8 +542,10 @@ static void send_error(conn *c, int status, const char *code, const char *messag
     hk_http_server *srv = c->srv;
     hk_buf *e = &srv->err;
     hk_buf_reset(e);
-    if (srv->lim.error_body) srv->lim.error_body(e, status, code, message);
-    else builtin_error_body(e, status, code, message);
+    if (srv->lim.error_body)
+        srv->lim.error_body(e, status, code, message);
+    else
+        builtin_error_body(e, status, code, message);
     append_response(c, status, "application/json", NULL, hk_buf_cstr(e), e->len, true, B_COPY);
     c->linger = true;
     set_state(c, R_CLOSING);
@@ -773,9 +831,15 @@ static void conn_process(conn *c)
     while (more && !c->closed) {
         switch (c->rstate) {
         case R_IDLE:
-        case R_HEAD: more = step_head(c); break;
-        case R_BODY: more = step_body(c); break;
-        default: more = false; break;
+        case R_HEAD:
+            more = step_head(c);
+            break;
+        case R_BODY:
+            more = step_body(c);
+            break;
+        default:
+            more = false;
+            break;
         }
     }
     c->busy--;
@@ -823,26 +887,39 @@ static void conn_settle(conn *c)
 
     int kind = T_NONE;
     switch (c->rstate) {
-    case R_IDLE: kind = c->nreqs ? T_IDLE : T_HEADER; break;
-    case R_HEAD: kind = T_HEADER; break;
-    case R_BODY: kind = T_BODY; break;
-    case R_LINGER: kind = T_LINGER; break;
-    default: break;
+    case R_IDLE:
+        kind = c->nreqs ? T_IDLE : T_HEADER;
+        break;
+    case R_HEAD:
+        kind = T_HEADER;
+        break;
+    case R_BODY:
+        kind = T_BODY;
+        break;
+    case R_LINGER:
+        kind = T_LINGER;
+        break;
+    default:
+        break;
     }
     if (kind != c->tkind || c->tdirty) {
         const struct timeval *tv = kind == T_NONE ? NULL : srv->tv[kind];
-        if (tv) event_add(c->rtimer, tv);
-        else if (c->tkind != T_NONE) event_del(c->rtimer);
+        if (tv)
+            event_add(c->rtimer, tv);
+        else if (c->tkind != T_NONE)
+            event_del(c->rtimer);
         c->tkind = tv ? kind : T_NONE;
         c->tdirty = false;
     }
 
-    bool want = c->rstate == R_LINGER ||
-                (c->rstate != R_CLOSING && c->rstate != R_GATE && !c->eof && !backed_up &&
-                 c->ib_end - c->ib_start < srv->ib_max);
+    bool want =
+        c->rstate == R_LINGER || (c->rstate != R_CLOSING && c->rstate != R_GATE && !c->eof &&
+                                  !backed_up && c->ib_end - c->ib_start < srv->ib_max);
     if (want != c->rev_on) {
-        if (want) event_add(c->rev, NULL);
-        else event_del(c->rev);
+        if (want)
+            event_add(c->rev, NULL);
+        else
+            event_del(c->rev);
         c->rev_on = want;
     }
 }
@@ -980,7 +1057,9 @@ static void on_rtimer(evutil_socket_t fd, short what, void *arg)
         }
         conn_close(c);
         break;
-    default: conn_close(c); break;
+    default:
+        conn_close(c);
+        break;
     }
 }
 
@@ -991,8 +1070,8 @@ static void on_wtimer(evutil_socket_t fd, short what, void *arg)
     conn_close(c);
 }
 
-static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
-                      int salen, void *arg)
+static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen,
+                      void *arg)
 {
     hk_http_server *srv = arg;
     if (srv->draining) {
@@ -1031,8 +1110,10 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
 static void listeners_enable(hk_http_server *srv, bool on)
 {
     for (int i = 0; i < srv->nls; i++) {
-        if (on) evconnlistener_enable(srv->ls[i]);
-        else evconnlistener_disable(srv->ls[i]);
+        if (on)
+            evconnlistener_enable(srv->ls[i]);
+        else
+            evconnlistener_disable(srv->ls[i]);
     }
 }
 
@@ -1082,8 +1163,8 @@ hk_http_server *hk_http_server_new(struct event_base *base, const hk_http_limits
     srv->tv[T_BODY] = timeout_tv(srv, T_BODY, srv->lim.body_timeout_ms);
     srv->tv[T_IDLE] = timeout_tv(srv, T_IDLE, srv->lim.idle_timeout_ms);
     srv->tv[T_WRITE] = timeout_tv(srv, T_WRITE, srv->lim.write_timeout_ms);
-    int lms = srv->lim.write_timeout_ms > 0 ? HK_MIN(srv->lim.write_timeout_ms, LINGER_MS)
-                                            : LINGER_MS;
+    int lms =
+        srv->lim.write_timeout_ms > 0 ? HK_MIN(srv->lim.write_timeout_ms, LINGER_MS) : LINGER_MS;
     srv->tv[T_LINGER] = timeout_tv(srv, T_LINGER, lms);
     srv->accept_retry = evtimer_new(base, on_accept_retry, srv);
     if (!srv->accept_retry) abort();
@@ -1092,8 +1173,7 @@ hk_http_server *hk_http_server_new(struct event_base *base, const hk_http_limits
     return srv;
 }
 
-int hk_http_server_listen(hk_http_server *srv, const char *host, int port, char *err,
-                          size_t errlen)
+int hk_http_server_listen(hk_http_server *srv, const char *host, int port, char *err, size_t errlen)
 {
     struct addrinfo hints, *res = NULL;
     memset(&hints, 0, sizeof hints);

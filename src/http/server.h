@@ -70,17 +70,17 @@ typedef struct hk_http_header {
 } hk_http_header;
 
 typedef struct hk_http_req {
-    int method;              /* enum hk_http_method */
-    const char *method_str;  /* as sent, e.g. "POST" */
-    const char *path;        /* raw path without the query, e.g. "/api/webhook/v1/wh_x" */
-    const char *query;       /* raw query without '?', or NULL */
+    int method;             /* enum hk_http_method */
+    const char *method_str; /* as sent, e.g. "POST" */
+    const char *path;       /* raw path without the query, e.g. "/api/webhook/v1/wh_x" */
+    const char *query;      /* raw query without '?', or NULL */
     const hk_http_header *headers;
     int nheaders;
-    const char *body;        /* NUL-terminated copy of the body (decoded if chunked); "" if none */
+    const char *body; /* NUL-terminated copy of the body (decoded if chunked); "" if none */
     size_t body_len;
-    char remote_addr[64];    /* "127.0.0.1" / "::1" */
-    int64_t start_us;        /* monotonic µs when the request's first byte arrived */
-    void *udata;             /* free for the handler */
+    char remote_addr[64]; /* "127.0.0.1" / "::1" */
+    int64_t start_us;     /* monotonic µs when the request's first byte arrived */
+    void *udata;          /* free for the handler */
 } hk_http_req;
 
 /* Value of the first header named lname (lowercase), or NULL. */
@@ -94,14 +94,14 @@ int hk_http_query_get(const char *query, const char *key, char *out, size_t outl
 typedef void (*hk_http_handler)(hk_http_req *req, void *arg);
 
 typedef struct hk_http_limits {
-    size_t max_body_bytes;      /* default 1 MiB */
-    size_t max_header_bytes;    /* request line + headers, default 16 KiB */
-    int max_headers;            /* default 100 */
-    int header_timeout_ms;      /* default 10000 */
-    int body_timeout_ms;        /* default 30000 */
-    int idle_timeout_ms;        /* default 60000 */
-    int write_timeout_ms;       /* default 30000 */
-    int max_connections;        /* default 16384 */
+    size_t max_body_bytes;   /* default 1 MiB */
+    size_t max_header_bytes; /* request line + headers, default 16 KiB */
+    int max_headers;         /* default 100 */
+    int header_timeout_ms;   /* default 10000 */
+    int body_timeout_ms;     /* default 30000 */
+    int idle_timeout_ms;     /* default 60000 */
+    int write_timeout_ms;    /* default 30000 */
+    int max_connections;     /* default 16384 */
     /* Fills out with the JSON body of an error the server produces itself (status, a short
      * code like "payload_too_large", a message). NULL: a minimal built-in JSON body. */
     void (*error_body)(hk_buf *out, int status, const char *code, const char *message);

@@ -19,7 +19,7 @@
 #include "store/match.h"
 
 #define MAX_DEPTH 64
-#define USER_MAX 255
+#define USER_MAX  255
 
 /* ---- small helpers ---------------------------------------------------------------------- */
 
@@ -181,9 +181,9 @@ static void trim(char *s)
 /* ---- KumoMTA log records -------------------------------------------------------------------- */
 
 typedef struct kumo_map {
-    const char *record;  /* KumoMTA record type */
-    const char *type;    /* hookd event type, NULL = ignored */
-    const char *status;  /* data.status */
+    const char *record; /* KumoMTA record type */
+    const char *type;   /* hookd event type, NULL = ignored */
+    const char *status; /* data.status */
 } kumo_map;
 
 static const kumo_map kumo_table[] = {
@@ -332,8 +332,8 @@ static int common_fields(const hk_jdoc *d, hk_bus_event *out, char *why, size_t 
         char *u = str_at(d, ut, USER_MAX);
         if (!u || !hk_bus_key_valid(u)) {
             free(u);
-            return verdict(HK_BUS_BAD, why, whylen,
-                           "userId must be a string of 1 to %d characters", USER_MAX);
+            return verdict(HK_BUS_BAD, why, whylen, "userId must be a string of 1 to %d characters",
+                           USER_MAX);
         }
         out->user_id = u;
     }
@@ -357,7 +357,8 @@ static int take_type(const hk_jdoc *d, int tok, const char *field, hk_bus_event 
 static int map_triggered(const hk_jdoc *d, hk_bus_event *out, char *why, size_t whylen)
 {
     int v = common_fields(d, out, why, whylen);
-    if (v == HK_BUS_EVENT) v = take_type(d, hk_json_obj_get(d, 0, "event"), "event", out, why, whylen);
+    if (v == HK_BUS_EVENT)
+        v = take_type(d, hk_json_obj_get(d, 0, "event"), "event", out, why, whylen);
     if (v != HK_BUS_EVENT) return v;
     int pt = hk_json_obj_get(d, 0, "payload");
     if (hk_json_type(d, pt) != HK_J_OBJECT)

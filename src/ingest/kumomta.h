@@ -24,8 +24,8 @@
 #include "core/buf.h"
 #include "core/json.h"
 
-#define HK_BUS_ORG_MAX 128  /* organization ids: [A-Za-z0-9_.:-]{1,128}, as API keys' */
-#define HK_BUS_KEY_MAX 255  /* idempotency keys: 1..255 bytes, no control characters */
+#define HK_BUS_ORG_MAX 128 /* organization ids: [A-Za-z0-9_.:-]{1,128}, as API keys' */
+#define HK_BUS_KEY_MAX 255 /* idempotency keys: 1..255 bytes, no control characters */
 
 /* What became of a message. */
 enum hk_bus_verdict {
@@ -35,12 +35,12 @@ enum hk_bus_verdict {
 };
 
 typedef struct hk_bus_event {
-    int source;        /* HK_SRC_NATS or HK_SRC_KUMOMTA (core/metrics.h) */
-    char *org;         /* organization id (owned) */
-    char *type;        /* event type, valid per hk_event_type_valid (owned) */
-    hk_buf data;       /* the event's data: a compact JSON object */
-    char *idem_key;    /* idempotency key, or NULL (owned) */
-    char *user_id;     /* or NULL (owned) */
+    int source;     /* HK_SRC_NATS or HK_SRC_KUMOMTA (core/metrics.h) */
+    char *org;      /* organization id (owned) */
+    char *type;     /* event type, valid per hk_event_type_valid (owned) */
+    hk_buf data;    /* the event's data: a compact JSON object */
+    char *idem_key; /* idempotency key, or NULL (owned) */
+    char *user_id;  /* or NULL (owned) */
 } hk_bus_event;
 
 /* Starts an empty event (nothing allocated). */

@@ -38,24 +38,24 @@
 #include "core/time.h"
 #include "ingest/kumomta.h"
 
-#define BATCH_MAX 512            /* events per store request */
-#define OPEN_MAX 16              /* organizations batched at once per pass */
-#define FETCH_MAX 256            /* messages per JetStream pull */
-#define FETCH_WAIT_MS 1000       /* an idle pull waits this long for a message */
-#define ACK_WAIT_S 30            /* AckWait of the consumer hookd creates */
-#define MAX_ACK_PENDING 16384    /* MaxAckPending of the consumer hookd creates (all nodes) */
-#define BACKOFF_MIN_MS 100
-#define BACKOFF_MAX_MS 5000
-#define LOG_PER_SECOND 20        /* dropped-message log lines per second at most */
+#define BATCH_MAX       512   /* events per store request */
+#define OPEN_MAX        16    /* organizations batched at once per pass */
+#define FETCH_MAX       256   /* messages per JetStream pull */
+#define FETCH_WAIT_MS   1000  /* an idle pull waits this long for a message */
+#define ACK_WAIT_S      30    /* AckWait of the consumer hookd creates */
+#define MAX_ACK_PENDING 16384 /* MaxAckPending of the consumer hookd creates (all nodes) */
+#define BACKOFF_MIN_MS  100
+#define BACKOFF_MAX_MS  5000
+#define LOG_PER_SECOND  20 /* dropped-message log lines per second at most */
 
 typedef struct nmsg {
     struct nmsg *next;
     natsMsg *m;
-    int js;                  /* from the JetStream consumer: ack after commit */
-    int verdict;             /* enum hk_bus_verdict */
-    int solo;                /* store it alone (its batch was refused) */
-    char subject[128];       /* for logs (truncated) */
-    char why[160];           /* reason when not an event */
+    int js;            /* from the JetStream consumer: ack after commit */
+    int verdict;       /* enum hk_bus_verdict */
+    int solo;          /* store it alone (its batch was refused) */
+    char subject[128]; /* for logs (truncated) */
+    char why[160];     /* reason when not an event */
     hk_bus_event ev;
 } nmsg;
 
@@ -81,7 +81,7 @@ struct hk_nats {
     const char **health;
     char **subjects;
     int nsubjects;
-    const char *stream;      /* NULL: core mode */
+    const char *stream; /* NULL: core mode */
 
     natsOptions *opts;
     natsConnection *nc;
@@ -97,40 +97,41 @@ struct hk_nats {
 
     /* shared with cnats threads and the puller, under mu */
     pthread_mutex_t mu;
-    pthread_cond_t cond;     /* room in the inbox, or stop */
+    pthread_cond_t cond; /* room in the inbox, or stop */
     nmsg *in_head, *in_tail;
-    int held;                /* messages in hookd's hands: inbox + ready + in store requests */
+    int held; /* messages in hookd's hands: inbox + ready + in store requests */
     int wake_pending;
-    int stop_pull;           /* puller: finish */
-    int abort;               /* producers: drop instead of waiting for room */
+    int stop_pull; /* puller: finish */
+    int abort;     /* producers: drop instead of waiting for room */
     atomic_int connected;
     atomic_int js_ready;
     atomic_int puller_done;
-    atomic_int drained;      /* core subscriptions whose drain completed */
+    atomic_int drained; /* core subscriptions whose drain completed */
     struct event *wake;
 
     /* loop thread only */
     nmsg *ready_head, *ready_tail;
-    int batches;             /* store requests in flight */
-    int64_t retry_at;        /* monotonic ms before which nothing is submitted */
+    int batches;      /* store requests in flight */
+    int64_t retry_at; /* monotonic ms before which nothing is submitted */
     int backoff_ms;
     struct event *timer;
-    int64_t dropped_seen;    /* slow-consumer drops already counted */
+    int64_t dropped_seen; /* slow-consumer drops already counted */
     limiter lim;
-    int state_logged;        /* -1 unknown, 0 down, 1 ok */
+    int state_logged; /* -1 unknown, 0 down, 1 ok */
     int stopping;
-    int stopped;             /* stop completed: nothing more is submitted */
-    int flushing;            /* stop: waiting for acks to leave */
+    int stopped;  /* stop completed: nothing more is submitted */
+    int flushing; /* stop: waiting for acks to leave */
     int64_t stop_deadline, flush_deadline;
     void (*stop_done)(void *arg);
     void *stop_arg;
-    int closed;              /* connection closed: no more acks */
+    int closed; /* connection closed: no more acks */
 };
 
 static void pump(hk_nats *n);
 static void check_stop(hk_nats *n);
 
-/* ---- helpers ---------------------------------------------------------------------------------- */
+/* ---- helpers ----------------------------------------------------------------------------------
+ */
 
 /* A log line for a dropped message is written unless more than LOG_PER_SECOND were this second;
  * the count of the others is logged when the next second starts. */
@@ -195,15 +196,15 @@ static nmsg *nmsg_new(hk_nats *n, natsMsg *m, int js)
         snprintf(x->why, sizeof x->why, "the body has %d bytes, over HOOKD_MAX_BODY_BYTES (%d)",
                  len, n->cfg->max_body_bytes);
     } else {
-        x->verdict = hk_bus_map(x->subject, natsMsg_GetData(m), (size_t)(len > 0 ? len : 0),
-                                &x->ev, x->why, sizeof x->why);
+        x->verdict = hk_bus_map(x->subject, natsMsg_GetData(m), (size_t)(len > 0 ? len : 0), &x->ev,
+                                x->why, sizeof x->why);
     }
     if (x->verdict == HK_BUS_EVENT && js && !x->ev.idem_key) {
         jsMsgMetaData *meta = NULL;
         if (natsMsg_GetMetaData(&meta, m) == NATS_OK) {
             char key[HK_BUS_KEY_MAX + 1];
-            snprintf(key, sizeof key, "nats:%s:%lld:%llu", n->stream,
-                     (long long)n->stream_created, (unsigned long long)meta->Sequence.Stream);
+            snprintf(key, sizeof key, "nats:%s:%lld:%llu", n->stream, (long long)n->stream_created,
+                     (unsigned long long)meta->Sequence.Stream);
             hk_bus_key_set(&x->ev.idem_key, key);
             jsMsgMetaData_Destroy(meta);
         }
@@ -225,7 +226,8 @@ static void nmsg_free(nmsg *x)
 static int push(hk_nats *n, nmsg *first, nmsg *last, int count, int wait)
 {
     pthread_mutex_lock(&n->mu);
-    while (wait && !n->abort && n->held >= HK_NATS_MAX_INFLIGHT) pthread_cond_wait(&n->cond, &n->mu);
+    while (wait && !n->abort && n->held >= HK_NATS_MAX_INFLIGHT)
+        pthread_cond_wait(&n->cond, &n->mu);
     if (n->abort) {
         pthread_mutex_unlock(&n->mu);
         return -1;
@@ -503,7 +505,8 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
     if (!n->stopped && !evtimer_pending(n->timer, NULL)) arm_timer(n, n->stopping ? 20 : 1000);
 }
 
-/* ---- connection callbacks (cnats threads) ------------------------------------------------------ */
+/* ---- connection callbacks (cnats threads) ------------------------------------------------------
+ */
 
 static void on_connected(natsConnection *nc, void *arg)
 {
@@ -542,7 +545,8 @@ static void on_drained(void *arg)
     wake(n);
 }
 
-/* ---- JetStream puller ------------------------------------------------------------------------- */
+/* ---- JetStream puller -------------------------------------------------------------------------
+ */
 
 /* Sleeps up to ms, or less if the source is stopping. */
 static void pull_sleep(hk_nats *n, int ms)
@@ -629,9 +633,9 @@ static int js_setup(hk_nats *n, char *err, size_t errlen)
         }
     }
     if (s != NATS_OK) {
-        snprintf(err, errlen, "consumer %s on stream %s: %s (JetStream error %d)", durable,
-                 n->stream, nats_GetLastError(NULL) ? nats_GetLastError(NULL) : natsStatus_GetText(s),
-                 (int)jerr);
+        snprintf(
+            err, errlen, "consumer %s on stream %s: %s (JetStream error %d)", durable, n->stream,
+            nats_GetLastError(NULL) ? nats_GetLastError(NULL) : natsStatus_GetText(s), (int)jerr);
         jsConsumerInfo_Destroy(ci);
         return -1;
     }
@@ -775,7 +779,8 @@ static void *puller_main(void *arg)
     return NULL;
 }
 
-/* ---- start, stop, free ------------------------------------------------------------------------ */
+/* ---- start, stop, free ------------------------------------------------------------------------
+ */
 
 void hk_nats_global_init(void)
 {
@@ -922,8 +927,9 @@ static void stop_finish(hk_nats *n)
     if (n->nc && !n->closed) natsConnection_Close(n->nc);
     n->closed = 1;
     *n->health = "down";
-    HK_LOG(HK_LOG_INFO, "nats.stopped", HK_LS("msg", "every message in hand stored and acked, or "
-                                                     "handed back"));
+    HK_LOG(HK_LOG_INFO, "nats.stopped",
+           HK_LS("msg", "every message in hand stored and acked, or "
+                        "handed back"));
     if (n->stop_done) n->stop_done(n->stop_arg);
 }
 

@@ -35,7 +35,7 @@
 
 struct event_base;
 
-#define HK_NATS_QUEUE_GROUP "webhook-dispatcher"
+#define HK_NATS_QUEUE_GROUP  "webhook-dispatcher"
 #define HK_NATS_MAX_INFLIGHT 4096 /* messages in hookd's hands at most */
 
 typedef struct hk_nats hk_nats;

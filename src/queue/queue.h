@@ -53,7 +53,7 @@ struct hk_queue {
     const hk_queue_ops *ops;
     hk_store *store;
     const char *node_id;
-    hk_limiter *limiter;  /* the rate limiter that goes with this schedule; owned */
+    hk_limiter *limiter; /* the rate limiter that goes with this schedule; owned */
 };
 
 /* The in-process queue over the store's due index (with the local rate limiter). */

@@ -15,10 +15,10 @@
 #define HK_RL_WINDOW_MS 60000
 
 typedef struct hk_rl_log {
-    int64_t *t;      /* ring of start times within the window */
+    int64_t *t; /* ring of start times within the window */
     int cap, head, n;
-    int64_t last;    /* last start */
-    int throttled;   /* a start had to wait since the backlog was last empty */
+    int64_t last;  /* last start */
+    int throttled; /* a start had to wait since the backlog was last empty */
 } hk_rl_log;
 
 /* 0 if an attempt may start at now_ms (the start is recorded), else the ms to wait (> 0).
@@ -30,7 +30,10 @@ int64_t hk_rl_take(hk_rl_log *l, int limit, int64_t now_ms);
  * recorded `limit` places earlier has left the window. Records nothing. */
 int64_t hk_rl_projected(const hk_rl_log *l, int limit, int64_t prev_ms, int k);
 /* The backlog is empty: pacing ends until the window fills again. */
-static inline void hk_rl_idle(hk_rl_log *l) { l->throttled = 0; }
+static inline void hk_rl_idle(hk_rl_log *l)
+{
+    l->throttled = 0;
+}
 void hk_rl_free(hk_rl_log *l);
 
 #endif

@@ -138,10 +138,10 @@ unsigned hk_schemes_parse(const char *s);
 
 /* One candidate webhook of an organization with its filter prepared. */
 typedef struct hk_fanout_wh {
-    hk_webhook *wh;      /* owned */
+    hk_webhook *wh; /* owned */
     hk_filter filter;
-    int filter_ok;       /* 0: the stored filter is unreadable; the webhook gets everything */
-    int touched;         /* a delivery was created for it in this group (last_triggered_at) */
+    int filter_ok; /* 0: the stored filter is unreadable; the webhook gets everything */
+    int touched;   /* a delivery was created for it in this group (last_triggered_at) */
 } hk_fanout_wh;
 
 typedef struct hk_fanout_org {
@@ -158,7 +158,7 @@ void hk_fanout_org_free(hk_fanout_org *o);
  * event's (excludeFields), else NULL. */
 typedef struct hk_fanout_target {
     hk_fanout_wh *fw;
-    char *data;          /* owned, or NULL: the event's own data */
+    char *data; /* owned, or NULL: the event's own data */
     size_t data_len;
 } hk_fanout_target;
 

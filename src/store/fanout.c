@@ -25,8 +25,8 @@ void hk_fanout_add(hk_fanout_org *o, hk_webhook *wh)
     fw->filter_ok = 1;
     if (wh->filtering_options) {
         char err[160];
-        if (hk_filter_parse(wh->filtering_options, strlen(wh->filtering_options), &fw->filter,
-                            err, sizeof err)) {
+        if (hk_filter_parse(wh->filtering_options, strlen(wh->filtering_options), &fw->filter, err,
+                            sizeof err)) {
             /* Stored filters were validated on the way in; an unreadable one is a bug or a
              * hand-edited row. Deliver everything rather than drop events silently. */
             HK_LOG(HK_LOG_ERROR, "fanout.bad_filter", HK_LS("webhook_id", wh->id),

@@ -56,7 +56,7 @@ static const char *const dl_status_names[] = {"pending", "success", "failed", "r
 const char *hk_dl_status_name(int status)
 {
     return status >= 0 && status < (int)HK_ARRAY_LEN(dl_status_names) ? dl_status_names[status]
-                                                                       : "unknown";
+                                                                      : "unknown";
 }
 
 int hk_dl_status_parse(const char *s)

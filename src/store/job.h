@@ -42,23 +42,23 @@ const char *hk_dl_status_name(int status);
 int hk_dl_status_parse(const char *s);
 
 typedef struct hk_job {
-    char id[HK_ID_MAX];          /* whde_ */
-    char webhook_id[HK_ID_MAX];  /* wh_ */
-    char event_id[HK_ID_MAX];    /* whev_ */
-    hk_blob *body;               /* owned reference */
-    int status;                  /* HK_DL_PENDING or HK_DL_RETRYING */
-    int attempt_number;          /* attempts already made */
-    int max_attempts;            /* attempts allowed in all (maxRetries + 1) */
-    int64_t due_ms;              /* next_retry_at */
-    int64_t created_ms;          /* delivery creation (for end-to-end latency) */
+    char id[HK_ID_MAX];         /* whde_ */
+    char webhook_id[HK_ID_MAX]; /* wh_ */
+    char event_id[HK_ID_MAX];   /* whev_ */
+    hk_blob *body;              /* owned reference */
+    int status;                 /* HK_DL_PENDING or HK_DL_RETRYING */
+    int attempt_number;         /* attempts already made */
+    int max_attempts;           /* attempts allowed in all (maxRetries + 1) */
+    int64_t due_ms;             /* next_retry_at */
+    int64_t created_ms;         /* delivery creation (for end-to-end latency) */
 
     /* Dispatcher-private from here on; zero when the store hands the job over. */
-    struct hk_job *next;         /* per-webhook ready FIFO */
-    uint32_t heap_idx;           /* position in the timer heap + 1, 0 if not in it */
-    void *xfer;                  /* the attempt in flight, if any */
-    int64_t rl_slot;             /* monotonic ms: projected start while the rate limit makes
-                                    it wait; 0 = none */
-    int64_t rl_noted;            /* wall ms of that start as written to its row; 0 = none */
+    struct hk_job *next; /* per-webhook ready FIFO */
+    uint32_t heap_idx;   /* position in the timer heap + 1, 0 if not in it */
+    void *xfer;          /* the attempt in flight, if any */
+    int64_t rl_slot;     /* monotonic ms: projected start while the rate limit makes
+                            it wait; 0 = none */
+    int64_t rl_noted;    /* wall ms of that start as written to its row; 0 = none */
 } hk_job;
 
 hk_job *hk_job_new(void);

@@ -22,8 +22,8 @@
 #include "core/buf.h"
 #include "core/json.h"
 
-#define HK_EVENT_TYPE_MAX 255
-#define HK_FILTER_MAX_EXCLUDE 64
+#define HK_EVENT_TYPE_MAX        255
+#define HK_FILTER_MAX_EXCLUDE    64
 #define HK_FILTER_MAX_CONDITIONS 64
 
 /* 1 if s is a valid event type, else 0. */
@@ -34,9 +34,9 @@ int hk_pattern_valid(const char *s);
 int hk_pattern_match(const char *pattern, const char *type);
 
 typedef struct hk_filter {
-    char *match_json;    /* compact JSON object of matchConditions, or NULL */
-    hk_jdoc match_doc;   /* parsed match_json (valid only if match_json) */
-    char **exclude;      /* excluded top-level keys */
+    char *match_json;  /* compact JSON object of matchConditions, or NULL */
+    hk_jdoc match_doc; /* parsed match_json (valid only if match_json) */
+    char **exclude;    /* excluded top-level keys */
     int nexclude;
 } hk_filter;
 
@@ -55,7 +55,10 @@ int hk_filter_canonical(const hk_filter *f, hk_buf *out);
 int hk_filter_matches(const hk_filter *f, const hk_jdoc *data, int data_tok);
 
 /* 1 if f removes any field at all (so the body differs from the event's), else 0. */
-static inline int hk_filter_excludes(const hk_filter *f) { return f->nexclude > 0; }
+static inline int hk_filter_excludes(const hk_filter *f)
+{
+    return f->nexclude > 0;
+}
 
 /* Appends the compact JSON of the object at data_tok without f's excluded top-level keys. */
 int hk_filter_apply_exclude(const hk_filter *f, const hk_jdoc *data, int data_tok, hk_buf *out);

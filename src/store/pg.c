@@ -47,30 +47,30 @@
 #include "store/pg_schema.h"
 
 #define MIGRATE_LOCK_KEY 0x686f6f6b64LL /* "hookd": the session advisory lock of migrations */
-#define FLUSH_BYTES (8u << 20)          /* ingest rows buffered before an early flush */
+#define FLUSH_BYTES      (8u << 20)     /* ingest rows buffered before an early flush */
 
 /* ---- statements ---------------------------------------------------------------------------- */
 
-#define WH_COLS                                                                               \
-    "w.id, w.name, w.url, w.secret, w.previous_secret, hk_ms(w.previous_secret_expires_at), " \
-    "w.organization_id, w.user_id, w.status, w.custom_headers, w.rate_limit_enabled, "        \
-    "w.max_requests_per_minute, w.max_retries, w.filtering_options, w.signature_schemes, "    \
-    "hk_ms(w.last_triggered_at), w.success_count, w.failure_count, w.consecutive_failures, "  \
-    "hk_ms(w.deleted_at), hk_ms(w.created_at), hk_ms(w.updated_at), "                         \
-    "(SELECT string_agg(s.event_id, ' ' ORDER BY s.seq) FROM webhook_event_subscription s "   \
+#define WH_COLS                                                                                    \
+    "w.id, w.name, w.url, w.secret, w.previous_secret, hk_ms(w.previous_secret_expires_at), "      \
+    "w.organization_id, w.user_id, w.status, w.custom_headers, w.rate_limit_enabled, "             \
+    "w.max_requests_per_minute, w.max_retries, w.filtering_options, w.signature_schemes, "         \
+    "hk_ms(w.last_triggered_at), w.success_count, w.failure_count, w.consecutive_failures, "       \
+    "hk_ms(w.deleted_at), hk_ms(w.created_at), hk_ms(w.updated_at), "                              \
+    "(SELECT string_agg(s.event_id, ' ' ORDER BY s.seq) FROM webhook_event_subscription s "        \
     "WHERE s.webhook_id = w.id AND s.is_enabled)"
 
-#define DL_COLS                                                                               \
-    "d.id, d.webhook_id, d.webhook_event_id, d.replay_of_delivery_id, d.event_type, "         \
-    "COALESCE(d.event_data, e.payload), hk_ms(e.created_at), d.status, d.request_url, "       \
-    "d.request_headers, d.response_status, d.response_body, d.response_headers, "             \
-    "d.attempt_number, d.max_attempts, hk_ms(d.next_retry_at), hk_ms(d.last_attempt_at), "    \
-    "d.error_message, hk_ms(d.completed_at), d.duration_ms, hk_ms(d.created_at), "           \
+#define DL_COLS                                                                                    \
+    "d.id, d.webhook_id, d.webhook_event_id, d.replay_of_delivery_id, d.event_type, "              \
+    "COALESCE(d.event_data, e.payload), hk_ms(e.created_at), d.status, d.request_url, "            \
+    "d.request_headers, d.response_status, d.response_body, d.response_headers, "                  \
+    "d.attempt_number, d.max_attempts, hk_ms(d.next_retry_at), hk_ms(d.last_attempt_at), "         \
+    "d.error_message, hk_ms(d.completed_at), d.duration_ms, hk_ms(d.created_at), "                 \
     "(SELECT h.headers FROM webhook_headers h WHERE h.ref = d.request_headers_ref)"
 
 #define DL_FROM " FROM webhook_delivery d JOIN webhook_event e ON e.id = d.webhook_event_id"
 
-#define EV_COLS                                                                               \
+#define EV_COLS                                                                                    \
     "id, event, payload, source, idempotency_key, organization_id, user_id, hk_ms(created_at)"
 
 #define OPEN_STATUS "status IN ('pending', 'retrying')"
@@ -82,8 +82,8 @@
  * ids out of a 1,000,000-row backlog took seconds. */
 #define OPEN_STATUS_BY_ID "status::text IN ('pending', 'retrying')"
 
-#define KEY_COLS                                                                              \
-    "id, organization_id, name, key_prefix, hk_ms(created_at), hk_ms(revoked_at), "           \
+#define KEY_COLS                                                                                   \
+    "id, organization_id, name, key_prefix, hk_ms(created_at), hk_ms(revoked_at), "                \
     "hk_ms(last_used_at)"
 
 enum {
@@ -301,14 +301,15 @@ static const char *const sql[Q_MAX] = {
                           "created_at < hk_ts($3::bigint)) ORDER BY created_at, id",
     [Q_DL_WEBHOOK_OF] = "SELECT d.webhook_id FROM webhook_delivery d JOIN webhook w ON w.id = "
                         "d.webhook_id WHERE d.id = $1 AND w.organization_id = $2",
-    [Q_CLAIM_IDS] = "WITH c AS (SELECT id FROM webhook_delivery WHERE id = ANY($1::text[]) AND "
-                    OPEN_STATUS_BY_ID " AND lease_owner IS NULL AND next_retry_at IS NOT NULL AND "
-                    "next_retry_at <= hk_ts($2) FOR NO KEY UPDATE SKIP LOCKED) "
-                    "UPDATE webhook_delivery d SET lease_owner = $3 FROM c, webhook_event e "
-                    "WHERE d.id = c.id AND e.id = d.webhook_event_id RETURNING d.id, "
-                    "d.webhook_id, d.webhook_event_id, d.status, d.attempt_number, "
-                    "d.max_attempts, hk_ms(d.next_retry_at), hk_ms(d.created_at), d.event_data, "
-                    "e.event, e.payload, hk_ms(e.created_at)",
+    [Q_CLAIM_IDS] =
+        "WITH c AS (SELECT id FROM webhook_delivery WHERE id = ANY($1::text[]) "
+        "AND " OPEN_STATUS_BY_ID " AND lease_owner IS NULL AND next_retry_at IS NOT NULL AND "
+        "next_retry_at <= hk_ts($2) FOR NO KEY UPDATE SKIP LOCKED) "
+        "UPDATE webhook_delivery d SET lease_owner = $3 FROM c, webhook_event e "
+        "WHERE d.id = c.id AND e.id = d.webhook_event_id RETURNING d.id, "
+        "d.webhook_id, d.webhook_event_id, d.status, d.attempt_number, "
+        "d.max_attempts, hk_ms(d.next_retry_at), hk_ms(d.created_at), d.event_data, "
+        "e.event, e.payload, hk_ms(e.created_at)",
     [Q_CLAIM_LATER] = "SELECT id, hk_ms(next_retry_at) FROM webhook_delivery WHERE id = "
                       "ANY($1::text[]) AND " OPEN_STATUS_BY_ID " AND lease_owner IS NULL AND "
                       "next_retry_at > hk_ts($2)",
@@ -327,20 +328,36 @@ static const char *const sql[Q_MAX] = {
 /* ---- per-group state: batched ingest rows and results ---------------------------------------- */
 
 enum { /* the columns of Q_INGEST_FLUSH, each an array literal */
-    EC_ID, EC_TYPE, EC_PAYLOAD, EC_SOURCE, EC_IDEM, EC_ORG, EC_USER, EC_CREATED,
-    DC_ID, DC_WID, DC_EID, DC_TYPE, DC_DATA, DC_URL, DC_MAXA, DC_DUE, DC_CREATED, DC_LEASE,
-    NCOLS
+       EC_ID,
+       EC_TYPE,
+       EC_PAYLOAD,
+       EC_SOURCE,
+       EC_IDEM,
+       EC_ORG,
+       EC_USER,
+       EC_CREATED,
+       DC_ID,
+       DC_WID,
+       DC_EID,
+       DC_TYPE,
+       DC_DATA,
+       DC_URL,
+       DC_MAXA,
+       DC_DUE,
+       DC_CREATED,
+       DC_LEASE,
+       NCOLS
 };
 
 typedef struct pend_ev { /* an event buffered for the next flush */
     hk_req *req;
     hk_ingest_item *it;
-    char *idem_key;      /* "<org>\x1f<key>" (the in-group idempotency map's key), or NULL */
+    char *idem_key; /* "<org>\x1f<key>" (the in-group idempotency map's key), or NULL */
 } pend_ev;
 
 typedef struct pend_dup { /* an item that repeats the key of a buffered event of this group */
     hk_ingest_item *it;
-    int first;           /* index in evs */
+    int first; /* index in evs */
 } pend_dup;
 
 typedef struct group_mark { /* where a request's own buffered rows begin */
@@ -349,26 +366,25 @@ typedef struct group_mark { /* where a request's own buffered rows begin */
 } group_mark;
 
 typedef struct pgc {
-    hk_conn base;                /* first: the group state rows.c and store.c keep (rows.h) */
+    hk_conn base; /* first: the group state rows.c and store.c keep (rows.h) */
     PGconn *pg;
     int role;
     const hk_config *cfg;
     unsigned char prepared[Q_MAX];
-    int sp_made;                 /* a SAVEPOINT exists for the current request */
+    int sp_made; /* a SAVEPOINT exists for the current request */
 
-
-    hk_buf col[NCOLS];           /* ingest rows not yet flushed */
+    hk_buf col[NCOLS]; /* ingest rows not yet flushed */
     int nrows_ev, nrows_dl;
-    pend_ev *evs;                /* every new event of the group (flushed or not) */
-    int nevs, evcap, nflushed;   /* evs[0..nflushed) are written */
-    hk_map idem;                 /* "<org>\x1f<key>" -> evs index + 1 */
+    pend_ev *evs;              /* every new event of the group (flushed or not) */
+    int nevs, evcap, nflushed; /* evs[0..nflushed) are written */
+    hk_map idem;               /* "<org>\x1f<key>" -> evs index + 1 */
     pend_dup *dups;
     int ndups, dupcap;
-    hk_req **results;            /* results requests of the group (health at pre-commit) */
+    hk_req **results; /* results requests of the group (health at pre-commit) */
     int nresults, rescap;
     group_mark mark;
-    char lasterr[256];           /* message of the last HK_EINVAL from the database */
-    char taken[256];             /* lasterr as pg_take_error handed it out */
+    char lasterr[256]; /* message of the last HK_EINVAL from the database */
+    char taken[256];   /* lasterr as pg_take_error handed it out */
 } pgc;
 
 /* ---- errors, parameters, results ------------------------------------------------------------ */
@@ -835,8 +851,8 @@ static int pg_webhook_update(void *conn, const char *id, const hk_wh_row *w)
 static int pg_webhook_list(void *conn, hk_req *req)
 {
     pgc *c = conn;
-    const char *status = req->u.wh_list.status >= 0 ? hk_wh_status_name(req->u.wh_list.status)
-                                                    : NULL;
+    const char *status =
+        req->u.wh_list.status >= 0 ? hk_wh_status_name(req->u.wh_list.status) : NULL;
     pp p = {0};
     p_text(&p, req->org_id);
     p_text(&p, status);
@@ -1050,8 +1066,7 @@ static int sink_delivery(void *ctx, hk_req *req, hk_ingest_item *it, const hk_ne
 }
 
 /* Buffers one new event of req and its deliveries (rows.c decides; idem_key is taken). */
-static int ingest_new(pgc *c, hk_req *req, int idx, hk_fanout_org *o, int *budget,
-                      char *idem_key)
+static int ingest_new(pgc *c, hk_req *req, int idx, hk_fanout_org *o, int *budget, char *idem_key)
 {
     pg_sink k = {c, idem_key};
     hk_ingest_sink sink = {sink_event, sink_delivery, &k};
@@ -1337,8 +1352,8 @@ static int pg_delivery_list(void *conn, hk_req *req)
     pgc *c = conn;
     PGresult *r;
     int rc;
-    const char *status = req->u.dl_list.status >= 0 ? hk_dl_status_name(req->u.dl_list.status)
-                                                    : NULL;
+    const char *status =
+        req->u.dl_list.status >= 0 ? hk_dl_status_name(req->u.dl_list.status) : NULL;
     pp p = {0};
     p_text(&p, req->u.dl_list.webhook_id);
     p_text(&p, status);
@@ -1578,8 +1593,26 @@ static int pg_results(void *conn, hk_req *req)
     pgc *c = conn;
     int n = req->u.results.n;
     if (!n) return HK_OK;
-    enum { R_DID, R_AID, R_NUM, R_STATUS, R_OK, R_RSTATUS, R_RBODY, R_RHEADERS, R_QHEADERS,
-           R_URL, R_ERR, R_DUR, R_STARTED, R_NEXT, R_COMPLETED, R_KEEP, R_QREF, R_N };
+    enum {
+        R_DID,
+        R_AID,
+        R_NUM,
+        R_STATUS,
+        R_OK,
+        R_RSTATUS,
+        R_RBODY,
+        R_RHEADERS,
+        R_QHEADERS,
+        R_URL,
+        R_ERR,
+        R_DUR,
+        R_STARTED,
+        R_NEXT,
+        R_COMPLETED,
+        R_KEEP,
+        R_QREF,
+        R_N
+    };
     hk_buf b[R_N];
     for (int k = 0; k < R_N; k++) hk_buf_init(&b[k], HK_BUF_UNLIMITED);
     for (int i = 0; i < n; i++) {
@@ -1593,7 +1626,8 @@ static int pg_results(void *conn, hk_req *req)
             arr_i64(&b[R_RSTATUS], x->response_status);
         else
             arr_time(&b[R_RSTATUS], 0);
-        arr_textn(&b[R_RBODY], x->response_body, x->response_body ? strlen(x->response_body) : 0, 1);
+        arr_textn(&b[R_RBODY], x->response_body, x->response_body ? strlen(x->response_body) : 0,
+                  1);
         arr_textn(&b[R_RHEADERS], x->response_headers,
                   x->response_headers ? strlen(x->response_headers) : 0, 1);
         arr_text(&b[R_QHEADERS], x->request_headers);
@@ -1755,10 +1789,10 @@ static int pg_replay_insert(void *conn, const char *id, const char *orig, const 
 
 typedef struct wh_acc { /* what a group does to one webhook row */
     char id[HK_ID_MAX];
-    int triggered;          /* got a delivery: last_triggered_at */
-    int health;             /* had final results */
+    int triggered; /* got a delivery: last_triggered_at */
+    int health;    /* had final results */
     hk_health h;
-    hk_req *owner;          /* the last results request with a final result for it */
+    hk_req *owner; /* the last results request with a final result for it */
 } wh_acc;
 
 static int cmp_acc(const void *a, const void *b)
@@ -2024,9 +2058,11 @@ static void quiet_notices(void *arg, const char *msg)
 static int pg_open(void **conn, const hk_config *cfg, int role, char *err, size_t errlen)
 {
     /* defaults first: the URL's own parameters (expanded from dbname) override them */
-    const char *keys[] = {"connect_timeout", "keepalives", "keepalives_idle",
-                          "keepalives_interval", "keepalives_count", "tcp_user_timeout",
-                          "application_name", "client_encoding", "dbname", NULL};
+    const char *keys[] = {"connect_timeout",  "keepalives",
+                          "keepalives_idle",  "keepalives_interval",
+                          "keepalives_count", "tcp_user_timeout",
+                          "application_name", "client_encoding",
+                          "dbname",           NULL};
     const char *vals[] = {"5", "1", "10", "3", "3", "20000", "hookd", "UTF8", cfg->pg_url, NULL};
     PGconn *pg = PQconnectdbParams(keys, vals, 1);
     if (!pg || PQstatus(pg) != CONNECTION_OK) {

@@ -31,18 +31,18 @@
 
 /* ---- statements ---------------------------------------------------------------------------- */
 
-#define WH_COLS                                                                               \
-    "id, name, url, secret, previous_secret, previous_secret_expires_at, organization_id, "   \
-    "user_id, status, custom_headers, rate_limit_enabled, max_requests_per_minute, "          \
-    "max_retries, filtering_options, signature_schemes, last_triggered_at, success_count, "   \
+#define WH_COLS                                                                                    \
+    "id, name, url, secret, previous_secret, previous_secret_expires_at, organization_id, "        \
+    "user_id, status, custom_headers, rate_limit_enabled, max_requests_per_minute, "               \
+    "max_retries, filtering_options, signature_schemes, last_triggered_at, success_count, "        \
     "failure_count, consecutive_failures, deleted_at, created_at, updated_at"
 
-#define DL_COLS                                                                               \
-    "d.id, d.webhook_id, d.webhook_event_id, d.replay_of_delivery_id, d.event_type, "         \
-    "COALESCE(d.event_data, e.payload), e.created_at, d.status, d.request_url, "              \
-    "d.request_headers, d.response_status, d.response_body, d.response_headers, "             \
-    "d.attempt_number, d.max_attempts, d.next_retry_at, d.last_attempt_at, d.error_message, " \
-    "d.completed_at, d.duration_ms, d.created_at, "                                          \
+#define DL_COLS                                                                                    \
+    "d.id, d.webhook_id, d.webhook_event_id, d.replay_of_delivery_id, d.event_type, "              \
+    "COALESCE(d.event_data, e.payload), e.created_at, d.status, d.request_url, "                   \
+    "d.request_headers, d.response_status, d.response_body, d.response_headers, "                  \
+    "d.attempt_number, d.max_attempts, d.next_retry_at, d.last_attempt_at, d.error_message, "      \
+    "d.completed_at, d.duration_ms, d.created_at, "                                                \
     "(SELECT h.headers FROM webhook_headers h WHERE h.ref = d.request_headers_ref)"
 
 #define DL_FROM " FROM webhook_delivery d JOIN webhook_event e ON e.id = d.webhook_event_id"
@@ -274,9 +274,12 @@ static int map_rc(sq *c, int rc, const char *what)
     switch (rc & 0xff) {
     case SQLITE_OK:
     case SQLITE_ROW:
-    case SQLITE_DONE: return HK_OK;
-    case SQLITE_CONSTRAINT: return HK_ECONFLICT;
-    default: break;
+    case SQLITE_DONE:
+        return HK_OK;
+    case SQLITE_CONSTRAINT:
+        return HK_ECONFLICT;
+    default:
+        break;
     }
     HK_LOG(HK_LOG_ERROR, "store.sqlite_error", HK_LS("op", what),
            HK_LS("msg", sqlite3_errmsg(c->db)), HK_LI("code", rc));
@@ -289,8 +292,8 @@ static sqlite3_stmt *ps(sq *c, int id)
 {
     sqlite3_stmt *s = c->st[id];
     if (!s) {
-        int rc = sqlite3_prepare_v3(c->db, sql[id], -1, SQLITE_PREPARE_PERSISTENT, &c->st[id],
-                                    NULL);
+        int rc =
+            sqlite3_prepare_v3(c->db, sql[id], -1, SQLITE_PREPARE_PERSISTENT, &c->st[id], NULL);
         if (rc != SQLITE_OK) {
             HK_LOG(HK_LOG_ERROR, "store.sqlite_prepare", HK_LS("msg", sqlite3_errmsg(c->db)),
                    HK_LS("sql", sql[id]));
@@ -359,8 +362,8 @@ static int run(sq *c, sqlite3_stmt *s, const char *what)
     return r;
 }
 
-#define PS(var, id)                                                                           \
-    sqlite3_stmt *var = ps(c, id);                                                            \
+#define PS(var, id)                                                                                \
+    sqlite3_stmt *var = ps(c, id);                                                                 \
     if (!var) return HK_EUNAVAIL
 
 /* ---- webhooks ------------------------------------------------------------------------------ */
@@ -565,8 +568,8 @@ static int sq_webhook_update(void *conn, const char *id, const hk_wh_row *w)
 static int sq_webhook_list(void *conn, hk_req *req)
 {
     sq *c = conn;
-    const char *status = req->u.wh_list.status >= 0 ? hk_wh_status_name(req->u.wh_list.status)
-                                                    : NULL;
+    const char *status =
+        req->u.wh_list.status >= 0 ? hk_wh_status_name(req->u.wh_list.status) : NULL;
     PS(cnt, S_WH_COUNT);
     b_text(cnt, 1, req->org_id);
     b_text(cnt, 2, status);
@@ -585,7 +588,8 @@ static int sq_webhook_list(void *conn, hk_req *req)
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
         if (req->u.wh_list.n == cap) {
             cap = cap ? cap * 2 : 16;
-            req->u.wh_list.items = hk_realloc(req->u.wh_list.items, sizeof(hk_webhook *) * (size_t)cap);
+            req->u.wh_list.items =
+                hk_realloc(req->u.wh_list.items, sizeof(hk_webhook *) * (size_t)cap);
         }
         req->u.wh_list.items[req->u.wh_list.n++] = row_webhook(s);
     }
@@ -615,8 +619,8 @@ static int sq_webhook_delete(void *conn, hk_req *req)
 
 static int sq_webhook_load(void *conn, hk_req *req)
 {
-    req->u.wh_load.items = hk_calloc((size_t)(req->u.wh_load.nids ? req->u.wh_load.nids : 1),
-                                     sizeof(hk_webhook *));
+    req->u.wh_load.items =
+        hk_calloc((size_t)(req->u.wh_load.nids ? req->u.wh_load.nids : 1), sizeof(hk_webhook *));
     for (int i = 0; i < req->u.wh_load.nids; i++) {
         hk_webhook *w = NULL;
         int rc = sq_webhook_get(conn, req->u.wh_load.ids[i], NULL, &w);
@@ -686,7 +690,8 @@ static int sq_key_list(void *conn, hk_req *req)
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
         if (req->u.key_list.n == cap) {
             cap = cap ? cap * 2 : 16;
-            req->u.key_list.items = hk_realloc(req->u.key_list.items, sizeof(hk_apikey) * (size_t)cap);
+            req->u.key_list.items =
+                hk_realloc(req->u.key_list.items, sizeof(hk_apikey) * (size_t)cap);
         }
         hk_apikey *k = &req->u.key_list.items[req->u.key_list.n++];
         memset(k, 0, sizeof *k);
@@ -946,8 +951,8 @@ static int sq_delivery_list(void *conn, hk_req *req)
 {
     sq *c = conn;
     int rc;
-    const char *status = req->u.dl_list.status >= 0 ? hk_dl_status_name(req->u.dl_list.status)
-                                                    : NULL;
+    const char *status =
+        req->u.dl_list.status >= 0 ? hk_dl_status_name(req->u.dl_list.status) : NULL;
     PS(cnt, S_DL_COUNT);
     b_text(cnt, 1, req->u.dl_list.webhook_id);
     b_text(cnt, 2, status);
@@ -965,7 +970,8 @@ static int sq_delivery_list(void *conn, hk_req *req)
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
         if (req->u.dl_list.n == cap) {
             cap = cap ? cap * 2 : 16;
-            req->u.dl_list.items = hk_realloc(req->u.dl_list.items, sizeof(hk_delivery) * (size_t)cap);
+            req->u.dl_list.items =
+                hk_realloc(req->u.dl_list.items, sizeof(hk_delivery) * (size_t)cap);
         }
         hk_delivery *d = &req->u.dl_list.items[req->u.dl_list.n++];
         memset(d, 0, sizeof *d);
@@ -973,7 +979,8 @@ static int sq_delivery_list(void *conn, hk_req *req)
     }
     rc = map_rc(c, rc, "delivery list");
     sqlite3_reset(s);
-    for (int i = 0; !rc && i < req->u.dl_list.n; i++) rc = load_attempts(c, &req->u.dl_list.items[i]);
+    for (int i = 0; !rc && i < req->u.dl_list.n; i++)
+        rc = load_attempts(c, &req->u.dl_list.items[i]);
     return rc;
 }
 
@@ -996,8 +1003,8 @@ static int sq_delivery_get(void *conn, hk_req *req)
 /* ---- scheduling ---------------------------------------------------------------------------- */
 
 typedef struct claim_acc { /* what a claim collects before it leases */
-    hk_bodies bodies;          /* each event's envelope, shared by its jobs */
-    hk_webhook **whs;          /* every webhook seen, active or not (placeholders first) */
+    hk_bodies bodies;      /* each event's envelope, shared by its jobs */
+    hk_webhook **whs;      /* every webhook seen, active or not (placeholders first) */
     int nwhs;
 } claim_acc;
 
@@ -1043,7 +1050,7 @@ static void claim_take_row(hk_req *req, sqlite3_stmt *s, claim_acc *a)
  * far (nothing is leased if it is not 0). Frees a's contents; returns the result. */
 static int claim_finish(sq *c, hk_req *req, claim_acc *a, int rc)
 {
-    char (*park)[HK_ID_MAX] = NULL;
+    char(*park)[HK_ID_MAX] = NULL;
     int npark = 0;
     hk_bodies_free(&a->bodies);
     for (int i = 0; !rc && i < a->nwhs; i++) {
@@ -1418,7 +1425,6 @@ static int sq_ping_req(void *conn, hk_req *req)
     return run(c, s, "ping");
 }
 
-
 static int simple(sq *c, int id, const char *what)
 {
     sqlite3_stmt *s = ps(c, id);
@@ -1557,8 +1563,7 @@ static int sq_open(void **conn, const hk_config *cfg, int role, char *err, size_
              /* the writer's statement journals (each request runs in a savepoint) must be able
               * to spill to a temp file: in memory, unparking a million deliveries kept a copy of
               * every page it changed (+180 MB) until the savepoint was released */
-             role == HK_CONN_WRITER ? "DEFAULT" : "MEMORY",
-             role == HK_CONN_WRITER ? -16384 : -4096,
+             role == HK_CONN_WRITER ? "DEFAULT" : "MEMORY", role == HK_CONN_WRITER ? -16384 : -4096,
              role == HK_CONN_READER ? "PRAGMA query_only=1;" : "");
     int rc = exec_sql(c->db, pragmas, err, errlen);
     if (rc) {
@@ -1579,8 +1584,8 @@ static int sq_migrate(void *conn, char *err, size_t errlen)
     if (rc) return rc;
     int64_t have = 0;
     sqlite3_stmt *s = NULL;
-    if (sqlite3_prepare_v2(c->db, "SELECT COALESCE(MAX(version), 0) FROM schema_migrations", -1,
-                           &s, NULL) != SQLITE_OK) {
+    if (sqlite3_prepare_v2(c->db, "SELECT COALESCE(MAX(version), 0) FROM schema_migrations", -1, &s,
+                           NULL) != SQLITE_OK) {
         snprintf(err, errlen, "%s", sqlite3_errmsg(c->db));
         return HK_EUNAVAIL;
     }
@@ -1622,10 +1627,12 @@ static int seal_plain_headers(sq *c, char *err, size_t errlen)
     sqlite3_stmt *sel = NULL, *upd = NULL;
     int rc = exec_sql(c->db, "BEGIN IMMEDIATE", err, errlen), n = 0;
     if (rc) return rc;
-    if (sqlite3_prepare_v2(c->db, "SELECT id, custom_headers FROM webhook WHERE custom_headers "
-                                  "IS NOT NULL", -1, &sel, NULL) != SQLITE_OK ||
-        sqlite3_prepare_v2(c->db, "UPDATE webhook SET custom_headers = ?2 WHERE id = ?1", -1,
-                           &upd, NULL) != SQLITE_OK) {
+    if (sqlite3_prepare_v2(c->db,
+                           "SELECT id, custom_headers FROM webhook WHERE custom_headers "
+                           "IS NOT NULL",
+                           -1, &sel, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(c->db, "UPDATE webhook SET custom_headers = ?2 WHERE id = ?1", -1, &upd,
+                           NULL) != SQLITE_OK) {
         snprintf(err, errlen, "%s", sqlite3_errmsg(c->db));
         rc = HK_EUNAVAIL;
     }

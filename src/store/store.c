@@ -41,7 +41,7 @@
 #include "store/backend.h"
 #include "store/rows.h"
 
-#define GROUP_MAX 1024        /* requests per write transaction */
+#define GROUP_MAX      1024 /* requests per write transaction */
 #define READERS_SQLITE 2
 
 typedef struct reqq {
@@ -53,11 +53,11 @@ struct hk_store {
     const hk_store_backend *be;
     const hk_config *cfg;
     struct event_base *base;
-    void *admin;              /* synchronous mode: the one connection */
+    void *admin; /* synchronous mode: the one connection */
 
     pthread_mutex_t mu;
     pthread_cond_t wcond, rcond;
-    reqq wq, rq, cq;          /* writes, reads, completions */
+    reqq wq, rq, cq; /* writes, reads, completions */
     int stopping;
     pthread_t writer;
     pthread_t *readers;
@@ -401,7 +401,7 @@ static const char *const wh_status_names[] = {"active", "paused", "disabled", "f
 const char *hk_wh_status_name(int status)
 {
     return status >= 0 && status < (int)HK_ARRAY_LEN(wh_status_names) ? wh_status_names[status]
-                                                                       : "unknown";
+                                                                      : "unknown";
 }
 
 int hk_wh_status_parse(const char *s)
@@ -531,7 +531,9 @@ void hk_req_clear(hk_req *req)
 {
     switch (req->kind) {
     case HK_REQ_APIKEY_CREATE:
-    case HK_REQ_APIKEY_ENSURE: apikey_clear(&req->u.key_create.out); break;
+    case HK_REQ_APIKEY_ENSURE:
+        apikey_clear(&req->u.key_create.out);
+        break;
     case HK_REQ_APIKEY_LIST:
         for (int i = 0; i < req->u.key_list.n; i++) apikey_clear(&req->u.key_list.items[i]);
         free(req->u.key_list.items);
@@ -581,14 +583,18 @@ void hk_req_clear(hk_req *req)
         req->u.ev_list.items = NULL;
         req->u.ev_list.n = 0;
         break;
-    case HK_REQ_EVENT_GET: hk_event_clear(&req->u.ev_get.out); break;
+    case HK_REQ_EVENT_GET:
+        hk_event_clear(&req->u.ev_get.out);
+        break;
     case HK_REQ_DELIVERY_LIST:
         for (int i = 0; i < req->u.dl_list.n; i++) hk_delivery_clear(&req->u.dl_list.items[i]);
         free(req->u.dl_list.items);
         req->u.dl_list.items = NULL;
         req->u.dl_list.n = 0;
         break;
-    case HK_REQ_DELIVERY_GET: hk_delivery_clear(&req->u.dl_get.out); break;
+    case HK_REQ_DELIVERY_GET:
+        hk_delivery_clear(&req->u.dl_get.out);
+        break;
     case HK_REQ_REPLAY:
         hk_webhook_free(req->u.replay.webhook);
         req->u.replay.webhook = NULL;
@@ -615,7 +621,8 @@ void hk_req_clear(hk_req *req)
         req->u.results.changes = NULL;
         req->u.results.nchanges = 0;
         break;
-    default: break;
+    default:
+        break;
     }
 }
 
@@ -858,10 +865,18 @@ static void req_open_secrets(const hk_store *st, hk_req *req)
     if (req->rc) return;
     int bad = 0;
     switch (req->kind) {
-    case HK_REQ_WEBHOOK_CREATE: bad = webhook_open(st, req->u.wh_create.out); break;
-    case HK_REQ_WEBHOOK_GET: bad = webhook_open(st, req->u.wh_get.out); break;
-    case HK_REQ_WEBHOOK_PATCH: bad = webhook_open(st, req->u.wh_patch.out); break;
-    case HK_REQ_REPLAY: bad = webhook_open(st, req->u.replay.webhook); break;
+    case HK_REQ_WEBHOOK_CREATE:
+        bad = webhook_open(st, req->u.wh_create.out);
+        break;
+    case HK_REQ_WEBHOOK_GET:
+        bad = webhook_open(st, req->u.wh_get.out);
+        break;
+    case HK_REQ_WEBHOOK_PATCH:
+        bad = webhook_open(st, req->u.wh_patch.out);
+        break;
+    case HK_REQ_REPLAY:
+        bad = webhook_open(st, req->u.replay.webhook);
+        break;
     case HK_REQ_WEBHOOK_LIST:
         for (int i = 0; i < req->u.wh_list.n; i++) bad |= webhook_open(st, req->u.wh_list.items[i]);
         break;
@@ -877,11 +892,14 @@ static void req_open_secrets(const hk_store *st, hk_req *req)
         for (int i = 0; i < req->u.claim.nwebhooks; i++)
             bad |= webhook_open(st, req->u.claim.webhooks[i]);
         break;
-    case HK_REQ_DELIVERY_GET: delivery_open(st, &req->u.dl_get.out); break;
+    case HK_REQ_DELIVERY_GET:
+        delivery_open(st, &req->u.dl_get.out);
+        break;
     case HK_REQ_DELIVERY_LIST:
         for (int i = 0; i < req->u.dl_list.n; i++) delivery_open(st, &req->u.dl_list.items[i]);
         break;
-    default: break;
+    default:
+        break;
     }
     if (bad)
         HK_LOG(HK_LOG_ERROR, "store.secret_unreadable",
@@ -1020,7 +1038,7 @@ static void on_completion(evutil_socket_t fd, short what, void *arg)
 /* When a store thread may next try to reopen its connection. */
 typedef struct reconn {
     int64_t next_try_mono;
-    int delay_ms;            /* 0: the last try (if any) worked */
+    int delay_ms; /* 0: the last try (if any) worked */
 } reconn;
 
 /* Tries once to reopen a thread's connection, unless the last failed try is too recent (the
@@ -1040,8 +1058,8 @@ static void *try_reconnect(hk_store *st, int role, reconn *rs)
     }
     rs->delay_ms = rs->delay_ms ? HK_MIN(rs->delay_ms * 2, 2000) : 100;
     rs->next_try_mono = now + rs->delay_ms;
-    HK_LOG(HK_LOG_WARN, "store.reconnect_failed", HK_LS("backend", st->be->name),
-           HK_LS("msg", err), HK_LI("retry_ms", rs->delay_ms));
+    HK_LOG(HK_LOG_WARN, "store.reconnect_failed", HK_LS("backend", st->be->name), HK_LS("msg", err),
+           HK_LI("retry_ms", rs->delay_ms));
     return NULL;
 }
 
@@ -1223,7 +1241,8 @@ int hk_store_open(hk_store **out, struct event_base *base, const hk_config *cfg,
     st->cev = event_new(base, st->efd, EV_READ | EV_PERSIST, on_completion, st);
     event_add(st->cev, NULL);
 
-    st->nreaders = st->be == &hk_sqlite_backend ? READERS_SQLITE : (cfg->pg_pool > 1 ? cfg->pg_pool - 1 : 1);
+    st->nreaders =
+        st->be == &hk_sqlite_backend ? READERS_SQLITE : (cfg->pg_pool > 1 ? cfg->pg_pool - 1 : 1);
     st->readers = hk_calloc((size_t)st->nreaders, sizeof(pthread_t));
     if (pthread_create(&st->writer, NULL, writer_main, st)) {
         snprintf(err, errlen, "cannot start the store thread");

@@ -45,13 +45,13 @@ typedef struct hk_webhook {
     char id[HK_ID_MAX];
     char *name;
     char *url;
-    char *secret;            /* plaintext */
-    char *prev_secret;       /* plaintext of the secret being rotated out, or NULL */
+    char *secret;      /* plaintext */
+    char *prev_secret; /* plaintext of the secret being rotated out, or NULL */
     int64_t prev_secret_expires_at;
     char *org_id;
-    char *user_id;           /* or NULL */
-    int status;              /* enum hk_wh_status */
-    char *custom_headers;    /* compact JSON object, or NULL */
+    char *user_id;        /* or NULL */
+    int status;           /* enum hk_wh_status */
+    char *custom_headers; /* compact JSON object, or NULL */
     int rate_limit_enabled;
     int max_per_minute;
     int max_retries;
@@ -74,10 +74,10 @@ hk_webhook *hk_webhook_dup(const hk_webhook *w);
 typedef struct hk_attempt {
     char id[HK_ID_MAX];
     int attempt_number;
-    int status;              /* HK_DL_SUCCESS or HK_DL_FAILED */
-    int response_status;     /* 0 if none */
+    int status;          /* HK_DL_SUCCESS or HK_DL_FAILED */
+    int response_status; /* 0 if none */
     char *response_body;
-    char *response_headers;  /* JSON object or NULL */
+    char *response_headers; /* JSON object or NULL */
     int duration_ms;
     char *error_message;
     int64_t created_at;
@@ -87,13 +87,13 @@ typedef struct hk_delivery {
     char id[HK_ID_MAX];
     char webhook_id[HK_ID_MAX];
     char event_id[HK_ID_MAX];
-    char replay_of[HK_ID_MAX];   /* "" if not a replay */
+    char replay_of[HK_ID_MAX]; /* "" if not a replay */
     char *event_type;
-    char *event_data;            /* the data as delivered (after excludeFields), compact JSON */
+    char *event_data; /* the data as delivered (after excludeFields), compact JSON */
     int64_t event_created_at;
-    int status;                  /* enum hk_dl_status */
+    int status; /* enum hk_dl_status */
     char *request_url;
-    char *request_headers;       /* JSON object of the last attempt's headers, or NULL */
+    char *request_headers; /* JSON object of the last attempt's headers, or NULL */
     /* store-private, NULL for callers: the stored static part of request_headers (see
      * hk_result) as the backend read it; store.c decrypts it and joins it in front of
      * request_headers before the caller sees the delivery */
@@ -124,8 +124,8 @@ typedef struct hk_event_delivery { /* a delivery as listed under its event */
 typedef struct hk_event {
     char id[HK_ID_MAX];
     char *type;
-    char *payload;               /* compact JSON object */
-    char *source;                /* api | manual | nats | kumomta */
+    char *payload; /* compact JSON object */
+    char *source;  /* api | manual | nats | kumomta */
     char *idempotency_key;
     char *org_id;
     char *user_id;
@@ -140,7 +140,7 @@ typedef struct hk_apikey {
     char id[HK_ID_MAX];
     char *org_id;
     char *name;
-    char *prefix;                /* first characters of the key, for display */
+    char *prefix; /* first characters of the key, for display */
     int64_t created_at;
     int64_t revoked_at;
     int64_t last_used_at;
@@ -150,31 +150,31 @@ typedef struct hk_apikey {
 
 enum hk_req_kind {
     HK_REQ_PING = 1,
-    HK_REQ_APIKEY_CREATE,   /* write */
-    HK_REQ_APIKEY_ENSURE,   /* write: create if the hash is unknown (bootstrap key) */
+    HK_REQ_APIKEY_CREATE, /* write */
+    HK_REQ_APIKEY_ENSURE, /* write: create if the hash is unknown (bootstrap key) */
     HK_REQ_APIKEY_LIST,
-    HK_REQ_APIKEY_REVOKE,   /* write */
+    HK_REQ_APIKEY_REVOKE, /* write */
     HK_REQ_APIKEY_LOOKUP,
     HK_REQ_APIKEY_COUNT,
-    HK_REQ_WEBHOOK_CREATE,  /* write */
+    HK_REQ_WEBHOOK_CREATE, /* write */
     HK_REQ_WEBHOOK_GET,
     HK_REQ_WEBHOOK_LIST,
-    HK_REQ_WEBHOOK_PATCH,   /* write */
-    HK_REQ_WEBHOOK_DELETE,  /* write */
-    HK_REQ_WEBHOOK_LOAD,    /* by ids, any organization: the dispatcher's cache */
-    HK_REQ_INGEST,          /* write */
+    HK_REQ_WEBHOOK_PATCH,  /* write */
+    HK_REQ_WEBHOOK_DELETE, /* write */
+    HK_REQ_WEBHOOK_LOAD,   /* by ids, any organization: the dispatcher's cache */
+    HK_REQ_INGEST,         /* write */
     HK_REQ_EVENT_LIST,
     HK_REQ_EVENT_GET,
     HK_REQ_DELIVERY_LIST,
     HK_REQ_DELIVERY_GET,
-    HK_REQ_CLAIM,           /* write */
-    HK_REQ_RESULTS,         /* write */
-    HK_REQ_RELEASE,         /* write */
-    HK_REQ_HEARTBEAT,       /* write */
-    HK_REQ_REPLAY,          /* write: manual retry of one delivery, or recover of a range */
-    HK_REQ_CLAIM_IDS,       /* write: lease the given deliveries if their rows agree (Redis claims) */
-    HK_REQ_DUE_SCAN,        /* read: one page of the due index (the Redis sweeper) */
-    HK_REQ_RESCHEDULE,      /* write: later due times of deliveries node_id holds (u.release) */
+    HK_REQ_CLAIM,      /* write */
+    HK_REQ_RESULTS,    /* write */
+    HK_REQ_RELEASE,    /* write */
+    HK_REQ_HEARTBEAT,  /* write */
+    HK_REQ_REPLAY,     /* write: manual retry of one delivery, or recover of a range */
+    HK_REQ_CLAIM_IDS,  /* write: lease the given deliveries if their rows agree (Redis claims) */
+    HK_REQ_DUE_SCAN,   /* read: one page of the due index (the Redis sweeper) */
+    HK_REQ_RESCHEDULE, /* write: later due times of deliveries node_id holds (u.release) */
     HK_REQ_KIND_MAX
 };
 
@@ -205,41 +205,41 @@ typedef struct hk_webhook_fields {
     unsigned has;
     const char *name, *url, *secret, *user_id;
     int status;
-    const char *custom_headers;     /* compact JSON object or NULL to clear */
+    const char *custom_headers; /* compact JSON object or NULL to clear */
     int rate_limit_enabled, max_per_minute, max_retries;
-    const char *filtering_options;  /* canonical JSON or NULL to clear */
+    const char *filtering_options; /* canonical JSON or NULL to clear */
     unsigned schemes;
     const char *const *events;
     int nevents;
-    int64_t prev_expires_at;        /* HK_WF_ROTATE */
+    int64_t prev_expires_at; /* HK_WF_ROTATE */
 } hk_webhook_fields;
 
 typedef struct hk_ingest_item {
     /* in */
     const char *type;
-    const char *data;          /* compact JSON object */
+    const char *data; /* compact JSON object */
     size_t data_len;
-    const char *idem_key;      /* or NULL */
-    const char *source;        /* "api", "manual", "nats", "kumomta" */
-    const char *user_id;       /* or NULL */
+    const char *idem_key; /* or NULL */
+    const char *source;   /* "api", "manual", "nats", "kumomta" */
+    const char *user_id;  /* or NULL */
     /* out */
-    char id[HK_ID_MAX];        /* the event's id (the first event's id for a duplicate) */
-    char *dup_type;            /* for a duplicate: the first event's type (owned) */
+    char id[HK_ID_MAX]; /* the event's id (the first event's id for a duplicate) */
+    char *dup_type;     /* for a duplicate: the first event's type (owned) */
     int duplicate;
     int ndeliveries;
 } hk_ingest_item;
 
-typedef struct hk_result {         /* one finished attempt, for HK_REQ_RESULTS */
+typedef struct hk_result { /* one finished attempt, for HK_REQ_RESULTS */
     char delivery_id[HK_ID_MAX];
     char webhook_id[HK_ID_MAX];
     char attempt_id[HK_ID_MAX];
-    int attempt_number;            /* this attempt's number, 1-based */
-    int status;                    /* new delivery status */
-    int attempt_ok;                /* the attempt succeeded (2xx) */
-    int final;                     /* success or final failure: counts for the webhook's health */
-    int gone;                      /* 410: the webhook becomes disabled */
+    int attempt_number; /* this attempt's number, 1-based */
+    int status;         /* new delivery status */
+    int attempt_ok;     /* the attempt succeeded (2xx) */
+    int final;          /* success or final failure: counts for the webhook's health */
+    int gone;           /* 410: the webhook becomes disabled */
     int response_status;
-    char *response_body;           /* owned by the dispatcher's batch */
+    char *response_body; /* owned by the dispatcher's batch */
     char *response_headers;
     /* The headers sent, in two parts so that a delivery row does not carry a copy of its
      * webhook's custom headers: request_headers is a JSON object of the headers of this attempt
@@ -248,7 +248,7 @@ typedef struct hk_result {         /* one finished attempt, for HK_REQ_RESULTS *
      * distinct content under headers_ref (hk_headers_ref); the API shows static + attempt
      * headers in the order sent. headers_static NULL: request_headers is the whole set. */
     char *request_headers;
-    hk_blob *headers_static;       /* a reference owned by the batch, or NULL */
+    hk_blob *headers_static; /* a reference owned by the batch, or NULL */
     char headers_ref[65];
     const char *headers_static_db; /* store-private: what the backend stores under headers_ref
                                       (encrypted with a key), NULL = no write needed */
@@ -257,92 +257,140 @@ typedef struct hk_result {         /* one finished attempt, for HK_REQ_RESULTS *
     int duration_ms;
     int64_t started_at;
     int64_t finished_at;
-    int64_t next_retry_at;         /* for HK_DL_RETRYING */
-    int keep_lease;                /* the job stays in this node's memory (retry soon) */
-    int stored;                    /* store-private: this request stored the attempt row (0: a
-                                      repeated result, a no-op; store.c resets it per run) */
+    int64_t next_retry_at; /* for HK_DL_RETRYING */
+    int keep_lease;        /* the job stays in this node's memory (retry soon) */
+    int stored;            /* store-private: this request stored the attempt row (0: a
+                              repeated result, a no-op; store.c resets it per run) */
 } hk_result;
 
-typedef struct hk_wh_change {      /* a webhook whose status a results batch changed */
+typedef struct hk_wh_change { /* a webhook whose status a results batch changed */
     char id[HK_ID_MAX];
     int status;
 } hk_wh_change;
 
-typedef struct hk_release {        /* a leased delivery handed back; also any (id, due time) */
+typedef struct hk_release { /* a leased delivery handed back; also any (id, due time) */
     char id[HK_ID_MAX];
-    int64_t next_retry_at;         /* new due time; 0 = park (held until its webhook is active) */
+    int64_t next_retry_at; /* new due time; 0 = park (held until its webhook is active) */
 } hk_release;
 
 typedef struct hk_req hk_req;
 typedef void (*hk_req_done)(hk_req *req);
 
 struct hk_req {
-    int kind;                  /* enum hk_req_kind */
-    int rc;                    /* result: 0 or HK_E* */
-    char err[256];             /* message for HK_EINVAL / HK_ECONFLICT, person-readable */
+    int kind;      /* enum hk_req_kind */
+    int rc;        /* result: 0 or HK_E* */
+    char err[256]; /* message for HK_EINVAL / HK_ECONFLICT, person-readable */
     hk_req_done done;
     void *udata;
-    hk_req *next;              /* store-private queue link */
-    int64_t submitted_us;      /* store-private */
+    hk_req *next;         /* store-private queue link */
+    int64_t submitted_us; /* store-private */
 
-    const char *org_id;        /* organization scope of API requests */
-    const char *node_id;       /* this node, for lease requests */
-    int64_t now;               /* wall clock of the request, ms */
+    const char *org_id;  /* organization scope of API requests */
+    const char *node_id; /* this node, for lease requests */
+    int64_t now;         /* wall clock of the request, ms */
 
     union {
         struct { /* APIKEY_CREATE / APIKEY_ENSURE */
             const char *name;
-            const char *key_hash;   /* sha256 hex of the key */
+            const char *key_hash; /* sha256 hex of the key */
             const char *prefix;
             hk_apikey out;
-            int created;            /* ENSURE: 1 if it was new */
+            int created; /* ENSURE: 1 if it was new */
         } key_create;
-        struct { hk_apikey *items; int n; } key_list;          /* all organizations */
-        struct { const char *id; } key_revoke;
-        struct { const char *key_hash; char org[160]; char key_id[HK_ID_MAX]; int found; } key_lookup;
-        struct { int64_t count; } key_count;
+        struct {
+            hk_apikey *items;
+            int n;
+        } key_list; /* all organizations */
+        struct {
+            const char *id;
+        } key_revoke;
+        struct {
+            const char *key_hash;
+            char org[160];
+            char key_id[HK_ID_MAX];
+            int found;
+        } key_lookup;
+        struct {
+            int64_t count;
+        } key_count;
 
         /* WEBHOOK_CREATE: with max_per_org > 0, HK_ELIMIT (err set) if the organization
          * already has that many webhooks not deleted (HOOKD_MAX_WEBHOOKS_PER_ORG). */
-        struct { const hk_webhook_fields *f; hk_webhook *out; int max_per_org; } wh_create;
-        struct { const char *id; hk_webhook *out; } wh_get;
         struct {
-            int status;             /* -1 = any */
+            const hk_webhook_fields *f;
+            hk_webhook *out;
+            int max_per_org;
+        } wh_create;
+        struct {
+            const char *id;
+            hk_webhook *out;
+        } wh_get;
+        struct {
+            int status; /* -1 = any */
             int page, limit;
-            hk_webhook **items; int n; int64_t total;
+            hk_webhook **items;
+            int n;
+            int64_t total;
         } wh_list;
-        struct { const char *id; const hk_webhook_fields *f; hk_webhook *out; int unparked; } wh_patch;
-        struct { const char *id; int64_t failed; } wh_delete;
-        struct { const char *const *ids; int nids; hk_webhook **items; int n; } wh_load;
+        struct {
+            const char *id;
+            const hk_webhook_fields *f;
+            hk_webhook *out;
+            int unparked;
+        } wh_patch;
+        struct {
+            const char *id;
+            int64_t failed;
+        } wh_delete;
+        struct {
+            const char *const *ids;
+            int nids;
+            hk_webhook **items;
+            int n;
+        } wh_load;
 
         struct {
-            hk_ingest_item *items; int n;
-            int lease_budget;       /* how many new deliveries may be leased to node_id */
+            hk_ingest_item *items;
+            int n;
+            int lease_budget; /* how many new deliveries may be leased to node_id */
             /* caps (0 = none): HK_ELIMIT (err set, nothing stored) if one event of the request
              * would create more than max_per_event deliveries, or all of them together more
              * than max_total (HOOKD_MAX_DELIVERIES_PER_EVENT / _PER_BATCH) */
             int max_per_event, max_total;
-            hk_job **jobs; int njobs;        /* leased deliveries, for the dispatcher */
-            hk_webhook **webhooks; int nwebhooks; /* the webhooks of those jobs */
+            hk_job **jobs;
+            int njobs; /* leased deliveries, for the dispatcher */
+            hk_webhook **webhooks;
+            int nwebhooks; /* the webhooks of those jobs */
             /* out: the deliveries created due (webhook active) but NOT leased because the
              * lease budget ran out, with their due time, so that a queue keeping its own
              * schedule (Redis) can add them. Every backend fills it. */
-            hk_release *queued; int nqueued;
+            hk_release *queued;
+            int nqueued;
         } ingest;
 
         struct {
-            const char *type;       /* filter or NULL */
+            const char *type; /* filter or NULL */
             int page, limit;
-            hk_event *items; int n; int64_t total;
+            hk_event *items;
+            int n;
+            int64_t total;
         } ev_list;
-        struct { const char *id; hk_event out; } ev_get;
+        struct {
+            const char *id;
+            hk_event out;
+        } ev_get;
         struct {
             const char *webhook_id;
-            int status;             /* -1 = any */
+            int status; /* -1 = any */
             int page, limit;
-            hk_delivery *items; int n; int64_t total;
+            hk_delivery *items;
+            int n;
+            int64_t total;
         } dl_list;
-        struct { const char *id; hk_delivery out; } dl_get;
+        struct {
+            const char *id;
+            hk_delivery out;
+        } dl_get;
 
         /* CLAIM: leases to node_id up to `limit` claimable rows (open, not leased, not parked)
          * due at or before now + horizon, soonest first; rows of a webhook that is not active
@@ -356,13 +404,17 @@ struct hk_req {
          * parked, leased) is dropped. `limit` is not read; `parked` counts every id not
          * returned as a job (parked, later or dropped). Order of jobs: as in ids. */
         struct {
-            int64_t horizon;        /* claim deliveries due at or before now + horizon */
+            int64_t horizon; /* claim deliveries due at or before now + horizon */
             int limit;
-            const char *const *ids; int nids;  /* CLAIM_IDS input */
-            hk_job **jobs; int njobs;
-            hk_webhook **webhooks; int nwebhooks;
-            int parked;             /* rows found for non-active webhooks and parked */
-            hk_release *later; int nlater;     /* CLAIM_IDS output */
+            const char *const *ids;
+            int nids; /* CLAIM_IDS input */
+            hk_job **jobs;
+            int njobs;
+            hk_webhook **webhooks;
+            int nwebhooks;
+            int parked; /* rows found for non-active webhooks and parked */
+            hk_release *later;
+            int nlater; /* CLAIM_IDS output */
         } claim;
         /* DUE_SCAN (read): the claimable rows (open, not leased, not parked) due at or before
          * `until`, in due order, at most `limit`, starting after `cursor` ("" = from the
@@ -373,23 +425,29 @@ struct hk_req {
             int64_t until;
             int limit;
             char cursor[64];
-            hk_release *items; int n;
+            hk_release *items;
+            int n;
             int more;
         } due_scan;
         struct {
-            hk_result *items; int n;
-            int disable_after;      /* HOOKD_DISABLE_AFTER */
-            hk_wh_change *changes; int nchanges;
+            hk_result *items;
+            int n;
+            int disable_after; /* HOOKD_DISABLE_AFTER */
+            hk_wh_change *changes;
+            int nchanges;
         } results;
         /* RELEASE: leased deliveries handed back (lease dropped, next due time set).
          * RESCHEDULE (same fields): each item whose row is open, leased to node_id and due
          * before the item's time gets that due time; the lease stays. For deliveries a node
          * keeps in memory but will start later (the rate limit): the row then says when, for
          * the API (nextRetryAt) and for whoever takes the delivery over after a crash. */
-        struct { hk_release *items; int n; } release;
+        struct {
+            hk_release *items;
+            int n;
+        } release;
         struct {
             int64_t alive_until;
-            int64_t reclaimed;      /* deliveries taken back from dead nodes */
+            int64_t reclaimed; /* deliveries taken back from dead nodes */
         } heartbeat;
         /* REPLAY: with delivery_id, a new delivery of that one (HK_ENOTFOUND if unknown in the
          * organization); otherwise every `failed` delivery of webhook_id created in
@@ -401,7 +459,7 @@ struct hk_req {
             int64_t since, until;
             char new_id[HK_ID_MAX]; /* the (first) new delivery */
             int64_t count;
-            hk_webhook *webhook;    /* out: the webhook, for the dispatcher */
+            hk_webhook *webhook; /* out: the webhook, for the dispatcher */
         } replay;
     } u;
 };

@@ -511,7 +511,7 @@ static void test_org_max_inflight(void **state)
         const char *max, *org;
         int want;
     } cases[] = {
-        {"1024", "auto", 768}, {"64", "AUTO", 48}, {"1", "auto", 1},    {"3", "auto", 2},
+        {"1024", "auto", 768}, {"64", "AUTO", 48}, {"1", "auto", 1},     {"3", "auto", 2},
         {"64", "0", 64},       {"64", "16", 16},   {"64", "100000", 64}, {"64", "1", 1},
     };
     for (size_t i = 0; i < HK_ARRAY_LEN(cases); i++) {

@@ -197,9 +197,12 @@ static void test_query_get(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_valid_request),     cmocka_unit_test(test_rejections),
-        cmocka_unit_test(test_nul_and_header_count), cmocka_unit_test(test_head_end_resumes),
-        cmocka_unit_test(test_chunked),           cmocka_unit_test(test_query_get),
+        cmocka_unit_test(test_valid_request),
+        cmocka_unit_test(test_rejections),
+        cmocka_unit_test(test_nul_and_header_count),
+        cmocka_unit_test(test_head_end_resumes),
+        cmocka_unit_test(test_chunked),
+        cmocka_unit_test(test_query_get),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -55,8 +55,8 @@ static int map_str(const char *subject, const char *body, hk_bus_event *ev, char
     return hk_bus_map(subject, body, strlen(body), ev, why, 200);
 }
 
-static void expect_event(const char *subject, const char *body, const char *type,
-                         const char *org, const char *data, const char *key, int source)
+static void expect_event(const char *subject, const char *body, const char *type, const char *org,
+                         const char *data, const char *key, int source)
 {
     hk_bus_event ev;
     char why[200];
@@ -89,7 +89,8 @@ static void expect_verdict(const char *subject, const char *body, int verdict, c
     hk_bus_event_free(&ev);
 }
 
-/* ---- KumoMTA ----------------------------------------------------------------------------------- */
+/* ---- KumoMTA -----------------------------------------------------------------------------------
+ */
 
 static void test_kumo_delivery(void **state)
 {
@@ -118,9 +119,10 @@ static void test_kumo_failures_carry_error(void **state)
         {"Feedback", "email.complained", "complained"},
         {"Expiration", "email.failed", "failed"},
     };
-    const char *resp = "{\"code\":550,\"enhanced_code\":{\"class\":5,\"subject\":1,\"detail\":1},"
-                       "\"content\":\"5.1.1 The email account that you tried to reach does not "
-                       "exist. \\\"quoted\\\" caf\\u00e9\",\"command\":\"RCPT TO:<user@gmail.com>\"}";
+    const char *resp =
+        "{\"code\":550,\"enhanced_code\":{\"class\":5,\"subject\":1,\"detail\":1},"
+        "\"content\":\"5.1.1 The email account that you tried to reach does not "
+        "exist. \\\"quoted\\\" caf\\u00e9\",\"command\":\"RCPT TO:<user@gmail.com>\"}";
     const char *hdrs = "{\"subject\":\"Hi \\u00e9\",\"x-org-id\":\" org_7 \","
                        "\"X-Email-Log-ID\":\"log-123\"}";
     for (size_t i = 0; i < HK_ARRAY_LEN(cases); i++) {
@@ -134,8 +136,7 @@ static void test_kumo_failures_carry_error(void **state)
                  cases[i].status);
         snprintf(key, sizeof key, "org_7:%s:log-123:%s:1d98076abbbc11ed940250ebf67f93bd",
                  cases[i].type, cases[i].rtype);
-        expect_event("kumomta.event.bounce", r, cases[i].type, "org_7", data, key,
-                     HK_SRC_KUMOMTA);
+        expect_event("kumomta.event.bounce", r, cases[i].type, "org_7", data, key, HK_SRC_KUMOMTA);
         free(r);
     }
 }
@@ -169,8 +170,8 @@ static void test_kumo_optional_fields(void **state)
 static void test_kumo_ignored_and_bad(void **state)
 {
     (void)state;
-    const char *ignored[] = {"Reception", "Rejection", "Delayed", "AdminRebind", "Any",
-                             "XferOut", "XferIn", "DeferredInjectionRebind"};
+    const char *ignored[] = {"Reception", "Rejection", "Delayed", "AdminRebind",
+                             "Any",       "XferOut",   "XferIn",  "DeferredInjectionRebind"};
     for (size_t i = 0; i < HK_ARRAY_LEN(ignored); i++) {
         char *r = record(ignored[i], OK250, HDRS);
         expect_verdict("kumomta.event", r, HK_BUS_IGNORED, ignored[i]);
@@ -216,8 +217,7 @@ static void test_kumo_key_too_long_is_hashed(void **state)
     id[sizeof id - 1] = '\0';
     hk_buf b;
     hk_buf_init(&b, HK_BUF_UNLIMITED);
-    hk_buf_printf(&b, "{\"type\":\"Delivery\",\"id\":\"%s\",\"headers\":{\"X-Org-ID\":\"o\"}}",
-                  id);
+    hk_buf_printf(&b, "{\"type\":\"Delivery\",\"id\":\"%s\",\"headers\":{\"X-Org-ID\":\"o\"}}", id);
     hk_bus_event ev;
     char why[200];
     assert_int_equal(map_str("kumomta.event", hk_buf_cstr(&b), &ev, why), HK_BUS_EVENT);
@@ -246,7 +246,8 @@ static void test_kumo_subjects(void **state)
                    HK_BUS_BAD, "record type");
 }
 
-/* ---- webhook.triggered ------------------------------------------------------------------------- */
+/* ---- webhook.triggered -------------------------------------------------------------------------
+ */
 
 static void test_triggered(void **state)
 {
@@ -271,8 +272,9 @@ static void test_triggered(void **state)
                    "no organization");
     expect_verdict("webhook.triggered", "{\"payload\":{},\"organizationId\":\"o\"}", HK_BUS_BAD,
                    "event");
-    expect_verdict("webhook.triggered", "{\"event\":\"a b\",\"payload\":{},\"organizationId\":\"o\"}",
-                   HK_BUS_BAD, "event");
+    expect_verdict("webhook.triggered",
+                   "{\"event\":\"a b\",\"payload\":{},\"organizationId\":\"o\"}", HK_BUS_BAD,
+                   "event");
     expect_verdict("webhook.triggered", "{\"event\":\"a\",\"payload\":[],\"organizationId\":\"o\"}",
                    HK_BUS_BAD, "payload");
     expect_verdict("webhook.triggered", "{\"event\":\"a\",\"organizationId\":\"o\"}", HK_BUS_BAD,
@@ -283,7 +285,8 @@ static void test_triggered(void **state)
     expect_verdict("webhook.triggered", "\"just a string\"", HK_BUS_BAD, "JSON object");
 }
 
-/* ---- the generic rule ------------------------------------------------------------------------- */
+/* ---- the generic rule -------------------------------------------------------------------------
+ */
 
 static void test_generic(void **state)
 {
@@ -301,8 +304,8 @@ static void test_generic(void **state)
                  "\"organizationId\":\"org_1\",\"extra\":1}",
                  "link.clicked", "org_1", "{\"url\":\"https://x\"}", NULL, HK_SRC_NATS);
     /* type given, data not: the whole body but organizationId, type included */
-    expect_event("tracking.click", "{\"type\":\"t.x\",\"organizationId\":\"o\",\"v\":[1,2]}",
-                 "t.x", "o", "{\"type\":\"t.x\",\"v\":[1,2]}", NULL, HK_SRC_NATS);
+    expect_event("tracking.click", "{\"type\":\"t.x\",\"organizationId\":\"o\",\"v\":[1,2]}", "t.x",
+                 "o", "{\"type\":\"t.x\",\"v\":[1,2]}", NULL, HK_SRC_NATS);
     /* only the organization: empty data */
     expect_event("a.b", "{\"organizationId\":\"o\"}", "a.b", "o", "{}", NULL, HK_SRC_NATS);
     /* escaped key names are compared decoded */
@@ -329,8 +332,8 @@ static void test_generic(void **state)
     expect_verdict("a.b", "{\"organizationId\":\"o\",\"s\":\"\\ud800\"}", HK_BUS_BAD, "bad JSON");
     expect_verdict("", "{}", HK_BUS_BAD, "subject");
     /* $bad.subject still works with an explicit type */
-    expect_event("$bad.subject", "{\"organizationId\":\"o\",\"type\":\"good\",\"data\":{}}",
-                 "good", "o", "{}", NULL, HK_SRC_NATS);
+    expect_event("$bad.subject", "{\"organizationId\":\"o\",\"type\":\"good\",\"data\":{}}", "good",
+                 "o", "{}", NULL, HK_SRC_NATS);
 }
 
 static void test_deep_nesting_is_bad_not_a_crash(void **state)
@@ -346,7 +349,8 @@ static void test_deep_nesting_is_bad_not_a_crash(void **state)
     hk_buf_free(&b);
 }
 
-/* ---- helpers ---------------------------------------------------------------------------------- */
+/* ---- helpers ----------------------------------------------------------------------------------
+ */
 
 static void test_org_and_key_rules(void **state)
 {
