@@ -472,6 +472,7 @@ def pg_server():
 def hookd(request, tmp_path):
     """Factory: hookd(**env) -> a started Hookd (pass start=False to only prepare it)."""
     made = []
+    request.node.hookds = made  # for pytest_runtest_makereport: their logs on a failure
 
     def make(start=True, args=None, **env):
         workdir = tmp_path / f"hookd{len(made)}"
@@ -484,6 +485,18 @@ def hookd(request, tmp_path):
 
     yield make
     _teardown(made)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """A failed test shows the last lines of every hookd log it made (the hookd fixture), so
+    that a failure seen once in a loaded CI run can be read afterwards."""
+    outcome = yield
+    rep = outcome.get_result()
+    if rep.when == "call" and rep.failed:
+        for h in getattr(item, "hookds", []):
+            rep.sections.append((f"hookd log {os.path.basename(h.log_path)} (last 6000 chars)",
+                                 h.logs()[-6000:]))
 
 
 def _teardown(made):
