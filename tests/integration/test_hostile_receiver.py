@@ -76,6 +76,12 @@ class RawReceiver:
                     conn.sendall(self.plans[path])
                     self.hits += 1
                     conn.shutdown(socket.SHUT_WR)
+                    # wait for hookd to close its end before closing ours: a close with
+                    # anything unread makes the kernel send RST, which discards what hookd has
+                    # not yet read of the answer (seen on a loaded machine: "Connection reset
+                    # by peer"); the attack is the answer's bytes, not a reset
+                    while conn.recv(65536):
+                        pass
                 except OSError:
                     pass
 
