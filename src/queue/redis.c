@@ -28,7 +28,8 @@
  * The sweeper closes every gap between the two writes (a crash between commit and ZADD, Redis
  * down, flushed or restarted empty, a dead node's work handed back by the heartbeat): it reads
  * the store's due index (HK_REQ_DUE_SCAN: rows claimable and due within two sweep intervals),
- * page by page, and adds each id to `due` unless it is there or being claimed. It runs every
+ * page by page, and adds each id to `due` unless it is being claimed (one already there moves
+ * earlier if the store has it due sooner: an unparked retry). It runs every
  * HOOKD_SWEEP_INTERVAL_MS (one node per interval, by the lock), at start, when Redis comes back,
  * when the marker is gone, and when the store gained due rows the queue did not see (kick:
  * unpark, replays, reclaimed leases).
@@ -118,14 +119,21 @@ static hk_redis_script marker_script = {
 };
 
 /* KEYS[1] due, KEYS[2] claims. ARGV: id1, due1, id2, due2, ...
- * Adds each id to due (keeping a score already there) unless it is being claimed. Returns how
- * many were added. */
+ * Adds each id to due unless it is being claimed; an id already there keeps its score unless
+ * the store's due time is earlier (a retry parked while its webhook was paused is due at once
+ * when it is active again, not at the time Redis still had: ZADD's LT, written out because
+ * Redis 5.0 lacks it). Returns how many were added. */
 static hk_redis_script sweep_script = {
     .name = "queue_sweep",
     .body = "local added = 0\n"
             "for i = 1, #ARGV, 2 do\n"
             "  if not redis.call('ZSCORE', KEYS[2], ARGV[i]) then\n"
-            "    added = added + redis.call('ZADD', KEYS[1], 'NX', ARGV[i + 1], ARGV[i])\n"
+            "    local s = redis.call('ZSCORE', KEYS[1], ARGV[i])\n"
+            "    if not s then\n"
+            "      added = added + redis.call('ZADD', KEYS[1], ARGV[i + 1], ARGV[i])\n"
+            "    elseif tonumber(ARGV[i + 1]) < tonumber(s) then\n"
+            "      redis.call('ZADD', KEYS[1], ARGV[i + 1], ARGV[i])\n"
+            "    end\n"
             "  end\n"
             "end\n"
             "return added\n",
