@@ -8,7 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/log.h"
 #include "store/sig_scheme.h"
 
 /* ---- output arrays ------------------------------------------------------------------------ */
