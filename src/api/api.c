@@ -126,7 +126,14 @@ static void error_json(hk_buf *out, int status, const char *code, const char *me
 
 void hk_api_error_body(hk_buf *out, int status, const char *code, const char *message)
 {
-    error_json(out, status, code, message, NULL, NULL);
+    /* the server's own 400s are about the HTTP framing (request line, headers, lengths,
+     * chunks), never about JSON: the route's default why/fix would mislead */
+    if (status == 400)
+        error_json(out, status, code, message, "The request is not well-formed HTTP/1.1.",
+                   "Send CRLF line ends, valid header fields, and one Content-Length or a "
+                   "chunked body (not both).");
+    else
+        error_json(out, status, code, message, NULL, NULL);
 }
 
 /* ---- call lifetime ----------------------------------------------------------------------------

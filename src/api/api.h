@@ -85,7 +85,8 @@ void hk_api_handle(hk_http_req *req, void *arg);
  * (404, 405, 401, 503 from the key lookup) is answered without reading it. The handler then
  * routes and authenticates again (a cache hit). */
 void hk_api_head(hk_http_req *req, void *arg);
-/* Error bodies for errors the HTTP server produces itself. */
+/* Error bodies for errors the HTTP server produces itself (a 400 is about the HTTP framing:
+ * its why and fix say so). */
 void hk_api_error_body(hk_buf *out, int status, const char *code, const char *message);
 
 /* ---- responding (each ends the call: the hk_call is freed) ---------------------------------- */

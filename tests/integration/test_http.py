@@ -106,7 +106,9 @@ def test_smuggling_and_injection_are_400_json_and_close(shared_hookd):
         assert rs[0][0] == 400, (req, out)
         assert rs[0][1]["content-type"].startswith("application/json")
         assert b"<html" not in out.lower()
-        assert json.loads(rs[0][2])["code"]
+        err = json.loads(rs[0][2])
+        assert err["code"] == "bad_request" and "JSON" not in err["why"], (req, err)
+        assert "HTTP" in err["why"], err
 
 
 def test_broken_json_and_unknown_routes_never_html(shared_hookd):
