@@ -2120,8 +2120,21 @@ static int exec_text(pgc *c, const char *text, char *err, size_t errlen)
     return rc;
 }
 
+/* The oldest schema version whose hookd can serve a database migrated to version v: the last
+ * contract migration at or before v (pg_schema.h). */
+static int64_t compatible_from(int64_t v)
+{
+    int64_t from = 1;
+    for (size_t i = 0; i < HK_ARRAY_LEN(hk_pg_contract_migrations); i++)
+        if (hk_pg_contract_migrations[i] <= v) from = HK_MAX(from, hk_pg_contract_migrations[i]);
+    return from;
+}
+
 /* Applies the missing migrations, each in its own transaction, under a session advisory lock:
- * nodes starting at once apply each one exactly once. */
+ * nodes starting at once apply each one exactly once. Each version's row records the oldest
+ * schema version that can still serve it (compatible_from), so that a node of the previous
+ * release serves a database that a newer node expanded (a rolling upgrade), and refuses one
+ * that a contract migration changed under it. */
 static int pg_migrate(void *conn, char *err, size_t errlen)
 {
     pgc *c = conn;
@@ -2134,27 +2147,41 @@ static int pg_migrate(void *conn, char *err, size_t errlen)
                    "CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY, "
                    "applied_at timestamptz NOT NULL DEFAULT now())",
                    err, errlen);
-    int64_t have = 0;
+    /* rows written before this column existed read as their own version (contract steps) */
+    if (!rc)
+        rc = exec_text(c,
+                       "ALTER TABLE schema_migrations ADD COLUMN IF NOT EXISTS compatible_from "
+                       "integer",
+                       err, errlen);
+    int64_t have = 0, have_from = 0;
     if (!rc) {
-        PGresult *r = PQexec(c->pg, "SELECT COALESCE(MAX(version), 0) FROM schema_migrations");
-        if (r && PQresultStatus(r) == PGRES_TUPLES_OK)
-            have = g_i64(r, 0, 0);
-        else
+        PGresult *r = PQexec(c->pg, "SELECT version, COALESCE(compatible_from, version) FROM "
+                                    "schema_migrations ORDER BY version DESC LIMIT 1");
+        if (r && PQresultStatus(r) == PGRES_TUPLES_OK) {
+            if (PQntuples(r) == 1) have = g_i64(r, 0, 0), have_from = g_i64(r, 0, 1);
+        } else {
             rc = exec_text(c, "SELECT 1 FROM schema_migrations", err, errlen);
+        }
         PQclear(r);
     }
     int64_t known = (int64_t)HK_ARRAY_LEN(hk_pg_migrations);
-    if (!rc && have > known) {
+    if (!rc && have > known && have_from > known) {
         snprintf(err, errlen,
-                 "the database schema is version %lld, newer than this hookd knows (%lld): "
-                 "upgrade hookd",
-                 (long long)have, (long long)known);
+                 "the database schema is version %lld, newer than this hookd knows (%lld), and "
+                 "needs a hookd that knows version %lld or later: upgrade hookd",
+                 (long long)have, (long long)known, (long long)have_from);
         rc = HK_EINVAL;
+    } else if (!rc && have > known) {
+        HK_LOG(HK_LOG_WARN, "store.schema_newer", HK_LS("backend", "postgres"),
+               HK_LI("version", have), HK_LI("known", known),
+               HK_LS("msg", "a newer hookd expanded the schema; serving it (rolling upgrade): "
+                            "upgrade this node too"));
     }
     for (int64_t v = have + 1; !rc && v <= known; v++) {
-        char stamp[128];
-        snprintf(stamp, sizeof stamp, "INSERT INTO schema_migrations (version) VALUES (%lld)",
-                 (long long)v);
+        char stamp[160];
+        snprintf(stamp, sizeof stamp,
+                 "INSERT INTO schema_migrations (version, compatible_from) VALUES (%lld, %lld)",
+                 (long long)v, (long long)compatible_from(v));
         if ((rc = exec_text(c, "BEGIN", err, errlen))) break;
         if ((rc = exec_text(c, hk_pg_migrations[v - 1], err, errlen)) ||
             (rc = exec_text(c, stamp, err, errlen)) || (rc = exec_text(c, "COMMIT", err, errlen))) {

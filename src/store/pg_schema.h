@@ -179,4 +179,15 @@ static const char *const hk_pg_migrations[] = {
     "  ALTER COLUMN request_body TYPE json USING request_body::json;",
 };
 
+/* Rolling upgrades (docs/OPERATIONS.md "Upgrades"): the migrations after which a hookd that
+ * knows fewer migrations can no longer serve the database, "contract" steps (a column dropped,
+ * renamed or retyped, a meaning changed). Every other migration only expands the schema (new
+ * tables, nullable or defaulted columns, indexes) so that the previous release keeps running on
+ * it beside the new one: a node that finds the schema newer than it knows serves it when every
+ * migration past its own is an expand step (schema_migrations.compatible_from, written by the
+ * node that applied them). Migrations 1-4 predate the rule and count as contract steps. A new
+ * migration that breaks older readers must be listed here; prefer expand now, contract in a
+ * later release once no node runs the old code. */
+static const int hk_pg_contract_migrations[] = {1, 2, 3, 4};
+
 #endif
