@@ -23,7 +23,7 @@ import pytest
 import requests
 import yaml
 
-from conftest import ROOT, wait_until
+from conftest import ROOT, SLOW, wait_until
 from test_observability import parse_metrics
 
 RULES = os.path.join(ROOT, "contrib", "prometheus", "hookd-rules.yml")
@@ -193,14 +193,23 @@ def check_expr(where, expr, series, types):
 
 
 def test_rules_and_dashboard_query_only_what_hookd_exports(shared_hookd):
-    series, types = exported(shared_hookd)
     exprs = rule_exprs() + dashboard_exprs(dashboard())
     assert len(exprs) > 20
     used = {n for _, e in exprs for n, _ in selectors(e)}
     # the parser finds the names: the ones the alerts are built on at least
     assert {"hookd_queue_depth", "hookd_deliveries_total", "hookd_webhooks_disabled_total",
             "hookd_attempt_duration_ms_bucket", "up"} <= used, used
-    problems = [p for w, e in exprs for p in check_expr(w, e, series, types)]
+
+    def problems_now():
+        series, types = exported(shared_hookd)
+        return [p for w, e in exprs for p in check_expr(w, e, series, types)]
+
+    # a family may appear once its first value is known (hookd_store_rows after the first
+    # store check, at start): a few more scrapes before failing
+    problems, deadline = problems_now(), time.monotonic() + 10 * SLOW
+    while problems and time.monotonic() < deadline:
+        time.sleep(0.5)
+        problems = problems_now()
     missing = sorted({p.split(": ")[1].split(" ")[0] for p in problems if "is not exported" in p})
     assert not problems, f"{len(problems)} problems (not exported: {missing}):\n" + "\n".join(problems)
 
