@@ -270,3 +270,12 @@ def test_dashboard_variables_datasource_and_promql():
         os.unlink(path)
     assert p.returncode == 0, p.stdout + p.stderr
     assert f"SUCCESS: {len(exprs)} rules found" in p.stdout, p.stdout
+
+
+def test_operations_doc_lists_every_alert_with_its_severity():
+    with open(os.path.join(ROOT, "docs", "OPERATIONS.md")) as f:
+        rows = {m.group(1): m.group(2) for m in re.finditer(r"^\| `(Hookd\w+)` \| (\w+) \|", f.read(), re.M)}
+    with open(RULES) as f:
+        rules = {r["alert"]: r["labels"]["severity"]
+                 for g in yaml.safe_load(f)["groups"] for r in g["rules"]}
+    assert rows == rules
