@@ -238,6 +238,9 @@ def test_dashboard_variables_datasource_and_promql():
     assert var["datasource"]["type"] == "datasource" and var["datasource"]["query"] == "prometheus"
     for name in ("job", "instance"):
         assert var[name]["type"] == "query" and var[name]["datasource"]["uid"] == "${datasource}"
+        # "All" must mean the values found (hookd's jobs), not a catch-all regex such as .+
+        # that would count every target of every job in up{job=~"$job"}
+        assert var[name]["includeAll"] and not var[name].get("allValue"), var[name]
     assert "$job" in var["instance"]["definition"]  # instances of the chosen jobs
     exprs = []
     for p in panels(dash):
