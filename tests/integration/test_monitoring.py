@@ -257,6 +257,13 @@ def test_dashboard_variables_datasource_and_promql():
             exprs.append((p["title"], t["refId"], t["expr"]))
     ids = [p["id"] for p in panels(dash)]
     assert len(ids) == len(set(ids)), "panel ids must be unique"
+    cells = {}  # no two panels on one cell of the 24-column grid (Grafana would move one)
+    for p in panels(dash):
+        g = p["gridPos"]
+        assert g["x"] + g["w"] <= 24, p["title"]
+        for cell in ((x, y) for x in range(g["x"], g["x"] + g["w"]) for y in range(g["y"], g["y"] + g["h"])):
+            assert cell not in cells, (p["title"], cells[cell])
+            cells[cell] = p["title"]
     # promtool parses every query (Grafana's variables replaced as Grafana would)
     promtool = shutil.which("promtool")
     assert promtool, "promtool is missing: scripts/setup.sh installs Debian's prometheus package"
