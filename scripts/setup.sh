@@ -10,7 +10,8 @@ build_pkgs=(build-essential cmake pkg-config libevent-dev libcurl4-openssl-dev l
 test_pkgs=(libcmocka-dev clang-format python3-pytest python3-pytest-xdist python3-pytest-timeout
            python3-requests python3-cryptography postgresql-15 redis-server nats-server wrk clang
            libclang-rt-14-dev valgrind python3-jsonschema chromium
-           dpkg-dev fakeroot systemd adduser)  # the last four: the Debian package test
+           dpkg-dev fakeroot systemd adduser   # these four: the Debian package test
+           prometheus python3-yaml)  # promtool and YAML for contrib/ (tests/integration/test_monitoring.py)
 
 want=("${build_pkgs[@]}")
 [ "${1:-}" = "--runtime" ] || want+=("${test_pkgs[@]}")

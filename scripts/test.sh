@@ -2,7 +2,8 @@
 # Runs every test: the static checks (scripts/lint.sh: banned functions, clang-format;
 # scripts/check_layers.sh: every include in src/ points down the layer order), unit +
 # integration on a release build, then unit + integration again under AddressSanitizer +
-# UndefinedBehaviorSanitizer. A ctest label that finds no test fails the run.
+# UndefinedBehaviorSanitizer. A ctest label that finds no test fails the run. Before the builds,
+# promtool checks and unit-tests the Prometheus rules in contrib/prometheus.
 #   scripts/test.sh                 everything
 #   scripts/test.sh --quick         release build only (no sanitizer pass)
 #   scripts/test.sh --valgrind      only the integration suite with every hookd under valgrind
@@ -75,6 +76,14 @@ echo "== layers"
 scripts/check_layers.sh
 echo "== lint"
 scripts/lint.sh
+# The shipped alerting rules: promtool (Debian's prometheus package, from scripts/setup.sh) parses
+# them and runs their unit tests (input series; each alert fires, and stays quiet, when it should).
+echo "== monitoring rules (promtool, contrib/prometheus)"
+if ! command -v promtool >/dev/null 2>&1; then
+    echo "promtool is missing: scripts/setup.sh installs it (Debian package prometheus)"; exit 1
+fi
+promtool check rules contrib/prometheus/hookd-rules.yml
+(cd contrib/prometheus && promtool test rules hookd-rules.test.yml)
 run_suite "$bdir" -DCMAKE_BUILD_TYPE=RelWithDebInfo
 echo "== integration tests on PostgreSQL ($bdir)"
 HOOKD_TEST_STORE=pg HOOKD_BIN="$PWD/$bdir/hookd" /usr/bin/python3 -m pytest "${pytest_args[@]}" \

@@ -20,6 +20,7 @@ struct hk_metrics {
     atomic_llong ingested[HK_SRC_MAX];
     atomic_llong attempts[HK_OUT_MAX];
     atomic_llong deliveries[HK_DLM_MAX];
+    atomic_llong wh_disabled[HK_WD_MAX];
     atomic_llong counters[HK_C_MAX];
     atomic_llong gauges[HK_G_MAX];
     hist h[HK_H_MAX];
@@ -61,6 +62,11 @@ void hk_m_attempt(hk_metrics *m, int outcome, int64_t ms)
 void hk_m_delivery(hk_metrics *m, int status)
 {
     if (m && status >= 0 && status < HK_DLM_MAX) atomic_fetch_add(&m->deliveries[status], 1);
+}
+
+void hk_m_webhook_disabled(hk_metrics *m, int reason)
+{
+    if (m && reason >= 0 && reason < HK_WD_MAX) atomic_fetch_add(&m->wh_disabled[reason], 1);
 }
 
 void hk_m_inc(hk_metrics *m, int c, int64_t n)
@@ -105,6 +111,7 @@ int hk_metrics_render(const hk_metrics *cm, hk_buf *o)
     static const char *out[HK_OUT_MAX] = {"2xx",     "3xx",     "4xx",    "5xx",
                                           "timeout", "connect", "refused"};
     static const char *dls[HK_DLM_MAX] = {"success", "failed", "retrying"};
+    static const char *wds[HK_WD_MAX] = {"gone", "failures"};
     static const struct {
         const char *name, *help;
     } cnt[HK_C_MAX] = {
@@ -136,6 +143,12 @@ int hk_metrics_render(const hk_metrics *cm, hk_buf *o)
     for (int i = 0; i < HK_DLM_MAX; i++)
         hk_buf_printf(o, "hookd_deliveries_total{status=\"%s\"} %lld\n", dls[i],
                       (long long)atomic_load(&m->deliveries[i]));
+    family(o, "hookd_webhooks_disabled_total", "counter",
+           "Webhooks taken out of service by their results: gone (410, status disabled), "
+           "failures (HOOKD_DISABLE_AFTER, status failed).");
+    for (int i = 0; i < HK_WD_MAX; i++)
+        hk_buf_printf(o, "hookd_webhooks_disabled_total{reason=\"%s\"} %lld\n", wds[i],
+                      (long long)atomic_load(&m->wh_disabled[i]));
     for (int i = 0; i < HK_C_MAX; i++) {
         family(o, cnt[i].name, "counter", cnt[i].help);
         hk_buf_printf(o, "%s %lld\n", cnt[i].name, (long long)atomic_load(&m->counters[i]));

@@ -25,6 +25,10 @@ enum {
 };
 /* hookd_deliveries_total{status}: final outcomes and retries scheduled */
 enum { HK_DLM_SUCCESS = 0, HK_DLM_FAILED, HK_DLM_RETRYING, HK_DLM_MAX };
+/* hookd_webhooks_disabled_total{reason}: webhooks this node's results took out of service,
+ * gone = the endpoint answered 410 (status disabled), failures = HOOKD_DISABLE_AFTER final
+ * failures in a row (status failed) */
+enum { HK_WD_GONE = 0, HK_WD_FAILURES, HK_WD_MAX };
 /* plain counters */
 enum {
     HK_C_DELIVERIES_CREATED = 0, /* hookd_deliveries_created_total */
@@ -51,6 +55,7 @@ void hk_metrics_free(hk_metrics *m);
 void hk_m_ingested(hk_metrics *m, int source, int64_t n);
 void hk_m_attempt(hk_metrics *m, int outcome, int64_t ms);
 void hk_m_delivery(hk_metrics *m, int status);
+void hk_m_webhook_disabled(hk_metrics *m, int reason);
 void hk_m_inc(hk_metrics *m, int counter, int64_t n);
 void hk_m_observe(hk_metrics *m, int hist, int64_t ms);
 void hk_m_gauge(hk_metrics *m, int gauge, int64_t v);

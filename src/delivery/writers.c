@@ -161,7 +161,8 @@ hk_result *hk_dsp_result_add(hk_dispatch *d)
 }
 
 /* The store changed webhooks' status while writing the results (410 Gone, HOOKD_DISABLE_AFTER):
- * logs it and updates the cache, so pump hands their jobs back, parked. */
+ * logs and counts it (hookd_webhooks_disabled_total) and updates the cache, so pump hands their
+ * jobs back, parked. */
 static void apply_changes(hk_dispatch *d, const hk_req *req)
 {
     for (int i = 0; i < req->u.results.nchanges; i++) {
@@ -172,6 +173,7 @@ static void apply_changes(hk_dispatch *d, const hk_req *req)
                HK_LS("why", st == HK_WH_DISABLED ? "the endpoint answered 410 Gone"
                                                  : "too many consecutive failed deliveries "
                                                    "(HOOKD_DISABLE_AFTER)"));
+        hk_m_webhook_disabled(d->m, st == HK_WH_DISABLED ? HK_WD_GONE : HK_WD_FAILURES);
         whc *w = hk_map_get(&d->whcs, req->u.results.changes[i].id);
         if (!w || !w->wh) continue;
         w->wh->status = req->u.results.changes[i].status;

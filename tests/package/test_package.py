@@ -160,6 +160,15 @@ def test_package_install_run_remove(deb):
     assert ENV_FILE in sh("dpkg-query", "-W", "-f=${Conffiles}", "hookd").stdout
     assert os.access("/usr/bin/hookd", os.X_OK)
     assert os.path.isfile("/usr/share/hookd/swagger-ui-dist/swagger-ui-bundle.js")
+    # the monitoring files, as shipped: the rules pass promtool, the dashboard is JSON
+    contrib = "/usr/share/hookd/contrib"
+    for f in ("prometheus/hookd-rules.yml", "prometheus/hookd-rules.test.yml",
+              "grafana/hookd-dashboard.json"):
+        with open(os.path.join(contrib, f), "rb") as got, open(os.path.join(ROOT, "contrib", f), "rb") as want:
+            assert got.read() == want.read(), f
+    sh("promtool", "check", "rules", f"{contrib}/prometheus/hookd-rules.yml")
+    with open(f"{contrib}/grafana/hookd-dashboard.json") as f:
+        assert json.load(f)["panels"]
     sh("systemd-analyze", "verify", UNIT)
 
     unit = parse_unit(UNIT)
