@@ -96,12 +96,27 @@ static const fragment schemas[] = {
      "'excludeFields':{'type':'array','items':{'type':'string'},'description':'Top-level keys "
      "of data removed before sending.'}},"
      "'examples':[{'matchConditions':{'plan':'pro'},'excludeFields':['internalNote']}]}"},
+    {"RetrySchedule",
+     "{'type':['array','null'],'minItems':1,'maxItems':50,'items':{'type':'string',"
+     "'pattern':'^ *[0-9]+(ms|s|m|h|d)? *$','maxLength':32},"
+     "'description':'The delay before retry 1, 2, ... of this webhook (units ms, s, m, h, d; a "
+     "bare number is ms; each more than 0 and at most 7d; the last one repeats), overriding "
+     "HOOKD_RETRY_SCHEDULE; null = the global schedule. Given without maxRetries, its length "
+     "becomes maxRetries. Applies from the next retry decided after a change; a delivery keeps "
+     "the maxAttempts it was created with.',"
+     "'examples':[['10s','1m','10m']]}"},
+    {"TimeoutMs",
+     "{'type':['integer','null'],'minimum':100,'description':'The total deadline of one "
+     "attempt to this webhook in ms, from 100 up to HOOKD_HTTP_TIMEOUT_MS of the server (more "
+     "is refused with 422); null = HOOKD_HTTP_TIMEOUT_MS. Applies to attempts started after a "
+     "change.','examples':[3000]}"},
     {"Webhook",
      "{'type':'object','description':'A webhook endpoint of your organization.',"
      "'required':['id','name','url','secret','organizationId','userId','status','events',"
      "'customHeaders','rateLimitEnabled','maxRequestsPerMinute','maxRetries',"
      "'filteringOptions','signatureSchemes','lastTriggeredAt','successCount','failureCount',"
-     "'consecutiveFailures','createdAt','updatedAt'],'properties':{"
+     "'consecutiveFailures','createdAt','updatedAt','retrySchedule','timeoutMs'],"
+     "'properties':{"
      "'id':" S_ID("wh") ","
      "'name':{'type':'string','minLength':1,'maxLength':255},"
      "'url':{'type':'string','format':'uri','maxLength':2048},"
@@ -127,7 +142,9 @@ static const fragment schemas[] = {
      "'failureCount':" S_COUNT ","
      "'consecutiveFailures':" S_COUNT ","
      "'createdAt':" S_TIME ","
-     "'updatedAt':" S_TIME "}}"},
+     "'updatedAt':" S_TIME ","
+     "'retrySchedule':" REF("RetrySchedule") ","
+     "'timeoutMs':" REF("TimeoutMs") "}}"},
     {"WebhookFields",
      "{'type':'object','properties':{"
      "'name':{'type':'string','minLength':1,'maxLength':255},"
@@ -150,7 +167,9 @@ static const fragment schemas[] = {
      "'filteringOptions':" REF("FilteringOptions") ","
      "'signatureSchemes':{'type':'array','minItems':1,'items':" REF("SignatureScheme") ","
      "'default':['standard','reloop']},"
-     "'userId':{'type':['string','null'],'minLength':1,'maxLength':255}}}"},
+     "'userId':{'type':['string','null'],'minLength':1,'maxLength':255},"
+     "'retrySchedule':" REF("RetrySchedule") ","
+     "'timeoutMs':" REF("TimeoutMs") "}}"},
     {"WebhookCreate",
      "{'allOf':[" REF("WebhookFields") "],'required':['url','events'],"
      "'anyOf':[{'required':['name']},{'required':['description']}],"

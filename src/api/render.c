@@ -79,6 +79,23 @@ void hk_render_webhook(hk_jw *w, const hk_webhook *wh, int secret_mode)
     hk_jw_arr_close(w);
     if (wh->prev_secret && wh->prev_secret_expires_at)
         hk_jw_ktime(w, "previousSecretExpiresAt", wh->prev_secret_expires_at);
+    /* the delivery policy: null = the global HOOKD_RETRY_SCHEDULE / HOOKD_HTTP_TIMEOUT_MS */
+    hk_jw_key(w, "retrySchedule");
+    if (wh->retry_schedule) {
+        hk_jw_arr_open(w);
+        for (const char *p = wh->retry_schedule; *p;) {
+            size_t n = strcspn(p, ",");
+            hk_jw_strn(w, p, n);
+            p += n + (p[n] == ',');
+        }
+        hk_jw_arr_close(w);
+    } else {
+        hk_jw_null(w);
+    }
+    if (wh->timeout_ms > 0)
+        hk_jw_kint(w, "timeoutMs", wh->timeout_ms);
+    else
+        hk_jw_knull(w, "timeoutMs");
     hk_jw_ktime(w, "lastTriggeredAt", wh->last_triggered_at);
     hk_jw_kint(w, "successCount", wh->success_count);
     hk_jw_kint(w, "failureCount", wh->failure_count);

@@ -15,20 +15,21 @@
 #include "store/match.h"
 #include "store/job.h"
 
-#define MAX_EVENTS       100
-#define MAX_HEADERS      50
-#define HEADER_NAME_MAX  256
-#define HEADER_VALUE_MAX 4096
-#define NAME_MAX_LEN     255
-#define SECRET_MIN       8
-#define SECRET_MAX       512
-#define MAX_RETRIES_MAX  50
-#define RATE_MAX         100000
+#define MAX_EVENTS        100
+#define MAX_HEADERS       50
+#define HEADER_NAME_MAX   256
+#define HEADER_VALUE_MAX  4096
+#define NAME_MAX_LEN      255
+#define SECRET_MIN        8
+#define SECRET_MAX        512
+#define MAX_RETRIES_MAX   50
+#define RATE_MAX          100000
+#define HK_TIMEOUT_MIN_MS 100 /* HOOKD_HTTP_TIMEOUT_MS's own minimum */
 
 /* What parse_fields owns for the store request (freed with the call). */
 typedef struct wh_input {
     hk_webhook_fields f;
-    char *name, *url, *secret, *user_id, *headers, *filter;
+    char *name, *url, *secret, *user_id, *headers, *filter, *schedule;
     char **events;
     int nevents;
     char generated_secret[HK_SECRET_GEN_LEN];
@@ -44,6 +45,7 @@ static void wh_input_free(void *p)
     free(in->user_id);
     free(in->headers);
     free(in->filter);
+    free(in->schedule);
     for (int i = 0; i < in->nevents; i++) free(in->events[i]);
     free(in->events);
     free(in);
@@ -342,6 +344,89 @@ static int parse_schemes(hk_call *c, wh_input *in)
     return 1;
 }
 
+/* retrySchedule: null (the global HOOKD_RETRY_SCHEDULE) or an array of durations, validated by
+ * the parser of HOOKD_RETRY_SCHEDULE itself (hk_duration_list_parse: each > 0 and <= 7d) with at
+ * most MAX_RETRIES_MAX items, and stored as that option is written ("1s,5s,30s"). Without an
+ * explicit maxRetries the schedule's length becomes the webhook's maxRetries, so a listed
+ * schedule is the whole retry plan. 0 absent, 1 set, -1 after a 422. */
+static int parse_schedule(hk_call *c, wh_input *in)
+{
+    int t = hk_json_obj_get(&c->doc, 0, "retrySchedule");
+    if (t < 0) return 0;
+    in->f.has |= HK_WF_RETRY_SCHEDULE;
+    if (hk_json_type(&c->doc, t) == HK_J_NULL) return 1;
+    if (hk_json_type(&c->doc, t) != HK_J_ARRAY) {
+        hk_call_invalid(c, "retrySchedule must be null or an array of delays such as "
+                           "[\"5s\", \"1m\"] (units ms, s, m, h, d)");
+        return -1;
+    }
+    hk_buf b;
+    hk_buf_init(&b, HK_BUF_UNLIMITED);
+    int i = 0, rc = 1;
+    for (int e = hk_json_first(&c->doc, t); i < (int)c->doc.toks[t].size;
+         e = hk_json_next(&c->doc, e), i++) {
+        char *item =
+            hk_json_type(&c->doc, e) == HK_J_STRING ? hk_json_strdup(&c->doc, e, 32, NULL) : NULL;
+        /* a comma would split one item in two for the list parser */
+        if (!item || strchr(item, ',') || has_ctl(item)) {
+            hk_call_invalid(c,
+                            "retrySchedule[%d] must be a duration string such as \"5s\" "
+                            "(units ms, s, m, h, d; at most 32 characters)",
+                            i);
+            free(item);
+            rc = -1;
+            break;
+        }
+        const char *a = item, *z = item + strlen(item);
+        while (a < z && (*a == ' ' || *a == '\t')) a++;
+        while (z > a && (z[-1] == ' ' || z[-1] == '\t')) z--;
+        if (i) hk_buf_putc(&b, ',');
+        hk_buf_append(&b, a, (size_t)(z - a));
+        free(item);
+    }
+    if (rc > 0) {
+        int64_t ms[HK_RETRY_SCHEDULE_MAX];
+        char why[200];
+        int n = hk_duration_list_parse(hk_buf_cstr(&b), ms, MAX_RETRIES_MAX, why, sizeof why);
+        if (n <= 0) {
+            hk_call_invalid(c, "retrySchedule: %s",
+                            n == 0 || !why[0] ? "needs at least one delay" : why);
+            rc = -1;
+        } else {
+            in->schedule = hk_buf_steal(&b);
+            in->f.retry_schedule = in->schedule;
+            if (!(in->f.has & HK_WF_MAX_RETRIES)) {
+                in->f.max_retries = n;
+                in->f.has |= HK_WF_MAX_RETRIES;
+            }
+        }
+    }
+    hk_buf_free(&b);
+    return rc;
+}
+
+/* timeoutMs: null (HOOKD_HTTP_TIMEOUT_MS) or the attempt deadline in ms, 100 (the option's own
+ * minimum) up to HOOKD_HTTP_TIMEOUT_MS: leases are sized by the global deadline (HOOKD_LEASE_MS
+ * > HOOKD_HTTP_TIMEOUT_MS + 5000), so a webhook may shorten it, never lengthen it. */
+static int parse_timeout(hk_call *c, wh_input *in)
+{
+    int t = hk_json_obj_get(&c->doc, 0, "timeoutMs");
+    if (t < 0) return 0;
+    in->f.has |= HK_WF_TIMEOUT;
+    if (hk_json_type(&c->doc, t) == HK_J_NULL) return 1;
+    int64_t v;
+    int max = c->api->cfg->http_timeout_ms;
+    if (hk_json_int(&c->doc, t, &v) || v < HK_TIMEOUT_MIN_MS || v > max) {
+        hk_call_invalid(c,
+                        "timeoutMs must be null or an integer between %d and %d (the server's "
+                        "HOOKD_HTTP_TIMEOUT_MS)",
+                        HK_TIMEOUT_MIN_MS, max);
+        return -1;
+    }
+    in->f.timeout_ms = (int)v;
+    return 1;
+}
+
 /* Parses and validates every webhook field present in the body into a new wh_input (owned
  * by the call). Returns it, or NULL after sending a 4xx. */
 static wh_input *parse_fields(hk_call *c, int patch)
@@ -405,6 +490,8 @@ static wh_input *parse_fields(hk_call *c, int patch)
     if (parse_headers(c, in) < 0) return NULL;
     if (parse_filter(c, in) < 0) return NULL;
     if (parse_schemes(c, in) < 0) return NULL;
+    if (parse_schedule(c, in) < 0) return NULL; /* after maxRetries: it may set it */
+    if (parse_timeout(c, in) < 0) return NULL;
 
     if (!patch) {
         if (!(in->f.has & HK_WF_NAME)) {

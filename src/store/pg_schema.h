@@ -177,6 +177,12 @@ static const char *const hk_pg_migrations[] = {
     "ALTER TABLE webhook_delivery ALTER COLUMN request_headers TYPE json"
     "  USING request_headers::json,"
     "  ALTER COLUMN request_body TYPE json USING request_body::json;",
+
+    /* per-webhook delivery policy (docs/API.md "Delivery policy"): the webhook's own retry
+     * schedule ("1s,5s,30s", as HOOKD_RETRY_SCHEDULE) and attempt deadline in ms; NULL = the
+     * global option. Adding NULL columns rewrites nothing. */
+    "ALTER TABLE webhook ADD COLUMN retry_schedule text,"
+    "  ADD COLUMN timeout_ms integer;",
 };
 
 #endif

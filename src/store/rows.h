@@ -72,6 +72,8 @@ typedef struct hk_wh_row {
     char schemes[64]; /* as stored: "standard,reloop" */
     int64_t consecutive_failures;
     int64_t updated_at;
+    const char *retry_schedule; /* NULL = the global one */
+    int timeout_ms;             /* 0 = the global one */
 } hk_wh_row;
 
 /* The row of a new webhook: the given fields, defaults for the others (active, rate limit on at

@@ -130,6 +130,12 @@ static const char *const hk_sqlite_migrations[] = {
     "  headers TEXT NOT NULL,"
     "  created_at INTEGER NOT NULL);"
     "ALTER TABLE webhook_delivery ADD COLUMN request_headers_ref TEXT;",
+
+    /* per-webhook delivery policy (docs/API.md "Delivery policy"): the webhook's own retry
+     * schedule ("1s,5s,30s", as HOOKD_RETRY_SCHEDULE) and attempt deadline in ms; NULL = the
+     * global option. Adding NULL columns rewrites nothing. */
+    "ALTER TABLE webhook ADD COLUMN retry_schedule TEXT;"
+    "ALTER TABLE webhook ADD COLUMN timeout_ms INTEGER;",
 };
 
 #endif

@@ -451,6 +451,7 @@ void hk_webhook_free(hk_webhook *w)
     free(w->user_id);
     free(w->custom_headers);
     free(w->filtering_options);
+    free(w->retry_schedule);
     for (int i = 0; i < w->nevents; i++) free(w->events[i]);
     free(w->events);
     free(w);
@@ -468,6 +469,7 @@ hk_webhook *hk_webhook_dup(const hk_webhook *w)
     d->user_id = hk_strdup(w->user_id);
     d->custom_headers = hk_strdup(w->custom_headers);
     d->filtering_options = hk_strdup(w->filtering_options);
+    d->retry_schedule = hk_strdup(w->retry_schedule);
     d->events = w->nevents ? hk_malloc(sizeof(char *) * (size_t)w->nevents) : NULL;
     for (int i = 0; i < w->nevents; i++) d->events[i] = hk_strdup(w->events[i]);
     return d;

@@ -66,6 +66,9 @@ typedef struct hk_webhook {
     int64_t deleted_at;
     int64_t created_at;
     int64_t updated_at;
+    /* delivery policy (docs/API.md "Delivery policy"): NULL / 0 = the global one */
+    char *retry_schedule; /* the webhook's retrySchedule as stored: "1s,5s,30s" */
+    int timeout_ms;       /* its timeoutMs */
 } hk_webhook;
 
 void hk_webhook_free(hk_webhook *w); /* frees the members and w; NULL ok */
@@ -199,6 +202,8 @@ enum {
     /* With HK_WF_SECRET: a rotation. The old secret becomes the previous one, still signing
      * until prev_expires_at (0: it stops at once). */
     HK_WF_ROTATE = 1 << 12,
+    HK_WF_RETRY_SCHEDULE = 1 << 13,
+    HK_WF_TIMEOUT = 1 << 14,
 };
 
 typedef struct hk_webhook_fields {
@@ -211,7 +216,9 @@ typedef struct hk_webhook_fields {
     unsigned schemes;
     const char *const *events;
     int nevents;
-    int64_t prev_expires_at; /* HK_WF_ROTATE */
+    int64_t prev_expires_at;    /* HK_WF_ROTATE */
+    const char *retry_schedule; /* "1s,5s" (validated) or NULL to clear */
+    int timeout_ms;             /* or 0 to clear */
 } hk_webhook_fields;
 
 typedef struct hk_ingest_item {
