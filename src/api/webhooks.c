@@ -33,6 +33,7 @@ typedef struct wh_input {
     char **events;
     int nevents;
     char generated_secret[HK_SECRET_GEN_LEN];
+    char generated_key[HK_ED25519_TEXT_LEN]; /* an Ed25519 private key (crypto.h) */
 } wh_input;
 
 static void wh_input_free(void *p)
@@ -314,13 +315,26 @@ static int parse_filter(hk_call *c, wh_input *in)
     return 1;
 }
 
+/* Makes a new Ed25519 key pair the signing_key of the fields. -1 after a 500 if OpenSSL
+ * fails. */
+static int set_new_key(hk_call *c, wh_input *in)
+{
+    if (hk_ed25519_generate(in->generated_key)) {
+        hk_call_error(c, 500, "internal", "the Ed25519 key pair could not be made", NULL, NULL);
+        return -1;
+    }
+    in->f.signing_key = in->generated_key;
+    in->f.has |= HK_WF_SIGNING_KEY;
+    return 0;
+}
+
 static int parse_schemes(hk_call *c, wh_input *in)
 {
     int t = hk_json_obj_get(&c->doc, 0, "signatureSchemes");
     if (t < 0) return 0;
     if (hk_json_type(&c->doc, t) != HK_J_ARRAY || c->doc.toks[t].size == 0) {
         hk_call_invalid(c, "signatureSchemes must be a non-empty array of \"standard\", "
-                           "\"reloop\", \"sha256\"");
+                           "\"reloop\", \"sha256\", \"ed25519\"");
         return -1;
     }
     unsigned bits = 0;
@@ -332,8 +346,8 @@ static int parse_schemes(hk_call *c, wh_input *in)
         free(s);
         if (!b) {
             hk_call_invalid(c,
-                            "signatureSchemes[%d] must be \"standard\", \"reloop\" or "
-                            "\"sha256\"",
+                            "signatureSchemes[%d] must be \"standard\", \"reloop\", "
+                            "\"sha256\" or \"ed25519\"",
                             i);
             return -1;
         }
@@ -341,6 +355,8 @@ static int parse_schemes(hk_call *c, wh_input *in)
     }
     in->f.schemes = bits;
     in->f.has |= HK_WF_SCHEMES;
+    /* ed25519: a key pair for a webhook that has none (the store keeps one it has) */
+    if ((bits & HK_SIG_ED25519) && set_new_key(c, in) < 0) return -1;
     return 1;
 }
 
@@ -705,6 +721,23 @@ static void on_rotated(hk_req *req)
     hk_call_json(c, 200);
 }
 
+static void on_key_rotated(hk_req *req)
+{
+    hk_call *c = hk_call_of(req);
+    if (req->rc) {
+        hk_call_store_error(c, "webhook");
+        return;
+    }
+    hk_webhook *wh = req->u.wh_patch.out;
+    hk_dispatch_webhook_changed(c->api->dispatch, wh, 0);
+    HK_LOG(HK_LOG_INFO, "webhook.signing_key_rotated", HK_LS("webhook_id", wh->id),
+           HK_LI("previous_expires_at", wh->prev_signing_key_expires_at));
+    hk_jw w;
+    hk_jw_init(&w, &c->out);
+    hk_render_webhook(&w, wh, 0);
+    hk_call_json(c, 200);
+}
+
 /* POST /v1/{id}/rotate-secret {"graceSeconds"?: 0..604800 (default 86400), "secret"?: S}:
  * a new secret (generated unless given), returned once; the old one keeps signing beside it
  * until the grace period ends. */
@@ -735,6 +768,27 @@ void hk_h_webhook_rotate(hk_call *c)
     c->req.u.wh_patch.id = c->params[0];
     c->req.u.wh_patch.f = &in->f;
     hk_call_submit(c, on_rotated);
+}
+
+/* POST /v1/{id}/rotate-signing-key {"graceSeconds"?: 0..604800 (default 86400)}: a new
+ * Ed25519 key pair; the old key keeps signing (a second v1a) until the grace period ends. The
+ * answer shows the new publicKey and, during the grace period, previousPublicKey. */
+void hk_h_webhook_rotate_key(hk_call *c)
+{
+    if (!valid_webhook_id(c)) return;
+    if (hk_call_parse_body(c, 1)) return;
+    wh_input *in = hk_calloc(1, sizeof *in);
+    c->data = in;
+    c->data_free = wh_input_free;
+    int grace = 86400;
+    if (int_field(c, "graceSeconds", 0, GRACE_MAX_S, &grace) < 0) return;
+    if (set_new_key(c, in) < 0) return;
+    in->f.has |= HK_WF_ROTATE_KEY;
+    in->f.prev_expires_at = grace > 0 ? hk_now_ms() + (int64_t)grace * 1000 : 0;
+    c->req.kind = HK_REQ_WEBHOOK_PATCH;
+    c->req.u.wh_patch.id = c->params[0];
+    c->req.u.wh_patch.f = &in->f;
+    hk_call_submit(c, on_key_rotated);
 }
 
 /* ---- sign-test-event --------------------------------------------------------------------------
@@ -797,14 +851,17 @@ static void on_sign_test_webhook(hk_req *req)
 
     char *fixed = hk_request_static_headers(cfg, wh);
     hk_sign_key keys[2];
+    hk_ed_key ed[2];
     int nkeys = hk_request_keys(wh, now, keys);
+    int ned = hk_request_ed_keys(wh, now, ed);
     hk_buf lines;
     hk_buf_init(&lines, HK_BUF_UNLIMITED);
     hk_buf_puts(&lines, fixed);
-    hk_request_attempt_headers(wh, keys, nkeys, delivery_id, event_id, now / 1000, body->data,
-                               body->len, &lines);
+    hk_request_attempt_headers(wh, keys, nkeys, ed, ned, delivery_id, event_id, now / 1000,
+                               body->data, body->len, &lines);
     free(fixed);
     memset(keys, 0, sizeof keys);
+    memset(ed, 0, sizeof ed);
 
     hk_jw w;
     hk_jw_init(&w, &c->out);

@@ -39,6 +39,8 @@ typedef struct whc {
     hk_webhook *wh;        /* NULL until loaded */
     hk_sign_key *keys;
     int nkeys;
+    hk_ed_key ed[2]; /* its live Ed25519 keys (scheme ed25519) */
+    int ned;
     int64_t *sched; /* the webhook's own retry schedule (parsed), or NULL: the global one */
     int nsched;
     char *hdr_static;  /* Content-Type, User-Agent, custom headers: "Name: v\n"... */

@@ -183,6 +183,13 @@ static const char *const hk_pg_migrations[] = {
      * global option. Adding NULL columns rewrites nothing. */
     "ALTER TABLE webhook ADD COLUMN retry_schedule text,"
     "  ADD COLUMN timeout_ms integer;",
+
+    /* Ed25519 signatures (scheme "ed25519", Standard Webhooks v1a): the webhook's private key
+     * ("whsk_" + base64, encrypted like the secret with WEBHOOK_ENCRYPTION_KEY) and, during a
+     * key rotation's grace period, the previous one and when it stops signing. NULL: none. */
+    "ALTER TABLE webhook ADD COLUMN signing_key text,"
+    "  ADD COLUMN previous_signing_key text,"
+    "  ADD COLUMN previous_signing_key_expires_at timestamptz;",
 };
 
 #endif
