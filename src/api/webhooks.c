@@ -861,7 +861,7 @@ static void on_sign_test_webhook(hk_req *req)
                                body->data, body->len, &lines);
     free(fixed);
     memset(keys, 0, sizeof keys);
-    memset(ed, 0, sizeof ed);
+    hk_ed_keys_clear(ed, 2);
 
     hk_jw w;
     hk_jw_init(&w, &c->out);

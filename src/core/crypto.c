@@ -488,7 +488,18 @@ int hk_ed25519_public_text(const char *priv_text, char out[HK_ED25519_TEXT_LEN])
     return HK_OK;
 }
 
-int hk_ed25519_sign(const uint8_t priv[32], const hk_iov *parts, int nparts, uint8_t sig[64])
+void *hk_ed25519_key_new(const uint8_t priv[32])
+{
+    return ed_key(priv);
+}
+
+void hk_ed25519_key_free(void *pkey)
+{
+    EVP_PKEY_free(pkey);
+}
+
+int hk_ed25519_sign(const uint8_t priv[32], void *pkey, const hk_iov *parts, int nparts,
+                    uint8_t sig[64])
 {
     /* pure Ed25519 signs the whole message at once: join the parts */
     size_t total = 0;
@@ -500,14 +511,15 @@ int hk_ed25519_sign(const uint8_t priv[32], const hk_iov *parts, int nparts, uin
         at += parts[i].n;
     }
     int rc = HK_EINTERNAL;
-    EVP_PKEY *pkey = ed_key(priv);
+    EVP_PKEY *own = pkey ? NULL : ed_key(priv);
+    EVP_PKEY *k = pkey ? (EVP_PKEY *)pkey : own;
     EVP_MD_CTX *md = EVP_MD_CTX_new();
     size_t siglen = 64;
-    if (pkey && md && EVP_DigestSignInit(md, NULL, NULL, NULL, pkey) == 1 &&
+    if (k && md && EVP_DigestSignInit(md, NULL, NULL, NULL, k) == 1 &&
         EVP_DigestSign(md, sig, &siglen, msg, total) == 1 && siglen == 64)
         rc = HK_OK;
     EVP_MD_CTX_free(md);
-    EVP_PKEY_free(pkey);
+    EVP_PKEY_free(own);
     free(msg);
     return rc;
 }

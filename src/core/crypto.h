@@ -76,8 +76,13 @@ int hk_ed25519_generate(char out[HK_ED25519_TEXT_LEN]);
 int hk_ed25519_parse(const char *text, uint8_t priv[32]);
 /* The public key text ("whpk_...") of a private key's text. HK_EINVAL if text is not one. */
 int hk_ed25519_public_text(const char *priv_text, char out[HK_ED25519_TEXT_LEN]);
-/* Ed25519 signature (RFC 8032, pure) of part[0] || part[1] || ... with priv. HK_EINTERNAL if
- * OpenSSL fails. */
-int hk_ed25519_sign(const uint8_t priv[32], const hk_iov *parts, int nparts, uint8_t sig[64]);
+/* Ed25519 signature (RFC 8032, pure) of part[0] || part[1] || ... with priv, or with pkey
+ * when it is not NULL (a key made once by hk_ed25519_key_new: half the cost, the public key is
+ * not derived again). HK_EINTERNAL if OpenSSL fails. */
+int hk_ed25519_sign(const uint8_t priv[32], void *pkey, const hk_iov *parts, int nparts,
+                    uint8_t sig[64]);
+/* The OpenSSL key of priv, to sign with many times (free with hk_ed25519_key_free), or NULL. */
+void *hk_ed25519_key_new(const uint8_t priv[32]);
+void hk_ed25519_key_free(void *pkey); /* NULL ok */
 
 #endif

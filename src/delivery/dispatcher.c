@@ -250,7 +250,7 @@ static void whc_free(whc *w)
     w->o->nwhc--;
     hk_webhook_free(w->wh);
     free(w->keys);
-    memset(w->ed, 0, sizeof w->ed);
+    hk_ed_keys_clear(w->ed, 2);
     free(w->sched);
     free(w->hdr_static);
     hk_blob_unref(w->hdr_json);
@@ -275,6 +275,7 @@ static void whc_set(hk_dispatch *d, whc *w, hk_webhook *wh)
     w->nkeys = 0;
     w->keys = hk_calloc(2, sizeof(hk_sign_key));
     w->nkeys = hk_request_keys(wh, hk_now_ms(), w->keys);
+    hk_ed_keys_clear(w->ed, 2);
     w->ned = hk_request_ed_keys(wh, hk_now_ms(), w->ed);
     free(w->sched);
     w->sched = NULL;

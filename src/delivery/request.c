@@ -52,10 +52,12 @@ int hk_request_keys(const hk_webhook *wh, int64_t now_ms, hk_sign_key keys[2])
 int hk_request_ed_keys(const hk_webhook *wh, int64_t now_ms, hk_ed_key ed[2])
 {
     int n = 0;
+    memset(ed, 0, 2 * sizeof ed[0]);
     if (wh->signing_key && hk_ed25519_parse(wh->signing_key, ed[0].priv) == 0) n = 1;
     if (n && wh->prev_signing_key && wh->prev_signing_key_expires_at > now_ms &&
         hk_ed25519_parse(wh->prev_signing_key, ed[n].priv) == 0)
         n++;
+    for (int i = 0; i < n; i++) ed[i].pkey = hk_ed25519_key_new(ed[i].priv);
     return n;
 }
 

@@ -28,8 +28,9 @@ char *hk_request_static_headers(const hk_config *cfg, const hk_webhook *wh);
 int hk_request_keys(const hk_webhook *wh, int64_t now_ms, hk_sign_key keys[2]);
 
 /* The webhook's live Ed25519 keys, newest first: its key, then the previous one while its
- * grace period (ends at prev_signing_key_expires_at) is not over at now_ms. ed must hold 2.
- * Returns how many were prepared (0 if it has no usable key). */
+ * grace period (ends at prev_signing_key_expires_at) is not over at now_ms, each with its
+ * OpenSSL key made once. ed must hold 2. Returns how many were prepared (0 if it has no usable
+ * key); release them with hk_ed_keys_clear(ed, 2). */
 int hk_request_ed_keys(const hk_webhook *wh, int64_t now_ms, hk_ed_key ed[2]);
 
 /* 1 if an attempt to wh may be signed with these keys: a secret, and a key pair when its

@@ -77,6 +77,14 @@ void hk_sign_standard(const hk_sign_key *key, const char *msg_id, int64_t ts, co
     hk_buf_free(&b);
 }
 
+void hk_ed_keys_clear(hk_ed_key *ed, int n)
+{
+    for (int i = 0; i < n; i++) {
+        hk_ed25519_key_free(ed[i].pkey);
+        memset(&ed[i], 0, sizeof ed[i]);
+    }
+}
+
 /* 1 if s may go into a header value as it is: no control characters (CR, LF, NUL...). */
 static int header_safe(const char *s)
 {
@@ -123,7 +131,7 @@ int hk_sign_headers_ed(unsigned schemes, const char *event_id, int64_t ts, const
                               {ts_s, strlen(ts_s)},
                               {".", 1},
                               {body, body_len}};
-            rc = hk_ed25519_sign(ed[i].priv, parts, (int)HK_ARRAY_LEN(parts), sig);
+            rc = hk_ed25519_sign(ed[i].priv, ed[i].pkey, parts, (int)HK_ARRAY_LEN(parts), sig);
             if (!rc) rc = hk_buf_puts(out, first ? "v1a," : " v1a,");
             if (!rc) rc = hk_base64_encode(sig, sizeof sig, out);
             first = 0;

@@ -39,10 +39,16 @@ typedef struct hk_sign_key {
 /* Prepares key from a plaintext secret. HK_EINVAL if empty or longer than HK_SIGN_KEY_MAX. */
 int hk_sign_key_init(hk_sign_key *key, const char *secret);
 
-/* An Ed25519 private key prepared for signing (crypto.h's hk_ed25519_parse). */
+/* An Ed25519 private key prepared for signing (crypto.h's hk_ed25519_parse), and optionally its
+ * OpenSSL key made once (hk_ed25519_key_new; owned, released by hk_ed_keys_clear), else NULL:
+ * made per signature. */
 typedef struct hk_ed_key {
     uint8_t priv[32];
+    void *pkey;
 } hk_ed_key;
+
+/* Releases the OpenSSL keys of ed[0..n) and wipes them. */
+void hk_ed_keys_clear(hk_ed_key *ed, int n);
 
 /* Appends the signature headers of every scheme in `schemes` as "Name: value\n" lines to out,
  * signing body with each of keys[0..nkeys) (nkeys >= 1) at unix time ts (seconds). */

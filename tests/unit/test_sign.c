@@ -247,6 +247,7 @@ static void test_ed25519(void **state)
 {
     (void)state;
     hk_ed_key ed;
+    memset(&ed, 0, sizeof ed);
     char pub[HK_ED25519_TEXT_LEN];
     assert_int_equal(hk_ed25519_parse(ED_PRIV, ed.priv), HK_OK);
     assert_int_equal(hk_ed25519_public_text(ED_PRIV, pub), HK_OK);
@@ -254,9 +255,18 @@ static void test_ed25519(void **state)
     uint8_t sig[64];
     char hex[129];
     hk_iov none = {"", 0};
-    assert_int_equal(hk_ed25519_sign(ed.priv, &none, 1, sig), HK_OK);
+    assert_int_equal(hk_ed25519_sign(ed.priv, NULL, &none, 1, sig), HK_OK);
     hk_hex(sig, sizeof sig, hex);
     assert_string_equal(hex, ED_EMPTY_SIG);
+    /* the same with the OpenSSL key made once */
+    ed.pkey = hk_ed25519_key_new(ed.priv);
+    assert_non_null(ed.pkey);
+    memset(sig, 0, sizeof sig);
+    assert_int_equal(hk_ed25519_sign(ed.priv, ed.pkey, &none, 1, sig), HK_OK);
+    hk_hex(sig, sizeof sig, hex);
+    assert_string_equal(hex, ED_EMPTY_SIG);
+    hk_ed_keys_clear(&ed, 1);
+    assert_null(ed.pkey);
     /* not keys */
     assert_int_equal(
         hk_ed25519_parse("whsec_nWGxne/9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A=", ed.priv), HK_EINVAL);
@@ -272,8 +282,10 @@ static void test_ed25519(void **state)
     hk_sign_key k;
     assert_int_equal(hk_sign_key_init(&k, SECRET), HK_OK);
     hk_ed_key two[2];
+    memset(two, 0, sizeof two);
     assert_int_equal(hk_ed25519_parse(ED_PRIV, two[0].priv), HK_OK);
     assert_int_equal(hk_ed25519_parse(gen, two[1].priv), HK_OK);
+    two[1].pkey = hk_ed25519_key_new(two[1].priv); /* one made once, one per signature */
     hk_buf b;
     hk_buf_init(&b, 4096);
     assert_int_equal(hk_sign_headers_ed(HK_SIG_STANDARD | HK_SIG_ED25519, MSG_ID, TS, BODY,
@@ -298,6 +310,7 @@ static void test_ed25519(void **state)
         hk_sign_headers(HK_SIG_ED25519 | HK_SIG_SHA256, MSG_ID, TS, BODY, 5, &k, 1, &b), HK_OK);
     assert_null(strstr(hk_buf_cstr(&b), "v1a"));
     hk_buf_free(&b);
+    hk_ed_keys_clear(two, 2);
 }
 
 int main(void)
