@@ -182,7 +182,8 @@ static const opt opts[] = {
         "Most due deliveries a node holds in memory; the rest wait in the store."),
     /* delivery */
     INT("HOOKD_HTTP_TIMEOUT_MS", "http-timeout-ms", SEC_DELIVERY, "10000", 100, 600000,
-        http_timeout_ms, "Total deadline of one delivery attempt (connect, send, response); a "
+        http_timeout_ms,
+        "Total deadline of one delivery attempt (connect, send, response); a "
         "webhook's timeoutMs may shorten it."),
     INT("HOOKD_RESPONSE_BODY_MAX", "response-body-max", SEC_DELIVERY, "8192", 0, 1048576,
         response_body_max, "Bytes of an endpoint's response body kept with the attempt."),
