@@ -128,6 +128,14 @@ def test_schemes_combine_standard_reloop_and_ed25519(hookd, receiver):
                                              "webhook-signature")}}),
                        capture_output=True, text=True, cwd=ROOT, timeout=60)
     assert p.returncode == 0, p.stdout + p.stderr
+    # sign-test-event signs the same way (nothing sent)
+    r = h.api("POST", f"{WH}/sign-test-event", {"webhookId": wh["id"], "event": "order.paid"})
+    assert r.status_code == 200, r.text
+    t = r.json()
+    hd = {k.lower(): v for k, v in t["headers"].items()}
+    data = f"{hd['webhook-id']}.{hd['webhook-timestamp']}.".encode() + t["rawBody"].encode()
+    v1a = [x[4:] for x in hd["webhook-signature"].split(" ") if x.startswith("v1a,")]
+    assert len(v1a) == 1 and node_verify([(wh["publicKey"], data, v1a[0])]) == [True]
     # adding ed25519 later by PATCH makes a key pair; patching again keeps it; a webhook
     # without the scheme has none
     plain = h.create_webhook(receiver.url("/plain"))
