@@ -44,6 +44,7 @@ static const hk_route routes[] = {
     {HK_HTTP_DELETE, API_PREFIX "/v1/:id", hk_h_webhook_delete, 1},
     {HK_HTTP_GET, API_PREFIX "/v1/:id/deliveries", hk_h_delivery_list, 1},
     {HK_HTTP_POST, API_PREFIX "/v1/:id/rotate-secret", hk_h_webhook_rotate, 1},
+    {HK_HTTP_POST, API_PREFIX "/v1/:id/rotate-signing-key", hk_h_webhook_rotate_key, 1},
     {HK_HTTP_POST, API_PREFIX "/v1/:id/recover", hk_h_webhook_recover, 1},
 };
 

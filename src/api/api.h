@@ -157,6 +157,7 @@ void hk_h_delivery_list(hk_call *c);
 void hk_h_delivery_get(hk_call *c);
 void hk_h_delivery_retry(hk_call *c);
 void hk_h_webhook_rotate(hk_call *c);
+void hk_h_webhook_rotate_key(hk_call *c);
 void hk_h_webhook_recover(hk_call *c);
 void hk_h_sign_test_event(hk_call *c);
 

@@ -74,9 +74,12 @@ static const fragment schemas[] = {
     {"WebhookStatus", "{'type':'string','enum':['active','paused','disabled','failed']}"},
     {"DeliveryStatus", "{'type':'string','enum':['pending','success','failed','retrying']}"},
     {"SignatureScheme",
-     "{'type':'string','enum':['standard','reloop','sha256'],'description':'standard: "
+     "{'type':'string','enum':['standard','reloop','sha256','ed25519'],'description':'standard: "
      "Standard Webhooks (webhook-id, webhook-timestamp, webhook-signature); reloop: "
-     "Reloop-Id, Reloop-Timestamp, Reloop-Signature; sha256: X-Webhook-Signature.'}"},
+     "Reloop-Id, Reloop-Timestamp, Reloop-Signature; sha256: X-Webhook-Signature; ed25519: "
+     "Standard Webhooks v1a (the same three headers, v1a,<base64 Ed25519 signature> in "
+     "webhook-signature, after the v1 ones when standard is chosen too), verified with the "
+     "webhook publicKey.'}"},
     {"EventType",
      "{'type':'string','pattern':'^[A-Za-z0-9_.-]{1,255}$','examples':['email.delivered']}"},
     {"EventPattern",
@@ -96,12 +99,28 @@ static const fragment schemas[] = {
      "'excludeFields':{'type':'array','items':{'type':'string'},'description':'Top-level keys "
      "of data removed before sending.'}},"
      "'examples':[{'matchConditions':{'plan':'pro'},'excludeFields':['internalNote']}]}"},
+    {"RetrySchedule",
+     "{'type':['array','null'],'minItems':1,'maxItems':50,'items':{'type':'string',"
+     "'pattern':'^ *[0-9]+(ms|s|m|h|d)? *$','maxLength':32},"
+     "'description':'The delay before retry 1, 2, ... of this webhook (units ms, s, m, h, d; a "
+     "bare number is ms; each more than 0 and at most 7d; the last one repeats), overriding "
+     "HOOKD_RETRY_SCHEDULE; null = the global schedule. Given without maxRetries, its length "
+     "becomes maxRetries. Applies from the next retry decided after a change; a delivery keeps "
+     "the maxAttempts it was created with.',"
+     "'examples':[['10s','1m','10m']]}"},
+    {"TimeoutMs",
+     "{'type':['integer','null'],'minimum':100,'description':'The total deadline of one "
+     "attempt to this webhook in ms, from 100 up to HOOKD_HTTP_TIMEOUT_MS of the server (more "
+     "is refused with 422); null = HOOKD_HTTP_TIMEOUT_MS. Applies to attempts started after a "
+     "change.','examples':[3000]}"},
     {"Webhook",
      "{'type':'object','description':'A webhook endpoint of your organization.',"
      "'required':['id','name','url','secret','organizationId','userId','status','events',"
      "'customHeaders','rateLimitEnabled','maxRequestsPerMinute','maxRetries',"
      "'filteringOptions','signatureSchemes','lastTriggeredAt','successCount','failureCount',"
-     "'consecutiveFailures','createdAt','updatedAt'],'properties':{"
+     "'consecutiveFailures','createdAt','updatedAt','retrySchedule','timeoutMs',"
+     "'publicKey'],"
+     "'properties':{"
      "'id':" S_ID("wh") ","
      "'name':{'type':'string','minLength':1,'maxLength':255},"
      "'url':{'type':'string','format':'uri','maxLength':2048},"
@@ -122,12 +141,23 @@ static const fragment schemas[] = {
      "'previousSecretExpiresAt':{'type':'string','format':'date-time','description':'Only "
      "during a rotation grace period: until then the previous secret signs beside the new "
      "one.'},"
+     "'publicKey':{'type':['string','null'],'pattern':'^whpk_[A-Za-z0-9+/]{43}=$',"
+     "'description':'The Ed25519 public key (whpk_ and base64 of its 32 bytes) that verifies "
+     "the v1a signatures; made when ed25519 is first among signatureSchemes, kept after (also "
+     "when the scheme is removed), replaced by rotate-signing-key; null if none.'},"
+     "'previousPublicKey':{'type':'string','pattern':'^whpk_[A-Za-z0-9+/]{43}=$',"
+     "'description':'Only during a key rotation grace period: the key being rotated out, "
+     "whose v1a signature is still sent after the new one.'},"
+     "'previousPublicKeyExpiresAt':{'type':'string','format':'date-time','description':'Only "
+     "during a key rotation grace period: when the previous key stops signing.'},"
      "'lastTriggeredAt':" S_TIMEN ","
      "'successCount':" S_COUNT ","
      "'failureCount':" S_COUNT ","
      "'consecutiveFailures':" S_COUNT ","
      "'createdAt':" S_TIME ","
-     "'updatedAt':" S_TIME "}}"},
+     "'updatedAt':" S_TIME ","
+     "'retrySchedule':" REF("RetrySchedule") ","
+     "'timeoutMs':" REF("TimeoutMs") "}}"},
     {"WebhookFields",
      "{'type':'object','properties':{"
      "'name':{'type':'string','minLength':1,'maxLength':255},"
@@ -150,7 +180,9 @@ static const fragment schemas[] = {
      "'filteringOptions':" REF("FilteringOptions") ","
      "'signatureSchemes':{'type':'array','minItems':1,'items':" REF("SignatureScheme") ","
      "'default':['standard','reloop']},"
-     "'userId':{'type':['string','null'],'minLength':1,'maxLength':255}}}"},
+     "'userId':{'type':['string','null'],'minLength':1,'maxLength':255},"
+     "'retrySchedule':" REF("RetrySchedule") ","
+     "'timeoutMs':" REF("TimeoutMs") "}}"},
     {"WebhookCreate",
      "{'allOf':[" REF("WebhookFields") "],'required':['url','events'],"
      "'anyOf':[{'required':['name']},{'required':['description']}],"
@@ -164,6 +196,11 @@ static const fragment schemas[] = {
      "'id':" S_ID("wh") ",'message':" S_STR ","
      "'failedDeliveries':{'type':'integer','minimum':0,'description':'Pending and retrying "
      "deliveries that the deletion ended failed.'}}}"},
+    {"RotateKeyRequest",
+     "{'type':'object','properties':{"
+     "'graceSeconds':{'type':'integer','minimum':0,'maximum':604800,'default':86400,"
+     "'description':'How long the previous key keeps signing beside the new one; 0 drops it "
+     "at once.'}}}"},
     {"RotateSecretRequest",
      "{'type':'object','properties':{"
      "'graceSeconds':{'type':'integer','minimum':0,'maximum':604800,'default':86400,"
@@ -467,6 +504,16 @@ static const api_op ops[] = {
      .example = "{'graceSeconds':86400}",
      .ok = {{200, "Webhook",
              "The webhook with its new plaintext `secret` and `previousSecretExpiresAt`."}},
+     .errors = "400 401 404 413 415 422 503"},
+    {.method = "post", .path = P "/v1/{id}/rotate-signing-key", .op_id = "rotateWebhookSigningKey",
+     .tag = "Webhooks", .summary = "Rotate a webhook's Ed25519 key pair",
+     .desc = "A new key pair for the ed25519 scheme; the answer shows its `publicKey`. Until "
+             "`previousPublicKeyExpiresAt` every delivery carries a v1a signature by the new "
+             "key and one by the old key, in that order. The secret is not changed. The body "
+             "may be empty.",
+     .auth = 1, .params = "WebhookId", .body = "RotateKeyRequest", .body_optional = 1,
+     .example = "{'graceSeconds':86400}",
+     .ok = {{200, "Webhook", "The webhook with its new `publicKey` and `previousPublicKey`."}},
      .errors = "400 401 404 413 415 422 503"},
     {.method = "post", .path = P "/v1/sign-test-event", .op_id = "signTestEvent",
      .tag = "Webhooks", .summary = "Sign a test event without sending it",

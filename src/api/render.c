@@ -7,6 +7,8 @@
 #include <string.h>
 
 #include "api/api.h"
+#include "core/crypto.h"
+#include "core/time.h"
 #include "delivery/capture.h"
 #include "delivery/sign.h"
 #include "store/job.h"
@@ -74,11 +76,39 @@ void hk_render_webhook(hk_jw *w, const hk_webhook *wh, int secret_mode)
     raw_or_null(w, "filteringOptions", wh->filtering_options);
     hk_jw_key(w, "signatureSchemes");
     hk_jw_arr_open(w);
-    for (unsigned b = 1; b <= HK_SIG_SHA256; b <<= 1)
+    for (unsigned b = 1; b <= HK_SIG_LAST; b <<= 1)
         if (wh->schemes & b) hk_jw_str(w, hk_sig_scheme_name(b));
     hk_jw_arr_close(w);
     if (wh->prev_secret && wh->prev_secret_expires_at)
         hk_jw_ktime(w, "previousSecretExpiresAt", wh->prev_secret_expires_at);
+    /* Ed25519: the public keys only; the private key never leaves the store and the dispatcher */
+    char pk[HK_ED25519_TEXT_LEN];
+    if (wh->signing_key && hk_ed25519_public_text(wh->signing_key, pk) == 0)
+        hk_jw_kstr(w, "publicKey", pk);
+    else
+        hk_jw_knull(w, "publicKey");
+    if (wh->prev_signing_key && wh->prev_signing_key_expires_at > hk_now_ms() &&
+        hk_ed25519_public_text(wh->prev_signing_key, pk) == 0) {
+        hk_jw_kstr(w, "previousPublicKey", pk);
+        hk_jw_ktime(w, "previousPublicKeyExpiresAt", wh->prev_signing_key_expires_at);
+    }
+    /* the delivery policy: null = the global HOOKD_RETRY_SCHEDULE / HOOKD_HTTP_TIMEOUT_MS */
+    hk_jw_key(w, "retrySchedule");
+    if (wh->retry_schedule) {
+        hk_jw_arr_open(w);
+        for (const char *p = wh->retry_schedule; *p;) {
+            size_t n = strcspn(p, ",");
+            hk_jw_strn(w, p, n);
+            p += n + (p[n] == ',');
+        }
+        hk_jw_arr_close(w);
+    } else {
+        hk_jw_null(w);
+    }
+    if (wh->timeout_ms > 0)
+        hk_jw_kint(w, "timeoutMs", wh->timeout_ms);
+    else
+        hk_jw_knull(w, "timeoutMs");
     hk_jw_ktime(w, "lastTriggeredAt", wh->last_triggered_at);
     hk_jw_kint(w, "successCount", wh->success_count);
     hk_jw_kint(w, "failureCount", wh->failure_count);

@@ -15,23 +15,25 @@
 #include "store/match.h"
 #include "store/job.h"
 
-#define MAX_EVENTS       100
-#define MAX_HEADERS      50
-#define HEADER_NAME_MAX  256
-#define HEADER_VALUE_MAX 4096
-#define NAME_MAX_LEN     255
-#define SECRET_MIN       8
-#define SECRET_MAX       512
-#define MAX_RETRIES_MAX  50
-#define RATE_MAX         100000
+#define MAX_EVENTS        100
+#define MAX_HEADERS       50
+#define HEADER_NAME_MAX   256
+#define HEADER_VALUE_MAX  4096
+#define NAME_MAX_LEN      255
+#define SECRET_MIN        8
+#define SECRET_MAX        512
+#define MAX_RETRIES_MAX   50
+#define RATE_MAX          100000
+#define HK_TIMEOUT_MIN_MS 100 /* HOOKD_HTTP_TIMEOUT_MS's own minimum */
 
 /* What parse_fields owns for the store request (freed with the call). */
 typedef struct wh_input {
     hk_webhook_fields f;
-    char *name, *url, *secret, *user_id, *headers, *filter;
+    char *name, *url, *secret, *user_id, *headers, *filter, *schedule;
     char **events;
     int nevents;
     char generated_secret[HK_SECRET_GEN_LEN];
+    char generated_key[HK_ED25519_TEXT_LEN]; /* an Ed25519 private key (crypto.h) */
 } wh_input;
 
 static void wh_input_free(void *p)
@@ -44,6 +46,7 @@ static void wh_input_free(void *p)
     free(in->user_id);
     free(in->headers);
     free(in->filter);
+    free(in->schedule);
     for (int i = 0; i < in->nevents; i++) free(in->events[i]);
     free(in->events);
     free(in);
@@ -312,13 +315,26 @@ static int parse_filter(hk_call *c, wh_input *in)
     return 1;
 }
 
+/* Makes a new Ed25519 key pair the signing_key of the fields. -1 after a 500 if OpenSSL
+ * fails. */
+static int set_new_key(hk_call *c, wh_input *in)
+{
+    if (hk_ed25519_generate(in->generated_key)) {
+        hk_call_error(c, 500, "internal", "the Ed25519 key pair could not be made", NULL, NULL);
+        return -1;
+    }
+    in->f.signing_key = in->generated_key;
+    in->f.has |= HK_WF_SIGNING_KEY;
+    return 0;
+}
+
 static int parse_schemes(hk_call *c, wh_input *in)
 {
     int t = hk_json_obj_get(&c->doc, 0, "signatureSchemes");
     if (t < 0) return 0;
     if (hk_json_type(&c->doc, t) != HK_J_ARRAY || c->doc.toks[t].size == 0) {
         hk_call_invalid(c, "signatureSchemes must be a non-empty array of \"standard\", "
-                           "\"reloop\", \"sha256\"");
+                           "\"reloop\", \"sha256\", \"ed25519\"");
         return -1;
     }
     unsigned bits = 0;
@@ -330,8 +346,8 @@ static int parse_schemes(hk_call *c, wh_input *in)
         free(s);
         if (!b) {
             hk_call_invalid(c,
-                            "signatureSchemes[%d] must be \"standard\", \"reloop\" or "
-                            "\"sha256\"",
+                            "signatureSchemes[%d] must be \"standard\", \"reloop\", "
+                            "\"sha256\" or \"ed25519\"",
                             i);
             return -1;
         }
@@ -339,6 +355,91 @@ static int parse_schemes(hk_call *c, wh_input *in)
     }
     in->f.schemes = bits;
     in->f.has |= HK_WF_SCHEMES;
+    /* ed25519: a key pair for a webhook that has none (the store keeps one it has) */
+    if ((bits & HK_SIG_ED25519) && set_new_key(c, in) < 0) return -1;
+    return 1;
+}
+
+/* retrySchedule: null (the global HOOKD_RETRY_SCHEDULE) or an array of durations, validated by
+ * the parser of HOOKD_RETRY_SCHEDULE itself (hk_duration_list_parse: each > 0 and <= 7d) with at
+ * most MAX_RETRIES_MAX items, and stored as that option is written ("1s,5s,30s"). Without an
+ * explicit maxRetries the schedule's length becomes the webhook's maxRetries, so a listed
+ * schedule is the whole retry plan. 0 absent, 1 set, -1 after a 422. */
+static int parse_schedule(hk_call *c, wh_input *in)
+{
+    int t = hk_json_obj_get(&c->doc, 0, "retrySchedule");
+    if (t < 0) return 0;
+    in->f.has |= HK_WF_RETRY_SCHEDULE;
+    if (hk_json_type(&c->doc, t) == HK_J_NULL) return 1;
+    if (hk_json_type(&c->doc, t) != HK_J_ARRAY) {
+        hk_call_invalid(c, "retrySchedule must be null or an array of delays such as "
+                           "[\"5s\", \"1m\"] (units ms, s, m, h, d)");
+        return -1;
+    }
+    hk_buf b;
+    hk_buf_init(&b, HK_BUF_UNLIMITED);
+    int i = 0, rc = 1;
+    for (int e = hk_json_first(&c->doc, t); i < (int)c->doc.toks[t].size;
+         e = hk_json_next(&c->doc, e), i++) {
+        char *item =
+            hk_json_type(&c->doc, e) == HK_J_STRING ? hk_json_strdup(&c->doc, e, 32, NULL) : NULL;
+        /* a comma would split one item in two for the list parser */
+        if (!item || strchr(item, ',') || has_ctl(item)) {
+            hk_call_invalid(c,
+                            "retrySchedule[%d] must be a duration string such as \"5s\" "
+                            "(units ms, s, m, h, d; at most 32 characters)",
+                            i);
+            free(item);
+            rc = -1;
+            break;
+        }
+        const char *a = item, *z = item + strlen(item);
+        while (a < z && (*a == ' ' || *a == '\t')) a++;
+        while (z > a && (z[-1] == ' ' || z[-1] == '\t')) z--;
+        if (i) hk_buf_putc(&b, ',');
+        hk_buf_append(&b, a, (size_t)(z - a));
+        free(item);
+    }
+    if (rc > 0) {
+        int64_t ms[HK_RETRY_SCHEDULE_MAX];
+        char why[200];
+        int n = hk_duration_list_parse(hk_buf_cstr(&b), ms, MAX_RETRIES_MAX, why, sizeof why);
+        if (n <= 0) {
+            hk_call_invalid(c, "retrySchedule: %s",
+                            n == 0 || !why[0] ? "needs at least one delay" : why);
+            rc = -1;
+        } else {
+            in->schedule = hk_buf_steal(&b);
+            in->f.retry_schedule = in->schedule;
+            if (!(in->f.has & HK_WF_MAX_RETRIES)) {
+                in->f.max_retries = n;
+                in->f.has |= HK_WF_MAX_RETRIES;
+            }
+        }
+    }
+    hk_buf_free(&b);
+    return rc;
+}
+
+/* timeoutMs: null (HOOKD_HTTP_TIMEOUT_MS) or the attempt deadline in ms, 100 (the option's own
+ * minimum) up to HOOKD_HTTP_TIMEOUT_MS: leases are sized by the global deadline (HOOKD_LEASE_MS
+ * > HOOKD_HTTP_TIMEOUT_MS + 5000), so a webhook may shorten it, never lengthen it. */
+static int parse_timeout(hk_call *c, wh_input *in)
+{
+    int t = hk_json_obj_get(&c->doc, 0, "timeoutMs");
+    if (t < 0) return 0;
+    in->f.has |= HK_WF_TIMEOUT;
+    if (hk_json_type(&c->doc, t) == HK_J_NULL) return 1;
+    int64_t v;
+    int max = c->api->cfg->http_timeout_ms;
+    if (hk_json_int(&c->doc, t, &v) || v < HK_TIMEOUT_MIN_MS || v > max) {
+        hk_call_invalid(c,
+                        "timeoutMs must be null or an integer between %d and %d (the server's "
+                        "HOOKD_HTTP_TIMEOUT_MS)",
+                        HK_TIMEOUT_MIN_MS, max);
+        return -1;
+    }
+    in->f.timeout_ms = (int)v;
     return 1;
 }
 
@@ -405,6 +506,8 @@ static wh_input *parse_fields(hk_call *c, int patch)
     if (parse_headers(c, in) < 0) return NULL;
     if (parse_filter(c, in) < 0) return NULL;
     if (parse_schemes(c, in) < 0) return NULL;
+    if (parse_schedule(c, in) < 0) return NULL; /* after maxRetries: it may set it */
+    if (parse_timeout(c, in) < 0) return NULL;
 
     if (!patch) {
         if (!(in->f.has & HK_WF_NAME)) {
@@ -618,6 +721,23 @@ static void on_rotated(hk_req *req)
     hk_call_json(c, 200);
 }
 
+static void on_key_rotated(hk_req *req)
+{
+    hk_call *c = hk_call_of(req);
+    if (req->rc) {
+        hk_call_store_error(c, "webhook");
+        return;
+    }
+    hk_webhook *wh = req->u.wh_patch.out;
+    hk_dispatch_webhook_changed(c->api->dispatch, wh, 0);
+    HK_LOG(HK_LOG_INFO, "webhook.signing_key_rotated", HK_LS("webhook_id", wh->id),
+           HK_LI("previous_expires_at", wh->prev_signing_key_expires_at));
+    hk_jw w;
+    hk_jw_init(&w, &c->out);
+    hk_render_webhook(&w, wh, 0);
+    hk_call_json(c, 200);
+}
+
 /* POST /v1/{id}/rotate-secret {"graceSeconds"?: 0..604800 (default 86400), "secret"?: S}:
  * a new secret (generated unless given), returned once; the old one keeps signing beside it
  * until the grace period ends. */
@@ -648,6 +768,27 @@ void hk_h_webhook_rotate(hk_call *c)
     c->req.u.wh_patch.id = c->params[0];
     c->req.u.wh_patch.f = &in->f;
     hk_call_submit(c, on_rotated);
+}
+
+/* POST /v1/{id}/rotate-signing-key {"graceSeconds"?: 0..604800 (default 86400)}: a new
+ * Ed25519 key pair; the old key keeps signing (a second v1a) until the grace period ends. The
+ * answer shows the new publicKey and, during the grace period, previousPublicKey. */
+void hk_h_webhook_rotate_key(hk_call *c)
+{
+    if (!valid_webhook_id(c)) return;
+    if (hk_call_parse_body(c, 1)) return;
+    wh_input *in = hk_calloc(1, sizeof *in);
+    c->data = in;
+    c->data_free = wh_input_free;
+    int grace = 86400;
+    if (int_field(c, "graceSeconds", 0, GRACE_MAX_S, &grace) < 0) return;
+    if (set_new_key(c, in) < 0) return;
+    in->f.has |= HK_WF_ROTATE_KEY;
+    in->f.prev_expires_at = grace > 0 ? hk_now_ms() + (int64_t)grace * 1000 : 0;
+    c->req.kind = HK_REQ_WEBHOOK_PATCH;
+    c->req.u.wh_patch.id = c->params[0];
+    c->req.u.wh_patch.f = &in->f;
+    hk_call_submit(c, on_key_rotated);
 }
 
 /* ---- sign-test-event --------------------------------------------------------------------------
@@ -710,14 +851,17 @@ static void on_sign_test_webhook(hk_req *req)
 
     char *fixed = hk_request_static_headers(cfg, wh);
     hk_sign_key keys[2];
+    hk_ed_key ed[2];
     int nkeys = hk_request_keys(wh, now, keys);
+    int ned = hk_request_ed_keys(wh, now, ed);
     hk_buf lines;
     hk_buf_init(&lines, HK_BUF_UNLIMITED);
     hk_buf_puts(&lines, fixed);
-    hk_request_attempt_headers(wh, keys, nkeys, delivery_id, event_id, now / 1000, body->data,
-                               body->len, &lines);
+    hk_request_attempt_headers(wh, keys, nkeys, ed, ned, delivery_id, event_id, now / 1000,
+                               body->data, body->len, &lines);
     free(fixed);
     memset(keys, 0, sizeof keys);
+    hk_ed_keys_clear(ed, 2);
 
     hk_jw w;
     hk_jw_init(&w, &c->out);

@@ -182,13 +182,15 @@ static const opt opts[] = {
         "Most due deliveries a node holds in memory; the rest wait in the store."),
     /* delivery */
     INT("HOOKD_HTTP_TIMEOUT_MS", "http-timeout-ms", SEC_DELIVERY, "10000", 100, 600000,
-        http_timeout_ms, "Total deadline of one delivery attempt (connect, send, response)."),
+        http_timeout_ms,
+        "Total deadline of one delivery attempt (connect, send, response); a "
+        "webhook's timeoutMs may shorten it."),
     INT("HOOKD_RESPONSE_BODY_MAX", "response-body-max", SEC_DELIVERY, "8192", 0, 1048576,
         response_body_max, "Bytes of an endpoint's response body kept with the attempt."),
     SPECIAL(T_DURLIST, "HOOKD_RETRY_SCHEDULE", "retry-schedule", SEC_DELIVERY,
             "5s,5m,30m,2h,5h,10h", 0, retry_schedule_str,
             "Delay before retry 1, 2, ... (units ms, s, m, h, d; a bare number is ms); the last "
-            "one repeats. 1..64 items, each at most 7d."),
+            "one repeats. 1..64 items, each at most 7d. A webhook's retrySchedule replaces it."),
     {"HOOKD_RETRY_JITTER", "retry-jitter", T_FLOAT, SEC_DELIVERY, "0.2", 0, 0, 0.0, 1.0, NULL, NULL,
      0, F(retry_jitter), "Random spread of each retry delay: 0.2 = +/-20%."},
     INT("HOOKD_DISABLE_AFTER", "disable-after", SEC_DELIVERY, "10", 0, 1000000, disable_after,

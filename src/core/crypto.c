@@ -423,3 +423,103 @@ void hk_secret_generate(char out[HK_SECRET_GEN_LEN])
     out[50] = '\0';
     OPENSSL_cleanse(raw, sizeof raw);
 }
+
+/* ---- Ed25519 ---------------------------------------------------------------------------------
+ */
+
+#define WHSK "whsk_"
+#define WHPK "whpk_"
+
+/* "<prefix>" + base64 of 32 bytes into out (49 chars + NUL). */
+static void key_text(const char *prefix, const uint8_t raw[32], char out[HK_ED25519_TEXT_LEN])
+{
+    memcpy(out, prefix, 5);
+    b64_encode_to(raw, 32, out + 5); /* 32 bytes -> 44 characters */
+    out[49] = '\0';
+}
+
+int hk_ed25519_generate(char out[HK_ED25519_TEXT_LEN])
+{
+    int rc = HK_EINTERNAL;
+    EVP_PKEY *pkey = NULL;
+    EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_id(EVP_PKEY_ED25519, NULL);
+    uint8_t raw[32];
+    size_t n = sizeof raw;
+    if (!ctx || EVP_PKEY_keygen_init(ctx) != 1 || EVP_PKEY_keygen(ctx, &pkey) != 1) goto out;
+    if (EVP_PKEY_get_raw_private_key(pkey, raw, &n) != 1 || n != sizeof raw) goto out;
+    key_text(WHSK, raw, out);
+    rc = HK_OK;
+out:
+    OPENSSL_cleanse(raw, sizeof raw);
+    EVP_PKEY_free(pkey);
+    EVP_PKEY_CTX_free(ctx);
+    return rc;
+}
+
+int hk_ed25519_parse(const char *text, uint8_t priv[32])
+{
+    size_t n = 0;
+    if (!text || strncmp(text, WHSK, 5) != 0) return HK_EINVAL;
+    if (hk_base64_decode(text + 5, strlen(text + 5), priv, 32, &n) != HK_OK || n != 32)
+        return HK_EINVAL;
+    return HK_OK;
+}
+
+/* The OpenSSL key of a raw private key, or NULL. */
+static EVP_PKEY *ed_key(const uint8_t priv[32])
+{
+    return EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, NULL, priv, 32);
+}
+
+int hk_ed25519_public_text(const char *priv_text, char out[HK_ED25519_TEXT_LEN])
+{
+    uint8_t priv[32], pub[32];
+    size_t n = sizeof pub;
+    int rc = hk_ed25519_parse(priv_text, priv);
+    EVP_PKEY *pkey = rc ? NULL : ed_key(priv);
+    OPENSSL_cleanse(priv, sizeof priv);
+    if (rc) return rc;
+    if (!pkey || EVP_PKEY_get_raw_public_key(pkey, pub, &n) != 1 || n != sizeof pub) {
+        EVP_PKEY_free(pkey);
+        return HK_EINTERNAL;
+    }
+    EVP_PKEY_free(pkey);
+    key_text(WHPK, pub, out);
+    return HK_OK;
+}
+
+void *hk_ed25519_key_new(const uint8_t priv[32])
+{
+    return ed_key(priv);
+}
+
+void hk_ed25519_key_free(void *pkey)
+{
+    EVP_PKEY_free(pkey);
+}
+
+int hk_ed25519_sign(const uint8_t priv[32], void *pkey, const hk_iov *parts, int nparts,
+                    uint8_t sig[64])
+{
+    /* pure Ed25519 signs the whole message at once: join the parts */
+    size_t total = 0;
+    for (int i = 0; i < nparts; i++) total += parts[i].n;
+    uint8_t *msg = hk_malloc(total ? total : 1);
+    size_t at = 0;
+    for (int i = 0; i < nparts; i++) {
+        if (parts[i].n) memcpy(msg + at, parts[i].p, parts[i].n);
+        at += parts[i].n;
+    }
+    int rc = HK_EINTERNAL;
+    EVP_PKEY *own = pkey ? NULL : ed_key(priv);
+    EVP_PKEY *k = pkey ? (EVP_PKEY *)pkey : own;
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    size_t siglen = 64;
+    if (k && md && EVP_DigestSignInit(md, NULL, NULL, NULL, k) == 1 &&
+        EVP_DigestSign(md, sig, &siglen, msg, total) == 1 && siglen == 64)
+        rc = HK_OK;
+    EVP_MD_CTX_free(md);
+    EVP_PKEY_free(own);
+    free(msg);
+    return rc;
+}

@@ -64,4 +64,25 @@ int hk_secret_decrypt(const uint8_t key[32], const char *enc, hk_buf *out);
 #define HK_SECRET_GEN_LEN 51
 void hk_secret_generate(char out[HK_SECRET_GEN_LEN]);
 
+/* ---- Ed25519 (Standard Webhooks v1a) ------------------------------------------------------ */
+
+/* A private key as text: "whsk_" + standard base64 of the 32-byte Ed25519 private key (the
+ * RFC 8032 seed); a public key: "whpk_" + base64 of the 32-byte public key. 49 chars + NUL. */
+#define HK_ED25519_TEXT_LEN 50
+/* A new key pair from OpenSSL's CSPRNG: the private key's text into out. HK_EINTERNAL if
+ * OpenSSL fails. */
+int hk_ed25519_generate(char out[HK_ED25519_TEXT_LEN]);
+/* Reads a private key's text ("whsk_..."). HK_EINVAL if it is not one. */
+int hk_ed25519_parse(const char *text, uint8_t priv[32]);
+/* The public key text ("whpk_...") of a private key's text. HK_EINVAL if text is not one. */
+int hk_ed25519_public_text(const char *priv_text, char out[HK_ED25519_TEXT_LEN]);
+/* Ed25519 signature (RFC 8032, pure) of part[0] || part[1] || ... with priv, or with pkey
+ * when it is not NULL (a key made once by hk_ed25519_key_new: half the cost, the public key is
+ * not derived again). HK_EINTERNAL if OpenSSL fails. */
+int hk_ed25519_sign(const uint8_t priv[32], void *pkey, const hk_iov *parts, int nparts,
+                    uint8_t sig[64]);
+/* The OpenSSL key of priv, to sign with many times (free with hk_ed25519_key_free), or NULL. */
+void *hk_ed25519_key_new(const uint8_t priv[32]);
+void hk_ed25519_key_free(void *pkey); /* NULL ok */
+
 #endif

@@ -250,6 +250,8 @@ static void whc_free(whc *w)
     w->o->nwhc--;
     hk_webhook_free(w->wh);
     free(w->keys);
+    hk_ed_keys_clear(w->ed, 2);
+    free(w->sched);
     free(w->hdr_static);
     hk_blob_unref(w->hdr_json);
     hk_limiter_slot_clear(w->d->queue->limiter, &w->rl);
@@ -273,6 +275,20 @@ static void whc_set(hk_dispatch *d, whc *w, hk_webhook *wh)
     w->nkeys = 0;
     w->keys = hk_calloc(2, sizeof(hk_sign_key));
     w->nkeys = hk_request_keys(wh, hk_now_ms(), w->keys);
+    hk_ed_keys_clear(w->ed, 2);
+    w->ned = hk_request_ed_keys(wh, hk_now_ms(), w->ed);
+    free(w->sched);
+    w->sched = NULL;
+    w->nsched = 0;
+    if (wh->retry_schedule) { /* validated when stored; unreadable falls back to the global */
+        int64_t tmp[HK_RETRY_SCHEDULE_MAX];
+        int n = hk_duration_list_parse(wh->retry_schedule, tmp, HK_RETRY_SCHEDULE_MAX, NULL, 0);
+        if (n > 0) {
+            w->sched = hk_malloc(sizeof tmp[0] * (size_t)n);
+            memcpy(w->sched, tmp, sizeof tmp[0] * (size_t)n);
+            w->nsched = n;
+        }
+    }
     w->hdr_static = hk_request_static_headers(d->cfg, wh);
     hk_blob_unref(w->hdr_json);
     hk_buf hj;
@@ -603,8 +619,11 @@ static void on_attempt_done(void *arg, const hk_httpc_resp *resp)
     w->progress_mono = hk_mono_ms();
     int64_t now = hk_now_ms();
     int n = j->attempt_number + 1;
-    hk_retry_policy policy = {d->cfg->retry_schedule, d->cfg->retry_schedule_len,
-                              d->cfg->retry_jitter};
+    /* the webhook's policy as this node knows it now: a change made while the attempt was in
+     * flight already decides its retry (docs/API.md "Delivery policy") */
+    hk_retry_policy policy;
+    int timeout_ms;
+    hk_policy_for(d->cfg, w->sched, w->nsched, w->wh ? w->wh->timeout_ms : 0, &policy, &timeout_ms);
     hk_outcome oc;
     hk_outcome_decide(resp, n, j->max_attempts, &policy, hk_random_unit(), now, &oc);
     hk_m_attempt(d->m, oc.cls, resp->duration_ms);
@@ -687,8 +706,12 @@ static void start_attempt(hk_dispatch *d, whc *w, hk_job *j)
     hk_buf_init(&h, HK_BUF_UNLIMITED);
     hk_buf_puts(&h, w->hdr_static);
     size_t fixed_len = h.len;
-    hk_request_attempt_headers(w->wh, w->keys, w->nkeys, j->id, j->event_id, a->started_wall / 1000,
-                               j->body->data, j->body->len, &h);
+    /* a previous secret or key whose grace period ended since the settings were loaded stops
+     * signing now, not at the next reload (keys are newest first) */
+    int nkeys = w->nkeys > 1 && w->wh->prev_secret_expires_at <= a->started_wall ? 1 : w->nkeys;
+    int ned = w->ned > 1 && w->wh->prev_signing_key_expires_at <= a->started_wall ? 1 : w->ned;
+    hk_request_attempt_headers(w->wh, w->keys, nkeys, w->ed, ned, j->id, j->event_id,
+                               a->started_wall / 1000, j->body->data, j->body->len, &h);
     const char *lines = hk_buf_cstr(&h);
     /* recorded in two parts: the static headers once per webhook version, by reference */
     a->req_headers = headers_to_json(lines + fixed_len);
@@ -705,17 +728,24 @@ static void start_attempt(hk_dispatch *d, whc *w, hk_job *j)
     d->attempts = a;
     /* Never send unsigned: without a usable secret (it could not be decrypted) the attempt
      * fails here, retried like any other, so fixing the key and restarting sends it. */
-    if (w->nkeys > 0)
-        a->xfer = hk_httpc_post(d->http, w->wh->url, j->body->data, j->body->len, lines,
+    hk_retry_policy policy;
+    int timeout_ms;
+    hk_policy_for(d->cfg, w->sched, w->nsched, w->wh->timeout_ms, &policy, &timeout_ms);
+    int can_sign = hk_request_can_sign(w->wh, w->nkeys, w->ned);
+    if (can_sign)
+        a->xfer = hk_httpc_post(d->http, w->wh->url, j->body->data, j->body->len, lines, timeout_ms,
                                 on_attempt_done, a);
     hk_buf_free(&h);
     if (!a->xfer) {
         /* curl refused the transfer outright: a failed attempt, reported like any other */
         hk_httpc_resp r;
         memset(&r, 0, sizeof r);
-        r.error = w->nkeys > 0 ? "the request could not be started"
-                               : "the webhook secret cannot be decrypted (check "
-                                 "WEBHOOK_ENCRYPTION_KEY); nothing was sent";
+        r.error = can_sign ? "the request could not be started"
+                  : w->nkeys > 0
+                      ? "the webhook's Ed25519 key cannot be read (check WEBHOOK_ENCRYPTION_KEY); "
+                        "nothing was sent"
+                      : "the webhook secret cannot be decrypted (check "
+                        "WEBHOOK_ENCRYPTION_KEY); nothing was sent";
         r.body = "";
         on_attempt_done(a, &r);
     }

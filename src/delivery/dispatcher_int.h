@@ -39,6 +39,10 @@ typedef struct whc {
     hk_webhook *wh;        /* NULL until loaded */
     hk_sign_key *keys;
     int nkeys;
+    hk_ed_key ed[2]; /* its live Ed25519 keys (scheme ed25519) */
+    int ned;
+    int64_t *sched; /* the webhook's own retry schedule (parsed), or NULL: the global one */
+    int nsched;
     char *hdr_static;  /* Content-Type, User-Agent, custom headers: "Name: v\n"... */
     hk_blob *hdr_json; /* hdr_static as a JSON object, recorded once per version */
     char hdr_ref[65];  /* its reference in the store (hk_headers_ref) */

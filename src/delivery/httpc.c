@@ -46,6 +46,7 @@ struct hk_httpc_xfer {
     char refused_msg[160];
     char errbuf[CURL_ERROR_SIZE];
     int64_t start_us;
+    int timeout_ms; /* this transfer's total deadline */
     hk_httpc_xfer *prev, *next;
 };
 
@@ -198,7 +199,7 @@ static void finish(hk_httpc *c, hk_httpc_xfer *x, CURLcode code)
     } else {
         r.timed_out = code == CURLE_OPERATION_TIMEDOUT;
         if (r.timed_out)
-            snprintf(msg, sizeof msg, "timed out after %d ms (%s)", c->cfg->http_timeout_ms,
+            snprintf(msg, sizeof msg, "timed out after %d ms (%s)", x->timeout_ms,
                      x->errbuf[0] ? x->errbuf : curl_easy_strerror(code));
         else
             snprintf(msg, sizeof msg, "%s%s%s", curl_easy_strerror(code), x->errbuf[0] ? ": " : "",
@@ -264,10 +265,11 @@ hk_httpc *hk_httpc_new(struct event_base *base, const hk_config *cfg, char *err,
 }
 
 hk_httpc_xfer *hk_httpc_post(hk_httpc *c, const char *url, const char *body, size_t len,
-                             const char *headers, hk_httpc_cb cb, void *arg)
+                             const char *headers, int timeout_ms, hk_httpc_cb cb, void *arg)
 {
     hk_httpc_xfer *x = hk_calloc(1, sizeof *x);
     x->c = c;
+    x->timeout_ms = timeout_ms > 0 ? timeout_ms : c->cfg->http_timeout_ms;
     x->cb = cb;
     x->arg = arg;
     hk_capture_init(&x->cap, (size_t)c->cfg->response_body_max);
@@ -303,8 +305,8 @@ hk_httpc_xfer *hk_httpc_post(hk_httpc *c, const char *url, const char *body, siz
     curl_easy_setopt(e, CURLOPT_POSTFIELDS, body);
     curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, x->hdrs);
-    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)c->cfg->http_timeout_ms);
-    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)c->cfg->http_timeout_ms);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)x->timeout_ms);
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)x->timeout_ms);
     curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
     /* never a proxy from the environment (http_proxy, HTTPS_PROXY, ...): the SSRF guard checks
      * the address connected to, which would then be the proxy's, not the endpoint's */

@@ -45,11 +45,12 @@ typedef void (*hk_httpc_cb)(void *arg, const hk_httpc_resp *resp);
 hk_httpc *hk_httpc_new(struct event_base *base, const hk_config *cfg, char *err, size_t errlen);
 
 /* Starts POSTing body (not copied: it must stay valid until the callback) to url with the
- * header lines in headers ("Name: value" separated by '\n'; copied). cb runs once, later,
- * never from inside this call. Returns the transfer (for hk_httpc_cancel) or NULL if curl
- * refused to start it (cb then never runs). */
+ * header lines in headers ("Name: value" separated by '\n'; copied), with a total deadline of
+ * timeout_ms (<= 0: HOOKD_HTTP_TIMEOUT_MS). cb runs once, later, never from inside this call.
+ * Returns the transfer (for hk_httpc_cancel) or NULL if curl refused to start it (cb then
+ * never runs). */
 hk_httpc_xfer *hk_httpc_post(hk_httpc *c, const char *url, const char *body, size_t len,
-                             const char *headers, hk_httpc_cb cb, void *arg);
+                             const char *headers, int timeout_ms, hk_httpc_cb cb, void *arg);
 
 /* Aborts a transfer; its callback will not run. */
 void hk_httpc_cancel(hk_httpc *c, hk_httpc_xfer *x);

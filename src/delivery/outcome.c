@@ -23,6 +23,18 @@ int hk_outcome_class(const hk_httpc_resp *r)
     return HK_OUT_5XX;
 }
 
+void hk_policy_for(const hk_config *cfg, const int64_t *own, int own_n, int own_timeout_ms,
+                   hk_retry_policy *policy, int *timeout_ms)
+{
+    int mine = own && own_n >= 1;
+    policy->schedule = mine ? own : cfg->retry_schedule;
+    policy->schedule_len = mine ? own_n : cfg->retry_schedule_len;
+    policy->jitter = cfg->retry_jitter;
+    *timeout_ms = own_timeout_ms > 0 && own_timeout_ms < cfg->http_timeout_ms
+                      ? own_timeout_ms
+                      : cfg->http_timeout_ms;
+}
+
 /* The message of a failed attempt: "HTTP <status>" (redirects say they are not followed), or
  * the transport error when no status arrived. */
 static void failure_message(const hk_httpc_resp *r, char *msg, size_t len)

@@ -16,6 +16,7 @@
 
 #include <stdint.h>
 
+#include "core/config.h"
 #include "delivery/httpc.h"
 
 typedef enum hk_verdict {
@@ -40,6 +41,13 @@ typedef struct hk_retry_policy {
     int schedule_len;
     double jitter;
 } hk_retry_policy;
+
+/* The policy of one webhook's deliveries (docs/API.md "Delivery policy"): its own retry
+ * schedule when it has one (own_n >= 1), else the global HOOKD_RETRY_SCHEDULE of cfg, with the
+ * global jitter either way; and its own attempt deadline (own_timeout_ms > 0) capped by
+ * HOOKD_HTTP_TIMEOUT_MS, which leases are sized by, else that global deadline. Pure. */
+void hk_policy_for(const hk_config *cfg, const int64_t *own, int own_n, int own_timeout_ms,
+                   hk_retry_policy *policy, int *timeout_ms);
 
 /* The metrics class of an answer: HK_OUT_REFUSED, else HK_OUT_TIMEOUT, else HK_OUT_CONNECT
  * (no status), else by status HK_OUT_2XX (< 300), 3XX, 4XX or 5XX (>= 500). */

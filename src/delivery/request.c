@@ -6,6 +6,7 @@
 
 #include <string.h>
 
+#include "core/crypto.h"
 #include "core/json.h"
 
 char *hk_request_static_headers(const hk_config *cfg, const hk_webhook *wh)
@@ -48,12 +49,31 @@ int hk_request_keys(const hk_webhook *wh, int64_t now_ms, hk_sign_key keys[2])
     return n;
 }
 
+int hk_request_ed_keys(const hk_webhook *wh, int64_t now_ms, hk_ed_key ed[2])
+{
+    int n = 0;
+    memset(ed, 0, 2 * sizeof ed[0]);
+    if (wh->signing_key && hk_ed25519_parse(wh->signing_key, ed[0].priv) == 0) n = 1;
+    if (n && wh->prev_signing_key && wh->prev_signing_key_expires_at > now_ms &&
+        hk_ed25519_parse(wh->prev_signing_key, ed[n].priv) == 0)
+        n++;
+    for (int i = 0; i < n; i++) ed[i].pkey = hk_ed25519_key_new(ed[i].priv);
+    return n;
+}
+
+int hk_request_can_sign(const hk_webhook *wh, int nkeys, int ned)
+{
+    return nkeys > 0 && (!(wh->schemes & HK_SIG_ED25519) || ned > 0);
+}
+
 void hk_request_attempt_headers(const hk_webhook *wh, const hk_sign_key *keys, int nkeys,
-                                const char *delivery_id, const char *event_id, int64_t ts_s,
-                                const char *body, size_t body_len, hk_buf *out)
+                                const hk_ed_key *ed, int ned, const char *delivery_id,
+                                const char *event_id, int64_t ts_s, const char *body,
+                                size_t body_len, hk_buf *out)
 {
     if (delivery_id) hk_buf_printf(out, "X-Delivery-Id: %s\n", delivery_id);
-    if (nkeys > 0) hk_sign_headers(wh->schemes, event_id, ts_s, body, body_len, keys, nkeys, out);
+    if (hk_request_can_sign(wh, nkeys, ned))
+        hk_sign_headers_ed(wh->schemes, event_id, ts_s, body, body_len, keys, nkeys, ed, ned, out);
 }
 
 void hk_request_headers_json(const char *lines, hk_buf *out)

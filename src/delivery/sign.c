@@ -77,6 +77,14 @@ void hk_sign_standard(const hk_sign_key *key, const char *msg_id, int64_t ts, co
     hk_buf_free(&b);
 }
 
+void hk_ed_keys_clear(hk_ed_key *ed, int n)
+{
+    for (int i = 0; i < n; i++) {
+        hk_ed25519_key_free(ed[i].pkey);
+        memset(&ed[i], 0, sizeof ed[i]);
+    }
+}
+
 /* 1 if s may go into a header value as it is: no control characters (CR, LF, NUL...). */
 static int header_safe(const char *s)
 {
@@ -88,8 +96,17 @@ static int header_safe(const char *s)
 int hk_sign_headers(unsigned schemes, const char *event_id, int64_t ts, const char *body,
                     size_t body_len, const hk_sign_key *keys, int nkeys, hk_buf *out)
 {
+    return hk_sign_headers_ed(schemes & ~(unsigned)HK_SIG_ED25519, event_id, ts, body, body_len,
+                              keys, nkeys, NULL, 0, out);
+}
+
+int hk_sign_headers_ed(unsigned schemes, const char *event_id, int64_t ts, const char *body,
+                       size_t body_len, const hk_sign_key *keys, int nkeys, const hk_ed_key *ed,
+                       int ned, hk_buf *out)
+{
     if (!keys || nkeys < 1 || !event_id || !header_safe(event_id) || (!body && body_len))
         return HK_EINVAL;
+    if ((schemes & HK_SIG_ED25519) && (!ed || ned < 1)) return HK_EINVAL;
     if (!body) body = "";
     const size_t start = out->len;
     char ts_s[24];
@@ -97,13 +114,27 @@ int hk_sign_headers(unsigned schemes, const char *event_id, int64_t ts, const ch
     uint8_t mac[32];
     int rc = HK_OK;
 
-    if (schemes & HK_SIG_STANDARD) {
+    if (schemes & (HK_SIG_STANDARD | HK_SIG_ED25519)) {
         rc = hk_buf_printf(
             out, "webhook-id: %s\nwebhook-timestamp: %s\nwebhook-signature: ", event_id, ts_s);
-        for (int i = 0; i < nkeys && !rc; i++) {
+        int first = 1;
+        for (int i = 0; (schemes & HK_SIG_STANDARD) && i < nkeys && !rc; i++) {
             standard_mac(&keys[i], event_id, ts_s, body, body_len, mac);
-            rc = hk_buf_puts(out, i ? " v1," : "v1,");
+            rc = hk_buf_puts(out, first ? "v1," : " v1,");
             if (!rc) rc = hk_base64_encode(mac, sizeof mac, out);
+            first = 0;
+        }
+        for (int i = 0; (schemes & HK_SIG_ED25519) && i < ned && !rc; i++) {
+            uint8_t sig[64];
+            hk_iov parts[] = {{event_id, strlen(event_id)},
+                              {".", 1},
+                              {ts_s, strlen(ts_s)},
+                              {".", 1},
+                              {body, body_len}};
+            rc = hk_ed25519_sign(ed[i].priv, ed[i].pkey, parts, (int)HK_ARRAY_LEN(parts), sig);
+            if (!rc) rc = hk_buf_puts(out, first ? "v1a," : " v1a,");
+            if (!rc) rc = hk_base64_encode(sig, sizeof sig, out);
+            first = 0;
         }
         if (!rc) rc = hk_buf_putc(out, '\n');
         if (rc) goto out;

@@ -58,7 +58,8 @@
     "hk_ms(w.last_triggered_at), w.success_count, w.failure_count, w.consecutive_failures, "       \
     "hk_ms(w.deleted_at), hk_ms(w.created_at), hk_ms(w.updated_at), "                              \
     "(SELECT string_agg(s.event_id, ' ' ORDER BY s.seq) FROM webhook_event_subscription s "        \
-    "WHERE s.webhook_id = w.id AND s.is_enabled)"
+    "WHERE s.webhook_id = w.id AND s.is_enabled), w.retry_schedule, w.timeout_ms, "                \
+    "w.signing_key, w.previous_signing_key, hk_ms(w.previous_signing_key_expires_at)"
 
 #define DL_COLS                                                                                    \
     "d.id, d.webhook_id, d.webhook_event_id, d.replay_of_delivery_id, d.event_type, "              \
@@ -159,9 +160,10 @@ static const char *const sql[Q_MAX] = {
     [Q_KEY_COUNT] = "SELECT count(*) FROM api_key",
     [Q_WH_INSERT] = "INSERT INTO webhook (id, name, url, secret, organization_id, user_id, "
                     "status, custom_headers, rate_limit_enabled, max_requests_per_minute, "
-                    "max_retries, filtering_options, signature_schemes, created_at, updated_at) "
-                    "VALUES ($1, $2, $3, $4, $5, $6, $7::webhook_status, $8::json, "
-                    "$9::boolean, $10, $11, $12::json, $13, hk_ts($14), hk_ts($14))",
+                    "max_retries, filtering_options, signature_schemes, created_at, updated_at, "
+                    "retry_schedule, timeout_ms, signing_key) VALUES ($1, $2, $3, $4, $5, $6, "
+                    "$7::webhook_status, $8::json, $9::boolean, $10, $11, $12::json, $13, "
+                    "hk_ts($14), hk_ts($14), $15, $16, $17)",
     [Q_WH_GET] = "SELECT " WH_COLS " FROM webhook w WHERE w.id = $1 AND w.organization_id = $2 "
                  "AND w.deleted_at IS NULL",
     [Q_WH_BY_IDS] = "SELECT " WH_COLS " FROM webhook w WHERE w.id = ANY($1::text[])",
@@ -174,7 +176,9 @@ static const char *const sql[Q_MAX] = {
                     "$5::webhook_status, custom_headers = $6::json, rate_limit_enabled = "
                     "$7::boolean, max_requests_per_minute = $8, max_retries = $9, "
                     "filtering_options = $10::json, signature_schemes = $11, user_id = $12, "
-                    "consecutive_failures = $13, updated_at = hk_ts($14) WHERE id = $1",
+                    "consecutive_failures = $13, updated_at = hk_ts($14), retry_schedule = $15, "
+                    "timeout_ms = $16, signing_key = $17, previous_signing_key = $18, "
+                    "previous_signing_key_expires_at = hk_ts($19::bigint) WHERE id = $1",
     [Q_WH_EXISTS] = "SELECT 1 FROM webhook WHERE id = $1 AND organization_id = $2 AND "
                     "deleted_at IS NULL",
     [Q_WH_DELETE] = "UPDATE webhook SET deleted_at = hk_ts($3), updated_at = hk_ts($3) WHERE "
@@ -652,6 +656,11 @@ static hk_webhook *row_webhook(PGresult *r, int i)
     w->deleted_at = g_i64(r, i, 19);
     w->created_at = g_i64(r, i, 20);
     w->updated_at = g_i64(r, i, 21);
+    w->retry_schedule = g_text(r, i, 23);
+    w->timeout_ms = (int)g_i64(r, i, 24);
+    w->signing_key = g_text(r, i, 25);
+    w->prev_signing_key = g_text(r, i, 26);
+    w->prev_signing_key_expires_at = g_i64(r, i, 27);
     /* subscriptions: event patterns never hold a space (validated), so ' ' separates them */
     const char *s = PQgetisnull(r, i, 22) ? "" : PQgetvalue(r, i, 22);
     int cap = 0;
@@ -817,6 +826,9 @@ static int pg_webhook_insert(void *conn, hk_req *req, const char *id, const hk_w
     p_text(&p, w->filtering_options);
     p_text(&p, w->schemes);
     p_i64(&p, req->now);
+    p_text(&p, w->retry_schedule);
+    p_time(&p, w->timeout_ms);
+    p_text(&p, w->signing_key);
     return run(conn, Q_WH_INSERT, &p, NULL);
 }
 
@@ -845,6 +857,11 @@ static int pg_webhook_update(void *conn, const char *id, const hk_wh_row *w)
     p_text(&p, w->user_id);
     p_i64(&p, w->consecutive_failures);
     p_i64(&p, w->updated_at);
+    p_text(&p, w->retry_schedule);
+    p_time(&p, w->timeout_ms);
+    p_text(&p, w->signing_key);
+    p_text(&p, w->prev_signing_key);
+    p_time(&p, w->prev_signing_key_expires_at);
     return run(conn, Q_WH_UPDATE, &p, NULL);
 }
 

@@ -177,9 +177,22 @@ static const char *const hk_pg_migrations[] = {
     "ALTER TABLE webhook_delivery ALTER COLUMN request_headers TYPE json"
     "  USING request_headers::json,"
     "  ALTER COLUMN request_body TYPE json USING request_body::json;",
+
+    /* per-webhook delivery policy (docs/API.md "Delivery policy"): the webhook's own retry
+     * schedule ("1s,5s,30s", as HOOKD_RETRY_SCHEDULE) and attempt deadline in ms; NULL = the
+     * global option. Adding NULL columns rewrites nothing. */
+    "ALTER TABLE webhook ADD COLUMN retry_schedule text,"
+    "  ADD COLUMN timeout_ms integer;",
+
+    /* Ed25519 signatures (scheme "ed25519", Standard Webhooks v1a): the webhook's private key
+     * ("whsk_" + base64, encrypted like the secret with WEBHOOK_ENCRYPTION_KEY) and, during a
+     * key rotation's grace period, the previous one and when it stops signing. NULL: none. */
+    "ALTER TABLE webhook ADD COLUMN signing_key text,"
+    "  ADD COLUMN previous_signing_key text,"
+    "  ADD COLUMN previous_signing_key_expires_at timestamptz;",
 };
 
-/* Rolling upgrades (docs/OPERATIONS.md "Upgrades"): the migrations after which a hookd that
+/* Rolling upgrades (docs/INSTALL.md "Upgrade"): the migrations after which a hookd that
  * knows fewer migrations can no longer serve the database, "contract" steps (a column dropped,
  * renamed or retyped, a meaning changed). Every other migration only expands the schema (new
  * tables, nullable or defaulted columns, indexes) so that the previous release keeps running on

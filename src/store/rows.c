@@ -156,6 +156,9 @@ void hk_wh_row_create(const hk_webhook_fields *f, hk_wh_row *out)
     out->filtering_options = f->has & HK_WF_FILTER ? f->filtering_options : NULL;
     hk_schemes_str(f->has & HK_WF_SCHEMES ? f->schemes : HK_SIG_DEFAULT, out->schemes,
                    sizeof out->schemes);
+    out->retry_schedule = f->has & HK_WF_RETRY_SCHEDULE ? f->retry_schedule : NULL;
+    out->timeout_ms = f->has & HK_WF_TIMEOUT ? f->timeout_ms : 0;
+    out->signing_key = f->has & HK_WF_SIGNING_KEY ? f->signing_key : NULL;
 }
 
 void hk_wh_row_patch(const hk_webhook *w, const hk_webhook_fields *f, int64_t now, hk_wh_row *out)
@@ -174,6 +177,20 @@ void hk_wh_row_patch(const hk_webhook *w, const hk_webhook_fields *f, int64_t no
     out->filtering_options = f->has & HK_WF_FILTER ? f->filtering_options : w->filtering_options;
     hk_schemes_str(f->has & HK_WF_SCHEMES ? f->schemes : w->schemes, out->schemes,
                    sizeof out->schemes);
+    out->retry_schedule = f->has & HK_WF_RETRY_SCHEDULE ? f->retry_schedule : w->retry_schedule;
+    out->timeout_ms = f->has & HK_WF_TIMEOUT ? f->timeout_ms : w->timeout_ms;
+    /* Ed25519: a rotation moves the current key aside; otherwise a key once made is kept */
+    out->signing_key = w->signing_key;
+    out->prev_signing_key = w->prev_signing_key;
+    out->prev_signing_key_expires_at = w->prev_signing_key_expires_at;
+    if ((f->has & HK_WF_SIGNING_KEY) && (f->has & HK_WF_ROTATE_KEY)) {
+        int keep = w->signing_key && f->prev_expires_at > 0;
+        out->prev_signing_key = keep ? w->signing_key : NULL;
+        out->prev_signing_key_expires_at = keep ? f->prev_expires_at : 0;
+        out->signing_key = f->signing_key;
+    } else if ((f->has & HK_WF_SIGNING_KEY) && !w->signing_key) {
+        out->signing_key = f->signing_key;
+    }
     out->consecutive_failures = w->consecutive_failures;
     if ((f->has & HK_WF_STATUS) && out->status == HK_WH_ACTIVE) out->consecutive_failures = 0;
     out->updated_at = now > w->updated_at ? now : w->updated_at + 1;

@@ -72,6 +72,10 @@ typedef struct hk_wh_row {
     char schemes[64]; /* as stored: "standard,reloop" */
     int64_t consecutive_failures;
     int64_t updated_at;
+    const char *retry_schedule;                 /* NULL = the global one */
+    int timeout_ms;                             /* 0 = the global one */
+    const char *signing_key, *prev_signing_key; /* Ed25519, as stored (encrypted with a key) */
+    int64_t prev_signing_key_expires_at;
 } hk_wh_row;
 
 /* The row of a new webhook: the given fields, defaults for the others (active, rate limit on at

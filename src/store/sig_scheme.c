@@ -15,6 +15,7 @@ static const struct {
     {HK_SIG_STANDARD, "standard"},
     {HK_SIG_RELOOP, "reloop"},
     {HK_SIG_SHA256, "sha256"},
+    {HK_SIG_ED25519, "ed25519"},
 };
 
 unsigned hk_sig_scheme_from_name(const char *name)

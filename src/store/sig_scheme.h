@@ -12,7 +12,9 @@ enum hk_sig_scheme {
     HK_SIG_STANDARD = 1 << 0,
     HK_SIG_RELOOP = 1 << 1,
     HK_SIG_SHA256 = 1 << 2,
+    HK_SIG_ED25519 = 1 << 3, /* Standard Webhooks v1a, with the webhook's key pair */
 };
+#define HK_SIG_LAST    HK_SIG_ED25519 /* the highest bit, for loops over the schemes */
 #define HK_SIG_DEFAULT (HK_SIG_STANDARD | HK_SIG_RELOOP)
 #define HK_SIG_ALL     (HK_SIG_STANDARD | HK_SIG_RELOOP | HK_SIG_SHA256)
 

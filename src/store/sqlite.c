@@ -35,7 +35,8 @@
     "id, name, url, secret, previous_secret, previous_secret_expires_at, organization_id, "        \
     "user_id, status, custom_headers, rate_limit_enabled, max_requests_per_minute, "               \
     "max_retries, filtering_options, signature_schemes, last_triggered_at, success_count, "        \
-    "failure_count, consecutive_failures, deleted_at, created_at, updated_at"
+    "failure_count, consecutive_failures, deleted_at, created_at, updated_at, retry_schedule, "    \
+    "timeout_ms, signing_key, previous_signing_key, previous_signing_key_expires_at"
 
 #define DL_COLS                                                                                    \
     "d.id, d.webhook_id, d.webhook_event_id, d.replay_of_delivery_id, d.event_type, "              \
@@ -134,8 +135,9 @@ static const char *const sql[S_MAX] = {
     [S_KEY_COUNT] = "SELECT COUNT(*) FROM api_key",
     [S_WH_INSERT] = "INSERT INTO webhook (id, name, url, secret, organization_id, user_id, "
                     "status, custom_headers, rate_limit_enabled, max_requests_per_minute, "
-                    "max_retries, filtering_options, signature_schemes, created_at, updated_at) "
-                    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?14)",
+                    "max_retries, filtering_options, signature_schemes, created_at, updated_at, "
+                    "retry_schedule, timeout_ms, signing_key) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, "
+                    "?8, ?9, ?10, ?11, ?12, ?13, ?14, ?14, ?15, ?16, ?17)",
     [S_WH_GET] = "SELECT " WH_COLS " FROM webhook WHERE id = ?1 AND organization_id = ?2 "
                  "AND deleted_at IS NULL",
     [S_WH_BY_ID] = "SELECT " WH_COLS " FROM webhook WHERE id = ?1",
@@ -146,10 +148,13 @@ static const char *const sql[S_MAX] = {
     [S_WH_LIST] = "SELECT " WH_COLS " FROM webhook WHERE organization_id = ?1 AND deleted_at "
                   "IS NULL AND (?2 IS NULL OR status = ?2) ORDER BY created_at DESC, id DESC "
                   "LIMIT ?3 OFFSET ?4",
-    [S_WH_UPDATE] = "UPDATE webhook SET name = ?2, url = ?3, secret = ?4, status = ?5, "
-                    "custom_headers = ?6, rate_limit_enabled = ?7, max_requests_per_minute = ?8, "
-                    "max_retries = ?9, filtering_options = ?10, signature_schemes = ?11, "
-                    "user_id = ?12, consecutive_failures = ?13, updated_at = ?14 WHERE id = ?1",
+    [S_WH_UPDATE] =
+        "UPDATE webhook SET name = ?2, url = ?3, secret = ?4, status = ?5, "
+        "custom_headers = ?6, rate_limit_enabled = ?7, max_requests_per_minute = ?8, "
+        "max_retries = ?9, filtering_options = ?10, signature_schemes = ?11, "
+        "user_id = ?12, consecutive_failures = ?13, updated_at = ?14, retry_schedule = ?15, "
+        "timeout_ms = ?16, signing_key = ?17, previous_signing_key = ?18, "
+        "previous_signing_key_expires_at = ?19 WHERE id = ?1",
     [S_WH_DELETE] = "UPDATE webhook SET deleted_at = ?3, updated_at = ?3 WHERE id = ?1 AND "
                     "organization_id = ?2 AND deleted_at IS NULL",
     [S_WH_ORG] = "SELECT " WH_COLS " FROM webhook WHERE organization_id = ?1 AND deleted_at "
@@ -413,6 +418,11 @@ static hk_webhook *row_webhook(sqlite3_stmt *s)
     w->deleted_at = c_i64(s, 19);
     w->created_at = c_i64(s, 20);
     w->updated_at = c_i64(s, 21);
+    w->retry_schedule = c_text(s, 22);
+    w->timeout_ms = (int)c_i64(s, 23);
+    w->signing_key = c_text(s, 24);
+    w->prev_signing_key = c_text(s, 25);
+    w->prev_signing_key_expires_at = c_i64(s, 26);
     return w;
 }
 
@@ -532,6 +542,9 @@ static int sq_webhook_insert(void *conn, hk_req *req, const char *id, const hk_w
     b_text(s, 12, w->filtering_options);
     b_text(s, 13, w->schemes);
     b_i64(s, 14, req->now);
+    b_text(s, 15, w->retry_schedule);
+    b_time(s, 16, w->timeout_ms);
+    b_text(s, 17, w->signing_key);
     return run(c, s, "webhook insert");
 }
 
@@ -562,6 +575,11 @@ static int sq_webhook_update(void *conn, const char *id, const hk_wh_row *w)
     b_text(s, 12, w->user_id);
     b_i64(s, 13, w->consecutive_failures);
     b_i64(s, 14, w->updated_at);
+    b_text(s, 15, w->retry_schedule);
+    b_time(s, 16, w->timeout_ms);
+    b_text(s, 17, w->signing_key);
+    b_text(s, 18, w->prev_signing_key);
+    b_time(s, 19, w->prev_signing_key_expires_at);
     return run(c, s, "webhook update");
 }
 

@@ -130,6 +130,19 @@ static const char *const hk_sqlite_migrations[] = {
     "  headers TEXT NOT NULL,"
     "  created_at INTEGER NOT NULL);"
     "ALTER TABLE webhook_delivery ADD COLUMN request_headers_ref TEXT;",
+
+    /* per-webhook delivery policy (docs/API.md "Delivery policy"): the webhook's own retry
+     * schedule ("1s,5s,30s", as HOOKD_RETRY_SCHEDULE) and attempt deadline in ms; NULL = the
+     * global option. Adding NULL columns rewrites nothing. */
+    "ALTER TABLE webhook ADD COLUMN retry_schedule TEXT;"
+    "ALTER TABLE webhook ADD COLUMN timeout_ms INTEGER;",
+
+    /* Ed25519 signatures (scheme "ed25519", Standard Webhooks v1a): the webhook's private key
+     * ("whsk_" + base64, encrypted like the secret with WEBHOOK_ENCRYPTION_KEY) and, during a
+     * key rotation's grace period, the previous one and when it stops signing. NULL: none. */
+    "ALTER TABLE webhook ADD COLUMN signing_key TEXT;"
+    "ALTER TABLE webhook ADD COLUMN previous_signing_key TEXT;"
+    "ALTER TABLE webhook ADD COLUMN previous_signing_key_expires_at INTEGER;",
 };
 
 #endif

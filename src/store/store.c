@@ -415,7 +415,7 @@ void hk_schemes_str(unsigned bits, char *out, size_t n)
 {
     out[0] = '\0';
     size_t len = 0;
-    for (unsigned b = 1; b <= HK_SIG_SHA256; b <<= 1) {
+    for (unsigned b = 1; b <= HK_SIG_LAST; b <<= 1) {
         if (!(bits & b)) continue;
         int w = snprintf(out + len, n - len, "%s%s", len ? "," : "", hk_sig_scheme_name(b));
         if (w < 0 || (size_t)w >= n - len) break;
@@ -451,6 +451,9 @@ void hk_webhook_free(hk_webhook *w)
     free(w->user_id);
     free(w->custom_headers);
     free(w->filtering_options);
+    free(w->retry_schedule);
+    free(w->signing_key);
+    free(w->prev_signing_key);
     for (int i = 0; i < w->nevents; i++) free(w->events[i]);
     free(w->events);
     free(w);
@@ -468,6 +471,9 @@ hk_webhook *hk_webhook_dup(const hk_webhook *w)
     d->user_id = hk_strdup(w->user_id);
     d->custom_headers = hk_strdup(w->custom_headers);
     d->filtering_options = hk_strdup(w->filtering_options);
+    d->retry_schedule = hk_strdup(w->retry_schedule);
+    d->signing_key = hk_strdup(w->signing_key);
+    d->prev_signing_key = hk_strdup(w->prev_signing_key);
     d->events = w->nevents ? hk_malloc(sizeof(char *) * (size_t)w->nevents) : NULL;
     for (int i = 0; i < w->nevents; i++) d->events[i] = hk_strdup(w->events[i]);
     return d;
@@ -850,6 +856,17 @@ static int webhook_open(const hk_store *st, hk_webhook *w)
         w->prev_secret_expires_at = 0;
         bad = 1;
     }
+    if (secret_open(st, &w->signing_key)) {
+        free(w->signing_key);
+        w->signing_key = NULL;
+        bad = 1;
+    }
+    if (secret_open(st, &w->prev_signing_key)) {
+        free(w->prev_signing_key);
+        w->prev_signing_key = NULL;
+        w->prev_signing_key_expires_at = 0;
+        bad = 1;
+    }
     if (headers_open(st, &w->custom_headers)) {
         /* not sent as ciphertext: the deliveries go out without them (and the API shows null) */
         free(w->custom_headers);
@@ -944,8 +961,9 @@ static int exec_one(hk_store *st, void *conn, hk_req *req)
     if (req->kind == HK_REQ_WEBHOOK_CREATE) slot = &req->u.wh_create.f;
     if (req->kind == HK_REQ_WEBHOOK_PATCH) slot = &req->u.wh_patch.f;
     hk_webhook_fields enc_fields;
-    hk_buf enc, enc_headers;
+    hk_buf enc, enc_headers, enc_key;
     hk_buf_init(&enc, 8192);
+    hk_buf_init(&enc_key, 8192);
     hk_buf_init(&enc_headers, HK_BUF_UNLIMITED);
     hk_buf *bufs = NULL;
     int rc = HK_OK;
@@ -953,7 +971,8 @@ static int exec_one(hk_store *st, void *conn, hk_req *req)
         const hk_webhook_fields *f = *slot;
         int secret = (f->has & HK_WF_SECRET) && f->secret;
         int headers = (f->has & HK_WF_HEADERS) && f->custom_headers;
-        if (secret || headers) {
+        int key = (f->has & HK_WF_SIGNING_KEY) && f->signing_key;
+        if (secret || headers || key) {
             orig = f;
             enc_fields = *orig;
             if (secret && hk_secret_encrypt(st->cfg->enc_key, orig->secret, &enc))
@@ -961,7 +980,10 @@ static int exec_one(hk_store *st, void *conn, hk_req *req)
             if (!rc && headers &&
                 headers_seal(st->cfg->enc_key, orig->custom_headers, &enc_headers))
                 rc = HK_EINTERNAL;
+            if (!rc && key && hk_secret_encrypt(st->cfg->enc_key, orig->signing_key, &enc_key))
+                rc = HK_EINTERNAL;
             if (secret) enc_fields.secret = hk_buf_cstr(&enc);
+            if (key) enc_fields.signing_key = hk_buf_cstr(&enc_key);
             if (headers) enc_fields.custom_headers = hk_buf_cstr(&enc_headers);
             *slot = &enc_fields;
         }
@@ -986,6 +1008,7 @@ static int exec_one(hk_store *st, void *conn, hk_req *req)
     }
     hk_buf_free(&enc);
     hk_buf_free(&enc_headers);
+    hk_buf_free(&enc_key);
     req->rc = rc;
     return rc;
 }

@@ -16,9 +16,9 @@
  * caller that takes an output (say the jobs) sets the pointer to NULL first.
  *
  * Secrets: callers always see plaintext. With WEBHOOK_ENCRYPTION_KEY the store encrypts
- * secrets and custom header values (and the recorded static request headers, hk_result) before
- * they reach a backend and decrypts them after, in store.c, so backends only ever hold
- * ciphertext.
+ * secrets, Ed25519 private keys and custom header values (and the recorded static request
+ * headers, hk_result) before they reach a backend and decrypts them after, in store.c, so
+ * backends only ever hold ciphertext.
  *
  * Times are int64 ms since the epoch; 0 means "none" (NULL in SQL).
  */
@@ -66,6 +66,13 @@ typedef struct hk_webhook {
     int64_t deleted_at;
     int64_t created_at;
     int64_t updated_at;
+    /* delivery policy (docs/API.md "Delivery policy"): NULL / 0 = the global one */
+    char *retry_schedule; /* the webhook's retrySchedule as stored: "1s,5s,30s" */
+    int timeout_ms;       /* its timeoutMs */
+    /* Ed25519 (scheme "ed25519"): plaintext private key texts ("whsk_...", crypto.h), or NULL */
+    char *signing_key;
+    char *prev_signing_key; /* the key being rotated out, signing until the time below */
+    int64_t prev_signing_key_expires_at;
 } hk_webhook;
 
 void hk_webhook_free(hk_webhook *w); /* frees the members and w; NULL ok */
@@ -199,6 +206,13 @@ enum {
     /* With HK_WF_SECRET: a rotation. The old secret becomes the previous one, still signing
      * until prev_expires_at (0: it stops at once). */
     HK_WF_ROTATE = 1 << 12,
+    HK_WF_RETRY_SCHEDULE = 1 << 13,
+    HK_WF_TIMEOUT = 1 << 14,
+    /* signing_key: the Ed25519 key of a webhook that has none yet (one it has is kept) */
+    HK_WF_SIGNING_KEY = 1 << 15,
+    /* With HK_WF_SIGNING_KEY: a rotation. signing_key replaces the current key, which becomes
+     * the previous one, still signing until prev_expires_at (0: it stops at once). */
+    HK_WF_ROTATE_KEY = 1 << 16,
 };
 
 typedef struct hk_webhook_fields {
@@ -211,7 +225,10 @@ typedef struct hk_webhook_fields {
     unsigned schemes;
     const char *const *events;
     int nevents;
-    int64_t prev_expires_at; /* HK_WF_ROTATE */
+    int64_t prev_expires_at;    /* HK_WF_ROTATE */
+    const char *retry_schedule; /* "1s,5s" (validated) or NULL to clear */
+    int timeout_ms;             /* or 0 to clear */
+    const char *signing_key;    /* HK_WF_SIGNING_KEY: a private key text (crypto.h) */
 } hk_webhook_fields;
 
 typedef struct hk_ingest_item {

@@ -287,6 +287,10 @@ def test_migration_2_rebuilds_the_due_index_of_a_populated_database(pg_server, t
                   "lease_owner IS NULL AND next_retry_at IS NOT NULL; "
                   "DROP TABLE IF EXISTS webhook_headers; ALTER TABLE webhook_delivery DROP "
                   "COLUMN IF EXISTS request_headers_ref; "  # migration 3
+                  "ALTER TABLE webhook DROP COLUMN IF EXISTS retry_schedule, DROP COLUMN IF "
+                  "EXISTS timeout_ms, DROP COLUMN IF EXISTS signing_key, DROP COLUMN IF EXISTS "
+                  "previous_signing_key, DROP COLUMN IF EXISTS "
+                  "previous_signing_key_expires_at; "  # the per-webhook policy and Ed25519 ones
                   "DELETE FROM schema_migrations WHERE version >= 2", url)
     pg_server.sql("INSERT INTO webhook_delivery (id, webhook_id, webhook_event_id, event_type, "
                   "request_url, status, attempt_number, max_attempts, next_retry_at, created_at, "

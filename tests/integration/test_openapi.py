@@ -371,6 +371,16 @@ def c_rotate(h, w):
             req("err", "POST", u, {"graceSeconds": -1}, label="negative grace")]
 
 
+@case("post", "/api/webhook/v1/{id}/rotate-signing-key")
+def c_rotate_key(h, w):
+    u = f"/api/webhook/v1/{w['wh_a']}/rotate-signing-key"
+    return [req("ok", "POST", u, {"graceSeconds": 60}),
+            req("ok", "POST", u, label="empty body"),
+            req("err", "POST", f"/api/webhook/v1/{UNKNOWN['wh']}/rotate-signing-key", {}, label="unknown id"),
+            req("err", "POST", u, **BAD_JSON),
+            req("err", "POST", u, {"graceSeconds": -1}, label="negative grace")]
+
+
 @case("post", "/api/webhook/v1/sign-test-event")
 def c_sign(h, w):
     u = "/api/webhook/v1/sign-test-event"

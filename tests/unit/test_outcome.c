@@ -5,7 +5,8 @@
  * (final at once, gone), refused by the SSRF guard (final at once on attempt 1), the last
  * attempt, the schedule with its jitter, and Retry-After: honoured on 429 and 503 only, only
  * when longer than the schedule, as delta-seconds or an HTTP-date against "now", capped, and
- * ignored when unparseable.
+ * ignored when unparseable. And a webhook's own policy (hk_policy_for): its schedule or the
+ * global one, its deadline capped by the global one.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -235,13 +236,49 @@ static void test_retry_after(void **state)
     assert_int_equal(decide(&r, 1, 10).delay_ms, 5 * S);
 }
 
+static void test_policy_for(void **state)
+{
+    (void)state;
+    hk_config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.retry_schedule[0] = 5 * S;
+    cfg.retry_schedule[1] = 5 * M;
+    cfg.retry_schedule_len = 2;
+    cfg.retry_jitter = 0.2;
+    cfg.http_timeout_ms = 10000;
+    hk_retry_policy p;
+    int t = -1;
+    /* none of its own: the global schedule, jitter and deadline */
+    hk_policy_for(&cfg, NULL, 0, 0, &p, &t);
+    assert_ptr_equal(p.schedule, cfg.retry_schedule);
+    assert_int_equal(p.schedule_len, 2);
+    assert_true(p.jitter == 0.2);
+    assert_int_equal(t, 10000);
+    /* its own schedule (the global jitter still) and a shorter deadline */
+    const int64_t own[] = {S, 2 * S, 3 * S};
+    hk_policy_for(&cfg, own, 3, 300, &p, &t);
+    assert_ptr_equal(p.schedule, own);
+    assert_int_equal(p.schedule_len, 3);
+    assert_true(p.jitter == 0.2);
+    assert_int_equal(t, 300);
+    /* an empty own schedule is none */
+    hk_policy_for(&cfg, own, 0, 0, &p, &t);
+    assert_ptr_equal(p.schedule, cfg.retry_schedule);
+    /* a deadline above HOOKD_HTTP_TIMEOUT_MS (the global was lowered after it was stored) is
+     * capped by it: leases are sized by the global one */
+    hk_policy_for(&cfg, NULL, 0, 60000, &p, &t);
+    assert_int_equal(t, 10000);
+    hk_policy_for(&cfg, NULL, 0, -5, &p, &t);
+    assert_int_equal(t, 10000);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_success),      cmocka_unit_test(test_classes_and_messages),
         cmocka_unit_test(test_gone),         cmocka_unit_test(test_refused),
         cmocka_unit_test(test_last_attempt), cmocka_unit_test(test_schedule),
-        cmocka_unit_test(test_retry_after),
+        cmocka_unit_test(test_retry_after),  cmocka_unit_test(test_policy_for),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

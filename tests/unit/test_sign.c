@@ -8,7 +8,10 @@
  *                -binary | openssl base64 -A
  *            (or -hmac "$SECRET" for the raw-secret fallback)
  * Also: header lines, their order and names, several secrets (newest first), the key
- * preparation rules and the error cases.
+ * preparation rules and the error cases. Ed25519 (v1a): RFC 8032 section 7.1 TEST 1 (key,
+ * public key, the empty message's signature), and the v1a header computed with the CLI:
+ *   printf '%s' "$ID.$TS.$BODY" | openssl pkeyutl -sign -inkey k.pem -rawin | openssl base64 -A
+ * where k.pem is TEST 1's secret key (DER 302e020100300506032b657004220420 + key).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -22,6 +25,7 @@
 
 #include "core/buf.h"
 #include "core/common.h"
+#include "core/crypto.h"
 #include "delivery/sign.h"
 
 #define SECRET  "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
@@ -229,13 +233,98 @@ static void test_empty_body(void **state)
     hk_buf_free(&b);
 }
 
+/* RFC 8032 7.1 TEST 1 */
+#define ED_PRIV "whsk_nWGxne/9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A="
+#define ED_PUB  "whpk_11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo="
+#define ED_EMPTY_SIG                                                                               \
+    "e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e065224901555fb8821590a33bacc61e39701cf9" \
+    "b4"                                                                                           \
+    "6bd25bf5f0595bbe24655141438e7a100b"
+#define ED_V1A                                                                                     \
+    "v1a,fldxM4gAKugP6nnt1hdz3sgGfZ6d99nzrMFnZOELIxbzEHoVmAb2ADpkJK7zgPePmPsle0zV9jSeGlHFG2NVAw=="
+
+static void test_ed25519(void **state)
+{
+    (void)state;
+    hk_ed_key ed;
+    memset(&ed, 0, sizeof ed);
+    char pub[HK_ED25519_TEXT_LEN];
+    assert_int_equal(hk_ed25519_parse(ED_PRIV, ed.priv), HK_OK);
+    assert_int_equal(hk_ed25519_public_text(ED_PRIV, pub), HK_OK);
+    assert_string_equal(pub, ED_PUB);
+    uint8_t sig[64];
+    char hex[129];
+    hk_iov none = {"", 0};
+    assert_int_equal(hk_ed25519_sign(ed.priv, NULL, &none, 1, sig), HK_OK);
+    hk_hex(sig, sizeof sig, hex);
+    assert_string_equal(hex, ED_EMPTY_SIG);
+    /* the same with the OpenSSL key made once */
+    ed.pkey = hk_ed25519_key_new(ed.priv);
+    assert_non_null(ed.pkey);
+    memset(sig, 0, sizeof sig);
+    assert_int_equal(hk_ed25519_sign(ed.priv, ed.pkey, &none, 1, sig), HK_OK);
+    hk_hex(sig, sizeof sig, hex);
+    assert_string_equal(hex, ED_EMPTY_SIG);
+    hk_ed_keys_clear(&ed, 1);
+    assert_null(ed.pkey);
+    /* not keys */
+    assert_int_equal(
+        hk_ed25519_parse("whsec_nWGxne/9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A=", ed.priv), HK_EINVAL);
+    assert_int_equal(hk_ed25519_parse("whsk_AAAA", ed.priv), HK_EINVAL);
+    assert_int_equal(hk_ed25519_public_text("whsk_!", pub), HK_EINVAL);
+    /* a generated key reads back */
+    char gen[HK_ED25519_TEXT_LEN];
+    assert_int_equal(hk_ed25519_generate(gen), HK_OK);
+    assert_int_equal(strlen(gen), 49);
+    assert_int_equal(hk_ed25519_parse(gen, ed.priv), HK_OK);
+
+    /* the headers: v1 then v1a in one webhook-signature; two keys: two v1a, newest first */
+    hk_sign_key k;
+    assert_int_equal(hk_sign_key_init(&k, SECRET), HK_OK);
+    hk_ed_key two[2];
+    memset(two, 0, sizeof two);
+    assert_int_equal(hk_ed25519_parse(ED_PRIV, two[0].priv), HK_OK);
+    assert_int_equal(hk_ed25519_parse(gen, two[1].priv), HK_OK);
+    two[1].pkey = hk_ed25519_key_new(two[1].priv); /* one made once, one per signature */
+    hk_buf b;
+    hk_buf_init(&b, 4096);
+    assert_int_equal(hk_sign_headers_ed(HK_SIG_STANDARD | HK_SIG_ED25519, MSG_ID, TS, BODY,
+                                        strlen(BODY), &k, 1, two, 1, &b),
+                     HK_OK);
+    assert_string_equal(hk_buf_cstr(&b), "webhook-id: " MSG_ID "\nwebhook-timestamp: 1614265330\n"
+                                         "webhook-signature: " STD_SIG " " ED_V1A "\n");
+    hk_buf_reset(&b);
+    assert_int_equal(
+        hk_sign_headers_ed(HK_SIG_ED25519, MSG_ID, TS, BODY, strlen(BODY), &k, 1, two, 2, &b),
+        HK_OK);
+    const char *v = strstr(hk_buf_cstr(&b), "webhook-signature: ");
+    assert_non_null(v);
+    assert_memory_equal(v + 19, ED_V1A " v1a,", strlen(ED_V1A) + 5);
+    /* ed25519 chosen without a key: nothing */
+    hk_buf_reset(&b);
+    assert_int_equal(hk_sign_headers_ed(HK_SIG_ED25519, MSG_ID, TS, BODY, 5, &k, 1, NULL, 0, &b),
+                     HK_EINVAL);
+    assert_int_equal(b.len, 0);
+    /* hk_sign_headers ignores the scheme (no keys to sign with) */
+    assert_int_equal(
+        hk_sign_headers(HK_SIG_ED25519 | HK_SIG_SHA256, MSG_ID, TS, BODY, 5, &k, 1, &b), HK_OK);
+    assert_null(strstr(hk_buf_cstr(&b), "v1a"));
+    hk_buf_free(&b);
+    hk_ed_keys_clear(two, 2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_check_vector),       cmocka_unit_test(test_key_init),
-        cmocka_unit_test(test_raw_fallback),       cmocka_unit_test(test_scheme_names),
-        cmocka_unit_test(test_headers_one_secret), cmocka_unit_test(test_headers_two_secrets),
-        cmocka_unit_test(test_headers_errors),     cmocka_unit_test(test_empty_body),
+        cmocka_unit_test(test_check_vector),
+        cmocka_unit_test(test_key_init),
+        cmocka_unit_test(test_raw_fallback),
+        cmocka_unit_test(test_scheme_names),
+        cmocka_unit_test(test_headers_one_secret),
+        cmocka_unit_test(test_headers_two_secrets),
+        cmocka_unit_test(test_headers_errors),
+        cmocka_unit_test(test_empty_body),
+        cmocka_unit_test(test_ed25519),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
