@@ -2737,7 +2737,7 @@ static int group_pg(void **state)
             T(test_two_nodes), T(test_replay), T(test_group_commit), T(test_group_results),        \
             T(test_results_repeated), T(test_results_late), T(test_mixed_submit),                  \
             T(test_event_bytes_kept), T(test_orders), T(test_secret_rotation), T(test_sync_exec),  \
-            T(test_edges), T(test_encrypted), T(test_store_stats),                                                      \
+            T(test_edges), T(test_encrypted), T(test_store_stats),                                 \
     }
 
 int main(void)
