@@ -370,7 +370,14 @@ def main(argv):
             url = pg.new_database("soak") if pg else None
             log(f"phase {i + 1}/{len(phases)}: HOOKD_RETENTION={p}, {args.rate:g} events/s for "
                 f"{args.minutes:g} min on {args.store}, warm-up {args.warmup_s:g} s")
-            results.append(run_phase(args, p, os.path.join(work, f"phase{i}"), url))
+            try:
+                results.append(run_phase(args, p, os.path.join(work, f"phase{i}"), url))
+            except bench.BenchError as e:  # say hookd refused the setting at start-up
+                log(f"phase HOOKD_RETENTION={p} could not run: {e}")
+                results.append({"retention": p, "samples": [], "errors": [str(e)[:2000]],
+                                "p99_ms": None, "requests_after_warmup": 0,
+                                "flat_store": {"ok": False, "error": "no samples"},
+                                "flat_rss": {"ok": False, "error": "no samples"}})
             print(table(results[-1]), file=sys.stderr, flush=True)
     finally:
         if pg:
