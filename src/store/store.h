@@ -168,15 +168,16 @@ enum hk_req_kind {
     HK_REQ_EVENT_GET,
     HK_REQ_DELIVERY_LIST,
     HK_REQ_DELIVERY_GET,
-    HK_REQ_CLAIM,       /* write */
-    HK_REQ_RESULTS,     /* write */
-    HK_REQ_RELEASE,     /* write */
-    HK_REQ_HEARTBEAT,   /* write */
-    HK_REQ_REPLAY,      /* write: manual retry of one delivery, or recover of a range */
-    HK_REQ_CLAIM_IDS,   /* write: lease the given deliveries if their rows agree (Redis claims) */
-    HK_REQ_DUE_SCAN,    /* read: one page of the due index (the Redis sweeper) */
-    HK_REQ_RESCHEDULE,  /* write: later due times of deliveries node_id holds (u.release) */
-    HK_REQ_STORE_STATS, /* read: the store's size, for /metrics (store_stats.c) */
+    HK_REQ_CLAIM,      /* write */
+    HK_REQ_RESULTS,    /* write */
+    HK_REQ_RELEASE,    /* write */
+    HK_REQ_HEARTBEAT,  /* write */
+    HK_REQ_REPLAY,     /* write: manual retry of one delivery, or recover of a range */
+    HK_REQ_CLAIM_IDS,  /* write: lease the given deliveries if their rows agree (Redis claims) */
+    HK_REQ_DUE_SCAN,   /* read: one page of the due index (the Redis sweeper) */
+    HK_REQ_RESCHEDULE, /* write: later due times of deliveries node_id holds (u.release) */
+    /* read: the store's size, for /metrics (store_stats.c) */
+    HK_REQ_STORE_STATS,
     HK_REQ_KIND_MAX
 };
 
