@@ -2,11 +2,15 @@
 """tests/soak/soak.py: does hookd run on a fixed disk? (issue 16, part 5)
 
 Runs hookd (a fresh store per phase) with a steady stream of events at a fixed rate against a
-fast receiver (bench/receiver), one phase per retention setting (by default `off`, then the
-profile's retention), and every --sample-s seconds samples:
+fast receiver (bench/receiver), one phase per retention setting (by default `off` and the
+profile's retention). The phases run side by side (--mode paired, the default): one hookd,
+store, receiver and stream each, at the same time, so whatever else the machine does (other
+processes, the disk) hits both alike and the p99 comparison measures pruning, not the
+neighbours; --mode sequential runs them one after the other. Every --sample-s seconds it samples:
 
   store   SQLite: the size of hookd.db + hookd.db-wal on disk; PostgreSQL: hookd_store_bytes
-          (/metrics: hookd's tables with indexes and TOAST)
+          (/metrics: hookd's tables with indexes and TOAST; asked of PostgreSQL directly, with
+          the same query, when hookd does not report it)
   rss     hookd's VmRSS (/proc/PID/status)
   p99     the ingest latency p99 of the requests of that interval (from the time each was due
           to be sent, so a stalled hookd shows even when it delays the senders)
@@ -28,12 +32,14 @@ It prints the curve of each phase as a table (stderr) and the whole result as on
           machine two identical runs differ by about that).
 
 Profiles (options given explicitly win):
-  short   CI: retention 20s, 2 minutes per phase, 100 events/s, samples every 3 s (~5 min)
-  long    retention 60s, 30 minutes per phase, 200 events/s, samples every 10 s (~65 min)
+  short   CI: retention 20s, 2 minutes, 100 events/s per phase, samples every 3 s
+  long    retention 60s, 30 minutes, 200 events/s per phase, samples every 10 s
+(twice as long with --mode sequential)
 
   tests/soak/soak.py [--profile short|long] [--store sqlite|pg] [--retention 60s]
                      [--phases off,60s] [--minutes N] [--rate R] [--sample-s S] [--warmup-s S]
-                     [--pad 250] [--build-dir build] [--hookd-env NAME=VALUE ...]
+                     [--pad 250] [--mode paired|sequential] [--build-dir build]
+                     [--hookd-env NAME=VALUE ...]
 
 Retention is HOOKD_RETENTION (and HOOKD_PRUNE_* given with --hookd-env); a hookd that does not
 know the option ignores it, and its retention phase grows like `off` (the run fails). Needs
@@ -63,6 +69,10 @@ PROFILES = {
     "long": dict(retention="60s", minutes=30.0, rate=200.0, sample_s=10.0),
 }
 MIB = 1 << 20
+# hookd_store_bytes's query (src/store/pg.c), for a hookd that does not report it
+PG_BYTES = ("SELECT COALESCE(sum(pg_total_relation_size(c.oid)), 0) FROM pg_class c JOIN "
+            "pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind = 'r' AND "
+            "n.nspname = current_schema()")
 
 
 def log(msg):
@@ -206,78 +216,114 @@ def sqlite_bytes(db):
     return total
 
 
-def run_phase(args, retention, work, pg_url):
-    """One phase: a fresh hookd and store, the stream for args.minutes; returns its result."""
-    env = {"HOOKD_RETENTION": retention, "HOOKD_LOG_LEVEL": "warn"}
-    if pg_url:
-        env["PG_URL"] = pg_url
-    for kv in args.hookd_env:
-        k, _, v = kv.partition("=")
-        env[k] = v
-    os.makedirs(work, exist_ok=True)
-    rcv = bench.Receiver(args.receiver_bin, work)
-    node = bench.Hookd(args.hookd_bin, os.path.join(work, "node"), env)
-    samples, errors = [], []
-    stream = None
+class Phase:
+    """One phase: a receiver, a fresh hookd (and store) with HOOKD_RETENTION=retention and its
+    webhook, and the stream. start() may raise bench.BenchError (hookd refused to start);
+    sample() takes one sample; finish() stops everything and returns the phase's result."""
+
+    def __init__(self, args, retention, work, pg_url):
+        self.args, self.retention, self.pg_url = args, retention, pg_url
+        self.env = {"HOOKD_RETENTION": retention, "HOOKD_LOG_LEVEL": "warn"}
+        if pg_url:
+            self.env["PG_URL"] = pg_url
+        for kv in args.hookd_env:
+            k, _, v = kv.partition("=")
+            self.env[k] = v
+        self.work = work
+        self.rcv = self.node = self.stream = None
+        self.samples, self.errors, self.lat_after_warmup = [], [], []
+        self.k = 0
+        self.dead = False
+
+    def start(self):
+        os.makedirs(self.work, exist_ok=True)
+        self.rcv = bench.Receiver(self.args.receiver_bin, self.work)
+        self.node = bench.Hookd(self.args.hookd_bin, os.path.join(self.work, "node"), self.env)
+        self.node.wait_healthy()
+        self.node.api("POST", "/v1", {"name": "soak", "url": self.rcv.url("/hook"),
+                                      "events": ["soak.*"], "rateLimitEnabled": False})
+        self.stream = Stream(self.node.port, bench.KEY, self.args.rate, self.args.pad)
+        self.stream.start()
+
+    def sample(self, t):
+        if self.dead:
+            return
+        node, args = self.node, self.args
+        if not node.alive():
+            self.errors.append(f"hookd exited with {node.proc.returncode}: {node.log_tail(800)}")
+            self.dead = True
+            return
+        recs, self.k = self.stream.since(self.k)
+        lats = [lat for _, lat, st in recs if st == 202]
+        bad = len([1 for _, _, st in recs if st != 202])
+        if t >= args.warmup_s:
+            self.lat_after_warmup += lats
+        store = (sqlite_bytes(node.env["HOOKD_DB"]) if not self.pg_url
+                 else metric(node.port, "hookd_store_bytes"))
+        if store is None:  # a hookd without the metric: the same figure, asked directly
+            store = int(bench.servers.pg_query(self.pg_url, PG_BYTES)[0][0])
+        try:
+            delivered = bench.request(self.rcv.port, "GET", "/count")[1].get("distinct")
+        except (OSError, AttributeError):
+            delivered = None
+        s = {"t": round(t, 1), "store_bytes": int(store), "rss_bytes": rss_bytes(node.pid),
+             "ingested": len(lats), "errors": bad,
+             "p99_ms": round(percentile(lats, 99), 2) if lats else None,
+             "rows_delivery": metric(node.port, "hookd_store_rows", '{table="delivery"}'),
+             "delivered": delivered}
+        self.samples.append(s)
+        log(f"[{self.retention}] t={s['t']:7.1f}s store={s['store_bytes'] / MIB:8.2f} MiB "
+            f"rss={s['rss_bytes'] / MIB:7.2f} MiB ingested={s['ingested']:5d} "
+            f"p99={s['p99_ms']} ms rows={s['rows_delivery']} delivered={delivered}")
+        if bad:
+            self.errors.append(f"t={s['t']}: {bad} ingests not answered 202")
+
+    def finish(self):
+        if self.stream:
+            self.stream.stop()
+        code = self.node.stop() if self.node else None
+        if self.rcv:
+            self.rcv.stop()
+        if code not in (0, None):
+            self.errors.append(f"hookd exited with {code} at the end of the phase")
+        args = self.args
+        after = [s for s in self.samples if s["t"] >= args.warmup_s]
+        lat = self.lat_after_warmup
+        return {"retention": self.retention, "samples": self.samples, "errors": self.errors,
+                "p99_ms": round(percentile(lat, 99), 2) if lat else None,
+                "requests_after_warmup": len(lat),
+                "flat_store": flatness([(s["t"], s["store_bytes"]) for s in after], args.flat_pct,
+                                       args.flat_store_mb * MIB),
+                "flat_rss": flatness([(s["t"], s["rss_bytes"]) for s in after], args.flat_pct,
+                                     args.flat_rss_mb * MIB)}
+
+
+def drive(phases, args):
+    """Starts the phases (together), samples them every args.sample_s for args.minutes, and
+    returns their results. A phase that cannot start is reported with its error."""
+    live = []
+    results = {}
+    for ph in phases:
+        try:
+            ph.start()
+            live.append(ph)
+        except bench.BenchError as e:  # say hookd refused the setting at start-up
+            log(f"phase HOOKD_RETENTION={ph.retention} could not run: {e}")
+            ph.errors.append(str(e)[:2000])
+            results[id(ph)] = ph.finish()
     try:
-        node.wait_healthy()
-        node.api("POST", "/v1", {"name": "soak", "url": rcv.url("/hook"), "events": ["soak.*"],
-                                 "rateLimitEnabled": False})
-        stream = Stream(node.port, bench.KEY, args.rate, args.pad)
-        stream.start()
         t_start = time.monotonic()
         end = t_start + args.minutes * 60
-        k = 0
-        lat_after_warmup = []
         next_t = t_start + args.sample_s
-        while time.monotonic() < end:
+        while live and time.monotonic() < end:
             time.sleep(max(0.0, next_t - time.monotonic()))
             next_t += args.sample_s
-            if not node.alive():
-                errors.append(f"hookd exited with {node.proc.returncode}: {node.log_tail(800)}")
-                break
-            recs, k = stream.since(k)
-            t = time.monotonic() - t_start
-            lats = [lat for _, lat, st in recs if st == 202]
-            bad = len([1 for _, _, st in recs if st != 202])
-            if t >= args.warmup_s:
-                lat_after_warmup += lats
-            store = (sqlite_bytes(node.env["HOOKD_DB"]) if not pg_url
-                     else metric(node.port, "hookd_store_bytes"))
-            if store is None:
-                errors.append("hookd_store_bytes is missing from /metrics (PostgreSQL)")
-                store = 0
-            try:
-                delivered = bench.request(rcv.port, "GET", "/count")[1].get("distinct")
-            except (OSError, AttributeError):
-                delivered = None
-            s = {"t": round(t, 1), "store_bytes": int(store), "rss_bytes": rss_bytes(node.pid),
-                 "ingested": len(lats), "errors": bad,
-                 "p99_ms": round(percentile(lats, 99), 2) if lats else None,
-                 "rows_delivery": metric(node.port, "hookd_store_rows", '{table="delivery"}'),
-                 "delivered": delivered}
-            samples.append(s)
-            log(f"[{retention}] t={s['t']:7.1f}s store={s['store_bytes'] / MIB:8.2f} MiB "
-                f"rss={s['rss_bytes'] / MIB:7.2f} MiB ingested={s['ingested']:5d} "
-                f"p99={s['p99_ms']} ms rows={s['rows_delivery']} delivered={delivered}")
-            if bad:
-                errors.append(f"t={s['t']}: {bad} ingests not answered 202")
+            for ph in live:
+                ph.sample(time.monotonic() - t_start)
     finally:
-        if stream:
-            stream.stop()
-        code = node.stop()
-        rcv.stop()
-    if code not in (0, None):
-        errors.append(f"hookd exited with {code} at the end of the phase")
-    after = [s for s in samples if s["t"] >= args.warmup_s]
-    res = {"retention": retention, "samples": samples, "errors": errors,
-           "p99_ms": round(percentile(lat_after_warmup, 99), 2) if lat_after_warmup else None,
-           "requests_after_warmup": len(lat_after_warmup),
-           "flat_store": flatness([(s["t"], s["store_bytes"]) for s in after], args.flat_pct,
-                                  args.flat_store_mb * MIB),
-           "flat_rss": flatness([(s["t"], s["rss_bytes"]) for s in after], args.flat_pct,
-                                args.flat_rss_mb * MIB)}
-    return res
+        for ph in live:
+            results[id(ph)] = ph.finish()
+    return [results[id(ph)] for ph in phases]
 
 
 def table(res):
@@ -341,6 +387,9 @@ def main(argv):
     ap.add_argument("--p99-slack-ms", type=float, default=1.0)
     ap.add_argument("--build-dir", default=os.path.join(ROOT, "build"))
     ap.add_argument("--hookd-env", action="append", default=[], metavar="NAME=VALUE")
+    ap.add_argument("--mode", choices=("paired", "sequential"), default="paired",
+                    help="phases side by side (default: they share the machine's noise) or "
+                         "one after the other")
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
     args = ap.parse_args(argv)
     prof = PROFILES[args.profile]
@@ -366,19 +415,20 @@ def main(argv):
         if args.store == "pg":
             pg = bench.servers.PgServer()
             pg.start()
-        for i, p in enumerate(phases):
-            url = pg.new_database("soak") if pg else None
-            log(f"phase {i + 1}/{len(phases)}: HOOKD_RETENTION={p}, {args.rate:g} events/s for "
-                f"{args.minutes:g} min on {args.store}, warm-up {args.warmup_s:g} s")
-            try:
-                results.append(run_phase(args, p, os.path.join(work, f"phase{i}"), url))
-            except bench.BenchError as e:  # say hookd refused the setting at start-up
-                log(f"phase HOOKD_RETENTION={p} could not run: {e}")
-                results.append({"retention": p, "samples": [], "errors": [str(e)[:2000]],
-                                "p99_ms": None, "requests_after_warmup": 0,
-                                "flat_store": {"ok": False, "error": "no samples"},
-                                "flat_rss": {"ok": False, "error": "no samples"}})
-            print(table(results[-1]), file=sys.stderr, flush=True)
+        mk = lambda i, p: Phase(args, p, os.path.join(work, f"phase{i}"),  # noqa: E731
+                                pg.new_database("soak") if pg else None)
+        if args.mode == "paired":
+            log(f"{len(phases)} phases side by side ({', '.join(phases)}): {args.rate:g} "
+                f"events/s each for {args.minutes:g} min on {args.store}, warm-up "
+                f"{args.warmup_s:g} s")
+            results = drive([mk(i, p) for i, p in enumerate(phases)], args)
+        else:
+            for i, p in enumerate(phases):
+                log(f"phase {i + 1}/{len(phases)}: HOOKD_RETENTION={p}, {args.rate:g} events/s "
+                    f"for {args.minutes:g} min on {args.store}, warm-up {args.warmup_s:g} s")
+                results += drive([mk(i, p)], args)
+        for r in results:
+            print(table(r), file=sys.stderr, flush=True)
     finally:
         if pg:
             pg.cleanup()
@@ -391,7 +441,7 @@ def main(argv):
     for r in results:
         if r is off and off["flat_store"].get("ok"):
             log("note: the off phase did not grow: the run was too short to tell flat from growing")
-    out = {"soak": args.profile, "store": args.store, "rate": args.rate,
+    out = {"soak": args.profile, "store": args.store, "mode": args.mode, "rate": args.rate,
            "minutes": args.minutes, "sample_s": args.sample_s, "warmup_s": args.warmup_s,
            "pad": args.pad, "hookd_env": args.hookd_env, "phases": results, "ok": ok,
            "errors": errors}
