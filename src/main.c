@@ -31,6 +31,7 @@
 #include "queue/queue.h"
 #include "store/sqlite_backup.h"
 #include "store/store.h"
+#include "store/store_stats.h"
 
 static void usage(FILE *out)
 {
@@ -274,6 +275,7 @@ typedef struct server {
     hk_api api;
     hk_http_server *http;
     hk_nats *nats; /* NULL without NATS_URL */
+    hk_store_stats *store_stats;
     struct event *sigterm, *sigint, *drain_timer;
     int stopping;
     int64_t stop_deadline;
@@ -408,6 +410,7 @@ static int cmd_serve(hk_config *cfg)
     event_add(s.sigterm, NULL);
     event_add(s.sigint, NULL);
     hk_dispatch_start(s.dispatch);
+    s.store_stats = hk_store_stats_start(s.base, s.store, s.metrics);
     HK_LOG(HK_LOG_INFO, "hookd.listening", HK_LS("host", cfg->host),
            HK_LI("port", hk_http_server_port(s.http)),
            HK_LS("store", hk_store_backend_name(s.store)), HK_LS("queue", hk_queue_name(s.queue)),
@@ -421,6 +424,7 @@ out:
     if (s.http) hk_http_server_free(s.http);
     s.http = NULL; /* on_dispatch_stopped may still run, from hk_store_close */
     if (s.store) hk_store_close(s.store); /* completes queued requests */
+    hk_store_stats_free(s.store_stats);   /* after its request completed */
     hk_nats_free(s.nats);     /* after the store's last callbacks, before the loop goes */
     hk_ingest_free(s.ingest); /* after the store's last callbacks too */
     if (s.dispatch) hk_dispatch_free(s.dispatch);

@@ -444,8 +444,9 @@ static const api_op ops[] = {
     {.method = "get", .path = "/metrics", .op_id = "getMetrics", .tag = "Operations",
      .summary = "Prometheus metrics",
      .desc = "Events ingested, deliveries by status, attempts by outcome, latency histograms, "
-             "queue depth, in flight. Open unless `HOOKD_METRICS_KEY` is set; then send it as "
-             "a bearer token or `x-api-key`.",
+             "queue depth, in flight, the store's size (`hookd_store_rows{table}`, "
+             "`hookd_store_bytes`) and health (`hookd_store_up`). Open unless "
+             "`HOOKD_METRICS_KEY` is set; then send it as a bearer token or `x-api-key`.",
      .auth = 2, .ctypes = "text/plain",
      .ok = {{200, NULL, "Prometheus text format 0.0.4."}}, .errors = "401"},
     {.method = "get", .path = P "/openapi", .op_id = "getApiDocsPage", .tag = "Docs",

@@ -90,6 +90,8 @@ typedef struct hk_store_ops {
     /* a pending delivery id, due now, replaying delivery orig for webhook w */
     int (*replay_insert)(void *conn, const char *id, const char *orig, const hk_webhook *w,
                          int64_t now);
+    /* u.stats: the store's size (and rows with want_rows), as store.h says */
+    int (*store_stats)(void *conn, hk_req *req);
 } hk_store_ops;
 
 typedef struct hk_store_backend {

@@ -138,8 +138,16 @@ enum {
     Q_DL_RESCHEDULE,
     Q_WH_ORG_LOCK,
     Q_HDR_INSERT,
+    Q_STATS_ROWS,
+    Q_STATS_BYTES,
     Q_MAX
 };
+
+/* the live rows of table t and of its partitions, from the cumulative statistics */
+#define PG_LIVE(t)                                                                                 \
+    "(SELECT COALESCE(sum(n_live_tup), 0)::bigint FROM pg_stat_user_tables WHERE relid = '" t      \
+    "'::regclass OR relid IN (SELECT inhrelid FROM pg_inherits WHERE inhparent = '" t              \
+    "'::regclass))"
 
 static const char *const sql[Q_MAX] = {
     /* serializes webhook creates of one organization across nodes until the transaction ends,
@@ -151,6 +159,14 @@ static const char *const sql[Q_MAX] = {
     [Q_WH_ORG_LOCK] = "SELECT pg_advisory_xact_lock(hashtextextended('hookd.webhook.org:' || "
                       "$1, 0))",
     [Q_PING] = "SELECT 1",
+    /* hookd_store_rows, in HK_TBL_* order: the statistics' live rows of each table and of its
+     * partitions (an estimate, flushed by the backends about once a second) */
+    [Q_STATS_ROWS] = "SELECT " PG_LIVE("webhook_event") ", " PG_LIVE(
+        "webhook_delivery") ", " PG_LIVE("webhook_delivery_attempt") ", " PG_LIVE("webhook"),
+    /* hookd_store_bytes: every table of hookd's schema with its indexes and TOAST */
+    [Q_STATS_BYTES] = "SELECT COALESCE(sum(pg_total_relation_size(c.oid)), 0)::bigint FROM "
+                      "pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE "
+                      "c.relkind = 'r' AND n.nspname = current_schema()",
     [Q_KEY_INSERT] = "INSERT INTO api_key (id, organization_id, name, key_hash, key_prefix, "
                      "created_at) VALUES ($1, $2, $3, $4, $5, hk_ts($6))",
     [Q_KEY_BY_HASH] = "SELECT " KEY_COLS " FROM api_key WHERE key_hash = $1",
@@ -1957,6 +1973,22 @@ static int pg_ping_req(void *conn, hk_req *req)
     return run(conn, Q_PING, NULL, NULL);
 }
 
+/* u.stats: the relations' size on disk and, with want_rows, the live-row estimates. */
+static int pg_store_stats(void *conn, hk_req *req)
+{
+    PGresult *r;
+    int rc = run(conn, Q_STATS_BYTES, NULL, &r);
+    if (rc) return rc;
+    req->u.stats.bytes = g_i64(r, 0, 0);
+    PQclear(r);
+    if (!req->u.stats.want_rows) return HK_OK;
+    rc = run(conn, Q_STATS_ROWS, NULL, &r);
+    if (rc) return rc;
+    for (int i = 0; i < HK_TBL_MAX && i < PQnfields(r); i++) req->u.stats.rows[i] = g_i64(r, 0, i);
+    PQclear(r);
+    return HK_OK;
+}
+
 static int pg_begin(void *conn)
 {
     pgc *c = conn;
@@ -2297,6 +2329,7 @@ static int pg_startup(void *conn, const char *node_id, char *err, size_t errlen)
 
 static const hk_store_ops pg_ops = {
     .ping = pg_ping_req,
+    .store_stats = pg_store_stats,
     .key_by_hash = pg_key_by_hash,
     .key_insert = pg_key_insert,
     .key_list = pg_key_list,

@@ -113,6 +113,8 @@ enum {
     S_CLAIM_ONE,
     S_DUE_SCAN,
     S_HDR_INSERT,
+    S_STATS_ROWS,
+    S_STATS_BYTES,
     S_MAX
 };
 
@@ -262,6 +264,12 @@ static const char *const sql[S_MAX] = {
                    " AND lease_owner IS NULL AND next_retry_at IS NOT NULL AND "
                    "(next_retry_at, rowid) > (?1, ?2) AND next_retry_at <= ?3 "
                    "ORDER BY next_retry_at, rowid LIMIT ?4",
+    /* hookd_store_rows, in HK_TBL_* order (each count reads the table's smallest index) */
+    [S_STATS_ROWS] = "SELECT (SELECT count(*) FROM webhook_event), (SELECT count(*) FROM "
+                     "webhook_delivery), (SELECT count(*) FROM webhook_delivery_attempt), "
+                     "(SELECT count(*) FROM webhook)",
+    [S_STATS_BYTES] = "SELECT p.page_count * s.page_size FROM pragma_page_count() p, "
+                      "pragma_page_size() s",
 };
 
 typedef struct sq {
@@ -1433,6 +1441,37 @@ static int sq_replay_insert(void *conn, const char *id, const char *orig, const 
     return run(c, s, "replay insert");
 }
 
+/* ---- store size (hookd_store_rows, hookd_store_bytes) -------------------------------------- */
+
+/* u.stats: the database's pages (freelist included: what the file holds) plus the -wal file
+ * beside it (its size on disk: it only shrinks when a checkpoint truncates it), and with
+ * want_rows the exact count of each table. */
+static int sq_store_stats(void *conn, hk_req *req)
+{
+    sq *c = conn;
+    PS(b, S_STATS_BYTES);
+    int rc = sqlite3_step(b);
+    req->u.stats.bytes = rc == SQLITE_ROW ? c_i64(b, 0) : 0;
+    int r = map_rc(c, rc, "store bytes");
+    sqlite3_reset(b);
+    if (r) return r;
+    const char *path = sqlite3_db_filename(c->db, "main");
+    if (path && path[0]) {
+        char wal[4200];
+        struct stat st;
+        snprintf(wal, sizeof wal, "%s-wal", path);
+        if (stat(wal, &st) == 0) req->u.stats.bytes += (int64_t)st.st_size;
+    }
+    if (!req->u.stats.want_rows) return HK_OK;
+    PS(s, S_STATS_ROWS);
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW)
+        for (int i = 0; i < HK_TBL_MAX; i++) req->u.stats.rows[i] = c_i64(s, i);
+    r = map_rc(c, rc, "store rows");
+    sqlite3_reset(s);
+    return r;
+}
+
 /* ---- backend entry points ------------------------------------------------------------------ */
 
 static int sq_ping_req(void *conn, hk_req *req)
@@ -1720,6 +1759,7 @@ static int sq_startup(void *conn, const char *node_id, char *err, size_t errlen)
 
 static const hk_store_ops sq_ops = {
     .ping = sq_ping_req,
+    .store_stats = sq_store_stats,
     .key_by_hash = sq_key_by_hash,
     .key_insert = sq_key_insert,
     .key_list = sq_key_list,

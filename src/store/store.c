@@ -135,6 +135,7 @@ PASS(due_scan)
 PASS(release)
 PASS(reschedule)
 PASS(heartbeat)
+PASS(store_stats)
 #undef PASS
 
 /* APIKEY_CREATE / APIKEY_ENSURE: ENSURE returns the key of the hash if it exists already. */
@@ -367,6 +368,7 @@ static const struct {
     [HK_REQ_CLAIM_IDS] = {"claim_ids", WRITES, p_claim_ids},
     [HK_REQ_DUE_SCAN] = {"due_scan", 0, p_due_scan},
     [HK_REQ_RESCHEDULE] = {"reschedule", WRITES, p_reschedule},
+    [HK_REQ_STORE_STATS] = {"store_stats", 0, p_store_stats},
 };
 
 int hk_req_kind_writes(int kind)

@@ -31,6 +31,7 @@
 #include "core/common.h"
 #include "core/config.h"
 #include "core/ids.h"
+#include "core/metrics.h"
 #include "store/job.h"
 
 struct event_base;
@@ -182,6 +183,8 @@ enum hk_req_kind {
     HK_REQ_CLAIM_IDS,  /* write: lease the given deliveries if their rows agree (Redis claims) */
     HK_REQ_DUE_SCAN,   /* read: one page of the due index (the Redis sweeper) */
     HK_REQ_RESCHEDULE, /* write: later due times of deliveries node_id holds (u.release) */
+    /* read: the store's size, for /metrics (store_stats.c) */
+    HK_REQ_STORE_STATS,
     HK_REQ_KIND_MAX
 };
 
@@ -478,6 +481,18 @@ struct hk_req {
             int64_t count;
             hk_webhook *webhook; /* out: the webhook, for the dispatcher */
         } replay;
+        /* STORE_STATS (read): bytes, what the store occupies (SQLite: page_count x page_size
+         * of the database plus the size of its -wal file; PostgreSQL: pg_total_relation_size
+         * summed over the tables of hookd's schema, indexes and TOAST included). With
+         * want_rows, also rows[HK_TBL_*]: SQLite counts them (count(*), linear in the table:
+         * store_stats.c spaces these out), PostgreSQL reads the statistics' live-row estimate
+         * (pg_stat_user_tables.n_live_tup, partitions included), which lags commits by up
+         * to a few seconds. Without want_rows, rows are left as they were. */
+        struct {
+            int want_rows;
+            int64_t rows[HK_TBL_MAX];
+            int64_t bytes;
+        } stats;
     } u;
 };
 
