@@ -58,7 +58,8 @@
     "hk_ms(w.last_triggered_at), w.success_count, w.failure_count, w.consecutive_failures, "       \
     "hk_ms(w.deleted_at), hk_ms(w.created_at), hk_ms(w.updated_at), "                              \
     "(SELECT string_agg(s.event_id, ' ' ORDER BY s.seq) FROM webhook_event_subscription s "        \
-    "WHERE s.webhook_id = w.id AND s.is_enabled)"
+    "WHERE s.webhook_id = w.id AND s.is_enabled), "                                                \
+    "COALESCE((SELECT o.disabled FROM organization o WHERE o.id = w.organization_id), false)"
 
 #define DL_COLS                                                                                    \
     "d.id, d.webhook_id, d.webhook_event_id, d.replay_of_delivery_id, d.event_type, "              \
@@ -82,9 +83,13 @@
  * ids out of a 1,000,000-row backlog took seconds. */
 #define OPEN_STATUS_BY_ID "status::text IN ('pending', 'retrying')"
 
+/* a key, with its organization's disabled flag ('' = an admin key: no organization) */
 #define KEY_COLS                                                                                   \
     "id, organization_id, name, key_prefix, hk_ms(created_at), hk_ms(revoked_at), "                \
-    "hk_ms(last_used_at)"
+    "hk_ms(last_used_at), scope, COALESCE((SELECT o.disabled FROM organization o WHERE o.id = "    \
+    "api_key.organization_id), false)"
+
+#define ORG_COLS "id, name, metadata, disabled, hk_ms(created_at), hk_ms(updated_at)"
 
 enum {
     Q_PING,
@@ -93,6 +98,14 @@ enum {
     Q_KEY_LIST,
     Q_KEY_REVOKE,
     Q_KEY_COUNT,
+    Q_ORG_INSERT,
+    Q_ORG_ENSURE,
+    Q_ORG_GET,
+    Q_ORG_COUNT,
+    Q_ORG_LIST,
+    Q_ORG_UPDATE,
+    Q_ORG_PARK,
+    Q_ORG_UNPARK,
     Q_WH_INSERT,
     Q_WH_GET,
     Q_WH_BY_IDS,
@@ -151,11 +164,28 @@ static const char *const sql[Q_MAX] = {
                       "$1, 0))",
     [Q_PING] = "SELECT 1",
     [Q_KEY_INSERT] = "INSERT INTO api_key (id, organization_id, name, key_hash, key_prefix, "
-                     "created_at) VALUES ($1, $2, $3, $4, $5, hk_ts($6))",
+                     "created_at, scope) VALUES ($1, $2, $3, $4, $5, hk_ts($6), $7)",
     [Q_KEY_BY_HASH] = "SELECT " KEY_COLS " FROM api_key WHERE key_hash = $1",
-    [Q_KEY_LIST] = "SELECT " KEY_COLS " FROM api_key ORDER BY created_at, id",
+    [Q_KEY_LIST] = "SELECT " KEY_COLS " FROM api_key WHERE $1::text IS NULL OR organization_id "
+                   "= $1::text ORDER BY created_at, id",
     [Q_KEY_REVOKE] = "UPDATE api_key SET revoked_at = hk_ts($2) WHERE id = $1 AND revoked_at IS "
-                     "NULL",
+                     "NULL AND ($3::text IS NULL OR organization_id = $3::text)",
+    [Q_ORG_INSERT] = "INSERT INTO organization (id, name, metadata, disabled, created_at, "
+                     "updated_at) VALUES ($1, $2, $3, $4::boolean, hk_ts($5), hk_ts($5))",
+    [Q_ORG_ENSURE] = "INSERT INTO organization (id, name, created_at, updated_at) VALUES ($1, "
+                     "$1, hk_ts($2), hk_ts($2)) ON CONFLICT (id) DO NOTHING",
+    [Q_ORG_GET] = "SELECT " ORG_COLS " FROM organization WHERE id = $1",
+    [Q_ORG_COUNT] = "SELECT count(*) FROM organization",
+    [Q_ORG_LIST] = "SELECT " ORG_COLS " FROM organization ORDER BY created_at DESC, id DESC "
+                   "LIMIT $1 OFFSET $2",
+    [Q_ORG_UPDATE] = "UPDATE organization SET name = $2, metadata = $3, disabled = $4::boolean, "
+                     "updated_at = hk_ts($5) WHERE id = $1",
+    [Q_ORG_PARK] = "UPDATE webhook_delivery SET next_retry_at = NULL WHERE webhook_id IN "
+                   "(SELECT id FROM webhook WHERE organization_id = $1) AND " OPEN_STATUS
+                   " AND lease_owner IS NULL",
+    [Q_ORG_UNPARK] = "UPDATE webhook_delivery SET next_retry_at = hk_ts($2) WHERE webhook_id IN "
+                     "(SELECT id FROM webhook WHERE organization_id = $1 AND status = 'active' "
+                     "AND deleted_at IS NULL) AND " OPEN_STATUS " AND next_retry_at IS NULL",
     [Q_KEY_COUNT] = "SELECT count(*) FROM api_key",
     [Q_WH_INSERT] = "INSERT INTO webhook (id, name, url, secret, organization_id, user_id, "
                     "status, custom_headers, rate_limit_enabled, max_requests_per_minute, "
@@ -652,6 +682,7 @@ static hk_webhook *row_webhook(PGresult *r, int i)
     w->deleted_at = g_i64(r, i, 19);
     w->created_at = g_i64(r, i, 20);
     w->updated_at = g_i64(r, i, 21);
+    w->org_disabled = g_bool(r, i, 23);
     /* subscriptions: event patterns never hold a space (validated), so ' ' separates them */
     const char *s = PQgetisnull(r, i, 22) ? "" : PQgetvalue(r, i, 22);
     int cap = 0;
@@ -930,6 +961,8 @@ static void row_key(PGresult *r, int i, hk_apikey *k)
     k->created_at = g_i64(r, i, 4);
     k->revoked_at = g_i64(r, i, 5);
     k->last_used_at = g_i64(r, i, 6);
+    k->scope = hk_scope_parse(PQgetvalue(r, i, 7)) == HK_SCOPE_READ ? HK_SCOPE_READ : HK_SCOPE_FULL;
+    k->org_disabled = g_bool(r, i, 8);
 }
 
 static int pg_key_by_hash(void *conn, const char *hash, hk_apikey *k, int *found)
@@ -954,13 +987,16 @@ static int pg_key_insert(void *conn, hk_req *req, const char *id)
     p_text(&p, req->u.key_create.key_hash);
     p_text(&p, req->u.key_create.prefix);
     p_i64(&p, req->now);
+    p_text(&p, hk_scope_name(req->u.key_create.scope));
     return run(conn, Q_KEY_INSERT, &p, NULL);
 }
 
 static int pg_key_list(void *conn, hk_req *req)
 {
     PGresult *r;
-    int rc = run(conn, Q_KEY_LIST, NULL, &r);
+    pp p = {0};
+    p_text(&p, req->u.key_list.org);
+    int rc = run(conn, Q_KEY_LIST, &p, &r);
     if (rc) return rc;
     int n = PQntuples(r);
     req->u.key_list.items = hk_calloc((size_t)(n ? n : 1), sizeof(hk_apikey));
@@ -975,6 +1011,7 @@ static int pg_key_revoke(void *conn, hk_req *req, int64_t *changed)
     pp p = {0};
     p_text(&p, req->u.key_revoke.id);
     p_i64(&p, req->now);
+    p_text(&p, req->u.key_revoke.org);
     int64_t n = run_count(conn, Q_KEY_REVOKE, &p);
     if (n < 0) return (int)n;
     *changed = n;
@@ -988,6 +1025,98 @@ static int pg_key_count(void *conn, hk_req *req)
     if (rc) return rc;
     req->u.key_count.count = g_i64(r, 0, 0);
     PQclear(r);
+    return HK_OK;
+}
+
+/* ---- organizations ------------------------------------------------------------------------- */
+
+static void row_org(PGresult *r, int i, hk_org *o)
+{
+    hk_strlcpy(o->id, PQgetisnull(r, i, 0) ? "" : PQgetvalue(r, i, 0), sizeof o->id);
+    o->name = g_text(r, i, 1);
+    o->metadata = g_text(r, i, 2);
+    o->disabled = g_bool(r, i, 3);
+    o->created_at = g_i64(r, i, 4);
+    o->updated_at = g_i64(r, i, 5);
+}
+
+static int pg_org_insert(void *conn, hk_req *req, const char *id)
+{
+    pp p = {0};
+    p_text(&p, id);
+    p_text(&p, (req->u.org.has & HK_OF_NAME) ? req->u.org.name : id);
+    p_text(&p, (req->u.org.has & HK_OF_METADATA) ? req->u.org.metadata : "{}");
+    p_text(&p, (req->u.org.has & HK_OF_DISABLED) && req->u.org.disabled ? "true" : "false");
+    p_i64(&p, req->now);
+    return run(conn, Q_ORG_INSERT, &p, NULL);
+}
+
+static int pg_org_ensure(void *conn, const char *id, int64_t now)
+{
+    pp p = {0};
+    p_text(&p, id);
+    p_i64(&p, now);
+    return run(conn, Q_ORG_ENSURE, &p, NULL);
+}
+
+static int pg_org_get(void *conn, const char *id, hk_org *out, int *found)
+{
+    pp p = {0};
+    p_text(&p, id);
+    PGresult *r;
+    int rc = run(conn, Q_ORG_GET, &p, &r);
+    if (rc) return rc;
+    *found = PQntuples(r) > 0;
+    if (*found) row_org(r, 0, out);
+    PQclear(r);
+    return HK_OK;
+}
+
+static int pg_org_list(void *conn, hk_req *req)
+{
+    PGresult *r;
+    int rc = run(conn, Q_ORG_COUNT, NULL, &r);
+    if (rc) return rc;
+    req->u.org_list.total = g_i64(r, 0, 0);
+    PQclear(r);
+    pp p = {0};
+    p_i64(&p, req->u.org_list.limit);
+    p_i64(&p, (int64_t)(req->u.org_list.page - 1) * req->u.org_list.limit);
+    if ((rc = run(conn, Q_ORG_LIST, &p, &r))) return rc;
+    int n = PQntuples(r);
+    req->u.org_list.items = hk_calloc((size_t)(n ? n : 1), sizeof(hk_org));
+    for (int i = 0; i < n; i++) row_org(r, i, &req->u.org_list.items[i]);
+    req->u.org_list.n = n;
+    PQclear(r);
+    return HK_OK;
+}
+
+static int pg_org_update(void *conn, const hk_org *o, int64_t now)
+{
+    pp p = {0};
+    p_text(&p, o->id);
+    p_text(&p, o->name);
+    p_text(&p, o->metadata);
+    p_text(&p, o->disabled ? "true" : "false");
+    p_i64(&p, now);
+    return run(conn, Q_ORG_UPDATE, &p, NULL);
+}
+
+static int pg_org_park(void *conn, const char *org)
+{
+    pp p = {0};
+    p_text(&p, org);
+    return run(conn, Q_ORG_PARK, &p, NULL);
+}
+
+static int pg_org_unpark(void *conn, const char *org, int64_t now, int *count)
+{
+    pp p = {0};
+    p_text(&p, org);
+    p_i64(&p, now);
+    int64_t n = run_count(conn, Q_ORG_UNPARK, &p);
+    if (n < 0) return (int)n;
+    if (count) *count = (int)n;
     return HK_OK;
 }
 
@@ -2266,6 +2395,13 @@ static const hk_store_ops pg_ops = {
     .webhook_update = pg_webhook_update,
     .subs_delete = pg_subs_delete,
     .subs_insert = pg_subs_insert,
+    .org_insert = pg_org_insert,
+    .org_ensure = pg_org_ensure,
+    .org_get = pg_org_get,
+    .org_list = pg_org_list,
+    .org_update = pg_org_update,
+    .org_park = pg_org_park,
+    .org_unpark = pg_org_unpark,
     .webhook_park = pg_webhook_park,
     .webhook_unpark = pg_webhook_unpark,
     .webhook_list = pg_webhook_list,

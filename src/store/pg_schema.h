@@ -177,6 +177,27 @@ static const char *const hk_pg_migrations[] = {
     "ALTER TABLE webhook_delivery ALTER COLUMN request_headers TYPE json"
     "  USING request_headers::json,"
     "  ALTER COLUMN request_body TYPE json USING request_body::json;",
+
+    /* tenancy (SPEC §7): organizations as rows, backfilled from the organizations that keys
+     * and webhooks name (made implicitly until now), and a scope per key. An admin key has
+     * organization_id '' (no organization: the id charset has no empty id). metadata is text
+     * holding a JSON object hookd validated: it is only ever read back whole. */
+    "CREATE TABLE organization ("
+    "  id text PRIMARY KEY,"
+    "  name text NOT NULL,"
+    "  metadata text NOT NULL DEFAULT '{}',"
+    "  disabled boolean NOT NULL DEFAULT false,"
+    "  created_at timestamptz NOT NULL,"
+    "  updated_at timestamptz NOT NULL);"
+    "CREATE INDEX organization_created ON organization (created_at, id);"
+    "INSERT INTO organization (id, name, created_at, updated_at)"
+    "  SELECT organization_id, organization_id, min(created_at), min(created_at) FROM"
+    "  (SELECT organization_id, created_at FROM api_key UNION ALL"
+    "   SELECT organization_id, created_at FROM webhook) s"
+    "  WHERE organization_id <> '' GROUP BY organization_id ON CONFLICT (id) DO NOTHING;"
+    "ALTER TABLE api_key ADD COLUMN scope text NOT NULL DEFAULT 'full'"
+    "  CHECK (scope IN ('full', 'read'));"
+    "CREATE INDEX api_key_org ON api_key (organization_id, created_at);",
 };
 
 #endif

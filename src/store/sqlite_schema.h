@@ -130,6 +130,26 @@ static const char *const hk_sqlite_migrations[] = {
     "  headers TEXT NOT NULL,"
     "  created_at INTEGER NOT NULL);"
     "ALTER TABLE webhook_delivery ADD COLUMN request_headers_ref TEXT;",
+
+    /* tenancy (SPEC §7): organizations as rows, backfilled from the organizations that keys
+     * and webhooks name (made implicitly until now), and a scope per key. An admin key has
+     * organization_id '' (no organization: the id charset has no empty id). */
+    "CREATE TABLE organization ("
+    "  id TEXT PRIMARY KEY,"
+    "  name TEXT NOT NULL,"
+    "  metadata TEXT NOT NULL DEFAULT '{}',"
+    "  disabled INTEGER NOT NULL DEFAULT 0,"
+    "  created_at INTEGER NOT NULL,"
+    "  updated_at INTEGER NOT NULL);"
+    "CREATE INDEX organization_created ON organization (created_at, id);"
+    "INSERT OR IGNORE INTO organization (id, name, created_at, updated_at)"
+    "  SELECT organization_id, organization_id, MIN(created_at), MIN(created_at) FROM"
+    "  (SELECT organization_id, created_at FROM api_key UNION ALL"
+    "   SELECT organization_id, created_at FROM webhook)"
+    "  WHERE organization_id <> '' GROUP BY organization_id;"
+    "ALTER TABLE api_key ADD COLUMN scope TEXT NOT NULL DEFAULT 'full'"
+    "  CHECK (scope IN ('full','read'));"
+    "CREATE INDEX api_key_org ON api_key (organization_id, created_at);",
 };
 
 #endif

@@ -113,6 +113,7 @@ static hk_req *q_take_all(reqq *q, int max, int *n)
 typedef int (*policy_fn)(const hk_store_ops *o, void *conn, hk_req *req);
 
 static void apikey_clear(hk_apikey *k);
+static void org_clear(hk_org *org);
 
 /* The kinds whose rules all live in the backend's one op (listing, reading, and the batched
  * writes whose shape is the backend's: ingest, claims, results), or in rows.c helpers it calls. */
@@ -122,7 +123,6 @@ static void apikey_clear(hk_apikey *k);
         return o->op(conn, req);                                                                   \
     }
 PASS(ping)
-PASS(key_list)
 PASS(key_count)
 PASS(webhook_list)
 PASS(webhook_load)
@@ -134,6 +134,7 @@ PASS(claim)
 PASS(due_scan)
 PASS(release)
 PASS(reschedule)
+PASS(org_list)
 PASS(heartbeat)
 #undef PASS
 
@@ -144,6 +145,17 @@ static int key_create(const hk_store_ops *o, void *conn, hk_req *req, int ensure
     int found = 0, rc;
     if (ensure && ((rc = o->key_by_hash(conn, req->u.key_create.key_hash, k, &found)) || found))
         return rc;
+    if (req->org_id && req->org_id[0]) { /* "" is an admin key: no organization */
+        if (req->u.key_create.org_must_exist) {
+            hk_org org = {0};
+            rc = o->org_get(conn, req->org_id, &org, &found);
+            org_clear(&org);
+            if (rc) return rc;
+            if (!found) return HK_ENOTFOUND;
+        } else if ((rc = o->org_ensure(conn, req->org_id, req->now))) {
+            return rc;
+        }
+    }
     char id[HK_ID_MAX];
     hk_id_new("key", id);
     if ((rc = o->key_insert(conn, req, id))) return rc;
@@ -168,6 +180,20 @@ static int p_key_revoke(const hk_store_ops *o, void *conn, hk_req *req)
     return rc ? rc : changed ? HK_OK : HK_ENOTFOUND;
 }
 
+/* APIKEY_LIST: one organization's keys only if it exists. */
+static int p_key_list(const hk_store_ops *o, void *conn, hk_req *req)
+{
+    if (req->u.key_list.org) {
+        hk_org org = {0};
+        int found = 0;
+        int rc = o->org_get(conn, req->u.key_list.org, &org, &found);
+        org_clear(&org);
+        if (rc) return rc;
+        if (!found) return HK_ENOTFOUND;
+    }
+    return o->key_list(conn, req);
+}
+
 /* APIKEY_LOOKUP: a revoked key is not found. */
 static int p_key_lookup(const hk_store_ops *o, void *conn, hk_req *req)
 {
@@ -178,9 +204,76 @@ static int p_key_lookup(const hk_store_ops *o, void *conn, hk_req *req)
         req->u.key_lookup.found = 1;
         hk_strlcpy(req->u.key_lookup.org, k.org_id ? k.org_id : "", sizeof req->u.key_lookup.org);
         hk_strlcpy(req->u.key_lookup.key_id, k.id, sizeof req->u.key_lookup.key_id);
+        req->u.key_lookup.scope = k.scope;
+        req->u.key_lookup.org_disabled = k.org_disabled;
     }
     apikey_clear(&k);
     return rc;
+}
+
+/* ---- organizations ---- */
+
+/* ORG_CREATE: a new organization (HK_ECONFLICT if the id is taken); the answer is the row. */
+static int p_org_create(const hk_store_ops *o, void *conn, hk_req *req)
+{
+    char gen[HK_ID_MAX];
+    const char *id = req->u.org.id;
+    if (!id) {
+        hk_id_new("org", gen);
+        id = gen;
+    }
+    int found = 0;
+    int rc = o->org_get(conn, id, &req->u.org.out, &found);
+    if (rc) return rc;
+    if (found) {
+        org_clear(&req->u.org.out);
+        snprintf(req->err, sizeof req->err, "organization %s exists already", id);
+        return HK_ECONFLICT;
+    }
+    if ((rc = o->org_insert(conn, req, id))) return rc;
+    rc = o->org_get(conn, id, &req->u.org.out, &found);
+    return rc ? rc : found ? HK_OK : HK_EINTERNAL;
+}
+
+static int p_org_get(const hk_store_ops *o, void *conn, hk_req *req)
+{
+    int found = 0;
+    int rc = o->org_get(conn, req->u.org.id, &req->u.org.out, &found);
+    return rc ? rc : found ? HK_OK : HK_ENOTFOUND;
+}
+
+/* ORG_PATCH: the fields given replace the stored ones; a change of `disabled` parks the
+ * organization's waiting deliveries (held, as for a paused webhook, across restarts: the claim
+ * parks any that become due while it is disabled) or makes the parked ones of its active
+ * webhooks due now. */
+static int p_org_patch(const hk_store_ops *o, void *conn, hk_req *req)
+{
+    hk_org *org = &req->u.org.out;
+    int found = 0;
+    int rc = o->org_get(conn, req->u.org.id, org, &found);
+    if (rc) return rc;
+    if (!found) return HK_ENOTFOUND;
+    int was = org->disabled;
+    if (req->u.org.has & HK_OF_NAME) {
+        free(org->name);
+        org->name = hk_strdup(req->u.org.name);
+    }
+    if (req->u.org.has & HK_OF_METADATA) {
+        free(org->metadata);
+        org->metadata = hk_strdup(req->u.org.metadata);
+    }
+    if (req->u.org.has & HK_OF_DISABLED) org->disabled = req->u.org.disabled ? 1 : 0;
+    if ((rc = o->org_update(conn, org, req->now))) return rc;
+    if (org->disabled && !was)
+        rc = o->org_park(conn, org->id);
+    else if (!org->disabled && was)
+        rc = o->org_unpark(conn, org->id, req->now, &req->u.org.unparked);
+    if (rc) return rc;
+    char id[HK_ORG_ID_MAX];
+    hk_strlcpy(id, org->id, sizeof id);
+    org_clear(org);
+    rc = o->org_get(conn, id, org, &found);
+    return rc ? rc : found ? HK_OK : HK_EINTERNAL;
 }
 
 /* WEBHOOK_CREATE: the per-organization limit, defaults (rows.c), row, subscriptions; the
@@ -367,6 +460,10 @@ static const struct {
     [HK_REQ_CLAIM_IDS] = {"claim_ids", WRITES, p_claim_ids},
     [HK_REQ_DUE_SCAN] = {"due_scan", 0, p_due_scan},
     [HK_REQ_RESCHEDULE] = {"reschedule", WRITES, p_reschedule},
+    [HK_REQ_ORG_CREATE] = {"org_create", WRITES | WRITES_NOW, p_org_create},
+    [HK_REQ_ORG_GET] = {"org_get", 0, p_org_get},
+    [HK_REQ_ORG_LIST] = {"org_list", 0, p_org_list},
+    [HK_REQ_ORG_PATCH] = {"org_patch", WRITES | WRITES_NOW | DROPS_ORGS, p_org_patch},
 };
 
 int hk_req_kind_writes(int kind)
@@ -515,6 +612,36 @@ static void apikey_clear(hk_apikey *k)
     memset(k, 0, sizeof *k);
 }
 
+static void org_clear(hk_org *org)
+{
+    free(org->name);
+    free(org->metadata);
+    memset(org, 0, sizeof *org);
+}
+
+const char *hk_scope_name(int scope)
+{
+    return scope == HK_SCOPE_READ ? "read" : "full";
+}
+
+int hk_scope_parse(const char *s)
+{
+    if (s && strcmp(s, "full") == 0) return HK_SCOPE_FULL;
+    if (s && strcmp(s, "read") == 0) return HK_SCOPE_READ;
+    return -1;
+}
+
+int hk_org_id_valid(const char *s)
+{
+    size_t n = s ? strlen(s) : 0;
+    if (n < 1 || n > HK_ORG_ID_MAX - 1) return 0;
+    for (; *s; s++)
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
+              strchr("_.:-", *s)))
+            return 0;
+    return 1;
+}
+
 static void webhooks_free(hk_webhook **items, int n)
 {
     for (int i = 0; i < n; i++) hk_webhook_free(items[i]);
@@ -539,6 +666,17 @@ void hk_req_clear(hk_req *req)
         free(req->u.key_list.items);
         req->u.key_list.items = NULL;
         req->u.key_list.n = 0;
+        break;
+    case HK_REQ_ORG_CREATE:
+    case HK_REQ_ORG_GET:
+    case HK_REQ_ORG_PATCH:
+        org_clear(&req->u.org.out);
+        break;
+    case HK_REQ_ORG_LIST:
+        for (int i = 0; i < req->u.org_list.n; i++) org_clear(&req->u.org_list.items[i]);
+        free(req->u.org_list.items);
+        req->u.org_list.items = NULL;
+        req->u.org_list.n = 0;
         break;
     case HK_REQ_WEBHOOK_CREATE:
         hk_webhook_free(req->u.wh_create.out);

@@ -66,6 +66,7 @@ typedef struct hk_webhook {
     int64_t deleted_at;
     int64_t created_at;
     int64_t updated_at;
+    int org_disabled; /* its organization is disabled: deliveries are held (parked) */
 } hk_webhook;
 
 void hk_webhook_free(hk_webhook *w); /* frees the members and w; NULL ok */
@@ -144,7 +145,30 @@ typedef struct hk_apikey {
     int64_t created_at;
     int64_t revoked_at;
     int64_t last_used_at;
+    int scope;        /* enum hk_scope */
+    int org_disabled; /* its organization is disabled (the key answers 401) */
 } hk_apikey;
+
+/* A key's (or session's) scope: read may only use GET routes. */
+enum hk_scope { HK_SCOPE_FULL = 0, HK_SCOPE_READ = 1 };
+const char *hk_scope_name(int scope);
+int hk_scope_parse(const char *s); /* -1 if unknown */
+
+#define HK_ORG_ID_MAX 129 /* [A-Za-z0-9_.:-]{1,128} + NUL */
+
+/* An organization (tenancy, SPEC §7). Admin keys (org_id "") belong to none. Rows are made by
+ * the API (ORG_CREATE) or implicitly when a key is made for an organization (CLI, bootstrap). */
+typedef struct hk_org {
+    char id[HK_ORG_ID_MAX];
+    char *name;
+    char *metadata; /* compact JSON object */
+    int disabled;   /* keys answer 401, deliveries are held (parked) */
+    int64_t created_at;
+    int64_t updated_at;
+} hk_org;
+
+/* 1 if s is a valid organization id: [A-Za-z0-9_.:-]{1,128}. */
+int hk_org_id_valid(const char *s);
 
 /* ---- requests ----------------------------------------------------------------------------- */
 
@@ -175,6 +199,11 @@ enum hk_req_kind {
     HK_REQ_CLAIM_IDS,  /* write: lease the given deliveries if their rows agree (Redis claims) */
     HK_REQ_DUE_SCAN,   /* read: one page of the due index (the Redis sweeper) */
     HK_REQ_RESCHEDULE, /* write: later due times of deliveries node_id holds (u.release) */
+    HK_REQ_ORG_CREATE, /* write: u.org (HK_ECONFLICT if the id exists) */
+    HK_REQ_ORG_GET,    /* u.org.id */
+    HK_REQ_ORG_LIST,   /* u.org_list, newest first */
+    HK_REQ_ORG_PATCH,  /* write: u.org; disabling parks the organization's deliveries,
+                          enabling unparks those of its active webhooks (u.org.unparked) */
     HK_REQ_KIND_MAX
 };
 
@@ -213,6 +242,9 @@ typedef struct hk_webhook_fields {
     int nevents;
     int64_t prev_expires_at; /* HK_WF_ROTATE */
 } hk_webhook_fields;
+
+/* Organization fields given by a create or patch (u.org.has). */
+enum { HK_OF_NAME = 1 << 0, HK_OF_METADATA = 1 << 1, HK_OF_DISABLED = 1 << 2 };
 
 typedef struct hk_ingest_item {
     /* in */
@@ -290,25 +322,36 @@ struct hk_req {
     int64_t now;         /* wall clock of the request, ms */
 
     union {
-        struct { /* APIKEY_CREATE / APIKEY_ENSURE */
+        /* APIKEY_CREATE / APIKEY_ENSURE: a key of req->org_id ("" = an admin key, of no
+         * organization). The organization's row is made if missing, unless org_must_exist
+         * (the API): then HK_ENOTFOUND. */
+        struct {
             const char *name;
             const char *key_hash; /* sha256 hex of the key */
             const char *prefix;
+            int scope; /* enum hk_scope */
+            int org_must_exist;
             hk_apikey out;
             int created; /* ENSURE: 1 if it was new */
         } key_create;
+        /* APIKEY_LIST: every key (org NULL), or one organization's (HK_ENOTFOUND if it does
+         * not exist) */
         struct {
+            const char *org;
             hk_apikey *items;
             int n;
-        } key_list; /* all organizations */
+        } key_list;
         struct {
             const char *id;
+            const char *org; /* NULL: any organization (CLI); else only a key of org */
         } key_revoke;
         struct {
             const char *key_hash;
             char org[160];
             char key_id[HK_ID_MAX];
             int found;
+            int scope;        /* enum hk_scope */
+            int org_disabled; /* found, but its organization is disabled */
         } key_lookup;
         struct {
             int64_t count;
@@ -461,6 +504,24 @@ struct hk_req {
             int64_t count;
             hk_webhook *webhook; /* out: the webhook, for the dispatcher */
         } replay;
+
+        /* ORG_CREATE (id NULL: generated), ORG_GET (id), ORG_PATCH (id; `has` says which of
+         * name, metadata, disabled are given) */
+        struct {
+            const char *id;
+            unsigned has; /* HK_OF_* */
+            const char *name;
+            const char *metadata; /* compact JSON object */
+            int disabled;
+            hk_org out;
+            int unparked; /* PATCH: deliveries made due again by enabling */
+        } org;
+        struct {
+            int page, limit;
+            hk_org *items;
+            int n;
+            int64_t total;
+        } org_list;
     } u;
 };
 
