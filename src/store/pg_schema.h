@@ -178,7 +178,7 @@ static const char *const hk_pg_migrations[] = {
     "  USING request_headers::json,"
     "  ALTER COLUMN request_body TYPE json USING request_body::json;",
 
-    /* tenancy (SPEC §7): organizations as rows, backfilled from the organizations that keys
+    /* 5: tenancy (SPEC §7): organizations as rows, backfilled from the organizations that keys
      * and webhooks name (made implicitly until now), and a scope per key. An admin key has
      * organization_id '' (no organization: the id charset has no empty id). metadata is text
      * holding a JSON object hookd validated: it is only ever read back whole. */

@@ -131,7 +131,7 @@ static const char *const hk_sqlite_migrations[] = {
     "  created_at INTEGER NOT NULL);"
     "ALTER TABLE webhook_delivery ADD COLUMN request_headers_ref TEXT;",
 
-    /* tenancy (SPEC §7): organizations as rows, backfilled from the organizations that keys
+    /* 3: tenancy (SPEC §7): organizations as rows, backfilled from the organizations that keys
      * and webhooks name (made implicitly until now), and a scope per key. An admin key has
      * organization_id '' (no organization: the id charset has no empty id). */
     "CREATE TABLE organization ("
