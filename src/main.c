@@ -70,8 +70,7 @@ static int open_sync_store(const hk_config *cfg, hk_store **st)
 
 /* Creates a key for org ("" = an admin key) with scope; prints it on stdout (the only place it
  * ever appears), or with `given` makes sure that key exists (bootstrap). */
-static int create_key(hk_store *st, const char *org, const char *name, const char *given,
-                      int scope)
+static int create_key(hk_store *st, const char *org, const char *name, const char *given, int scope)
 {
     char key[HK_APIKEY_GEN_LEN + 128];
     if (given)
@@ -116,7 +115,6 @@ static int create_key(hk_store *st, const char *org, const char *name, const cha
     hk_req_clear(&req);
     return 0;
 }
-
 
 static int cmd_apikey(const hk_config *cfg, int argc, char **argv)
 {

@@ -88,10 +88,10 @@ enum hk_auth {
 /* The authorization decision for an authenticated credential (pure: authz.c). */
 enum hk_authz {
     HK_AUTHZ_OK = 0,
-    HK_AUTHZ_ACT_AS,      /* an admin key acting on the organization of X-Organization-Id */
-    HK_AUTHZ_NEED_ORG,    /* 422: an admin key on an organization's route without the header */
-    HK_AUTHZ_ADMIN_ONLY,  /* 403 forbidden: an organization's key on an admin route */
-    HK_AUTHZ_SCOPE        /* 403 forbidden: a read credential on a route that changes things */
+    HK_AUTHZ_ACT_AS,     /* an admin key acting on the organization of X-Organization-Id */
+    HK_AUTHZ_NEED_ORG,   /* 422: an admin key on an organization's route without the header */
+    HK_AUTHZ_ADMIN_ONLY, /* 403 forbidden: an organization's key on an admin route */
+    HK_AUTHZ_SCOPE       /* 403 forbidden: a read credential on a route that changes things */
 };
 /* route_auth: enum hk_auth (not NONE/METRICS); is_get: the route's method is GET (HEAD is
  * routed as GET); admin: the key belongs to no organization; scope: enum hk_scope;

@@ -108,8 +108,8 @@ static int parse_org(hk_call *c, org_input *in, int with_id)
         if (hk_json_type(&c->doc, t) != HK_J_OBJECT || hk_json_compact(&c->doc, t, &b) ||
             b.len > METADATA_MAX) {
             hk_buf_free(&b);
-            hk_call_invalid(c, "metadata must be a JSON object of at most " METADATA_MAX_STR
-                               " bytes");
+            hk_call_invalid(c,
+                            "metadata must be a JSON object of at most " METADATA_MAX_STR " bytes");
             return -1;
         }
         hk_buf_cstr(&b);

@@ -35,7 +35,7 @@
     "id, name, url, secret, previous_secret, previous_secret_expires_at, organization_id, "        \
     "user_id, status, custom_headers, rate_limit_enabled, max_requests_per_minute, "               \
     "max_retries, filtering_options, signature_schemes, last_triggered_at, success_count, "        \
-    "failure_count, consecutive_failures, deleted_at, created_at, updated_at, "                   \
+    "failure_count, consecutive_failures, deleted_at, created_at, updated_at, "                    \
     "COALESCE((SELECT o.disabled FROM organization o WHERE o.id = webhook.organization_id), 0)"
 
 #define DL_COLS                                                                                    \
@@ -54,7 +54,7 @@
 
 /* a key, with its organization's disabled flag ('' = an admin key: no organization) */
 #define KEY_COLS                                                                                   \
-    "id, organization_id, name, key_prefix, created_at, revoked_at, last_used_at, scope, "        \
+    "id, organization_id, name, key_prefix, created_at, revoked_at, last_used_at, scope, "         \
     "COALESCE((SELECT o.disabled FROM organization o WHERE o.id = api_key.organization_id), 0)"
 
 #define ORG_COLS "id, name, metadata, disabled, created_at, updated_at"
@@ -827,8 +827,7 @@ static int sq_org_list(void *conn, hk_req *req)
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
         if (req->u.org_list.n == cap) {
             cap = cap ? cap * 2 : 16;
-            req->u.org_list.items =
-                hk_realloc(req->u.org_list.items, sizeof(hk_org) * (size_t)cap);
+            req->u.org_list.items = hk_realloc(req->u.org_list.items, sizeof(hk_org) * (size_t)cap);
         }
         hk_org *o = &req->u.org_list.items[req->u.org_list.n++];
         memset(o, 0, sizeof *o);
