@@ -378,3 +378,34 @@ def test_migration_backfills_organizations_on_a_populated_previous_database(hook
     # and one more start applies nothing again
     h.restart()
     assert h.api("GET", V1).status_code == 200
+
+
+@pytest.mark.skipif(os.environ.get("HOOKD_TEST_STORE", "sqlite") != "pg",
+                    reason="two nodes share one store on PostgreSQL only")
+def test_revoke_and_disable_reach_another_node_within_the_cache_time(hookd, receiver):
+    """Node A revokes a key and disables an organization: A refuses them at once, node B within
+    the documented 10 s (its key cache); enabling it through B reaches A the same way."""
+    import time
+    admin = "admin_" + "n" * 20
+    a = hookd(HOOKD_BOOTSTRAP_ADMIN_KEY=admin)
+    b = hookd(start=False, HOOKD_BOOTSTRAP_ADMIN_KEY=admin)
+    b.env["PG_URL"] = a.env["PG_URL"]
+    b.start()
+    k = a.api("POST", V1 + "/api-keys", {"name": "two nodes"}).json()
+    for node in (a, b):  # cached on both
+        assert node.api("GET", V1, key=k["key"]).status_code == 200
+    assert a.api("DELETE", f"{V1}/api-keys/{k['id']}").status_code == 200
+    t0 = time.monotonic()
+    assert a.api("GET", V1, key=k["key"]).status_code == 401
+    wait_until(lambda: b.api("GET", V1, key=k["key"]).status_code == 401, 12, 0.2,
+               "node B to refuse the revoked key")
+    assert time.monotonic() - t0 <= 10.0 * SLOW + 1.5
+
+    r = a.api("PATCH", f"{ORGS}/{a.org}", {"disabled": True}, key=admin)
+    assert r.status_code == 200, r.text
+    assert a.api("GET", V1).status_code == 401
+    wait_until(lambda: b.api("GET", V1).status_code == 401, 12, 0.2, "node B to refuse")
+    # enabled through B: B at once, A within its cache time
+    r = b.api("PATCH", f"{ORGS}/{a.org}", {"disabled": False}, key=admin)
+    assert r.status_code == 200, r.text
+    wait_until(lambda: a.api("GET", V1).status_code == 200, 12, 0.2, "node A to accept again")
