@@ -52,6 +52,8 @@ static const hk_route routes[] = {
     {HK_HTTP_GET, API_PREFIX "/v1/api-keys", hk_h_keys_list, HK_AUTH_ORG_FULL},
     {HK_HTTP_POST, API_PREFIX "/v1/api-keys", hk_h_keys_create, HK_AUTH_ORG_FULL},
     {HK_HTTP_DELETE, API_PREFIX "/v1/api-keys/:id", hk_h_keys_revoke, HK_AUTH_ORG_FULL},
+    {HK_HTTP_POST, API_PREFIX "/v1/portal-sessions", hk_h_session_create, HK_AUTH_MINT},
+    {HK_HTTP_DELETE, API_PREFIX "/v1/portal-sessions/:id", hk_h_session_revoke, HK_AUTH_ORG_FULL},
     {HK_HTTP_GET, API_PREFIX "/v1/:id", hk_h_webhook_get, 1},
     {HK_HTTP_PATCH, API_PREFIX "/v1/:id", hk_h_webhook_patch, 1},
     {HK_HTTP_DELETE, API_PREFIX "/v1/:id", hk_h_webhook_delete, 1},
@@ -62,9 +64,11 @@ static const hk_route routes[] = {
 
 typedef struct auth_entry {
     char hash[65];
-    char org[160]; /* "" for an admin key */
-    int scope;     /* enum hk_scope */
-    int disabled;  /* its organization is disabled: 401 */
+    char org[160];           /* "" for an admin key */
+    int scope;               /* enum hk_scope */
+    int disabled;            /* its organization is disabled: 401 */
+    int session;             /* a portal session, not a key */
+    int64_t session_expires; /* wall ms: the session's end (it is never used after) */
     int64_t expires_mono;
 } auth_entry;
 
@@ -427,29 +431,43 @@ static void on_org_lookup(hk_req *req)
  * (hk_authz_decide); an admin key acting on an organization has it looked up first. */
 static void authorize(hk_call *c, const auth_entry *e)
 {
+    if (e->session && e->session_expires <= hk_now_ms()) {
+        hk_call_error(c, 401, "unauthorized", "the portal session has expired",
+                      "A portal session works until its expiresAt.",
+                      "Ask for a new portal session (POST /v1/portal-sessions).");
+        return;
+    }
     if (e->disabled) {
         hk_call_error(c, 401, "unauthorized", "the key's organization is disabled",
                       "The organization of this key was disabled by an administrator.",
                       "Ask the operator of this hookd to enable the organization.");
         return;
     }
-    c->admin = e->org[0] == '\0';
+    c->admin = !e->session && e->org[0] == '\0';
     c->scope = e->scope;
+    c->session = e->session;
     const char *hdr = hk_http_header_get(c->http, "x-organization-id");
     int has_hdr = hdr && *hdr;
     char msg[300];
-    switch (hk_authz_decide(c->route->auth, c->route->method == HK_HTTP_GET, c->admin, c->scope,
-                            has_hdr)) {
+    switch (hk_authz_decide(c->route->auth, c->route->method == HK_HTTP_GET, c->admin, c->session,
+                            c->scope, has_hdr)) {
     case HK_AUTHZ_OK:
         hk_strlcpy(c->org, e->org, sizeof c->org);
         run_handler(c);
         return;
     case HK_AUTHZ_SCOPE:
-        snprintf(msg, sizeof msg, "a read-scoped key may not use %s %s", c->http->method_str,
+        snprintf(msg, sizeof msg, "a read-scoped credential may not use %s %s", c->http->method_str,
                  c->route->pattern);
-        hk_call_error(c, 403, "forbidden", msg,
-                      "A key with scope 'read' may only read (GET); managing keys needs 'full'.",
-                      "Use a key with scope 'full' for this route.");
+        hk_call_error(
+            c, 403, "forbidden", msg,
+            "A credential with scope 'read' may only read (GET); managing keys needs 'full'.",
+            "Use a key with scope 'full' for this route.");
+        return;
+    case HK_AUTHZ_SESSION:
+        hk_call_error(c, 403, "forbidden", "a portal session may not manage keys or sessions",
+                      "Portal sessions are for an organization's customers: its webhooks, "
+                      "events and deliveries, within the session's scope.",
+                      "Use an organization's full key or an admin key for this route.");
         return;
     case HK_AUTHZ_ADMIN_ONLY:
         hk_call_error(c, 403, "forbidden", "this route needs an admin key",
@@ -500,6 +518,8 @@ static void on_key_lookup(hk_req *req)
     hk_strlcpy(e->org, req->u.key_lookup.org, sizeof e->org);
     e->scope = req->u.key_lookup.scope;
     e->disabled = req->u.key_lookup.org_disabled;
+    e->session = req->u.key_lookup.session;
+    e->session_expires = req->u.key_lookup.expires_at;
     e->expires_mono = hk_mono_ms() + AUTH_TTL_MS;
     free(hk_map_put(&api->keys, e->hash, e));
     hk_req_clear(&c->req);

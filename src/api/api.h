@@ -66,6 +66,7 @@ struct hk_call {
     int gate;          /* head only (hk_api_head): route and auth, no handler */
     int admin;         /* the key is an admin key (of no organization) */
     int scope;         /* the credential's scope (enum hk_scope) */
+    int session;       /* the credential is a portal session */
 };
 
 /* Routing table entry. */
@@ -79,10 +80,13 @@ typedef struct hk_route {
 /* What a route needs (hk_route.auth). */
 enum hk_auth {
     HK_AUTH_NONE = 0,
-    HK_AUTH_ORG = 1,     /* an organization's key, or an admin key with X-Organization-Id */
-    HK_AUTH_METRICS = 2, /* the metrics key, if configured */
-    HK_AUTH_ADMIN = 3,   /* an admin key only */
-    HK_AUTH_ORG_FULL = 4 /* as HK_AUTH_ORG, and a full scope for every method (key management) */
+    HK_AUTH_ORG = 1,      /* an organization's key, or an admin key with X-Organization-Id */
+    HK_AUTH_METRICS = 2,  /* the metrics key, if configured */
+    HK_AUTH_ADMIN = 3,    /* an admin key only */
+    HK_AUTH_ORG_FULL = 4, /* as HK_AUTH_ORG, a full scope for every method, and no portal
+                             session (key and session management) */
+    HK_AUTH_MINT = 5      /* minting portal sessions: an admin key (it names the organization)
+                             or an organization's full key; no portal session */
 };
 
 /* The authorization decision for an authenticated credential (pure: authz.c). */
@@ -91,12 +95,15 @@ enum hk_authz {
     HK_AUTHZ_ACT_AS,     /* an admin key acting on the organization of X-Organization-Id */
     HK_AUTHZ_NEED_ORG,   /* 422: an admin key on an organization's route without the header */
     HK_AUTHZ_ADMIN_ONLY, /* 403 forbidden: an organization's key on an admin route */
-    HK_AUTHZ_SCOPE       /* 403 forbidden: a read credential on a route that changes things */
+    HK_AUTHZ_SCOPE,      /* 403 forbidden: a read credential on a route that changes things */
+    HK_AUTHZ_SESSION     /* 403 forbidden: a portal session on key or session management */
 };
 /* route_auth: enum hk_auth (not NONE/METRICS); is_get: the route's method is GET (HEAD is
- * routed as GET); admin: the key belongs to no organization; scope: enum hk_scope;
- * has_org_header: X-Organization-Id was sent (read for admin keys only). */
-int hk_authz_decide(int route_auth, int is_get, int admin, int scope, int has_org_header);
+ * routed as GET); admin: the key belongs to no organization; session: the credential is a
+ * portal session (of an organization), not a key; scope: enum hk_scope; has_org_header:
+ * X-Organization-Id was sent (read for admin keys only). */
+int hk_authz_decide(int route_auth, int is_get, int admin, int session, int scope,
+                    int has_org_header);
 
 /* ---- setup ---------------------------------------------------------------------------------- */
 
@@ -203,5 +210,8 @@ void hk_h_org_keys_revoke(hk_call *c);
 void hk_h_keys_list(hk_call *c);
 void hk_h_keys_create(hk_call *c);
 void hk_h_keys_revoke(hk_call *c);
+/* portal sessions (sessions.c) */
+void hk_h_session_create(hk_call *c);
+void hk_h_session_revoke(hk_call *c);
 
 #endif

@@ -335,6 +335,24 @@ static const fragment schemas[] = {
     {"ApiKeyList",
      "{'type':'object','required':['apiKeys','total'],'properties':{"
      "'apiKeys':{'type':'array','items':" REF("ApiKey") "},'total':" S_COUNT "}}"},
+    {"PortalSessionCreate",
+     "{'type':'object','properties':{"
+     "'organizationId':{'type':'string','description':'With an admin key: the organization "
+     "(or send X-Organization-Id). With an organization key: absent or its own.'},"
+     "'scope':{'allOf':[" REF("Scope") "],'default':'full','description':'A read key mints "
+     "read sessions only.'},"
+     "'ttlSeconds':{'type':'integer','minimum':1,'maximum':86400,'default':3600}}}"},
+    {"PortalSession",
+     "{'type':'object','required':['id','organizationId','scope','token','expiresAt','url'],"
+     "'properties':{'id':" S_ID("ps") ",'organizationId':" S_STR ",'scope':" REF("Scope") ","
+     "'token':{'type':'string','description':'The bearer token: only in this answer, never "
+     "logged.'},"
+     "'expiresAt':" S_TIME ","
+     "'url':{'type':'string','description':'The dashboard page (BASE_URL + /api/webhook/ui/) "
+     "with the token in the fragment (#token=…), never in a query string.'}}}"},
+    {"PortalSessionRevoked",
+     "{'type':'object','required':['id','message'],'properties':{'id':" S_ID("ps") ","
+     "'message':" S_STR "}}"},
     {"ApiKeyRevoked",
      "{'type':'object','required':['id','message'],'properties':{'id':" S_ID("key") ","
      "'message':" S_STR "}}"},
@@ -365,6 +383,8 @@ static const fragment parameters[] = {
                        "organization id.','schema':{'type':'string'}}"},
     {"ApiKeyId", "{'name':'keyId','in':'path','required':true,'description':'An API key id.',"
                  "'schema':{'type':'string'}}"},
+    {"PortalSessionId", "{'name':'id','in':'path','required':true,'description':'A portal "
+                        "session id.','schema':{'type':'string'}}"},
     {"ApiKeyIdOnly", "{'name':'id','in':'path','required':true,'description':'An API key id.',"
                      "'schema':{'type':'string'}}"},
     {"XOrganizationId", "{'name':'X-Organization-Id','in':'header','description':'With an "
@@ -668,6 +688,22 @@ static const api_op ops[] = {
      .desc = "It stops at once on this node, within 10 s on the others.",
      .auth = HK_AUTH_ORG_FULL, .params = "ApiKeyIdOnly",
      .ok = {{200, "ApiKeyRevoked", "Revoked."}}, .errors = "401 404 503"},
+    {.method = "post", .path = P "/v1/portal-sessions", .op_id = "createPortalSession",
+     .tag = "Tenancy", .summary = "Mint a portal session for a customer",
+     .desc = "A short-lived bearer token of one organization (stored hashed, shown once) and "
+             "the URL of the dashboard page carrying it in the fragment. It works like a key of "
+             "that organization within its `scope`, but never on key or session management. "
+             "An admin key or an organization's full key mints; 409 for a disabled "
+             "organization. `webhookIds` is not supported yet (422).",
+     .auth = HK_AUTH_MINT, .body = "PortalSessionCreate", .body_optional = 1,
+     .example = "{'organizationId':'acme','scope':'read','ttlSeconds':3600}",
+     .ok = {{201, "PortalSession", "Minted; `token` is shown this once."}},
+     .errors = "400 401 404 409 413 415 422 503"},
+    {.method = "delete", .path = P "/v1/portal-sessions/{id}", .op_id = "revokePortalSession",
+     .tag = "Tenancy", .summary = "Revoke a portal session (full scope)",
+     .desc = "It stops at once on this node, within 10 s on the others.",
+     .auth = HK_AUTH_ORG_FULL, .params = "PortalSessionId",
+     .ok = {{200, "PortalSessionRevoked", "Revoked."}}, .errors = "401 404 503"},
 };
 /* clang-format on */
 
@@ -835,10 +871,12 @@ static void put_op(hk_jw *w, const api_op *op)
     }
     /* every route with a key: 403 (scope, role); an organization's route: 422 (an admin key
      * without X-Organization-Id) */
-    if (op->auth == HK_AUTH_ORG || op->auth == HK_AUTH_ORG_FULL || op->auth == HK_AUTH_ADMIN) {
+    if (op->auth == HK_AUTH_ORG || op->auth == HK_AUTH_ORG_FULL || op->auth == HK_AUTH_ADMIN ||
+        op->auth == HK_AUTH_MINT) {
         hk_jw_key(w, "403");
         put_ref(w, "responses", "Forbidden");
-        if (op->auth != HK_AUTH_ADMIN && !has_word(op->errors, "422")) {
+        if ((op->auth == HK_AUTH_ORG || op->auth == HK_AUTH_ORG_FULL) &&
+            !has_word(op->errors, "422")) {
             hk_jw_key(w, "422");
             put_ref(w, "responses", "ValidationFailed");
         }

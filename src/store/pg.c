@@ -106,6 +106,9 @@ enum {
     Q_ORG_UPDATE,
     Q_ORG_PARK,
     Q_ORG_UNPARK,
+    Q_SESSION_INSERT,
+    Q_SESSION_BY_HASH,
+    Q_SESSION_REVOKE,
     Q_WH_INSERT,
     Q_WH_GET,
     Q_WH_BY_IDS,
@@ -183,6 +186,14 @@ static const char *const sql[Q_MAX] = {
     [Q_ORG_PARK] = "UPDATE webhook_delivery SET next_retry_at = NULL WHERE webhook_id IN "
                    "(SELECT id FROM webhook WHERE organization_id = $1) AND " OPEN_STATUS
                    " AND lease_owner IS NULL",
+    [Q_SESSION_INSERT] = "INSERT INTO portal_session (id, organization_id, token_hash, scope, "
+                         "created_at, expires_at) VALUES ($1, $2, $3, $4, hk_ts($5), hk_ts($6))",
+    [Q_SESSION_BY_HASH] = "SELECT id, organization_id, scope, hk_ms(revoked_at), "
+                          "hk_ms(expires_at), COALESCE((SELECT o.disabled FROM organization o "
+                          "WHERE o.id = portal_session.organization_id), false) FROM "
+                          "portal_session WHERE token_hash = $1",
+    [Q_SESSION_REVOKE] = "UPDATE portal_session SET revoked_at = hk_ts($2) WHERE id = $1 AND "
+                         "organization_id = $3 AND revoked_at IS NULL",
     [Q_ORG_UNPARK] = "UPDATE webhook_delivery SET next_retry_at = hk_ts($2) WHERE webhook_id IN "
                      "(SELECT id FROM webhook WHERE organization_id = $1 AND status = 'active' "
                      "AND deleted_at IS NULL) AND " OPEN_STATUS " AND next_retry_at IS NULL",
@@ -1117,6 +1128,54 @@ static int pg_org_unpark(void *conn, const char *org, int64_t now, int *count)
     int64_t n = run_count(conn, Q_ORG_UNPARK, &p);
     if (n < 0) return (int)n;
     if (count) *count = (int)n;
+    return HK_OK;
+}
+
+/* ---- portal sessions ----------------------------------------------------------------------- */
+
+static int pg_session_insert(void *conn, hk_req *req, const char *id)
+{
+    pp p = {0};
+    p_text(&p, id);
+    p_text(&p, req->org_id);
+    p_text(&p, req->u.session.token_hash);
+    p_text(&p, hk_scope_name(req->u.session.scope));
+    p_i64(&p, req->now);
+    p_i64(&p, req->u.session.expires_at);
+    return run(conn, Q_SESSION_INSERT, &p, NULL);
+}
+
+static int pg_session_by_hash(void *conn, const char *hash, hk_apikey *k, int64_t *expires,
+                              int *found)
+{
+    pp p = {0};
+    p_text(&p, hash);
+    PGresult *r;
+    int rc = run(conn, Q_SESSION_BY_HASH, &p, &r);
+    if (rc) return rc;
+    *found = PQntuples(r) > 0;
+    if (*found) {
+        g_id(r, 0, 0, k->id);
+        k->org_id = g_text(r, 0, 1);
+        k->scope =
+            hk_scope_parse(PQgetvalue(r, 0, 2)) == HK_SCOPE_READ ? HK_SCOPE_READ : HK_SCOPE_FULL;
+        k->revoked_at = g_i64(r, 0, 3);
+        *expires = g_i64(r, 0, 4);
+        k->org_disabled = g_bool(r, 0, 5);
+    }
+    PQclear(r);
+    return HK_OK;
+}
+
+static int pg_session_revoke(void *conn, hk_req *req, int64_t *changed)
+{
+    pp p = {0};
+    p_text(&p, req->u.session.id);
+    p_i64(&p, req->now);
+    p_text(&p, req->org_id);
+    int64_t n = run_count(conn, Q_SESSION_REVOKE, &p);
+    if (n < 0) return (int)n;
+    *changed = n;
     return HK_OK;
 }
 
@@ -2402,6 +2461,9 @@ static const hk_store_ops pg_ops = {
     .org_update = pg_org_update,
     .org_park = pg_org_park,
     .org_unpark = pg_org_unpark,
+    .session_insert = pg_session_insert,
+    .session_by_hash = pg_session_by_hash,
+    .session_revoke = pg_session_revoke,
     .webhook_park = pg_webhook_park,
     .webhook_unpark = pg_webhook_unpark,
     .webhook_list = pg_webhook_list,

@@ -197,7 +197,17 @@ static const char *const hk_pg_migrations[] = {
     "  WHERE organization_id <> '' GROUP BY organization_id ON CONFLICT (id) DO NOTHING;"
     "ALTER TABLE api_key ADD COLUMN scope text NOT NULL DEFAULT 'full'"
     "  CHECK (scope IN ('full', 'read'));"
-    "CREATE INDEX api_key_org ON api_key (organization_id, created_at);",
+    "CREATE INDEX api_key_org ON api_key (organization_id, created_at);"
+    /* portal sessions: short-lived bearer tokens of one organization, stored hashed */
+    "CREATE TABLE portal_session ("
+    "  id text PRIMARY KEY,"
+    "  organization_id text NOT NULL,"
+    "  token_hash text NOT NULL UNIQUE,"
+    "  scope text NOT NULL DEFAULT 'full' CHECK (scope IN ('full', 'read')),"
+    "  created_at timestamptz NOT NULL,"
+    "  expires_at timestamptz NOT NULL,"
+    "  revoked_at timestamptz);"
+    "CREATE INDEX portal_session_org ON portal_session (organization_id, created_at);",
 };
 
 #endif

@@ -81,6 +81,9 @@ enum {
     S_ORG_UPDATE,
     S_ORG_PARK,
     S_ORG_UNPARK,
+    S_SESSION_INSERT,
+    S_SESSION_BY_HASH,
+    S_SESSION_REVOKE,
     S_WH_INSERT,
     S_WH_GET,
     S_WH_BY_ID,
@@ -160,6 +163,14 @@ static const char *const sql[S_MAX] = {
     [S_ORG_PARK] = "UPDATE webhook_delivery SET next_retry_at = NULL WHERE webhook_id IN "
                    "(SELECT id FROM webhook WHERE organization_id = ?1) AND " OPEN_STATUS
                    " AND lease_owner IS NULL",
+    [S_SESSION_INSERT] = "INSERT INTO portal_session (id, organization_id, token_hash, scope, "
+                         "created_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    [S_SESSION_BY_HASH] = "SELECT id, organization_id, scope, revoked_at, expires_at, "
+                          "COALESCE((SELECT o.disabled FROM organization o WHERE o.id = "
+                          "portal_session.organization_id), 0) FROM portal_session WHERE "
+                          "token_hash = ?1",
+    [S_SESSION_REVOKE] = "UPDATE portal_session SET revoked_at = ?2 WHERE id = ?1 AND "
+                         "organization_id = ?3 AND revoked_at IS NULL",
     [S_ORG_UNPARK] = "UPDATE webhook_delivery SET next_retry_at = ?2 WHERE webhook_id IN "
                      "(SELECT id FROM webhook WHERE organization_id = ?1 AND status = 'active' "
                      "AND deleted_at IS NULL) AND " OPEN_STATUS " AND next_retry_at IS NULL",
@@ -866,6 +877,56 @@ static int sq_org_unpark(void *conn, const char *org, int64_t now, int *count)
     b_i64(s, 2, now);
     int rc = run(c, s, "organization unpark");
     if (count) *count = sqlite3_changes(c->db);
+    return rc;
+}
+
+/* ---- portal sessions ----------------------------------------------------------------------- */
+
+static int sq_session_insert(void *conn, hk_req *req, const char *id)
+{
+    sq *c = conn;
+    PS(s, S_SESSION_INSERT);
+    b_text(s, 1, id);
+    b_text(s, 2, req->org_id);
+    b_text(s, 3, req->u.session.token_hash);
+    b_text(s, 4, hk_scope_name(req->u.session.scope));
+    b_i64(s, 5, req->now);
+    b_i64(s, 6, req->u.session.expires_at);
+    return run(c, s, "session insert");
+}
+
+static int sq_session_by_hash(void *conn, const char *hash, hk_apikey *k, int64_t *expires,
+                              int *found)
+{
+    sq *c = conn;
+    PS(s, S_SESSION_BY_HASH);
+    b_text(s, 1, hash);
+    int rc = sqlite3_step(s);
+    *found = rc == SQLITE_ROW;
+    if (*found) {
+        c_id(s, 0, k->id);
+        k->org_id = c_text(s, 1);
+        k->scope = hk_scope_parse((const char *)sqlite3_column_text(s, 2)) == HK_SCOPE_READ
+                       ? HK_SCOPE_READ
+                       : HK_SCOPE_FULL;
+        k->revoked_at = c_i64(s, 3);
+        *expires = c_i64(s, 4);
+        k->org_disabled = (int)c_i64(s, 5);
+    }
+    int r = map_rc(c, rc, "session lookup");
+    sqlite3_reset(s);
+    return r;
+}
+
+static int sq_session_revoke(void *conn, hk_req *req, int64_t *changed)
+{
+    sq *c = conn;
+    PS(s, S_SESSION_REVOKE);
+    b_text(s, 1, req->u.session.id);
+    b_i64(s, 2, req->now);
+    b_text(s, 3, req->org_id);
+    int rc = run(c, s, "session revoke");
+    *changed = sqlite3_changes(c->db);
     return rc;
 }
 
@@ -1867,6 +1928,9 @@ static const hk_store_ops sq_ops = {
     .org_update = sq_org_update,
     .org_park = sq_org_park,
     .org_unpark = sq_org_unpark,
+    .session_insert = sq_session_insert,
+    .session_by_hash = sq_session_by_hash,
+    .session_revoke = sq_session_revoke,
     .webhook_park = sq_webhook_park,
     .webhook_unpark = sq_webhook_unpark,
     .webhook_list = sq_webhook_list,

@@ -149,7 +149,17 @@ static const char *const hk_sqlite_migrations[] = {
     "  WHERE organization_id <> '' GROUP BY organization_id;"
     "ALTER TABLE api_key ADD COLUMN scope TEXT NOT NULL DEFAULT 'full'"
     "  CHECK (scope IN ('full','read'));"
-    "CREATE INDEX api_key_org ON api_key (organization_id, created_at);",
+    "CREATE INDEX api_key_org ON api_key (organization_id, created_at);"
+    /* portal sessions: short-lived bearer tokens of one organization, stored hashed */
+    "CREATE TABLE portal_session ("
+    "  id TEXT PRIMARY KEY,"
+    "  organization_id TEXT NOT NULL,"
+    "  token_hash TEXT NOT NULL UNIQUE,"
+    "  scope TEXT NOT NULL DEFAULT 'full' CHECK (scope IN ('full','read')),"
+    "  created_at INTEGER NOT NULL,"
+    "  expires_at INTEGER NOT NULL,"
+    "  revoked_at INTEGER);"
+    "CREATE INDEX portal_session_org ON portal_session (organization_id, created_at);",
 };
 
 #endif

@@ -194,7 +194,8 @@ static int p_key_list(const hk_store_ops *o, void *conn, hk_req *req)
     return o->key_list(conn, req);
 }
 
-/* APIKEY_LOOKUP: a revoked key is not found. */
+/* APIKEY_LOOKUP: a revoked key is not found; a hash no key has may be a portal session's,
+ * found while not revoked nor expired. */
 static int p_key_lookup(const hk_store_ops *o, void *conn, hk_req *req)
 {
     hk_apikey k = {0};
@@ -208,7 +209,45 @@ static int p_key_lookup(const hk_store_ops *o, void *conn, hk_req *req)
         req->u.key_lookup.org_disabled = k.org_disabled;
     }
     apikey_clear(&k);
+    if (rc || found) return rc;
+    int64_t expires = 0;
+    rc = o->session_by_hash(conn, req->u.key_lookup.key_hash, &k, &expires, &found);
+    if (!rc && found && !k.revoked_at && expires > req->now) {
+        req->u.key_lookup.found = 1;
+        req->u.key_lookup.session = 1;
+        req->u.key_lookup.expires_at = expires;
+        hk_strlcpy(req->u.key_lookup.org, k.org_id ? k.org_id : "", sizeof req->u.key_lookup.org);
+        hk_strlcpy(req->u.key_lookup.key_id, k.id, sizeof req->u.key_lookup.key_id);
+        req->u.key_lookup.scope = k.scope;
+        req->u.key_lookup.org_disabled = k.org_disabled;
+    }
+    apikey_clear(&k);
     return rc;
+}
+
+/* SESSION_CREATE: a portal session of an organization that exists and is enabled. */
+static int p_session_create(const hk_store_ops *o, void *conn, hk_req *req)
+{
+    hk_org org = {0};
+    int found = 0;
+    int rc = o->org_get(conn, req->org_id, &org, &found);
+    int disabled = org.disabled;
+    org_clear(&org);
+    if (rc) return rc;
+    if (!found) return HK_ENOTFOUND;
+    if (disabled) {
+        snprintf(req->err, sizeof req->err, "organization %s is disabled", req->org_id);
+        return HK_ECONFLICT;
+    }
+    hk_id_new("ps", req->u.session.id);
+    return o->session_insert(conn, req, req->u.session.id);
+}
+
+static int p_session_revoke(const hk_store_ops *o, void *conn, hk_req *req)
+{
+    int64_t changed = 0;
+    int rc = o->session_revoke(conn, req, &changed);
+    return rc ? rc : changed ? HK_OK : HK_ENOTFOUND;
 }
 
 /* ---- organizations ---- */
@@ -464,6 +503,8 @@ static const struct {
     [HK_REQ_ORG_GET] = {"org_get", 0, p_org_get},
     [HK_REQ_ORG_LIST] = {"org_list", 0, p_org_list},
     [HK_REQ_ORG_PATCH] = {"org_patch", WRITES | WRITES_NOW | DROPS_ORGS, p_org_patch},
+    [HK_REQ_SESSION_CREATE] = {"session_create", WRITES | WRITES_NOW, p_session_create},
+    [HK_REQ_SESSION_REVOKE] = {"session_revoke", WRITES | WRITES_NOW, p_session_revoke},
 };
 
 int hk_req_kind_writes(int kind)

@@ -204,6 +204,9 @@ enum hk_req_kind {
     HK_REQ_ORG_LIST,   /* u.org_list, newest first */
     HK_REQ_ORG_PATCH,  /* write: u.org; disabling parks the organization's deliveries,
                           enabling unparks those of its active webhooks (u.org.unparked) */
+    HK_REQ_SESSION_CREATE, /* write: u.session, a portal session of req->org_id (which must
+                              exist: HK_ENOTFOUND; and be enabled: HK_ECONFLICT) */
+    HK_REQ_SESSION_REVOKE, /* write: u.session.id of req->org_id (HK_ENOTFOUND if none active) */
     HK_REQ_KIND_MAX
 };
 
@@ -352,6 +355,10 @@ struct hk_req {
             int found;
             int scope;        /* enum hk_scope */
             int org_disabled; /* found, but its organization is disabled */
+            /* no key has the hash, but a portal session does (not revoked, not expired at
+             * req->now): found = 1, session = 1, its expiry */
+            int session;
+            int64_t expires_at;
         } key_lookup;
         struct {
             int64_t count;
@@ -522,6 +529,13 @@ struct hk_req {
             int n;
             int64_t total;
         } org_list;
+        /* SESSION_CREATE (token_hash, scope, expires_at -> id) / SESSION_REVOKE (id) */
+        struct {
+            const char *token_hash; /* sha256 hex of the token */
+            int scope;              /* enum hk_scope */
+            int64_t expires_at;
+            char id[HK_ID_MAX]; /* CREATE: out; REVOKE: in (copied by the caller) */
+        } session;
     } u;
 };
 

@@ -591,6 +591,28 @@ def c_key_revoke(h, w):
                 label="another organization's key")]
 
 
+@case("post", "/api/webhook/v1/portal-sessions")
+def c_session_create(h, w):
+    u = "/api/webhook/v1/portal-sessions"
+    adm = admin_key(h)
+    return [req("ok", "POST", u, {"scope": "read", "ttlSeconds": 600}),
+            req("ok", "POST", u, {"organizationId": oa_org(h)}, key=adm, label="admin"),
+            req("err", "POST", u, {}, key=adm, label="admin without organizationId"),
+            req("err", "POST", u, {"organizationId": "no_such_org"}, key=adm, label="unknown org"),
+            req("err", "POST", u, {"ttlSeconds": 0}, label="bad ttl"),
+            req("err", "POST", u, {"organizationId": oa_org(h)}, label="another organization"),
+            req("err", "POST", u, **BAD_JSON)]
+
+
+@case("delete", "/api/webhook/v1/portal-sessions/{id}")
+def c_session_revoke(h, w):
+    r = h.api("POST", "/api/webhook/v1/portal-sessions", {})
+    assert r.status_code == 201, r.text
+    sid = r.json()["id"]
+    return [req("ok", "DELETE", f"/api/webhook/v1/portal-sessions/{sid}"),
+            req("err", "DELETE", f"/api/webhook/v1/portal-sessions/{sid}", label="revoked already")]
+
+
 def test_every_documented_operation_has_a_case(doc):
     documented = {(m, p) for m, p, _ in operations(doc)}
     assert documented == set(CASES), (

@@ -5,12 +5,14 @@ The authorization matrix takes the routes from src/api/api.c's route table itsel
 added there without an entry in ROUTES below fails test_matrix_covers_every_route, and every
 route is called with each credential of CREDS: an admin key without and with
 X-Organization-Id, the organization's full key, its read key, another organization's key, a
-revoked key and a disabled organization's key. Each answer must have the expected status, and
+revoked key, a disabled organization's key, and portal sessions of the organization (full,
+read, expired). Each answer must have the expected status, and
 no answer to another organization's key may hold anything of the first organization."""
 import json
 import os
 import re
 import sqlite3
+import time
 
 import pytest
 
@@ -53,6 +55,11 @@ class World:
         self.other = self.new_key("org_b")
         self.revoked_id, self.revoked = self.new_key("org_a", with_id=True)
         self.disabled = self.new_key("org_c")
+        self.session_full = self.new_session(self.full, {})
+        self.session_read = self.new_session(self.admin, {"organizationId": "org_a",
+                                                          "scope": "read"})
+        self.expired_session = self.new_session(self.full, {"ttlSeconds": 1})
+        expires = time.monotonic() + 1.05
         # A's data, and the strings no other organization may ever see
         self.marker = "marker-of-org-a-7f3k"
         wh = self.call("POST", V1, {"name": self.marker, "url": receiver.url("/a"), "events": ["*"],
@@ -72,6 +79,7 @@ class World:
         # the revoked key worked, then is revoked through the API
         self.call("GET", V1, key=self.revoked, want=200)
         self.call("DELETE", f"{ORGS}/org_a/api-keys/{self.revoked_id}", key=self.admin, want=200)
+        time.sleep(max(0.0, expires - time.monotonic()))
 
     def call(self, method, path, body=None, key=None, headers=None, want=None):
         r = self.h.api(method, path, body, key=key, headers=headers)
@@ -88,6 +96,18 @@ class World:
         self.keys[body["key"]] = len(self.responses) - 1
         return (body["id"], body["key"]) if with_id else body["key"]
 
+    def new_session(self, key, body):
+        r = self.call("POST", V1 + "/portal-sessions", body, key=key, want=201)
+        s = r.json()
+        assert s["organizationId"] == "org_a"
+        url = s["url"]
+        assert url.endswith("/api/webhook/ui/#token=" + s["token"]) and "?" not in url
+        self.keys[s["token"]] = len(self.responses) - 1
+        return s["token"]
+
+    def fresh_session_id(self):
+        return self.call("POST", V1 + "/portal-sessions", {}, key=self.full, want=201).json()["id"]
+
     def fresh_webhook(self):
         return self.call("POST", V1, {"name": "fresh", "url": self.receiver.url("/fresh"),
                                       "events": ["fresh.none"]}, key=self.full, want=201).json()["id"]
@@ -99,7 +119,8 @@ class World:
 
 
 # Credentials: name -> (key attribute of World, extra headers)
-CREDS = ["admin", "admin_as_a", "full", "read", "other", "revoked", "disabled"]
+CREDS = ["admin", "admin_as_a", "full", "read", "other", "revoked", "disabled", "session_full",
+         "session_read", "expired_session"]
 
 
 def cred(w, name):
@@ -115,14 +136,17 @@ def cred(w, name):
 OPEN = {c: 200 for c in CREDS}  # no key needed: every credential is simply ignored
 
 
-def org_route(ok, read, other):
+def org_route(ok, read, other, session=None):
+    """session: what a full portal session gets (default: as the full key)."""
     return {"admin": 422, "admin_as_a": ok, "full": ok, "read": read, "other": other,
-            "revoked": 401, "disabled": 401}
+            "revoked": 401, "disabled": 401, "session_full": session or ok,
+            "session_read": 403 if session else read, "expired_session": 401}
 
 
 def admin_route(ok):
     return {"admin": ok, "admin_as_a": ok, "full": 403, "read": 403, "other": 403,
-            "revoked": 401, "disabled": 401}
+            "revoked": 401, "disabled": 401, "session_full": 403, "session_read": 403,
+            "expired_session": 401}
 
 
 GET_OWN = org_route(200, 200, 200)
@@ -166,11 +190,20 @@ ROUTES = {
         ORGS + "/org_a/api-keys", {"scope": "read"})),
     ("DELETE", ORGS + "/:id/api-keys/:id"): (admin_route(200), lambda w: (
         f"{ORGS}/org_a/api-keys/{w.fresh_key_id()}", None)),
-    # the key routes need a full key, GET included
-    ("GET", V1 + "/api-keys"): (org_route(200, 403, 200), lambda w: (V1 + "/api-keys", None)),
-    ("POST", V1 + "/api-keys"): (org_route(201, 403, 201), lambda w: (V1 + "/api-keys", {})),
-    ("DELETE", V1 + "/api-keys/:id"): (org_route(200, 403, 404), lambda w: (
+    # the key routes need a full key, GET included, and no portal session
+    ("GET", V1 + "/api-keys"): (org_route(200, 403, 200, session=403), lambda w: (
+        V1 + "/api-keys", None)),
+    ("POST", V1 + "/api-keys"): (org_route(201, 403, 201, session=403), lambda w: (
+        V1 + "/api-keys", {})),
+    ("DELETE", V1 + "/api-keys/:id"): (org_route(200, 403, 404, session=403), lambda w: (
         f"{V1}/api-keys/{w.fresh_key_id()}", None)),
+    # portal sessions: minted by an admin key (naming the organization) or a full key
+    ("POST", V1 + "/portal-sessions"): (
+        {"admin": 201, "admin_as_a": 201, "full": 201, "read": 403, "other": 403, "revoked": 401,
+         "disabled": 401, "session_full": 403, "session_read": 403, "expired_session": 401},
+        lambda w: (V1 + "/portal-sessions", {"organizationId": "org_a", "ttlSeconds": 60})),
+    ("DELETE", V1 + "/portal-sessions/:id"): (org_route(200, 403, 404, session=403), lambda w: (
+        f"{V1}/portal-sessions/{w.fresh_session_id()}", None)),
     ("GET", V1 + "/:id"): (GET_ID, lambda w: (f"{V1}/{w.wh}", None)),
     ("PATCH", V1 + "/:id"): (org_route(200, 403, 404), lambda w: (f"{V1}/{w.wh}", {"name": w.marker})),
     ("DELETE", V1 + "/:id"): (org_route(200, 403, 404), lambda w: (f"{V1}/{w.fresh_webhook()}", None)),
@@ -221,7 +254,9 @@ def test_authorization_matrix(world):
                     assert e["code"] == "forbidden", r.text
                 if r.status_code == 422 and c == "admin":
                     assert "X-Organization-Id" in e["message"], r.text
-            if c in ("other", "revoked", "disabled"):
+            if r.status_code == 201 and pattern.endswith("/portal-sessions"):
+                w.keys[r.json()["token"]] = len(w.responses) - 1
+            if c in ("other", "revoked", "disabled", "expired_session"):
                 leaked = [s for s in w.secrets_of_a if s in r.text]
                 if leaked:
                     failures.append(f"{method} {pattern} as {c} shows A's data {leaked}")
@@ -325,7 +360,6 @@ def test_disabled_organization_holds_deliveries_across_a_restart(hookd, receiver
     assert h.api("GET", V1).status_code == 401  # its key, at once
     r = h.api("GET", V1, key=admin, headers={"X-Organization-Id": h.org})
     assert r.status_code == 403 and r.json()["code"] == "forbidden", r.text
-    import time
     time.sleep(2 * retry_ms / 1000)
     assert receiver.count("/held") == 1, "a disabled organization's retry was sent"
     h.restart()
@@ -385,7 +419,6 @@ def test_migration_backfills_organizations_on_a_populated_previous_database(hook
 def test_revoke_and_disable_reach_another_node_within_the_cache_time(hookd, receiver):
     """Node A revokes a key and disables an organization: A refuses them at once, node B within
     the documented 10 s (its key cache); enabling it through B reaches A the same way."""
-    import time
     admin = "admin_" + "n" * 20
     a = hookd(HOOKD_BOOTSTRAP_ADMIN_KEY=admin)
     b = hookd(start=False, HOOKD_BOOTSTRAP_ADMIN_KEY=admin)
@@ -409,3 +442,40 @@ def test_revoke_and_disable_reach_another_node_within_the_cache_time(hookd, rece
     r = b.api("PATCH", f"{ORGS}/{a.org}", {"disabled": False}, key=admin)
     assert r.status_code == 200, r.text
     wait_until(lambda: a.api("GET", V1).status_code == 200, 12, 0.2, "node A to accept again")
+
+
+def test_portal_session_rules_and_revoke_at_once(hookd):
+    admin = "admin_" + "s" * 20
+    h = hookd(HOOKD_BOOTSTRAP_ADMIN_KEY=admin, BASE_URL="https://hooks.example.com/")
+    PS = V1 + "/portal-sessions"
+    # an admin key names the organization (body or header); bad values are 422
+    r = h.api("POST", PS, {}, key=admin)
+    assert r.status_code == 422 and "organizationId" in r.json()["message"], r.text
+    assert h.api("POST", PS, {"organizationId": "nobody"}, key=admin).status_code == 404
+    for ttl in (0, 86401, "60", 1.5):
+        r = h.api("POST", PS, {"ttlSeconds": ttl})
+        assert r.status_code == 422 and "ttlSeconds" in r.json()["message"], (ttl, r.text)
+    assert h.api("POST", PS, {"scope": "admin"}).status_code == 422
+    r = h.api("POST", PS, {}, key=admin, headers={"X-Organization-Id": h.org})
+    assert r.status_code == 201, r.text
+    s = r.json()
+    assert s["scope"] == "full" and s["organizationId"] == h.org
+    assert s["url"] == "https://hooks.example.com/api/webhook/ui/#token=" + s["token"]
+    # the default lifetime is an hour
+    from datetime import datetime, timezone
+    left = datetime.fromisoformat(s["expiresAt"].replace("Z", "+00:00")) - datetime.now(timezone.utc)
+    assert 3500 < left.total_seconds() <= 3600
+    # a session works as a bearer token on its organization's routes, then is revoked at once
+    bearer = {"Authorization": "Bearer " + s["token"]}
+    for _ in range(2):
+        assert h.api("GET", V1, key=False, headers=bearer).status_code == 200
+    r = h.api("DELETE", f"{PS}/{s['id']}")
+    assert r.status_code == 200, r.text
+    r = h.api("GET", V1, key=False, headers=bearer)
+    assert r.status_code == 401, r.text
+    assert h.api("DELETE", f"{PS}/{s['id']}").status_code == 404
+    # a disabled organization: no new sessions
+    assert h.api("PATCH", f"{ORGS}/{h.org}", {"disabled": True}, key=admin).status_code == 200
+    r = h.api("POST", PS, {"organizationId": h.org}, key=admin)
+    assert r.status_code == 409, r.text
+    assert s["token"] not in h.logs()
