@@ -69,6 +69,7 @@ typedef struct auth_entry {
     int disabled;            /* its organization is disabled: 401 */
     int session;             /* a portal session, not a key */
     int64_t session_expires; /* wall ms: the session's end (it is never used after) */
+    char *webhook_ids;       /* a session limited to these webhooks (owned), or NULL */
     int64_t expires_mono;
 } auth_entry;
 
@@ -162,6 +163,14 @@ void hk_api_error_body(hk_buf *out, int status, const char *code, const char *me
 /* ---- call lifetime ----------------------------------------------------------------------------
  */
 
+static void auth_entry_free(void *p)
+{
+    auth_entry *e = p;
+    if (!e) return;
+    free(e->webhook_ids);
+    free(e);
+}
+
 static void call_free(hk_call *c)
 {
     /* The request may point into the handler's data (ingest items): clear it first. */
@@ -169,6 +178,7 @@ static void call_free(hk_call *c)
     if (c->data_free) c->data_free(c->data);
     hk_json_free(&c->doc);
     hk_buf_free(&c->out);
+    free(c->webhook_ids);
     free(c);
 }
 
@@ -427,6 +437,47 @@ static void on_org_lookup(hk_req *req)
     run_handler(c);
 }
 
+int hk_call_webhook_allowed(const hk_call *c, const char *wid)
+{
+    if (!c->webhook_ids) return 1;
+    size_t n = strlen(wid);
+    for (const char *p = c->webhook_ids; (p = strstr(p, wid)); p += n)
+        if ((p == c->webhook_ids || p[-1] == ' ') && p[n] == ' ') return 1;
+    return 0;
+}
+
+/* A portal session limited to some webhooks (webhookIds): the routes of one webhook only for
+ * those, the webhook list and a delivery's read through sessions.c (filtered), and no route of
+ * the organization's other data (403). */
+static void limited_session(hk_call *c, const auth_entry *e)
+{
+    hk_handler h = c->route->handler;
+    c->webhook_ids = hk_strdup(e->webhook_ids);
+    if (h == hk_h_webhook_get || h == hk_h_webhook_patch || h == hk_h_webhook_delete ||
+        h == hk_h_delivery_list || h == hk_h_webhook_rotate || h == hk_h_webhook_recover) {
+        if (!hk_call_webhook_allowed(c, c->params[0])) {
+            hk_call_error(c, 404, "not_found", "webhook not found", NULL, NULL);
+            return;
+        }
+        run_handler(c);
+        return;
+    }
+    if (h == hk_h_webhook_list || h == hk_h_delivery_get) {
+        if (c->gate) {
+            run_handler(c);
+            return;
+        }
+        if (h == hk_h_webhook_list)
+            hk_h_session_webhook_list(c);
+        else
+            hk_h_session_delivery_get(c);
+        return;
+    }
+    hk_call_error(c, 403, "forbidden", "this portal session is limited to some webhooks",
+                  "A session made with webhookIds sees those webhooks and their deliveries only.",
+                  "Use a session without webhookIds, or a key, for this route.");
+}
+
 /* The key is known and valid (e): 401 if its organization is disabled, then the route's rule
  * (hk_authz_decide); an admin key acting on an organization has it looked up first. */
 static void authorize(hk_call *c, const auth_entry *e)
@@ -453,6 +504,10 @@ static void authorize(hk_call *c, const auth_entry *e)
                             c->scope, has_hdr)) {
     case HK_AUTHZ_OK:
         hk_strlcpy(c->org, e->org, sizeof c->org);
+        if (e->webhook_ids) {
+            limited_session(c, e);
+            return;
+        }
         run_handler(c);
         return;
     case HK_AUTHZ_SCOPE:
@@ -509,7 +564,7 @@ static void on_key_lookup(hk_req *req)
     if (api->keys.n >= AUTH_CACHE_MAX) {
         size_t it = 0;
         void *v;
-        while ((v = hk_map_next(&api->keys, &it))) free(v);
+        while ((v = hk_map_next(&api->keys, &it))) auth_entry_free(v);
         hk_map_free(&api->keys);
         hk_map_init(&api->keys);
     }
@@ -520,8 +575,10 @@ static void on_key_lookup(hk_req *req)
     e->disabled = req->u.key_lookup.org_disabled;
     e->session = req->u.key_lookup.session;
     e->session_expires = req->u.key_lookup.expires_at;
+    e->webhook_ids = req->u.key_lookup.webhook_ids; /* taken */
+    req->u.key_lookup.webhook_ids = NULL;
     e->expires_mono = hk_mono_ms() + AUTH_TTL_MS;
-    free(hk_map_put(&api->keys, e->hash, e));
+    auth_entry_free(hk_map_put(&api->keys, e->hash, e));
     hk_req_clear(&c->req);
     memset(&c->req, 0, sizeof c->req);
     authorize(c, e);
@@ -651,7 +708,7 @@ void hk_api_auth_flush(hk_api *api)
 {
     size_t it = 0;
     void *v;
-    while ((v = hk_map_next(&api->keys, &it))) free(v);
+    while ((v = hk_map_next(&api->keys, &it))) auth_entry_free(v);
     hk_map_free(&api->keys);
     hk_map_init(&api->keys);
 }
@@ -660,7 +717,7 @@ void hk_api_free(hk_api *api)
 {
     size_t it = 0;
     void *v;
-    while ((v = hk_map_next(&api->keys, &it))) free(v);
+    while ((v = hk_map_next(&api->keys, &it))) auth_entry_free(v);
     hk_map_free(&api->keys);
     it = 0;
     while ((v = hk_map_next(&api->ingest_buckets, &it))) free(v);

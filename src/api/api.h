@@ -67,6 +67,7 @@ struct hk_call {
     int admin;         /* the key is an admin key (of no organization) */
     int scope;         /* the credential's scope (enum hk_scope) */
     int session;       /* the credential is a portal session */
+    char *webhook_ids; /* a session limited to these webhooks ("id id ... ", owned), or NULL */
 };
 
 /* Routing table entry. */
@@ -154,6 +155,10 @@ int hk_call_paging(hk_call *c, int *page, int *limit);
 /* Query parameter value into out; 0 found, 1 absent, -1 invalid (422 sent). */
 int hk_call_query(hk_call *c, const char *key, char *out, size_t outlen);
 
+/* 1 if the caller may see webhook wid: always, unless a portal session limited to some
+ * webhooks (webhookIds) does not name it. */
+int hk_call_webhook_allowed(const hk_call *c, const char *wid);
+
 /* Submits c->req with kind already set: org and done filled in here. */
 void hk_call_submit(hk_call *c, void (*done)(hk_req *req));
 /* The call a store request belongs to. */
@@ -213,5 +218,9 @@ void hk_h_keys_revoke(hk_call *c);
 /* portal sessions (sessions.c) */
 void hk_h_session_create(hk_call *c);
 void hk_h_session_revoke(hk_call *c);
+/* what a portal session limited to some webhooks gets instead of the webhook list and the
+ * delivery read (sessions.c): only its webhooks, and their deliveries */
+void hk_h_session_webhook_list(hk_call *c);
+void hk_h_session_delivery_get(hk_call *c);
 
 #endif

@@ -341,15 +341,21 @@ static const fragment schemas[] = {
      "(or send X-Organization-Id). With an organization key: absent or its own.'},"
      "'scope':{'allOf':[" REF("Scope") "],'default':'full','description':'A read key mints "
      "read sessions only.'},"
-     "'ttlSeconds':{'type':'integer','minimum':1,'maximum':86400,'default':3600}}}"},
+     "'ttlSeconds':{'type':'integer','minimum':1,'maximum':86400,'default':3600},"
+     "'webhookIds':{'type':'array','minItems':1,'maxItems':100,'items':" S_ID("wh") ","
+     "'description':'Limit the session to these webhooks of the organization: it sees them "
+     "and their deliveries only (the webhook list shows them alone; any other route of the "
+     "organization answers 403). Default: every webhook.'}}}"},
     {"PortalSession",
-     "{'type':'object','required':['id','organizationId','scope','token','expiresAt','url'],"
+     "{'type':'object','required':['id','organizationId','scope','token','expiresAt','url',"
+     "'webhookIds'],"
      "'properties':{'id':" S_ID("ps") ",'organizationId':" S_STR ",'scope':" REF("Scope") ","
      "'token':{'type':'string','description':'The bearer token: only in this answer, never "
      "logged.'},"
      "'expiresAt':" S_TIME ","
      "'url':{'type':'string','description':'The dashboard page (BASE_URL + /api/webhook/ui/) "
-     "with the token in the fragment (#token=…), never in a query string.'}}}"},
+     "with the token in the fragment (#token=…), never in a query string.'},"
+     "'webhookIds':{'type':['array','null'],'items':" S_ID("wh") "}}}"},
     {"PortalSessionRevoked",
      "{'type':'object','required':['id','message'],'properties':{'id':" S_ID("ps") ","
      "'message':" S_STR "}}"},
@@ -694,7 +700,8 @@ static const api_op ops[] = {
              "the URL of the dashboard page carrying it in the fragment. It works like a key of "
              "that organization within its `scope`, but never on key or session management. "
              "An admin key or an organization's full key mints; 409 for a disabled "
-             "organization. `webhookIds` is not supported yet (422).",
+             "organization. With `webhookIds` it sees those webhooks and their deliveries "
+             "only.",
      .auth = HK_AUTH_MINT, .body = "PortalSessionCreate", .body_optional = 1,
      .example = "{'organizationId':'acme','scope':'read','ttlSeconds':3600}",
      .ok = {{201, "PortalSession", "Minted; `token` is shown this once."}},

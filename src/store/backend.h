@@ -54,12 +54,12 @@ typedef struct hk_store_ops {
     int (*org_park)(void *conn, const char *org);
     /* parked open deliveries of org's active webhooks (not deleted) become due at now */
     int (*org_unpark)(void *conn, const char *org, int64_t now, int *count);
-    /* portal sessions: a row from u.session for req->org_id with id */
-    int (*session_insert)(void *conn, hk_req *req, const char *id);
-    /* the session of hash into k (id, org_id, scope, revoked_at, org_disabled) and *expires;
-     * *found 0 if none */
+    int (*session_insert)(void *conn, hk_req *req, const char *id, const char *webhook_ids);
+    /* the session of hash into k (id, org_id, scope, revoked_at, org_disabled), *expires and
+     * *webhook_ids (owned, "id id ... " or NULL); *found 0 if none */
     int (*session_by_hash)(void *conn, const char *hash, hk_apikey *k, int64_t *expires,
-                           int *found);
+                           char **webhook_ids, int *found);
+    /* a row from u.session for req->org_id with id; webhook_ids: "id id ... " or NULL */
     /* sets revoked_at of session u.session.id of req->org_id if not revoked yet */
     int (*session_revoke)(void *conn, hk_req *req, int64_t *changed);
 

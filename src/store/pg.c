@@ -187,11 +187,12 @@ static const char *const sql[Q_MAX] = {
                    "(SELECT id FROM webhook WHERE organization_id = $1) AND " OPEN_STATUS
                    " AND lease_owner IS NULL",
     [Q_SESSION_INSERT] = "INSERT INTO portal_session (id, organization_id, token_hash, scope, "
-                         "created_at, expires_at) VALUES ($1, $2, $3, $4, hk_ts($5), hk_ts($6))",
+                         "created_at, expires_at, webhook_ids) VALUES ($1, $2, $3, $4, hk_ts($5), "
+                         "hk_ts($6), $7)",
     [Q_SESSION_BY_HASH] = "SELECT id, organization_id, scope, hk_ms(revoked_at), "
                           "hk_ms(expires_at), COALESCE((SELECT o.disabled FROM organization o "
-                          "WHERE o.id = portal_session.organization_id), false) FROM "
-                          "portal_session WHERE token_hash = $1",
+                          "WHERE o.id = portal_session.organization_id), false), webhook_ids "
+                          "FROM portal_session WHERE token_hash = $1",
     [Q_SESSION_REVOKE] = "UPDATE portal_session SET revoked_at = hk_ts($2) WHERE id = $1 AND "
                          "organization_id = $3 AND revoked_at IS NULL",
     [Q_ORG_UNPARK] = "UPDATE webhook_delivery SET next_retry_at = hk_ts($2) WHERE webhook_id IN "
@@ -1133,7 +1134,7 @@ static int pg_org_unpark(void *conn, const char *org, int64_t now, int *count)
 
 /* ---- portal sessions ----------------------------------------------------------------------- */
 
-static int pg_session_insert(void *conn, hk_req *req, const char *id)
+static int pg_session_insert(void *conn, hk_req *req, const char *id, const char *webhook_ids)
 {
     pp p = {0};
     p_text(&p, id);
@@ -1142,11 +1143,12 @@ static int pg_session_insert(void *conn, hk_req *req, const char *id)
     p_text(&p, hk_scope_name(req->u.session.scope));
     p_i64(&p, req->now);
     p_i64(&p, req->u.session.expires_at);
+    p_text(&p, webhook_ids);
     return run(conn, Q_SESSION_INSERT, &p, NULL);
 }
 
 static int pg_session_by_hash(void *conn, const char *hash, hk_apikey *k, int64_t *expires,
-                              int *found)
+                              char **webhook_ids, int *found)
 {
     pp p = {0};
     p_text(&p, hash);
@@ -1162,6 +1164,7 @@ static int pg_session_by_hash(void *conn, const char *hash, hk_apikey *k, int64_
         k->revoked_at = g_i64(r, 0, 3);
         *expires = g_i64(r, 0, 4);
         k->org_disabled = g_bool(r, 0, 5);
+        *webhook_ids = g_text(r, 0, 6);
     }
     PQclear(r);
     return HK_OK;

@@ -206,7 +206,8 @@ static const char *const hk_pg_migrations[] = {
     "  scope text NOT NULL DEFAULT 'full' CHECK (scope IN ('full', 'read')),"
     "  created_at timestamptz NOT NULL,"
     "  expires_at timestamptz NOT NULL,"
-    "  revoked_at timestamptz);"
+    "  revoked_at timestamptz,"
+    "  webhook_ids text);"
     "CREATE INDEX portal_session_org ON portal_session (organization_id, created_at);",
 };
 

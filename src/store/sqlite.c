@@ -164,11 +164,12 @@ static const char *const sql[S_MAX] = {
                    "(SELECT id FROM webhook WHERE organization_id = ?1) AND " OPEN_STATUS
                    " AND lease_owner IS NULL",
     [S_SESSION_INSERT] = "INSERT INTO portal_session (id, organization_id, token_hash, scope, "
-                         "created_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                         "created_at, expires_at, webhook_ids) VALUES (?1, ?2, ?3, ?4, ?5, ?6, "
+                         "?7)",
     [S_SESSION_BY_HASH] = "SELECT id, organization_id, scope, revoked_at, expires_at, "
                           "COALESCE((SELECT o.disabled FROM organization o WHERE o.id = "
-                          "portal_session.organization_id), 0) FROM portal_session WHERE "
-                          "token_hash = ?1",
+                          "portal_session.organization_id), 0), webhook_ids FROM portal_session "
+                          "WHERE token_hash = ?1",
     [S_SESSION_REVOKE] = "UPDATE portal_session SET revoked_at = ?2 WHERE id = ?1 AND "
                          "organization_id = ?3 AND revoked_at IS NULL",
     [S_ORG_UNPARK] = "UPDATE webhook_delivery SET next_retry_at = ?2 WHERE webhook_id IN "
@@ -882,7 +883,7 @@ static int sq_org_unpark(void *conn, const char *org, int64_t now, int *count)
 
 /* ---- portal sessions ----------------------------------------------------------------------- */
 
-static int sq_session_insert(void *conn, hk_req *req, const char *id)
+static int sq_session_insert(void *conn, hk_req *req, const char *id, const char *webhook_ids)
 {
     sq *c = conn;
     PS(s, S_SESSION_INSERT);
@@ -892,11 +893,12 @@ static int sq_session_insert(void *conn, hk_req *req, const char *id)
     b_text(s, 4, hk_scope_name(req->u.session.scope));
     b_i64(s, 5, req->now);
     b_i64(s, 6, req->u.session.expires_at);
+    b_text(s, 7, webhook_ids);
     return run(c, s, "session insert");
 }
 
 static int sq_session_by_hash(void *conn, const char *hash, hk_apikey *k, int64_t *expires,
-                              int *found)
+                              char **webhook_ids, int *found)
 {
     sq *c = conn;
     PS(s, S_SESSION_BY_HASH);
@@ -912,6 +914,7 @@ static int sq_session_by_hash(void *conn, const char *hash, hk_apikey *k, int64_
         k->revoked_at = c_i64(s, 3);
         *expires = c_i64(s, 4);
         k->org_disabled = (int)c_i64(s, 5);
+        *webhook_ids = c_text(s, 6);
     }
     int r = map_rc(c, rc, "session lookup");
     sqlite3_reset(s);

@@ -158,7 +158,8 @@ static const char *const hk_sqlite_migrations[] = {
     "  scope TEXT NOT NULL DEFAULT 'full' CHECK (scope IN ('full','read')),"
     "  created_at INTEGER NOT NULL,"
     "  expires_at INTEGER NOT NULL,"
-    "  revoked_at INTEGER);"
+    "  revoked_at INTEGER,"
+    "  webhook_ids TEXT);"
     "CREATE INDEX portal_session_org ON portal_session (organization_id, created_at);",
 };
 

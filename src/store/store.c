@@ -211,16 +211,20 @@ static int p_key_lookup(const hk_store_ops *o, void *conn, hk_req *req)
     apikey_clear(&k);
     if (rc || found) return rc;
     int64_t expires = 0;
-    rc = o->session_by_hash(conn, req->u.key_lookup.key_hash, &k, &expires, &found);
+    char *whs = NULL;
+    rc = o->session_by_hash(conn, req->u.key_lookup.key_hash, &k, &expires, &whs, &found);
     if (!rc && found && !k.revoked_at && expires > req->now) {
         req->u.key_lookup.found = 1;
         req->u.key_lookup.session = 1;
         req->u.key_lookup.expires_at = expires;
+        req->u.key_lookup.webhook_ids = whs;
+        whs = NULL;
         hk_strlcpy(req->u.key_lookup.org, k.org_id ? k.org_id : "", sizeof req->u.key_lookup.org);
         hk_strlcpy(req->u.key_lookup.key_id, k.id, sizeof req->u.key_lookup.key_id);
         req->u.key_lookup.scope = k.scope;
         req->u.key_lookup.org_disabled = k.org_disabled;
     }
+    free(whs);
     apikey_clear(&k);
     return rc;
 }
@@ -239,8 +243,25 @@ static int p_session_create(const hk_store_ops *o, void *conn, hk_req *req)
         snprintf(req->err, sizeof req->err, "organization %s is disabled", req->org_id);
         return HK_ECONFLICT;
     }
-    hk_id_new("ps", req->u.session.id);
-    return o->session_insert(conn, req, req->u.session.id);
+    hk_buf whs;
+    hk_buf_init(&whs, HK_BUF_UNLIMITED);
+    for (int i = 0; !rc && i < req->u.session.nwebhook_ids; i++) {
+        const char *wid = req->u.session.webhook_ids[i];
+        rc = o->webhook_exists(conn, wid, req->org_id, &found);
+        if (!rc && !found) {
+            snprintf(req->err, sizeof req->err,
+                     "webhookIds[%d]: %s is not a webhook of the organization", i, wid);
+            rc = HK_EINVAL;
+        }
+        if (!rc) hk_buf_printf(&whs, "%s ", wid);
+    }
+    if (!rc) {
+        hk_id_new("ps", req->u.session.id);
+        rc = o->session_insert(conn, req, req->u.session.id,
+                               req->u.session.webhook_ids ? hk_buf_cstr(&whs) : NULL);
+    }
+    hk_buf_free(&whs);
+    return rc;
 }
 
 static int p_session_revoke(const hk_store_ops *o, void *conn, hk_req *req)
@@ -701,6 +722,10 @@ void hk_req_clear(hk_req *req)
     case HK_REQ_APIKEY_CREATE:
     case HK_REQ_APIKEY_ENSURE:
         apikey_clear(&req->u.key_create.out);
+        break;
+    case HK_REQ_APIKEY_LOOKUP:
+        free(req->u.key_lookup.webhook_ids);
+        req->u.key_lookup.webhook_ids = NULL;
         break;
     case HK_REQ_APIKEY_LIST:
         for (int i = 0; i < req->u.key_list.n; i++) apikey_clear(&req->u.key_list.items[i]);

@@ -359,6 +359,8 @@ struct hk_req {
              * req->now): found = 1, session = 1, its expiry */
             int session;
             int64_t expires_at;
+            char *webhook_ids; /* a session limited to these webhooks: their ids, each followed
+                                  by a space (owned); NULL = every webhook */
         } key_lookup;
         struct {
             int64_t count;
@@ -529,11 +531,15 @@ struct hk_req {
             int n;
             int64_t total;
         } org_list;
-        /* SESSION_CREATE (token_hash, scope, expires_at -> id) / SESSION_REVOKE (id) */
+        /* SESSION_CREATE (token_hash, scope, expires_at, webhook_ids -> id; HK_EINVAL naming
+         * the first of webhook_ids that is not a webhook of the organization) /
+         * SESSION_REVOKE (id) */
         struct {
             const char *token_hash; /* sha256 hex of the token */
             int scope;              /* enum hk_scope */
             int64_t expires_at;
+            const char *const *webhook_ids; /* NULL: every webhook */
+            int nwebhook_ids;
             char id[HK_ID_MAX]; /* CREATE: out; REVOKE: in (copied by the caller) */
         } session;
     } u;

@@ -6,7 +6,7 @@ added there without an entry in ROUTES below fails test_matrix_covers_every_rout
 route is called with each credential of CREDS: an admin key without and with
 X-Organization-Id, the organization's full key, its read key, another organization's key, a
 revoked key, a disabled organization's key, and portal sessions of the organization (full,
-read, expired). Each answer must have the expected status, and
+read, expired, and one limited to one webhook with webhookIds). Each answer must have the expected status, and
 no answer to another organization's key may hold anything of the first organization."""
 import json
 import os
@@ -59,6 +59,7 @@ class World:
         self.session_read = self.new_session(self.admin, {"organizationId": "org_a",
                                                           "scope": "read"})
         self.expired_session = self.new_session(self.full, {"ttlSeconds": 1})
+        self.session_limited = None  # made once A's webhook exists
         expires = time.monotonic() + 1.05
         # A's data, and the strings no other organization may ever see
         self.marker = "marker-of-org-a-7f3k"
@@ -72,6 +73,7 @@ class World:
                                                key=self.full).json()["deliveries"], 15, 0.05,
                              "a delivery of A")[0]["id"]
         self.secrets_of_a = {self.wh, self.ev, self.dl, self.marker}
+        self.session_limited = self.new_session(self.full, {"webhookIds": [self.wh]})
         # C: a webhook, then disabled
         self.call("POST", V1, {"name": "c", "url": receiver.url("/c"), "events": ["*"]},
                   key=self.disabled, want=201)
@@ -120,7 +122,7 @@ class World:
 
 # Credentials: name -> (key attribute of World, extra headers)
 CREDS = ["admin", "admin_as_a", "full", "read", "other", "revoked", "disabled", "session_full",
-         "session_read", "expired_session"]
+         "session_read", "expired_session", "session_limited"]
 
 
 def cred(w, name):
@@ -215,6 +217,19 @@ ROUTES = {
 }
 
 
+# A session limited to A's webhook (webhookIds): that webhook's routes (DELETE takes a fresh
+# webhook: 404), the list and a delivery of it; every other route of the organization is 403.
+LIMITED = {("GET", V1): 200, ("GET", V1 + "/deliveries/:id"): 200, ("GET", V1 + "/:id"): 200,
+           ("PATCH", V1 + "/:id"): 200, ("DELETE", V1 + "/:id"): 404,
+           ("GET", V1 + "/:id/deliveries"): 200, ("POST", V1 + "/:id/rotate-secret"): 200,
+           ("POST", V1 + "/:id/recover"): 202}
+for _route, (_expect, _make) in list(ROUTES.items()):
+    _api = _route[1].startswith(("/api/webhook/v1", "/api/webhook/deliveries"))
+    # open routes need no key: 200; the organization's and the admin's: as LIMITED says, or 403
+    ROUTES[_route] = ({**_expect, "session_limited": LIMITED.get(_route, 403) if _api else 200},
+                      _make)
+
+
 def test_matrix_covers_every_route():
     """Every route of the router has an entry (a new route without one fails here), and no
     entry names a route the router does not have."""
@@ -256,7 +271,8 @@ def test_authorization_matrix(world):
                     assert "X-Organization-Id" in e["message"], r.text
             if r.status_code == 201 and pattern.endswith("/portal-sessions"):
                 w.keys[r.json()["token"]] = len(w.responses) - 1
-            if c in ("other", "revoked", "disabled", "expired_session"):
+            if c in ("other", "revoked", "disabled", "expired_session") or (
+                    c == "session_limited" and r.status_code >= 400):
                 leaked = [s for s in w.secrets_of_a if s in r.text]
                 if leaked:
                     failures.append(f"{method} {pattern} as {c} shows A's data {leaked}")
@@ -479,3 +495,37 @@ def test_portal_session_rules_and_revoke_at_once(hookd):
     r = h.api("POST", PS, {"organizationId": h.org}, key=admin)
     assert r.status_code == 409, r.text
     assert s["token"] not in h.logs()
+
+
+def test_portal_session_limited_to_some_webhooks(hookd, receiver):
+    admin = "admin_" + "w" * 20
+    h = hookd(HOOKD_BOOTSTRAP_ADMIN_KEY=admin)
+    PS = V1 + "/portal-sessions"
+    mine = h.create_webhook(receiver.url("/mine"), name="mine")["id"]
+    theirs = h.create_webhook(receiver.url("/theirs"), name="not-for-this-customer")["id"]
+    h.ingest("x.y", {"n": 1})
+    dl_mine = h.wait_delivery(mine, "success")[0]["id"]
+    dl_theirs = h.wait_delivery(theirs, "success")[0]["id"]
+    other_org_key = h.cli("apikey", "create", "--org", "org_other").stdout.strip()
+    foreign = h.api("POST", V1, {"name": "f", "url": receiver.url("/f"), "events": ["z"]},
+                    key=other_org_key).json()["id"]
+    for bad in ([], "wh_x", ["nope"], [foreign], ["wh_" + "0" * 24], [mine] * 101):
+        r = h.api("POST", PS, {"webhookIds": bad})
+        assert r.status_code == 422 and "webhookIds" in r.json()["message"], (bad, r.text)
+    r = h.api("POST", PS, {"webhookIds": [mine], "scope": "read"})
+    assert r.status_code == 201, r.text
+    assert r.json()["webhookIds"] == [mine]
+    s = {"Authorization": "Bearer " + r.json()["token"]}
+    listed = h.api("GET", V1 + "?limit=100", key=False, headers=s).json()
+    assert [w["id"] for w in listed["webhooks"]] == [mine] and listed["total"] == 1
+    assert h.api("GET", f"{V1}/{mine}", key=False, headers=s).status_code == 200
+    assert h.api("GET", f"{V1}/{mine}/deliveries", key=False, headers=s).status_code == 200
+    assert h.api("GET", f"{V1}/deliveries/{dl_mine}", key=False, headers=s).status_code == 200
+    for path in (f"{V1}/{theirs}", f"{V1}/{theirs}/deliveries", f"{V1}/deliveries/{dl_theirs}"):
+        r = h.api("GET", path, key=False, headers=s)
+        assert r.status_code == 404 and "not-for-this-customer" not in r.text, (path, r.text)
+    for path in (V1 + "/events", f"{V1}/events/{h.api('GET', V1 + '/events').json()['events'][0]['id']}"):
+        r = h.api("GET", path, key=False, headers=s)
+        assert r.status_code == 403 and r.json()["code"] == "forbidden", (path, r.text)
+    # read scope on top: no changes even to its own webhook
+    assert h.api("PATCH", f"{V1}/{mine}", {"name": "x"}, key=False, headers=s).status_code == 403
