@@ -39,6 +39,7 @@ static const hk_route routes[] = {
     {HK_HTTP_POST, API_PREFIX "/v1/deliveries/:id/retry", hk_h_delivery_retry, 1},
     {HK_HTTP_POST, API_PREFIX "/deliveries/:id/retry", hk_h_delivery_retry, 1},
     {HK_HTTP_GET, API_PREFIX "/v1/deliveries/:id", hk_h_delivery_get, 1},
+    {HK_HTTP_GET, API_PREFIX "/v1/deliveries", hk_h_delivery_search, HK_AUTH_ORG},
     /* tenancy: before /v1/:id, which would take "organizations" and "api-keys" for ids */
     {HK_HTTP_POST, API_PREFIX "/v1/organizations", hk_h_org_create, HK_AUTH_ADMIN},
     {HK_HTTP_GET, API_PREFIX "/v1/organizations", hk_h_org_list, HK_AUTH_ADMIN},

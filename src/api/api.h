@@ -221,6 +221,8 @@ void hk_h_session_revoke(hk_call *c);
 /* what a portal session limited to some webhooks gets instead of the webhook list and the
  * delivery read (sessions.c): only its webhooks, and their deliveries */
 void hk_h_session_webhook_list(hk_call *c);
+/* organization-wide delivery search (search.c) */
+void hk_h_delivery_search(hk_call *c);
 void hk_h_session_delivery_get(hk_call *c);
 
 #endif

@@ -335,6 +335,12 @@ static const fragment schemas[] = {
     {"ApiKeyList",
      "{'type':'object','required':['apiKeys','total'],'properties':{"
      "'apiKeys':{'type':'array','items':" REF("ApiKey") "},'total':" S_COUNT "}}"},
+    {"DeliverySearchResult",
+     "{'type':'object','required':['deliveries','next','limit'],'properties':{"
+     "'deliveries':{'type':'array','items':" REF("Delivery") "},"
+     "'next':{'type':['string','null'],'description':'The cursor of the next page (pass it "
+     "as cursor), null on the last page.'},"
+     "'limit':{'type':'integer','minimum':1,'maximum':100}}}"},
     {"PortalSessionCreate",
      "{'type':'object','properties':{"
      "'organizationId':{'type':'string','description':'With an admin key: the organization "
@@ -389,6 +395,21 @@ static const fragment parameters[] = {
                        "organization id.','schema':{'type':'string'}}"},
     {"ApiKeyId", "{'name':'keyId','in':'path','required':true,'description':'An API key id.',"
                  "'schema':{'type':'string'}}"},
+    {"SearchStatus", "{'name':'status','in':'query','schema':" REF("DeliveryStatus") "}"},
+    {"SearchEventType", "{'name':'eventType','in':'query','schema':" REF("EventType") "}"},
+    {"SearchWebhookId", "{'name':'webhookId','in':'query','schema':{'type':'string'}}"},
+    {"SearchEventId", "{'name':'eventId','in':'query','description':'The deliveries of this "
+                      "event.','schema':{'type':'string'}}"},
+    {"SearchDeliveryId", "{'name':'deliveryId','in':'query','schema':{'type':'string'}}"},
+    {"SearchIdempotencyKey", "{'name':'idempotencyKey','in':'query','description':'The "
+                             "deliveries of the event ingested with this key.','schema':{"
+                             "'type':'string','minLength':1,'maxLength':255}}"},
+    {"SearchSince", "{'name':'since','in':'query','description':'Created at or after.',"
+                    "'schema':{'type':'string','format':'date-time'}}"},
+    {"SearchUntil", "{'name':'until','in':'query','description':'Created before.',"
+                    "'schema':{'type':'string','format':'date-time'}}"},
+    {"Cursor", "{'name':'cursor','in':'query','description':'The next of the previous page.',"
+               "'schema':{'type':'string'}}"},
     {"PortalSessionId", "{'name':'id','in':'path','required':true,'description':'A portal "
                         "session id.','schema':{'type':'string'}}"},
     {"ApiKeyIdOnly", "{'name':'id','in':'path','required':true,'description':'An API key id.',"
@@ -694,6 +715,15 @@ static const api_op ops[] = {
      .desc = "It stops at once on this node, within 10 s on the others.",
      .auth = HK_AUTH_ORG_FULL, .params = "ApiKeyIdOnly",
      .ok = {{200, "ApiKeyRevoked", "Revoked."}}, .errors = "401 404 503"},
+    {.method = "get", .path = P "/v1/deliveries", .op_id = "searchDeliveries",
+     .tag = "Deliveries", .summary = "Search your organization's deliveries",
+     .desc = "Across every webhook (deleted ones included), newest first, each with its "
+             "attempts; every filter given must hold. Keyset pages: pass `next` as `cursor` "
+             "(a page never repeats or skips a delivery while new ones arrive).",
+     .auth = HK_AUTH_ORG,
+     .params = "Limit SearchStatus SearchEventType SearchWebhookId SearchEventId "
+               "SearchDeliveryId SearchIdempotencyKey SearchSince SearchUntil Cursor",
+     .ok = {{200, "DeliverySearchResult", "A page of deliveries."}}, .errors = "401 422 503"},
     {.method = "post", .path = P "/v1/portal-sessions", .op_id = "createPortalSession",
      .tag = "Tenancy", .summary = "Mint a portal session for a customer",
      .desc = "A short-lived bearer token of one organization (stored hashed, shown once) and "

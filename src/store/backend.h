@@ -62,6 +62,8 @@ typedef struct hk_store_ops {
     /* a row from u.session for req->org_id with id; webhook_ids: "id id ... " or NULL */
     /* sets revoked_at of session u.session.id of req->org_id if not revoked yet */
     int (*session_revoke)(void *conn, hk_req *req, int64_t *changed);
+    /* DELIVERY_SEARCH: up to limit + 1 rows (the caller trims and sets `more`) */
+    int (*delivery_search)(void *conn, hk_req *req);
 
     /* webhook id of org (not deleted) into *out, or NULL; org NULL: by id alone, deleted too */
     int (*webhook_get)(void *conn, const char *id, const char *org, hk_webhook **out);

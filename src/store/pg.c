@@ -109,6 +109,7 @@ enum {
     Q_SESSION_INSERT,
     Q_SESSION_BY_HASH,
     Q_SESSION_REVOKE,
+    Q_DL_SEARCH,
     Q_WH_INSERT,
     Q_WH_GET,
     Q_WH_BY_IDS,
@@ -193,6 +194,17 @@ static const char *const sql[Q_MAX] = {
                           "hk_ms(expires_at), COALESCE((SELECT o.disabled FROM organization o "
                           "WHERE o.id = portal_session.organization_id), false), webhook_ids "
                           "FROM portal_session WHERE token_hash = $1",
+    [Q_DL_SEARCH] = "SELECT " DL_COLS DL_FROM " WHERE d.webhook_id IN (SELECT id FROM webhook "
+                    "WHERE organization_id = $1) AND ($2::webhook_delivery_status IS NULL OR "
+                    "d.status = $2::webhook_delivery_status) AND ($3::text IS NULL OR "
+                    "d.event_type = $3::text) AND ($4::text IS NULL OR d.webhook_id = $4::text) "
+                    "AND ($5::text IS NULL OR d.webhook_event_id = $5::text) AND ($6::text IS "
+                    "NULL OR d.id = $6::text) AND ($7::text IS NULL OR (e.idempotency_key = "
+                    "$7::text AND e.organization_id = $1)) AND ($8::bigint IS NULL OR "
+                    "d.created_at >= hk_ts($8::bigint)) AND ($9::bigint IS NULL OR d.created_at "
+                    "< hk_ts($9::bigint)) AND ($10::bigint IS NULL OR d.created_at < "
+                    "hk_ts($10::bigint) OR (d.created_at = hk_ts($10::bigint) AND d.id < "
+                    "$11::text)) ORDER BY d.created_at DESC, d.id DESC LIMIT $12",
     [Q_SESSION_REVOKE] = "UPDATE portal_session SET revoked_at = hk_ts($2) WHERE id = $1 AND "
                          "organization_id = $3 AND revoked_at IS NULL",
     [Q_ORG_UNPARK] = "UPDATE webhook_delivery SET next_retry_at = hk_ts($2) WHERE webhook_id IN "
@@ -1564,6 +1576,33 @@ static int pg_delivery_list(void *conn, hk_req *req)
     return load_attempts(c, req->u.dl_list.items, n);
 }
 
+static int pg_delivery_search(void *conn, hk_req *req)
+{
+    pgc *c = conn;
+    PGresult *r;
+    pp p = {0};
+    p_text(&p, req->org_id);
+    p_text(&p, req->u.dl_search.status >= 0 ? hk_dl_status_name(req->u.dl_search.status) : NULL);
+    p_text(&p, req->u.dl_search.event_type);
+    p_text(&p, req->u.dl_search.webhook_id);
+    p_text(&p, req->u.dl_search.event_id);
+    p_text(&p, req->u.dl_search.delivery_id);
+    p_text(&p, req->u.dl_search.idem_key);
+    p_time(&p, req->u.dl_search.since);
+    p_time(&p, req->u.dl_search.until);
+    p_time(&p, req->u.dl_search.before_at);
+    p_text(&p, req->u.dl_search.before_id ? req->u.dl_search.before_id : "");
+    p_i64(&p, req->u.dl_search.limit + 1);
+    int rc = run(c, Q_DL_SEARCH, &p, &r);
+    if (rc) return rc;
+    int n = PQntuples(r);
+    req->u.dl_search.items = hk_calloc((size_t)(n ? n : 1), sizeof(hk_delivery));
+    for (int i = 0; i < n; i++) row_delivery(r, i, &req->u.dl_search.items[i]);
+    req->u.dl_search.n = n;
+    PQclear(r);
+    return load_attempts(c, req->u.dl_search.items, n);
+}
+
 static int pg_delivery_get(void *conn, hk_req *req)
 {
     pgc *c = conn;
@@ -2467,6 +2506,7 @@ static const hk_store_ops pg_ops = {
     .session_insert = pg_session_insert,
     .session_by_hash = pg_session_by_hash,
     .session_revoke = pg_session_revoke,
+    .delivery_search = pg_delivery_search,
     .webhook_park = pg_webhook_park,
     .webhook_unpark = pg_webhook_unpark,
     .webhook_list = pg_webhook_list,

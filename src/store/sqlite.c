@@ -84,6 +84,7 @@ enum {
     S_SESSION_INSERT,
     S_SESSION_BY_HASH,
     S_SESSION_REVOKE,
+    S_DL_SEARCH,
     S_WH_INSERT,
     S_WH_GET,
     S_WH_BY_ID,
@@ -170,6 +171,14 @@ static const char *const sql[S_MAX] = {
                           "COALESCE((SELECT o.disabled FROM organization o WHERE o.id = "
                           "portal_session.organization_id), 0), webhook_ids FROM portal_session "
                           "WHERE token_hash = ?1",
+    [S_DL_SEARCH] = "SELECT " DL_COLS DL_FROM " WHERE d.webhook_id IN (SELECT id FROM webhook "
+                    "WHERE organization_id = ?1) AND (?2 IS NULL OR d.status = ?2) AND (?3 IS "
+                    "NULL OR d.event_type = ?3) AND (?4 IS NULL OR d.webhook_id = ?4) AND (?5 IS "
+                    "NULL OR d.webhook_event_id = ?5) AND (?6 IS NULL OR d.id = ?6) AND (?7 IS "
+                    "NULL OR (e.idempotency_key = ?7 AND e.organization_id = ?1)) AND (?8 IS NULL "
+                    "OR d.created_at >= ?8) AND (?9 IS NULL OR d.created_at < ?9) AND (?10 IS "
+                    "NULL OR d.created_at < ?10 OR (d.created_at = ?10 AND d.id < ?11)) ORDER BY "
+                    "d.created_at DESC, d.id DESC LIMIT ?12",
     [S_SESSION_REVOKE] = "UPDATE portal_session SET revoked_at = ?2 WHERE id = ?1 AND "
                          "organization_id = ?3 AND revoked_at IS NULL",
     [S_ORG_UNPARK] = "UPDATE webhook_delivery SET next_retry_at = ?2 WHERE webhook_id IN "
@@ -1193,6 +1202,49 @@ static int sq_delivery_list(void *conn, hk_req *req)
     return rc;
 }
 
+static void b_opt_i64(sqlite3_stmt *s, int i, int64_t v) /* 0 = NULL */
+{
+    if (v)
+        sqlite3_bind_int64(s, i, v);
+    else
+        sqlite3_bind_null(s, i);
+}
+
+static int sq_delivery_search(void *conn, hk_req *req)
+{
+    sq *c = conn;
+    int rc;
+    PS(s, S_DL_SEARCH);
+    b_text(s, 1, req->org_id);
+    b_text(s, 2, req->u.dl_search.status >= 0 ? hk_dl_status_name(req->u.dl_search.status) : NULL);
+    b_text(s, 3, req->u.dl_search.event_type);
+    b_text(s, 4, req->u.dl_search.webhook_id);
+    b_text(s, 5, req->u.dl_search.event_id);
+    b_text(s, 6, req->u.dl_search.delivery_id);
+    b_text(s, 7, req->u.dl_search.idem_key);
+    b_opt_i64(s, 8, req->u.dl_search.since);
+    b_opt_i64(s, 9, req->u.dl_search.until);
+    b_opt_i64(s, 10, req->u.dl_search.before_at);
+    b_text(s, 11, req->u.dl_search.before_id ? req->u.dl_search.before_id : "");
+    b_i64(s, 12, req->u.dl_search.limit + 1);
+    int cap = 0;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        if (req->u.dl_search.n == cap) {
+            cap = cap ? cap * 2 : 16;
+            req->u.dl_search.items =
+                hk_realloc(req->u.dl_search.items, sizeof(hk_delivery) * (size_t)cap);
+        }
+        hk_delivery *d = &req->u.dl_search.items[req->u.dl_search.n++];
+        memset(d, 0, sizeof *d);
+        row_delivery(s, d);
+    }
+    rc = map_rc(c, rc, "delivery search");
+    sqlite3_reset(s);
+    for (int i = 0; !rc && i < req->u.dl_search.n; i++)
+        rc = load_attempts(c, &req->u.dl_search.items[i]);
+    return rc;
+}
+
 static int sq_delivery_get(void *conn, hk_req *req)
 {
     sq *c = conn;
@@ -1934,6 +1986,7 @@ static const hk_store_ops sq_ops = {
     .session_insert = sq_session_insert,
     .session_by_hash = sq_session_by_hash,
     .session_revoke = sq_session_revoke,
+    .delivery_search = sq_delivery_search,
     .webhook_park = sq_webhook_park,
     .webhook_unpark = sq_webhook_unpark,
     .webhook_list = sq_webhook_list,

@@ -229,6 +229,19 @@ static int p_key_lookup(const hk_store_ops *o, void *conn, hk_req *req)
     return rc;
 }
 
+/* DELIVERY_SEARCH: one row more than the page tells whether another page follows. */
+static int p_delivery_search(const hk_store_ops *o, void *conn, hk_req *req)
+{
+    int rc = o->delivery_search(conn, req);
+    req->u.dl_search.more = 0;
+    if (!rc && req->u.dl_search.n > req->u.dl_search.limit) {
+        req->u.dl_search.more = 1;
+        while (req->u.dl_search.n > req->u.dl_search.limit)
+            hk_delivery_clear(&req->u.dl_search.items[--req->u.dl_search.n]);
+    }
+    return rc;
+}
+
 /* SESSION_CREATE: a portal session of an organization that exists and is enabled. */
 static int p_session_create(const hk_store_ops *o, void *conn, hk_req *req)
 {
@@ -526,6 +539,7 @@ static const struct {
     [HK_REQ_ORG_PATCH] = {"org_patch", WRITES | WRITES_NOW | DROPS_ORGS, p_org_patch},
     [HK_REQ_SESSION_CREATE] = {"session_create", WRITES | WRITES_NOW, p_session_create},
     [HK_REQ_SESSION_REVOKE] = {"session_revoke", WRITES | WRITES_NOW, p_session_revoke},
+    [HK_REQ_DELIVERY_SEARCH] = {"delivery_search", 0, p_delivery_search},
 };
 
 int hk_req_kind_writes(int kind)
@@ -722,6 +736,12 @@ void hk_req_clear(hk_req *req)
     case HK_REQ_APIKEY_CREATE:
     case HK_REQ_APIKEY_ENSURE:
         apikey_clear(&req->u.key_create.out);
+        break;
+    case HK_REQ_DELIVERY_SEARCH:
+        for (int i = 0; i < req->u.dl_search.n; i++) hk_delivery_clear(&req->u.dl_search.items[i]);
+        free(req->u.dl_search.items);
+        req->u.dl_search.items = NULL;
+        req->u.dl_search.n = 0;
         break;
     case HK_REQ_APIKEY_LOOKUP:
         free(req->u.key_lookup.webhook_ids);
@@ -1101,6 +1121,9 @@ static void req_open_secrets(const hk_store *st, hk_req *req)
         break;
     case HK_REQ_DELIVERY_LIST:
         for (int i = 0; i < req->u.dl_list.n; i++) delivery_open(st, &req->u.dl_list.items[i]);
+        break;
+    case HK_REQ_DELIVERY_SEARCH:
+        for (int i = 0; i < req->u.dl_search.n; i++) delivery_open(st, &req->u.dl_search.items[i]);
         break;
     default:
         break;

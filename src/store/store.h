@@ -204,9 +204,10 @@ enum hk_req_kind {
     HK_REQ_ORG_LIST,   /* u.org_list, newest first */
     HK_REQ_ORG_PATCH,  /* write: u.org; disabling parks the organization's deliveries,
                           enabling unparks those of its active webhooks (u.org.unparked) */
-    HK_REQ_SESSION_CREATE, /* write: u.session, a portal session of req->org_id (which must
-                              exist: HK_ENOTFOUND; and be enabled: HK_ECONFLICT) */
-    HK_REQ_SESSION_REVOKE, /* write: u.session.id of req->org_id (HK_ENOTFOUND if none active) */
+    HK_REQ_SESSION_CREATE,  /* write: u.session, a portal session of req->org_id (which must
+                               exist: HK_ENOTFOUND; and be enabled: HK_ECONFLICT) */
+    HK_REQ_SESSION_REVOKE,  /* write: u.session.id of req->org_id (HK_ENOTFOUND if none active) */
+    HK_REQ_DELIVERY_SEARCH, /* u.dl_search: the organization's deliveries, newest first */
     HK_REQ_KIND_MAX
 };
 
@@ -531,6 +532,22 @@ struct hk_req {
             int n;
             int64_t total;
         } org_list;
+        /* DELIVERY_SEARCH: the deliveries of req->org_id's webhooks (deleted ones included)
+         * matching every filter given (NULL / -1 / 0: none), newest first (created_at, id),
+         * after the cursor (before_at, before_id: the last row of the previous page; 0/NULL
+         * = from the newest), at most `limit`, each with its attempts; `more` is 1 when
+         * another page follows. */
+        struct {
+            int status; /* enum hk_dl_status, -1 any */
+            const char *event_type, *webhook_id, *event_id, *delivery_id, *idem_key;
+            int64_t since, until; /* created_at in [since, until) */
+            int64_t before_at;
+            const char *before_id;
+            int limit;
+            hk_delivery *items;
+            int n;
+            int more;
+        } dl_search;
         /* SESSION_CREATE (token_hash, scope, expires_at, webhook_ids -> id; HK_EINVAL naming
          * the first of webhook_ids that is not a webhook of the organization) /
          * SESSION_REVOKE (id) */

@@ -591,6 +591,18 @@ def c_key_revoke(h, w):
                 label="another organization's key")]
 
 
+@case("get", "/api/webhook/v1/deliveries")
+def c_search(h, w):
+    u = "/api/webhook/v1/deliveries"
+    first = h.api("GET", u + "?limit=1").json()
+    return [req("ok", "GET", f"{u}?limit=5&status=success&webhookId={w['wh_a']}"),
+            req("ok", "GET", f"{u}?limit=1&cursor={first['next']}", label="next page"),
+            req("ok", "GET", f"{u}?eventId={w['ev_a']}&since=2020-01-01T00:00:00Z", label="lookup"),
+            req("err", "GET", f"{u}?limit=101", label="limit 101"),
+            req("err", "GET", f"{u}?cursor=nope", label="bad cursor"),
+            req("err", "GET", f"{u}?deliveryId=x", label="bad id")]
+
+
 @case("post", "/api/webhook/v1/portal-sessions")
 def c_session_create(h, w):
     u = "/api/webhook/v1/portal-sessions"

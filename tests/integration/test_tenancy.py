@@ -182,6 +182,7 @@ ROUTES = {
     ("POST", "/api/webhook/deliveries/:id/retry"): (org_route(202, 403, 404), lambda w: (
         f"/api/webhook/deliveries/{w.dl}/retry", None)),
     ("GET", V1 + "/deliveries/:id"): (GET_ID, lambda w: (f"{V1}/deliveries/{w.dl}", None)),
+    ("GET", V1 + "/deliveries"): (GET_OWN, lambda w: (f"{V1}/deliveries?limit=100", None)),
     ("POST", ORGS): (admin_route(201), lambda w: (ORGS, {"name": "made in the matrix"})),
     ("GET", ORGS): (admin_route(200), lambda w: (ORGS + "?limit=100", None)),
     ("GET", ORGS + "/:id"): (admin_route(200), lambda w: (ORGS + "/org_a", None)),
@@ -529,3 +530,66 @@ def test_portal_session_limited_to_some_webhooks(hookd, receiver):
         assert r.status_code == 403 and r.json()["code"] == "forbidden", (path, r.text)
     # read scope on top: no changes even to its own webhook
     assert h.api("PATCH", f"{V1}/{mine}", {"name": "x"}, key=False, headers=s).status_code == 403
+
+
+def test_organization_wide_delivery_search(hookd, receiver):
+    """GET /v1/deliveries: the organization's deliveries across its webhooks, filtered, looked
+    up by event, delivery or idempotency key, paged by a keyset cursor that neither repeats
+    nor skips a row while new deliveries arrive; nothing of another organization."""
+    h = hookd()
+    S = V1 + "/deliveries"
+    a = h.create_webhook(receiver.url("/sa"), events=["order.*"])["id"]
+    b = h.create_webhook(receiver.url("/sb"), events=["order.paid"])["id"]
+    receiver.plan("/sb", [{"status": 500}] * 50)  # b's deliveries retry
+    evs = [h.ingest("order.paid" if i % 2 else "order.made", {"i": i},
+                    idempotencyKey=f"k-{i}")["id"] for i in range(7)]
+    h.wait_delivery(a, "success", n=7)
+    other_key = h.cli("apikey", "create", "--org", "org_other").stdout.strip()
+    wo = h.api("POST", V1, {"name": "o", "url": receiver.url("/so"), "events": ["*"]},
+               key=other_key).json()["id"]
+    h.api("POST", V1 + "/events", {"type": "order.paid", "data": {}, "idempotencyKey": "k-1"},
+          key=other_key)
+    everything = h.api("GET", S + "?limit=100").json()
+    ids = [d["id"] for d in everything["deliveries"]]
+    assert len(ids) == 7 + 3 and everything["next"] is None  # a: 7, b: the 3 order.paid
+    assert all(d["webhookId"] in (a, b) for d in everything["deliveries"])
+    assert [d["createdAt"] for d in everything["deliveries"]] == \
+        sorted((d["createdAt"] for d in everything["deliveries"]), reverse=True)
+    # filters
+    def got(q):
+        r = h.api("GET", S + "?limit=100&" + q)
+        assert r.status_code == 200, (q, r.text)
+        return r.json()["deliveries"]
+    assert {d["webhookId"] for d in got(f"webhookId={b}")} == {b}
+    assert len(got(f"webhookId={b}")) == 3
+    assert {d["eventType"] for d in got("eventType=order.made")} == {"order.made"}
+    assert len(got("eventType=order.made")) == 4
+    assert {d["status"] for d in got("status=success")} == {"success"}
+    assert [d["webhookEventId"] for d in got(f"eventId={evs[3]}")] == [evs[3], evs[3]]
+    assert [d["id"] for d in got(f"deliveryId={ids[0]}")] == [ids[0]]
+    assert {d["webhookEventId"] for d in got("idempotencyKey=k-1")} == {evs[1]}  # not org_other's
+    assert got(f"webhookId={wo}") == []
+    first = everything["deliveries"][-1]["createdAt"]
+    assert len(got("since=" + first)) == 10 and got("until=" + first) == []
+    # keyset paging: pages of 3, with new deliveries arriving between pages
+    seen, cursor = [], None
+    for page in range(10):
+        r = h.api("GET", S + "?limit=3" + (f"&cursor={cursor}" if cursor else ""))
+        assert r.status_code == 200, r.text
+        body = r.json()
+        seen += [d["id"] for d in body["deliveries"]]
+        if page == 0:
+            h.ingest("order.made", {"late": True})  # newer than every page: never shown
+        cursor = body["next"]
+        if not cursor:
+            break
+    assert seen == ids, "a page repeated or skipped a delivery"
+    # bad input: 422 naming the parameter
+    for q, name in (("limit=0", "limit"), ("status=done", "status"), ("webhookId=x", "webhookId"),
+                    ("eventType=a%20b", "eventType"), ("since=yesterday", "since"),
+                    ("cursor=abc", "cursor"), (f"since={first}&until={first}", "until")):
+        r = h.api("GET", S + "?" + q)
+        assert r.status_code == 422 and name in r.json()["message"], (q, r.text)
+    # another organization sees only its own
+    theirs = h.api("GET", S + "?limit=100", key=other_key).json()["deliveries"]
+    assert theirs and {d["webhookId"] for d in theirs} == {wo}
