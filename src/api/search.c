@@ -108,11 +108,12 @@ void hk_h_delivery_search(hk_call *c)
     char v[64];
     int r;
     if ((r = query(c, "limit", v, sizeof v)) < 0) return;
-    int64_t n;
-    if (r && (hk_parse_int64(v, 1, 100, &n) || !(q->u.dl_search.limit = (int)n))) {
+    int64_t n = 10;
+    if (r && hk_parse_int64(v, 1, 100, &n)) {
         hk_call_invalid(c, "limit must be an integer between 1 and 100");
         return;
     }
+    q->u.dl_search.limit = (int)n;
     if ((r = query(c, "status", in->status, sizeof in->status)) < 0) return;
     if (r && (q->u.dl_search.status = hk_dl_status_parse(in->status)) < 0) {
         hk_call_invalid(c, "status must be pending, success, failed or retrying");

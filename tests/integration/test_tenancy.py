@@ -1,5 +1,6 @@
-"""Tenancy (issue 17 items 1-2, SPEC §7): admin keys, organizations, API keys by API, scopes.
-Real hookd, real receivers, SQLite or (HOOKD_TEST_STORE=pg) PostgreSQL.
+"""Tenancy (issue 17 items 1, 2, 3 and 5; SPEC §7): admin keys, organizations, API keys by API,
+scopes, portal sessions (with webhookIds), the organization-wide delivery search. Real hookd,
+real receivers, SQLite or (HOOKD_TEST_STORE=pg) PostgreSQL.
 
 The authorization matrix takes the routes from src/api/api.c's route table itself: a route
 added there without an entry in ROUTES below fails test_matrix_covers_every_route, and every
