@@ -456,7 +456,8 @@ static void limited_session(hk_call *c, const auth_entry *e)
     hk_handler h = c->route->handler;
     c->webhook_ids = hk_strdup(e->webhook_ids);
     if (h == hk_h_webhook_get || h == hk_h_webhook_patch || h == hk_h_webhook_delete ||
-        h == hk_h_delivery_list || h == hk_h_webhook_rotate || h == hk_h_webhook_recover) {
+        h == hk_h_delivery_list || h == hk_h_webhook_rotate || h == hk_h_webhook_rotate_key ||
+        h == hk_h_webhook_recover) {
         if (!hk_call_webhook_allowed(c, c->params[0])) {
             hk_call_error(c, 404, "not_found", "webhook not found", NULL, NULL);
             return;

@@ -214,6 +214,8 @@ ROUTES = {
     ("GET", V1 + "/:id/deliveries"): (GET_ID, lambda w: (f"{V1}/{w.wh}/deliveries", None)),
     ("POST", V1 + "/:id/rotate-secret"): (org_route(200, 403, 404), lambda w: (
         f"{V1}/{w.wh}/rotate-secret", {"graceSeconds": 60})),
+    ("POST", V1 + "/:id/rotate-signing-key"): (org_route(200, 403, 404), lambda w: (
+        f"{V1}/{w.wh}/rotate-signing-key", {"graceSeconds": 60})),
     ("POST", V1 + "/:id/recover"): (org_route(202, 403, 404), lambda w: (
         f"{V1}/{w.wh}/recover", {"since": "2020-01-01T00:00:00Z"})),
 }
@@ -224,7 +226,7 @@ ROUTES = {
 LIMITED = {("GET", V1): 200, ("GET", V1 + "/deliveries/:id"): 200, ("GET", V1 + "/:id"): 200,
            ("PATCH", V1 + "/:id"): 200, ("DELETE", V1 + "/:id"): 404,
            ("GET", V1 + "/:id/deliveries"): 200, ("POST", V1 + "/:id/rotate-secret"): 200,
-           ("POST", V1 + "/:id/recover"): 202}
+           ("POST", V1 + "/:id/rotate-signing-key"): 200, ("POST", V1 + "/:id/recover"): 202}
 for _route, (_expect, _make) in list(ROUTES.items()):
     _api = _route[1].startswith(("/api/webhook/v1", "/api/webhook/deliveries"))
     # open routes need no key: 200; the organization's and the admin's: as LIMITED says, or 403
