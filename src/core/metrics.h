@@ -40,6 +40,9 @@ enum { HK_H_ATTEMPT_MS = 0, HK_H_E2E_MS, HK_H_INGEST_MS, HK_H_MAX };
 /* gauges, set by their owners */
 enum { HK_G_QUEUE_DEPTH = 0, HK_G_INFLIGHT, HK_G_HELD, HK_G_STORE_QUEUED, HK_G_MAX };
 
+/* hookd_pruned_total{table}: rows deleted by retention */
+enum { HK_PR_EVENT = 0, HK_PR_DELIVERY, HK_PR_ATTEMPT, HK_PR_MAX };
+
 #define HK_HIST_BUCKETS 16
 
 typedef struct hk_metrics hk_metrics;
@@ -55,6 +58,10 @@ void hk_m_inc(hk_metrics *m, int counter, int64_t n);
 void hk_m_observe(hk_metrics *m, int hist, int64_t ms);
 void hk_m_gauge(hk_metrics *m, int gauge, int64_t v);
 int64_t hk_m_counter_value(const hk_metrics *m, int counter);
+/* Retention: rows pruned from table (HK_PR_*), and hookd_retention_lag_seconds (how far past
+ * the retention the oldest finished row not yet pruned is; 0 when caught up). */
+void hk_m_pruned(hk_metrics *m, int table, int64_t n);
+void hk_m_retention_lag(hk_metrics *m, int64_t seconds);
 
 /* Appends the Prometheus text exposition (version 0.0.4) of every metric to out. */
 int hk_metrics_render(const hk_metrics *m, hk_buf *out);

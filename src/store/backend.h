@@ -90,6 +90,9 @@ typedef struct hk_store_ops {
     /* a pending delivery id, due now, replaying delivery orig for webhook w */
     int (*replay_insert)(void *conn, const char *id, const char *orig, const hk_webhook *w,
                          int64_t now);
+
+    /* one retention step, or its dry-run count (u.prune in store.h) */
+    int (*prune)(void *conn, hk_req *req);
 } hk_store_ops;
 
 typedef struct hk_store_backend {

@@ -130,6 +130,14 @@ static const char *const hk_sqlite_migrations[] = {
     "  headers TEXT NOT NULL,"
     "  created_at INTEGER NOT NULL);"
     "ALTER TABLE webhook_delivery ADD COLUMN request_headers_ref TEXT;",
+
+    /* 3: retention (store/prune.h). webhook_delivery_finished holds only finished deliveries,
+     * by completion time, so a prune step reads the oldest ones first and never walks open
+     * work; webhook_event_created orders events for the scan of those that matched nothing.
+     * Building them reads each table once (seconds per million rows, at start). */
+    "CREATE INDEX webhook_delivery_finished ON webhook_delivery (completed_at)"
+    "  WHERE status IN ('success','failed');"
+    "CREATE INDEX webhook_event_created ON webhook_event (created_at, id);",
 };
 
 #endif

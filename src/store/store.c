@@ -137,6 +137,13 @@ PASS(reschedule)
 PASS(heartbeat)
 #undef PASS
 
+/* PRUNE: the cut-offs are the caller's (store/prune.h); a step without any has nothing to do. */
+static int p_prune(const hk_store_ops *o, void *conn, hk_req *req)
+{
+    if (req->u.prune.limit <= 0) req->u.prune.limit = 500;
+    return o->prune(conn, req);
+}
+
 /* APIKEY_CREATE / APIKEY_ENSURE: ENSURE returns the key of the hash if it exists already. */
 static int key_create(const hk_store_ops *o, void *conn, hk_req *req, int ensure)
 {
@@ -367,6 +374,7 @@ static const struct {
     [HK_REQ_CLAIM_IDS] = {"claim_ids", WRITES, p_claim_ids},
     [HK_REQ_DUE_SCAN] = {"due_scan", 0, p_due_scan},
     [HK_REQ_RESCHEDULE] = {"reschedule", WRITES, p_reschedule},
+    [HK_REQ_PRUNE] = {"prune", WRITES | WRITES_NOW, p_prune},
 };
 
 int hk_req_kind_writes(int kind)

@@ -175,6 +175,7 @@ enum hk_req_kind {
     HK_REQ_CLAIM_IDS,  /* write: lease the given deliveries if their rows agree (Redis claims) */
     HK_REQ_DUE_SCAN,   /* read: one page of the due index (the Redis sweeper) */
     HK_REQ_RESCHEDULE, /* write: later due times of deliveries node_id holds (u.release) */
+    HK_REQ_PRUNE,      /* write: one small step of retention (u.prune), or its dry-run count */
     HK_REQ_KIND_MAX
 };
 
@@ -461,6 +462,32 @@ struct hk_req {
             int64_t count;
             hk_webhook *webhook; /* out: the webhook, for the dispatcher */
         } replay;
+        /* PRUNE: one step of retention (store/prune.h computes the cut-offs). Deletes up to
+         * `limit` deliveries finished (success, failed) before dl_cut (0: none), oldest first,
+         * with their attempts, and then each of their events that has no delivery left; then
+         * scans up to `limit` events created before ev_cut (0: none) after the position
+         * (ev_pos_at, ev_pos_id), in (created_at, id) order, deleting those with no delivery
+         * at all, and moves the position to the last one scanned. Open deliveries are never
+         * touched, so neither are their events. dl_floor: no finished delivery is older than
+         * this (the last step's `oldest`; 0 = unknown), which lets an index scan skip what
+         * earlier steps deleted. With dry_run, deletes nothing: counts everything that
+         * complete pruning at these cut-offs would delete (whatever limit says).
+         * Out: the rows deleted (or counted) per table; more = 1 if a part ran out of limit
+         * (a next step has work); oldest = completed_at of the oldest finished delivery left
+         * (0: none); skipped = 1 if another node holds the prune lock (PostgreSQL: nothing
+         * was done). SQLite also returns up to vacuum_pages freed pages to the file system
+         * (incremental vacuum) beyond a reserve kept for reuse; vacuumed says how many. */
+        struct {
+            int64_t dl_cut, ev_cut, dl_floor;
+            int limit;
+            int dry_run;
+            int vacuum_pages;
+            int64_t ev_pos_at;
+            char ev_pos_id[HK_ID_MAX];
+            int64_t events, deliveries, attempts, vacuumed;
+            int64_t oldest;
+            int more, skipped;
+        } prune;
     } u;
 };
 
