@@ -171,7 +171,7 @@ def test_paused_webhooks_month_old_held_deliveries_go_out_when_resumed(hookd, re
     r = h.api("PATCH", f"/api/webhook/v1/{held}", {"status": "active"})
     assert r.status_code == 200, r.text
     got = receiver.wait(3, "/held", timeout=15 * SLOW)
-    assert sorted(g.json()["id"] for g in got) == sorted(held_events)
+    assert sorted(g.json["id"] for g in got) == sorted(held_events)
     h.wait_delivery(held, "success", n=3)
 
 
