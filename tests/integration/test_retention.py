@@ -249,9 +249,9 @@ def test_bad_retention_values_stop_start_up(tmp_path, value):
 
 @pytest.mark.parametrize("value", ["30d", "12h", "90m", "60s", "0", "off", "OFF"])
 def test_good_retention_values_are_accepted(tmp_path, value):
-    p = run_hookd(["migrate"], env={"HOOKD_RETENTION": value,
-                                    "HOOKD_RETENTION_UNMATCHED": value,
-                                    "HOOKD_DB": str(tmp_path / "x.db")})
+    # as flags (an option hookd does not know is refused as a flag, not as a variable)
+    p = run_hookd(["--retention", value, "--retention-unmatched", value, "migrate"],
+                  env={"HOOKD_DB": str(tmp_path / "x.db")})
     assert p.returncode == 0, p.stderr
 
 
