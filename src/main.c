@@ -1,7 +1,7 @@
 /*
  * main.c: wiring only. Reads the configuration, runs a subcommand (serve, migrate, apikey,
- * backup, prune, version), and for `serve` builds the parts in order (store -> queue -> dispatcher ->
- * ingest door -> API -> NATS source -> HTTP server), runs the loop, and on SIGTERM/SIGINT takes
+ * backup, prune, version), and for `serve` builds the parts in order (store -> queue -> dispatcher
+ * -> ingest door -> API -> NATS source -> HTTP server), runs the loop, and on SIGTERM/SIGINT takes
  * them down gracefully: stop taking work (ingest and /health/ready answer 503), store and ack
  * the NATS messages in hand, let attempts in flight finish (HOOKD_SHUTDOWN_TIMEOUT_MS), write
  * every result, hand every other delivery back to the store, stop accepting, answer every
@@ -275,7 +275,8 @@ static int cmd_prune(const hk_config *cfg, int argc, char **argv)
         memcpy(req.u.prune.ev_pos_id, pos_id, HK_ID_MAX);
         req.u.prune.vacuum_pages = 1 << 30; /* all beyond the reserve */
         if (hk_store_exec(st, &req)) {
-            fprintf(stderr, "hookd: prune failed: %s\n", req.err[0] ? req.err : hk_strerror(req.rc));
+            fprintf(stderr, "hookd: prune failed: %s\n",
+                    req.err[0] ? req.err : hk_strerror(req.rc));
             rc = 1;
             break;
         }
@@ -297,8 +298,8 @@ static int cmd_prune(const hk_config *cfg, int argc, char **argv)
         memcpy(pos_id, req.u.prune.ev_pos_id, HK_ID_MAX);
     }
     if (!rc)
-        printf("%s: events %lld, deliveries %lld, attempts %lld\n",
-               dry ? "would prune" : "pruned", (long long)ev, (long long)dl, (long long)att);
+        printf("%s: events %lld, deliveries %lld, attempts %lld\n", dry ? "would prune" : "pruned",
+               (long long)ev, (long long)dl, (long long)att);
     hk_store_close(st);
     return rc;
 }
@@ -338,7 +339,7 @@ typedef struct server {
     hk_ingest *ingest;
     hk_api api;
     hk_http_server *http;
-    hk_nats *nats; /* NULL without NATS_URL */
+    hk_nats *nats;     /* NULL without NATS_URL */
     hk_pruner *pruner; /* NULL with retention off */
     struct event *sigterm, *sigint, *drain_timer;
     int stopping;

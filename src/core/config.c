@@ -171,13 +171,14 @@ static const opt opts[] = {
         retention_unmatched_str,
         "How long an event that matched no webhook (no delivery) is kept, same units; 0 or off "
         "= as long as HOOKD_RETENTION. Never longer than HOOKD_RETENTION when that is set."),
-    INT("HOOKD_PRUNE_BATCH", "prune-batch", SEC_STORE, "500", 10, 100000, prune_batch,
+    INT("HOOKD_PRUNE_BATCH", "prune-batch", SEC_STORE, "250", 10, 100000, prune_batch,
         "Most deliveries (with their attempts) and most events one prune step deletes; each "
         "step is one short write in the store's group commit."),
     INT("HOOKD_PRUNE_INTERVAL_MS", "prune-interval-ms", SEC_STORE, "10000", 100, 3600000,
         prune_interval_ms,
         "How often a prune round starts; a round runs steps (50 ms apart) until nothing older "
-        "than the retention is left."),
+        "than the retention is left (one log line store.pruned per round, at least one a "
+        "minute)."),
     /* queue / cluster */
     STR("REDIS_URL", "redis-url", SEC_CLUSTER, "", NULL, 1, redis_url,
         "Redis URL (redis://[[user]:password@]host[:port][/db] or unix:///path[?db=N]): the "

@@ -182,10 +182,11 @@ static const char *const sql[Q_MAX] = {
     [Q_PR_COUNT_ATT] = "SELECT count(*) FROM webhook_delivery_attempt a JOIN webhook_delivery d "
                        "ON d.id = a.webhook_delivery_id WHERE d." FINISHED_STATUS
                        " AND d.completed_at < hk_ts($1)",
-    [Q_PR_COUNT_EV] = "SELECT count(*) FROM webhook_event e WHERE NOT EXISTS (SELECT 1 FROM "
-                      "webhook_delivery d WHERE d.webhook_event_id = e.id AND NOT (d." FINISHED_STATUS
-                      " AND d.completed_at < hk_ts($1))) AND (e.created_at < hk_ts($2) OR EXISTS "
-                      "(SELECT 1 FROM webhook_delivery d WHERE d.webhook_event_id = e.id))",
+    [Q_PR_COUNT_EV] =
+        "SELECT count(*) FROM webhook_event e WHERE NOT EXISTS (SELECT 1 FROM "
+        "webhook_delivery d WHERE d.webhook_event_id = e.id AND NOT (d." FINISHED_STATUS
+        " AND d.completed_at < hk_ts($1))) AND (e.created_at < hk_ts($2) OR EXISTS "
+        "(SELECT 1 FROM webhook_delivery d WHERE d.webhook_event_id = e.id))",
     /* serializes webhook creates of one organization across nodes until the transaction ends,
      * so that counting them against HOOKD_MAX_WEBHOOKS_PER_ORG is race-free */
     /* webhook versions' static request headers, each stored once (see hk_result) */

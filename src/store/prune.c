@@ -11,9 +11,10 @@
 #include "core/log.h"
 #include "core/time.h"
 
-#define STEP_GAP_MS        50   /* between the steps of a round: ingests get the writer */
-#define FIRST_ROUND_MS     1000 /* after start */
-#define VACUUM_STEP_PAGES  1024 /* SQLite: most free pages returned per step */
+#define STEP_GAP_MS       50    /* between the steps of a round: ingests get the writer */
+#define FIRST_ROUND_MS    1000  /* after start */
+#define VACUUM_STEP_PAGES 1024  /* SQLite: most free pages returned per step */
+#define ROUND_LOG_MS      60000 /* a round longer than this logs what it did so far */
 
 void hk_prune_cutoffs(int64_t now, int64_t retention_ms, int64_t unmatched_ms, int64_t *dl_cut,
                       int64_t *ev_cut)
@@ -60,6 +61,7 @@ struct hk_pruner {
     char ev_pos_id[HK_ID_MAX];
     /* the round */
     int64_t t0, events, deliveries, attempts, vacuumed;
+    int64_t step_t0, busy_ms, step_max_ms; /* steps' time from submit to done */
     int steps, failed_logged;
 };
 
@@ -70,15 +72,22 @@ static void arm(hk_pruner *p, int ms)
     evtimer_add(p->timer, &tv);
 }
 
-/* Ends the round: one log line if anything went, then the next round after the interval. */
-static void round_end(hk_pruner *p)
+/* One log line for the round so far if anything went; counts start again. */
+static void round_log(hk_pruner *p)
 {
     if (p->events || p->deliveries || p->attempts)
         HK_LOG(HK_LOG_INFO, "store.pruned", HK_LI("events", p->events),
                HK_LI("deliveries", p->deliveries), HK_LI("attempts", p->attempts),
                HK_LI("steps", p->steps), HK_LI("ms", hk_mono_ms() - p->t0),
+               HK_LI("step_ms_total", p->busy_ms), HK_LI("step_ms_max", p->step_max_ms),
                HK_LI("vacuumed_pages", p->vacuumed));
     p->steps = 0;
+}
+
+/* Ends the round: its log line, then the next round after the interval. */
+static void round_end(hk_pruner *p)
+{
+    round_log(p);
     arm(p, p->cfg->prune_interval_ms);
 }
 
@@ -86,6 +95,9 @@ static void on_step(hk_req *req)
 {
     hk_pruner *p = req->udata;
     p->busy = 0;
+    int64_t took = hk_mono_ms() - p->step_t0;
+    p->busy_ms += took;
+    if (took > p->step_max_ms) p->step_max_ms = took;
     if (req->rc) {
         if (req->rc != HK_ESHUTDOWN && !p->failed_logged) {
             HK_LOG(HK_LOG_WARN, "store.prune_failed", HK_LS("msg", hk_strerror(req->rc)),
@@ -118,10 +130,13 @@ static void on_step(hk_req *req)
     int ev_more = req->u.prune.more && req->u.prune.ev_cut > 0;
     hk_m_retention_lag(p->m, hk_prune_lag_s(req->u.prune.dl_cut, req->u.prune.oldest,
                                             req->u.prune.ev_cut, p->ev_pos_at, ev_more));
-    if (req->u.prune.more)
-        arm(p, STEP_GAP_MS);
-    else
+    if (!req->u.prune.more) {
         round_end(p);
+        return;
+    }
+    /* a round that lasts (pruning behind a heavy stream) still logs once a minute */
+    if (hk_mono_ms() - p->t0 >= ROUND_LOG_MS) round_log(p);
+    arm(p, STEP_GAP_MS);
 }
 
 static void on_timer(evutil_socket_t fd, short what, void *arg)
@@ -133,6 +148,7 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
     if (p->steps == 0) {
         p->t0 = hk_mono_ms();
         p->events = p->deliveries = p->attempts = p->vacuumed = 0;
+        p->busy_ms = p->step_max_ms = 0;
     }
     memset(&p->req, 0, sizeof p->req);
     hk_prune_req_init(&p->req, p->cfg, hk_now_ms());
@@ -142,6 +158,7 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
     p->req.done = on_step;
     p->req.udata = p;
     p->busy = 1;
+    p->step_t0 = hk_mono_ms();
     hk_store_submit(p->st, &p->req);
 }
 

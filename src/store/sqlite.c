@@ -282,17 +282,18 @@ static const char *const sql[S_MAX] = {
                      "AND created_at < ?3 ORDER BY created_at, id LIMIT ?4",
     [S_PR_OLDEST] = "SELECT completed_at FROM webhook_delivery WHERE " FINISHED_STATUS
                     " AND completed_at >= ?1 ORDER BY completed_at LIMIT 1",
-    [S_PR_COUNT_DL] = "SELECT COUNT(*) FROM webhook_delivery WHERE " FINISHED_STATUS
-                      " AND completed_at < ?1",
-    [S_PR_COUNT_ATT] = "SELECT COUNT(*) FROM webhook_delivery_attempt a JOIN webhook_delivery d "
-                       "ON d.id = a.webhook_delivery_id WHERE d." FINISHED_STATUS
-                       " AND d.completed_at < ?1",
+    [S_PR_COUNT_DL] =
+        "SELECT COUNT(*) FROM webhook_delivery WHERE " FINISHED_STATUS " AND completed_at < ?1",
+    [S_PR_COUNT_ATT] =
+        "SELECT COUNT(*) FROM webhook_delivery_attempt a JOIN webhook_delivery d "
+        "ON d.id = a.webhook_delivery_id WHERE d." FINISHED_STATUS " AND d.completed_at < ?1",
     /* events with no delivery left once those finished before ?1 are gone, and either created
      * before ?2 or with a delivery that goes */
-    [S_PR_COUNT_EV] = "SELECT COUNT(*) FROM webhook_event e WHERE NOT EXISTS (SELECT 1 FROM "
-                      "webhook_delivery d WHERE d.webhook_event_id = e.id AND NOT (d." FINISHED_STATUS
-                      " AND d.completed_at < ?1)) AND (e.created_at < ?2 OR EXISTS (SELECT 1 "
-                      "FROM webhook_delivery d WHERE d.webhook_event_id = e.id))",
+    [S_PR_COUNT_EV] =
+        "SELECT COUNT(*) FROM webhook_event e WHERE NOT EXISTS (SELECT 1 FROM "
+        "webhook_delivery d WHERE d.webhook_event_id = e.id AND NOT (d." FINISHED_STATUS
+        " AND d.completed_at < ?1)) AND (e.created_at < ?2 OR EXISTS (SELECT 1 "
+        "FROM webhook_delivery d WHERE d.webhook_event_id = e.id))",
 };
 
 typedef struct sq {
@@ -1798,7 +1799,8 @@ static int to_incremental_vacuum(sq *c, char *err, size_t errlen)
     if (rc) return rc;
     HK_LOG(HK_LOG_INFO, "store.sqlite_vacuumed",
            HK_LS("msg", "converted to auto_vacuum=INCREMENTAL (once)"), HK_LI("bytes", bytes),
-           HK_LI("ms", hk_mono_ms() - t0), HK_LI("auto_vacuum", pragma_int(c, "PRAGMA auto_vacuum")));
+           HK_LI("ms", hk_mono_ms() - t0),
+           HK_LI("auto_vacuum", pragma_int(c, "PRAGMA auto_vacuum")));
     return HK_OK;
 }
 

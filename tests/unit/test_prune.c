@@ -60,16 +60,18 @@ static void test_retention_parse(void **state)
     static const struct {
         const char *s;
         int64_t ms;
-    } good[] = {{"30d", 30 * D}, {"12h", 12 * H}, {"90m", 90 * 60 * S}, {"60s", 60 * S},
-                {"1s", S},       {"0", 0},        {"off", 0},           {"OFF", 0},
-                {"36500d", 36500 * D}};
+    } good[] = {{"30d", 30 * D}, {"12h", 12 * H}, {"90m", 90 * 60 * S},
+                {"60s", 60 * S}, {"1s", S},       {"0", 0},
+                {"off", 0},      {"OFF", 0},      {"36500d", 36500 * D}};
     for (size_t i = 0; i < HK_ARRAY_LEN(good); i++) {
         int64_t v = -1;
         assert_int_equal(hk_retention_parse(good[i].s, &v), HK_OK);
         assert_int_equal(v, good[i].ms);
     }
-    static const char *const bad[] = {"", "5", "60000", "10ms", "0s", "-1d", "1.5d", "abc",
-                                      "d", "30 d", "36501d", "99999999999999999999d", "on"};
+    static const char *const bad[] = {"",   "5",    "60000",  "10ms",
+                                      "0s", "-1d",  "1.5d",   "abc",
+                                      "d",  "30 d", "36501d", "99999999999999999999d",
+                                      "on"};
     for (size_t i = 0; i < HK_ARRAY_LEN(bad); i++) {
         int64_t v = -1;
         assert_int_equal(hk_retention_parse(bad[i], &v), HK_EINVAL);

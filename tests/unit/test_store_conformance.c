@@ -2676,7 +2676,8 @@ static void test_mixed_submit(void **state)
 
 /* ---- the table ------------------------------------------------------------------------------- */
 
-/* ---- retention (HK_REQ_PRUNE) ----------------------------------------------------------------- */
+/* ---- retention (HK_REQ_PRUNE) -----------------------------------------------------------------
+ */
 
 static hk_req prune_run(int64_t dl_cut, int64_t ev_cut, int limit, int dry)
 {
@@ -2722,9 +2723,8 @@ static void test_prune(void **state)
         hk_strlcpy(did, r.u.ingest.jobs[0]->id, HK_ID_MAX);
         hk_req_clear(&r);
         /* two attempts: a retry, then success */
-        assert_int_equal(result(done, did, 1, HK_DL_RETRYING, 0, 0, 0, now + 10, 1, 0, now + 1,
-                                NULL),
-                         0);
+        assert_int_equal(
+            result(done, did, 1, HK_DL_RETRYING, 0, 0, 0, now + 10, 1, 0, now + 1, NULL), 0);
         assert_int_equal(result(done, did, 2, HK_DL_SUCCESS, 1, 1, 0, 0, 0, 0, now + 2, NULL), 0);
     }
     assert_int_equal(ingest(&r, &it, ORG_A, "t.held", "{}", NULL, 10, now), 0);
@@ -2801,7 +2801,7 @@ static int group_pg(void **state)
             T(test_two_nodes), T(test_replay), T(test_group_commit), T(test_group_results),        \
             T(test_results_repeated), T(test_results_late), T(test_mixed_submit),                  \
             T(test_event_bytes_kept), T(test_orders), T(test_secret_rotation), T(test_sync_exec),  \
-            T(test_edges), T(test_encrypted), T(test_prune),                                                      \
+            T(test_edges), T(test_encrypted), T(test_prune),                                       \
     }
 
 int main(void)
