@@ -115,6 +115,9 @@ static void on_step(hk_req *req)
         return;
     }
     p->steps++;
+    HK_LOG(HK_LOG_DEBUG, "store.prune_step", HK_LI("events", req->u.prune.events),
+           HK_LI("deliveries", req->u.prune.deliveries), HK_LI("attempts", req->u.prune.attempts),
+           HK_LI("ms", took), HK_LI("more", req->u.prune.more));
     p->events += req->u.prune.events;
     p->deliveries += req->u.prune.deliveries;
     p->attempts += req->u.prune.attempts;

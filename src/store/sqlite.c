@@ -1504,7 +1504,8 @@ static int prune_event(sq *c, const char *id, int64_t *n)
 }
 
 /* Returns free pages beyond the reserve to the file system, at most max per step (auto_vacuum
- * INCREMENTAL; a no-op on a file still in auto_vacuum NONE). */
+ * INCREMENTAL; a no-op on a file still in auto_vacuum NONE). A failure is logged, not returned:
+ * the step's deletes stand and the pages stay free for reuse. */
 static int prune_vacuum(sq *c, hk_req *req)
 {
     int max = req->u.prune.vacuum_pages;
@@ -1515,9 +1516,10 @@ static int prune_vacuum(sq *c, hk_req *req)
     char text[64], err[256];
     snprintf(text, sizeof text, "PRAGMA incremental_vacuum(%lld)", (long long)n);
     if (exec_sql(c->db, text, err, sizeof err)) {
-        HK_LOG(HK_LOG_ERROR, "store.sqlite_error", HK_LS("op", "incremental vacuum"),
+        /* not worth failing the group over: the pages stay free for reuse */
+        HK_LOG(HK_LOG_WARN, "store.sqlite_error", HK_LS("op", "incremental vacuum"),
                HK_LS("msg", err));
-        return HK_EUNAVAIL;
+        return HK_OK;
     }
     int64_t after = pragma_int(c, "PRAGMA freelist_count");
     if (after >= 0 && after < free_pages) req->u.prune.vacuumed = free_pages - after;
