@@ -1771,11 +1771,12 @@ static int sq_open(void **conn, const hk_config *cfg, int role, char *err, size_
 /* A file made before auto_vacuum=INCREMENTAL (mode NONE) is converted once: VACUUM rewrites
  * it whole (the pending mode set by sq_open then takes effect). It needs free disk space for a
  * second copy in the WAL, and holds the database for its duration (about 1 s per 250 MB on an
- * SSD); with too little free space it is skipped with a warning, and freed pages are then only
+ * SSD); with too little free space, or when it fails (another process holds the database), it
+ * is skipped with a warning and tried again at the next start: freed pages are then only
  * reused, never returned. */
-static int to_incremental_vacuum(sq *c, char *err, size_t errlen)
+static void to_incremental_vacuum(sq *c)
 {
-    if (pragma_int(c, "PRAGMA auto_vacuum") != 0) return HK_OK;
+    if (pragma_int(c, "PRAGMA auto_vacuum") != 0) return;
     int64_t pages = pragma_int(c, "PRAGMA page_count"), psize = pragma_int(c, "PRAGMA page_size");
     int64_t bytes = pages * psize;
     struct statvfs vfs;
@@ -1794,16 +1795,23 @@ static int to_incremental_vacuum(sq *c, char *err, size_t errlen)
                             "disk space for a second copy: freed pages are reused but never "
                             "returned until a start with enough space converts it"),
                HK_LI("bytes", bytes));
-        return HK_OK;
+        return;
     }
     int64_t t0 = hk_mono_ms();
-    int rc = exec_sql(c->db, "VACUUM", err, errlen);
-    if (rc) return rc;
+    char why[256];
+    if (exec_sql(c->db, "VACUUM", why, sizeof why)) {
+        /* say another process holds the database (a CLI command while hookd serves): the
+         * store works as it is, and the next start tries again */
+        HK_LOG(HK_LOG_WARN, "store.sqlite_vacuum_skipped",
+               HK_LS("msg", "converting to auto_vacuum=INCREMENTAL failed; the next start tries "
+                            "again"),
+               HK_LS("error", why));
+        return;
+    }
     HK_LOG(HK_LOG_INFO, "store.sqlite_vacuumed",
            HK_LS("msg", "converted to auto_vacuum=INCREMENTAL (once)"), HK_LI("bytes", bytes),
            HK_LI("ms", hk_mono_ms() - t0),
            HK_LI("auto_vacuum", pragma_int(c, "PRAGMA auto_vacuum")));
-    return HK_OK;
 }
 
 static int sq_migrate(void *conn, char *err, size_t errlen)
@@ -1846,7 +1854,8 @@ static int sq_migrate(void *conn, char *err, size_t errlen)
         }
         HK_LOG(HK_LOG_INFO, "store.migrated", HK_LS("backend", "sqlite"), HK_LI("version", v));
     }
-    return to_incremental_vacuum(c, err, errlen);
+    to_incremental_vacuum(c);
+    return HK_OK;
 }
 
 static int lock_fd = -1;
