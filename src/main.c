@@ -263,16 +263,13 @@ static int cmd_prune(const hk_config *cfg, int argc, char **argv)
     }
     hk_store *st;
     if (open_sync_store(cfg, &st)) return 1;
-    int64_t now = hk_now_ms(), ev = 0, dl = 0, att = 0, floor = 0, pos_at = 0;
-    char pos_id[HK_ID_MAX] = "";
+    int64_t now = hk_now_ms(), ev = 0, dl = 0, att = 0, floor = 0;
     int rc = 0, busy_waits = 0;
     for (;;) {
         hk_req req = {0};
         hk_prune_req_init(&req, cfg, now); /* one cut-off for the whole run */
         req.u.prune.dry_run = dry;
         req.u.prune.dl_floor = floor;
-        req.u.prune.ev_pos_at = pos_at;
-        memcpy(req.u.prune.ev_pos_id, pos_id, HK_ID_MAX);
         req.u.prune.vacuum_pages = 1 << 30; /* all beyond the reserve */
         if (hk_store_exec(st, &req)) {
             fprintf(stderr, "hookd: prune failed: %s\n",
@@ -294,8 +291,6 @@ static int cmd_prune(const hk_config *cfg, int argc, char **argv)
         att += req.u.prune.attempts;
         if (dry || !req.u.prune.more) break;
         floor = req.u.prune.oldest ? req.u.prune.oldest : req.u.prune.dl_cut;
-        pos_at = req.u.prune.ev_pos_at;
-        memcpy(pos_id, req.u.prune.ev_pos_id, HK_ID_MAX);
     }
     if (!rc)
         printf("%s: events %lld, deliveries %lld, attempts %lld\n", dry ? "would prune" : "pruned",

@@ -145,6 +145,8 @@ enum {
     Q_PR_COUNT_DL,
     Q_PR_COUNT_ATT,
     Q_PR_COUNT_EV,
+    Q_PR_POS_GET,
+    Q_PR_POS_SET,
     Q_MAX
 };
 
@@ -175,6 +177,9 @@ static const char *const sql[Q_MAX] = {
                      "e.id) RETURNING 1), l AS (SELECT id, created_at FROM s ORDER BY created_at "
                      "DESC, id DESC LIMIT 1) SELECT (SELECT count(*) FROM s), (SELECT count(*) "
                      "FROM x), (SELECT hk_ms(created_at) FROM l), (SELECT id FROM l)",
+    [Q_PR_POS_GET] = "SELECT at, id FROM hk_prune_position WHERE name = 'events'",
+    [Q_PR_POS_SET] = "INSERT INTO hk_prune_position (name, at, id) VALUES ('events', $1, $2) ON "
+                     "CONFLICT (name) DO UPDATE SET at = excluded.at, id = excluded.id",
     [Q_PR_OLDEST] = "SELECT hk_ms(completed_at) FROM webhook_delivery WHERE " FINISHED_STATUS
                     " AND completed_at >= hk_ts($1) ORDER BY completed_at LIMIT 1",
     [Q_PR_COUNT_DL] = "SELECT count(*) FROM webhook_delivery WHERE " FINISHED_STATUS
@@ -1887,6 +1892,12 @@ static int pg_prune(void *conn, hk_req *req)
         }
     }
     if (req->u.prune.ev_cut > 0) {
+        if ((rc = run(c, Q_PR_POS_GET, NULL, &r))) return rc;
+        if (PQntuples(r)) {
+            req->u.prune.ev_pos_at = g_i64(r, 0, 0);
+            g_id(r, 0, 1, req->u.prune.ev_pos_id);
+        }
+        PQclear(r);
         pp p = {0};
         p_i64(&p, req->u.prune.ev_pos_at);
         p_text(&p, req->u.prune.ev_pos_id);
@@ -1901,6 +1912,12 @@ static int pg_prune(void *conn, hk_req *req)
         }
         if (scanned == limit) req->u.prune.more = 1;
         PQclear(r);
+        if (scanned > 0) {
+            pp w = {0};
+            p_i64(&w, req->u.prune.ev_pos_at);
+            p_text(&w, req->u.prune.ev_pos_id);
+            if ((rc = run(c, Q_PR_POS_SET, &w, NULL))) return rc;
+        }
     }
     pp o = {0};
     p_i64(&o, req->u.prune.dl_floor);

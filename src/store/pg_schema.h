@@ -186,7 +186,13 @@ static const char *const hk_pg_migrations[] = {
      * (seconds per million rows). */
     "CREATE INDEX webhook_delivery_finished ON webhook_delivery (completed_at)"
     "  WHERE status IN ('success', 'failed');"
-    "CREATE INDEX webhook_event_created ON webhook_event (created_at, id);",
+    "CREATE INDEX webhook_event_created ON webhook_event (created_at, id);"
+    /* where the scan for events with no delivery stopped (created_at in ms, id), shared by the
+     * nodes, so that a restart or another node does not walk every kept event again */
+    "CREATE TABLE hk_prune_position ("
+    "  name text PRIMARY KEY,"
+    "  at bigint NOT NULL,"
+    "  id text NOT NULL);",
 };
 
 #endif

@@ -56,9 +56,8 @@ struct hk_pruner {
     hk_req req;
     int busy, stopping;
     /* carried from step to step */
-    int64_t floor; /* no finished delivery completed before this is left */
-    int64_t ev_pos_at;
-    char ev_pos_id[HK_ID_MAX];
+    int64_t floor;     /* no finished delivery completed before this is left */
+    int64_t ev_pos_at; /* the event scan's position after the last step (for the lag) */
     /* the round */
     int64_t t0, events, deliveries, attempts, vacuumed;
     int64_t step_t0, busy_ms, step_max_ms; /* steps' time from submit to done */
@@ -129,7 +128,6 @@ static void on_step(hk_req *req)
     int64_t floor = req->u.prune.oldest ? req->u.prune.oldest : req->u.prune.dl_cut;
     if (floor > p->floor) p->floor = floor;
     p->ev_pos_at = req->u.prune.ev_pos_at;
-    memcpy(p->ev_pos_id, req->u.prune.ev_pos_id, HK_ID_MAX);
     int ev_more = req->u.prune.more && req->u.prune.ev_cut > 0;
     hk_m_retention_lag(p->m, hk_prune_lag_s(req->u.prune.dl_cut, req->u.prune.oldest,
                                             req->u.prune.ev_cut, p->ev_pos_at, ev_more));
@@ -156,8 +154,6 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
     memset(&p->req, 0, sizeof p->req);
     hk_prune_req_init(&p->req, p->cfg, hk_now_ms());
     p->req.u.prune.dl_floor = p->floor;
-    p->req.u.prune.ev_pos_at = p->ev_pos_at;
-    memcpy(p->req.u.prune.ev_pos_id, p->ev_pos_id, HK_ID_MAX);
     p->req.done = on_step;
     p->req.udata = p;
     p->busy = 1;

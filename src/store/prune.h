@@ -41,7 +41,7 @@ int64_t hk_prune_lag_s(int64_t dl_cut, int64_t oldest, int64_t ev_cut, int64_t e
                        int ev_more);
 
 /* Fills a PRUNE request's inputs for a step at now from cfg (cut-offs, batch, vacuum). The
- * position and floor fields are the caller's. */
+ * floor is the caller's. */
 void hk_prune_req_init(hk_req *req, const hk_config *cfg, int64_t now);
 
 typedef struct hk_pruner hk_pruner;

@@ -124,6 +124,8 @@ enum {
     S_PR_COUNT_DL,
     S_PR_COUNT_ATT,
     S_PR_COUNT_EV,
+    S_PR_POS_GET,
+    S_PR_POS_SET,
     S_MAX
 };
 
@@ -294,6 +296,9 @@ static const char *const sql[S_MAX] = {
         "webhook_delivery d WHERE d.webhook_event_id = e.id AND NOT (d." FINISHED_STATUS
         " AND d.completed_at < ?1)) AND (e.created_at < ?2 OR EXISTS (SELECT 1 "
         "FROM webhook_delivery d WHERE d.webhook_event_id = e.id))",
+    [S_PR_POS_GET] = "SELECT at, id FROM hk_prune_position WHERE name = 'events'",
+    [S_PR_POS_SET] = "INSERT INTO hk_prune_position (name, at, id) VALUES ('events', ?1, ?2) "
+                     "ON CONFLICT (name) DO UPDATE SET at = excluded.at, id = excluded.id",
 };
 
 typedef struct sq {
@@ -1572,6 +1577,16 @@ static int sq_prune(void *conn, hk_req *req)
     free(dl);
     /* events that never had a delivery (unmatched), in creation order from the last position */
     if (!rc && req->u.prune.ev_cut > 0) {
+        PS(g, S_PR_POS_GET);
+        int step = sqlite3_step(g);
+        if (step == SQLITE_ROW) {
+            req->u.prune.ev_pos_at = c_i64(g, 0);
+            c_id(g, 1, req->u.prune.ev_pos_id);
+        }
+        rc = map_rc(c, step, "prune position");
+        sqlite3_reset(g);
+    }
+    if (!rc && req->u.prune.ev_cut > 0) {
         PS(q, S_PR_EV_SCAN);
         b_i64(q, 1, req->u.prune.ev_pos_at);
         b_text(q, 2, req->u.prune.ev_pos_id);
@@ -1590,6 +1605,14 @@ static int sq_prune(void *conn, hk_req *req)
         if (!rc && m > 0) {
             req->u.prune.ev_pos_at = at;
             hk_strlcpy(req->u.prune.ev_pos_id, ev[m - 1], HK_ID_MAX);
+            sqlite3_stmt *w = ps(c, S_PR_POS_SET);
+            if (!w) {
+                rc = HK_EUNAVAIL;
+            } else {
+                b_i64(w, 1, at);
+                b_text(w, 2, req->u.prune.ev_pos_id);
+                rc = run(c, w, "prune position");
+            }
         }
         if (m == limit) req->u.prune.more = 1;
         free(ev);

@@ -465,9 +465,10 @@ struct hk_req {
         /* PRUNE: one step of retention (store/prune.h computes the cut-offs). Deletes up to
          * `limit` deliveries finished (success, failed) before dl_cut (0: none), oldest first,
          * with their attempts, and then each of their events that has no delivery left; then
-         * scans up to `limit` events created before ev_cut (0: none) after the position
-         * (ev_pos_at, ev_pos_id), in (created_at, id) order, deleting those with no delivery
-         * at all, and moves the position to the last one scanned. Open deliveries are never
+         * scans up to `limit` events created before ev_cut (0: none) after the position kept
+         * in the database (table hk_prune_position), in (created_at, id) order, deleting
+         * those with no delivery at all, and moves the position to the last one scanned
+         * (out: ev_pos_at, ev_pos_id). Open deliveries are never
          * touched, so neither are their events. dl_floor: no finished delivery is older than
          * this (the last step's `oldest`; 0 = unknown), which lets an index scan skip what
          * earlier steps deleted. With dry_run, deletes nothing: counts everything that

@@ -2702,8 +2702,8 @@ static int event_exists(const char *eid)
 
 /* Finished deliveries before the cut-off go with their attempts, then their events once none
  * is left; open ones (parked or due) and their events stay; events with no delivery go after
- * ev_cut; a dry run counts exactly what a full prune then deletes; steps are bounded by limit
- * and say `more` while work is left. */
+ * ev_cut, scanned from a position the store keeps; a dry run counts exactly what a full prune
+ * then deletes; steps are bounded by limit and say `more` while work is left. */
 static void test_prune(void **state)
 {
     (void)state;
@@ -2764,6 +2764,12 @@ static void test_prune(void **state)
     assert_int_equal(p.u.prune.deliveries, 0);
     assert_true(p.u.prune.ev_pos_at >= now);
     assert_false(event_exists(ev_none));
+    /* the position is kept in the store: the next step (or a restart, or another node) goes
+     * on from there instead of walking the kept events again */
+    hk_req p2 = prune_run(0, now + 1000, 100, 0);
+    assert_int_equal(p2.u.prune.ev_pos_at, p.u.prune.ev_pos_at);
+    assert_string_equal(p2.u.prune.ev_pos_id, p.u.prune.ev_pos_id);
+    assert_int_equal(p2.u.prune.more, 0);
     /* the held delivery and its event stay, whatever the cut-offs */
     p = prune_run(now + 100000, now + 100000, 100, 1);
     assert_int_equal(p.u.prune.deliveries + p.u.prune.events + p.u.prune.attempts, 0);
