@@ -184,12 +184,12 @@ static const char *const hk_pg_migrations[] = {
      * work; webhook_event_created orders events for the scan of those that matched nothing.
      * Built in the migration's transaction: writes to both tables wait while they build
      * (seconds per million rows). */
-    "CREATE INDEX webhook_delivery_finished ON webhook_delivery (completed_at)"
+    "CREATE INDEX IF NOT EXISTS webhook_delivery_finished ON webhook_delivery (completed_at)"
     "  WHERE status IN ('success', 'failed');"
-    "CREATE INDEX webhook_event_created ON webhook_event (created_at, id);"
+    "CREATE INDEX IF NOT EXISTS webhook_event_created ON webhook_event (created_at, id);"
     /* where the scan for events with no delivery stopped (created_at in ms, id), shared by the
      * nodes, so that a restart or another node does not walk every kept event again */
-    "CREATE TABLE hk_prune_position ("
+    "CREATE TABLE IF NOT EXISTS hk_prune_position ("
     "  name text PRIMARY KEY,"
     "  at bigint NOT NULL,"
     "  id text NOT NULL);",
