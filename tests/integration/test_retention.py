@@ -5,7 +5,6 @@ HOOKD_RETENTION_UNMATCHED; a paused webhook's month-old held deliveries still go
 resumed; an idempotency key lives as long as its event; `hookd prune [--dry-run]`; the SQLite
 file stops growing (auto_vacuum=INCREMENTAL) and a previous version's file is converted. Both
 stores (HOOKD_TEST_STORE=pg): rows are aged by editing timestamps while hookd is stopped."""
-import os
 import sqlite3
 import time
 
@@ -195,7 +194,7 @@ def _prune_fixture(h, receiver):
     """Stores: 2 successes, 1 final failure (2 attempts), 1 unmatched event, 1 held delivery."""
     ok = h.create_webhook(receiver.url("/ok"), events=["t.ok"])["id"]
     bad = h.create_webhook(receiver.url("/bad"), events=["t.bad"], maxRetries=1)["id"]
-    held = h.create_webhook(receiver.url("/held"), events=["t.held"], status="paused")["id"]
+    h.create_webhook(receiver.url("/held"), events=["t.held"], status="paused")["id"]
     receiver.plan("/bad", [{"status": 500}] * 4)
     h.ingest("t.ok", {"i": 1})
     h.ingest("t.ok", {"i": 2})
