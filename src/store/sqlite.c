@@ -1794,9 +1794,9 @@ static int sq_open(void **conn, const hk_config *cfg, int role, char *err, size_
 /* A file made before auto_vacuum=INCREMENTAL (mode NONE) is converted once: VACUUM rewrites
  * it whole (the pending mode set by sq_open then takes effect). It needs free disk space for a
  * second copy in the WAL, and holds the database for its duration (about 10 s per GB measured,
- * docs/OPERATIONS.md); with too little free space, or when it fails (another process holds the database), it
- * is skipped with a warning and tried again at the next start: freed pages are then only
- * reused, never returned. */
+ * docs/OPERATIONS.md); with too little free space, or when it fails (another process holds the
+ * database), it is skipped with a warning and tried again at the next start: freed pages are then
+ * only reused, never returned. */
 static void to_incremental_vacuum(sq *c)
 {
     if (pragma_int(c, "PRAGMA auto_vacuum") != 0) return;
