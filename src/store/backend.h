@@ -87,7 +87,8 @@ typedef struct hk_store_ops {
      * oldest first, into *ids (allocated) */
     int (*failed_range)(void *conn, const char *wid, int64_t since, int64_t until,
                         char (**ids)[HK_ID_MAX], int *n);
-    /* a pending delivery id, due now, replaying delivery orig for webhook w */
+    /* a pending delivery id, due now, replaying delivery orig for webhook w; HK_ENOTFOUND if
+     * orig is gone (pruned by retention meanwhile) */
     int (*replay_insert)(void *conn, const char *id, const char *orig, const hk_webhook *w,
                          int64_t now);
 

@@ -346,7 +346,8 @@ static const char *const sql[Q_MAX] = {
                     "event_data, status, request_url, attempt_number, max_attempts, "
                     "next_retry_at, created_at, replay_of_delivery_id) SELECT $1, d.webhook_id, "
                     "d.webhook_event_id, d.event_type, d.event_data, 'pending', $3, 0, $4, "
-                    "hk_ts($5), hk_ts($5), d.id FROM webhook_delivery d WHERE d.id = $2",
+                    "hk_ts($5), hk_ts($5), d.id FROM webhook_delivery d WHERE d.id = $2 FOR KEY "
+                    "SHARE",
     [Q_DL_FAILED_RANGE] = "SELECT id FROM webhook_delivery WHERE webhook_id = $1 AND status = "
                           "'failed' AND created_at >= hk_ts($2) AND ($3::bigint IS NULL OR "
                           "created_at < hk_ts($3::bigint)) ORDER BY created_at, id",
@@ -1833,7 +1834,12 @@ static int pg_replay_insert(void *conn, const char *id, const char *orig, const 
     p_text(&p, w->url);
     p_i64(&p, w->max_retries + 1);
     p_i64(&p, now);
-    return run(conn, Q_DL_REPLAY, &p, NULL);
+    /* the original is read FOR KEY SHARE: a prune step deleting it (another node) waits for
+     * this transaction and then keeps the event, which has a delivery again; if the prune
+     * came first, the original is gone and nothing is inserted */
+    int64_t n = run_count(conn, Q_DL_REPLAY, &p);
+    if (n < 0) return (int)n;
+    return n == 0 ? HK_ENOTFOUND : HK_OK;
 }
 
 /* ---- retention ------------------------------------------------------------------------------ */

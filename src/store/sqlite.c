@@ -1454,7 +1454,9 @@ static int sq_replay_insert(void *conn, const char *id, const char *orig, const 
     b_text(s, 3, w->url);
     b_i64(s, 4, w->max_retries + 1);
     b_i64(s, 5, now);
-    return run(c, s, "replay insert");
+    int rc = run(c, s, "replay insert");
+    if (!rc && sqlite3_changes(c->db) == 0) rc = HK_ENOTFOUND; /* pruned meanwhile */
+    return rc;
 }
 
 /* ---- retention ------------------------------------------------------------------------------ */

@@ -330,7 +330,10 @@ static int p_replay(const hk_store_ops *o, void *conn, hk_req *req)
     char(*ids)[HK_ID_MAX] = NULL;
     int n = 0;
     rc = o->failed_range(conn, wid, req->u.replay.since, req->u.replay.until, &ids, &n);
-    for (int i = 0; !rc && i < n; i++) rc = replay_one(o, conn, req, w, ids[i]);
+    for (int i = 0; !rc && i < n; i++) {
+        rc = replay_one(o, conn, req, w, ids[i]);
+        if (rc == HK_ENOTFOUND) rc = HK_OK; /* pruned since it was listed: nothing to replay */
+    }
     free(ids);
     return rc;
 }
