@@ -98,6 +98,9 @@ enum {
     Q_WH_BY_IDS,
     Q_WH_COUNT,
     Q_WH_LIST,
+    Q_WH_LIST_F,
+    Q_WH_NUM,
+    Q_WH_NUM_F,
     Q_WH_UPDATE,
     Q_WH_EXISTS,
     Q_WH_DELETE,
@@ -109,16 +112,20 @@ enum {
     Q_SUB_INSERT,
     Q_SUB_DELETE,
     Q_EV_BY_IDEM,
-    Q_EV_COUNT,
     Q_EV_LIST,
+    Q_EV_LIST_F,
+    Q_EV_NUM,
+    Q_EV_NUM_F,
     Q_EV_GET,
     Q_EV_DELIVERIES,
     Q_INGEST_FLUSH,
     Q_DL_FAIL_WEBHOOK,
     Q_DL_PARK_WEBHOOK,
     Q_DL_UNPARK_WEBHOOK,
-    Q_DL_COUNT,
     Q_DL_LIST,
+    Q_DL_LIST_F,
+    Q_DL_NUM,
+    Q_DL_NUM_F,
     Q_DL_GET,
     Q_ATT_LIST,
     Q_CLAIM,
@@ -167,9 +174,20 @@ static const char *const sql[Q_MAX] = {
     [Q_WH_BY_IDS] = "SELECT " WH_COLS " FROM webhook w WHERE w.id = ANY($1::text[])",
     [Q_WH_COUNT] = "SELECT count(*) FROM webhook WHERE organization_id = $1 AND deleted_at IS "
                    "NULL AND ($2::webhook_status IS NULL OR status = $2::webhook_status)",
+    /* The lists (backend.h): $1 scope, $2 limit (count: the bound), $3 offset, $4 $5 the
+     * keyset position, $6 (count: $3) the filter of the _F statements. A filter is its own
+     * statement, not "$6 IS NULL OR", so that each is planned on its index (migration 5). */
     [Q_WH_LIST] = "SELECT " WH_COLS " FROM webhook w WHERE w.organization_id = $1 AND "
-                  "w.deleted_at IS NULL AND ($2::webhook_status IS NULL OR w.status = "
-                  "$2::webhook_status) ORDER BY w.created_at DESC, w.id DESC LIMIT $3 OFFSET $4",
+                  "w.deleted_at IS NULL AND (w.created_at, w.id) < (hk_ts($4), $5) ORDER BY "
+                  "w.created_at DESC, w.id DESC LIMIT $2 OFFSET $3",
+    [Q_WH_LIST_F] = "SELECT " WH_COLS " FROM webhook w WHERE w.organization_id = $1 AND "
+                    "w.deleted_at IS NULL AND w.status = $6::webhook_status AND (w.created_at, "
+                    "w.id) < (hk_ts($4), $5) ORDER BY w.created_at DESC, w.id DESC LIMIT $2 "
+                    "OFFSET $3",
+    [Q_WH_NUM] = "SELECT count(*) FROM (SELECT 1 FROM webhook WHERE organization_id = $1 AND "
+                 "deleted_at IS NULL LIMIT $2) n",
+    [Q_WH_NUM_F] = "SELECT count(*) FROM (SELECT 1 FROM webhook WHERE organization_id = $1 AND "
+                   "deleted_at IS NULL AND status = $3::webhook_status LIMIT $2) n",
     [Q_WH_UPDATE] = "UPDATE webhook SET name = $2, url = $3, secret = $4, status = "
                     "$5::webhook_status, custom_headers = $6::json, rate_limit_enabled = "
                     "$7::boolean, max_requests_per_minute = $8, max_retries = $9, "
@@ -204,11 +222,16 @@ static const char *const sql[Q_MAX] = {
                      "webhook_delivery d WHERE d.webhook_event_id = e.id AND "
                      "d.replay_of_delivery_id IS NULL) FROM webhook_event e WHERE "
                      "e.organization_id = $1 AND e.idempotency_key = ANY($2::text[])",
-    [Q_EV_COUNT] = "SELECT count(*) FROM webhook_event WHERE organization_id = $1 AND ($2::text "
-                   "IS NULL OR event = $2)",
     [Q_EV_LIST] = "SELECT " EV_COLS " FROM webhook_event WHERE organization_id = $1 AND "
-                  "($2::text IS NULL OR event = $2) ORDER BY created_at DESC, id DESC LIMIT $3 "
-                  "OFFSET $4",
+                  "(created_at, id) < (hk_ts($4), $5) ORDER BY created_at DESC, id DESC LIMIT "
+                  "$2 OFFSET $3",
+    [Q_EV_LIST_F] = "SELECT " EV_COLS " FROM webhook_event WHERE organization_id = $1 AND "
+                    "event = $6 AND (created_at, id) < (hk_ts($4), $5) ORDER BY created_at DESC, "
+                    "id DESC LIMIT $2 OFFSET $3",
+    [Q_EV_NUM] = "SELECT count(*) FROM (SELECT 1 FROM webhook_event WHERE organization_id = $1 "
+                 "LIMIT $2) n",
+    [Q_EV_NUM_F] = "SELECT count(*) FROM (SELECT 1 FROM webhook_event WHERE organization_id = "
+                   "$1 AND event = $3 LIMIT $2) n",
     [Q_EV_GET] = "SELECT " EV_COLS " FROM webhook_event WHERE id = $1 AND organization_id = $2",
     [Q_EV_DELIVERIES] = "SELECT id, webhook_id, status FROM webhook_delivery WHERE "
                         "webhook_event_id = $1 ORDER BY created_at, id",
@@ -232,13 +255,15 @@ static const char *const sql[Q_MAX] = {
                           "$1 AND " OPEN_STATUS " AND lease_owner IS NULL",
     [Q_DL_UNPARK_WEBHOOK] = "UPDATE webhook_delivery SET next_retry_at = hk_ts($2) WHERE "
                             "webhook_id = $1 AND " OPEN_STATUS " AND next_retry_at IS NULL",
-    [Q_DL_COUNT] = "SELECT count(*) FROM webhook_delivery WHERE webhook_id = $1 AND "
-                   "($2::webhook_delivery_status IS NULL OR status = "
-                   "$2::webhook_delivery_status)",
-    [Q_DL_LIST] = "SELECT " DL_COLS DL_FROM " WHERE d.webhook_id = $1 AND "
-                  "($2::webhook_delivery_status IS NULL OR d.status = "
-                  "$2::webhook_delivery_status) ORDER BY d.created_at DESC, d.id DESC LIMIT $3 "
-                  "OFFSET $4",
+    [Q_DL_LIST] = "SELECT " DL_COLS DL_FROM " WHERE d.webhook_id = $1 AND (d.created_at, d.id) "
+                  "< (hk_ts($4), $5) ORDER BY d.created_at DESC, d.id DESC LIMIT $2 OFFSET $3",
+    [Q_DL_LIST_F] = "SELECT " DL_COLS DL_FROM " WHERE d.webhook_id = $1 AND d.status = "
+                    "$6::webhook_delivery_status AND (d.created_at, d.id) < (hk_ts($4), $5) "
+                    "ORDER BY d.created_at DESC, d.id DESC LIMIT $2 OFFSET $3",
+    [Q_DL_NUM] = "SELECT count(*) FROM (SELECT 1 FROM webhook_delivery WHERE webhook_id = $1 "
+                 "LIMIT $2) n",
+    [Q_DL_NUM_F] = "SELECT count(*) FROM (SELECT 1 FROM webhook_delivery WHERE webhook_id = $1 "
+                   "AND status = $3::webhook_delivery_status LIMIT $2) n",
     [Q_DL_GET] = "SELECT " DL_COLS DL_FROM " JOIN webhook w ON w.id = d.webhook_id WHERE "
                  "d.id = $1 AND w.organization_id = $2",
     [Q_ATT_LIST] = "SELECT webhook_delivery_id, id, attempt_number, status, response_status, "
@@ -848,22 +873,51 @@ static int pg_webhook_update(void *conn, const char *id, const hk_wh_row *w)
     return run(conn, Q_WH_UPDATE, &p, NULL);
 }
 
+/* A list's bounded count (backend.h): *total = min(rows, HK_LIST_COUNT_CAP), *capped = 1 if
+ * there are more. filter NULL: the unfiltered statement `id`, else `id + 1`'s (the _F one). */
+static int list_count(pgc *c, int id, const char *scope, const char *filter, int64_t *total,
+                      int *capped)
+{
+    pp p = {0};
+    p_text(&p, scope);
+    p_i64(&p, HK_LIST_COUNT_CAP + 1);
+    if (filter) p_text(&p, filter);
+    PGresult *r;
+    int rc = run(c, filter ? id + 1 : id, &p, &r);
+    if (rc) return rc;
+    int64_t n = g_i64(r, 0, 0);
+    PQclear(r);
+    *capped = n > HK_LIST_COUNT_CAP;
+    *total = *capped ? HK_LIST_COUNT_CAP : n;
+    return HK_OK;
+}
+
+/* The parameters of a list's page statement (backend.h); the statement is `id` unfiltered,
+ * `id + 1` with a filter (returned). */
+static int list_params(pp *p, int id, const char *scope, const char *filter, int page, int limit,
+                       const hk_cursor *after)
+{
+    p_text(p, scope);
+    p_i64(p, (int64_t)limit + 1);
+    p_i64(p, (int64_t)(page - 1) * limit);
+    p_i64(p, after->id[0] ? after->at : HK_CURSOR_TOP);
+    p_text(p, after->id);
+    if (filter) p_text(p, filter);
+    return filter ? id + 1 : id;
+}
+
 static int pg_webhook_list(void *conn, hk_req *req)
 {
     pgc *c = conn;
     const char *status =
         req->u.wh_list.status >= 0 ? hk_wh_status_name(req->u.wh_list.status) : NULL;
-    pp p = {0};
-    p_text(&p, req->org_id);
-    p_text(&p, status);
-    PGresult *r;
-    int rc = run(c, Q_WH_COUNT, &p, &r);
+    int rc =
+        list_count(c, Q_WH_NUM, req->org_id, status, &req->u.wh_list.total, &req->u.wh_list.capped);
     if (rc) return rc;
-    req->u.wh_list.total = g_i64(r, 0, 0);
-    PQclear(r);
-    p_i64(&p, req->u.wh_list.limit);
-    p_i64(&p, (int64_t)(req->u.wh_list.page - 1) * req->u.wh_list.limit);
-    return fetch_webhooks(c, Q_WH_LIST, &p, &req->u.wh_list.items, &req->u.wh_list.n);
+    pp p = {0};
+    int id = list_params(&p, Q_WH_LIST, req->org_id, status, req->u.wh_list.page,
+                         req->u.wh_list.limit, &req->u.wh_list.after);
+    return fetch_webhooks(c, id, &p, &req->u.wh_list.items, &req->u.wh_list.n);
 }
 
 static int pg_webhook_delete(void *conn, hk_req *req)
@@ -1233,17 +1287,14 @@ static void row_event(PGresult *r, int i, hk_event *e)
 static int pg_event_list(void *conn, hk_req *req)
 {
     pgc *c = conn;
-    pp p = {0};
-    p_text(&p, req->org_id);
-    p_text(&p, req->u.ev_list.type);
-    PGresult *r;
-    int rc = run(c, Q_EV_COUNT, &p, &r);
+    int rc = list_count(c, Q_EV_NUM, req->org_id, req->u.ev_list.type, &req->u.ev_list.total,
+                        &req->u.ev_list.capped);
     if (rc) return rc;
-    req->u.ev_list.total = g_i64(r, 0, 0);
-    PQclear(r);
-    p_i64(&p, req->u.ev_list.limit);
-    p_i64(&p, (int64_t)(req->u.ev_list.page - 1) * req->u.ev_list.limit);
-    rc = run(c, Q_EV_LIST, &p, &r);
+    pp p = {0};
+    int id = list_params(&p, Q_EV_LIST, req->org_id, req->u.ev_list.type, req->u.ev_list.page,
+                         req->u.ev_list.limit, &req->u.ev_list.after);
+    PGresult *r;
+    rc = run(c, id, &p, &r);
     if (rc) return rc;
     int n = PQntuples(r);
     req->u.ev_list.items = hk_calloc((size_t)(n ? n : 1), sizeof(hk_event));
@@ -1350,20 +1401,16 @@ static int load_attempts(pgc *c, hk_delivery *ds, int n)
 static int pg_delivery_list(void *conn, hk_req *req)
 {
     pgc *c = conn;
-    PGresult *r;
-    int rc;
     const char *status =
         req->u.dl_list.status >= 0 ? hk_dl_status_name(req->u.dl_list.status) : NULL;
-    pp p = {0};
-    p_text(&p, req->u.dl_list.webhook_id);
-    p_text(&p, status);
-    rc = run(c, Q_DL_COUNT, &p, &r);
+    int rc = list_count(c, Q_DL_NUM, req->u.dl_list.webhook_id, status, &req->u.dl_list.total,
+                        &req->u.dl_list.capped);
     if (rc) return rc;
-    req->u.dl_list.total = g_i64(r, 0, 0);
-    PQclear(r);
-    p_i64(&p, req->u.dl_list.limit);
-    p_i64(&p, (int64_t)(req->u.dl_list.page - 1) * req->u.dl_list.limit);
-    rc = run(c, Q_DL_LIST, &p, &r);
+    pp p = {0};
+    int id = list_params(&p, Q_DL_LIST, req->u.dl_list.webhook_id, status, req->u.dl_list.page,
+                         req->u.dl_list.limit, &req->u.dl_list.after);
+    PGresult *r;
+    rc = run(c, id, &p, &r);
     if (rc) return rc;
     int n = PQntuples(r);
     req->u.dl_list.items = hk_calloc((size_t)(n ? n : 1), sizeof(hk_delivery));

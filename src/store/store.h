@@ -146,6 +146,25 @@ typedef struct hk_apikey {
     int64_t last_used_at;
 } hk_apikey;
 
+/* ---- lists ------------------------------------------------------------------------------- */
+
+/* Lists (webhooks, events, a webhook's deliveries) are newest first: created_at descending,
+ * ties by id descending. A page starts either at an offset (page, limit) or after a keyset
+ * position (`after`, the sort key of the last row of the previous page; the API's `cursor`):
+ * the backends answer both with an index range scan and no sort. A keyset walk returns every
+ * row that exists when it starts exactly once, whatever is inserted meanwhile (new rows sort
+ * before the first page). `total` counts at most HK_LIST_COUNT_CAP rows (a bounded index scan,
+ * never a COUNT(*) of a whole table): `capped` says there are more. Offsets are allowed only
+ * below HK_LIST_COUNT_CAP rows deep (the API refuses deeper pages; cursors have no bound). */
+#define HK_LIST_COUNT_CAP 10000
+/* Above every row: what an empty `after` means (year 10000 in ms; a valid timestamptz). */
+#define HK_CURSOR_TOP 253402300800000LL
+
+typedef struct hk_cursor {
+    int64_t at;         /* created_at of the last row seen */
+    char id[HK_ID_MAX]; /* its id; "" = from the top of the list (at is not read) */
+} hk_cursor;
+
 /* ---- requests ----------------------------------------------------------------------------- */
 
 enum hk_req_kind {
@@ -326,11 +345,14 @@ struct hk_req {
             hk_webhook *out;
         } wh_get;
         struct {
-            int status; /* -1 = any */
-            int page, limit;
+            int status;      /* -1 = any */
+            int page, limit; /* page: 1 with `after` (store.h, lists) */
+            hk_cursor after;
             hk_webhook **items;
             int n;
             int64_t total;
+            int capped; /* total stopped at HK_LIST_COUNT_CAP */
+            int more;   /* rows follow the last item */
         } wh_list;
         struct {
             const char *id;
@@ -371,9 +393,11 @@ struct hk_req {
         struct {
             const char *type; /* filter or NULL */
             int page, limit;
+            hk_cursor after;
             hk_event *items;
             int n;
             int64_t total;
+            int capped, more; /* as in wh_list */
         } ev_list;
         struct {
             const char *id;
@@ -383,9 +407,11 @@ struct hk_req {
             const char *webhook_id;
             int status; /* -1 = any */
             int page, limit;
+            hk_cursor after;
             hk_delivery *items;
             int n;
             int64_t total;
+            int capped, more; /* as in wh_list */
         } dl_list;
         struct {
             const char *id;
