@@ -391,11 +391,11 @@ int hk_call_paging(hk_call *c, const char *prefix, int *page, int *limit, hk_cur
         }
         return 0;
     }
-    if ((int64_t)(*page - 1) * *limit >= HK_LIST_COUNT_CAP) {
+    if ((int64_t)(*page - 1) * *limit >= HK_LIST_OFFSET_MAX) {
         char msg[160];
         snprintf(msg, sizeof msg,
                  "page is too deep: offset paging reaches the first %d rows of a list",
-                 HK_LIST_COUNT_CAP);
+                 HK_LIST_OFFSET_MAX);
         hk_call_error(c, 422, "validation_failed", msg,
                       "Reading far into a list by offset costs the store a scan of every row "
                       "before the page.",

@@ -113,7 +113,7 @@ void hk_call_raw_static(hk_call *c, int status, const char *ctype, const char *e
 int hk_call_parse_body(hk_call *c, int allow_empty);
 /* Reads a list's limit, page and cursor (store.h, lists) and validates them: a cursor must
  * be one of this list (ids with `prefix`), is not combined with a page > 1, and a page may not
- * start HK_LIST_COUNT_CAP rows deep or more. Without a cursor, *after is the top of the list.
+ * start HK_LIST_OFFSET_MAX rows deep or more. Without a cursor, *after is the top of the list.
  * Responds 422 (naming the parameter) and returns -1 on a bad value; 0 otherwise. */
 int hk_call_paging(hk_call *c, const char *prefix, int *page, int *limit, hk_cursor *after);
 /* A list cursor: base64url of the row's sort key; fits HK_CURSOR_MAX with its NUL. */

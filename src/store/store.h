@@ -154,9 +154,11 @@ typedef struct hk_apikey {
  * the backends answer both with an index range scan and no sort. A keyset walk returns every
  * row that exists when it starts exactly once, whatever is inserted meanwhile (new rows sort
  * before the first page). `total` counts at most HK_LIST_COUNT_CAP rows (a bounded index scan,
- * never a COUNT(*) of a whole table): `capped` says there are more. Offsets are allowed only
- * below HK_LIST_COUNT_CAP rows deep (the API refuses deeper pages; cursors have no bound). */
-#define HK_LIST_COUNT_CAP 10000
+ * never a COUNT(*) of a whole table): `capped` says there are more. An offset page costs a
+ * walk over every row before it (PostgreSQL computes each skipped row: about 10 us a row), so
+ * the API allows offsets only below HK_LIST_OFFSET_MAX rows; cursors have no bound. */
+#define HK_LIST_COUNT_CAP  10000
+#define HK_LIST_OFFSET_MAX 1000
 /* Above every row: what an empty `after` means (year 10000 in ms; a valid timestamptz). */
 #define HK_CURSOR_TOP 253402300800000LL
 
