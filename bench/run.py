@@ -39,6 +39,7 @@ Docs: docs/BENCHMARKS.md.
 """
 import argparse
 import base64
+import hashlib
 import http.client
 import json
 import os
@@ -788,8 +789,10 @@ def k_key(t0, i):
 
 
 def k_cursor(at, ident):
-    """A list cursor as hookd makes them (docs/API.md, paging): base64url of "<ms>.<id>"."""
-    return base64.urlsafe_b64encode(f"{at}.{ident}".encode()).decode().rstrip("=")
+    """A list cursor as hookd makes them (src/api/api.c): base64url of "<ms>.<id>" and the
+    first 4 bytes of its SHA-256."""
+    raw = f"{at}.{ident}".encode()
+    return base64.urlsafe_b64encode(raw + hashlib.sha256(raw).digest()[:4]).decode().rstrip("=")
 
 
 def fill_k(env, wh, n, t0):

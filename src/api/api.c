@@ -289,18 +289,24 @@ int hk_call_query(hk_call *c, const char *key, char *out, size_t outlen)
 
 /* ---- list paging ----------------------------------------------------------------------------
  *
- * A cursor is base64url (no padding) of "<created_at ms>.<id>": the sort key of the last row of
- * a page (store.h, lists). Clients treat it as opaque; it carries no secret and grants nothing
- * (the organization scope is the key's), so a forged one can only name another position of
- * the caller's own list, or be refused. */
+ * A cursor is base64url (no padding) of "<created_at ms>.<id>" and the first CURSOR_CHECK bytes
+ * of its SHA-256: the sort key of the last row of a page (store.h, lists). Clients treat it as
+ * opaque. The check makes a cursor cut short, edited or made up a 422 rather than some other
+ * position; it is no secret and guards nothing (the organization scope is the key's): a cursor
+ * built with the check can only name a position of the caller's own list. */
 
-#define CURSOR_RAW_MAX 80 /* 15 digits + '.' + an id (HK_ID_MAX) + room */
+#define CURSOR_RAW_MAX 80 /* 15 digits + '.' + an id (HK_ID_MAX) + the check + room */
+#define CURSOR_CHECK   4
 
 void hk_cursor_encode(int64_t at, const char *id, char out[HK_CURSOR_MAX])
 {
     char raw[CURSOR_RAW_MAX];
     int n = snprintf(raw, sizeof raw, "%lld.%s", (long long)at, id);
-    if (n < 0 || (size_t)n >= sizeof raw) n = 0;
+    if (n < 0 || (size_t)n + CURSOR_CHECK >= sizeof raw) n = 0;
+    uint8_t sum[32];
+    hk_sha256(raw, (size_t)n, sum);
+    memcpy(raw + n, sum, CURSOR_CHECK);
+    n += CURSOR_CHECK;
     hk_buf b;
     hk_buf_init(&b, HK_CURSOR_MAX);
     size_t o = 0;
@@ -334,6 +340,11 @@ int hk_cursor_decode(const char *s, const char *prefix, hk_cursor *out)
     uint8_t raw[CURSOR_RAW_MAX];
     size_t rawlen = 0;
     if (hk_base64_decode(std, m, raw, sizeof raw - 1, &rawlen)) return -1;
+    if (rawlen <= CURSOR_CHECK) return -1;
+    rawlen -= CURSOR_CHECK;
+    uint8_t sum[32];
+    hk_sha256(raw, rawlen, sum);
+    if (memcmp(sum, raw + rawlen, CURSOR_CHECK)) return -1;
     raw[rawlen] = 0;
     if (memchr(raw, 0, rawlen)) return -1;
     char *dot = strchr((char *)raw, '.');
