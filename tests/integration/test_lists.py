@@ -232,3 +232,45 @@ def test_offset_pages_stop_at_1000_rows_deep(hookd):
         body = err(h.api("GET", f"{EV}?{q}"), 422, "page")
         assert "cursor" in body["fix"]
     err(h.api("GET", f"{V1}?page=101"), 422, "page")
+
+
+BASE = "293bb4e2831983c5be54f81da7c530ee0a398e98"  # main before the list indexes
+
+
+def test_list_indexes_migrate_a_populated_database_of_the_previous_version(
+        hookd, receiver, monkeypatch):
+    """A store written by the hookd before the list indexes (their migration) opens with this
+    one: the indexes are built, the ones they supersede dropped, and the lists read the same
+    rows, now with cursors."""
+    import conftest
+    from servers import pg_query, previous_hookd
+    h = hookd(start=False)
+    own = conftest.HOOKD_BIN
+    monkeypatch.setattr(conftest, "HOOKD_BIN", previous_hookd(BASE))
+    h.start()
+    wh = h.create_webhook(receiver.url(), events=["mig.*"], status="paused")["id"]
+    batch(h, ["mig.a", "mig.b"] * 30)
+    path = f"{V1}/{wh}/deliveries?limit=100"
+    before = {p: h.api("GET", p).json() for p in (path, EV + "?limit=100", V1)}
+    h.stop()
+    monkeypatch.setattr(conftest, "HOOKD_BIN", own)
+    h.start()
+    for p, old in before.items():
+        new = h.api("GET", p).json()
+        assert new.pop("next") is None and new.pop("totalCapped") is False
+        assert new == old
+    rows, _ = walk(h, f"{V1}/{wh}/deliveries?status=pending", "deliveries", 7)
+    assert [d["id"] for d in rows] == [d["id"] for d in before[path]["deliveries"]]
+    rows, _ = walk(h, EV + "?type=mig.b", "events", 4)
+    assert len(rows) == 30 and all(e["type"] == "mig.b" for e in rows)
+    if h.env.get("PG_URL"):
+        names = {r[0] for r in pg_query(h.env["PG_URL"], "SELECT indexname FROM pg_indexes")}
+    else:
+        import sqlite3
+        con = sqlite3.connect(h.env["HOOKD_DB"])
+        names = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='index'")}
+        con.close()
+    assert {"webhook_list", "webhook_list_status", "webhook_event_list",
+            "webhook_event_list_type", "webhook_delivery_list",
+            "webhook_delivery_list_status"} <= names
+    assert not {"webhook_org", "webhook_event_org", "webhook_delivery_webhook"} & names

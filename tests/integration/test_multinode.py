@@ -287,6 +287,12 @@ def test_migration_2_rebuilds_the_due_index_of_a_populated_database(pg_server, t
                   "lease_owner IS NULL AND next_retry_at IS NOT NULL; "
                   "DROP TABLE IF EXISTS webhook_headers; ALTER TABLE webhook_delivery DROP "
                   "COLUMN IF EXISTS request_headers_ref; "  # migration 3
+                  "DROP INDEX webhook_list, webhook_list_status, webhook_event_list, "
+                  "webhook_event_list_type, webhook_delivery_list, webhook_delivery_list_status; "
+                  "CREATE INDEX webhook_org ON webhook (organization_id, created_at) WHERE "
+                  "deleted_at IS NULL; CREATE INDEX webhook_event_org ON webhook_event "
+                  "(organization_id, created_at); CREATE INDEX webhook_delivery_webhook ON "
+                  "webhook_delivery (webhook_id, created_at); "  # the list indexes' migration
                   "DELETE FROM schema_migrations WHERE version >= 2", url)
     pg_server.sql("INSERT INTO webhook_delivery (id, webhook_id, webhook_event_id, event_type, "
                   "request_url, status, attempt_number, max_attempts, next_retry_at, created_at, "
