@@ -185,9 +185,10 @@ static const char *const sql[Q_MAX] = {
                     "w.id) < (hk_ts($4), $5) ORDER BY w.created_at DESC, w.id DESC LIMIT $2 "
                     "OFFSET $3",
     [Q_WH_NUM] = "SELECT count(*) FROM (SELECT 1 FROM webhook WHERE organization_id = $1 AND "
-                 "deleted_at IS NULL LIMIT $2) n",
+                 "deleted_at IS NULL ORDER BY created_at DESC, id DESC LIMIT $2) n",
     [Q_WH_NUM_F] = "SELECT count(*) FROM (SELECT 1 FROM webhook WHERE organization_id = $1 AND "
-                   "deleted_at IS NULL AND status = $3::webhook_status LIMIT $2) n",
+                   "deleted_at IS NULL AND status = $3::webhook_status ORDER BY created_at DESC, "
+                   "id DESC LIMIT $2) n",
     [Q_WH_UPDATE] = "UPDATE webhook SET name = $2, url = $3, secret = $4, status = "
                     "$5::webhook_status, custom_headers = $6::json, rate_limit_enabled = "
                     "$7::boolean, max_requests_per_minute = $8, max_retries = $9, "
@@ -229,9 +230,9 @@ static const char *const sql[Q_MAX] = {
                     "event = $6 AND (created_at, id) < (hk_ts($4), $5) ORDER BY created_at DESC, "
                     "id DESC LIMIT $2 OFFSET $3",
     [Q_EV_NUM] = "SELECT count(*) FROM (SELECT 1 FROM webhook_event WHERE organization_id = $1 "
-                 "LIMIT $2) n",
+                 " ORDER BY created_at DESC, id DESC LIMIT $2) n",
     [Q_EV_NUM_F] = "SELECT count(*) FROM (SELECT 1 FROM webhook_event WHERE organization_id = "
-                   "$1 AND event = $3 LIMIT $2) n",
+                   "$1 AND event = $3 ORDER BY created_at DESC, id DESC LIMIT $2) n",
     [Q_EV_GET] = "SELECT " EV_COLS " FROM webhook_event WHERE id = $1 AND organization_id = $2",
     [Q_EV_DELIVERIES] = "SELECT id, webhook_id, status FROM webhook_delivery WHERE "
                         "webhook_event_id = $1 ORDER BY created_at, id",
@@ -261,9 +262,10 @@ static const char *const sql[Q_MAX] = {
                     "$6::webhook_delivery_status AND (d.created_at, d.id) < (hk_ts($4), $5) "
                     "ORDER BY d.created_at DESC, d.id DESC LIMIT $2 OFFSET $3",
     [Q_DL_NUM] = "SELECT count(*) FROM (SELECT 1 FROM webhook_delivery WHERE webhook_id = $1 "
-                 "LIMIT $2) n",
-    [Q_DL_NUM_F] = "SELECT count(*) FROM (SELECT 1 FROM webhook_delivery WHERE webhook_id = $1 "
-                   "AND status = $3::webhook_delivery_status LIMIT $2) n",
+                 " ORDER BY created_at DESC, id DESC LIMIT $2) n",
+    [Q_DL_NUM_F] =
+        "SELECT count(*) FROM (SELECT 1 FROM webhook_delivery WHERE webhook_id = $1 "
+        "AND status = $3::webhook_delivery_status ORDER BY created_at DESC, id DESC LIMIT $2) n",
     [Q_DL_GET] = "SELECT " DL_COLS DL_FROM " JOIN webhook w ON w.id = d.webhook_id WHERE "
                  "d.id = $1 AND w.organization_id = $2",
     [Q_ATT_LIST] = "SELECT webhook_delivery_id, id, attempt_number, status, response_status, "

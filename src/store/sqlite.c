@@ -160,9 +160,9 @@ static const char *const sql[S_MAX] = {
     [S_WH_LIST_F] = "SELECT " WH_COLS " FROM webhook WHERE organization_id = ?1 AND deleted_at "
                     "IS NULL AND status = ?2 AND (created_at, id) < (?5, ?6) " KEYSET_TAIL,
     [S_WH_NUM] = "SELECT count(*) FROM (SELECT 1 FROM webhook WHERE organization_id = ?1 AND "
-                 "deleted_at IS NULL LIMIT ?3)",
+                 "deleted_at IS NULL ORDER BY created_at DESC, id DESC LIMIT ?3)",
     [S_WH_NUM_F] = "SELECT count(*) FROM (SELECT 1 FROM webhook WHERE organization_id = ?1 AND "
-                   "deleted_at IS NULL AND status = ?2 LIMIT ?3)",
+                   "deleted_at IS NULL AND status = ?2 ORDER BY created_at DESC, id DESC LIMIT ?3)",
     [S_WH_UPDATE] = "UPDATE webhook SET name = ?2, url = ?3, secret = ?4, status = ?5, "
                     "custom_headers = ?6, rate_limit_enabled = ?7, max_requests_per_minute = ?8, "
                     "max_retries = ?9, filtering_options = ?10, signature_schemes = ?11, "
@@ -192,9 +192,9 @@ static const char *const sql[S_MAX] = {
     [S_EV_LIST_F] = "SELECT " EV_COLS " FROM webhook_event WHERE organization_id = ?1 AND "
                     "event = ?2 AND (created_at, id) < (?5, ?6) " KEYSET_TAIL,
     [S_EV_NUM] = "SELECT count(*) FROM (SELECT 1 FROM webhook_event WHERE organization_id = ?1 "
-                 "LIMIT ?3)",
+                 " ORDER BY created_at DESC, id DESC LIMIT ?3)",
     [S_EV_NUM_F] = "SELECT count(*) FROM (SELECT 1 FROM webhook_event WHERE organization_id = "
-                   "?1 AND event = ?2 LIMIT ?3)",
+                   "?1 AND event = ?2 ORDER BY created_at DESC, id DESC LIMIT ?3)",
     [S_EV_GET] = "SELECT " EV_COLS " FROM webhook_event WHERE id = ?1 AND organization_id = ?2",
     [S_EV_DELIVERIES] = "SELECT id, webhook_id, status FROM webhook_delivery WHERE "
                         "webhook_event_id = ?1 ORDER BY created_at, id",
@@ -217,9 +217,9 @@ static const char *const sql[S_MAX] = {
                     "(d.created_at, d.id) < (?5, ?6) ORDER BY d.created_at DESC, d.id DESC "
                     "LIMIT ?3 OFFSET ?4",
     [S_DL_NUM] = "SELECT count(*) FROM (SELECT 1 FROM webhook_delivery WHERE webhook_id = ?1 "
-                 "LIMIT ?3)",
+                 " ORDER BY created_at DESC, id DESC LIMIT ?3)",
     [S_DL_NUM_F] = "SELECT count(*) FROM (SELECT 1 FROM webhook_delivery WHERE webhook_id = ?1 "
-                   "AND status = ?2 LIMIT ?3)",
+                   "AND status = ?2 ORDER BY created_at DESC, id DESC LIMIT ?3)",
     [S_DL_GET] = "SELECT " DL_COLS DL_FROM " JOIN webhook w ON w.id = d.webhook_id WHERE "
                  "d.id = ?1 AND w.organization_id = ?2",
     [S_ATT_LIST] = "SELECT id, attempt_number, status, response_status, response_body, "
