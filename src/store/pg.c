@@ -73,6 +73,19 @@
 #define EV_COLS                                                                                    \
     "id, event, payload, source, idempotency_key, organization_id, user_id, hk_ms(created_at)"
 
+/* The keyset position of a list page (backend.h): the stored created_at of the row named by
+ * $5, exactly as stored (timestamptz keeps microseconds, and a row that hookd did not write,
+ * say one imported, may have them: the cursor's milliseconds would put such a row on both
+ * sides of its own position), or the cursor's $4 when that row is gone (pruned meanwhile) or
+ * for a first page. One primary-key probe (in the list's own scope: a cursor naming another
+ * organization's row is just its $4), an InitPlan the range scan starts from. */
+#define KEYSET_AT(table, scope)                                                                    \
+    "(COALESCE((SELECT k.created_at FROM " table " k WHERE k.id = $5 AND k." scope " = $1), "      \
+    "hk_ts($4)), $5)"
+#define KEYSET_WH KEYSET_AT("webhook", "organization_id")
+#define KEYSET_EV KEYSET_AT("webhook_event", "organization_id")
+#define KEYSET_DL KEYSET_AT("webhook_delivery", "webhook_id")
+
 #define OPEN_STATUS "status IN ('pending', 'retrying')"
 
 /* OPEN_STATUS for statements that pick rows by id: written so that it does not imply the
@@ -178,12 +191,12 @@ static const char *const sql[Q_MAX] = {
      * keyset position, $6 (count: $3) the filter of the _F statements. A filter is its own
      * statement, not "$6 IS NULL OR", so that each is planned on its index (migration 5). */
     [Q_WH_LIST] = "SELECT " WH_COLS " FROM webhook w WHERE w.organization_id = $1 AND "
-                  "w.deleted_at IS NULL AND (w.created_at, w.id) < (hk_ts($4), $5) ORDER BY "
-                  "w.created_at DESC, w.id DESC LIMIT $2 OFFSET $3",
+                  "w.deleted_at IS NULL AND (w.created_at, w.id) < " KEYSET_WH
+                  " ORDER BY w.created_at DESC, w.id DESC LIMIT $2 OFFSET $3",
     [Q_WH_LIST_F] = "SELECT " WH_COLS " FROM webhook w WHERE w.organization_id = $1 AND "
-                    "w.deleted_at IS NULL AND w.status = $6::webhook_status AND (w.created_at, "
-                    "w.id) < (hk_ts($4), $5) ORDER BY w.created_at DESC, w.id DESC LIMIT $2 "
-                    "OFFSET $3",
+                    "w.deleted_at IS NULL AND w.status = $6::webhook_status AND "
+                    "(w.created_at, w.id) < " KEYSET_WH
+                    " ORDER BY w.created_at DESC, w.id DESC LIMIT $2 OFFSET $3",
     [Q_WH_NUM] = "SELECT count(*) FROM (SELECT 1 FROM webhook WHERE organization_id = $1 AND "
                  "deleted_at IS NULL ORDER BY created_at DESC, id DESC LIMIT $2) n",
     [Q_WH_NUM_F] = "SELECT count(*) FROM (SELECT 1 FROM webhook WHERE organization_id = $1 AND "
@@ -223,14 +236,14 @@ static const char *const sql[Q_MAX] = {
                      "webhook_delivery d WHERE d.webhook_event_id = e.id AND "
                      "d.replay_of_delivery_id IS NULL) FROM webhook_event e WHERE "
                      "e.organization_id = $1 AND e.idempotency_key = ANY($2::text[])",
-    [Q_EV_LIST] = "SELECT " EV_COLS " FROM webhook_event WHERE organization_id = $1 AND "
-                  "(created_at, id) < (hk_ts($4), $5) ORDER BY created_at DESC, id DESC LIMIT "
-                  "$2 OFFSET $3",
+    [Q_EV_LIST] =
+        "SELECT " EV_COLS " FROM webhook_event WHERE organization_id = $1 AND "
+        "(created_at, id) < " KEYSET_EV " ORDER BY created_at DESC, id DESC LIMIT $2 OFFSET $3",
     [Q_EV_LIST_F] = "SELECT " EV_COLS " FROM webhook_event WHERE organization_id = $1 AND "
-                    "event = $6 AND (created_at, id) < (hk_ts($4), $5) ORDER BY created_at DESC, "
-                    "id DESC LIMIT $2 OFFSET $3",
+                    "event = $6 AND (created_at, id) < " KEYSET_EV
+                    " ORDER BY created_at DESC, id DESC LIMIT $2 OFFSET $3",
     [Q_EV_NUM] = "SELECT count(*) FROM (SELECT 1 FROM webhook_event WHERE organization_id = $1 "
-                 " ORDER BY created_at DESC, id DESC LIMIT $2) n",
+                 "ORDER BY created_at DESC, id DESC LIMIT $2) n",
     [Q_EV_NUM_F] = "SELECT count(*) FROM (SELECT 1 FROM webhook_event WHERE organization_id = "
                    "$1 AND event = $3 ORDER BY created_at DESC, id DESC LIMIT $2) n",
     [Q_EV_GET] = "SELECT " EV_COLS " FROM webhook_event WHERE id = $1 AND organization_id = $2",
@@ -256,13 +269,14 @@ static const char *const sql[Q_MAX] = {
                           "$1 AND " OPEN_STATUS " AND lease_owner IS NULL",
     [Q_DL_UNPARK_WEBHOOK] = "UPDATE webhook_delivery SET next_retry_at = hk_ts($2) WHERE "
                             "webhook_id = $1 AND " OPEN_STATUS " AND next_retry_at IS NULL",
-    [Q_DL_LIST] = "SELECT " DL_COLS DL_FROM " WHERE d.webhook_id = $1 AND (d.created_at, d.id) "
-                  "< (hk_ts($4), $5) ORDER BY d.created_at DESC, d.id DESC LIMIT $2 OFFSET $3",
+    [Q_DL_LIST] = "SELECT " DL_COLS DL_FROM " WHERE d.webhook_id = $1 AND "
+                  "(d.created_at, d.id) < " KEYSET_DL
+                  " ORDER BY d.created_at DESC, d.id DESC LIMIT $2 OFFSET $3",
     [Q_DL_LIST_F] = "SELECT " DL_COLS DL_FROM " WHERE d.webhook_id = $1 AND d.status = "
-                    "$6::webhook_delivery_status AND (d.created_at, d.id) < (hk_ts($4), $5) "
-                    "ORDER BY d.created_at DESC, d.id DESC LIMIT $2 OFFSET $3",
+                    "$6::webhook_delivery_status AND (d.created_at, d.id) < " KEYSET_DL
+                    " ORDER BY d.created_at DESC, d.id DESC LIMIT $2 OFFSET $3",
     [Q_DL_NUM] = "SELECT count(*) FROM (SELECT 1 FROM webhook_delivery WHERE webhook_id = $1 "
-                 " ORDER BY created_at DESC, id DESC LIMIT $2) n",
+                 "ORDER BY created_at DESC, id DESC LIMIT $2) n",
     [Q_DL_NUM_F] =
         "SELECT count(*) FROM (SELECT 1 FROM webhook_delivery WHERE webhook_id = $1 "
         "AND status = $3::webhook_delivery_status ORDER BY created_at DESC, id DESC LIMIT $2) n",

@@ -274,3 +274,24 @@ def test_list_indexes_migrate_a_populated_database_of_the_previous_version(
             "webhook_event_list_type", "webhook_delivery_list",
             "webhook_delivery_list_status"} <= names
     assert not {"webhook_org", "webhook_event_org", "webhook_delivery_webhook"} & names
+
+
+def test_a_walk_is_exact_over_rows_with_microsecond_times(hookd):
+    """PostgreSQL keeps microseconds: rows that hookd did not write (imported, say) may have
+    them. A page after a cursor starts at its row's stored time, not at the cursor's
+    milliseconds, so such rows come exactly once (with the milliseconds alone, a row whose
+    time rounds up to the next millisecond sorted before its own cursor: the walk repeated it
+    forever)."""
+    h = hookd()
+    if not h.env.get("PG_URL"):
+        import pytest
+        pytest.skip("SQLite stores created_at as integer milliseconds")
+    from servers import pg_query
+    ids = batch(h, ["us.x"] * 8)
+    pg_query(h.env["PG_URL"], "UPDATE webhook_event e SET created_at = "
+             "date_trunc('second', now()) + (s.n * 300) * interval '1 microsecond' FROM "
+             "(SELECT id, row_number() OVER (ORDER BY id) AS n FROM webhook_event) s "
+             "WHERE e.id = s.id")
+    rows, pages = walk(h, EV, "events", 1)
+    assert sorted(e["id"] for e in rows) == sorted(ids) and pages == 8
+    assert [e["id"] for e in rows] == sorted(ids, reverse=True)
