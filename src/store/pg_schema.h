@@ -258,6 +258,19 @@ static const char *const hk_pg_migrations[] = {
     "CREATE INDEX webhook_delivery_list_status ON webhook_delivery (webhook_id, status,"
     "  created_at, id);"
     "DROP INDEX webhook_delivery_webhook;",
+
+    /* 10: autovacuum keeps up with retention. Pruning deletes a steady stream of rows from the
+     * three big tables; PostgreSQL reuses their space only once vacuum has passed, and by
+     * default vacuums a table when a fifth of it is dead: a table of 50 million rows would
+     * carry 10 million dead ones, the file growing meanwhile. A vacuum after 1,000 + 1% dead
+     * rows keeps the files at the size of what retention keeps (docs/OPERATIONS.md). Storage
+     * parameters only: no rewrite, no lock beyond a moment's. */
+    "ALTER TABLE webhook_delivery SET (autovacuum_vacuum_scale_factor = 0.01,"
+    "  autovacuum_vacuum_threshold = 1000);"
+    "ALTER TABLE webhook_delivery_attempt SET (autovacuum_vacuum_scale_factor = 0.01,"
+    "  autovacuum_vacuum_threshold = 1000);"
+    "ALTER TABLE webhook_event SET (autovacuum_vacuum_scale_factor = 0.01,"
+    "  autovacuum_vacuum_threshold = 1000);",
 };
 
 /* Rolling upgrades (docs/INSTALL.md "Upgrade"): the migrations after which a hookd that
