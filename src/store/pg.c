@@ -43,8 +43,11 @@
 #include "core/time.h"
 #include "store/sig_scheme.h"
 #include "store/backend.h"
+#include "store/opevents.h"
 #include "store/rows.h"
 #include "store/pg_schema.h"
+
+static const hk_store_ops pg_ops; /* below: the operational events call back through it */
 
 #define MIGRATE_LOCK_KEY 0x686f6f6b64LL /* "hookd": the session advisory lock of migrations */
 #define FLUSH_BYTES      (8u << 20)     /* ingest rows buffered before an early flush */
@@ -138,6 +141,7 @@ enum {
     Q_DL_RESCHEDULE,
     Q_WH_ORG_LOCK,
     Q_HDR_INSERT,
+    Q_DL_BRIEF,
     Q_MAX
 };
 
@@ -324,6 +328,8 @@ static const char *const sql[Q_MAX] = {
                    " AND lease_owner IS NULL AND next_retry_at IS NOT NULL AND (next_retry_at, "
                    "id) > (hk_ts($1::bigint), $2::text) AND next_retry_at <= hk_ts($3) ORDER BY "
                    "next_retry_at, id LIMIT $4",
+    /* operational events: what an event about a delivery names of it */
+    [Q_DL_BRIEF] = "SELECT webhook_event_id, event_type FROM webhook_delivery WHERE id = $1",
     [Q_DL_RESCHEDULE] = "UPDATE webhook_delivery d SET next_retry_at = hk_ts(r.due) FROM "
                         "unnest($1::text[], $2::bigint[]) AS r(id, due) WHERE d.id = r.id AND "
                         "d.lease_owner = $3 AND d.next_retry_at < hk_ts(r.due) AND d." OPEN_STATUS,
@@ -1082,6 +1088,57 @@ static int sink_delivery(void *ctx, hk_req *req, hk_ingest_item *it, const hk_ne
     return HK_OK;
 }
 
+/* opev_insert (backend.h): an operational event and its deliveries go to the group's arrays,
+ * like an ingest's (flushed at pre-commit, or dropped with a request that is undone); they have
+ * no idempotency key, so the flush cannot skip them. */
+static int pg_opev_insert(void *conn, const char *org, const hk_ingest_item *it,
+                          const hk_new_delivery *ds, int nd, int64_t now)
+{
+    pgc *c = conn;
+    arr_text(&c->col[EC_ID], it->id);
+    arr_text(&c->col[EC_TYPE], it->type);
+    arr_textn(&c->col[EC_PAYLOAD], it->data, it->data_len, 0);
+    arr_text(&c->col[EC_SOURCE], it->source);
+    arr_text(&c->col[EC_IDEM], NULL);
+    arr_text(&c->col[EC_ORG], org);
+    arr_text(&c->col[EC_USER], NULL);
+    arr_i64(&c->col[EC_CREATED], now);
+    c->nrows_ev++;
+    for (int i = 0; i < nd; i++) {
+        const hk_new_delivery *d = &ds[i];
+        arr_text(&c->col[DC_ID], d->id);
+        arr_text(&c->col[DC_WID], d->wh->id);
+        arr_text(&c->col[DC_EID], it->id);
+        arr_text(&c->col[DC_TYPE], it->type);
+        arr_textn(&c->col[DC_DATA], d->data, d->data_len, 0);
+        arr_text(&c->col[DC_URL], d->wh->url);
+        arr_i64(&c->col[DC_MAXA], d->wh->max_retries + 1);
+        arr_time(&c->col[DC_DUE], d->due);
+        arr_i64(&c->col[DC_CREATED], now);
+        arr_text(&c->col[DC_LEASE], NULL);
+        c->nrows_dl++;
+    }
+    return HK_OK;
+}
+
+/* delivery_brief (backend.h). */
+static int pg_delivery_brief(void *conn, const char *id, char eid[HK_ID_MAX], char *type,
+                             size_t typelen, int *found)
+{
+    pp p = {0};
+    p_text(&p, id);
+    PGresult *r;
+    int rc = run(conn, Q_DL_BRIEF, &p, &r);
+    if (rc) return rc;
+    *found = PQntuples(r) == 1;
+    if (*found) {
+        g_id(r, 0, 0, eid);
+        hk_strlcpy(type, PQgetvalue(r, 0, 1), typelen);
+    }
+    PQclear(r);
+    return HK_OK;
+}
+
 /* Buffers one new event of req and its deliveries (rows.c decides; idem_key is taken). */
 static int ingest_new(pgc *c, hk_req *req, int idx, hk_fanout_org *o, int *budget, char *idem_key)
 {
@@ -1810,6 +1867,7 @@ typedef struct wh_acc { /* what a group does to one webhook row */
     int health;    /* had final results */
     hk_health h;
     hk_req *owner; /* the last results request with a final result for it */
+    const hk_result *last_fail; /* its last final failure stored (operational events) */
 } wh_acc;
 
 static int cmp_acc(const void *a, const void *b)
@@ -1851,7 +1909,9 @@ static int set_webhook_status(pgc *c, hk_req *req, const char *wid, int status)
 }
 
 /* last_triggered_at of every webhook that got a delivery and the counters of every webhook with
- * final results, in one statement after locking the rows in id order. */
+ * final results, in one statement after locking the rows in id order; then the operational
+ * events (opevents.h) of the final failures and status changes, buffered for the second flush
+ * of pre-commit. */
 static int webhook_group_update(pgc *c)
 {
     wh_acc *accs = NULL;
@@ -1871,6 +1931,7 @@ static int webhook_group_update(pgc *c)
             h->health = 1;
             h->owner = req;
             hk_health_add(&h->h, x);
+            if (!x->attempt_ok) h->last_fail = x;
         }
     }
     hk_map_free(&idx);
@@ -1901,6 +1962,16 @@ static int webhook_group_update(pgc *c)
         rc = run(c, Q_WH_GROUP_UPDATE, &p, &r);
     }
     for (int k = 0; k < A_N; k++) hk_buf_free(&b[k]);
+    /* operational events (opevents.h): each final failure stored by the group's results */
+    for (int q = 0; !rc && q < c->nresults; q++) {
+        hk_req *req = c->results[q];
+        for (int i = 0; !rc && i < req->u.results.n; i++) {
+            const hk_result *x = &req->u.results.items[i];
+            if (!x->final || !x->stored || x->attempt_ok) continue;
+            hk_opev ev = {.kind = HK_OPEV_EXHAUSTED, .webhook_id = x->webhook_id, .res = x};
+            rc = hk_opev_emit(&c->base, c, &pg_ops, now, &ev, &req->u.results.emitted);
+        }
+    }
     int changed = 0;
     for (int i = 0; !rc && r && i < PQntuples(r); i++) {
         if (!g_bool(r, i, 1) || g_bool(r, i, 4)) continue; /* no final results, or deleted */
@@ -1917,6 +1988,15 @@ static int webhook_group_update(pgc *c)
         if (to >= 0) {
             rc = set_webhook_status(c, h->owner, wid, to);
             changed = 1;
+        }
+        if (to >= 0 && !rc && h->owner) {
+            hk_opev ev = {.kind = to == HK_WH_DISABLED ? HK_OPEV_DISABLED : HK_OPEV_FAILED,
+                          .webhook_id = wid,
+                          .reason = to == HK_WH_DISABLED ? "gone" : NULL,
+                          .res = h->last_fail,
+                          .consecutive_failures = cf};
+            hk_conn_orgs_reset(&c->base); /* the candidates must see the new status */
+            rc = hk_opev_emit(&c->base, c, &pg_ops, now, &ev, &h->owner->u.results.emitted);
         }
     }
     PQclear(r);
@@ -2036,6 +2116,7 @@ static int pg_pre_commit(void *conn)
     pgc *c = conn;
     int rc = flush_ingest(c);
     if (!rc) rc = webhook_group_update(c);
+    if (!rc) rc = flush_ingest(c); /* the operational events it wrote */
     c->base.ntouched = 0;
     c->nresults = 0;
     return rc;
@@ -2331,6 +2412,8 @@ static const hk_store_ops pg_ops = {
     .delivery_webhook = pg_delivery_webhook,
     .failed_range = pg_failed_range,
     .replay_insert = pg_replay_insert,
+    .delivery_brief = pg_delivery_brief,
+    .opev_insert = pg_opev_insert,
 };
 
 const hk_store_backend hk_pg_backend = {

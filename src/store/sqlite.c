@@ -26,8 +26,11 @@
 #include "core/time.h"
 #include "store/sig_scheme.h"
 #include "store/backend.h"
+#include "store/opevents.h"
 #include "store/rows.h"
 #include "store/sqlite_schema.h"
+
+static const hk_store_ops sq_ops; /* below: the operational events call back through it */
 
 /* ---- statements ---------------------------------------------------------------------------- */
 
@@ -113,6 +116,7 @@ enum {
     S_CLAIM_ONE,
     S_DUE_SCAN,
     S_HDR_INSERT,
+    S_DL_BRIEF,
     S_MAX
 };
 
@@ -257,6 +261,8 @@ static const char *const sql[S_MAX] = {
                     "d.max_attempts, d.next_retry_at, d.created_at, d.event_data, e.event, "
                     "e.payload, e.created_at" DL_FROM " WHERE d.id = ?1 AND d." OPEN_STATUS
                     " AND d.lease_owner IS NULL AND d.next_retry_at IS NOT NULL",
+    /* operational events: what an event about a delivery names of it */
+    [S_DL_BRIEF] = "SELECT webhook_event_id, event_type FROM webhook_delivery WHERE id = ?1",
     /* a page of the due index in (next_retry_at, rowid) order: the index's own order */
     [S_DUE_SCAN] = "SELECT rowid, id, next_retry_at FROM webhook_delivery WHERE " OPEN_STATUS
                    " AND lease_owner IS NULL AND next_retry_at IS NOT NULL AND "
@@ -778,6 +784,61 @@ static int sink_delivery(void *ctx, hk_req *req, hk_ingest_item *it, const hk_ne
     return run(c, s, "delivery insert");
 }
 
+/* opev_insert (backend.h): an operational event and its deliveries, at once. */
+static int sq_opev_insert(void *conn, const char *org, const hk_ingest_item *it,
+                          const hk_new_delivery *ds, int nd, int64_t now)
+{
+    sq *c = conn;
+    int rc;
+    {
+        PS(s, S_EV_INSERT);
+        b_text(s, 1, it->id);
+        b_text(s, 2, it->type);
+        b_textn(s, 3, it->data, it->data_len);
+        b_text(s, 4, it->source);
+        b_text(s, 5, NULL);
+        b_text(s, 6, org);
+        b_text(s, 7, NULL);
+        b_i64(s, 8, now);
+        if ((rc = run(c, s, "operational event insert"))) return rc;
+    }
+    for (int i = 0; i < nd; i++) {
+        const hk_new_delivery *d = &ds[i];
+        PS(s, S_DL_INSERT);
+        b_text(s, 1, d->id);
+        b_text(s, 2, d->wh->id);
+        b_text(s, 3, it->id);
+        b_text(s, 4, it->type);
+        b_textn(s, 5, d->data, d->data_len);
+        b_text(s, 6, d->wh->url);
+        b_i64(s, 7, d->wh->max_retries + 1);
+        b_time(s, 8, d->due);
+        b_i64(s, 9, now);
+        b_text(s, 10, NULL);
+        if ((rc = run(c, s, "operational delivery insert"))) return rc;
+    }
+    return HK_OK;
+}
+
+/* delivery_brief (backend.h). */
+static int sq_delivery_brief(void *conn, const char *id, char eid[HK_ID_MAX], char *type,
+                             size_t typelen, int *found)
+{
+    sq *c = conn;
+    PS(s, S_DL_BRIEF);
+    b_text(s, 1, id);
+    int rc = sqlite3_step(s);
+    *found = rc == SQLITE_ROW;
+    if (*found) {
+        c_id(s, 0, eid);
+        const unsigned char *t = sqlite3_column_text(s, 1);
+        hk_strlcpy(type, t ? (const char *)t : "", typelen);
+    }
+    int r = map_rc(c, rc, "delivery brief");
+    sqlite3_reset(s);
+    return r;
+}
+
 /* Item idx: a duplicate of a stored event (idempotency key), or a new event (rows.c). */
 static int ingest_one(sq *c, hk_req *req, int idx, hk_fanout_org *o, int *budget)
 {
@@ -1226,6 +1287,7 @@ static int sq_due_scan(void *conn, hk_req *req)
 typedef struct health_acc {
     const char *wid;
     hk_health h;
+    const hk_result *last_fail; /* its last final failure stored, for the operational events */
 } health_acc;
 
 /* Sets webhook wid's status, parks its waiting deliveries and records the change in req. */
@@ -1243,7 +1305,8 @@ static int set_webhook_status(sq *c, hk_req *req, const char *wid, int status)
 
 /* RESULTS: per result an attempt row and, if it was inserted (not a repeat), the delivery row
  * (and the static headers once), then per webhook with final results stored its counters, and
- * the status rows.c decides. */
+ * the status rows.c decides; the operational events of the final failures and status changes
+ * (opevents.h) in the same transaction. */
 static int sq_results(void *conn, hk_req *req)
 {
     sq *c = conn;
@@ -1310,6 +1373,14 @@ static int sq_results(void *conn, hk_req *req)
             h->wid = r->webhook_id;
         }
         if (hk_health_add(&h->h, r) && h == &acc[nacc]) nacc++;
+        if (r->final && r->stored && !r->attempt_ok) h->last_fail = r;
+    }
+    /* operational events (opevents.h): each final failure stored by this request */
+    for (int i = 0; !rc && i < req->u.results.n; i++) {
+        const hk_result *r = &req->u.results.items[i];
+        if (!r->final || !r->stored || r->attempt_ok) continue;
+        hk_opev ev = {.kind = HK_OPEV_EXHAUSTED, .webhook_id = r->webhook_id, .res = r};
+        rc = hk_opev_emit(&c->base, c, &sq_ops, req->now, &ev, &req->u.results.emitted);
     }
     for (int k = 0; !rc && k < nacc; k++) {
         health_acc *h = &acc[k];
@@ -1333,6 +1404,15 @@ static int sq_results(void *conn, hk_req *req)
         if (rc) continue;
         int to = hk_health_decide(&h->h, status, cf, deleted != 0, req->u.results.disable_after);
         if (to >= 0) rc = set_webhook_status(c, req, h->wid, to);
+        if (to >= 0 && !rc) {
+            hk_opev ev = {.kind = to == HK_WH_DISABLED ? HK_OPEV_DISABLED : HK_OPEV_FAILED,
+                          .webhook_id = h->wid,
+                          .reason = to == HK_WH_DISABLED ? "gone" : NULL,
+                          .res = h->last_fail,
+                          .consecutive_failures = cf};
+            hk_conn_orgs_reset(&c->base); /* the candidates must see the new status */
+            rc = hk_opev_emit(&c->base, c, &sq_ops, req->now, &ev, &req->u.results.emitted);
+        }
     }
     free(acc);
     return rc;
@@ -1754,6 +1834,8 @@ static const hk_store_ops sq_ops = {
     .delivery_webhook = sq_delivery_webhook,
     .failed_range = sq_failed_range,
     .replay_insert = sq_replay_insert,
+    .delivery_brief = sq_delivery_brief,
+    .opev_insert = sq_opev_insert,
 };
 
 const hk_store_backend hk_sqlite_backend = {

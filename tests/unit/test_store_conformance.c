@@ -2172,8 +2172,14 @@ static void test_group_results(void **state)
     hk_req l = {.kind = HK_REQ_EVENT_LIST, .org_id = ORG_A};
     l.u.ev_list.page = 1;
     l.u.ev_list.limit = 10;
+    l.u.ev_list.type = "order.created";
     assert_int_equal(run(&l), 0);
     assert_int_equal(l.u.ev_list.total, 3); /* nothing of the bad ingest */
+    hk_req_clear(&l);
+    /* the final failure's operational event, once (store/opevents.h) */
+    l.u.ev_list.type = "hookd.delivery.exhausted";
+    assert_int_equal(run(&l), 0);
+    assert_int_equal(l.u.ev_list.total, 1);
     hk_req_clear(&l);
 }
 
