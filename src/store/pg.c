@@ -142,6 +142,7 @@ enum {
     Q_WH_ORG_LOCK,
     Q_HDR_INSERT,
     Q_DL_BRIEF,
+    Q_WH_RECOVERED,
     Q_MAX
 };
 
@@ -182,7 +183,8 @@ static const char *const sql[Q_MAX] = {
                     "filtering_options = $10::json, signature_schemes = $11, user_id = $12, "
                     "consecutive_failures = $13, updated_at = hk_ts($14), retry_schedule = $15, "
                     "timeout_ms = $16, signing_key = $17, previous_signing_key = $18, "
-                    "previous_signing_key_expires_at = hk_ts($19::bigint) WHERE id = $1",
+                    "previous_signing_key_expires_at = hk_ts($19::bigint), recovering = "
+                    "(recovering OR $20::boolean) WHERE id = $1",
     [Q_WH_EXISTS] = "SELECT 1 FROM webhook WHERE id = $1 AND organization_id = $2 AND "
                     "deleted_at IS NULL",
     [Q_WH_DELETE] = "UPDATE webhook SET deleted_at = hk_ts($3), updated_at = hk_ts($3) WHERE "
@@ -198,7 +200,8 @@ static const char *const sql[Q_MAX] = {
         "ELSE w.consecutive_failures + h.streak END FROM unnest($1::text[], $2::bigint[], "
         "$3::bigint[], $4::bigint[], $5::boolean[], $6::bigint[], $7::boolean[]) AS h(id, "
         "triggered, ok, fail, had_success, streak, health) WHERE w.id = h.id RETURNING w.id, "
-        "h.health, w.consecutive_failures, w.status, w.deleted_at IS NOT NULL",
+        "h.health, w.consecutive_failures, w.status, w.deleted_at IS NOT NULL, w.recovering",
+    [Q_WH_RECOVERED] = "UPDATE webhook SET recovering = false WHERE id = $1",
     [Q_WH_SET_STATUS] = "UPDATE webhook SET status = $2::webhook_status, updated_at = hk_ts($3) "
                         "WHERE id = $1",
     [Q_WH_ROTATE] = "UPDATE webhook SET previous_secret = CASE WHEN $2::bigint IS NULL THEN NULL "
@@ -868,6 +871,7 @@ static int pg_webhook_update(void *conn, const char *id, const hk_wh_row *w)
     p_text(&p, w->signing_key);
     p_text(&p, w->prev_signing_key);
     p_time(&p, w->prev_signing_key_expires_at);
+    p_text(&p, w->recovering ? "true" : "false");
     return run(conn, Q_WH_UPDATE, &p, NULL);
 }
 
@@ -1868,6 +1872,7 @@ typedef struct wh_acc { /* what a group does to one webhook row */
     hk_health h;
     hk_req *owner; /* the last results request with a final result for it */
     const hk_result *last_fail; /* its last final failure stored (operational events) */
+    const hk_result *last_ok;   /* its last success stored (hookd.webhook.recovered) */
 } wh_acc;
 
 static int cmp_acc(const void *a, const void *b)
@@ -1932,6 +1937,7 @@ static int webhook_group_update(pgc *c)
             h->owner = req;
             hk_health_add(&h->h, x);
             if (!x->attempt_ok) h->last_fail = x;
+            if (x->attempt_ok) h->last_ok = x;
         }
     }
     hk_map_free(&idx);
@@ -1984,6 +1990,14 @@ static int webhook_group_update(pgc *c)
         if (!h) continue;
         int64_t cf = g_i64(r, i, 2);
         int status = hk_wh_status_parse(PQgetvalue(r, i, 3));
+        if (g_bool(r, i, 5) && h->last_ok && h->owner) { /* delivered again after re-enable */
+            pp rp = {0};
+            p_text(&rp, wid);
+            rc = run(c, Q_WH_RECOVERED, &rp, NULL);
+            hk_opev ev = {.kind = HK_OPEV_RECOVERED, .webhook_id = wid, .res = h->last_ok};
+            if (!rc) rc = hk_opev_emit(&c->base, c, &pg_ops, now, &ev, &h->owner->u.results.emitted);
+            if (rc) break;
+        }
         int to = hk_health_decide(&h->h, status, cf, 0, disable_after);
         if (to >= 0) {
             rc = set_webhook_status(c, h->owner, wid, to);

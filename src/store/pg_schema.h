@@ -190,6 +190,11 @@ static const char *const hk_pg_migrations[] = {
     "ALTER TABLE webhook ADD COLUMN signing_key text,"
     "  ADD COLUMN previous_signing_key text,"
     "  ADD COLUMN previous_signing_key_expires_at timestamptz;",
+
+    /* operational events (src/store/opevents.h): true while a webhook set active again after
+     * `failed` has not delivered since (its first success emits hookd.webhook.recovered and
+     * clears it). An expand step (a defaulted column, no rewrite since PostgreSQL 11). */
+    "ALTER TABLE webhook ADD COLUMN IF NOT EXISTS recovering boolean NOT NULL DEFAULT false;",
 };
 
 /* Rolling upgrades (docs/INSTALL.md "Upgrade"): the migrations after which a hookd that

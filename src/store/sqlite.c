@@ -117,6 +117,7 @@ enum {
     S_DUE_SCAN,
     S_HDR_INSERT,
     S_DL_BRIEF,
+    S_WH_RECOVERED,
     S_MAX
 };
 
@@ -158,7 +159,7 @@ static const char *const sql[S_MAX] = {
         "max_retries = ?9, filtering_options = ?10, signature_schemes = ?11, "
         "user_id = ?12, consecutive_failures = ?13, updated_at = ?14, retry_schedule = ?15, "
         "timeout_ms = ?16, signing_key = ?17, previous_signing_key = ?18, "
-        "previous_signing_key_expires_at = ?19 WHERE id = ?1",
+        "previous_signing_key_expires_at = ?19, recovering = (recovering OR ?20) WHERE id = ?1",
     [S_WH_DELETE] = "UPDATE webhook SET deleted_at = ?3, updated_at = ?3 WHERE id = ?1 AND "
                     "organization_id = ?2 AND deleted_at IS NULL",
     [S_WH_ORG] = "SELECT " WH_COLS " FROM webhook WHERE organization_id = ?1 AND deleted_at "
@@ -167,7 +168,8 @@ static const char *const sql[S_MAX] = {
     [S_WH_HEALTH] = "UPDATE webhook SET success_count = success_count + ?2, failure_count = "
                     "failure_count + ?3, consecutive_failures = CASE WHEN ?4 THEN ?5 ELSE "
                     "consecutive_failures + ?5 END WHERE id = ?1 "
-                    "RETURNING consecutive_failures, status, deleted_at",
+                    "RETURNING consecutive_failures, status, deleted_at, recovering",
+    [S_WH_RECOVERED] = "UPDATE webhook SET recovering = 0 WHERE id = ?1",
     [S_WH_SET_STATUS] = "UPDATE webhook SET status = ?2, updated_at = ?3 WHERE id = ?1",
     [S_SUB_INSERT] = "INSERT OR IGNORE INTO webhook_event_subscription (id, webhook_id, "
                      "event_id, is_enabled, created_at) VALUES (?1, ?2, ?3, 1, ?4)",
@@ -586,6 +588,7 @@ static int sq_webhook_update(void *conn, const char *id, const hk_wh_row *w)
     b_text(s, 17, w->signing_key);
     b_text(s, 18, w->prev_signing_key);
     b_time(s, 19, w->prev_signing_key_expires_at);
+    b_i64(s, 20, w->recovering != 0);
     return run(c, s, "webhook update");
 }
 
@@ -1288,6 +1291,7 @@ typedef struct health_acc {
     const char *wid;
     hk_health h;
     const hk_result *last_fail; /* its last final failure stored, for the operational events */
+    const hk_result *last_ok;   /* its last success stored (hookd.webhook.recovered) */
 } health_acc;
 
 /* Sets webhook wid's status, parks its waiting deliveries and records the change in req. */
@@ -1374,6 +1378,7 @@ static int sq_results(void *conn, hk_req *req)
         }
         if (hk_health_add(&h->h, r) && h == &acc[nacc]) nacc++;
         if (r->final && r->stored && !r->attempt_ok) h->last_fail = r;
+        if (r->final && r->stored && r->attempt_ok) h->last_ok = r;
     }
     /* operational events (opevents.h): each final failure stored by this request */
     for (int i = 0; !rc && i < req->u.results.n; i++) {
@@ -1391,17 +1396,26 @@ static int sq_results(void *conn, hk_req *req)
         b_i64(s, 4, h->h.had_success);
         b_i64(s, 5, h->h.streak);
         int st = sqlite3_step(s);
-        int64_t cf = 0, deleted = 0;
+        int64_t cf = 0, deleted = 0, recovering = 0;
         int status = -1;
         if (st == SQLITE_ROW) {
             cf = c_i64(s, 0);
             status = hk_wh_status_parse((const char *)sqlite3_column_text(s, 1));
             deleted = c_i64(s, 2);
+            recovering = c_i64(s, 3);
             st = sqlite3_step(s);
         }
         rc = map_rc(c, st, "webhook health");
         sqlite3_reset(s);
         if (rc) continue;
+        if (recovering && h->last_ok && !deleted) { /* delivered again after re-enable */
+            PS(rs, S_WH_RECOVERED);
+            b_text(rs, 1, h->wid);
+            rc = run(c, rs, "webhook recovered");
+            hk_opev ev = {.kind = HK_OPEV_RECOVERED, .webhook_id = h->wid, .res = h->last_ok};
+            if (!rc) rc = hk_opev_emit(&c->base, c, &sq_ops, req->now, &ev, &req->u.results.emitted);
+            if (rc) continue;
+        }
         int to = hk_health_decide(&h->h, status, cf, deleted != 0, req->u.results.disable_after);
         if (to >= 0) rc = set_webhook_status(c, req, h->wid, to);
         if (to >= 0 && !rc) {

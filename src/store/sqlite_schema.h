@@ -143,6 +143,11 @@ static const char *const hk_sqlite_migrations[] = {
     "ALTER TABLE webhook ADD COLUMN signing_key TEXT;"
     "ALTER TABLE webhook ADD COLUMN previous_signing_key TEXT;"
     "ALTER TABLE webhook ADD COLUMN previous_signing_key_expires_at INTEGER;",
+
+    /* operational events (src/store/opevents.h): 1 while a webhook set active again after
+     * `failed` has not delivered since (its first success emits hookd.webhook.recovered and
+     * clears it). A defaulted column: the previous release keeps running beside it. */
+    "ALTER TABLE webhook ADD COLUMN recovering INTEGER NOT NULL DEFAULT 0;",
 };
 
 #endif

@@ -212,3 +212,32 @@ def test_ingest_refuses_the_reserved_prefix(hookd, receiver):
     time.sleep(0.5)
     assert receiver.count() == 0
     assert events_of(h, "hookd.webhook.disabled") == []
+
+
+def test_migration_on_a_populated_database_of_the_previous_version(hookd, receiver, monkeypatch):
+    """A webhook that the previous hookd (no `recovering` column) set `failed`, with a delivery
+    kept: after the upgrade it is re-enabled, delivers, and is announced recovered once."""
+    import conftest
+    from servers import previous_hookd
+    h = hookd(start=False, HOOKD_DISABLE_AFTER=1)
+    own = conftest.HOOKD_BIN
+    monkeypatch.setattr(conftest, "HOOKD_BIN", previous_hookd())
+    h.start()
+    wh = h.create_webhook(receiver.url("/old"), events=["job.*"], name="old", maxRetries=0)
+    receiver.plan("/old", [{"status": 500}])
+    h.ingest("job.done", {"i": 1})
+    wait_until(lambda: h.webhook(wh["id"])["status"] == "failed", 10 * SLOW, what="failed")
+    h.ingest("job.done", {"i": 2})  # kept while failed
+    before = h.deliveries(wh["id"])
+    h.stop()
+    monkeypatch.setattr(conftest, "HOOKD_BIN", own)
+    h.start()
+    assert h.deliveries(wh["id"]) == before
+    assert h.webhook(wh["id"])["status"] == "failed"
+    ops_webhook(h, receiver)
+    assert h.api("PATCH", f"{WH}/{wh['id']}", {"status": "active"}).status_code == 200
+    got = receiver.wait(1, OPS)
+    assert got[0].json["type"] == "hookd.webhook.recovered"
+    assert got[0].json["data"]["webhook"]["id"] == wh["id"]
+    assert receiver.received("/old")[-1].json["data"] == {"i": 2}
+    assert settle(lambda: receiver.count(OPS), "operational deliveries") == 1
