@@ -241,3 +241,34 @@ def test_migration_on_a_populated_database_of_the_previous_version(hookd, receiv
     assert got[0].json["data"]["webhook"]["id"] == wh["id"]
     assert receiver.received("/old")[-1].json["data"] == {"i": 2}
     assert settle(lambda: receiver.count(OPS), "operational deliveries") == 1
+
+
+def test_nats_ingest_drops_the_reserved_prefix(hookd, receiver, tmp_path):
+    import shutil
+    import pytest
+    if not shutil.which("nats-server"):
+        pytest.skip("nats-server is not installed")
+    from test_nats import NatsServer, metric
+    ns = NatsServer(str(tmp_path)).start()
+    try:
+        h = hookd(NATS_URL=ns.url, HOOKD_NATS_SUBJECTS="tracking.*,webhook.triggered,hookd.*")
+        h.create_webhook(receiver.url(), events=["hookd.*", "*"])
+        ns.publish([
+            ("webhook.triggered", {"event": "hookd.webhook.failed", "payload": {},
+                                   "organizationId": "org_test"}),
+            ("tracking.open", {"type": "hookd.delivery.exhausted", "data": {},
+                               "organizationId": "org_test"}),
+            ("hookd.webhook", {"organizationId": "org_test", "n": 1}),  # type = subject
+            ("tracking.open", {"organizationId": "org_test", "ok": True}),
+        ])
+        wait_until(lambda: metric(h, "hookd_nats_dropped_total") == 3, 10 * SLOW, 0.05,
+                   "3 drops")
+        got = receiver.wait(1)
+        whys = " | ".join(e["why"] for e in h.log_events() if e.get("event") == "nats.dropped")
+        assert whys.count('"hookd." is reserved') == 3, whys
+        assert "event:" in whys and "type:" in whys and "subject" in whys, whys
+        time.sleep(0.3)
+        assert [r.json["type"] for r in receiver.received()] == ["tracking.open"] == \
+            [r.json["type"] for r in got]
+    finally:
+        ns.stop()
