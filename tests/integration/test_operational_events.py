@@ -27,6 +27,12 @@ def events_of(h, type_):
     return r.json()["events"]
 
 
+def failed_total(h, wid):
+    r = h.api("GET", f"{WH}/{wid}/deliveries?status=failed&limit=1")
+    assert r.status_code == 200, r.text
+    return r.json()["total"]
+
+
 def settle(pred_count, what, quiet=1.0):
     """Waits until pred_count() stops changing for `quiet` seconds (x SLOW); returns it."""
     last, since = pred_count(), time.monotonic()
@@ -272,3 +278,52 @@ def test_nats_ingest_drops_the_reserved_prefix(hookd, receiver, tmp_path):
             [r.json["type"] for r in got]
     finally:
         ns.stop()
+
+
+def test_two_nodes_emit_each_occurrence_once(hookd, receiver):
+    """Two PostgreSQL nodes deliver the same webhooks' deliveries: every final failure gives
+    one hookd.delivery.exhausted, and a webhook answering 410 to attempts in flight on both
+    nodes at once is disabled, and announced, once."""
+    import collections
+    import os
+    import pytest
+    if os.environ.get("HOOKD_TEST_STORE", "sqlite") != "pg":
+        pytest.skip("several nodes share a PostgreSQL store (HOOKD_TEST_STORE=pg)")
+    env = {"HOOKD_QUEUE_WINDOW": "100", "HOOKD_LEASE_MS": "8000",
+           "HOOKD_HTTP_TIMEOUT_MS": "2000", "HOOKD_DISABLE_AFTER": "0"}
+    a = hookd(HOOKD_USER_AGENT="node-a", **env)
+    b = hookd(start=False, HOOKD_USER_AGENT="node-b", **env)
+    b.env["PG_URL"] = a.env["PG_URL"]
+    b.start()
+    ops_webhook(a, receiver, maxRetries=3)
+    bad = a.create_webhook(receiver.url("/bad"), events=["job.*"], name="bad", maxRetries=0)
+    gone = a.create_webhook(receiver.url("/gone"), events=["job.*"], name="gone", maxRetries=0)
+    receiver.plan("/bad", [{"status": 500, "delay": 0.02}] * 400)
+    receiver.plan("/gone", [{"status": 410, "delay": 0.2}] * 400)
+    n = 300
+    r = a.api("POST", f"{WH}/events/batch",
+              {"events": [{"type": "job.done", "data": {"i": i}} for i in range(n)]})
+    assert r.status_code == 202, r.text
+    wait_until(lambda: failed_total(a, bad["id"]) == n, 60 * SLOW, 0.2, "all failed")
+    wait_until(lambda: a.webhook(gone["id"])["status"] == "disabled", 20 * SLOW, what="gone")
+    agents = {rec.headers["user-agent"] for rec in receiver.received("/bad")}
+    assert {"node-a", "node-b"} <= {x.split("/")[0] for x in agents}, agents
+    gone_agents = {rec.headers["user-agent"] for rec in receiver.received("/gone")}
+    assert receiver.count("/gone") > 1  # several attempts in flight: the race under test
+
+    def ops_count():
+        return receiver.count(OPS)
+    settle(ops_count, "operational deliveries", quiet=2.0)
+    per_event = collections.Counter(r.json["id"] for r in receiver.received(OPS))
+    assert all(c == 1 for c in per_event.values())
+    bodies = ops_bodies(receiver)
+    about_bad = [x["data"]["delivery"]["id"] for x in bodies
+                 if x["type"] == "hookd.delivery.exhausted"
+                 and x["data"]["webhook"]["id"] == bad["id"]]
+    assert len(about_bad) == n and len(set(about_bad)) == n
+    disabled = [x for x in bodies if x["type"] == "hookd.webhook.disabled"]
+    assert len(disabled) == 1 and disabled[0]["data"]["webhook"]["id"] == gone["id"], gone_agents
+    # every 410 answered is a final failure stored once, and announced once
+    about_gone = [x for x in bodies if x["type"] == "hookd.delivery.exhausted"
+                  and x["data"]["webhook"]["id"] == gone["id"]]
+    assert len(about_gone) == failed_total(a, gone["id"]) >= 1
