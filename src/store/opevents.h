@@ -37,10 +37,10 @@ const char *hk_opev_type(int kind);
 
 /* One occurrence, as its cause knows it. */
 typedef struct hk_opev {
-    int kind;               /* enum hk_opev_kind */
-    const char *webhook_id; /* the webhook it is about */
-    const char *reason;     /* HK_OPEV_DISABLED: "gone" or "manual"; else NULL */
-    const hk_result *res;   /* the attempt that caused it, or NULL (a manual disable) */
+    int kind;                     /* enum hk_opev_kind */
+    const char *webhook_id;       /* the webhook it is about */
+    const char *reason;           /* HK_OPEV_DISABLED: "gone" or "manual"; else NULL */
+    const hk_result *res;         /* the attempt that caused it, or NULL (a manual disable) */
     int64_t consecutive_failures; /* HK_OPEV_FAILED: as stored after the batch */
 } hk_opev;
 

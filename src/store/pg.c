@@ -1870,7 +1870,7 @@ typedef struct wh_acc { /* what a group does to one webhook row */
     int triggered; /* got a delivery: last_triggered_at */
     int health;    /* had final results */
     hk_health h;
-    hk_req *owner; /* the last results request with a final result for it */
+    hk_req *owner;              /* the last results request with a final result for it */
     const hk_result *last_fail; /* its last final failure stored (operational events) */
     const hk_result *last_ok;   /* its last success stored (hookd.webhook.recovered) */
 } wh_acc;
@@ -1995,7 +1995,8 @@ static int webhook_group_update(pgc *c)
             p_text(&rp, wid);
             rc = run(c, Q_WH_RECOVERED, &rp, NULL);
             hk_opev ev = {.kind = HK_OPEV_RECOVERED, .webhook_id = wid, .res = h->last_ok};
-            if (!rc) rc = hk_opev_emit(&c->base, c, &pg_ops, now, &ev, &h->owner->u.results.emitted);
+            if (!rc)
+                rc = hk_opev_emit(&c->base, c, &pg_ops, now, &ev, &h->owner->u.results.emitted);
             if (rc) break;
         }
         int to = hk_health_decide(&h->h, status, cf, 0, disable_after);

@@ -1413,7 +1413,8 @@ static int sq_results(void *conn, hk_req *req)
             b_text(rs, 1, h->wid);
             rc = run(c, rs, "webhook recovered");
             hk_opev ev = {.kind = HK_OPEV_RECOVERED, .webhook_id = h->wid, .res = h->last_ok};
-            if (!rc) rc = hk_opev_emit(&c->base, c, &sq_ops, req->now, &ev, &req->u.results.emitted);
+            if (!rc)
+                rc = hk_opev_emit(&c->base, c, &sq_ops, req->now, &ev, &req->u.results.emitted);
             if (rc) continue;
         }
         int to = hk_health_decide(&h->h, status, cf, deleted != 0, req->u.results.disable_after);
