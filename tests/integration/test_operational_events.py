@@ -4,9 +4,16 @@ hookd.webhook.recovered events, each fired once per occurrence with its data, de
 to the webhooks subscribed to `hookd.*` and never to the webhook they name, not to a plain `*`
 subscription; no loop when the operational endpoint itself fails or is the one disabled; the
 `hookd.` prefix refused on ingest. Runs on both stores (HOOKD_TEST_STORE=pg)."""
+import collections
+import os
+import shutil
 import time
 
+import pytest
+
+import conftest
 from conftest import SLOW, expect_standard, wait_until
+from servers import previous_hookd
 
 WH = "/api/webhook/v1"
 OPS = "/ops"
@@ -223,8 +230,6 @@ def test_ingest_refuses_the_reserved_prefix(hookd, receiver):
 def test_migration_on_a_populated_database_of_the_previous_version(hookd, receiver, monkeypatch):
     """A webhook that the previous hookd (no `recovering` column) set `failed`, with a delivery
     kept: after the upgrade it is re-enabled, delivers, and is announced recovered once."""
-    import conftest
-    from servers import previous_hookd
     h = hookd(start=False, HOOKD_DISABLE_AFTER=1)
     own = conftest.HOOKD_BIN
     monkeypatch.setattr(conftest, "HOOKD_BIN", previous_hookd())
@@ -250,8 +255,6 @@ def test_migration_on_a_populated_database_of_the_previous_version(hookd, receiv
 
 
 def test_nats_ingest_drops_the_reserved_prefix(hookd, receiver, tmp_path):
-    import shutil
-    import pytest
     if not shutil.which("nats-server"):
         pytest.skip("nats-server is not installed")
     from test_nats import NatsServer, metric
@@ -284,9 +287,6 @@ def test_two_nodes_emit_each_occurrence_once(hookd, receiver):
     """Two PostgreSQL nodes deliver the same webhooks' deliveries: every final failure gives
     one hookd.delivery.exhausted, and a webhook answering 410 to attempts in flight on both
     nodes at once is disabled, and announced, once."""
-    import collections
-    import os
-    import pytest
     if os.environ.get("HOOKD_TEST_STORE", "sqlite") != "pg":
         pytest.skip("several nodes share a PostgreSQL store (HOOKD_TEST_STORE=pg)")
     env = {"HOOKD_QUEUE_WINDOW": "100", "HOOKD_LEASE_MS": "8000",
