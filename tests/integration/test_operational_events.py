@@ -209,7 +209,7 @@ def test_no_loop_when_the_operational_endpoint_is_the_one_disabled(hookd, receiv
 
 def test_ingest_refuses_the_reserved_prefix(hookd, receiver):
     h = hookd()
-    h.create_webhook(receiver.url(), events=["hookd.*"])
+    wid = h.create_webhook(receiver.url(), events=["hookd.*"])["id"]
     r = h.api("POST", f"{WH}/events", {"type": "hookd.webhook.disabled", "data": {}})
     assert r.status_code == 422, r.text
     assert "type" in r.json()["message"] and "hookd." in r.json()["message"]
@@ -220,6 +220,10 @@ def test_ingest_refuses_the_reserved_prefix(hookd, receiver):
     r = h.api("POST", f"{WH}/trigger", {"event": "hookd.x", "payload": {}})
     assert r.status_code == 422, r.text
     assert "event" in r.json()["message"] and "hookd." in r.json()["message"]
+    # signing a test event of a reserved type stores nothing: allowed, to test a receiver
+    r = h.api("POST", f"{WH}/sign-test-event", {"webhookId": wid, "event": "hookd.webhook.failed",
+                                                "payload": {"webhook": {"id": wid}}})
+    assert r.status_code == 200, r.text
     # a look-alike outside the namespace is an ordinary type
     assert h.ingest("hookdx.webhook.disabled")["deliveries"] == 0
     time.sleep(0.5)
@@ -327,3 +331,39 @@ def test_two_nodes_emit_each_occurrence_once(hookd, receiver):
     about_gone = [x for x in bodies if x["type"] == "hookd.delivery.exhausted"
                   and x["data"]["webhook"]["id"] == gone["id"]]
     assert len(about_gone) == failed_total(a, gone["id"]) >= 1
+
+
+def test_kill9_mid_run_loses_no_event_and_stores_none_twice(hookd, receiver):
+    """hookd is killed while final failures are being written: after the restart every
+    delivery that ended failed has exactly one hookd.delivery.exhausted, and there are no
+    others."""
+    h = hookd(HOOKD_DISABLE_AFTER=0)
+    ops_webhook(h, receiver)
+    bad = h.create_webhook(receiver.url("/bad"), events=["job.*"], name="bad", maxRetries=0)
+    n = 400
+    receiver.plan("/bad", [{"status": 500, "delay": 0.01}] * (2 * n))
+    r = h.api("POST", f"{WH}/events/batch",
+              {"events": [{"type": "job.done", "data": {"i": i}} for i in range(n)]})
+    assert r.status_code == 202, r.text
+    wait_until(lambda: failed_total(h, bad["id"]) >= n // 4, 30 * SLOW, 0.02, "some failed")
+    h.kill9()
+    h.start()
+    wait_until(lambda: failed_total(h, bad["id"]) == n, 60 * SLOW, 0.1, "all failed")
+
+    def exhausted():
+        out, page = [], 1
+        while True:
+            r = h.api("GET", f"{WH}/events?type=hookd.delivery.exhausted&limit=100&page={page}")
+            got = r.json()
+            out += got["events"]
+            if len(out) >= got["total"] or not got["events"]:
+                return out
+            page += 1
+    evs = exhausted()
+    ids = [e["data"]["delivery"]["id"] for e in evs]
+    assert len(ids) == n and len(set(ids)) == n
+    failed_ids = set()
+    for page in range(1, n // 100 + 1):
+        r = h.api("GET", f"{WH}/{bad['id']}/deliveries?status=failed&limit=100&page={page}")
+        failed_ids |= {d["id"] for d in r.json()["deliveries"]}
+    assert failed_ids == set(ids)
