@@ -31,6 +31,7 @@
 #include "queue/queue.h"
 #include "store/sqlite_backup.h"
 #include "store/store.h"
+#include "store/store_stats.h"
 
 static void usage(FILE *out)
 {
@@ -39,8 +40,11 @@ static void usage(FILE *out)
             "Usage:\n"
             "  hookd [options] [serve]                      run the API and the delivery workers\n"
             "  hookd [options] migrate                      apply the store schema and exit\n"
-            "  hookd [options] apikey create --org ORG [--name NAME]\n"
+            "  hookd [options] apikey create --org ORG [--name NAME] [--scope full|read]\n"
             "                                               create an API key (printed once)\n"
+            "  hookd [options] apikey create --admin [--name NAME] [--scope full|read]\n"
+            "                                               create an admin key (of no\n"
+            "                                               organization; printed once)\n"
             "  hookd [options] apikey list                  list API keys (never the keys)\n"
             "  hookd [options] apikey revoke ID             revoke an API key\n"
             "  hookd [options] backup [--force] PATH        copy the SQLite store to PATH (a new\n"
@@ -65,8 +69,9 @@ static int open_sync_store(const hk_config *cfg, hk_store **st)
     return 0;
 }
 
-/* Creates a key for org; prints it on stdout (only place it ever appears). */
-static int create_key(hk_store *st, const char *org, const char *name, const char *given)
+/* Creates a key for org ("" = an admin key) with scope; prints it on stdout (the only place it
+ * ever appears), or with `given` makes sure that key exists (bootstrap). */
+static int create_key(hk_store *st, const char *org, const char *name, const char *given, int scope)
 {
     char key[HK_APIKEY_GEN_LEN + 128];
     if (given)
@@ -82,6 +87,7 @@ static int create_key(hk_store *st, const char *org, const char *name, const cha
     req.u.key_create.name = name;
     req.u.key_create.key_hash = hash;
     req.u.key_create.prefix = prefix;
+    req.u.key_create.scope = scope;
     int rc = hk_store_exec(st, &req);
     if (rc) {
         fprintf(stderr, "hookd: cannot create the API key: %s\n",
@@ -92,29 +98,23 @@ static int create_key(hk_store *st, const char *org, const char *name, const cha
     if (!given) {
         printf("%s\n", key);
         fflush(stdout);
-        fprintf(stderr, "hookd: created API key %s for organization %s; it is shown only once\n",
-                req.u.key_create.out.id, org);
+        if (org[0])
+            fprintf(stderr,
+                    "hookd: created API key %s (%s) for organization %s; it is shown only once\n",
+                    req.u.key_create.out.id, hk_scope_name(scope), org);
+        else
+            fprintf(stderr, "hookd: created admin key %s (%s); it is shown only once\n",
+                    req.u.key_create.out.id, hk_scope_name(scope));
     } else if (req.u.key_create.out.revoked_at) {
         HK_LOG(HK_LOG_WARN, "apikey.bootstrap_revoked",
                HK_LS("msg", "HOOKD_BOOTSTRAP_KEY exists but was revoked; it stays revoked"),
                HK_LS("key_id", req.u.key_create.out.id));
     } else if (req.u.key_create.created) {
         HK_LOG(HK_LOG_INFO, "apikey.bootstrap_created", HK_LS("key_id", req.u.key_create.out.id),
-               HK_LS("org", org));
+               HK_LS("org", org[0] ? org : "(admin)"));
     }
     hk_req_clear(&req);
     return 0;
-}
-
-static int valid_org(const char *s)
-{
-    size_t n = s ? strlen(s) : 0;
-    if (n < 1 || n > 128) return 0;
-    for (; *s; s++)
-        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
-              strchr("_.:-", *s)))
-            return 0;
-    return 1;
 }
 
 static int cmd_apikey(const hk_config *cfg, int argc, char **argv)
@@ -123,9 +123,16 @@ static int cmd_apikey(const hk_config *cfg, int argc, char **argv)
         fprintf(stderr, "hookd: apikey needs create, list or revoke (see hookd --help)\n");
         return 2;
     }
-    const char *sub = argv[0], *org = NULL, *name = NULL, *id = NULL;
+    const char *sub = argv[0], *org = NULL, *name = NULL, *id = NULL, *scope_s = "full";
+    int admin = 0;
     for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--org") == 0 && i + 1 < argc)
+        if (strcmp(argv[i], "--admin") == 0)
+            admin = 1;
+        else if (strcmp(argv[i], "--scope") == 0 && i + 1 < argc)
+            scope_s = argv[++i];
+        else if (strncmp(argv[i], "--scope=", 8) == 0)
+            scope_s = argv[i] + 8;
+        else if (strcmp(argv[i], "--org") == 0 && i + 1 < argc)
             org = argv[++i];
         else if (strncmp(argv[i], "--org=", 6) == 0)
             org = argv[i] + 6;
@@ -143,8 +150,18 @@ static int cmd_apikey(const hk_config *cfg, int argc, char **argv)
     hk_store *st;
     int rc = 0;
     if (strcmp(sub, "create") == 0) {
-        if (!valid_org(org)) {
-            fprintf(stderr, "hookd: apikey create needs --org ORG ([A-Za-z0-9_.:-]{1,128})\n");
+        if (admin && org) {
+            fprintf(stderr, "hookd: apikey create takes --org ORG or --admin, not both\n");
+            return 2;
+        }
+        if (!admin && !hk_org_id_valid(org)) {
+            fprintf(stderr, "hookd: apikey create needs --org ORG ([A-Za-z0-9_.:-]{1,128}) or "
+                            "--admin\n");
+            return 2;
+        }
+        int scope = hk_scope_parse(scope_s);
+        if (scope < 0) {
+            fprintf(stderr, "hookd: --scope must be full or read\n");
             return 2;
         }
         if (name && (strlen(name) > 255 || strpbrk(name, "\r\n"))) {
@@ -152,7 +169,7 @@ static int cmd_apikey(const hk_config *cfg, int argc, char **argv)
             return 2;
         }
         if (open_sync_store(cfg, &st)) return 1;
-        rc = create_key(st, org, name, NULL);
+        rc = create_key(st, admin ? "" : org, name, NULL, scope);
     } else if (strcmp(sub, "list") == 0) {
         if (open_sync_store(cfg, &st)) return 1;
         hk_req req = {0};
@@ -161,15 +178,16 @@ static int cmd_apikey(const hk_config *cfg, int argc, char **argv)
             fprintf(stderr, "hookd: %s\n", req.err[0] ? req.err : hk_strerror(req.rc));
             rc = 1;
         } else {
-            printf("%-30s %-24s %-10s %-24s %-24s %s\n", "ID", "ORGANIZATION", "PREFIX", "CREATED",
-                   "REVOKED", "NAME");
+            printf("%-30s %-24s %-10s %-6s %-24s %-24s %s\n", "ID", "ORGANIZATION", "PREFIX",
+                   "SCOPE", "CREATED", "REVOKED", "NAME");
             for (int i = 0; i < req.u.key_list.n; i++) {
                 hk_apikey *k = &req.u.key_list.items[i];
                 char c[HK_ISO_LEN], r[HK_ISO_LEN] = "-";
                 hk_iso_format(k->created_at, c);
                 if (k->revoked_at) hk_iso_format(k->revoked_at, r);
-                printf("%-30s %-24s %-10s %-24s %-24s %s\n", k->id, k->org_id, k->prefix, c, r,
-                       k->name ? k->name : "");
+                printf("%-30s %-24s %-10s %-6s %-24s %-24s %s\n", k->id,
+                       k->org_id && k->org_id[0] ? k->org_id : "(admin)", k->prefix,
+                       hk_scope_name(k->scope), c, r, k->name ? k->name : "");
             }
         }
         hk_req_clear(&req);
@@ -238,14 +256,19 @@ static int cmd_backup(const hk_config *cfg, int argc, char **argv)
     return 0;
 }
 
-/* Bootstrap: HOOKD_BOOTSTRAP_KEY exists, or, with no key at all, one is made for org_default. */
+/* Bootstrap: HOOKD_BOOTSTRAP_ADMIN_KEY and HOOKD_BOOTSTRAP_KEY exist, or, with no key at all,
+ * one is made for org_default. */
 static int bootstrap_keys(const hk_config *cfg)
 {
     hk_store *st;
     if (open_sync_store(cfg, &st)) return 1;
     int rc = 0;
-    if (cfg->bootstrap_key && cfg->bootstrap_key[0]) {
-        rc = create_key(st, cfg->bootstrap_org, "bootstrap", cfg->bootstrap_key);
+    if (cfg->bootstrap_admin_key && cfg->bootstrap_admin_key[0])
+        rc = create_key(st, "", "bootstrap-admin", cfg->bootstrap_admin_key, HK_SCOPE_FULL);
+    if (rc) {
+        /* the admin key could not be made: stop */
+    } else if (cfg->bootstrap_key && cfg->bootstrap_key[0]) {
+        rc = create_key(st, cfg->bootstrap_org, "bootstrap", cfg->bootstrap_key, HK_SCOPE_FULL);
     } else {
         hk_req req = {0};
         req.kind = HK_REQ_APIKEY_COUNT;
@@ -253,7 +276,7 @@ static int bootstrap_keys(const hk_config *cfg)
         if (!rc && req.u.key_count.count == 0) {
             fprintf(stderr, "hookd: no API key exists yet; creating one for %s:\n",
                     cfg->bootstrap_org);
-            rc = create_key(st, cfg->bootstrap_org, "default", NULL);
+            rc = create_key(st, cfg->bootstrap_org, "default", NULL, HK_SCOPE_FULL);
         }
     }
     hk_store_close(st);
@@ -274,6 +297,7 @@ typedef struct server {
     hk_api api;
     hk_http_server *http;
     hk_nats *nats; /* NULL without NATS_URL */
+    hk_store_stats *store_stats;
     struct event *sigterm, *sigint, *drain_timer;
     int stopping;
     int64_t stop_deadline;
@@ -408,6 +432,7 @@ static int cmd_serve(hk_config *cfg)
     event_add(s.sigterm, NULL);
     event_add(s.sigint, NULL);
     hk_dispatch_start(s.dispatch);
+    s.store_stats = hk_store_stats_start(s.base, s.store, s.metrics);
     HK_LOG(HK_LOG_INFO, "hookd.listening", HK_LS("host", cfg->host),
            HK_LI("port", hk_http_server_port(s.http)),
            HK_LS("store", hk_store_backend_name(s.store)), HK_LS("queue", hk_queue_name(s.queue)),
@@ -421,6 +446,7 @@ out:
     if (s.http) hk_http_server_free(s.http);
     s.http = NULL; /* on_dispatch_stopped may still run, from hk_store_close */
     if (s.store) hk_store_close(s.store); /* completes queued requests */
+    hk_store_stats_free(s.store_stats);   /* after its request completed */
     hk_nats_free(s.nats);     /* after the store's last callbacks, before the loop goes */
     hk_ingest_free(s.ingest); /* after the store's last callbacks too */
     if (s.dispatch) hk_dispatch_free(s.dispatch);

@@ -15,7 +15,7 @@
 #include "core/log.h"
 #include "core/time.h"
 
-#define AUTH_TTL_MS    10000 /* a revoked key stops working within this */
+#define AUTH_TTL_MS    HK_AUTH_TTL_MS /* a revoked key stops working within this */
 #define AUTH_CACHE_MAX 10000
 #define API_PREFIX     "/api/webhook"
 
@@ -39,6 +39,22 @@ static const hk_route routes[] = {
     {HK_HTTP_POST, API_PREFIX "/v1/deliveries/:id/retry", hk_h_delivery_retry, 1},
     {HK_HTTP_POST, API_PREFIX "/deliveries/:id/retry", hk_h_delivery_retry, 1},
     {HK_HTTP_GET, API_PREFIX "/v1/deliveries/:id", hk_h_delivery_get, 1},
+    {HK_HTTP_GET, API_PREFIX "/v1/deliveries", hk_h_delivery_search, HK_AUTH_ORG},
+    /* tenancy: before /v1/:id, which would take "organizations" and "api-keys" for ids */
+    {HK_HTTP_POST, API_PREFIX "/v1/organizations", hk_h_org_create, HK_AUTH_ADMIN},
+    {HK_HTTP_GET, API_PREFIX "/v1/organizations", hk_h_org_list, HK_AUTH_ADMIN},
+    {HK_HTTP_GET, API_PREFIX "/v1/organizations/:id", hk_h_org_get, HK_AUTH_ADMIN},
+    {HK_HTTP_PATCH, API_PREFIX "/v1/organizations/:id", hk_h_org_patch, HK_AUTH_ADMIN},
+    {HK_HTTP_GET, API_PREFIX "/v1/organizations/:id/api-keys", hk_h_org_keys_list, HK_AUTH_ADMIN},
+    {HK_HTTP_POST, API_PREFIX "/v1/organizations/:id/api-keys", hk_h_org_keys_create,
+     HK_AUTH_ADMIN},
+    {HK_HTTP_DELETE, API_PREFIX "/v1/organizations/:id/api-keys/:id", hk_h_org_keys_revoke,
+     HK_AUTH_ADMIN},
+    {HK_HTTP_GET, API_PREFIX "/v1/api-keys", hk_h_keys_list, HK_AUTH_ORG_FULL},
+    {HK_HTTP_POST, API_PREFIX "/v1/api-keys", hk_h_keys_create, HK_AUTH_ORG_FULL},
+    {HK_HTTP_DELETE, API_PREFIX "/v1/api-keys/:id", hk_h_keys_revoke, HK_AUTH_ORG_FULL},
+    {HK_HTTP_POST, API_PREFIX "/v1/portal-sessions", hk_h_session_create, HK_AUTH_MINT},
+    {HK_HTTP_DELETE, API_PREFIX "/v1/portal-sessions/:id", hk_h_session_revoke, HK_AUTH_ORG_FULL},
     {HK_HTTP_GET, API_PREFIX "/v1/:id", hk_h_webhook_get, 1},
     {HK_HTTP_PATCH, API_PREFIX "/v1/:id", hk_h_webhook_patch, 1},
     {HK_HTTP_DELETE, API_PREFIX "/v1/:id", hk_h_webhook_delete, 1},
@@ -50,7 +66,12 @@ static const hk_route routes[] = {
 
 typedef struct auth_entry {
     char hash[65];
-    char org[160];
+    char org[160];           /* "" for an admin key */
+    int scope;               /* enum hk_scope */
+    int disabled;            /* its organization is disabled: 401 */
+    int session;             /* a portal session, not a key */
+    int64_t session_expires; /* wall ms: the session's end (it is never used after) */
+    char *webhook_ids;       /* a session limited to these webhooks (owned), or NULL */
     int64_t expires_mono;
 } auth_entry;
 
@@ -63,6 +84,8 @@ static const char *default_why(int status)
         return "The request body is not valid JSON.";
     case 401:
         return "The request has no valid API key.";
+    case 403:
+        return "This credential may not use this route.";
     case 404:
         return "Nothing with this id exists in your organization.";
     case 405:
@@ -91,6 +114,8 @@ static const char *default_fix(int status)
         return "Send a well-formed JSON document.";
     case 401:
         return "Send your key as 'x-api-key: <key>' or 'Authorization: Bearer <key>'.";
+    case 403:
+        return "Use a key with the scope or role this route needs (see the API's docs).";
     case 404:
         return "Check the id and that it belongs to your organization.";
     case 405:
@@ -140,6 +165,14 @@ void hk_api_error_body(hk_buf *out, int status, const char *code, const char *me
 /* ---- call lifetime ----------------------------------------------------------------------------
  */
 
+static void auth_entry_free(void *p)
+{
+    auth_entry *e = p;
+    if (!e) return;
+    free(e->webhook_ids);
+    free(e);
+}
+
 static void call_free(hk_call *c)
 {
     /* The request may point into the handler's data (ingest items): clear it first. */
@@ -147,6 +180,7 @@ static void call_free(hk_call *c)
     if (c->data_free) c->data_free(c->data);
     hk_json_free(&c->doc);
     hk_buf_free(&c->out);
+    free(c->webhook_ids);
     free(c);
 }
 
@@ -327,7 +361,7 @@ int hk_call_paging(hk_call *c, int *page, int *limit)
 
 /* Matches path against pattern; ":id" segments capture into params. 1 on match. */
 static int route_match(const char *pattern, const char *path, size_t plen,
-                       char params[HK_MAX_PARAMS][HK_ID_MAX + 8])
+                       char params[HK_MAX_PARAMS][HK_PARAM_MAX])
 {
     const char *p = pattern, *s = path, *end = path + plen;
     int np = 0;
@@ -337,7 +371,7 @@ static int route_match(const char *pattern, const char *path, size_t plen,
             const char *seg = s;
             while (s < end && *s != '/') s++;
             size_t n = (size_t)(s - seg);
-            if (n == 0 || n >= HK_ID_MAX + 8 || np >= HK_MAX_PARAMS) return 0;
+            if (n == 0 || n >= HK_PARAM_MAX || np >= HK_MAX_PARAMS) return 0;
             memcpy(params[np], seg, n);
             params[np][n] = '\0';
             np++;
@@ -379,6 +413,145 @@ static void run_handler(hk_call *c)
     c->route->handler(c);
 }
 
+static void on_org_lookup(hk_req *req)
+{
+    hk_call *c = hk_call_of(req);
+    if (req->rc && req->rc != HK_ENOTFOUND) {
+        hk_call_store_error(c, "organization");
+        return;
+    }
+    char msg[300];
+    if (req->rc == HK_ENOTFOUND) {
+        snprintf(msg, sizeof msg, "organization %s (X-Organization-Id) not found", c->org);
+        hk_call_error(c, 404, "not_found", msg, "No organization has the id in X-Organization-Id.",
+                      "Send the id of an existing organization (GET /v1/organizations).");
+        return;
+    }
+    if (req->u.org.out.disabled) {
+        snprintf(msg, sizeof msg, "organization %s (X-Organization-Id) is disabled", c->org);
+        hk_call_error(c, 403, "forbidden", msg,
+                      "A disabled organization's routes answer no one, its deliveries are held.",
+                      "Enable it first: PATCH /v1/organizations/{id} {\"disabled\": false}.");
+        return;
+    }
+    hk_req_clear(&c->req);
+    memset(&c->req, 0, sizeof c->req);
+    run_handler(c);
+}
+
+int hk_call_webhook_allowed(const hk_call *c, const char *wid)
+{
+    if (!c->webhook_ids) return 1;
+    size_t n = strlen(wid);
+    for (const char *p = c->webhook_ids; (p = strstr(p, wid)); p += n)
+        if ((p == c->webhook_ids || p[-1] == ' ') && p[n] == ' ') return 1;
+    return 0;
+}
+
+/* A portal session limited to some webhooks (webhookIds): the routes of one webhook only for
+ * those, the webhook list and a delivery's read through sessions.c (filtered), and no route of
+ * the organization's other data (403). */
+static void limited_session(hk_call *c, const auth_entry *e)
+{
+    hk_handler h = c->route->handler;
+    c->webhook_ids = hk_strdup(e->webhook_ids);
+    if (h == hk_h_webhook_get || h == hk_h_webhook_patch || h == hk_h_webhook_delete ||
+        h == hk_h_delivery_list || h == hk_h_webhook_rotate || h == hk_h_webhook_rotate_key ||
+        h == hk_h_webhook_recover) {
+        if (!hk_call_webhook_allowed(c, c->params[0])) {
+            hk_call_error(c, 404, "not_found", "webhook not found", NULL, NULL);
+            return;
+        }
+        run_handler(c);
+        return;
+    }
+    if (h == hk_h_webhook_list || h == hk_h_delivery_get) {
+        if (c->gate) {
+            run_handler(c);
+            return;
+        }
+        if (h == hk_h_webhook_list)
+            hk_h_session_webhook_list(c);
+        else
+            hk_h_session_delivery_get(c);
+        return;
+    }
+    hk_call_error(c, 403, "forbidden", "this portal session is limited to some webhooks",
+                  "A session made with webhookIds sees those webhooks and their deliveries only.",
+                  "Use a session without webhookIds, or a key, for this route.");
+}
+
+/* The key is known and valid (e): 401 if its organization is disabled, then the route's rule
+ * (hk_authz_decide); an admin key acting on an organization has it looked up first. */
+static void authorize(hk_call *c, const auth_entry *e)
+{
+    if (e->session && e->session_expires <= hk_now_ms()) {
+        hk_call_error(c, 401, "unauthorized", "the portal session has expired",
+                      "A portal session works until its expiresAt.",
+                      "Ask for a new portal session (POST /v1/portal-sessions).");
+        return;
+    }
+    if (e->disabled) {
+        hk_call_error(c, 401, "unauthorized", "the key's organization is disabled",
+                      "The organization of this key was disabled by an administrator.",
+                      "Ask the operator of this hookd to enable the organization.");
+        return;
+    }
+    c->admin = !e->session && e->org[0] == '\0';
+    c->scope = e->scope;
+    c->session = e->session;
+    const char *hdr = hk_http_header_get(c->http, "x-organization-id");
+    int has_hdr = hdr && *hdr;
+    char msg[300];
+    switch (hk_authz_decide(c->route->auth, c->route->method == HK_HTTP_GET, c->admin, c->session,
+                            c->scope, has_hdr)) {
+    case HK_AUTHZ_OK:
+        hk_strlcpy(c->org, e->org, sizeof c->org);
+        if (e->webhook_ids) {
+            limited_session(c, e);
+            return;
+        }
+        run_handler(c);
+        return;
+    case HK_AUTHZ_SCOPE:
+        snprintf(msg, sizeof msg, "a read-scoped credential may not use %s %s", c->http->method_str,
+                 c->route->pattern);
+        hk_call_error(
+            c, 403, "forbidden", msg,
+            "A credential with scope 'read' may only read (GET); managing keys needs 'full'.",
+            "Use a key with scope 'full' for this route.");
+        return;
+    case HK_AUTHZ_SESSION:
+        hk_call_error(c, 403, "forbidden", "a portal session may not manage keys or sessions",
+                      "Portal sessions are for an organization's customers: its webhooks, "
+                      "events and deliveries, within the session's scope.",
+                      "Use an organization's full key or an admin key for this route.");
+        return;
+    case HK_AUTHZ_ADMIN_ONLY:
+        hk_call_error(c, 403, "forbidden", "this route needs an admin key",
+                      "Organizations and their keys are managed with an admin key, which belongs "
+                      "to no organization.",
+                      "Use an admin key (hookd apikey create --admin, HOOKD_BOOTSTRAP_ADMIN_KEY).");
+        return;
+    case HK_AUTHZ_NEED_ORG:
+        hk_call_error(c, 422, "validation_failed",
+                      "X-Organization-Id is required: an admin key acts on one organization",
+                      "An admin key belongs to no organization; this route works on one.",
+                      "Send the header X-Organization-Id: <organization id>.");
+        return;
+    case HK_AUTHZ_ACT_AS:
+        if (!hk_org_id_valid(hdr)) {
+            hk_call_invalid(c, "X-Organization-Id must match [A-Za-z0-9_.:-]{1,128}");
+            return;
+        }
+        hk_strlcpy(c->org, hdr, sizeof c->org);
+        c->req.kind = HK_REQ_ORG_GET;
+        c->req.u.org.id = c->org;
+        hk_call_submit(c, on_org_lookup);
+        return;
+    }
+}
+
 static void on_key_lookup(hk_req *req)
 {
     hk_call *c = hk_call_of(req);
@@ -394,19 +567,24 @@ static void on_key_lookup(hk_req *req)
     if (api->keys.n >= AUTH_CACHE_MAX) {
         size_t it = 0;
         void *v;
-        while ((v = hk_map_next(&api->keys, &it))) free(v);
+        while ((v = hk_map_next(&api->keys, &it))) auth_entry_free(v);
         hk_map_free(&api->keys);
         hk_map_init(&api->keys);
     }
     auth_entry *e = hk_calloc(1, sizeof *e);
     hk_strlcpy(e->hash, req->u.key_lookup.key_hash, sizeof e->hash);
     hk_strlcpy(e->org, req->u.key_lookup.org, sizeof e->org);
+    e->scope = req->u.key_lookup.scope;
+    e->disabled = req->u.key_lookup.org_disabled;
+    e->session = req->u.key_lookup.session;
+    e->session_expires = req->u.key_lookup.expires_at;
+    e->webhook_ids = req->u.key_lookup.webhook_ids; /* taken */
+    req->u.key_lookup.webhook_ids = NULL;
     e->expires_mono = hk_mono_ms() + AUTH_TTL_MS;
-    free(hk_map_put(&api->keys, e->hash, e));
-    hk_strlcpy(c->org, e->org, sizeof c->org);
+    auth_entry_free(hk_map_put(&api->keys, e->hash, e));
     hk_req_clear(&c->req);
     memset(&c->req, 0, sizeof c->req);
-    run_handler(c);
+    authorize(c, e);
 }
 
 static void authenticate(hk_call *c)
@@ -423,8 +601,7 @@ static void authenticate(hk_call *c)
     hk_sha256_hex(key, strlen(key), c->key_hash);
     auth_entry *e = hk_map_get(&c->api->keys, c->key_hash);
     if (e && e->expires_mono > hk_mono_ms()) {
-        hk_strlcpy(c->org, e->org, sizeof c->org);
-        run_handler(c);
+        authorize(c, e);
         return;
     }
     c->req.kind = HK_REQ_APIKEY_LOOKUP;
@@ -467,7 +644,7 @@ static void handle(hk_http_req *r, hk_api *api, int gate)
     int method = r->method == HK_HTTP_HEAD ? HK_HTTP_GET : r->method;
     char allow[128] = "";
     for (size_t i = 0; i < HK_ARRAY_LEN(routes); i++) {
-        char params[HK_MAX_PARAMS][HK_ID_MAX + 8];
+        char params[HK_MAX_PARAMS][HK_PARAM_MAX];
         if (!route_match(routes[i].pattern, r->path, plen, params)) continue;
         if (routes[i].method != method) {
             /* the same path may be served by a later route with this method */
@@ -496,10 +673,10 @@ static void handle(hk_http_req *r, hk_api *api, int gate)
                       "See /api/webhook/openapi for the API's routes.");
         return;
     }
-    if (c->route->auth == 1)
-        authenticate(c);
-    else if (c->route->auth == 2)
+    if (c->route->auth == HK_AUTH_METRICS)
         authenticate_metrics(c);
+    else if (c->route->auth != HK_AUTH_NONE)
+        authenticate(c);
     else
         run_handler(c);
 }
@@ -530,11 +707,20 @@ void hk_api_init(hk_api *api, const hk_config *cfg, hk_store *store, hk_dispatch
     hk_map_init(&api->ingest_buckets);
 }
 
+void hk_api_auth_flush(hk_api *api)
+{
+    size_t it = 0;
+    void *v;
+    while ((v = hk_map_next(&api->keys, &it))) auth_entry_free(v);
+    hk_map_free(&api->keys);
+    hk_map_init(&api->keys);
+}
+
 void hk_api_free(hk_api *api)
 {
     size_t it = 0;
     void *v;
-    while ((v = hk_map_next(&api->keys, &it))) free(v);
+    while ((v = hk_map_next(&api->keys, &it))) auth_entry_free(v);
     hk_map_free(&api->keys);
     it = 0;
     while ((v = hk_map_next(&api->ingest_buckets, &it))) free(v);

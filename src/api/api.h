@@ -11,7 +11,7 @@
  * The files: api.c (routes, authentication, the call's lifetime, errors, input helpers),
  * render.c (resources as JSON), and one file of handlers per resource: webhooks.c, events.c,
  * deliveries.c, replay.c (retry, recover), health.c (health, metrics), openapi.c (the API's
- * own documentation).
+ * own documentation), orgs.c (organizations and their API keys), authz.c (who may call what).
  *
  * Errors are JSON {"code","message","why","fix"} (api.c), never HTML, never a 500 for bad
  * input.
@@ -49,13 +49,14 @@ typedef struct hk_call hk_call;
 typedef void (*hk_handler)(hk_call *c);
 
 #define HK_MAX_PARAMS 2
+#define HK_PARAM_MAX  136 /* a path parameter: an id, or an organization id (128) */
 
 struct hk_call {
     hk_api *api;
     hk_http_req *http;
     const struct hk_route *route;
     char org[160]; /* the caller's organization (after auth) */
-    char params[HK_MAX_PARAMS][HK_ID_MAX + 8];
+    char params[HK_MAX_PARAMS][HK_PARAM_MAX];
     hk_jdoc doc; /* the parsed body, if any */
     hk_req req;  /* the store request */
     hk_buf out;  /* response body being built */
@@ -63,6 +64,10 @@ struct hk_call {
     void (*data_free)(void *);
     char key_hash[65]; /* sha256 hex of the presented API key */
     int gate;          /* head only (hk_api_head): route and auth, no handler */
+    int admin;         /* the key is an admin key (of no organization) */
+    int scope;         /* the credential's scope (enum hk_scope) */
+    int session;       /* the credential is a portal session */
+    char *webhook_ids; /* a session limited to these webhooks ("id id ... ", owned), or NULL */
 };
 
 /* Routing table entry. */
@@ -70,8 +75,36 @@ typedef struct hk_route {
     int method;          /* enum hk_http_method */
     const char *pattern; /* "/api/webhook/v1/:id/deliveries" */
     hk_handler handler;
-    int auth; /* 1: needs an API key; 2: metrics key if configured */
+    int auth; /* enum hk_auth */
 } hk_route;
+
+/* What a route needs (hk_route.auth). */
+enum hk_auth {
+    HK_AUTH_NONE = 0,
+    HK_AUTH_ORG = 1,      /* an organization's key, or an admin key with X-Organization-Id */
+    HK_AUTH_METRICS = 2,  /* the metrics key, if configured */
+    HK_AUTH_ADMIN = 3,    /* an admin key only */
+    HK_AUTH_ORG_FULL = 4, /* as HK_AUTH_ORG, a full scope for every method, and no portal
+                             session (key and session management) */
+    HK_AUTH_MINT = 5      /* minting portal sessions: an admin key (it names the organization)
+                             or an organization's full key; no portal session */
+};
+
+/* The authorization decision for an authenticated credential (pure: authz.c). */
+enum hk_authz {
+    HK_AUTHZ_OK = 0,
+    HK_AUTHZ_ACT_AS,     /* an admin key acting on the organization of X-Organization-Id */
+    HK_AUTHZ_NEED_ORG,   /* 422: an admin key on an organization's route without the header */
+    HK_AUTHZ_ADMIN_ONLY, /* 403 forbidden: an organization's key on an admin route */
+    HK_AUTHZ_SCOPE,      /* 403 forbidden: a read credential on a route that changes things */
+    HK_AUTHZ_SESSION     /* 403 forbidden: a portal session on key or session management */
+};
+/* route_auth: enum hk_auth (not NONE/METRICS); is_get: the route's method is GET (HEAD is
+ * routed as GET); admin: the key belongs to no organization; session: the credential is a
+ * portal session (of an organization), not a key; scope: enum hk_scope; has_org_header:
+ * X-Organization-Id was sent (read for admin keys only). */
+int hk_authz_decide(int route_auth, int is_get, int admin, int session, int scope,
+                    int has_org_header);
 
 /* ---- setup ---------------------------------------------------------------------------------- */
 
@@ -88,6 +121,11 @@ void hk_api_head(hk_http_req *req, void *arg);
 /* Error bodies for errors the HTTP server produces itself (a 400 is about the HTTP framing:
  * its why and fix say so). */
 void hk_api_error_body(hk_buf *out, int status, const char *code, const char *message);
+/* Forgets every cached key (a key was revoked or an organization changed on this node): the
+ * next request of each key asks the store. Other nodes forget within their cache time
+ * (HK_AUTH_TTL_MS). */
+void hk_api_auth_flush(hk_api *api);
+#define HK_AUTH_TTL_MS 10000 /* a revoked key or disabled organization stops within this */
 
 /* ---- responding (each ends the call: the hk_call is freed) ---------------------------------- */
 
@@ -117,6 +155,10 @@ int hk_call_paging(hk_call *c, int *page, int *limit);
 /* Query parameter value into out; 0 found, 1 absent, -1 invalid (422 sent). */
 int hk_call_query(hk_call *c, const char *key, char *out, size_t outlen);
 
+/* 1 if the caller may see webhook wid: always, unless a portal session limited to some
+ * webhooks (webhookIds) does not name it. */
+int hk_call_webhook_allowed(const hk_call *c, const char *wid);
+
 /* Submits c->req with kind already set: org and done filled in here. */
 void hk_call_submit(hk_call *c, void (*done)(hk_req *req));
 /* The call a store request belongs to. */
@@ -132,6 +174,9 @@ static inline hk_call *hk_call_of(hk_req *req)
 void hk_render_webhook(hk_jw *w, const hk_webhook *wh, int secret_mode);
 void hk_render_delivery(hk_jw *w, const hk_delivery *d);
 void hk_render_event(hk_jw *w, const hk_event *e, int with_deliveries);
+void hk_render_org(hk_jw *w, const hk_org *o);
+/* plaintext: the key itself, shown in the answer that created it only; else NULL */
+void hk_render_apikey(hk_jw *w, const hk_apikey *k, const char *plaintext);
 
 /* ---- handlers (one file per resource) ---------------------------------------------------------
  */
@@ -160,5 +205,25 @@ void hk_h_webhook_rotate(hk_call *c);
 void hk_h_webhook_rotate_key(hk_call *c);
 void hk_h_webhook_recover(hk_call *c);
 void hk_h_sign_test_event(hk_call *c);
+/* tenancy (orgs.c) */
+void hk_h_org_create(hk_call *c);
+void hk_h_org_list(hk_call *c);
+void hk_h_org_get(hk_call *c);
+void hk_h_org_patch(hk_call *c);
+void hk_h_org_keys_list(hk_call *c);
+void hk_h_org_keys_create(hk_call *c);
+void hk_h_org_keys_revoke(hk_call *c);
+void hk_h_keys_list(hk_call *c);
+void hk_h_keys_create(hk_call *c);
+void hk_h_keys_revoke(hk_call *c);
+/* portal sessions (sessions.c) */
+void hk_h_session_create(hk_call *c);
+void hk_h_session_revoke(hk_call *c);
+/* what a portal session limited to some webhooks gets instead of the webhook list and the
+ * delivery read (sessions.c): only its webhooks, and their deliveries */
+void hk_h_session_webhook_list(hk_call *c);
+/* organization-wide delivery search (search.c) */
+void hk_h_delivery_search(hk_call *c);
+void hk_h_session_delivery_get(hk_call *c);
 
 #endif

@@ -16,6 +16,7 @@ static void answer_checks(hk_call *c, hk_req *req, int ready)
 {
     hk_api *api = c->api;
     const char *store = req->rc == 0 ? "ok" : "down";
+    hk_m_gauge(api->metrics, HK_G_STORE_UP, req->rc == 0); /* hookd_store_up: the last check */
     const char *queue = hk_queue_healthy(api->queue) ? "ok" : "down";
     const char *nats = api->nats_state ? api->nats_state : "disabled";
     int ok = strcmp(store, "ok") == 0 && strcmp(queue, "ok") == 0 &&

@@ -61,7 +61,7 @@ static const fragment schemas[] = {
      "'code':{'type':'string','description':'Stable machine-readable code: invalid_json, "
      "unauthorized, not_found, method_not_allowed, conflict, payload_too_large, "
      "unsupported_media_type, validation_failed, rate_limited, limit_exceeded, delivery_loop, "
-     "unavailable.',"
+     "unavailable, forbidden.',"
      "'examples':['validation_failed']},"
      "'message':{'type':'string','description':'What went wrong; for 422 it names the field.'},"
      "'why':{'type':'string','description':'Why the request was refused.'},"
@@ -350,6 +350,85 @@ static const fragment schemas[] = {
     {"Liveness",
      "{'type':'object','required':['status'],'properties':{"
      "'status':{'type':'string','enum':['ok']}}}"},
+    /* tenancy (orgs.c) */
+    {"Scope",
+     "{'type':'string','enum':['full','read'],'description':'read: GET routes only (403 "
+     "forbidden elsewhere, and on the key routes).'}"},
+    {"Organization",
+     "{'type':'object','required':['id','name','metadata','disabled','createdAt','updatedAt'],"
+     "'properties':{"
+     "'id':{'type':'string','pattern':'^[A-Za-z0-9_.:-]{1,128}$'},"
+     "'name':{'type':'string','minLength':1,'maxLength':255},"
+     "'metadata':{'type':'object','description':'Yours: any JSON object up to 8192 bytes.'},"
+     "'disabled':{'type':'boolean','description':'Its keys answer 401 and its deliveries are "
+     "held (sent when it is enabled again).'},"
+     "'createdAt':" S_TIME ",'updatedAt':" S_TIME "}}"},
+    {"OrganizationCreate",
+     "{'type':'object','properties':{"
+     "'id':{'type':'string','pattern':'^[A-Za-z0-9_.:-]{1,128}$','description':'Default: "
+     "generated (org_" ELLIPSIS ").'},"
+     "'name':{'type':'string','minLength':1,'maxLength':255,'description':'Default: the "
+     "id.'},"
+     "'metadata':{'type':'object','description':'At most 8192 bytes as compact JSON.'},"
+     "'disabled':{'type':'boolean','default':false}}}"},
+    {"OrganizationUpdate",
+     "{'type':'object','properties':{"
+     "'name':{'type':'string','minLength':1,'maxLength':255},"
+     "'metadata':{'type':'object','description':'Replaces the stored object.'},"
+     "'disabled':{'type':'boolean'}}}"},
+    {"OrganizationList", PAGED("organizations", "Organization")},
+    {"ApiKey",
+     "{'type':'object','required':['id','organizationId','name','prefix','scope','createdAt',"
+     "'revokedAt'],'properties':{"
+     "'id':" S_ID("key") ","
+     "'organizationId':{'type':['string','null'],'description':'null for an admin key.'},"
+     "'name':" S_STRN ","
+     "'prefix':{'type':'string','description':'The first 8 characters of the key, to tell "
+     "keys apart.'},"
+     "'scope':" REF("Scope") ","
+     "'key':{'type':'string','description':'The key itself: only in the answer that created "
+     "it, never again.'},"
+     "'createdAt':" S_TIME ",'revokedAt':" S_TIMEN "}}"},
+    {"ApiKeyCreate",
+     "{'type':'object','properties':{"
+     "'name':{'type':'string','minLength':1,'maxLength':255},"
+     "'scope':{'allOf':[" REF("Scope") "],'default':'full'}}}"},
+    {"ApiKeyList",
+     "{'type':'object','required':['apiKeys','total'],'properties':{"
+     "'apiKeys':{'type':'array','items':" REF("ApiKey") "},'total':" S_COUNT "}}"},
+    {"DeliverySearchResult",
+     "{'type':'object','required':['deliveries','next','limit'],'properties':{"
+     "'deliveries':{'type':'array','items':" REF("Delivery") "},"
+     "'next':{'type':['string','null'],'description':'The cursor of the next page (pass it "
+     "as cursor), null on the last page.'},"
+     "'limit':{'type':'integer','minimum':1,'maximum':100}}}"},
+    {"PortalSessionCreate",
+     "{'type':'object','properties':{"
+     "'organizationId':{'type':'string','description':'With an admin key: the organization "
+     "(or send X-Organization-Id). With an organization key: absent or its own.'},"
+     "'scope':{'allOf':[" REF("Scope") "],'default':'full','description':'A read key mints "
+     "read sessions only.'},"
+     "'ttlSeconds':{'type':'integer','minimum':1,'maximum':86400,'default':3600},"
+     "'webhookIds':{'type':'array','minItems':1,'maxItems':100,'items':" S_ID("wh") ","
+     "'description':'Limit the session to these webhooks of the organization: it sees them "
+     "and their deliveries only (the webhook list shows them alone; any other route of the "
+     "organization answers 403). Default: every webhook.'}}}"},
+    {"PortalSession",
+     "{'type':'object','required':['id','organizationId','scope','token','expiresAt','url',"
+     "'webhookIds'],"
+     "'properties':{'id':" S_ID("ps") ",'organizationId':" S_STR ",'scope':" REF("Scope") ","
+     "'token':{'type':'string','description':'The bearer token: only in this answer, never "
+     "logged.'},"
+     "'expiresAt':" S_TIME ","
+     "'url':{'type':'string','description':'The dashboard page (BASE_URL + /api/webhook/ui/) "
+     "with the token in the fragment (#token=…), never in a query string.'},"
+     "'webhookIds':{'type':['array','null'],'items':" S_ID("wh") "}}}"},
+    {"PortalSessionRevoked",
+     "{'type':'object','required':['id','message'],'properties':{'id':" S_ID("ps") ","
+     "'message':" S_STR "}}"},
+    {"ApiKeyRevoked",
+     "{'type':'object','required':['id','message'],'properties':{'id':" S_ID("key") ","
+     "'message':" S_STR "}}"},
 };
 /* clang-format on */
 
@@ -373,6 +452,33 @@ static const fragment parameters[] = {
     {"IdempotencyKey", "{'name':'Idempotency-Key','in':'header','description':'The same as "
                        "idempotencyKey in the body; if both are given they must be equal.',"
                        "'schema':{'type':'string','minLength':1,'maxLength':255}}"},
+    {"OrganizationId", "{'name':'id','in':'path','required':true,'description':'An "
+                       "organization id.','schema':{'type':'string'}}"},
+    {"ApiKeyId", "{'name':'keyId','in':'path','required':true,'description':'An API key id.',"
+                 "'schema':{'type':'string'}}"},
+    {"SearchStatus", "{'name':'status','in':'query','schema':" REF("DeliveryStatus") "}"},
+    {"SearchEventType", "{'name':'eventType','in':'query','schema':" REF("EventType") "}"},
+    {"SearchWebhookId", "{'name':'webhookId','in':'query','schema':{'type':'string'}}"},
+    {"SearchEventId", "{'name':'eventId','in':'query','description':'The deliveries of this "
+                      "event.','schema':{'type':'string'}}"},
+    {"SearchDeliveryId", "{'name':'deliveryId','in':'query','schema':{'type':'string'}}"},
+    {"SearchIdempotencyKey", "{'name':'idempotencyKey','in':'query','description':'The "
+                             "deliveries of the event ingested with this key.','schema':{"
+                             "'type':'string','minLength':1,'maxLength':255}}"},
+    {"SearchSince", "{'name':'since','in':'query','description':'Created at or after.',"
+                    "'schema':{'type':'string','format':'date-time'}}"},
+    {"SearchUntil", "{'name':'until','in':'query','description':'Created before.',"
+                    "'schema':{'type':'string','format':'date-time'}}"},
+    {"Cursor", "{'name':'cursor','in':'query','description':'The next of the previous page.',"
+               "'schema':{'type':'string'}}"},
+    {"PortalSessionId", "{'name':'id','in':'path','required':true,'description':'A portal "
+                        "session id.','schema':{'type':'string'}}"},
+    {"ApiKeyIdOnly", "{'name':'id','in':'path','required':true,'description':'An API key id.',"
+                     "'schema':{'type':'string'}}"},
+    {"XOrganizationId", "{'name':'X-Organization-Id','in':'header','description':'With an "
+                        "admin key only (required then, else 422): the organization to act "
+                        "on; unknown: 404, disabled: 403. Ignored with an organization key.',"
+                        "'schema':{'type':'string','pattern':'^[A-Za-z0-9_.:-]{1,128}$'}}"},
 };
 /* clang-format on */
 
@@ -393,6 +499,10 @@ static const error_resp error_resps[] = {
      ERR_EXAMPLE("invalid_json", "malformed JSON: unexpected character")},
     {"401", "Unauthorized", "No API key, or an unknown or revoked one.",
      ERR_EXAMPLE("unauthorized", "missing API key")},
+    {"403", "Forbidden", "forbidden: a read-scoped key on a route that changes something (or "
+                         "on the key routes), an organization's key on an admin route, or an "
+                         "admin key acting on a disabled organization.",
+     ERR_EXAMPLE("forbidden", "a read-scoped key may not use POST /api/webhook/v1")},
     {"404", "NotFound", "No such id in your organization (another organization's ids included).",
      ERR_EXAMPLE("not_found", "webhook not found")},
     {"409", "Conflict", "The state forbids it: the webhook is not active.",
@@ -430,7 +540,7 @@ typedef struct api_op {
     const char *tag;
     const char *summary;
     const char *desc;    /* CommonMark, or NULL */
-    int auth;            /* 0 none, 1 API key, 2 the metrics key if one is configured */
+    int auth;            /* enum hk_auth (api.h): NONE, ORG, METRICS, ADMIN, ORG_FULL */
     const char *params;  /* space-separated names in components/parameters */
     const char *body;    /* request body schema name, or NULL */
     int body_optional;   /* an empty body is taken as {} */
@@ -468,8 +578,9 @@ static const api_op ops[] = {
     {.method = "get", .path = "/metrics", .op_id = "getMetrics", .tag = "Operations",
      .summary = "Prometheus metrics",
      .desc = "Events ingested, deliveries by status, attempts by outcome, latency histograms, "
-             "queue depth, in flight. Open unless `HOOKD_METRICS_KEY` is set; then send it as "
-             "a bearer token or `x-api-key`.",
+             "queue depth, in flight, the store's size (`hookd_store_rows{table}`, "
+             "`hookd_store_bytes`) and health (`hookd_store_up`). Open unless "
+             "`HOOKD_METRICS_KEY` is set; then send it as a bearer token or `x-api-key`.",
      .auth = 2, .ctypes = "text/plain",
      .ok = {{200, NULL, "Prometheus text format 0.0.4."}}, .errors = "401"},
     {.method = "get", .path = P "/openapi", .op_id = "getApiDocsPage", .tag = "Docs",
@@ -617,6 +728,92 @@ static const api_op ops[] = {
      .example = "{'since':'2026-01-31T00:00:00Z'}",
      .ok = {{202, "RecoverResult", "The replays are stored and due now."}},
      .errors = "400 401 404 409 413 415 422 503"},
+
+    /* tenancy (orgs.c): admin routes answer 403 to an organization's key */
+    {.method = "post", .path = P "/v1/organizations", .op_id = "createOrganization",
+     .tag = "Tenancy", .summary = "Create an organization (admin key)",
+     .desc = "All fields optional; a taken `id` answers 409.",
+     .auth = HK_AUTH_ADMIN, .body = "OrganizationCreate", .body_optional = 1,
+     .example = "{'id':'acme','name':'Acme Inc','metadata':{'plan':'pro'}}",
+     .ok = {{201, "Organization", "Created."}}, .errors = "400 401 409 413 415 422 503"},
+    {.method = "get", .path = P "/v1/organizations", .op_id = "listOrganizations",
+     .tag = "Tenancy", .summary = "List organizations (admin key)",
+     .desc = "Newest first; also those made by `hookd apikey create --org` and the bootstrap "
+             "key.",
+     .auth = HK_AUTH_ADMIN, .params = "Page Limit",
+     .ok = {{200, "OrganizationList", "A page of organizations."}}, .errors = "401 422 503"},
+    {.method = "get", .path = P "/v1/organizations/{id}", .op_id = "getOrganization",
+     .tag = "Tenancy", .summary = "Read an organization (admin key)",
+     .auth = HK_AUTH_ADMIN, .params = "OrganizationId",
+     .ok = {{200, "Organization", "The organization."}}, .errors = "401 404 503"},
+    {.method = "patch", .path = P "/v1/organizations/{id}", .op_id = "updateOrganization",
+     .tag = "Tenancy", .summary = "Change or disable an organization (admin key)",
+     .desc = "`disabled: true`: its keys answer 401 (at once on this node, within 10 s on "
+             "others) and its deliveries are held; `false` sends what was held.",
+     .auth = HK_AUTH_ADMIN, .params = "OrganizationId", .body = "OrganizationUpdate",
+     .example = "{'disabled':true}",
+     .ok = {{200, "Organization", "The changed organization."}},
+     .errors = "400 401 404 413 415 422 503"},
+    {.method = "get", .path = P "/v1/organizations/{id}/api-keys", .op_id = "listOrgApiKeys",
+     .tag = "Tenancy", .summary = "List an organization's API keys (admin key)",
+     .desc = "Revoked ones included; never the keys themselves.",
+     .auth = HK_AUTH_ADMIN, .params = "OrganizationId",
+     .ok = {{200, "ApiKeyList", "Its keys, oldest first."}}, .errors = "401 404 503"},
+    {.method = "post", .path = P "/v1/organizations/{id}/api-keys", .op_id = "createOrgApiKey",
+     .tag = "Tenancy", .summary = "Create an API key for an organization (admin key)",
+     .desc = "The answer holds the key (`key`): the only time it is shown.",
+     .auth = HK_AUTH_ADMIN, .params = "OrganizationId", .body = "ApiKeyCreate",
+     .body_optional = 1, .example = "{'name':'billing backend','scope':'read'}",
+     .ok = {{201, "ApiKey", "Created; `key` is shown this once."}},
+     .errors = "400 401 404 413 415 422 503"},
+    {.method = "delete", .path = P "/v1/organizations/{id}/api-keys/{keyId}",
+     .op_id = "revokeOrgApiKey", .tag = "Tenancy",
+     .summary = "Revoke an organization's API key (admin key)",
+     .desc = "It stops at once on this node, within 10 s on the others.",
+     .auth = HK_AUTH_ADMIN, .params = "OrganizationId ApiKeyId",
+     .ok = {{200, "ApiKeyRevoked", "Revoked."}}, .errors = "401 404 503"},
+    {.method = "get", .path = P "/v1/api-keys", .op_id = "listApiKeys", .tag = "Tenancy",
+     .summary = "List your organization's API keys (full scope)",
+     .auth = HK_AUTH_ORG_FULL,
+     .ok = {{200, "ApiKeyList", "Its keys, oldest first."}}, .errors = "401 503"},
+    {.method = "post", .path = P "/v1/api-keys", .op_id = "createApiKey", .tag = "Tenancy",
+     .summary = "Create an API key of your organization (full scope)",
+     .desc = "The answer holds the key (`key`): the only time it is shown.",
+     .auth = HK_AUTH_ORG_FULL, .body = "ApiKeyCreate", .body_optional = 1,
+     .example = "{'name':'dashboard','scope':'read'}",
+     .ok = {{201, "ApiKey", "Created; `key` is shown this once."}},
+     .errors = "400 401 413 415 422 503"},
+    {.method = "delete", .path = P "/v1/api-keys/{id}", .op_id = "revokeApiKey",
+     .tag = "Tenancy", .summary = "Revoke an API key of your organization (full scope)",
+     .desc = "It stops at once on this node, within 10 s on the others.",
+     .auth = HK_AUTH_ORG_FULL, .params = "ApiKeyIdOnly",
+     .ok = {{200, "ApiKeyRevoked", "Revoked."}}, .errors = "401 404 503"},
+    {.method = "get", .path = P "/v1/deliveries", .op_id = "searchDeliveries",
+     .tag = "Deliveries", .summary = "Search your organization's deliveries",
+     .desc = "Across every webhook (deleted ones included), newest first, each with its "
+             "attempts; every filter given must hold. Keyset pages: pass `next` as `cursor` "
+             "(a page never repeats or skips a delivery while new ones arrive).",
+     .auth = HK_AUTH_ORG,
+     .params = "Limit SearchStatus SearchEventType SearchWebhookId SearchEventId "
+               "SearchDeliveryId SearchIdempotencyKey SearchSince SearchUntil Cursor",
+     .ok = {{200, "DeliverySearchResult", "A page of deliveries."}}, .errors = "401 422 503"},
+    {.method = "post", .path = P "/v1/portal-sessions", .op_id = "createPortalSession",
+     .tag = "Tenancy", .summary = "Mint a portal session for a customer",
+     .desc = "A short-lived bearer token of one organization (stored hashed, shown once) and "
+             "the URL of the dashboard page carrying it in the fragment. It works like a key of "
+             "that organization within its `scope`, but never on key or session management. "
+             "An admin key or an organization's full key mints; 409 for a disabled "
+             "organization. With `webhookIds` it sees those webhooks and their deliveries "
+             "only.",
+     .auth = HK_AUTH_MINT, .body = "PortalSessionCreate", .body_optional = 1,
+     .example = "{'organizationId':'acme','scope':'read','ttlSeconds':3600}",
+     .ok = {{201, "PortalSession", "Minted; `token` is shown this once."}},
+     .errors = "400 401 404 409 413 415 422 503"},
+    {.method = "delete", .path = P "/v1/portal-sessions/{id}", .op_id = "revokePortalSession",
+     .tag = "Tenancy", .summary = "Revoke a portal session (full scope)",
+     .desc = "It stops at once on this node, within 10 s on the others.",
+     .auth = HK_AUTH_ORG_FULL, .params = "PortalSessionId",
+     .ok = {{200, "PortalSessionRevoked", "Revoked."}}, .errors = "401 404 503"},
 };
 /* clang-format on */
 
@@ -626,6 +823,8 @@ static const char *const tags[][2] = {
     {"Deliveries", "Each event sent to each webhook, its attempts, and replays."},
     {"Operations", "Health and metrics (no API key)."},
     {"Docs", "This documentation (no API key)."},
+    {"Tenancy", "Organizations and their API keys (admin keys), and an organization's own "
+                "keys."},
 };
 
 /* Swagger UI's files that are served; nothing else under /openapi/ is. */
@@ -673,6 +872,15 @@ static const char *next_word(const char *s, char *out, size_t n)
     size_t len = strcspn(s, " ");
     hk_strlcpy(out, s, len + 1 < n ? len + 1 : n);
     return s + len;
+}
+
+/* 1 if the space-separated list has the word w. */
+static int has_word(const char *list, const char *w)
+{
+    char word[64];
+    for (const char *p = list; (p = next_word(p, word, sizeof word));)
+        if (strcmp(word, w) == 0) return 1;
+    return 0;
 }
 
 static const error_resp *find_error(const char *status)
@@ -732,11 +940,13 @@ static void put_op(hk_jw *w, const api_op *op)
         hk_jw_key(w, "security");
         put_frag(w, "[{},{'bearerAuth':[]},{'apiKey':[]}]");
     }
-    if (op->params) {
+    int org_route = op->auth == HK_AUTH_ORG || op->auth == HK_AUTH_ORG_FULL;
+    if (op->params || org_route) {
         hk_jw_key(w, "parameters");
         hk_jw_arr_open(w);
         for (const char *p = op->params; (p = next_word(p, word, sizeof word));)
             put_ref(w, "parameters", word);
+        if (org_route) put_ref(w, "parameters", "XOrganizationId"); /* admin keys */
         hk_jw_arr_close(w);
     }
     if (op->body) {
@@ -769,6 +979,18 @@ static void put_op(hk_jw *w, const api_op *op)
         hk_jw_key(w, e->status);
         put_ref(w, "responses", e->name);
     }
+    /* every route with a key: 403 (scope, role); an organization's route: 422 (an admin key
+     * without X-Organization-Id) */
+    if (op->auth == HK_AUTH_ORG || op->auth == HK_AUTH_ORG_FULL || op->auth == HK_AUTH_ADMIN ||
+        op->auth == HK_AUTH_MINT) {
+        hk_jw_key(w, "403");
+        put_ref(w, "responses", "Forbidden");
+        if ((op->auth == HK_AUTH_ORG || op->auth == HK_AUTH_ORG_FULL) &&
+            !has_word(op->errors, "422")) {
+            hk_jw_key(w, "422");
+            put_ref(w, "responses", "ValidationFailed");
+        }
+    }
     hk_jw_obj_close(w);
     hk_jw_obj_close(w);
 }
@@ -781,7 +1003,8 @@ static void put_components(hk_jw *w)
     hk_jw_key(w, "securitySchemes");
     put_frag(w, "{'apiKey':{'type':'apiKey','in':'header','name':'x-api-key','description':"
                 "'An API key (hookd apikey create --org ORG). It scopes every route to its "
-                "organization.'},"
+                "organization. An admin key (hookd apikey create --admin) belongs to none: it "
+                "manages organizations and acts on one with X-Organization-Id.'},"
                 "'bearerAuth':{'type':'http','scheme':'bearer','description':'The same API "
                 "key, as Authorization: Bearer KEY.'}}");
 

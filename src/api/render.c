@@ -206,3 +206,41 @@ void hk_render_event(hk_jw *w, const hk_event *e, int with_deliveries)
     }
     hk_jw_obj_close(w);
 }
+
+void hk_render_org(hk_jw *w, const hk_org *o)
+{
+    hk_jw_obj_open(w);
+    hk_jw_kstr(w, "id", o->id);
+    hk_jw_kstr(w, "name", o->name ? o->name : o->id);
+    if (o->metadata && *o->metadata)
+        hk_jw_kraw(w, "metadata", o->metadata, strlen(o->metadata));
+    else
+        hk_jw_kraw(w, "metadata", "{}", 2);
+    hk_jw_kbool(w, "disabled", o->disabled);
+    hk_jw_ktime(w, "createdAt", o->created_at);
+    hk_jw_ktime(w, "updatedAt", o->updated_at);
+    hk_jw_obj_close(w);
+}
+
+void hk_render_apikey(hk_jw *w, const hk_apikey *k, const char *plaintext)
+{
+    hk_jw_obj_open(w);
+    hk_jw_kstr(w, "id", k->id);
+    if (k->org_id && *k->org_id)
+        hk_jw_kstr(w, "organizationId", k->org_id);
+    else
+        hk_jw_knull(w, "organizationId"); /* an admin key */
+    if (k->name)
+        hk_jw_kstr(w, "name", k->name);
+    else
+        hk_jw_knull(w, "name");
+    hk_jw_kstr(w, "prefix", k->prefix ? k->prefix : "");
+    hk_jw_kstr(w, "scope", hk_scope_name(k->scope));
+    if (plaintext) hk_jw_kstr(w, "key", plaintext);
+    hk_jw_ktime(w, "createdAt", k->created_at);
+    if (k->revoked_at)
+        hk_jw_ktime(w, "revokedAt", k->revoked_at);
+    else
+        hk_jw_knull(w, "revokedAt");
+    hk_jw_obj_close(w);
+}

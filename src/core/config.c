@@ -160,6 +160,11 @@ static const opt opts[] = {
         bootstrap_org,
         "Organization ([A-Za-z0-9_.:-]{1,128}) of the bootstrap key, and of the key created on "
         "a first start without one."),
+    STR("HOOKD_BOOTSTRAP_ADMIN_KEY", "bootstrap-admin-key", SEC_STORE, "", check_bootstrap_key, 1,
+        bootstrap_admin_key,
+        "Admin key ([A-Za-z0-9_-]{16,128}) made sure to exist at start: it belongs to no "
+        "organization, manages organizations and their keys, and acts on one organization "
+        "with the header X-Organization-Id."),
     /* queue / cluster */
     STR("REDIS_URL", "redis-url", SEC_CLUSTER, "", NULL, 1, redis_url,
         "Redis URL (redis://[[user]:password@]host[:port][/db] or unix:///path[?db=N]): the "

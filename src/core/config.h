@@ -52,6 +52,8 @@ typedef struct hk_config {
     /* keys */
     char *bootstrap_key; /* HOOKD_BOOTSTRAP_KEY */
     char *bootstrap_org; /* HOOKD_BOOTSTRAP_ORG */
+    /* tenancy: an admin key (of no organization) made sure to exist */
+    char *bootstrap_admin_key; /* HOOKD_BOOTSTRAP_ADMIN_KEY */
     /* queue / cluster */
     char *redis_url;       /* REDIS_URL */
     char *redis_prefix;    /* HOOKD_REDIS_PREFIX */

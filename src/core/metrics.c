@@ -23,6 +23,8 @@ struct hk_metrics {
     atomic_llong wh_disabled[HK_WD_MAX];
     atomic_llong counters[HK_C_MAX];
     atomic_llong gauges[HK_G_MAX];
+    atomic_llong store_rows[HK_TBL_MAX];
+    atomic_int store_rows_set; /* hookd_store_rows is rendered once known */
     hist h[HK_H_MAX];
 };
 
@@ -84,6 +86,13 @@ int64_t hk_m_counter_value(const hk_metrics *m, int c)
     return m && c >= 0 && c < HK_C_MAX ? atomic_load(&((hk_metrics *)m)->counters[c]) : 0;
 }
 
+void hk_m_store_rows(hk_metrics *m, int t, int64_t v)
+{
+    if (!m || t < 0 || t >= HK_TBL_MAX) return;
+    atomic_store(&m->store_rows[t], v);
+    atomic_store(&m->store_rows_set, 1);
+}
+
 static void family(hk_buf *o, const char *name, const char *type, const char *help)
 {
     hk_buf_printf(o, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
@@ -129,6 +138,10 @@ int hk_metrics_render(const hk_metrics *cm, hk_buf *o)
         {"hookd_inflight", "Delivery attempts in flight."},
         {"hookd_held", "Deliveries held in this node's memory (due later, due now, in flight)."},
         {"hookd_store_queued", "Store requests queued and not yet completed."},
+        {"hookd_store_bytes",
+         "Bytes the store occupies (SQLite: database pages + -wal file; PostgreSQL: hookd's "
+         "tables with their indexes and TOAST)."},
+        {"hookd_store_up", "1 if the last store check (every 5 s, and each /health) succeeded."},
     };
     family(o, "hookd_events_ingested_total", "counter", "Events stored, by source.");
     for (int i = 0; i < HK_SRC_MAX; i++)
@@ -156,6 +169,14 @@ int hk_metrics_render(const hk_metrics *cm, hk_buf *o)
     for (int i = 0; i < HK_G_MAX; i++) {
         family(o, gg[i].name, "gauge", gg[i].help);
         hk_buf_printf(o, "%s %lld\n", gg[i].name, (long long)atomic_load(&m->gauges[i]));
+    }
+    if (atomic_load(&m->store_rows_set)) {
+        static const char *tbl[HK_TBL_MAX] = {"event", "delivery", "attempt", "webhook"};
+        family(o, "hookd_store_rows", "gauge",
+               "Rows per table (SQLite: counted; PostgreSQL: the statistics' estimate).");
+        for (int i = 0; i < HK_TBL_MAX; i++)
+            hk_buf_printf(o, "hookd_store_rows{table=\"%s\"} %lld\n", tbl[i],
+                          (long long)atomic_load(&m->store_rows[i]));
     }
     render_hist(o, "hookd_attempt_duration_ms", "Duration of delivery attempts in milliseconds.",
                 &m->h[HK_H_ATTEMPT_MS]);

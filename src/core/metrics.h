@@ -42,7 +42,17 @@ enum {
 /* histograms (milliseconds) */
 enum { HK_H_ATTEMPT_MS = 0, HK_H_E2E_MS, HK_H_INGEST_MS, HK_H_MAX };
 /* gauges, set by their owners */
-enum { HK_G_QUEUE_DEPTH = 0, HK_G_INFLIGHT, HK_G_HELD, HK_G_STORE_QUEUED, HK_G_MAX };
+enum {
+    HK_G_QUEUE_DEPTH = 0,
+    HK_G_INFLIGHT,
+    HK_G_HELD,
+    HK_G_STORE_QUEUED,
+    HK_G_STORE_BYTES, /* hookd_store_bytes (src/store/store_stats.c) */
+    HK_G_STORE_UP,    /* hookd_store_up: 1 if the last store check succeeded */
+    HK_G_MAX
+};
+/* hookd_store_rows{table}: rows per table, refreshed by src/store/store_stats.c */
+enum { HK_TBL_EVENT = 0, HK_TBL_DELIVERY, HK_TBL_ATTEMPT, HK_TBL_WEBHOOK, HK_TBL_MAX };
 
 #define HK_HIST_BUCKETS 16
 
@@ -60,6 +70,8 @@ void hk_m_inc(hk_metrics *m, int counter, int64_t n);
 void hk_m_observe(hk_metrics *m, int hist, int64_t ms);
 void hk_m_gauge(hk_metrics *m, int gauge, int64_t v);
 int64_t hk_m_counter_value(const hk_metrics *m, int counter);
+/* Sets hookd_store_rows{table} (HK_TBL_*); until first set, the family is not rendered. */
+void hk_m_store_rows(hk_metrics *m, int table, int64_t v);
 
 /* Appends the Prometheus text exposition (version 0.0.4) of every metric to out. */
 int hk_metrics_render(const hk_metrics *m, hk_buf *out);

@@ -774,8 +774,8 @@ static void serve_webhook(hk_dispatch *d, whc *w, int64_t mono, int64_t now)
         w->rl_tail = 0;
         return;
     }
-    if (w->wh->status != HK_WH_ACTIVE) {
-        whc_release_ready(d, w, 0); /* parked until it is active again */
+    if (w->wh->status != HK_WH_ACTIVE || w->wh->org_disabled) {
+        whc_release_ready(d, w, 0); /* parked until it (and its organization) is active again */
         return;
     }
     if (w->inflight >= d->cfg->endpoint_concurrency) return; /* re-added on completion */
@@ -1104,6 +1104,22 @@ void hk_dispatch_webhook_changed(hk_dispatch *d, const hk_webhook *wh, int unpar
         hk_queue_kick(d->queue); /* due in the store, not yet in the queue's schedule */
     }
     hk_dsp_whc_make_runnable(d, w);
+    hk_dsp_pump(d);
+}
+
+void hk_dispatch_org_changed(hk_dispatch *d, const char *org_id, int unparked)
+{
+    size_t it = 0;
+    whc *w;
+    while ((w = hk_map_next(&d->whcs, &it))) {
+        if (!w->wh || !w->wh->org_id || strcmp(w->wh->org_id, org_id) != 0) continue;
+        w->loaded_mono = hk_mono_ms() - CACHE_TTL_MS - 1; /* re-read before the next attempt */
+        hk_dsp_whc_make_runnable(d, w);
+    }
+    if (unparked > 0) {
+        d->claim_more = 1;
+        hk_queue_kick(d->queue); /* due in the store, not yet in the queue's schedule */
+    }
     hk_dsp_pump(d);
 }
 

@@ -65,6 +65,12 @@ void hk_dispatch_ingested(hk_dispatch *d, hk_req *ingest, int reserved);
  * active again, parked deliveries (unparked > 0) are claimed at once. */
 void hk_dispatch_webhook_changed(hk_dispatch *d, const hk_webhook *wh, int unparked);
 
+/* An organization was disabled or enabled through the API on this node: its cached webhooks
+ * are read again before their next attempt (a disabled organization's jobs are parked, like a
+ * paused webhook's); when enabling made deliveries due (unparked > 0) they are claimed at once.
+ * Other nodes see the change when their cache expires (CACHE_TTL_MS, 30 s). */
+void hk_dispatch_org_changed(hk_dispatch *d, const char *org_id, int unparked);
+
 /* A webhook was deleted through the API on this node: drop its jobs (the store has failed
  * them). */
 void hk_dispatch_webhook_deleted(hk_dispatch *d, const char *webhook_id);

@@ -41,6 +41,31 @@ typedef struct hk_store_ops {
     int (*key_revoke)(void *conn, hk_req *req, int64_t *changed);
     int (*key_count)(void *conn, hk_req *req);
 
+    /* organizations (tenancy): a row from u.org (id given, name/metadata/disabled as given,
+     * else the id, "{}", 0) */
+    int (*org_insert)(void *conn, hk_req *req, const char *id);
+    /* a row for id (name = id) unless one exists */
+    int (*org_ensure)(void *conn, const char *id, int64_t now);
+    /* org id into *out (owned strings); *found 0 if none */
+    int (*org_get)(void *conn, const char *id, hk_org *out, int *found);
+    int (*org_list)(void *conn, hk_req *req);
+    /* sets name, metadata, disabled and updated_at of org o->id from o */
+    int (*org_update)(void *conn, const hk_org *o, int64_t now);
+    /* open deliveries of org's webhooks not leased lose their due time (parked) */
+    int (*org_park)(void *conn, const char *org);
+    /* parked open deliveries of org's active webhooks (not deleted) become due at now */
+    int (*org_unpark)(void *conn, const char *org, int64_t now, int *count);
+    int (*session_insert)(void *conn, hk_req *req, const char *id, const char *webhook_ids);
+    /* the session of hash into k (id, org_id, scope, revoked_at, org_disabled), *expires and
+     * *webhook_ids (owned, "id id ... " or NULL); *found 0 if none */
+    int (*session_by_hash)(void *conn, const char *hash, hk_apikey *k, int64_t *expires,
+                           char **webhook_ids, int *found);
+    /* a row from u.session for req->org_id with id; webhook_ids: "id id ... " or NULL */
+    /* sets revoked_at of session u.session.id of req->org_id if not revoked yet */
+    int (*session_revoke)(void *conn, hk_req *req, int64_t *changed);
+    /* DELIVERY_SEARCH: up to limit + 1 rows (the caller trims and sets `more`) */
+    int (*delivery_search)(void *conn, hk_req *req);
+
     /* webhook id of org (not deleted) into *out, or NULL; org NULL: by id alone, deleted too */
     int (*webhook_get)(void *conn, const char *id, const char *org, hk_webhook **out);
     /* *found 1 if webhook id of org exists and is not deleted */
@@ -91,6 +116,8 @@ typedef struct hk_store_ops {
     /* a pending delivery id, due now, replaying delivery orig for webhook w */
     int (*replay_insert)(void *conn, const char *id, const char *orig, const hk_webhook *w,
                          int64_t now);
+    /* u.stats: the store's size (and rows with want_rows), as store.h says */
+    int (*store_stats)(void *conn, hk_req *req);
 
     /* operational events (opevents.h): the event id and type of delivery id into eid and type
      * (typelen bytes), *found 0 if none */

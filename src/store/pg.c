@@ -62,7 +62,8 @@ static const hk_store_ops pg_ops; /* below: the operational events call back thr
     "hk_ms(w.deleted_at), hk_ms(w.created_at), hk_ms(w.updated_at), "                              \
     "(SELECT string_agg(s.event_id, ' ' ORDER BY s.seq) FROM webhook_event_subscription s "        \
     "WHERE s.webhook_id = w.id AND s.is_enabled), w.retry_schedule, w.timeout_ms, "                \
-    "w.signing_key, w.previous_signing_key, hk_ms(w.previous_signing_key_expires_at)"
+    "w.signing_key, w.previous_signing_key, hk_ms(w.previous_signing_key_expires_at), "            \
+    "COALESCE((SELECT o.disabled FROM organization o WHERE o.id = w.organization_id), false)"
 
 #define DL_COLS                                                                                    \
     "d.id, d.webhook_id, d.webhook_event_id, d.replay_of_delivery_id, d.event_type, "              \
@@ -86,9 +87,13 @@ static const hk_store_ops pg_ops; /* below: the operational events call back thr
  * ids out of a 1,000,000-row backlog took seconds. */
 #define OPEN_STATUS_BY_ID "status::text IN ('pending', 'retrying')"
 
+/* a key, with its organization's disabled flag ('' = an admin key: no organization) */
 #define KEY_COLS                                                                                   \
     "id, organization_id, name, key_prefix, hk_ms(created_at), hk_ms(revoked_at), "                \
-    "hk_ms(last_used_at)"
+    "hk_ms(last_used_at), scope, COALESCE((SELECT o.disabled FROM organization o WHERE o.id = "    \
+    "api_key.organization_id), false)"
+
+#define ORG_COLS "id, name, metadata, disabled, hk_ms(created_at), hk_ms(updated_at)"
 
 enum {
     Q_PING,
@@ -97,6 +102,18 @@ enum {
     Q_KEY_LIST,
     Q_KEY_REVOKE,
     Q_KEY_COUNT,
+    Q_ORG_INSERT,
+    Q_ORG_ENSURE,
+    Q_ORG_GET,
+    Q_ORG_COUNT,
+    Q_ORG_LIST,
+    Q_ORG_UPDATE,
+    Q_ORG_PARK,
+    Q_ORG_UNPARK,
+    Q_SESSION_INSERT,
+    Q_SESSION_BY_HASH,
+    Q_SESSION_REVOKE,
+    Q_DL_SEARCH,
     Q_WH_INSERT,
     Q_WH_GET,
     Q_WH_BY_IDS,
@@ -141,10 +158,18 @@ enum {
     Q_DL_RESCHEDULE,
     Q_WH_ORG_LOCK,
     Q_HDR_INSERT,
+    Q_STATS_ROWS,
+    Q_STATS_BYTES,
     Q_DL_BRIEF,
     Q_WH_RECOVERED,
     Q_MAX
 };
+
+/* the live rows of table t and of its partitions, from the cumulative statistics */
+#define PG_LIVE(t)                                                                                 \
+    "(SELECT COALESCE(sum(n_live_tup), 0)::bigint FROM pg_stat_user_tables WHERE relid = '" t      \
+    "'::regclass OR relid IN (SELECT inhrelid FROM pg_inherits WHERE inhparent = '" t              \
+    "'::regclass))"
 
 static const char *const sql[Q_MAX] = {
     /* serializes webhook creates of one organization across nodes until the transaction ends,
@@ -156,12 +181,57 @@ static const char *const sql[Q_MAX] = {
     [Q_WH_ORG_LOCK] = "SELECT pg_advisory_xact_lock(hashtextextended('hookd.webhook.org:' || "
                       "$1, 0))",
     [Q_PING] = "SELECT 1",
+    /* hookd_store_rows, in HK_TBL_* order: the statistics' live rows of each table and of its
+     * partitions (an estimate, flushed by the backends about once a second) */
+    [Q_STATS_ROWS] = "SELECT " PG_LIVE("webhook_event") ", " PG_LIVE(
+        "webhook_delivery") ", " PG_LIVE("webhook_delivery_attempt") ", " PG_LIVE("webhook"),
+    /* hookd_store_bytes: every table of hookd's schema with its indexes and TOAST */
+    [Q_STATS_BYTES] = "SELECT COALESCE(sum(pg_total_relation_size(c.oid)), 0)::bigint FROM "
+                      "pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE "
+                      "c.relkind = 'r' AND n.nspname = current_schema()",
     [Q_KEY_INSERT] = "INSERT INTO api_key (id, organization_id, name, key_hash, key_prefix, "
-                     "created_at) VALUES ($1, $2, $3, $4, $5, hk_ts($6))",
+                     "created_at, scope) VALUES ($1, $2, $3, $4, $5, hk_ts($6), $7)",
     [Q_KEY_BY_HASH] = "SELECT " KEY_COLS " FROM api_key WHERE key_hash = $1",
-    [Q_KEY_LIST] = "SELECT " KEY_COLS " FROM api_key ORDER BY created_at, id",
+    [Q_KEY_LIST] = "SELECT " KEY_COLS " FROM api_key WHERE $1::text IS NULL OR organization_id "
+                   "= $1::text ORDER BY created_at, id",
     [Q_KEY_REVOKE] = "UPDATE api_key SET revoked_at = hk_ts($2) WHERE id = $1 AND revoked_at IS "
-                     "NULL",
+                     "NULL AND ($3::text IS NULL OR organization_id = $3::text)",
+    [Q_ORG_INSERT] = "INSERT INTO organization (id, name, metadata, disabled, created_at, "
+                     "updated_at) VALUES ($1, $2, $3, $4::boolean, hk_ts($5), hk_ts($5))",
+    [Q_ORG_ENSURE] = "INSERT INTO organization (id, name, created_at, updated_at) VALUES ($1, "
+                     "$1, hk_ts($2), hk_ts($2)) ON CONFLICT (id) DO NOTHING",
+    [Q_ORG_GET] = "SELECT " ORG_COLS " FROM organization WHERE id = $1",
+    [Q_ORG_COUNT] = "SELECT count(*) FROM organization",
+    [Q_ORG_LIST] = "SELECT " ORG_COLS " FROM organization ORDER BY created_at DESC, id DESC "
+                   "LIMIT $1 OFFSET $2",
+    [Q_ORG_UPDATE] = "UPDATE organization SET name = $2, metadata = $3, disabled = $4::boolean, "
+                     "updated_at = hk_ts($5) WHERE id = $1",
+    [Q_ORG_PARK] = "UPDATE webhook_delivery SET next_retry_at = NULL WHERE webhook_id IN "
+                   "(SELECT id FROM webhook WHERE organization_id = $1) AND " OPEN_STATUS
+                   " AND lease_owner IS NULL",
+    [Q_SESSION_INSERT] = "INSERT INTO portal_session (id, organization_id, token_hash, scope, "
+                         "created_at, expires_at, webhook_ids) VALUES ($1, $2, $3, $4, hk_ts($5), "
+                         "hk_ts($6), $7)",
+    [Q_SESSION_BY_HASH] = "SELECT id, organization_id, scope, hk_ms(revoked_at), "
+                          "hk_ms(expires_at), COALESCE((SELECT o.disabled FROM organization o "
+                          "WHERE o.id = portal_session.organization_id), false), webhook_ids "
+                          "FROM portal_session WHERE token_hash = $1",
+    [Q_DL_SEARCH] = "SELECT " DL_COLS DL_FROM " WHERE d.webhook_id IN (SELECT id FROM webhook "
+                    "WHERE organization_id = $1) AND ($2::webhook_delivery_status IS NULL OR "
+                    "d.status = $2::webhook_delivery_status) AND ($3::text IS NULL OR "
+                    "d.event_type = $3::text) AND ($4::text IS NULL OR d.webhook_id = $4::text) "
+                    "AND ($5::text IS NULL OR d.webhook_event_id = $5::text) AND ($6::text IS "
+                    "NULL OR d.id = $6::text) AND ($7::text IS NULL OR (e.idempotency_key = "
+                    "$7::text AND e.organization_id = $1)) AND ($8::bigint IS NULL OR "
+                    "d.created_at >= hk_ts($8::bigint)) AND ($9::bigint IS NULL OR d.created_at "
+                    "< hk_ts($9::bigint)) AND ($10::bigint IS NULL OR d.created_at < "
+                    "hk_ts($10::bigint) OR (d.created_at = hk_ts($10::bigint) AND d.id < "
+                    "$11::text)) ORDER BY d.created_at DESC, d.id DESC LIMIT $12",
+    [Q_SESSION_REVOKE] = "UPDATE portal_session SET revoked_at = hk_ts($2) WHERE id = $1 AND "
+                         "organization_id = $3 AND revoked_at IS NULL",
+    [Q_ORG_UNPARK] = "UPDATE webhook_delivery SET next_retry_at = hk_ts($2) WHERE webhook_id IN "
+                     "(SELECT id FROM webhook WHERE organization_id = $1 AND status = 'active' "
+                     "AND deleted_at IS NULL) AND " OPEN_STATUS " AND next_retry_at IS NULL",
     [Q_KEY_COUNT] = "SELECT count(*) FROM api_key",
     [Q_WH_INSERT] = "INSERT INTO webhook (id, name, url, secret, organization_id, user_id, "
                     "status, custom_headers, rate_limit_enabled, max_requests_per_minute, "
@@ -670,6 +740,7 @@ static hk_webhook *row_webhook(PGresult *r, int i)
     w->signing_key = g_text(r, i, 25);
     w->prev_signing_key = g_text(r, i, 26);
     w->prev_signing_key_expires_at = g_i64(r, i, 27);
+    w->org_disabled = g_bool(r, i, 28);
     /* subscriptions: event patterns never hold a space (validated), so ' ' separates them */
     const char *s = PQgetisnull(r, i, 22) ? "" : PQgetvalue(r, i, 22);
     int cap = 0;
@@ -957,6 +1028,8 @@ static void row_key(PGresult *r, int i, hk_apikey *k)
     k->created_at = g_i64(r, i, 4);
     k->revoked_at = g_i64(r, i, 5);
     k->last_used_at = g_i64(r, i, 6);
+    k->scope = hk_scope_parse(PQgetvalue(r, i, 7)) == HK_SCOPE_READ ? HK_SCOPE_READ : HK_SCOPE_FULL;
+    k->org_disabled = g_bool(r, i, 8);
 }
 
 static int pg_key_by_hash(void *conn, const char *hash, hk_apikey *k, int *found)
@@ -981,13 +1054,16 @@ static int pg_key_insert(void *conn, hk_req *req, const char *id)
     p_text(&p, req->u.key_create.key_hash);
     p_text(&p, req->u.key_create.prefix);
     p_i64(&p, req->now);
+    p_text(&p, hk_scope_name(req->u.key_create.scope));
     return run(conn, Q_KEY_INSERT, &p, NULL);
 }
 
 static int pg_key_list(void *conn, hk_req *req)
 {
     PGresult *r;
-    int rc = run(conn, Q_KEY_LIST, NULL, &r);
+    pp p = {0};
+    p_text(&p, req->u.key_list.org);
+    int rc = run(conn, Q_KEY_LIST, &p, &r);
     if (rc) return rc;
     int n = PQntuples(r);
     req->u.key_list.items = hk_calloc((size_t)(n ? n : 1), sizeof(hk_apikey));
@@ -1002,6 +1078,7 @@ static int pg_key_revoke(void *conn, hk_req *req, int64_t *changed)
     pp p = {0};
     p_text(&p, req->u.key_revoke.id);
     p_i64(&p, req->now);
+    p_text(&p, req->u.key_revoke.org);
     int64_t n = run_count(conn, Q_KEY_REVOKE, &p);
     if (n < 0) return (int)n;
     *changed = n;
@@ -1015,6 +1092,148 @@ static int pg_key_count(void *conn, hk_req *req)
     if (rc) return rc;
     req->u.key_count.count = g_i64(r, 0, 0);
     PQclear(r);
+    return HK_OK;
+}
+
+/* ---- organizations ------------------------------------------------------------------------- */
+
+static void row_org(PGresult *r, int i, hk_org *o)
+{
+    hk_strlcpy(o->id, PQgetisnull(r, i, 0) ? "" : PQgetvalue(r, i, 0), sizeof o->id);
+    o->name = g_text(r, i, 1);
+    o->metadata = g_text(r, i, 2);
+    o->disabled = g_bool(r, i, 3);
+    o->created_at = g_i64(r, i, 4);
+    o->updated_at = g_i64(r, i, 5);
+}
+
+static int pg_org_insert(void *conn, hk_req *req, const char *id)
+{
+    pp p = {0};
+    p_text(&p, id);
+    p_text(&p, (req->u.org.has & HK_OF_NAME) ? req->u.org.name : id);
+    p_text(&p, (req->u.org.has & HK_OF_METADATA) ? req->u.org.metadata : "{}");
+    p_text(&p, (req->u.org.has & HK_OF_DISABLED) && req->u.org.disabled ? "true" : "false");
+    p_i64(&p, req->now);
+    return run(conn, Q_ORG_INSERT, &p, NULL);
+}
+
+static int pg_org_ensure(void *conn, const char *id, int64_t now)
+{
+    pp p = {0};
+    p_text(&p, id);
+    p_i64(&p, now);
+    return run(conn, Q_ORG_ENSURE, &p, NULL);
+}
+
+static int pg_org_get(void *conn, const char *id, hk_org *out, int *found)
+{
+    pp p = {0};
+    p_text(&p, id);
+    PGresult *r;
+    int rc = run(conn, Q_ORG_GET, &p, &r);
+    if (rc) return rc;
+    *found = PQntuples(r) > 0;
+    if (*found) row_org(r, 0, out);
+    PQclear(r);
+    return HK_OK;
+}
+
+static int pg_org_list(void *conn, hk_req *req)
+{
+    PGresult *r;
+    int rc = run(conn, Q_ORG_COUNT, NULL, &r);
+    if (rc) return rc;
+    req->u.org_list.total = g_i64(r, 0, 0);
+    PQclear(r);
+    pp p = {0};
+    p_i64(&p, req->u.org_list.limit);
+    p_i64(&p, (int64_t)(req->u.org_list.page - 1) * req->u.org_list.limit);
+    if ((rc = run(conn, Q_ORG_LIST, &p, &r))) return rc;
+    int n = PQntuples(r);
+    req->u.org_list.items = hk_calloc((size_t)(n ? n : 1), sizeof(hk_org));
+    for (int i = 0; i < n; i++) row_org(r, i, &req->u.org_list.items[i]);
+    req->u.org_list.n = n;
+    PQclear(r);
+    return HK_OK;
+}
+
+static int pg_org_update(void *conn, const hk_org *o, int64_t now)
+{
+    pp p = {0};
+    p_text(&p, o->id);
+    p_text(&p, o->name);
+    p_text(&p, o->metadata);
+    p_text(&p, o->disabled ? "true" : "false");
+    p_i64(&p, now);
+    return run(conn, Q_ORG_UPDATE, &p, NULL);
+}
+
+static int pg_org_park(void *conn, const char *org)
+{
+    pp p = {0};
+    p_text(&p, org);
+    return run(conn, Q_ORG_PARK, &p, NULL);
+}
+
+static int pg_org_unpark(void *conn, const char *org, int64_t now, int *count)
+{
+    pp p = {0};
+    p_text(&p, org);
+    p_i64(&p, now);
+    int64_t n = run_count(conn, Q_ORG_UNPARK, &p);
+    if (n < 0) return (int)n;
+    if (count) *count = (int)n;
+    return HK_OK;
+}
+
+/* ---- portal sessions ----------------------------------------------------------------------- */
+
+static int pg_session_insert(void *conn, hk_req *req, const char *id, const char *webhook_ids)
+{
+    pp p = {0};
+    p_text(&p, id);
+    p_text(&p, req->org_id);
+    p_text(&p, req->u.session.token_hash);
+    p_text(&p, hk_scope_name(req->u.session.scope));
+    p_i64(&p, req->now);
+    p_i64(&p, req->u.session.expires_at);
+    p_text(&p, webhook_ids);
+    return run(conn, Q_SESSION_INSERT, &p, NULL);
+}
+
+static int pg_session_by_hash(void *conn, const char *hash, hk_apikey *k, int64_t *expires,
+                              char **webhook_ids, int *found)
+{
+    pp p = {0};
+    p_text(&p, hash);
+    PGresult *r;
+    int rc = run(conn, Q_SESSION_BY_HASH, &p, &r);
+    if (rc) return rc;
+    *found = PQntuples(r) > 0;
+    if (*found) {
+        g_id(r, 0, 0, k->id);
+        k->org_id = g_text(r, 0, 1);
+        k->scope =
+            hk_scope_parse(PQgetvalue(r, 0, 2)) == HK_SCOPE_READ ? HK_SCOPE_READ : HK_SCOPE_FULL;
+        k->revoked_at = g_i64(r, 0, 3);
+        *expires = g_i64(r, 0, 4);
+        k->org_disabled = g_bool(r, 0, 5);
+        *webhook_ids = g_text(r, 0, 6);
+    }
+    PQclear(r);
+    return HK_OK;
+}
+
+static int pg_session_revoke(void *conn, hk_req *req, int64_t *changed)
+{
+    pp p = {0};
+    p_text(&p, req->u.session.id);
+    p_i64(&p, req->now);
+    p_text(&p, req->org_id);
+    int64_t n = run_count(conn, Q_SESSION_REVOKE, &p);
+    if (n < 0) return (int)n;
+    *changed = n;
     return HK_OK;
 }
 
@@ -1449,6 +1668,33 @@ static int pg_delivery_list(void *conn, hk_req *req)
     req->u.dl_list.n = n;
     PQclear(r);
     return load_attempts(c, req->u.dl_list.items, n);
+}
+
+static int pg_delivery_search(void *conn, hk_req *req)
+{
+    pgc *c = conn;
+    PGresult *r;
+    pp p = {0};
+    p_text(&p, req->org_id);
+    p_text(&p, req->u.dl_search.status >= 0 ? hk_dl_status_name(req->u.dl_search.status) : NULL);
+    p_text(&p, req->u.dl_search.event_type);
+    p_text(&p, req->u.dl_search.webhook_id);
+    p_text(&p, req->u.dl_search.event_id);
+    p_text(&p, req->u.dl_search.delivery_id);
+    p_text(&p, req->u.dl_search.idem_key);
+    p_time(&p, req->u.dl_search.since);
+    p_time(&p, req->u.dl_search.until);
+    p_time(&p, req->u.dl_search.before_at);
+    p_text(&p, req->u.dl_search.before_id ? req->u.dl_search.before_id : "");
+    p_i64(&p, req->u.dl_search.limit + 1);
+    int rc = run(c, Q_DL_SEARCH, &p, &r);
+    if (rc) return rc;
+    int n = PQntuples(r);
+    req->u.dl_search.items = hk_calloc((size_t)(n ? n : 1), sizeof(hk_delivery));
+    for (int i = 0; i < n; i++) row_delivery(r, i, &req->u.dl_search.items[i]);
+    req->u.dl_search.n = n;
+    PQclear(r);
+    return load_attempts(c, req->u.dl_search.items, n);
 }
 
 static int pg_delivery_get(void *conn, hk_req *req)
@@ -2052,6 +2298,22 @@ static int pg_ping_req(void *conn, hk_req *req)
     return run(conn, Q_PING, NULL, NULL);
 }
 
+/* u.stats: the relations' size on disk and, with want_rows, the live-row estimates. */
+static int pg_store_stats(void *conn, hk_req *req)
+{
+    PGresult *r;
+    int rc = run(conn, Q_STATS_BYTES, NULL, &r);
+    if (rc) return rc;
+    req->u.stats.bytes = g_i64(r, 0, 0);
+    PQclear(r);
+    if (!req->u.stats.want_rows) return HK_OK;
+    rc = run(conn, Q_STATS_ROWS, NULL, &r);
+    if (rc) return rc;
+    for (int i = 0; i < HK_TBL_MAX && i < PQnfields(r); i++) req->u.stats.rows[i] = g_i64(r, 0, i);
+    PQclear(r);
+    return HK_OK;
+}
+
 static int pg_begin(void *conn)
 {
     pgc *c = conn;
@@ -2393,6 +2655,7 @@ static int pg_startup(void *conn, const char *node_id, char *err, size_t errlen)
 
 static const hk_store_ops pg_ops = {
     .ping = pg_ping_req,
+    .store_stats = pg_store_stats,
     .key_by_hash = pg_key_by_hash,
     .key_insert = pg_key_insert,
     .key_list = pg_key_list,
@@ -2406,6 +2669,17 @@ static const hk_store_ops pg_ops = {
     .webhook_update = pg_webhook_update,
     .subs_delete = pg_subs_delete,
     .subs_insert = pg_subs_insert,
+    .org_insert = pg_org_insert,
+    .org_ensure = pg_org_ensure,
+    .org_get = pg_org_get,
+    .org_list = pg_org_list,
+    .org_update = pg_org_update,
+    .org_park = pg_org_park,
+    .org_unpark = pg_org_unpark,
+    .session_insert = pg_session_insert,
+    .session_by_hash = pg_session_by_hash,
+    .session_revoke = pg_session_revoke,
+    .delivery_search = pg_delivery_search,
     .webhook_park = pg_webhook_park,
     .webhook_unpark = pg_webhook_unpark,
     .webhook_list = pg_webhook_list,

@@ -178,20 +178,52 @@ static const char *const hk_pg_migrations[] = {
     "  USING request_headers::json,"
     "  ALTER COLUMN request_body TYPE json USING request_body::json;",
 
-    /* per-webhook delivery policy (docs/API.md "Delivery policy"): the webhook's own retry
+    /* 5: per-webhook delivery policy (docs/API.md "Delivery policy"): the webhook's own retry
      * schedule ("1s,5s,30s", as HOOKD_RETRY_SCHEDULE) and attempt deadline in ms; NULL = the
      * global option. Adding NULL columns rewrites nothing. */
     "ALTER TABLE webhook ADD COLUMN retry_schedule text,"
     "  ADD COLUMN timeout_ms integer;",
 
-    /* Ed25519 signatures (scheme "ed25519", Standard Webhooks v1a): the webhook's private key
+    /* 6: Ed25519 signatures (scheme "ed25519", Standard Webhooks v1a): the private key
      * ("whsk_" + base64, encrypted like the secret with WEBHOOK_ENCRYPTION_KEY) and, during a
      * key rotation's grace period, the previous one and when it stops signing. NULL: none. */
     "ALTER TABLE webhook ADD COLUMN signing_key text,"
     "  ADD COLUMN previous_signing_key text,"
     "  ADD COLUMN previous_signing_key_expires_at timestamptz;",
 
-    /* operational events (src/store/opevents.h): true while a webhook set active again after
+    /* 7: tenancy (SPEC §7): organizations as rows, backfilled from the organizations that keys
+     * and webhooks name (made implicitly until now), and a scope per key. An admin key has
+     * organization_id '' (no organization: the id charset has no empty id). metadata is text
+     * holding a JSON object hookd validated: it is only ever read back whole. */
+    "CREATE TABLE organization ("
+    "  id text PRIMARY KEY,"
+    "  name text NOT NULL,"
+    "  metadata text NOT NULL DEFAULT '{}',"
+    "  disabled boolean NOT NULL DEFAULT false,"
+    "  created_at timestamptz NOT NULL,"
+    "  updated_at timestamptz NOT NULL);"
+    "CREATE INDEX organization_created ON organization (created_at, id);"
+    "INSERT INTO organization (id, name, created_at, updated_at)"
+    "  SELECT organization_id, organization_id, min(created_at), min(created_at) FROM"
+    "  (SELECT organization_id, created_at FROM api_key UNION ALL"
+    "   SELECT organization_id, created_at FROM webhook) s"
+    "  WHERE organization_id <> '' GROUP BY organization_id ON CONFLICT (id) DO NOTHING;"
+    "ALTER TABLE api_key ADD COLUMN scope text NOT NULL DEFAULT 'full'"
+    "  CHECK (scope IN ('full', 'read'));"
+    "CREATE INDEX api_key_org ON api_key (organization_id, created_at);"
+    /* portal sessions: short-lived bearer tokens of one organization, stored hashed */
+    "CREATE TABLE portal_session ("
+    "  id text PRIMARY KEY,"
+    "  organization_id text NOT NULL,"
+    "  token_hash text NOT NULL UNIQUE,"
+    "  scope text NOT NULL DEFAULT 'full' CHECK (scope IN ('full', 'read')),"
+    "  created_at timestamptz NOT NULL,"
+    "  expires_at timestamptz NOT NULL,"
+    "  revoked_at timestamptz,"
+    "  webhook_ids text);"
+    "CREATE INDEX portal_session_org ON portal_session (organization_id, created_at);",
+
+    /* 8: operational events (src/store/opevents.h): true while a webhook set active again after
      * `failed` has not delivered since (its first success emits hookd.webhook.recovered and
      * clears it). An expand step (a defaulted column, no rewrite since PostgreSQL 11). */
     "ALTER TABLE webhook ADD COLUMN IF NOT EXISTS recovering boolean NOT NULL DEFAULT false;",

@@ -339,7 +339,7 @@ hk_job *hk_job_from_row(const hk_job_row *r, hk_bodies *bodies)
 
 int hk_claim_keeps(const hk_webhook *wh)
 {
-    return wh && wh->status == HK_WH_ACTIVE && !wh->deleted_at;
+    return wh && wh->status == HK_WH_ACTIVE && !wh->deleted_at && !wh->org_disabled;
 }
 
 /* ---- results: a webhook's health ---------------------------------------------------------- */

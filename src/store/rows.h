@@ -157,7 +157,7 @@ void hk_bodies_free(hk_bodies *b); /* drops the cache's references; jobs keep th
 hk_job *hk_job_from_row(const hk_job_row *r, hk_bodies *bodies);
 
 /* 1 if a claimed delivery of webhook wh (NULL: gone) may be handed to the dispatcher; 0 if it
- * is to be parked instead (the webhook is not active, or deleted). */
+ * is to be parked instead (the webhook is not active, or deleted, or its organization disabled). */
 int hk_claim_keeps(const hk_webhook *wh);
 
 /* ---- results: a webhook's health ---------------------------------------------------------- */

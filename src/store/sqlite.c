@@ -39,7 +39,8 @@ static const hk_store_ops sq_ops; /* below: the operational events call back thr
     "user_id, status, custom_headers, rate_limit_enabled, max_requests_per_minute, "               \
     "max_retries, filtering_options, signature_schemes, last_triggered_at, success_count, "        \
     "failure_count, consecutive_failures, deleted_at, created_at, updated_at, retry_schedule, "    \
-    "timeout_ms, signing_key, previous_signing_key, previous_signing_key_expires_at"
+    "timeout_ms, signing_key, previous_signing_key, previous_signing_key_expires_at, "             \
+    "COALESCE((SELECT o.disabled FROM organization o WHERE o.id = webhook.organization_id), 0)"
 
 #define DL_COLS                                                                                    \
     "d.id, d.webhook_id, d.webhook_event_id, d.replay_of_delivery_id, d.event_type, "              \
@@ -55,6 +56,13 @@ static const hk_store_ops sq_ops; /* below: the operational events call back thr
 
 #define OPEN_STATUS "status IN ('pending','retrying')"
 
+/* a key, with its organization's disabled flag ('' = an admin key: no organization) */
+#define KEY_COLS                                                                                   \
+    "id, organization_id, name, key_prefix, created_at, revoked_at, last_used_at, scope, "         \
+    "COALESCE((SELECT o.disabled FROM organization o WHERE o.id = api_key.organization_id), 0)"
+
+#define ORG_COLS "id, name, metadata, disabled, created_at, updated_at"
+
 enum {
     S_BEGIN_W,
     S_BEGIN_R,
@@ -69,6 +77,18 @@ enum {
     S_KEY_LIST,
     S_KEY_REVOKE,
     S_KEY_COUNT,
+    S_ORG_INSERT,
+    S_ORG_ENSURE,
+    S_ORG_GET,
+    S_ORG_COUNT,
+    S_ORG_LIST,
+    S_ORG_UPDATE,
+    S_ORG_PARK,
+    S_ORG_UNPARK,
+    S_SESSION_INSERT,
+    S_SESSION_BY_HASH,
+    S_SESSION_REVOKE,
+    S_DL_SEARCH,
     S_WH_INSERT,
     S_WH_GET,
     S_WH_BY_ID,
@@ -116,6 +136,8 @@ enum {
     S_CLAIM_ONE,
     S_DUE_SCAN,
     S_HDR_INSERT,
+    S_STATS_ROWS,
+    S_STATS_BYTES,
     S_DL_BRIEF,
     S_WH_RECOVERED,
     S_MAX
@@ -131,12 +153,45 @@ static const char *const sql[S_MAX] = {
     [S_ROLLBACK_TO] = "ROLLBACK TO req",
     [S_PING] = "SELECT 1",
     [S_KEY_INSERT] = "INSERT INTO api_key (id, organization_id, name, key_hash, key_prefix, "
-                     "created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-    [S_KEY_BY_HASH] = "SELECT id, organization_id, name, key_prefix, created_at, revoked_at, "
-                      "last_used_at FROM api_key WHERE key_hash = ?1",
-    [S_KEY_LIST] = "SELECT id, organization_id, name, key_prefix, created_at, revoked_at, "
-                   "last_used_at FROM api_key ORDER BY created_at, id",
-    [S_KEY_REVOKE] = "UPDATE api_key SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL",
+                     "created_at, scope) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    [S_KEY_BY_HASH] = "SELECT " KEY_COLS " FROM api_key WHERE key_hash = ?1",
+    [S_KEY_LIST] = "SELECT " KEY_COLS " FROM api_key WHERE ?1 IS NULL OR organization_id = ?1 "
+                   "ORDER BY created_at, id",
+    [S_KEY_REVOKE] = "UPDATE api_key SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL "
+                     "AND (?3 IS NULL OR organization_id = ?3)",
+    [S_ORG_INSERT] = "INSERT INTO organization (id, name, metadata, disabled, created_at, "
+                     "updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
+    [S_ORG_ENSURE] = "INSERT OR IGNORE INTO organization (id, name, created_at, updated_at) "
+                     "VALUES (?1, ?1, ?2, ?2)",
+    [S_ORG_GET] = "SELECT " ORG_COLS " FROM organization WHERE id = ?1",
+    [S_ORG_COUNT] = "SELECT COUNT(*) FROM organization",
+    [S_ORG_LIST] = "SELECT " ORG_COLS " FROM organization ORDER BY created_at DESC, id DESC "
+                   "LIMIT ?1 OFFSET ?2",
+    [S_ORG_UPDATE] = "UPDATE organization SET name = ?2, metadata = ?3, disabled = ?4, "
+                     "updated_at = ?5 WHERE id = ?1",
+    [S_ORG_PARK] = "UPDATE webhook_delivery SET next_retry_at = NULL WHERE webhook_id IN "
+                   "(SELECT id FROM webhook WHERE organization_id = ?1) AND " OPEN_STATUS
+                   " AND lease_owner IS NULL",
+    [S_SESSION_INSERT] = "INSERT INTO portal_session (id, organization_id, token_hash, scope, "
+                         "created_at, expires_at, webhook_ids) VALUES (?1, ?2, ?3, ?4, ?5, ?6, "
+                         "?7)",
+    [S_SESSION_BY_HASH] = "SELECT id, organization_id, scope, revoked_at, expires_at, "
+                          "COALESCE((SELECT o.disabled FROM organization o WHERE o.id = "
+                          "portal_session.organization_id), 0), webhook_ids FROM portal_session "
+                          "WHERE token_hash = ?1",
+    [S_DL_SEARCH] = "SELECT " DL_COLS DL_FROM " WHERE d.webhook_id IN (SELECT id FROM webhook "
+                    "WHERE organization_id = ?1) AND (?2 IS NULL OR d.status = ?2) AND (?3 IS "
+                    "NULL OR d.event_type = ?3) AND (?4 IS NULL OR d.webhook_id = ?4) AND (?5 IS "
+                    "NULL OR d.webhook_event_id = ?5) AND (?6 IS NULL OR d.id = ?6) AND (?7 IS "
+                    "NULL OR (e.idempotency_key = ?7 AND e.organization_id = ?1)) AND (?8 IS NULL "
+                    "OR d.created_at >= ?8) AND (?9 IS NULL OR d.created_at < ?9) AND (?10 IS "
+                    "NULL OR d.created_at < ?10 OR (d.created_at = ?10 AND d.id < ?11)) ORDER BY "
+                    "d.created_at DESC, d.id DESC LIMIT ?12",
+    [S_SESSION_REVOKE] = "UPDATE portal_session SET revoked_at = ?2 WHERE id = ?1 AND "
+                         "organization_id = ?3 AND revoked_at IS NULL",
+    [S_ORG_UNPARK] = "UPDATE webhook_delivery SET next_retry_at = ?2 WHERE webhook_id IN "
+                     "(SELECT id FROM webhook WHERE organization_id = ?1 AND status = 'active' "
+                     "AND deleted_at IS NULL) AND " OPEN_STATUS " AND next_retry_at IS NULL",
     [S_KEY_COUNT] = "SELECT COUNT(*) FROM api_key",
     [S_WH_INSERT] = "INSERT INTO webhook (id, name, url, secret, organization_id, user_id, "
                     "status, custom_headers, rate_limit_enabled, max_requests_per_minute, "
@@ -270,6 +325,12 @@ static const char *const sql[S_MAX] = {
                    " AND lease_owner IS NULL AND next_retry_at IS NOT NULL AND "
                    "(next_retry_at, rowid) > (?1, ?2) AND next_retry_at <= ?3 "
                    "ORDER BY next_retry_at, rowid LIMIT ?4",
+    /* hookd_store_rows, in HK_TBL_* order (each count reads the table's smallest index) */
+    [S_STATS_ROWS] = "SELECT (SELECT count(*) FROM webhook_event), (SELECT count(*) FROM "
+                     "webhook_delivery), (SELECT count(*) FROM webhook_delivery_attempt), "
+                     "(SELECT count(*) FROM webhook)",
+    [S_STATS_BYTES] = "SELECT p.page_count * s.page_size FROM pragma_page_count() p, "
+                      "pragma_page_size() s",
 };
 
 typedef struct sq {
@@ -431,6 +492,7 @@ static hk_webhook *row_webhook(sqlite3_stmt *s)
     w->signing_key = c_text(s, 24);
     w->prev_signing_key = c_text(s, 25);
     w->prev_signing_key_expires_at = c_i64(s, 26);
+    w->org_disabled = (int)c_i64(s, 27);
     return w;
 }
 
@@ -681,6 +743,10 @@ static void row_key(sqlite3_stmt *s, hk_apikey *k)
     k->created_at = c_i64(s, 4);
     k->revoked_at = c_i64(s, 5);
     k->last_used_at = c_i64(s, 6);
+    k->scope = hk_scope_parse((const char *)sqlite3_column_text(s, 7)) == HK_SCOPE_READ
+                   ? HK_SCOPE_READ
+                   : HK_SCOPE_FULL;
+    k->org_disabled = (int)c_i64(s, 8);
 }
 
 static int sq_key_by_hash(void *conn, const char *hash, hk_apikey *k, int *found)
@@ -706,6 +772,7 @@ static int sq_key_insert(void *conn, hk_req *req, const char *id)
     b_text(s, 4, req->u.key_create.key_hash);
     b_text(s, 5, req->u.key_create.prefix);
     b_i64(s, 6, req->now);
+    b_text(s, 7, hk_scope_name(req->u.key_create.scope));
     return run(c, s, "key insert");
 }
 
@@ -713,6 +780,7 @@ static int sq_key_list(void *conn, hk_req *req)
 {
     sq *c = conn;
     PS(s, S_KEY_LIST);
+    b_text(s, 1, req->u.key_list.org);
     int rc, cap = 0;
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
         if (req->u.key_list.n == cap) {
@@ -735,6 +803,7 @@ static int sq_key_revoke(void *conn, hk_req *req, int64_t *changed)
     PS(s, S_KEY_REVOKE);
     b_text(s, 1, req->u.key_revoke.id);
     b_i64(s, 2, req->now);
+    b_text(s, 3, req->u.key_revoke.org);
     int rc = run(c, s, "key revoke");
     *changed = sqlite3_changes(c->db);
     return rc;
@@ -749,6 +818,163 @@ static int sq_key_count(void *conn, hk_req *req)
     int r = map_rc(c, rc, "key count");
     sqlite3_reset(s);
     return r;
+}
+
+/* ---- organizations ------------------------------------------------------------------------- */
+
+static void row_org(sqlite3_stmt *s, hk_org *o)
+{
+    const unsigned char *id = sqlite3_column_text(s, 0);
+    hk_strlcpy(o->id, id ? (const char *)id : "", sizeof o->id);
+    o->name = c_text(s, 1);
+    o->metadata = c_text(s, 2);
+    o->disabled = c_i64(s, 3) != 0;
+    o->created_at = c_i64(s, 4);
+    o->updated_at = c_i64(s, 5);
+}
+
+static int sq_org_insert(void *conn, hk_req *req, const char *id)
+{
+    sq *c = conn;
+    PS(s, S_ORG_INSERT);
+    b_text(s, 1, id);
+    b_text(s, 2, (req->u.org.has & HK_OF_NAME) ? req->u.org.name : id);
+    b_text(s, 3, (req->u.org.has & HK_OF_METADATA) ? req->u.org.metadata : "{}");
+    b_i64(s, 4, (req->u.org.has & HK_OF_DISABLED) && req->u.org.disabled);
+    b_i64(s, 5, req->now);
+    return run(c, s, "organization insert");
+}
+
+static int sq_org_ensure(void *conn, const char *id, int64_t now)
+{
+    sq *c = conn;
+    PS(s, S_ORG_ENSURE);
+    b_text(s, 1, id);
+    b_i64(s, 2, now);
+    return run(c, s, "organization ensure");
+}
+
+static int sq_org_get(void *conn, const char *id, hk_org *out, int *found)
+{
+    sq *c = conn;
+    PS(s, S_ORG_GET);
+    b_text(s, 1, id);
+    int rc = sqlite3_step(s);
+    *found = rc == SQLITE_ROW;
+    if (*found) row_org(s, out);
+    int r = map_rc(c, rc, "organization");
+    sqlite3_reset(s);
+    return r;
+}
+
+static int sq_org_list(void *conn, hk_req *req)
+{
+    sq *c = conn;
+    PS(cnt, S_ORG_COUNT);
+    int rc = sqlite3_step(cnt);
+    req->u.org_list.total = rc == SQLITE_ROW ? c_i64(cnt, 0) : 0;
+    rc = map_rc(c, rc, "organization count");
+    sqlite3_reset(cnt);
+    if (rc) return rc;
+    PS(s, S_ORG_LIST);
+    b_i64(s, 1, req->u.org_list.limit);
+    b_i64(s, 2, (int64_t)(req->u.org_list.page - 1) * req->u.org_list.limit);
+    int cap = 0;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        if (req->u.org_list.n == cap) {
+            cap = cap ? cap * 2 : 16;
+            req->u.org_list.items = hk_realloc(req->u.org_list.items, sizeof(hk_org) * (size_t)cap);
+        }
+        hk_org *o = &req->u.org_list.items[req->u.org_list.n++];
+        memset(o, 0, sizeof *o);
+        row_org(s, o);
+    }
+    rc = map_rc(c, rc, "organization list");
+    sqlite3_reset(s);
+    return rc;
+}
+
+static int sq_org_update(void *conn, const hk_org *o, int64_t now)
+{
+    sq *c = conn;
+    PS(s, S_ORG_UPDATE);
+    b_text(s, 1, o->id);
+    b_text(s, 2, o->name);
+    b_text(s, 3, o->metadata);
+    b_i64(s, 4, o->disabled);
+    b_i64(s, 5, now);
+    return run(c, s, "organization update");
+}
+
+static int sq_org_park(void *conn, const char *org)
+{
+    sq *c = conn;
+    PS(s, S_ORG_PARK);
+    b_text(s, 1, org);
+    return run(c, s, "organization park");
+}
+
+static int sq_org_unpark(void *conn, const char *org, int64_t now, int *count)
+{
+    sq *c = conn;
+    PS(s, S_ORG_UNPARK);
+    b_text(s, 1, org);
+    b_i64(s, 2, now);
+    int rc = run(c, s, "organization unpark");
+    if (count) *count = sqlite3_changes(c->db);
+    return rc;
+}
+
+/* ---- portal sessions ----------------------------------------------------------------------- */
+
+static int sq_session_insert(void *conn, hk_req *req, const char *id, const char *webhook_ids)
+{
+    sq *c = conn;
+    PS(s, S_SESSION_INSERT);
+    b_text(s, 1, id);
+    b_text(s, 2, req->org_id);
+    b_text(s, 3, req->u.session.token_hash);
+    b_text(s, 4, hk_scope_name(req->u.session.scope));
+    b_i64(s, 5, req->now);
+    b_i64(s, 6, req->u.session.expires_at);
+    b_text(s, 7, webhook_ids);
+    return run(c, s, "session insert");
+}
+
+static int sq_session_by_hash(void *conn, const char *hash, hk_apikey *k, int64_t *expires,
+                              char **webhook_ids, int *found)
+{
+    sq *c = conn;
+    PS(s, S_SESSION_BY_HASH);
+    b_text(s, 1, hash);
+    int rc = sqlite3_step(s);
+    *found = rc == SQLITE_ROW;
+    if (*found) {
+        c_id(s, 0, k->id);
+        k->org_id = c_text(s, 1);
+        k->scope = hk_scope_parse((const char *)sqlite3_column_text(s, 2)) == HK_SCOPE_READ
+                       ? HK_SCOPE_READ
+                       : HK_SCOPE_FULL;
+        k->revoked_at = c_i64(s, 3);
+        *expires = c_i64(s, 4);
+        k->org_disabled = (int)c_i64(s, 5);
+        *webhook_ids = c_text(s, 6);
+    }
+    int r = map_rc(c, rc, "session lookup");
+    sqlite3_reset(s);
+    return r;
+}
+
+static int sq_session_revoke(void *conn, hk_req *req, int64_t *changed)
+{
+    sq *c = conn;
+    PS(s, S_SESSION_REVOKE);
+    b_text(s, 1, req->u.session.id);
+    b_i64(s, 2, req->now);
+    b_text(s, 3, req->org_id);
+    int rc = run(c, s, "session revoke");
+    *changed = sqlite3_changes(c->db);
+    return rc;
 }
 
 /* ---- ingest -------------------------------------------------------------------------------- */
@@ -1063,6 +1289,49 @@ static int sq_delivery_list(void *conn, hk_req *req)
     sqlite3_reset(s);
     for (int i = 0; !rc && i < req->u.dl_list.n; i++)
         rc = load_attempts(c, &req->u.dl_list.items[i]);
+    return rc;
+}
+
+static void b_opt_i64(sqlite3_stmt *s, int i, int64_t v) /* 0 = NULL */
+{
+    if (v)
+        sqlite3_bind_int64(s, i, v);
+    else
+        sqlite3_bind_null(s, i);
+}
+
+static int sq_delivery_search(void *conn, hk_req *req)
+{
+    sq *c = conn;
+    int rc;
+    PS(s, S_DL_SEARCH);
+    b_text(s, 1, req->org_id);
+    b_text(s, 2, req->u.dl_search.status >= 0 ? hk_dl_status_name(req->u.dl_search.status) : NULL);
+    b_text(s, 3, req->u.dl_search.event_type);
+    b_text(s, 4, req->u.dl_search.webhook_id);
+    b_text(s, 5, req->u.dl_search.event_id);
+    b_text(s, 6, req->u.dl_search.delivery_id);
+    b_text(s, 7, req->u.dl_search.idem_key);
+    b_opt_i64(s, 8, req->u.dl_search.since);
+    b_opt_i64(s, 9, req->u.dl_search.until);
+    b_opt_i64(s, 10, req->u.dl_search.before_at);
+    b_text(s, 11, req->u.dl_search.before_id ? req->u.dl_search.before_id : "");
+    b_i64(s, 12, req->u.dl_search.limit + 1);
+    int cap = 0;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        if (req->u.dl_search.n == cap) {
+            cap = cap ? cap * 2 : 16;
+            req->u.dl_search.items =
+                hk_realloc(req->u.dl_search.items, sizeof(hk_delivery) * (size_t)cap);
+        }
+        hk_delivery *d = &req->u.dl_search.items[req->u.dl_search.n++];
+        memset(d, 0, sizeof *d);
+        row_delivery(s, d);
+    }
+    rc = map_rc(c, rc, "delivery search");
+    sqlite3_reset(s);
+    for (int i = 0; !rc && i < req->u.dl_search.n; i++)
+        rc = load_attempts(c, &req->u.dl_search.items[i]);
     return rc;
 }
 
@@ -1528,6 +1797,37 @@ static int sq_replay_insert(void *conn, const char *id, const char *orig, const 
     return run(c, s, "replay insert");
 }
 
+/* ---- store size (hookd_store_rows, hookd_store_bytes) -------------------------------------- */
+
+/* u.stats: the database's pages (freelist included: what the file holds) plus the -wal file
+ * beside it (its size on disk: it only shrinks when a checkpoint truncates it), and with
+ * want_rows the exact count of each table. */
+static int sq_store_stats(void *conn, hk_req *req)
+{
+    sq *c = conn;
+    PS(b, S_STATS_BYTES);
+    int rc = sqlite3_step(b);
+    req->u.stats.bytes = rc == SQLITE_ROW ? c_i64(b, 0) : 0;
+    int r = map_rc(c, rc, "store bytes");
+    sqlite3_reset(b);
+    if (r) return r;
+    const char *path = sqlite3_db_filename(c->db, "main");
+    if (path && path[0]) {
+        char wal[4200];
+        struct stat st;
+        snprintf(wal, sizeof wal, "%s-wal", path);
+        if (stat(wal, &st) == 0) req->u.stats.bytes += (int64_t)st.st_size;
+    }
+    if (!req->u.stats.want_rows) return HK_OK;
+    PS(s, S_STATS_ROWS);
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW)
+        for (int i = 0; i < HK_TBL_MAX; i++) req->u.stats.rows[i] = c_i64(s, i);
+    r = map_rc(c, rc, "store rows");
+    sqlite3_reset(s);
+    return r;
+}
+
 /* ---- backend entry points ------------------------------------------------------------------ */
 
 static int sq_ping_req(void *conn, hk_req *req)
@@ -1815,6 +2115,7 @@ static int sq_startup(void *conn, const char *node_id, char *err, size_t errlen)
 
 static const hk_store_ops sq_ops = {
     .ping = sq_ping_req,
+    .store_stats = sq_store_stats,
     .key_by_hash = sq_key_by_hash,
     .key_insert = sq_key_insert,
     .key_list = sq_key_list,
@@ -1828,6 +2129,17 @@ static const hk_store_ops sq_ops = {
     .webhook_update = sq_webhook_update,
     .subs_delete = sq_subs_delete,
     .subs_insert = sq_subs_insert,
+    .org_insert = sq_org_insert,
+    .org_ensure = sq_org_ensure,
+    .org_get = sq_org_get,
+    .org_list = sq_org_list,
+    .org_update = sq_org_update,
+    .org_park = sq_org_park,
+    .org_unpark = sq_org_unpark,
+    .session_insert = sq_session_insert,
+    .session_by_hash = sq_session_by_hash,
+    .session_revoke = sq_session_revoke,
+    .delivery_search = sq_delivery_search,
     .webhook_park = sq_webhook_park,
     .webhook_unpark = sq_webhook_unpark,
     .webhook_list = sq_webhook_list,

@@ -131,20 +131,51 @@ static const char *const hk_sqlite_migrations[] = {
     "  created_at INTEGER NOT NULL);"
     "ALTER TABLE webhook_delivery ADD COLUMN request_headers_ref TEXT;",
 
-    /* per-webhook delivery policy (docs/API.md "Delivery policy"): the webhook's own retry
+    /* 3: per-webhook delivery policy (docs/API.md "Delivery policy"): the webhook's own retry
      * schedule ("1s,5s,30s", as HOOKD_RETRY_SCHEDULE) and attempt deadline in ms; NULL = the
      * global option. Adding NULL columns rewrites nothing. */
     "ALTER TABLE webhook ADD COLUMN retry_schedule TEXT;"
     "ALTER TABLE webhook ADD COLUMN timeout_ms INTEGER;",
 
-    /* Ed25519 signatures (scheme "ed25519", Standard Webhooks v1a): the webhook's private key
+    /* 4: Ed25519 signatures (scheme "ed25519", Standard Webhooks v1a): the private key
      * ("whsk_" + base64, encrypted like the secret with WEBHOOK_ENCRYPTION_KEY) and, during a
      * key rotation's grace period, the previous one and when it stops signing. NULL: none. */
     "ALTER TABLE webhook ADD COLUMN signing_key TEXT;"
     "ALTER TABLE webhook ADD COLUMN previous_signing_key TEXT;"
     "ALTER TABLE webhook ADD COLUMN previous_signing_key_expires_at INTEGER;",
 
-    /* operational events (src/store/opevents.h): 1 while a webhook set active again after
+    /* 5: tenancy (SPEC §7): organizations as rows, backfilled from the organizations that keys
+     * and webhooks name (made implicitly until now), and a scope per key. An admin key has
+     * organization_id '' (no organization: the id charset has no empty id). */
+    "CREATE TABLE organization ("
+    "  id TEXT PRIMARY KEY,"
+    "  name TEXT NOT NULL,"
+    "  metadata TEXT NOT NULL DEFAULT '{}',"
+    "  disabled INTEGER NOT NULL DEFAULT 0,"
+    "  created_at INTEGER NOT NULL,"
+    "  updated_at INTEGER NOT NULL);"
+    "CREATE INDEX organization_created ON organization (created_at, id);"
+    "INSERT OR IGNORE INTO organization (id, name, created_at, updated_at)"
+    "  SELECT organization_id, organization_id, MIN(created_at), MIN(created_at) FROM"
+    "  (SELECT organization_id, created_at FROM api_key UNION ALL"
+    "   SELECT organization_id, created_at FROM webhook)"
+    "  WHERE organization_id <> '' GROUP BY organization_id;"
+    "ALTER TABLE api_key ADD COLUMN scope TEXT NOT NULL DEFAULT 'full'"
+    "  CHECK (scope IN ('full','read'));"
+    "CREATE INDEX api_key_org ON api_key (organization_id, created_at);"
+    /* portal sessions: short-lived bearer tokens of one organization, stored hashed */
+    "CREATE TABLE portal_session ("
+    "  id TEXT PRIMARY KEY,"
+    "  organization_id TEXT NOT NULL,"
+    "  token_hash TEXT NOT NULL UNIQUE,"
+    "  scope TEXT NOT NULL DEFAULT 'full' CHECK (scope IN ('full','read')),"
+    "  created_at INTEGER NOT NULL,"
+    "  expires_at INTEGER NOT NULL,"
+    "  revoked_at INTEGER,"
+    "  webhook_ids TEXT);"
+    "CREATE INDEX portal_session_org ON portal_session (organization_id, created_at);",
+
+    /* 6: operational events (src/store/opevents.h): 1 while a webhook set active again after
      * `failed` has not delivered since (its first success emits hookd.webhook.recovered and
      * clears it). A defaulted column: the previous release keeps running beside it. */
     "ALTER TABLE webhook ADD COLUMN recovering INTEGER NOT NULL DEFAULT 0;",

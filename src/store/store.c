@@ -114,6 +114,7 @@ static hk_req *q_take_all(reqq *q, int max, int *n)
 typedef int (*policy_fn)(const hk_store_ops *o, void *conn, hk_req *req);
 
 static void apikey_clear(hk_apikey *k);
+static void org_clear(hk_org *org);
 
 /* The kinds whose rules all live in the backend's one op (listing, reading, and the batched
  * writes whose shape is the backend's: ingest, claims, results), or in rows.c helpers it calls. */
@@ -123,7 +124,6 @@ static void apikey_clear(hk_apikey *k);
         return o->op(conn, req);                                                                   \
     }
 PASS(ping)
-PASS(key_list)
 PASS(key_count)
 PASS(webhook_list)
 PASS(webhook_load)
@@ -135,7 +135,9 @@ PASS(claim)
 PASS(due_scan)
 PASS(release)
 PASS(reschedule)
+PASS(org_list)
 PASS(heartbeat)
+PASS(store_stats)
 #undef PASS
 
 /* APIKEY_CREATE / APIKEY_ENSURE: ENSURE returns the key of the hash if it exists already. */
@@ -145,6 +147,17 @@ static int key_create(const hk_store_ops *o, void *conn, hk_req *req, int ensure
     int found = 0, rc;
     if (ensure && ((rc = o->key_by_hash(conn, req->u.key_create.key_hash, k, &found)) || found))
         return rc;
+    if (req->org_id && req->org_id[0]) { /* "" is an admin key: no organization */
+        if (req->u.key_create.org_must_exist) {
+            hk_org org = {0};
+            rc = o->org_get(conn, req->org_id, &org, &found);
+            org_clear(&org);
+            if (rc) return rc;
+            if (!found) return HK_ENOTFOUND;
+        } else if ((rc = o->org_ensure(conn, req->org_id, req->now))) {
+            return rc;
+        }
+    }
     char id[HK_ID_MAX];
     hk_id_new("key", id);
     if ((rc = o->key_insert(conn, req, id))) return rc;
@@ -169,7 +182,22 @@ static int p_key_revoke(const hk_store_ops *o, void *conn, hk_req *req)
     return rc ? rc : changed ? HK_OK : HK_ENOTFOUND;
 }
 
-/* APIKEY_LOOKUP: a revoked key is not found. */
+/* APIKEY_LIST: one organization's keys only if it exists. */
+static int p_key_list(const hk_store_ops *o, void *conn, hk_req *req)
+{
+    if (req->u.key_list.org) {
+        hk_org org = {0};
+        int found = 0;
+        int rc = o->org_get(conn, req->u.key_list.org, &org, &found);
+        org_clear(&org);
+        if (rc) return rc;
+        if (!found) return HK_ENOTFOUND;
+    }
+    return o->key_list(conn, req);
+}
+
+/* APIKEY_LOOKUP: a revoked key is not found; a hash no key has may be a portal session's,
+ * found while not revoked nor expired. */
 static int p_key_lookup(const hk_store_ops *o, void *conn, hk_req *req)
 {
     hk_apikey k = {0};
@@ -179,9 +207,148 @@ static int p_key_lookup(const hk_store_ops *o, void *conn, hk_req *req)
         req->u.key_lookup.found = 1;
         hk_strlcpy(req->u.key_lookup.org, k.org_id ? k.org_id : "", sizeof req->u.key_lookup.org);
         hk_strlcpy(req->u.key_lookup.key_id, k.id, sizeof req->u.key_lookup.key_id);
+        req->u.key_lookup.scope = k.scope;
+        req->u.key_lookup.org_disabled = k.org_disabled;
     }
     apikey_clear(&k);
+    if (rc || found) return rc;
+    int64_t expires = 0;
+    char *whs = NULL;
+    rc = o->session_by_hash(conn, req->u.key_lookup.key_hash, &k, &expires, &whs, &found);
+    if (!rc && found && !k.revoked_at && expires > req->now) {
+        req->u.key_lookup.found = 1;
+        req->u.key_lookup.session = 1;
+        req->u.key_lookup.expires_at = expires;
+        req->u.key_lookup.webhook_ids = whs;
+        whs = NULL;
+        hk_strlcpy(req->u.key_lookup.org, k.org_id ? k.org_id : "", sizeof req->u.key_lookup.org);
+        hk_strlcpy(req->u.key_lookup.key_id, k.id, sizeof req->u.key_lookup.key_id);
+        req->u.key_lookup.scope = k.scope;
+        req->u.key_lookup.org_disabled = k.org_disabled;
+    }
+    free(whs);
+    apikey_clear(&k);
     return rc;
+}
+
+/* DELIVERY_SEARCH: one row more than the page tells whether another page follows. */
+static int p_delivery_search(const hk_store_ops *o, void *conn, hk_req *req)
+{
+    int rc = o->delivery_search(conn, req);
+    req->u.dl_search.more = 0;
+    if (!rc && req->u.dl_search.n > req->u.dl_search.limit) {
+        req->u.dl_search.more = 1;
+        while (req->u.dl_search.n > req->u.dl_search.limit)
+            hk_delivery_clear(&req->u.dl_search.items[--req->u.dl_search.n]);
+    }
+    return rc;
+}
+
+/* SESSION_CREATE: a portal session of an organization that exists and is enabled. */
+static int p_session_create(const hk_store_ops *o, void *conn, hk_req *req)
+{
+    hk_org org = {0};
+    int found = 0;
+    int rc = o->org_get(conn, req->org_id, &org, &found);
+    int disabled = org.disabled;
+    org_clear(&org);
+    if (rc) return rc;
+    if (!found) return HK_ENOTFOUND;
+    if (disabled) {
+        snprintf(req->err, sizeof req->err, "organization %s is disabled", req->org_id);
+        return HK_ECONFLICT;
+    }
+    hk_buf whs;
+    hk_buf_init(&whs, HK_BUF_UNLIMITED);
+    for (int i = 0; !rc && i < req->u.session.nwebhook_ids; i++) {
+        const char *wid = req->u.session.webhook_ids[i];
+        rc = o->webhook_exists(conn, wid, req->org_id, &found);
+        if (!rc && !found) {
+            snprintf(req->err, sizeof req->err,
+                     "webhookIds[%d]: %s is not a webhook of the organization", i, wid);
+            rc = HK_EINVAL;
+        }
+        if (!rc) hk_buf_printf(&whs, "%s ", wid);
+    }
+    if (!rc) {
+        hk_id_new("ps", req->u.session.id);
+        rc = o->session_insert(conn, req, req->u.session.id,
+                               req->u.session.webhook_ids ? hk_buf_cstr(&whs) : NULL);
+    }
+    hk_buf_free(&whs);
+    return rc;
+}
+
+static int p_session_revoke(const hk_store_ops *o, void *conn, hk_req *req)
+{
+    int64_t changed = 0;
+    int rc = o->session_revoke(conn, req, &changed);
+    return rc ? rc : changed ? HK_OK : HK_ENOTFOUND;
+}
+
+/* ---- organizations ---- */
+
+/* ORG_CREATE: a new organization (HK_ECONFLICT if the id is taken); the answer is the row. */
+static int p_org_create(const hk_store_ops *o, void *conn, hk_req *req)
+{
+    char gen[HK_ID_MAX];
+    const char *id = req->u.org.id;
+    if (!id) {
+        hk_id_new("org", gen);
+        id = gen;
+    }
+    int found = 0;
+    int rc = o->org_get(conn, id, &req->u.org.out, &found);
+    if (rc) return rc;
+    if (found) {
+        org_clear(&req->u.org.out);
+        snprintf(req->err, sizeof req->err, "organization %s exists already", id);
+        return HK_ECONFLICT;
+    }
+    if ((rc = o->org_insert(conn, req, id))) return rc;
+    rc = o->org_get(conn, id, &req->u.org.out, &found);
+    return rc ? rc : found ? HK_OK : HK_EINTERNAL;
+}
+
+static int p_org_get(const hk_store_ops *o, void *conn, hk_req *req)
+{
+    int found = 0;
+    int rc = o->org_get(conn, req->u.org.id, &req->u.org.out, &found);
+    return rc ? rc : found ? HK_OK : HK_ENOTFOUND;
+}
+
+/* ORG_PATCH: the fields given replace the stored ones; a change of `disabled` parks the
+ * organization's waiting deliveries (held, as for a paused webhook, across restarts: the claim
+ * parks any that become due while it is disabled) or makes the parked ones of its active
+ * webhooks due now. */
+static int p_org_patch(const hk_store_ops *o, void *conn, hk_req *req)
+{
+    hk_org *org = &req->u.org.out;
+    int found = 0;
+    int rc = o->org_get(conn, req->u.org.id, org, &found);
+    if (rc) return rc;
+    if (!found) return HK_ENOTFOUND;
+    int was = org->disabled;
+    if (req->u.org.has & HK_OF_NAME) {
+        free(org->name);
+        org->name = hk_strdup(req->u.org.name);
+    }
+    if (req->u.org.has & HK_OF_METADATA) {
+        free(org->metadata);
+        org->metadata = hk_strdup(req->u.org.metadata);
+    }
+    if (req->u.org.has & HK_OF_DISABLED) org->disabled = req->u.org.disabled ? 1 : 0;
+    if ((rc = o->org_update(conn, org, req->now))) return rc;
+    if (org->disabled && !was)
+        rc = o->org_park(conn, org->id);
+    else if (!org->disabled && was)
+        rc = o->org_unpark(conn, org->id, req->now, &req->u.org.unparked);
+    if (rc) return rc;
+    char id[HK_ORG_ID_MAX];
+    hk_strlcpy(id, org->id, sizeof id);
+    org_clear(org);
+    rc = o->org_get(conn, id, org, &found);
+    return rc ? rc : found ? HK_OK : HK_EINTERNAL;
 }
 
 /* WEBHOOK_CREATE: the per-organization limit, defaults (rows.c), row, subscriptions; the
@@ -377,6 +544,14 @@ static const struct {
     [HK_REQ_CLAIM_IDS] = {"claim_ids", WRITES, p_claim_ids},
     [HK_REQ_DUE_SCAN] = {"due_scan", 0, p_due_scan},
     [HK_REQ_RESCHEDULE] = {"reschedule", WRITES, p_reschedule},
+    [HK_REQ_STORE_STATS] = {"store_stats", 0, p_store_stats},
+    [HK_REQ_ORG_CREATE] = {"org_create", WRITES | WRITES_NOW, p_org_create},
+    [HK_REQ_ORG_GET] = {"org_get", 0, p_org_get},
+    [HK_REQ_ORG_LIST] = {"org_list", 0, p_org_list},
+    [HK_REQ_ORG_PATCH] = {"org_patch", WRITES | WRITES_NOW | DROPS_ORGS, p_org_patch},
+    [HK_REQ_SESSION_CREATE] = {"session_create", WRITES | WRITES_NOW, p_session_create},
+    [HK_REQ_SESSION_REVOKE] = {"session_revoke", WRITES | WRITES_NOW, p_session_revoke},
+    [HK_REQ_DELIVERY_SEARCH] = {"delivery_search", 0, p_delivery_search},
 };
 
 int hk_req_kind_writes(int kind)
@@ -531,6 +706,36 @@ static void apikey_clear(hk_apikey *k)
     memset(k, 0, sizeof *k);
 }
 
+static void org_clear(hk_org *org)
+{
+    free(org->name);
+    free(org->metadata);
+    memset(org, 0, sizeof *org);
+}
+
+const char *hk_scope_name(int scope)
+{
+    return scope == HK_SCOPE_READ ? "read" : "full";
+}
+
+int hk_scope_parse(const char *s)
+{
+    if (s && strcmp(s, "full") == 0) return HK_SCOPE_FULL;
+    if (s && strcmp(s, "read") == 0) return HK_SCOPE_READ;
+    return -1;
+}
+
+int hk_org_id_valid(const char *s)
+{
+    size_t n = s ? strlen(s) : 0;
+    if (n < 1 || n > HK_ORG_ID_MAX - 1) return 0;
+    for (; *s; s++)
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
+              strchr("_.:-", *s)))
+            return 0;
+    return 1;
+}
+
 static void webhooks_free(hk_webhook **items, int n)
 {
     for (int i = 0; i < n; i++) hk_webhook_free(items[i]);
@@ -550,11 +755,32 @@ void hk_req_clear(hk_req *req)
     case HK_REQ_APIKEY_ENSURE:
         apikey_clear(&req->u.key_create.out);
         break;
+    case HK_REQ_DELIVERY_SEARCH:
+        for (int i = 0; i < req->u.dl_search.n; i++) hk_delivery_clear(&req->u.dl_search.items[i]);
+        free(req->u.dl_search.items);
+        req->u.dl_search.items = NULL;
+        req->u.dl_search.n = 0;
+        break;
+    case HK_REQ_APIKEY_LOOKUP:
+        free(req->u.key_lookup.webhook_ids);
+        req->u.key_lookup.webhook_ids = NULL;
+        break;
     case HK_REQ_APIKEY_LIST:
         for (int i = 0; i < req->u.key_list.n; i++) apikey_clear(&req->u.key_list.items[i]);
         free(req->u.key_list.items);
         req->u.key_list.items = NULL;
         req->u.key_list.n = 0;
+        break;
+    case HK_REQ_ORG_CREATE:
+    case HK_REQ_ORG_GET:
+    case HK_REQ_ORG_PATCH:
+        org_clear(&req->u.org.out);
+        break;
+    case HK_REQ_ORG_LIST:
+        for (int i = 0; i < req->u.org_list.n; i++) org_clear(&req->u.org_list.items[i]);
+        free(req->u.org_list.items);
+        req->u.org_list.items = NULL;
+        req->u.org_list.n = 0;
         break;
     case HK_REQ_WEBHOOK_CREATE:
         hk_webhook_free(req->u.wh_create.out);
@@ -924,6 +1150,9 @@ static void req_open_secrets(const hk_store *st, hk_req *req)
         break;
     case HK_REQ_DELIVERY_LIST:
         for (int i = 0; i < req->u.dl_list.n; i++) delivery_open(st, &req->u.dl_list.items[i]);
+        break;
+    case HK_REQ_DELIVERY_SEARCH:
+        for (int i = 0; i < req->u.dl_search.n; i++) delivery_open(st, &req->u.dl_search.items[i]);
         break;
     default:
         break;

@@ -31,6 +31,7 @@
 #include "core/common.h"
 #include "core/config.h"
 #include "core/ids.h"
+#include "core/metrics.h"
 #include "store/job.h"
 
 struct event_base;
@@ -73,6 +74,7 @@ typedef struct hk_webhook {
     char *signing_key;
     char *prev_signing_key; /* the key being rotated out, signing until the time below */
     int64_t prev_signing_key_expires_at;
+    int org_disabled; /* its organization is disabled: deliveries are held (parked) */
 } hk_webhook;
 
 void hk_webhook_free(hk_webhook *w); /* frees the members and w; NULL ok */
@@ -151,7 +153,30 @@ typedef struct hk_apikey {
     int64_t created_at;
     int64_t revoked_at;
     int64_t last_used_at;
+    int scope;        /* enum hk_scope */
+    int org_disabled; /* its organization is disabled (the key answers 401) */
 } hk_apikey;
+
+/* A key's (or session's) scope: read may only use GET routes. */
+enum hk_scope { HK_SCOPE_FULL = 0, HK_SCOPE_READ = 1 };
+const char *hk_scope_name(int scope);
+int hk_scope_parse(const char *s); /* -1 if unknown */
+
+#define HK_ORG_ID_MAX 129 /* [A-Za-z0-9_.:-]{1,128} + NUL */
+
+/* An organization (tenancy, SPEC §7). Admin keys (org_id "") belong to none. Rows are made by
+ * the API (ORG_CREATE) or implicitly when a key is made for an organization (CLI, bootstrap). */
+typedef struct hk_org {
+    char id[HK_ORG_ID_MAX];
+    char *name;
+    char *metadata; /* compact JSON object */
+    int disabled;   /* keys answer 401, deliveries are held (parked) */
+    int64_t created_at;
+    int64_t updated_at;
+} hk_org;
+
+/* 1 if s is a valid organization id: [A-Za-z0-9_.:-]{1,128}. */
+int hk_org_id_valid(const char *s);
 
 /* ---- requests ----------------------------------------------------------------------------- */
 
@@ -182,6 +207,17 @@ enum hk_req_kind {
     HK_REQ_CLAIM_IDS,  /* write: lease the given deliveries if their rows agree (Redis claims) */
     HK_REQ_DUE_SCAN,   /* read: one page of the due index (the Redis sweeper) */
     HK_REQ_RESCHEDULE, /* write: later due times of deliveries node_id holds (u.release) */
+    /* read: the store's size, for /metrics (store_stats.c) */
+    HK_REQ_STORE_STATS,
+    HK_REQ_ORG_CREATE,      /* write: u.org (HK_ECONFLICT if the id exists) */
+    HK_REQ_ORG_GET,         /* u.org.id */
+    HK_REQ_ORG_LIST,        /* u.org_list, newest first */
+    HK_REQ_ORG_PATCH,       /* write: u.org; disabling parks the organization's deliveries,
+                               enabling unparks those of its active webhooks (u.org.unparked) */
+    HK_REQ_SESSION_CREATE,  /* write: u.session, a portal session of req->org_id (which must
+                               exist: HK_ENOTFOUND; and be enabled: HK_ECONFLICT) */
+    HK_REQ_SESSION_REVOKE,  /* write: u.session.id of req->org_id (HK_ENOTFOUND if none active) */
+    HK_REQ_DELIVERY_SEARCH, /* u.dl_search: the organization's deliveries, newest first */
     HK_REQ_KIND_MAX
 };
 
@@ -230,6 +266,9 @@ typedef struct hk_webhook_fields {
     int timeout_ms;             /* or 0 to clear */
     const char *signing_key;    /* HK_WF_SIGNING_KEY: a private key text (crypto.h) */
 } hk_webhook_fields;
+
+/* Organization fields given by a create or patch (u.org.has). */
+enum { HK_OF_NAME = 1 << 0, HK_OF_METADATA = 1 << 1, HK_OF_DISABLED = 1 << 2 };
 
 typedef struct hk_ingest_item {
     /* in */
@@ -307,25 +346,42 @@ struct hk_req {
     int64_t now;         /* wall clock of the request, ms */
 
     union {
-        struct { /* APIKEY_CREATE / APIKEY_ENSURE */
+        /* APIKEY_CREATE / APIKEY_ENSURE: a key of req->org_id ("" = an admin key, of no
+         * organization). The organization's row is made if missing, unless org_must_exist
+         * (the API): then HK_ENOTFOUND. */
+        struct {
             const char *name;
             const char *key_hash; /* sha256 hex of the key */
             const char *prefix;
+            int scope; /* enum hk_scope */
+            int org_must_exist;
             hk_apikey out;
             int created; /* ENSURE: 1 if it was new */
         } key_create;
+        /* APIKEY_LIST: every key (org NULL), or one organization's (HK_ENOTFOUND if it does
+         * not exist) */
         struct {
+            const char *org;
             hk_apikey *items;
             int n;
-        } key_list; /* all organizations */
+        } key_list;
         struct {
             const char *id;
+            const char *org; /* NULL: any organization (CLI); else only a key of org */
         } key_revoke;
         struct {
             const char *key_hash;
             char org[160];
             char key_id[HK_ID_MAX];
             int found;
+            int scope;        /* enum hk_scope */
+            int org_disabled; /* found, but its organization is disabled */
+            /* no key has the hash, but a portal session does (not revoked, not expired at
+             * req->now): found = 1, session = 1, its expiry */
+            int session;
+            int64_t expires_at;
+            char *webhook_ids; /* a session limited to these webhooks: their ids, each followed
+                                  by a space (owned); NULL = every webhook */
         } key_lookup;
         struct {
             int64_t count;
@@ -482,6 +538,63 @@ struct hk_req {
             int64_t count;
             hk_webhook *webhook; /* out: the webhook, for the dispatcher */
         } replay;
+        /* STORE_STATS (read): bytes, what the store occupies (SQLite: page_count x page_size
+         * of the database plus the size of its -wal file; PostgreSQL: pg_total_relation_size
+         * summed over the tables of hookd's schema, indexes and TOAST included). With
+         * want_rows, also rows[HK_TBL_*]: SQLite counts them (count(*), linear in the table:
+         * store_stats.c spaces these out), PostgreSQL reads the statistics' live-row estimate
+         * (pg_stat_user_tables.n_live_tup, partitions included), which lags commits by up
+         * to a few seconds. Without want_rows, rows are left as they were. */
+        struct {
+            int want_rows;
+            int64_t rows[HK_TBL_MAX];
+            int64_t bytes;
+        } stats;
+
+        /* ORG_CREATE (id NULL: generated), ORG_GET (id), ORG_PATCH (id; `has` says which of
+         * name, metadata, disabled are given) */
+        struct {
+            const char *id;
+            unsigned has; /* HK_OF_* */
+            const char *name;
+            const char *metadata; /* compact JSON object */
+            int disabled;
+            hk_org out;
+            int unparked; /* PATCH: deliveries made due again by enabling */
+        } org;
+        struct {
+            int page, limit;
+            hk_org *items;
+            int n;
+            int64_t total;
+        } org_list;
+        /* DELIVERY_SEARCH: the deliveries of req->org_id's webhooks (deleted ones included)
+         * matching every filter given (NULL / -1 / 0: none), newest first (created_at, id),
+         * after the cursor (before_at, before_id: the last row of the previous page; 0/NULL
+         * = from the newest), at most `limit`, each with its attempts; `more` is 1 when
+         * another page follows. */
+        struct {
+            int status; /* enum hk_dl_status, -1 any */
+            const char *event_type, *webhook_id, *event_id, *delivery_id, *idem_key;
+            int64_t since, until; /* created_at in [since, until) */
+            int64_t before_at;
+            const char *before_id;
+            int limit;
+            hk_delivery *items;
+            int n;
+            int more;
+        } dl_search;
+        /* SESSION_CREATE (token_hash, scope, expires_at, webhook_ids -> id; HK_EINVAL naming
+         * the first of webhook_ids that is not a webhook of the organization) /
+         * SESSION_REVOKE (id) */
+        struct {
+            const char *token_hash; /* sha256 hex of the token */
+            int scope;              /* enum hk_scope */
+            int64_t expires_at;
+            const char *const *webhook_ids; /* NULL: every webhook */
+            int nwebhook_ids;
+            char id[HK_ID_MAX]; /* CREATE: out; REVOKE: in (copied by the caller) */
+        } session;
     } u;
 };
 

@@ -4,7 +4,9 @@ event; the copy is private (0600), an existing file is never overwritten without
 on PostgreSQL the command refuses with a pointer to pg_dump / pg_basebackup."""
 import os
 import sqlite3
+import secrets
 import stat
+import subprocess
 import threading
 import time
 
@@ -53,7 +55,9 @@ class Ingester(threading.Thread):
 def test_backup_under_load_restores_every_acknowledged_event(hookd, receiver, tmp_path):
     h = hookd(WEBHOOK_ENCRYPTION_KEY=KEY_HEX)
     _sqlite_only(h)
-    wh = h.create_webhook(receiver.url(), secret="whsec_" + "c" * 40)
+    wh = h.create_webhook(receiver.url(), events=("bk.event", "bk.bulk", "bk.after"),
+                          secret="whsec_" + "c" * 40)
+    held_wid, held = hold_events(h, receiver)
     # a long reader (a report, say) holds its snapshot: checkpoints cannot move what is
     # committed after it into the database file, so the events below live only in the -wal
     # file (a copy of the database file alone would miss them)
@@ -99,17 +103,22 @@ def test_backup_under_load_restores_every_acknowledged_event(hookd, receiver, tm
         # every event has its delivery (one webhook matches all): no torn transaction
         orphans = con.execute("SELECT count(*) FROM webhook_event e WHERE NOT EXISTS (SELECT 1 "
                               "FROM webhook_delivery d WHERE d.webhook_event_id = e.id)").fetchone()
-        secret = con.execute("SELECT secret FROM webhook").fetchone()[0]
+        secret = con.execute("SELECT secret FROM webhook WHERE id = ?",
+                             (wh["id"],)).fetchone()[0]
+        open_events = {r[0] for r in con.execute(
+            "SELECT webhook_event_id FROM webhook_delivery WHERE status IN ('pending','retrying')")}
     finally:
         con.close()
     assert orphans == (0,)
-    assert set(before) <= events and set(batch) <= events
+    assert set(before) <= events and set(batch) <= events and set(held) <= events
+    assert set(held) <= open_events
     assert not set(after) & events, "events acknowledged after the backup ended are in it"
     # ciphertext stays ciphertext: the copy needs the key
     assert secret.startswith("enc:") and wh["secret"] not in secret
 
     # restore: a new hookd on the copy (new port, same key) has every acknowledged event
     h.stop()
+    restored_at = time.time()
     h2 = hookd(HOOKD_DB=dest, WEBHOOK_ENCRYPTION_KEY=KEY_HEX)
     assert h2.port != h.port
     for eid in before:
@@ -127,6 +136,35 @@ def test_backup_under_load_restores_every_acknowledged_event(hookd, receiver, tm
     want = set(before)
     wait_until(lambda: want <= {g.headers["webhook-id"] for g in receiver.received()}, 60, 0.1,
                "every event of the backup delivered")
+    # and the restored hookd itself sends every delivery the copy holds open (the held ones
+    # once their webhook is resumed)
+    delivered_by_copy(receiver, open_events - set(held), restored_at)
+    resume_and_check_held(h2, receiver, held_wid, held, restored_at)
+
+
+def hold_events(h, receiver, n=20):
+    """A paused webhook on receiver's /held, subscribed to bk.held only, and n such events: their
+    deliveries stay open (parked) in the store, whatever the timing, until the webhook is
+    resumed. Returns (webhook id, event ids)."""
+    wh = h.create_webhook(receiver.url("/held"), events=("bk.held",), status="paused")
+    return wh["id"], [h.ingest("bk.held", data={"i": i})["id"] for i in range(n)]
+
+
+def resume_and_check_held(h2, receiver, wid, held, restored_at):
+    """Resumes the held webhook on the restored hookd; every held event reaches /held."""
+    r = h2.api("PATCH", f"/api/webhook/v1/{wid}", {"status": "active"})
+    assert r.status_code == 200, r.text
+    wait_until(lambda: set(held) <= {g.headers["webhook-id"] for g in receiver.received("/held")
+                                     if g.at >= restored_at}, 30, 0.1,
+               "the held deliveries sent by the restored hookd once resumed")
+
+
+def delivered_by_copy(receiver, open_events, restored_at):
+    """Waits until every event of open_events reached the receiver after restored_at (from the
+    restored hookd, not the original one)."""
+    wait_until(lambda: open_events <= {g.headers["webhook-id"] for g in receiver.received()
+                                       if g.at >= restored_at}, 60, 0.1,
+               f"the {len(open_events)} deliveries open in the copy sent by the restored hookd")
 
 
 def test_backup_is_private_and_never_overwrites(hookd, tmp_path):
@@ -191,3 +229,68 @@ def test_backup_refused_on_postgres(hookd, tmp_path):
     assert p.returncode == 2, (p.returncode, p.stderr)
     assert "PG_URL" in p.stderr and "pg_dump" in p.stderr and "pg_basebackup" in p.stderr
     assert not os.path.exists(dest)
+
+
+def test_pg_dump_under_load_restores_every_acknowledged_event(hookd, receiver, tmp_path):
+    """docs/OPERATIONS.md's PostgreSQL backup, exactly: `pg_dump --format=custom` taken while
+    hookd ingests and delivers, `pg_restore` into a new empty database, a hookd on it (same
+    HOOKD_NODE_ID: it takes its leases back at once) has every event acknowledged before the dump
+    began and sends the deliveries the dump holds open."""
+    h = hookd()
+    if not h.env.get("PG_URL"):
+        pytest.skip("PostgreSQL's own tools (HOOKD_TEST_STORE=pg)")
+    from servers import PG_BIN, pg_query
+    pg = os.path.join(PG_BIN, "pg_dump"), os.path.join(PG_BIN, "pg_restore")
+    h.create_webhook(receiver.url(), events=("bk.event", "bk.bulk", "bk.after"),
+                     secret="whsec_" + "d" * 40)
+    held_wid, held = hold_events(h, receiver)
+    for b in range(8):  # some megabytes, a backlog of open deliveries
+        r = h.api("POST", "/api/webhook/v1/events/batch",
+                  {"events": [{"type": "bk.bulk", "data": {"b": b, "i": i, "pad": "z" * 2048}}
+                              for i in range(250)]})
+        assert r.status_code == 202, r.text
+    ing = Ingester(h)
+    ing.start()
+    wait_until(lambda: len(ing.acked) >= 150 and receiver.count() >= 50, 30, 0.05,
+               "ingestion and delivery under way")
+    dump = str(tmp_path / "hookd.dump")
+    began = time.monotonic()
+    p = subprocess.run([pg[0], "--format=custom", "-f", dump, h.env["PG_URL"]],
+                       capture_output=True, text=True, timeout=120 * SLOW)
+    ended = time.monotonic()
+    assert p.returncode == 0, p.stderr
+    wait_until(lambda: len(ing.acked_before(1e18)) >= len(ing.acked_before(ended)) + 20, 30, 0.05,
+               "ingestion after the dump")
+    ing.stop_flag.set()
+    ing.join(30 * SLOW)
+    assert not ing.errors, ing.errors[:3]
+    before = ing.acked_before(began)
+    assert len(before) >= 150
+    print(f"pg_dump: {os.path.getsize(dump)} bytes in {ended - began:.2f} s; "
+          f"{len(ing.acked_before(ended)) - len(before)} events acknowledged during it")
+
+    # restore into a fresh database of the same server
+    url = h.env["PG_URL"].rsplit("/", 1)[0] + "/restored_" + secrets.token_hex(4)
+    admin = h.env["PG_URL"].rsplit("/", 1)[0] + "/postgres"
+    pg_query(admin, f'CREATE DATABASE "{url.rsplit("/", 1)[1]}"')
+    p = subprocess.run([pg[1], "--exit-on-error", "--no-owner", "-d", url, dump],
+                       capture_output=True, text=True, timeout=120 * SLOW)
+    assert p.returncode == 0, p.stderr
+    events = {r[0] for r in pg_query(url, "SELECT id FROM webhook_event")}
+    assert set(before) <= events
+    open_events = {r[0] for r in pg_query(url, "SELECT webhook_event_id FROM webhook_delivery "
+                                                "WHERE status IN ('pending', 'retrying')")}
+    assert set(held) <= open_events
+
+    h.stop()
+    restored_at = time.time()
+    h2 = hookd(PG_URL=url, HOOKD_NODE_ID=h.env["HOOKD_NODE_ID"])
+    for eid in before:
+        r = h2.api("GET", f"/api/webhook/v1/events/{eid}")
+        assert r.status_code == 200, (eid, r.status_code, r.text)
+        assert len(r.json()["deliveries"]) == 1
+    eid = h2.ingest("bk.after")["id"]
+    wait_until(lambda: any(g.headers["webhook-id"] == eid for g in receiver.received()), 30, 0.05,
+               "a delivery from the restored hookd")
+    delivered_by_copy(receiver, open_events - set(held), restored_at)
+    resume_and_check_held(h2, receiver, held_wid, held, restored_at)

@@ -291,6 +291,8 @@ def test_migration_2_rebuilds_the_due_index_of_a_populated_database(pg_server, t
                   "EXISTS timeout_ms, DROP COLUMN IF EXISTS signing_key, DROP COLUMN IF EXISTS "
                   "previous_signing_key, DROP COLUMN IF EXISTS "
                   "previous_signing_key_expires_at; "  # the per-webhook policy and Ed25519 ones
+                  "DROP TABLE IF EXISTS organization, portal_session; DROP INDEX IF EXISTS "
+                  "api_key_org; ALTER TABLE api_key DROP COLUMN IF EXISTS scope; "  # tenancy
                   "DELETE FROM schema_migrations WHERE version >= 2", url)
     pg_server.sql("INSERT INTO webhook_delivery (id, webhook_id, webhook_event_id, event_type, "
                   "request_url, status, attempt_number, max_attempts, next_retry_at, created_at, "

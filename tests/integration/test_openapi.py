@@ -475,6 +475,166 @@ def c_recover(h, w):
             req("err", "POST", u, **BAD_JSON)]
 
 
+# ---- tenancy (SPEC §7): admin routes need an admin key, /v1/api-keys a full one -------------------
+
+def admin_key(h):
+    """An admin key of the shared hookd (made once, by the CLI)."""
+    if not getattr(h, "oa_admin_key", None):
+        h.oa_admin_key = h.cli("apikey", "create", "--admin").stdout.strip()
+    return h.oa_admin_key
+
+
+def oa_org(h):
+    """An organization made by the admin key (once), with a key to revoke each time."""
+    adm = admin_key(h)
+    if not getattr(h, "oa_org", None):
+        r = h.api("POST", "/api/webhook/v1/organizations", {"id": "oa_org", "name": "OA"}, key=adm)
+        assert r.status_code == 201, r.text
+        h.oa_org = "oa_org"
+    return h.oa_org
+
+
+def fresh_key(h, org=None):
+    """The id of a new key of org (an admin makes it), or of the shared hookd's organization."""
+    r = h.api("POST", f"/api/webhook/v1/organizations/{org or h.org}/api-keys", {"name": "oa"},
+              key=admin_key(h))
+    assert r.status_code == 201, r.text
+    return r.json()["id"]
+
+
+ORGS = "/api/webhook/v1/organizations"
+
+
+@case("post", "/api/webhook/v1/organizations")
+def c_org_create(h, w):
+    adm = admin_key(h)
+    return [req("ok", "POST", ORGS, {"name": "OA new", "metadata": {"plan": "pro"}}, key=adm),
+            req("ok", "POST", ORGS, None, key=adm, label="empty body"),
+            req("err", "POST", ORGS, {"id": "bad id!"}, key=adm, label="bad id"),
+            req("err", "POST", ORGS, {"metadata": [1]}, key=adm, label="metadata not an object"),
+            req("err", "POST", ORGS, {"id": oa_org(h)}, key=adm, label="id taken"),
+            req("err", "POST", ORGS, {"name": "x"}, label="organization key"),
+            req("err", "POST", ORGS, key=adm, **BAD_JSON)]
+
+
+@case("get", "/api/webhook/v1/organizations")
+def c_org_list(h, w):
+    adm = admin_key(h)
+    oa_org(h)
+    return [req("ok", "GET", ORGS + "?page=1&limit=5", key=adm),
+            req("err", "GET", ORGS + "?limit=0", key=adm, label="limit 0"),
+            req("err", "GET", ORGS, label="organization key")]
+
+
+@case("get", "/api/webhook/v1/organizations/{id}")
+def c_org_get(h, w):
+    adm = admin_key(h)
+    return [req("ok", "GET", f"{ORGS}/{oa_org(h)}", key=adm),
+            req("err", "GET", f"{ORGS}/no_such_org", key=adm, label="unknown id"),
+            req("err", "GET", f"{ORGS}/{oa_org(h)}", label="organization key")]
+
+
+@case("patch", "/api/webhook/v1/organizations/{id}")
+def c_org_patch(h, w):
+    adm = admin_key(h)
+    u = f"{ORGS}/{oa_org(h)}"
+    return [req("ok", "PATCH", u, {"name": "OA renamed", "disabled": False}, key=adm),
+            req("err", "PATCH", f"{ORGS}/no_such_org", {"name": "x"}, key=adm, label="unknown id"),
+            req("err", "PATCH", u, {"disabled": "yes"}, key=adm, label="bad disabled"),
+            req("err", "PATCH", u, {"name": ""}, key=adm, label="empty name"),
+            req("err", "PATCH", u, {"name": "x"}, label="organization key"),
+            req("err", "PATCH", u, key=adm, **BAD_JSON)]
+
+
+@case("get", "/api/webhook/v1/organizations/{id}/api-keys")
+def c_org_keys(h, w):
+    adm = admin_key(h)
+    return [req("ok", "GET", f"{ORGS}/{oa_org(h)}/api-keys", key=adm),
+            req("err", "GET", f"{ORGS}/no_such_org/api-keys", key=adm, label="unknown org"),
+            req("err", "GET", f"{ORGS}/{oa_org(h)}/api-keys", label="organization key")]
+
+
+@case("post", "/api/webhook/v1/organizations/{id}/api-keys")
+def c_org_key_create(h, w):
+    adm = admin_key(h)
+    u = f"{ORGS}/{oa_org(h)}/api-keys"
+    return [req("ok", "POST", u, {"name": "ro", "scope": "read"}, key=adm),
+            req("ok", "POST", u, None, key=adm, label="empty body"),
+            req("err", "POST", u, {"scope": "admin"}, key=adm, label="bad scope"),
+            req("err", "POST", f"{ORGS}/no_such_org/api-keys", {}, key=adm, label="unknown org"),
+            req("err", "POST", u, {}, label="organization key"),
+            req("err", "POST", u, key=adm, **BAD_JSON)]
+
+
+@case("delete", "/api/webhook/v1/organizations/{id}/api-keys/{keyId}")
+def c_org_key_revoke(h, w):
+    adm = admin_key(h)
+    org = oa_org(h)
+    kid = fresh_key(h, org)
+    return [req("ok", "DELETE", f"{ORGS}/{org}/api-keys/{kid}", key=adm),
+            req("err", "DELETE", f"{ORGS}/{org}/api-keys/{kid}", key=adm, label="revoked already"),
+            req("err", "DELETE", f"{ORGS}/{org}/api-keys/{fresh_key(h)}", key=adm,
+                label="another organization's key"),
+            req("err", "DELETE", f"{ORGS}/{org}/api-keys/{fresh_key(h, org)}", label="organization key")]
+
+
+@case("get", "/api/webhook/v1/api-keys")
+def c_keys(h, w):
+    adm = admin_key(h)
+    return [req("ok", "GET", "/api/webhook/v1/api-keys"),
+            req("ok", "GET", "/api/webhook/v1/api-keys", key=adm, headers={"X-Organization-Id": h.org},
+                label="admin acting on the organization"),
+            req("err", "GET", "/api/webhook/v1/api-keys", key=adm, label="admin without X-Organization-Id")]
+
+
+@case("post", "/api/webhook/v1/api-keys")
+def c_key_create(h, w):
+    return [req("ok", "POST", "/api/webhook/v1/api-keys", {"name": "mine", "scope": "read"}),
+            req("err", "POST", "/api/webhook/v1/api-keys", {"scope": "write"}, label="bad scope"),
+            req("err", "POST", "/api/webhook/v1/api-keys", **BAD_JSON)]
+
+
+@case("delete", "/api/webhook/v1/api-keys/{id}")
+def c_key_revoke(h, w):
+    return [req("ok", "DELETE", f"/api/webhook/v1/api-keys/{fresh_key(h)}"),
+            req("err", "DELETE", f"/api/webhook/v1/api-keys/{fresh_key(h, oa_org(h))}",
+                label="another organization's key")]
+
+
+@case("get", "/api/webhook/v1/deliveries")
+def c_search(h, w):
+    u = "/api/webhook/v1/deliveries"
+    first = h.api("GET", u + "?limit=1").json()
+    return [req("ok", "GET", f"{u}?limit=5&status=success&webhookId={w['wh_a']}"),
+            req("ok", "GET", f"{u}?limit=1&cursor={first['next']}", label="next page"),
+            req("ok", "GET", f"{u}?eventId={w['ev_a']}&since=2020-01-01T00:00:00Z", label="lookup"),
+            req("err", "GET", f"{u}?limit=101", label="limit 101"),
+            req("err", "GET", f"{u}?cursor=nope", label="bad cursor"),
+            req("err", "GET", f"{u}?deliveryId=x", label="bad id")]
+
+
+@case("post", "/api/webhook/v1/portal-sessions")
+def c_session_create(h, w):
+    u = "/api/webhook/v1/portal-sessions"
+    adm = admin_key(h)
+    return [req("ok", "POST", u, {"scope": "read", "ttlSeconds": 600}),
+            req("ok", "POST", u, {"organizationId": oa_org(h)}, key=adm, label="admin"),
+            req("err", "POST", u, {}, key=adm, label="admin without organizationId"),
+            req("err", "POST", u, {"organizationId": "no_such_org"}, key=adm, label="unknown org"),
+            req("err", "POST", u, {"ttlSeconds": 0}, label="bad ttl"),
+            req("err", "POST", u, {"organizationId": oa_org(h)}, label="another organization"),
+            req("err", "POST", u, **BAD_JSON)]
+
+
+@case("delete", "/api/webhook/v1/portal-sessions/{id}")
+def c_session_revoke(h, w):
+    r = h.api("POST", "/api/webhook/v1/portal-sessions", {})
+    assert r.status_code == 201, r.text
+    sid = r.json()["id"]
+    return [req("ok", "DELETE", f"/api/webhook/v1/portal-sessions/{sid}"),
+            req("err", "DELETE", f"/api/webhook/v1/portal-sessions/{sid}", label="revoked already")]
+
+
 def test_every_documented_operation_has_a_case(doc):
     documented = {(m, p) for m, p, _ in operations(doc)}
     assert documented == set(CASES), (

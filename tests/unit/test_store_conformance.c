@@ -361,6 +361,39 @@ static int result(const char *wid, const char *did, int attempt, int status, int
     return rc;
 }
 
+/* ---- store size (hookd_store_rows, hookd_store_bytes) ---------------------------------------- */
+
+static void test_store_stats(void **state)
+{
+    (void)state;
+    const char *all[] = {"*"};
+    char w[HK_ID_MAX], did[HK_ID_MAX], eid[HK_ID_MAX];
+    mk_webhook(ORG_A, all, 1, HK_WH_ACTIVE, w);
+    int64_t now = hk_now_ms();
+    for (int i = 0; i < 3; i++) ingest_simple(ORG_A, now, did, eid);
+    hk_req r = {.kind = HK_REQ_STORE_STATS};
+    r.u.stats.want_rows = 1;
+    assert_int_equal(run(&r), 0);
+    assert_true(r.u.stats.bytes > 0);
+    if (g_backend == BE_PG) {
+        /* estimates from the cumulative statistics: they trail commits, never negative */
+        for (int i = 0; i < HK_TBL_MAX; i++) assert_true(r.u.stats.rows[i] >= 0);
+    } else {
+        assert_int_equal(r.u.stats.rows[HK_TBL_EVENT], 3);
+        assert_int_equal(r.u.stats.rows[HK_TBL_DELIVERY], 3);
+        assert_int_equal(r.u.stats.rows[HK_TBL_ATTEMPT], 0);
+        assert_int_equal(r.u.stats.rows[HK_TBL_WEBHOOK], 1);
+    }
+    /* without want_rows the rows are left as the caller had them */
+    hk_req b = {.kind = HK_REQ_STORE_STATS};
+    b.u.stats.rows[HK_TBL_EVENT] = -7;
+    assert_int_equal(run(&b), 0);
+    assert_int_equal(b.u.stats.rows[HK_TBL_EVENT], -7);
+    assert_true(b.u.stats.bytes > 0);
+    hk_req_clear(&r);
+    hk_req_clear(&b);
+}
+
 /* ---- API keys -------------------------------------------------------------------------------- */
 
 static void test_ping(void **state)
@@ -2779,6 +2812,7 @@ static int group_pg(void **state)
             T(test_results_repeated), T(test_operational_events), T(test_results_late),            \
             T(test_mixed_submit), T(test_event_bytes_kept), T(test_orders),                        \
             T(test_secret_rotation), T(test_sync_exec), T(test_edges), T(test_encrypted),          \
+            T(test_store_stats),                                                                   \
     }
 
 int main(void)
