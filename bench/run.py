@@ -583,6 +583,9 @@ class Bench:
                                                batch=cfg.get("batch"), rate=cfg.get("rate")))
         res["ingest_events_per_s"] = round(ing["events_per_s"], 1)
         res["ingest_s"] = round(ing["seconds"], 3)
+        # each ingest request's answer time (a batch of `batch` events, or one event)
+        res["ingest_req_p50_ms"] = round(ing["req_p50_us"] / 1000, 3)
+        res["ingest_req_p99_ms"] = round(ing["req_p99_us"] / 1000, 3)
         errors = []
         if ing["ok_events"] != cfg["events"]:
             errors.append(f"ingest: {ing['ok_events']} of {cfg['events']} events accepted "

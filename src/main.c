@@ -1,7 +1,7 @@
 /*
  * main.c: wiring only. Reads the configuration, runs a subcommand (serve, migrate, apikey,
- * backup, version), and for `serve` builds the parts in order (store -> queue -> dispatcher ->
- * ingest door -> API -> NATS source -> HTTP server), runs the loop, and on SIGTERM/SIGINT takes
+ * backup, prune, version), and for `serve` builds the parts in order (store -> queue -> dispatcher
+ * -> ingest door -> API -> NATS source -> HTTP server), runs the loop, and on SIGTERM/SIGINT takes
  * them down gracefully: stop taking work (ingest and /health/ready answer 503), store and ack
  * the NATS messages in hand, let attempts in flight finish (HOOKD_SHUTDOWN_TIMEOUT_MS), write
  * every result, hand every other delivery back to the store, stop accepting, answer every
@@ -29,6 +29,7 @@
 #include "ingest/ingest.h"
 #include "ingest/nats.h"
 #include "queue/queue.h"
+#include "store/prune.h"
 #include "store/sqlite_backup.h"
 #include "store/store.h"
 #include "store/store_stats.h"
@@ -50,6 +51,9 @@ static void usage(FILE *out)
             "  hookd [options] backup [--force] PATH        copy the SQLite store to PATH (a new\n"
             "                                               file, mode 0600) while hookd serves;\n"
             "                                               --force replaces an existing PATH\n"
+            "  hookd [options] prune [--dry-run]            delete what HOOKD_RETENTION and\n"
+            "                                               HOOKD_RETENTION_UNMATCHED let go, now\n"
+            "                                               (--dry-run: count it, delete nothing)\n"
             "  hookd version                                print the version\n"
             "  hookd --help                                 this text and every option\n\n",
             HK_VERSION);
@@ -256,6 +260,63 @@ static int cmd_backup(const hk_config *cfg, int argc, char **argv)
     return 0;
 }
 
+/* `prune [--dry-run]`: what retention lets go, now, in the same steps as the server's pruner
+ * (each its own transaction, so a running hookd is held at most one step at a time). Prints
+ * the rows per table. Exit 2 for a usage mistake, 1 if the store fails, else 0. */
+static int cmd_prune(const hk_config *cfg, int argc, char **argv)
+{
+    int dry = 0;
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--dry-run") == 0) {
+            dry = 1;
+        } else {
+            fprintf(stderr, "hookd: unexpected argument '%s' for prune\n", argv[i]);
+            return 2;
+        }
+    }
+    if (cfg->retention_ms <= 0 && cfg->retention_unmatched_ms <= 0) {
+        printf("retention is off (HOOKD_RETENTION and HOOKD_RETENTION_UNMATCHED): nothing to "
+               "prune\n");
+        return 0;
+    }
+    hk_store *st;
+    if (open_sync_store(cfg, &st)) return 1;
+    int64_t now = hk_now_ms(), ev = 0, dl = 0, att = 0, floor = 0;
+    int rc = 0, busy_waits = 0;
+    for (;;) {
+        hk_req req = {0};
+        hk_prune_req_init(&req, cfg, now); /* one cut-off for the whole run */
+        req.u.prune.dry_run = dry;
+        req.u.prune.dl_floor = floor;
+        req.u.prune.vacuum_pages = 1 << 30; /* all beyond the reserve */
+        if (hk_store_exec(st, &req)) {
+            fprintf(stderr, "hookd: prune failed: %s\n",
+                    req.err[0] ? req.err : hk_strerror(req.rc));
+            rc = 1;
+            break;
+        }
+        if (req.u.prune.skipped) { /* a running node holds the prune lock for a step */
+            if (++busy_waits > 600) {
+                fprintf(stderr, "hookd: prune: another node kept the prune lock for a minute\n");
+                rc = 1;
+                break;
+            }
+            usleep(100 * 1000);
+            continue;
+        }
+        ev += req.u.prune.events;
+        dl += req.u.prune.deliveries;
+        att += req.u.prune.attempts;
+        if (dry || !req.u.prune.more) break;
+        floor = req.u.prune.oldest ? req.u.prune.oldest : req.u.prune.dl_cut;
+    }
+    if (!rc)
+        printf("%s: events %lld, deliveries %lld, attempts %lld\n", dry ? "would prune" : "pruned",
+               (long long)ev, (long long)dl, (long long)att);
+    hk_store_close(st);
+    return rc;
+}
+
 /* Bootstrap: HOOKD_BOOTSTRAP_ADMIN_KEY and HOOKD_BOOTSTRAP_KEY exist, or, with no key at all,
  * one is made for org_default. */
 static int bootstrap_keys(const hk_config *cfg)
@@ -296,8 +357,9 @@ typedef struct server {
     hk_ingest *ingest;
     hk_api api;
     hk_http_server *http;
-    hk_nats *nats; /* NULL without NATS_URL */
     hk_store_stats *store_stats;
+    hk_nats *nats;     /* NULL without NATS_URL */
+    hk_pruner *pruner; /* NULL with retention off */
     struct event *sigterm, *sigint, *drain_timer;
     int stopping;
     int64_t stop_deadline;
@@ -433,6 +495,7 @@ static int cmd_serve(hk_config *cfg)
     event_add(s.sigint, NULL);
     hk_dispatch_start(s.dispatch);
     s.store_stats = hk_store_stats_start(s.base, s.store, s.metrics);
+    s.pruner = hk_pruner_start(s.base, s.store, cfg, s.metrics);
     HK_LOG(HK_LOG_INFO, "hookd.listening", HK_LS("host", cfg->host),
            HK_LI("port", hk_http_server_port(s.http)),
            HK_LS("store", hk_store_backend_name(s.store)), HK_LS("queue", hk_queue_name(s.queue)),
@@ -445,8 +508,10 @@ static int cmd_serve(hk_config *cfg)
 out:
     if (s.http) hk_http_server_free(s.http);
     s.http = NULL; /* on_dispatch_stopped may still run, from hk_store_close */
+    hk_pruner_stop(s.pruner);
     if (s.store) hk_store_close(s.store); /* completes queued requests */
     hk_store_stats_free(s.store_stats);   /* after its request completed */
+    hk_pruner_free(s.pruner);             /* after its step's callback */
     hk_nats_free(s.nats);     /* after the store's last callbacks, before the loop goes */
     hk_ingest_free(s.ingest); /* after the store's last callbacks too */
     if (s.dispatch) hk_dispatch_free(s.dispatch);
@@ -523,6 +588,8 @@ int main(int argc, char **argv)
         rc = cmd_apikey(&cfg, nrest - 1, args + 1);
     } else if (strcmp(cmd, "backup") == 0) {
         rc = cmd_backup(&cfg, nrest - 1, args + 1);
+    } else if (strcmp(cmd, "prune") == 0) {
+        rc = cmd_prune(&cfg, nrest - 1, args + 1);
     } else if (strcmp(cmd, "version") == 0) {
         printf("hookd %s\n", HK_VERSION);
         rc = 0;

@@ -81,6 +81,7 @@ static int check_subjects(const char *v, char *why, size_t n);
 static int check_nats_name(const char *v, char *why, size_t n);
 static int check_nats_name_opt(const char *v, char *why, size_t n);
 static int check_org_max_inflight(const char *v, char *why, size_t n);
+static int check_retention(const char *v, char *why, size_t n);
 
 static const char *const enum_sync[] = {"full", "normal", NULL};
 static const char *const enum_tls_reject[] = {"", "0", "1", NULL};
@@ -165,6 +166,24 @@ static const opt opts[] = {
         "Admin key ([A-Za-z0-9_-]{16,128}) made sure to exist at start: it belongs to no "
         "organization, manages organizations and their keys, and acts on one organization "
         "with the header X-Organization-Id."),
+    STR("HOOKD_RETENTION", "retention", SEC_STORE, "30d", check_retention, 0, retention_str,
+        "How long finished data is kept: events, deliveries that ended success or failed, and "
+        "their attempts go once older than this (a whole number and a unit s, m, h or d, e.g. "
+        "30d, 12h, 90m, 60s); 0 or off = keep everything. Open deliveries (pending, retrying, "
+        "held while their webhook is paused or failed) and their events are never pruned. An "
+        "idempotency key lives as long as its event."),
+    STR("HOOKD_RETENTION_UNMATCHED", "retention-unmatched", SEC_STORE, "24h", check_retention, 0,
+        retention_unmatched_str,
+        "How long an event that matched no webhook (no delivery) is kept, same units; 0 or off "
+        "= as long as HOOKD_RETENTION. Never longer than HOOKD_RETENTION when that is set."),
+    INT("HOOKD_PRUNE_BATCH", "prune-batch", SEC_STORE, "250", 10, 100000, prune_batch,
+        "Most deliveries (with their attempts) and most events one prune step deletes; each "
+        "step is one short write in the store's group commit."),
+    INT("HOOKD_PRUNE_INTERVAL_MS", "prune-interval-ms", SEC_STORE, "10000", 100, 3600000,
+        prune_interval_ms,
+        "How often a prune round starts; a round runs steps (50 ms apart) until nothing older "
+        "than the retention is left (one log line store.pruned per round, at least one a "
+        "minute)."),
     /* queue / cluster */
     STR("REDIS_URL", "redis-url", SEC_CLUSTER, "", NULL, 1, redis_url,
         "Redis URL (redis://[[user]:password@]host[:port][/db] or unix:///path[?db=N]): the "
@@ -413,6 +432,33 @@ static int check_org_max_inflight(const char *v, char *why, size_t n)
     if (strcasecmp(v, "auto") == 0 || hk_parse_int64(v, 0, 100000, &x) == 0) return 0;
     snprintf(why, n, "must be auto, 0 (no cap) or an integer between 1 and 100000");
     return -1;
+}
+
+/* HOOKD_RETENTION, HOOKD_RETENTION_UNMATCHED: 0/off, or a whole number with a unit (a bare
+ * number would be milliseconds, a likely mistake here); at most 100 years. */
+static int check_retention(const char *v, char *why, size_t n)
+{
+    int64_t ms;
+    if (hk_retention_parse(v, &ms) == 0) return 0;
+    snprintf(why, n,
+             "must be 0 or off (keep everything), or a whole number and a unit s, m, h or d "
+             "(e.g. 30d, 12h, 90m, 60s), at most 36500d");
+    return -1;
+}
+
+int hk_retention_parse(const char *v, int64_t *out_ms)
+{
+    if (strcmp(v, "0") == 0 || strcasecmp(v, "off") == 0) {
+        *out_ms = 0;
+        return HK_OK;
+    }
+    size_t len = strlen(v);
+    int64_t ms;
+    if (len < 2 || !strchr("smhd", v[len - 1]) || (len > 2 && strcmp(v + len - 2, "ms") == 0) ||
+        hk_duration_parse(v, &ms) || ms <= 0 || ms > 36500LL * 86400000LL)
+        return HK_EINVAL;
+    *out_ms = ms;
+    return HK_OK;
 }
 
 static int check_subjects(const char *v, char *why, size_t n)
@@ -784,6 +830,9 @@ static int cross_checks(hk_config *cfg, char *err, size_t errlen)
     else if (hk_parse_int64(cfg->org_max_inflight_str, 0, 100000, &cap) || cap == 0)
         cap = cfg->max_inflight;
     cfg->org_max_inflight = (int)HK_MAX(1, HK_MIN(cap, cfg->max_inflight));
+    /* checked by check_retention */
+    hk_retention_parse(cfg->retention_str, &cfg->retention_ms);
+    hk_retention_parse(cfg->retention_unmatched_str, &cfg->retention_unmatched_ms);
     return HK_OK;
 }
 

@@ -54,6 +54,13 @@ typedef struct hk_config {
     char *bootstrap_org; /* HOOKD_BOOTSTRAP_ORG */
     /* tenancy: an admin key (of no organization) made sure to exist */
     char *bootstrap_admin_key; /* HOOKD_BOOTSTRAP_ADMIN_KEY */
+    /* retention (0 = off: kept) */
+    char *retention_str;            /* HOOKD_RETENTION as given */
+    int64_t retention_ms;           /* parsed */
+    char *retention_unmatched_str;  /* HOOKD_RETENTION_UNMATCHED as given */
+    int64_t retention_unmatched_ms; /* parsed */
+    int prune_batch;                /* HOOKD_PRUNE_BATCH */
+    int prune_interval_ms;          /* HOOKD_PRUNE_INTERVAL_MS */
     /* queue / cluster */
     char *redis_url;       /* REDIS_URL */
     char *redis_prefix;    /* HOOKD_REDIS_PREFIX */
@@ -117,5 +124,9 @@ int hk_dotenv_parse(const char *text, size_t len,
 /* Parses a comma-separated CIDR list ("10.0.0.0/8, ::1/128, 192.168.1.5") into out. Returns
  * the count or HK_EINVAL with err naming the bad item. */
 int hk_cidr_list_parse(const char *s, hk_cidr *out, int max, char *err, size_t errlen);
+
+/* Parses a retention ("0" or "off" = 0, or a whole number with a unit s, m, h or d, at most
+ * 36500d) into *out_ms. Returns 0 or HK_EINVAL. */
+int hk_retention_parse(const char *v, int64_t *out_ms);
 
 #endif

@@ -25,6 +25,8 @@ struct hk_metrics {
     atomic_llong gauges[HK_G_MAX];
     atomic_llong store_rows[HK_TBL_MAX];
     atomic_int store_rows_set; /* hookd_store_rows is rendered once known */
+    atomic_llong pruned[HK_PR_MAX];
+    atomic_llong retention_lag_s;
     hist h[HK_H_MAX];
 };
 
@@ -74,6 +76,16 @@ void hk_m_webhook_disabled(hk_metrics *m, int reason)
 void hk_m_inc(hk_metrics *m, int c, int64_t n)
 {
     if (m && c >= 0 && c < HK_C_MAX) atomic_fetch_add(&m->counters[c], n);
+}
+
+void hk_m_pruned(hk_metrics *m, int table, int64_t n)
+{
+    if (m && table >= 0 && table < HK_PR_MAX) atomic_fetch_add(&m->pruned[table], n);
+}
+
+void hk_m_retention_lag(hk_metrics *m, int64_t seconds)
+{
+    if (m) atomic_store(&m->retention_lag_s, seconds);
 }
 
 void hk_m_gauge(hk_metrics *m, int g, int64_t v)
@@ -178,6 +190,16 @@ int hk_metrics_render(const hk_metrics *cm, hk_buf *o)
             hk_buf_printf(o, "hookd_store_rows{table=\"%s\"} %lld\n", tbl[i],
                           (long long)atomic_load(&m->store_rows[i]));
     }
+    static const char *prt[HK_PR_MAX] = {"event", "delivery", "attempt"};
+    family(o, "hookd_pruned_total", "counter", "Rows deleted by retention, by table.");
+    for (int i = 0; i < HK_PR_MAX; i++)
+        hk_buf_printf(o, "hookd_pruned_total{table=\"%s\"} %lld\n", prt[i],
+                      (long long)atomic_load(&m->pruned[i]));
+    family(o, "hookd_retention_lag_seconds", "gauge",
+           "How far past the retention the oldest finished row not yet pruned is; 0 when "
+           "caught up (or retention is off).");
+    hk_buf_printf(o, "hookd_retention_lag_seconds %lld\n",
+                  (long long)atomic_load(&m->retention_lag_s));
     render_hist(o, "hookd_attempt_duration_ms", "Duration of delivery attempts in milliseconds.",
                 &m->h[HK_H_ATTEMPT_MS]);
     render_hist(o, "hookd_delivery_latency_ms",

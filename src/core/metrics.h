@@ -54,6 +54,9 @@ enum {
 /* hookd_store_rows{table}: rows per table, refreshed by src/store/store_stats.c */
 enum { HK_TBL_EVENT = 0, HK_TBL_DELIVERY, HK_TBL_ATTEMPT, HK_TBL_WEBHOOK, HK_TBL_MAX };
 
+/* hookd_pruned_total{table}: rows deleted by retention */
+enum { HK_PR_EVENT = 0, HK_PR_DELIVERY, HK_PR_ATTEMPT, HK_PR_MAX };
+
 #define HK_HIST_BUCKETS 16
 
 typedef struct hk_metrics hk_metrics;
@@ -72,6 +75,10 @@ void hk_m_gauge(hk_metrics *m, int gauge, int64_t v);
 int64_t hk_m_counter_value(const hk_metrics *m, int counter);
 /* Sets hookd_store_rows{table} (HK_TBL_*); until first set, the family is not rendered. */
 void hk_m_store_rows(hk_metrics *m, int table, int64_t v);
+/* Retention: rows pruned from table (HK_PR_*), and hookd_retention_lag_seconds (how far past
+ * the retention the oldest finished row not yet pruned is; 0 when caught up). */
+void hk_m_pruned(hk_metrics *m, int table, int64_t n);
+void hk_m_retention_lag(hk_metrics *m, int64_t seconds);
 
 /* Appends the Prometheus text exposition (version 0.0.4) of every metric to out. */
 int hk_metrics_render(const hk_metrics *m, hk_buf *out);

@@ -113,12 +113,15 @@ typedef struct hk_store_ops {
      * oldest first, into *ids (allocated) */
     int (*failed_range)(void *conn, const char *wid, int64_t since, int64_t until,
                         char (**ids)[HK_ID_MAX], int *n);
-    /* a pending delivery id, due now, replaying delivery orig for webhook w */
+    /* a pending delivery id, due now, replaying delivery orig for webhook w; HK_ENOTFOUND if
+     * orig is gone (pruned by retention meanwhile) */
     int (*replay_insert)(void *conn, const char *id, const char *orig, const hk_webhook *w,
                          int64_t now);
     /* u.stats: the store's size (and rows with want_rows), as store.h says */
     int (*store_stats)(void *conn, hk_req *req);
 
+    /* one retention step, or its dry-run count (u.prune in store.h) */
+    int (*prune)(void *conn, hk_req *req);
     /* operational events (opevents.h): the event id and type of delivery id into eid and type
      * (typelen bytes), *found 0 if none */
     int (*delivery_brief)(void *conn, const char *id, char eid[HK_ID_MAX], char *type,

@@ -101,7 +101,7 @@ int hk_opev_emit(hk_conn *b, void *conn, const hk_store_ops *o, int64_t now, con
         d->wh = to;
         d->data = t[i].data;
         d->data_len = t[i].data_len;
-        d->due = to->status == HK_WH_ACTIVE ? now : 0;
+        d->due = hk_claim_keeps(to) ? now : 0; /* parked: webhook or organization held */
         d->lease = NULL;
         if (d->due) due++;
     }

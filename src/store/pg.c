@@ -160,10 +160,24 @@ enum {
     Q_HDR_INSERT,
     Q_STATS_ROWS,
     Q_STATS_BYTES,
+
+    Q_PR_LOCK,
+    Q_PR_DL,
+    Q_PR_EV_DEL,
+    Q_PR_EV_SCAN,
+    Q_PR_OLDEST,
+    Q_PR_COUNT_DL,
+    Q_PR_COUNT_ATT,
+    Q_PR_COUNT_EV,
+    Q_PR_POS_GET,
+    Q_PR_POS_SET,
     Q_DL_BRIEF,
     Q_WH_RECOVERED,
     Q_MAX
 };
+
+#define FINISHED_STATUS "status IN ('success', 'failed')" /* webhook_delivery_finished's */
+/* the prune lock: 448546171760 = 0x686f6f6b70, "hookp" */
 
 /* the live rows of table t and of its partitions, from the cumulative statistics */
 #define PG_LIVE(t)                                                                                 \
@@ -172,6 +186,44 @@ enum {
     "'::regclass))"
 
 static const char *const sql[Q_MAX] = {
+    /* retention (pg_prune). One node at a time, until the transaction ends. */
+    [Q_PR_LOCK] = "SELECT pg_try_advisory_xact_lock(448546171760)",
+    /* up to $2 deliveries finished before $1 (and not before $3: none is left there), oldest
+     * first by webhook_delivery_finished, with their attempts; returns the counts and the
+     * events they belonged to */
+    [Q_PR_DL] = "WITH d AS (SELECT id FROM webhook_delivery WHERE " FINISHED_STATUS
+                " AND completed_at < hk_ts($1) AND completed_at >= hk_ts($3) ORDER BY "
+                "completed_at LIMIT $2), a AS (DELETE FROM webhook_delivery_attempt t USING d "
+                "WHERE t.webhook_delivery_id = d.id RETURNING 1), x AS (DELETE FROM "
+                "webhook_delivery t USING d WHERE t.id = d.id RETURNING t.webhook_event_id) "
+                "SELECT (SELECT count(*) FROM a), (SELECT count(*) FROM x), (SELECT "
+                "array_agg(DISTINCT webhook_event_id) FROM x)",
+    [Q_PR_EV_DEL] = "DELETE FROM webhook_event e WHERE e.id = ANY($1::text[]) AND NOT EXISTS "
+                    "(SELECT 1 FROM webhook_delivery d WHERE d.webhook_event_id = e.id)",
+    /* up to $4 events created before $3 after the position ($1, $2); those with no delivery
+     * go; returns the rows scanned, deleted, and the new position */
+    [Q_PR_EV_SCAN] = "WITH s AS (SELECT id, created_at FROM webhook_event WHERE (created_at, id) "
+                     "> (hk_ts($1), $2::text) AND created_at < hk_ts($3) ORDER BY created_at, id "
+                     "LIMIT $4), x AS (DELETE FROM webhook_event e USING s WHERE e.id = s.id AND "
+                     "NOT EXISTS (SELECT 1 FROM webhook_delivery d WHERE d.webhook_event_id = "
+                     "e.id) RETURNING 1), l AS (SELECT id, created_at FROM s ORDER BY created_at "
+                     "DESC, id DESC LIMIT 1) SELECT (SELECT count(*) FROM s), (SELECT count(*) "
+                     "FROM x), (SELECT hk_ms(created_at) FROM l), (SELECT id FROM l)",
+    [Q_PR_POS_GET] = "SELECT at, id FROM hk_prune_position WHERE name = 'events'",
+    [Q_PR_POS_SET] = "INSERT INTO hk_prune_position (name, at, id) VALUES ('events', $1, $2) ON "
+                     "CONFLICT (name) DO UPDATE SET at = excluded.at, id = excluded.id",
+    [Q_PR_OLDEST] = "SELECT hk_ms(completed_at) FROM webhook_delivery WHERE " FINISHED_STATUS
+                    " AND completed_at >= hk_ts($1) ORDER BY completed_at LIMIT 1",
+    [Q_PR_COUNT_DL] = "SELECT count(*) FROM webhook_delivery WHERE " FINISHED_STATUS
+                      " AND completed_at < hk_ts($1)",
+    [Q_PR_COUNT_ATT] = "SELECT count(*) FROM webhook_delivery_attempt a JOIN webhook_delivery d "
+                       "ON d.id = a.webhook_delivery_id WHERE d." FINISHED_STATUS
+                       " AND d.completed_at < hk_ts($1)",
+    [Q_PR_COUNT_EV] =
+        "SELECT count(*) FROM webhook_event e WHERE NOT EXISTS (SELECT 1 FROM "
+        "webhook_delivery d WHERE d.webhook_event_id = e.id AND NOT (d." FINISHED_STATUS
+        " AND d.completed_at < hk_ts($1))) AND (e.created_at < hk_ts($2) OR EXISTS "
+        "(SELECT 1 FROM webhook_delivery d WHERE d.webhook_event_id = e.id))",
     /* serializes webhook creates of one organization across nodes until the transaction ends,
      * so that counting them against HOOKD_MAX_WEBHOOKS_PER_ORG is race-free */
     /* webhook versions' static request headers, each stored once (see hk_result) */
@@ -376,7 +428,8 @@ static const char *const sql[Q_MAX] = {
                     "event_data, status, request_url, attempt_number, max_attempts, "
                     "next_retry_at, created_at, replay_of_delivery_id) SELECT $1, d.webhook_id, "
                     "d.webhook_event_id, d.event_type, d.event_data, 'pending', $3, 0, $4, "
-                    "hk_ts($5), hk_ts($5), d.id FROM webhook_delivery d WHERE d.id = $2",
+                    "hk_ts($5), hk_ts($5), d.id FROM webhook_delivery d WHERE d.id = $2 FOR KEY "
+                    "SHARE",
     [Q_DL_FAILED_RANGE] = "SELECT id FROM webhook_delivery WHERE webhook_id = $1 AND status = "
                           "'failed' AND created_at >= hk_ts($2) AND ($3::bigint IS NULL OR "
                           "created_at < hk_ts($3::bigint)) ORDER BY created_at, id",
@@ -2106,7 +2159,103 @@ static int pg_replay_insert(void *conn, const char *id, const char *orig, const 
     p_text(&p, w->url);
     p_i64(&p, w->max_retries + 1);
     p_i64(&p, now);
-    return run(conn, Q_DL_REPLAY, &p, NULL);
+    /* the original is read FOR KEY SHARE: a prune step deleting it (another node) waits for
+     * this transaction and then keeps the event, which has a delivery again; if the prune
+     * came first, the original is gone and nothing is inserted */
+    int64_t n = run_count(conn, Q_DL_REPLAY, &p);
+    if (n < 0) return (int)n;
+    return n == 0 ? HK_ENOTFOUND : HK_OK;
+}
+
+/* ---- retention ------------------------------------------------------------------------------ */
+
+/* The dry run of u.prune: counts, deletes nothing. */
+static int prune_count(pgc *c, hk_req *req)
+{
+    static const int ids[3] = {Q_PR_COUNT_DL, Q_PR_COUNT_ATT, Q_PR_COUNT_EV};
+    int64_t *outs[3] = {&req->u.prune.deliveries, &req->u.prune.attempts, &req->u.prune.events};
+    for (int i = 0; i < 3; i++) {
+        pp p = {0};
+        p_i64(&p, req->u.prune.dl_cut);
+        if (ids[i] == Q_PR_COUNT_EV) p_i64(&p, req->u.prune.ev_cut);
+        PGresult *r;
+        int rc = run(c, ids[i], &p, &r);
+        if (rc) return rc;
+        *outs[i] = g_i64(r, 0, 0);
+        PQclear(r);
+    }
+    return HK_OK;
+}
+
+static int pg_prune(void *conn, hk_req *req)
+{
+    pgc *c = conn;
+    if (req->u.prune.dry_run) return prune_count(c, req);
+    PGresult *r;
+    int rc = run(c, Q_PR_LOCK, NULL, &r);
+    if (rc) return rc;
+    int got = g_bool(r, 0, 0);
+    PQclear(r);
+    if (!got) {
+        req->u.prune.skipped = 1;
+        return HK_OK;
+    }
+    int limit = req->u.prune.limit;
+    if (req->u.prune.dl_cut > 0) {
+        pp p = {0};
+        p_i64(&p, req->u.prune.dl_cut);
+        p_i64(&p, limit);
+        p_i64(&p, req->u.prune.dl_floor);
+        if ((rc = run(c, Q_PR_DL, &p, &r))) return rc;
+        req->u.prune.attempts += g_i64(r, 0, 0);
+        int64_t n = g_i64(r, 0, 1);
+        req->u.prune.deliveries += n;
+        if (n == limit) req->u.prune.more = 1;
+        char *evs = g_text(r, 0, 2);
+        PQclear(r);
+        if (evs) {
+            pp e = {0};
+            p_text(&e, evs);
+            int64_t k = run_count(c, Q_PR_EV_DEL, &e);
+            free(evs);
+            if (k < 0) return (int)k;
+            req->u.prune.events += k;
+        }
+    }
+    if (req->u.prune.ev_cut > 0) {
+        if ((rc = run(c, Q_PR_POS_GET, NULL, &r))) return rc;
+        if (PQntuples(r)) {
+            req->u.prune.ev_pos_at = g_i64(r, 0, 0);
+            g_id(r, 0, 1, req->u.prune.ev_pos_id);
+        }
+        PQclear(r);
+        pp p = {0};
+        p_i64(&p, req->u.prune.ev_pos_at);
+        p_text(&p, req->u.prune.ev_pos_id);
+        p_i64(&p, req->u.prune.ev_cut);
+        p_i64(&p, limit);
+        if ((rc = run(c, Q_PR_EV_SCAN, &p, &r))) return rc;
+        int64_t scanned = g_i64(r, 0, 0);
+        req->u.prune.events += g_i64(r, 0, 1);
+        if (scanned > 0) {
+            req->u.prune.ev_pos_at = g_i64(r, 0, 2);
+            g_id(r, 0, 3, req->u.prune.ev_pos_id);
+        }
+        if (scanned == limit) req->u.prune.more = 1;
+        PQclear(r);
+        if (scanned > 0) {
+            pp w = {0};
+            p_i64(&w, req->u.prune.ev_pos_at);
+            p_text(&w, req->u.prune.ev_pos_id);
+            if ((rc = run(c, Q_PR_POS_SET, &w, NULL))) return rc;
+        }
+    }
+    pp o = {0};
+    p_i64(&o, req->u.prune.dl_floor);
+    if ((rc = run(c, Q_PR_OLDEST, &o, &r))) return rc;
+    req->u.prune.oldest = PQntuples(r) ? g_i64(r, 0, 0) : 0;
+    PQclear(r);
+    return HK_OK;
 }
 
 /* ---- the group's deferred webhook writes ----------------------------------------------------- */
@@ -2701,6 +2850,7 @@ static const hk_store_ops pg_ops = {
     .delivery_webhook = pg_delivery_webhook,
     .failed_range = pg_failed_range,
     .replay_insert = pg_replay_insert,
+    .prune = pg_prune,
     .delivery_brief = pg_delivery_brief,
     .opev_insert = pg_opev_insert,
 };

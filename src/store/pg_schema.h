@@ -22,8 +22,9 @@
  * rows, so a claim (FOR NO KEY UPDATE SKIP LOCKED) never walks leased, parked or finished ones.
  * Subscriptions keep their creation order in `seq`.
  *
- * No foreign keys, as on SQLite (which runs with foreign_keys=OFF): hookd never deletes a row
- * (webhooks are soft-deleted; events, deliveries and attempts stay), the ingest statement
+ * No foreign keys, as on SQLite (which runs with foreign_keys=OFF): hookd deletes rows only by
+ * retention (store/prune.h: attempts with their delivery, an event once no delivery is left;
+ * webhooks are soft-deleted), the ingest statement
  * inserts deliveries only for events inserted by that same statement, and attempts only for
  * deliveries that exist. Measured with bench/run.py b, the checks cost PostgreSQL about 20%
  * of its CPU per delivery (an index probe and a KEY SHARE lock of the parent row for each
@@ -223,7 +224,22 @@ static const char *const hk_pg_migrations[] = {
     "  webhook_ids text);"
     "CREATE INDEX portal_session_org ON portal_session (organization_id, created_at);",
 
-    /* 8: operational events (src/store/opevents.h): true while a webhook set active again after
+    /* 8: retention (store/prune.h). webhook_delivery_finished holds only finished deliveries,
+     * by completion time, so a prune step reads the oldest ones first and never walks open
+     * work; webhook_event_created orders events for the scan of those that matched nothing.
+     * Built in the migration's transaction: writes to both tables wait while they build
+     * (seconds per million rows). */
+    "CREATE INDEX IF NOT EXISTS webhook_delivery_finished ON webhook_delivery (completed_at)"
+    "  WHERE status IN ('success', 'failed');"
+    "CREATE INDEX IF NOT EXISTS webhook_event_created ON webhook_event (created_at, id);"
+    /* where the scan for events with no delivery stopped (created_at in ms, id), shared by the
+     * nodes, so that a restart or another node does not walk every kept event again */
+    "CREATE TABLE IF NOT EXISTS hk_prune_position ("
+    "  name text PRIMARY KEY,"
+    "  at bigint NOT NULL,"
+    "  id text NOT NULL);",
+
+    /* 9: operational events (src/store/opevents.h): true while a webhook set active again after
      * `failed` has not delivered since (its first success emits hookd.webhook.recovered and
      * clears it). An expand step (a defaulted column, no rewrite since PostgreSQL 11). */
     "ALTER TABLE webhook ADD COLUMN IF NOT EXISTS recovering boolean NOT NULL DEFAULT false;",

@@ -19,6 +19,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "core/buf.h"
@@ -55,6 +56,8 @@ static const hk_store_ops sq_ops; /* below: the operational events call back thr
 #define EV_COLS "id, event, payload, source, idempotency_key, organization_id, user_id, created_at"
 
 #define OPEN_STATUS "status IN ('pending','retrying')"
+/* as in the partial index webhook_delivery_finished (the text must match for SQLite to use it) */
+#define FINISHED_STATUS "status IN ('success','failed')"
 
 /* a key, with its organization's disabled flag ('' = an admin key: no organization) */
 #define KEY_COLS                                                                                   \
@@ -138,6 +141,17 @@ enum {
     S_HDR_INSERT,
     S_STATS_ROWS,
     S_STATS_BYTES,
+    S_PR_DL_PICK,
+    S_PR_ATT_DEL,
+    S_PR_DL_DEL,
+    S_PR_EV_DEL,
+    S_PR_EV_SCAN,
+    S_PR_OLDEST,
+    S_PR_COUNT_DL,
+    S_PR_COUNT_ATT,
+    S_PR_COUNT_EV,
+    S_PR_POS_GET,
+    S_PR_POS_SET,
     S_DL_BRIEF,
     S_WH_RECOVERED,
     S_MAX
@@ -331,6 +345,34 @@ static const char *const sql[S_MAX] = {
                      "(SELECT count(*) FROM webhook)",
     [S_STATS_BYTES] = "SELECT p.page_count * s.page_size FROM pragma_page_count() p, "
                       "pragma_page_size() s",
+    /* retention (sq_prune): finished deliveries by the partial index webhook_delivery_finished
+     * (completed_at), oldest first; ?3 is a floor below which none is left */
+    [S_PR_DL_PICK] = "SELECT id, webhook_event_id FROM webhook_delivery WHERE " FINISHED_STATUS
+                     " AND completed_at < ?1 AND completed_at >= ?3 ORDER BY completed_at "
+                     "LIMIT ?2",
+    [S_PR_ATT_DEL] = "DELETE FROM webhook_delivery_attempt WHERE webhook_delivery_id = ?1",
+    [S_PR_DL_DEL] = "DELETE FROM webhook_delivery WHERE id = ?1",
+    [S_PR_EV_DEL] = "DELETE FROM webhook_event WHERE id = ?1 AND NOT EXISTS (SELECT 1 FROM "
+                    "webhook_delivery WHERE webhook_event_id = ?1)",
+    [S_PR_EV_SCAN] = "SELECT id, created_at FROM webhook_event WHERE (created_at, id) > (?1, ?2) "
+                     "AND created_at < ?3 ORDER BY created_at, id LIMIT ?4",
+    [S_PR_OLDEST] = "SELECT completed_at FROM webhook_delivery WHERE " FINISHED_STATUS
+                    " AND completed_at >= ?1 ORDER BY completed_at LIMIT 1",
+    [S_PR_COUNT_DL] =
+        "SELECT COUNT(*) FROM webhook_delivery WHERE " FINISHED_STATUS " AND completed_at < ?1",
+    [S_PR_COUNT_ATT] =
+        "SELECT COUNT(*) FROM webhook_delivery_attempt a JOIN webhook_delivery d "
+        "ON d.id = a.webhook_delivery_id WHERE d." FINISHED_STATUS " AND d.completed_at < ?1",
+    /* events with no delivery left once those finished before ?1 are gone, and either created
+     * before ?2 or with a delivery that goes */
+    [S_PR_COUNT_EV] =
+        "SELECT COUNT(*) FROM webhook_event e WHERE NOT EXISTS (SELECT 1 FROM "
+        "webhook_delivery d WHERE d.webhook_event_id = e.id AND NOT (d." FINISHED_STATUS
+        " AND d.completed_at < ?1)) AND (e.created_at < ?2 OR EXISTS (SELECT 1 "
+        "FROM webhook_delivery d WHERE d.webhook_event_id = e.id))",
+    [S_PR_POS_GET] = "SELECT at, id FROM hk_prune_position WHERE name = 'events'",
+    [S_PR_POS_SET] = "INSERT INTO hk_prune_position (name, at, id) VALUES ('events', ?1, ?2) "
+                     "ON CONFLICT (name) DO UPDATE SET at = excluded.at, id = excluded.id",
 };
 
 typedef struct sq {
@@ -1794,7 +1836,180 @@ static int sq_replay_insert(void *conn, const char *id, const char *orig, const 
     b_text(s, 3, w->url);
     b_i64(s, 4, w->max_retries + 1);
     b_i64(s, 5, now);
-    return run(c, s, "replay insert");
+    int rc = run(c, s, "replay insert");
+    if (!rc && sqlite3_changes(c->db) == 0) rc = HK_ENOTFOUND; /* pruned meanwhile */
+    return rc;
+}
+
+/* ---- retention ------------------------------------------------------------------------------ */
+
+static int exec_sql(sqlite3 *db, const char *text, char *err, size_t errlen);
+
+#define VACUUM_RESERVE_PAGES 1024 /* free pages kept for reuse rather than returned (4 MiB) */
+
+/* One integer from a statement (a count or a pragma); -1 on error (logged). */
+static int64_t sq_scalar(sq *c, sqlite3_stmt *s, const char *what)
+{
+    int rc = sqlite3_step(s);
+    int64_t v = rc == SQLITE_ROW ? sqlite3_column_int64(s, 0) : rc == SQLITE_DONE ? 0 : -1;
+    if (v < 0) map_rc(c, rc, what);
+    sqlite3_reset(s);
+    return v;
+}
+
+static int64_t pragma_int(sq *c, const char *text)
+{
+    sqlite3_stmt *s = NULL;
+    if (sqlite3_prepare_v2(c->db, text, -1, &s, NULL) != SQLITE_OK) return -1;
+    int64_t v = sqlite3_step(s) == SQLITE_ROW ? sqlite3_column_int64(s, 0) : -1;
+    sqlite3_finalize(s);
+    return v;
+}
+
+/* The dry run of u.prune: counts, deletes nothing. */
+static int prune_count(sq *c, hk_req *req)
+{
+    static const int ids[3] = {S_PR_COUNT_DL, S_PR_COUNT_ATT, S_PR_COUNT_EV};
+    int64_t *outs[3] = {&req->u.prune.deliveries, &req->u.prune.attempts, &req->u.prune.events};
+    for (int i = 0; i < 3; i++) {
+        PS(s, ids[i]);
+        b_i64(s, 1, req->u.prune.dl_cut);
+        if (ids[i] == S_PR_COUNT_EV) b_i64(s, 2, req->u.prune.ev_cut);
+        int64_t n = sq_scalar(c, s, "prune count");
+        if (n < 0) return HK_EUNAVAIL;
+        *outs[i] = n;
+    }
+    return HK_OK;
+}
+
+/* Deletes event id if it has no delivery left; adds 1 to *n if it did. */
+static int prune_event(sq *c, const char *id, int64_t *n)
+{
+    PS(s, S_PR_EV_DEL);
+    b_text(s, 1, id);
+    int rc = run(c, s, "prune event");
+    if (!rc) *n += sqlite3_changes(c->db);
+    return rc;
+}
+
+/* Returns free pages beyond the reserve to the file system, at most max per step (auto_vacuum
+ * INCREMENTAL; a no-op on a file still in auto_vacuum NONE). A failure is logged, not returned:
+ * the step's deletes stand and the pages stay free for reuse. */
+static int prune_vacuum(sq *c, hk_req *req)
+{
+    int max = req->u.prune.vacuum_pages;
+    if (max <= 0) return HK_OK;
+    int64_t free_pages = pragma_int(c, "PRAGMA freelist_count");
+    if (free_pages <= VACUUM_RESERVE_PAGES) return HK_OK;
+    int64_t n = HK_MIN(free_pages - VACUUM_RESERVE_PAGES, (int64_t)max);
+    char text[64], err[256];
+    snprintf(text, sizeof text, "PRAGMA incremental_vacuum(%lld)", (long long)n);
+    if (exec_sql(c->db, text, err, sizeof err)) {
+        /* not worth failing the group over: the pages stay free for reuse */
+        HK_LOG(HK_LOG_WARN, "store.sqlite_error", HK_LS("op", "incremental vacuum"),
+               HK_LS("msg", err));
+        return HK_OK;
+    }
+    int64_t after = pragma_int(c, "PRAGMA freelist_count");
+    if (after >= 0 && after < free_pages) req->u.prune.vacuumed = free_pages - after;
+    return HK_OK;
+}
+
+static int sq_prune(void *conn, hk_req *req)
+{
+    sq *c = conn;
+    if (req->u.prune.dry_run) return prune_count(c, req);
+    int limit = req->u.prune.limit, rc = HK_OK, n = 0, cap = 0;
+    char(*dl)[2][HK_ID_MAX] = NULL;
+    if (req->u.prune.dl_cut > 0) {
+        PS(q, S_PR_DL_PICK);
+        b_i64(q, 1, req->u.prune.dl_cut);
+        b_i64(q, 2, limit);
+        b_i64(q, 3, req->u.prune.dl_floor);
+        int step;
+        while ((step = sqlite3_step(q)) == SQLITE_ROW) {
+            if (n == cap) {
+                cap = cap ? cap * 2 : 64;
+                dl = hk_realloc(dl, (size_t)cap * sizeof dl[0]);
+            }
+            c_id(q, 0, dl[n][0]);
+            c_id(q, 1, dl[n][1]);
+            n++;
+        }
+        rc = map_rc(c, step, "prune select");
+        sqlite3_reset(q);
+        if (n == limit) req->u.prune.more = 1;
+    }
+    for (int i = 0; !rc && i < n; i++) {
+        sqlite3_stmt *a = ps(c, S_PR_ATT_DEL), *d = ps(c, S_PR_DL_DEL);
+        if (!a || !d) {
+            rc = HK_EUNAVAIL;
+            break;
+        }
+        b_text(a, 1, dl[i][0]);
+        if (!(rc = run(c, a, "prune attempts"))) req->u.prune.attempts += sqlite3_changes(c->db);
+        b_text(d, 1, dl[i][0]);
+        if (!rc && !(rc = run(c, d, "prune delivery")))
+            req->u.prune.deliveries += sqlite3_changes(c->db);
+    }
+    /* their events, each once: the ones with no delivery left */
+    for (int i = 0; !rc && i < n; i++) {
+        int seen = 0;
+        for (int j = 0; j < i && !seen; j++) seen = strcmp(dl[j][1], dl[i][1]) == 0;
+        if (!seen) rc = prune_event(c, dl[i][1], &req->u.prune.events);
+    }
+    free(dl);
+    /* events that never had a delivery (unmatched), in creation order from the last position */
+    if (!rc && req->u.prune.ev_cut > 0) {
+        PS(g, S_PR_POS_GET);
+        int step = sqlite3_step(g);
+        if (step == SQLITE_ROW) {
+            req->u.prune.ev_pos_at = c_i64(g, 0);
+            c_id(g, 1, req->u.prune.ev_pos_id);
+        }
+        rc = map_rc(c, step, "prune position");
+        sqlite3_reset(g);
+    }
+    if (!rc && req->u.prune.ev_cut > 0) {
+        PS(q, S_PR_EV_SCAN);
+        b_i64(q, 1, req->u.prune.ev_pos_at);
+        b_text(q, 2, req->u.prune.ev_pos_id);
+        b_i64(q, 3, req->u.prune.ev_cut);
+        b_i64(q, 4, limit);
+        char(*ev)[HK_ID_MAX] = hk_malloc((size_t)limit * HK_ID_MAX);
+        int m = 0, step;
+        int64_t at = 0;
+        while ((step = sqlite3_step(q)) == SQLITE_ROW && m < limit) {
+            c_id(q, 0, ev[m++]);
+            at = c_i64(q, 1);
+        }
+        rc = map_rc(c, step, "prune scan");
+        sqlite3_reset(q);
+        for (int i = 0; !rc && i < m; i++) rc = prune_event(c, ev[i], &req->u.prune.events);
+        if (!rc && m > 0) {
+            req->u.prune.ev_pos_at = at;
+            hk_strlcpy(req->u.prune.ev_pos_id, ev[m - 1], HK_ID_MAX);
+            sqlite3_stmt *w = ps(c, S_PR_POS_SET);
+            if (!w) {
+                rc = HK_EUNAVAIL;
+            } else {
+                b_i64(w, 1, at);
+                b_text(w, 2, req->u.prune.ev_pos_id);
+                rc = run(c, w, "prune position");
+            }
+        }
+        if (m == limit) req->u.prune.more = 1;
+        free(ev);
+    }
+    if (!rc) {
+        PS(o, S_PR_OLDEST);
+        b_i64(o, 1, req->u.prune.dl_floor);
+        int64_t v = sq_scalar(c, o, "prune oldest");
+        if (v < 0) rc = HK_EUNAVAIL;
+        req->u.prune.oldest = v > 0 ? v : 0;
+    }
+    if (!rc) rc = prune_vacuum(c, req);
+    return rc;
 }
 
 /* ---- store size (hookd_store_rows, hookd_store_bytes) -------------------------------------- */
@@ -1970,8 +2185,12 @@ static int sq_open(void **conn, const hk_config *cfg, int role, char *err, size_
     sqlite3_busy_timeout(c->db, 10000);
     char pragmas[512];
     snprintf(pragmas, sizeof pragmas,
-             "PRAGMA journal_mode=WAL; PRAGMA synchronous=%s; PRAGMA foreign_keys=OFF;"
+             /* auto_vacuum first: on a new file it only takes effect before the first table
+              * (and journal_mode=WAL already writes the header); on an existing file in mode
+              * NONE it is pending until the VACUUM of sq_migrate */
+             "%sPRAGMA journal_mode=WAL; PRAGMA synchronous=%s; PRAGMA foreign_keys=OFF;"
              "PRAGMA temp_store=%s; PRAGMA cache_size=%d; %s",
+             role == HK_CONN_READER ? "" : "PRAGMA auto_vacuum=INCREMENTAL; ",
              strcmp(cfg->sqlite_sync, "normal") == 0 ? "NORMAL" : "FULL",
              /* the writer's statement journals (each request runs in a savepoint) must be able
               * to spill to a temp file: in memory, unparking a million deliveries kept a copy of
@@ -1985,6 +2204,52 @@ static int sq_open(void **conn, const hk_config *cfg, int role, char *err, size_
     }
     *conn = c;
     return HK_OK;
+}
+
+/* A file made before auto_vacuum=INCREMENTAL (mode NONE) is converted once: VACUUM rewrites
+ * it whole (the pending mode set by sq_open then takes effect). It needs free disk space for a
+ * second copy in the WAL, and holds the database for its duration (about 10 s per GB measured,
+ * docs/OPERATIONS.md); with too little free space, or when it fails (another process holds the
+ * database), it is skipped with a warning and tried again at the next start: freed pages are then
+ * only reused, never returned. */
+static void to_incremental_vacuum(sq *c)
+{
+    if (pragma_int(c, "PRAGMA auto_vacuum") != 0) return;
+    int64_t pages = pragma_int(c, "PRAGMA page_count"), psize = pragma_int(c, "PRAGMA page_size");
+    int64_t bytes = pages * psize;
+    struct statvfs vfs;
+    const char *path = c->cfg->db_path;
+    char dir[4096];
+    hk_strlcpy(dir, path, sizeof dir);
+    char *slash = strrchr(dir, '/');
+    if (slash)
+        *(slash == dir ? slash + 1 : slash) = '\0';
+    else
+        hk_strlcpy(dir, ".", sizeof dir);
+    if (statvfs(dir, &vfs) == 0 &&
+        (int64_t)vfs.f_bavail * (int64_t)vfs.f_frsize < 2 * bytes + (64 << 20)) {
+        HK_LOG(HK_LOG_WARN, "store.sqlite_vacuum_skipped",
+               HK_LS("msg", "the database is in auto_vacuum NONE and converting it needs free "
+                            "disk space for a second copy: freed pages are reused but never "
+                            "returned until a start with enough space converts it"),
+               HK_LI("bytes", bytes));
+        return;
+    }
+    int64_t t0 = hk_mono_ms();
+    char why[256];
+    if (exec_sql(c->db, "VACUUM", why, sizeof why)) {
+        /* say another process holds the database (a CLI command while hookd serves): the
+         * store works as it is, and the next start tries again */
+        HK_LOG(HK_LOG_WARN, "store.sqlite_vacuum_skipped",
+               HK_LS("msg", "converting to auto_vacuum=INCREMENTAL failed; the next start tries "
+                            "again"),
+               HK_LS("error", why));
+        return;
+    }
+    HK_LOG(HK_LOG_INFO, "store.sqlite_vacuumed",
+           HK_LS("msg", "converted to auto_vacuum=INCREMENTAL (once)"), HK_LI("bytes", bytes),
+           HK_LI("ms", hk_mono_ms() - t0),
+           HK_LI("auto_vacuum", pragma_int(c, "PRAGMA auto_vacuum")));
 }
 
 static int sq_migrate(void *conn, char *err, size_t errlen)
@@ -2027,6 +2292,7 @@ static int sq_migrate(void *conn, char *err, size_t errlen)
         }
         HK_LOG(HK_LOG_INFO, "store.migrated", HK_LS("backend", "sqlite"), HK_LI("version", v));
     }
+    to_incremental_vacuum(c);
     return HK_OK;
 }
 
@@ -2161,6 +2427,7 @@ static const hk_store_ops sq_ops = {
     .delivery_webhook = sq_delivery_webhook,
     .failed_range = sq_failed_range,
     .replay_insert = sq_replay_insert,
+    .prune = sq_prune,
     .delivery_brief = sq_delivery_brief,
     .opev_insert = sq_opev_insert,
 };

@@ -175,7 +175,21 @@ static const char *const hk_sqlite_migrations[] = {
     "  webhook_ids TEXT);"
     "CREATE INDEX portal_session_org ON portal_session (organization_id, created_at);",
 
-    /* 6: operational events (src/store/opevents.h): 1 while a webhook set active again after
+    /* 6: retention (store/prune.h). webhook_delivery_finished holds only finished deliveries,
+     * by completion time, so a prune step reads the oldest ones first and never walks open
+     * work; webhook_event_created orders events for the scan of those that matched nothing.
+     * Building them reads each table once (seconds per million rows, at start). */
+    "CREATE INDEX IF NOT EXISTS webhook_delivery_finished ON webhook_delivery (completed_at)"
+    "  WHERE status IN ('success','failed');"
+    "CREATE INDEX IF NOT EXISTS webhook_event_created ON webhook_event (created_at, id);"
+    /* where the scan for events with no delivery stopped (created_at, id), so that a restart
+     * does not walk every kept event again */
+    "CREATE TABLE IF NOT EXISTS hk_prune_position ("
+    "  name TEXT PRIMARY KEY,"
+    "  at INTEGER NOT NULL,"
+    "  id TEXT NOT NULL);",
+
+    /* 7: operational events (src/store/opevents.h): 1 while a webhook set active again after
      * `failed` has not delivered since (its first success emits hookd.webhook.recovered and
      * clears it). A defaulted column: the previous release keeps running beside it. */
     "ALTER TABLE webhook ADD COLUMN recovering INTEGER NOT NULL DEFAULT 0;",

@@ -140,6 +140,13 @@ PASS(heartbeat)
 PASS(store_stats)
 #undef PASS
 
+/* PRUNE: the cut-offs are the caller's (store/prune.h); a step without any has nothing to do. */
+static int p_prune(const hk_store_ops *o, void *conn, hk_req *req)
+{
+    if (req->u.prune.limit <= 0) req->u.prune.limit = 500;
+    return o->prune(conn, req);
+}
+
 /* APIKEY_CREATE / APIKEY_ENSURE: ENSURE returns the key of the hash if it exists already. */
 static int key_create(const hk_store_ops *o, void *conn, hk_req *req, int ensure)
 {
@@ -500,7 +507,10 @@ static int p_replay(const hk_store_ops *o, void *conn, hk_req *req)
     char(*ids)[HK_ID_MAX] = NULL;
     int n = 0;
     rc = o->failed_range(conn, wid, req->u.replay.since, req->u.replay.until, &ids, &n);
-    for (int i = 0; !rc && i < n; i++) rc = replay_one(o, conn, req, w, ids[i]);
+    for (int i = 0; !rc && i < n; i++) {
+        rc = replay_one(o, conn, req, w, ids[i]);
+        if (rc == HK_ENOTFOUND) rc = HK_OK; /* pruned since it was listed: nothing to replay */
+    }
     free(ids);
     return rc;
 }
@@ -552,6 +562,7 @@ static const struct {
     [HK_REQ_SESSION_CREATE] = {"session_create", WRITES | WRITES_NOW, p_session_create},
     [HK_REQ_SESSION_REVOKE] = {"session_revoke", WRITES | WRITES_NOW, p_session_revoke},
     [HK_REQ_DELIVERY_SEARCH] = {"delivery_search", 0, p_delivery_search},
+    [HK_REQ_PRUNE] = {"prune", WRITES | WRITES_NOW, p_prune},
 };
 
 int hk_req_kind_writes(int kind)

@@ -218,6 +218,7 @@ enum hk_req_kind {
                                exist: HK_ENOTFOUND; and be enabled: HK_ECONFLICT) */
     HK_REQ_SESSION_REVOKE,  /* write: u.session.id of req->org_id (HK_ENOTFOUND if none active) */
     HK_REQ_DELIVERY_SEARCH, /* u.dl_search: the organization's deliveries, newest first */
+    HK_REQ_PRUNE,           /* write: one small step of retention (u.prune), or its dry-run count */
     HK_REQ_KIND_MAX
 };
 
@@ -595,6 +596,33 @@ struct hk_req {
             int nwebhook_ids;
             char id[HK_ID_MAX]; /* CREATE: out; REVOKE: in (copied by the caller) */
         } session;
+        /* PRUNE: one step of retention (store/prune.h computes the cut-offs). Deletes up to
+         * `limit` deliveries finished (success, failed) before dl_cut (0: none), oldest first,
+         * with their attempts, and then each of their events that has no delivery left; then
+         * scans up to `limit` events created before ev_cut (0: none) after the position kept
+         * in the database (table hk_prune_position), in (created_at, id) order, deleting
+         * those with no delivery at all, and moves the position to the last one scanned
+         * (out: ev_pos_at, ev_pos_id). Open deliveries are never
+         * touched, so neither are their events. dl_floor: no finished delivery is older than
+         * this (the last step's `oldest`; 0 = unknown), which lets an index scan skip what
+         * earlier steps deleted. With dry_run, deletes nothing: counts everything that
+         * complete pruning at these cut-offs would delete (whatever limit says).
+         * Out: the rows deleted (or counted) per table; more = 1 if a part ran out of limit
+         * (a next step has work); oldest = completed_at of the oldest finished delivery left
+         * (0: none); skipped = 1 if another node holds the prune lock (PostgreSQL: nothing
+         * was done). SQLite also returns up to vacuum_pages freed pages to the file system
+         * (incremental vacuum) beyond a reserve kept for reuse; vacuumed says how many. */
+        struct {
+            int64_t dl_cut, ev_cut, dl_floor;
+            int limit;
+            int dry_run;
+            int vacuum_pages;
+            int64_t ev_pos_at;
+            char ev_pos_id[HK_ID_MAX];
+            int64_t events, deliveries, attempts, vacuumed;
+            int64_t oldest;
+            int more, skipped;
+        } prune;
     } u;
 };
 

@@ -2783,6 +2783,109 @@ static void test_mixed_submit(void **state)
 
 /* ---- the table ------------------------------------------------------------------------------- */
 
+/* ---- retention (HK_REQ_PRUNE) -----------------------------------------------------------------
+ */
+
+static hk_req prune_run(int64_t dl_cut, int64_t ev_cut, int limit, int dry)
+{
+    hk_req r = {.kind = HK_REQ_PRUNE, .now = hk_now_ms()};
+    r.u.prune.dl_cut = dl_cut;
+    r.u.prune.ev_cut = ev_cut;
+    r.u.prune.limit = limit;
+    r.u.prune.dry_run = dry;
+    r.u.prune.vacuum_pages = 1000;
+    if (run(&r)) fail_msg("prune: %d %s", r.rc, r.err);
+    return r;
+}
+
+static int event_exists(const char *eid)
+{
+    hk_req g = {.kind = HK_REQ_EVENT_GET, .org_id = ORG_A};
+    g.u.ev_get.id = eid;
+    int rc = run(&g);
+    hk_req_clear(&g);
+    return rc == 0;
+}
+
+/* Finished deliveries before the cut-off go with their attempts, then their events once none
+ * is left; open ones (parked or due) and their events stay; events with no delivery go after
+ * ev_cut, scanned from a position the store keeps; a dry run counts exactly what a full prune
+ * then deletes; steps are bounded by limit and say `more` while work is left. */
+static void test_prune(void **state)
+{
+    (void)state;
+    static const char *const EV_DONE[] = {"t.done"}, *const EV_BOTH[] = {"t.done", "t.held"};
+    char done[HK_ID_MAX], held[HK_ID_MAX];
+    mk_webhook(ORG_A, EV_DONE, 1, HK_WH_ACTIVE, done);
+    mk_webhook(ORG_A, EV_BOTH + 1, 1, HK_WH_PAUSED, held);
+    int64_t now = hk_now_ms();
+    char ev_done[3][HK_ID_MAX], ev_open[HK_ID_MAX], ev_none[HK_ID_MAX];
+    hk_req r;
+    hk_ingest_item it;
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(ingest(&r, &it, ORG_A, "t.done", "{}", NULL, 10, now), 0);
+        hk_strlcpy(ev_done[i], it.id, HK_ID_MAX);
+        assert_int_equal(r.u.ingest.njobs, 1);
+        char did[HK_ID_MAX];
+        hk_strlcpy(did, r.u.ingest.jobs[0]->id, HK_ID_MAX);
+        hk_req_clear(&r);
+        /* two attempts: a retry, then success */
+        assert_int_equal(
+            result(done, did, 1, HK_DL_RETRYING, 0, 0, 0, now + 10, 1, 0, now + 1, NULL), 0);
+        assert_int_equal(result(done, did, 2, HK_DL_SUCCESS, 1, 1, 0, 0, 0, 0, now + 2, NULL), 0);
+    }
+    assert_int_equal(ingest(&r, &it, ORG_A, "t.held", "{}", NULL, 10, now), 0);
+    hk_strlcpy(ev_open, it.id, HK_ID_MAX);
+    hk_req_clear(&r);
+    assert_int_equal(ingest(&r, &it, ORG_A, "t.nobody", "{}", NULL, 10, now), 0);
+    hk_strlcpy(ev_none, it.id, HK_ID_MAX);
+    assert_int_equal(it.ndeliveries, 0);
+    hk_req_clear(&r);
+
+    /* cut-offs before everything: nothing goes */
+    hk_req p = prune_run(now - 1000, now - 1000, 100, 0);
+    assert_int_equal(p.u.prune.deliveries + p.u.prune.events + p.u.prune.attempts, 0);
+    assert_int_equal(p.u.prune.oldest, now + 2);
+    /* the dry run counts, and deletes nothing */
+    p = prune_run(now + 1000, now + 1000, 100, 1);
+    assert_int_equal(p.u.prune.deliveries, 3);
+    assert_int_equal(p.u.prune.attempts, 6);
+    assert_int_equal(p.u.prune.events, 4);
+    assert_true(event_exists(ev_done[0]));
+    /* steps of 2: more, then done */
+    p = prune_run(now + 1000, 0, 2, 0);
+    assert_int_equal(p.u.prune.deliveries, 2);
+    assert_int_equal(p.u.prune.attempts, 4);
+    assert_int_equal(p.u.prune.events, 2);
+    assert_int_equal(p.u.prune.more, 1);
+    assert_int_equal(p.u.prune.skipped, 0);
+    p = prune_run(now + 1000, 0, 2, 0);
+    assert_int_equal(p.u.prune.deliveries, 1);
+    assert_int_equal(p.u.prune.more, 0);
+    assert_int_equal(p.u.prune.oldest, 0);
+    for (int i = 0; i < 3; i++) assert_false(event_exists(ev_done[i]));
+    assert_true(event_exists(ev_none)); /* ev_cut 0: unmatched events kept */
+    /* the unmatched event goes by the scan; the position moves past it */
+    p = prune_run(0, now + 1000, 100, 0);
+    assert_int_equal(p.u.prune.events, 1);
+    assert_int_equal(p.u.prune.deliveries, 0);
+    assert_true(p.u.prune.ev_pos_at >= now);
+    assert_false(event_exists(ev_none));
+    /* the position is kept in the store: the next step (or a restart, or another node) goes
+     * on from there instead of walking the kept events again */
+    hk_req p2 = prune_run(0, now + 1000, 100, 0);
+    assert_int_equal(p2.u.prune.ev_pos_at, p.u.prune.ev_pos_at);
+    assert_string_equal(p2.u.prune.ev_pos_id, p.u.prune.ev_pos_id);
+    assert_int_equal(p2.u.prune.more, 0);
+    /* the held delivery and its event stay, whatever the cut-offs */
+    p = prune_run(now + 100000, now + 100000, 100, 1);
+    assert_int_equal(p.u.prune.deliveries + p.u.prune.events + p.u.prune.attempts, 0);
+    p = prune_run(now + 100000, now + 100000, 100, 0);
+    assert_int_equal(p.u.prune.deliveries + p.u.prune.events + p.u.prune.attempts, 0);
+    assert_true(event_exists(ev_open));
+    assert_int_equal(set_status(ORG_A, held, HK_WH_ACTIVE), 1);
+}
+
 static int group_sqlite(void **state)
 {
     (void)state;
@@ -2812,7 +2915,7 @@ static int group_pg(void **state)
             T(test_results_repeated), T(test_operational_events), T(test_results_late),            \
             T(test_mixed_submit), T(test_event_bytes_kept), T(test_orders),                        \
             T(test_secret_rotation), T(test_sync_exec), T(test_edges), T(test_encrypted),          \
-            T(test_store_stats),                                                                   \
+            T(test_store_stats), T(test_prune),                                                    \
     }
 
 int main(void)
