@@ -15,6 +15,12 @@ and the line reports hookd's deliveries/s as a ratio of that ceiling.
   e  a backlog of 1,000,000 pending deliveries (ingested while the webhook is paused and the
      receiver is down), then the receiver comes up and the webhook is set active: drain rate
   f  the receiver answers 500 for 60 s, then 200: time to drain once it is back
+  k  lists at scale: a store filled directly with SQL (hookd stopped) with 10,000,000 finished
+     deliveries of one webhook (an event and an attempt each; 5% failed, 1% of the events of a
+     rare type), then hookd serves it: latency p50/p99/max of the first page and of later
+     pages (cursors at random depths, and a walk following `next`) of the deliveries and the
+     events lists, with and without their filters (--requests per kind, --limit rows a page);
+     not part of `all`
   smoke   tiny a, b and d: checks the counts (the ctest test bench.smoke), asserts no timing
   machine the machine's figures (CPUs, model, RAM, kernel, fdatasync latency) as one line
   table   reads result lines on stdin, prints them as the Markdown table of BENCHMARKS.md
@@ -32,12 +38,16 @@ with "ok": false lists what failed in "errors"; the exit code is then 1.
 Docs: docs/BENCHMARKS.md.
 """
 import argparse
+import base64
+import hashlib
 import http.client
 import json
 import os
+import random
 import re
 import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -61,6 +71,7 @@ SCENARIOS = {
     "e": dict(events=1000000, webhooks=1, batch=500, conns=2),
     "f": dict(events=20000, webhooks=1, batch=100, conns=2, down_s=60,
               retry="1s,5s,10s", jitter=0.2),
+    "k": dict(events=10000000, webhooks=1),
 }
 SMOKE = {
     "a": dict(events=60, webhooks=10, conns=4),
@@ -330,6 +341,17 @@ def redis_clients(srv):
     return int(m.group(1)) - 1 if m else 0
 
 
+def store_count(node, query):
+    """The one integer a SELECT gives, read from node's store (SQLite file or PG_URL)."""
+    if node.env.get("PG_URL"):
+        return int(servers.pg_query(node.env["PG_URL"], query)[0][0])
+    db = sqlite3.connect(f"file:{node.env['HOOKD_DB']}?mode=ro", uri=True, timeout=30)
+    try:
+        return int(db.execute(query).fetchone()[0])
+    finally:
+        db.close()
+
+
 # ---- the parts of a run ---------------------------------------------------------------------
 
 class Bench:
@@ -479,11 +501,13 @@ class Bench:
 
     def store_success(self, node, wh_ids, expected, timeout=30):
         """Sum over the webhooks of the deliveries hookd's store says succeeded, polled until it
-        reaches expected (results are written in batches, just after the send) or timeout."""
+        reaches expected (results are written in batches, just after the send) or timeout. Read
+        from the store with SQL: the API's `total` stops at 10,000 (docs/API.md, paging)."""
         deadline = time.monotonic() + timeout
+        ids = ", ".join(f"'{w}'" for w in wh_ids)
         while True:
-            total = sum(node.api("GET", f"/v1/{w}/deliveries?status=success&limit=1")["total"]
-                        for w in wh_ids)
+            total = store_count(node, "SELECT count(*) FROM webhook_delivery WHERE status = "
+                                f"'success' AND webhook_id IN ({ids})")
             if total >= expected or time.monotonic() > deadline:
                 return total
             time.sleep(0.2)
@@ -517,6 +541,8 @@ class Bench:
         """Runs one scenario from scratch (temp dir, receiver, backends, hookd nodes, ceiling,
         load, wait, checks) and returns its result line as a dict. Raises BenchError when it
         cannot run at all; a run that went wrong returns ok=False with its errors."""
+        if name == "k":
+            return self.run_k(store)
         cfg = self.config(name, smoke)
         res = {"scenario": name, "store": store, "redis": redis, "nodes": nodes}
         work = tempfile.mkdtemp(prefix=f"hookd-bench-{name}-", dir=self.args.workdir)
@@ -539,6 +565,61 @@ class Bench:
                 log(f"kept {work}")
             else:
                 shutil.rmtree(work, ignore_errors=True)
+
+    # -- scenario k: lists at scale
+    def run_k(self, store):
+        """Scenario k (module doc): fill, serve, measure. Returns the result line."""
+        args, cfg = self.args, self.config("k", False)
+        n, lim, reqs = cfg["events"], args.limit, args.requests
+        res = {"scenario": "k", "store": store, "redis": False, "nodes": 1, "rows": n,
+               "limit": lim, "requests": reqs}
+        work = tempfile.mkdtemp(prefix="hookd-bench-k-", dir=args.workdir)
+        procs, srvs = [], []
+        errors = []
+        try:
+            procs, srvs = self.start_nodes(work, store, 1, False, cfg["env"])
+            node = procs[0]
+            wh = node.api("POST", "/v1", {"name": "bench k", "url": "http://127.0.0.1:9/hook",
+                                          "events": ["bench.*"], "maxRetries": 0,
+                                          "rateLimitEnabled": False})["id"]
+            env = node.env
+            if node.stop() != 0:
+                raise BenchError(f"hookd exited badly before the fill: {node.log_tail()}")
+            t0 = int(time.time() * 1000) - 86400000 - n // 2
+            t = time.monotonic()
+            fill_k(env, wh, n, t0)
+            res["fill_s"] = round(time.monotonic() - t, 1)
+            log(f"k: filled {n} deliveries in {res['fill_s']} s")
+            node = Hookd(self.hookd_bin, os.path.join(work, "node0"), dict(
+                (k, v) for k, v in env.items() if k in ("PG_URL", "HOOKD_NODE_ID")
+                or k in cfg["env"]))
+            procs = [node]
+            node.wait_healthy(timeout=600)
+            res["store_mb"] = round(store_bytes(node) / 2**20, 1)
+            res["pages"] = measure_k(node, wh, n, t0, lim, reqs, errors)
+            res["worst_p99_ms"] = max(v["p99_ms"] for k, v in res["pages"].items()
+                                      if k != "dl_offset_deepest")
+            res["peak_rss_mb"] = round(node.rss_hwm_mb(), 1)
+            rc = node.stop()
+            if rc != 0:
+                errors.append(f"hookd exited {rc} on SIGTERM: {node.log_tail()}")
+        finally:
+            for p in procs:
+                p.stop()
+            for srv in srvs:
+                stop_server(srv)
+            if args.keep:
+                log(f"kept {work}")
+            else:
+                shutil.rmtree(work, ignore_errors=True)
+        res["ok"] = not errors
+        if errors:
+            res["errors"] = errors[:10]
+        res["build"] = self.build_type
+        res["commit"] = self.commit
+        if args.label:
+            res["label"] = args.label
+        return res
 
     def stop_perf(self, run):
         """Ends a perf record started by measure() (it writes its file on SIGINT)."""
@@ -677,7 +758,7 @@ class Bench:
                 errors.append(f"hookd's store says {res['store_success']} deliveries "
                               f"succeeded, the receiver counted {delivered} distinct")
         else:
-            res["store_events"] = node.api("GET", "/v1/events?limit=1")["total"]
+            res["store_events"] = store_count(node, "SELECT count(*) FROM webhook_event")
             if res["store_events"] != ing["ok_events"]:
                 errors.append(f"hookd's store holds {res['store_events']} events, "
                               f"{ing['ok_events']} were accepted")
@@ -695,6 +776,182 @@ class Bench:
         if self.args.label:
             res["label"] = self.args.label
         res["wall_s"] = round((t_end - t_start) / 1e6, 1)
+
+
+# ---- scenario k: the fill and the measure -------------------------------------------------
+
+K_CHUNK = 500000  # rows a fill transaction
+K_PAD = "x" * 200  # padding in each event's data, as in the other scenarios
+
+
+def k_key(t0, i):
+    """(created_at, id body) of row i of the fill: two rows a millisecond (ties, broken by id),
+    ids in hookd's form (prefix_ + 24 [a-z0-9], sorting by creation)."""
+    at = t0 + i // 2
+    return at, "%013d%011d" % (at, i)
+
+
+def k_cursor(at, ident):
+    """A list cursor as hookd makes them (src/api/api.c): base64url of "<ms>.<id>" and the
+    first 4 bytes of its SHA-256."""
+    raw = f"{at}.{ident}".encode()
+    return base64.urlsafe_b64encode(raw + hashlib.sha256(raw).digest()[:4]).decode().rstrip("=")
+
+
+def fill_k(env, wh, n, t0):
+    """Writes n events, each with one finished delivery to webhook wh and its attempt, the rows
+    as hookd writes them (deliveries: 5% failed with a 500, the rest succeeded; events: 1% of
+    type bench.rare), straight into the store of a stopped hookd."""
+    rare = "CASE WHEN i % 100 = 0 THEN 'bench.rare' ELSE 'bench.event' END"
+    failed = "i % 20 = 7"
+    if env.get("PG_URL"):
+        k = "lpad((t0 + i / 2)::text, 13, '0') || lpad(i::text, 11, '0')"
+        at = "hk_ts(t0 + i / 2)"
+        done = "hk_ts(t0 + i / 2 + 5)"
+        for a in range(0, n, K_CHUNK):
+            b = min(n, a + K_CHUNK)
+            src = f"FROM (SELECT i, {t0}::bigint AS t0 FROM generate_series({a}, {b - 1}) i) s"
+            servers.pg_query(env["PG_URL"], f"""BEGIN;
+INSERT INTO webhook_event (id, event, payload, source, organization_id, created_at)
+SELECT 'whev_' || {k}, {rare}, ('{{"seq":' || i || ',"pad":"{K_PAD}"}}')::json, 'api', '{ORG}',
+ {at} {src};
+INSERT INTO webhook_delivery (id, webhook_id, webhook_event_id, event_type, status, request_url,
+ request_headers, response_status, response_body, response_headers, attempt_number,
+ max_attempts, last_attempt_at, error_message, completed_at, duration_ms, created_at)
+SELECT 'whde_' || {k}, '{wh}', 'whev_' || {k}, {rare},
+ (CASE WHEN {failed} THEN 'failed' ELSE 'success' END)::webhook_delivery_status,
+ 'http://127.0.0.1:9/hook', ('{{"webhook-id":"whde_' || {k} || '"}}')::json,
+ CASE WHEN {failed} THEN 500 ELSE 200 END, 'ok', '{{"content-type":"text/plain"}}'::json, 1, 1,
+ {done}, CASE WHEN {failed} THEN 'HTTP 500' END, {done}, 5, {at} {src};
+INSERT INTO webhook_delivery_attempt (id, webhook_delivery_id, attempt_number, status,
+ response_status, response_body, response_headers, duration_ms, error_message, created_at)
+SELECT 'whda_' || {k}, 'whde_' || {k}, 1,
+ (CASE WHEN {failed} THEN 'failed' ELSE 'success' END)::webhook_delivery_status,
+ CASE WHEN {failed} THEN 500 ELSE 200 END, 'ok', '{{"content-type":"text/plain"}}'::json, 5,
+ CASE WHEN {failed} THEN 'HTTP 500' END, {done} {src};
+COMMIT;""")
+            log(f"k: {b} rows")
+        # what autovacuum does on its own after a bulk load: statistics and the visibility map
+        # (index-only scans for the bounded counts)
+        servers.pg_query(env["PG_URL"], "VACUUM (ANALYZE)")
+        return
+    k = "printf('%013d%011d', t0 + i / 2, i)"
+    db = sqlite3.connect(env["HOOKD_DB"], isolation_level=None, timeout=60)
+    try:
+        db.execute("PRAGMA synchronous = OFF")
+        db.execute("PRAGMA cache_size = -1000000")
+        for a in range(0, n, K_CHUNK):
+            b = min(n, a + K_CHUNK)
+            src = (f"FROM (WITH RECURSIVE r(i) AS (SELECT {a} UNION ALL SELECT i + 1 FROM r "
+                   f"WHERE i + 1 < {b}) SELECT i, {t0} AS t0 FROM r)")
+            db.execute("BEGIN")
+            db.execute(f"""INSERT INTO webhook_event (id, event, payload, source,
+ organization_id, created_at) SELECT 'whev_' || {k}, {rare},
+ '{{"seq":' || i || ',"pad":"{K_PAD}"}}', 'api', '{ORG}', t0 + i / 2 {src}""")
+            db.execute(f"""INSERT INTO webhook_delivery (id, webhook_id, webhook_event_id,
+ event_type, status, request_url, request_headers, response_status, response_body,
+ response_headers, attempt_number, max_attempts, last_attempt_at, error_message, completed_at,
+ duration_ms, created_at) SELECT 'whde_' || {k}, '{wh}', 'whev_' || {k}, {rare},
+ CASE WHEN {failed} THEN 'failed' ELSE 'success' END, 'http://127.0.0.1:9/hook',
+ '{{"webhook-id":"whde_' || {k} || '"}}', CASE WHEN {failed} THEN 500 ELSE 200 END, 'ok',
+ '{{"content-type":"text/plain"}}', 1, 1, t0 + i / 2 + 5,
+ CASE WHEN {failed} THEN 'HTTP 500' END, t0 + i / 2 + 5, 5, t0 + i / 2 {src}""")
+            db.execute(f"""INSERT INTO webhook_delivery_attempt (id, webhook_delivery_id,
+ attempt_number, status, response_status, response_body, response_headers, duration_ms,
+ error_message, created_at) SELECT 'whda_' || {k}, 'whde_' || {k}, 1,
+ CASE WHEN {failed} THEN 'failed' ELSE 'success' END, CASE WHEN {failed} THEN 500 ELSE 200 END,
+ 'ok', '{{"content-type":"text/plain"}}', 5, CASE WHEN {failed} THEN 'HTTP 500' END,
+ t0 + i / 2 + 5 {src}""")
+            db.execute("COMMIT")
+            log(f"k: {b} rows")
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    finally:
+        db.close()
+
+
+def store_bytes(node):
+    """Size of node's store: the SQLite file, or the PostgreSQL database."""
+    if node.env.get("PG_URL"):
+        return store_count(node, "SELECT pg_database_size(current_database())")
+    return os.path.getsize(node.env["HOOKD_DB"])
+
+
+def measure_k(node, wh, n, t0, lim, reqs, errors):
+    """The page latencies of scenario k: {kind: {p50_ms, p99_ms, max_ms}}. Kinds: *_first the
+    first page, *_later a page after a cursor at a random depth, dl_walk pages following
+    `next` from the first; dl_failed_* with status=failed, ev_rare_* with type=bench.rare;
+    dl_offset_deepest the deepest page offset paging allows (page * limit = 1,000)."""
+    rnd = random.Random(7)
+    conn = http.client.HTTPConnection("127.0.0.1", node.port, timeout=60)
+    hdr = {"x-api-key": KEY}
+    dl, ev = f"/api/webhook/v1/{wh}/deliveries?limit={lim}", f"/api/webhook/v1/events?limit={lim}"
+
+    def get(path):
+        t = time.perf_counter()
+        conn.request("GET", path, headers=hdr)
+        r = conn.getresponse()
+        raw = r.read()
+        ms = (time.perf_counter() - t) * 1000
+        if r.status != 200:
+            errors.append(f"GET {path}: {r.status} {raw[:200]!r}")
+            return ms, {}
+        return ms, json.loads(raw)
+
+    def cur(prefix, cond=lambda i: True):
+        while True:
+            i = rnd.randrange(0, n)
+            if cond(i):
+                at, body = k_key(t0, i)
+                return "&cursor=" + k_cursor(at, f"{prefix}_{body}")
+
+    plans = {
+        "dl_first": lambda: dl,
+        "dl_later": lambda: dl + cur("whde"),
+        "dl_failed_first": lambda: dl + "&status=failed",
+        "dl_failed_later": lambda: dl + "&status=failed" + cur("whde"),
+        "ev_first": lambda: ev,
+        "ev_later": lambda: ev + cur("whev"),
+        "ev_rare_first": lambda: ev + "&type=bench.rare",
+        "ev_rare_later": lambda: ev + "&type=bench.rare" + cur("whev"),
+        "wh_first": lambda: f"/api/webhook/v1?limit={lim}",
+        "dl_offset_deepest": lambda: dl + f"&page={1000 // lim}",
+    }
+    out = {}
+    for kind, mk in plans.items():
+        get(mk())  # one not counted: statements prepared, pages warm
+        times = []
+        for _ in range(reqs):
+            ms, body = get(mk())
+            times.append(ms)
+            rows = body.get("deliveries", body.get("events", body.get("webhooks")))
+            if kind.endswith("_first") and not kind.startswith("wh") and len(rows or []) != lim:
+                errors.append(f"{kind}: {len(rows or [])} rows, not {lim}")
+        out[kind] = pct(times)
+    # the walk: every row once, newest first
+    times, last, seen, path = [], None, 0, dl
+    for _ in range(reqs):
+        ms, body = get(path)
+        times.append(ms)
+        for d in body.get("deliveries", []):
+            key = (d["createdAt"], d["id"])
+            if last is not None and not key < last:
+                errors.append(f"dl_walk: {key} does not sort after {last}")
+            last, seen = key, seen + 1
+        if not body.get("next"):
+            break
+        path = dl + "&cursor=" + body["next"]
+    if seen != min(n, reqs * lim):
+        errors.append(f"dl_walk: {seen} rows in {len(times)} pages")
+    out["dl_walk"] = pct(times)
+    conn.close()
+    return out
+
+
+def pct(times):
+    t = sorted(times)
+    return {"p50_ms": round(t[len(t) // 2], 2), "p99_ms": round(t[min(len(t) - 1,
+            int(len(t) * 0.99))], 2), "max_ms": round(t[-1], 2)}
+
 
 
 SMOKE_KEYS = {"scenario": str, "store": str, "redis": bool, "nodes": int, "deliveries": int,
@@ -763,7 +1020,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter,
                                  epilog=__doc__.split("\n\n", 1)[1])
-    ap.add_argument("scenario", choices=ORDER + ["smoke", "all", "machine", "table"])
+    ap.add_argument("scenario", choices=ORDER + ["k", "smoke", "all", "machine", "table"])
     ap.add_argument("--store", choices=["sqlite", "pg"],
                     help="sqlite (default) or pg: a private PostgreSQL (tests/lib/servers.py)")
     ap.add_argument("--nodes", type=int, choices=[1, 2],
@@ -791,6 +1048,9 @@ def main():
     ap.add_argument("--perf", metavar="FILE",
                     help="perf record hookd's measured phase (dwarf call graphs) into FILE")
     ap.add_argument("--keep", action="store_true", help="keep the temp dirs")
+    ap.add_argument("--requests", type=int, default=300,
+                    help="k: requests per kind of page (300)")
+    ap.add_argument("--limit", type=int, default=100, help="k: rows a page (100)")
     args = ap.parse_args()
 
     if args.scenario == "machine":

@@ -329,22 +329,87 @@ int hk_call_query(hk_call *c, const char *key, char *out, size_t outlen)
     return 0;
 }
 
-int hk_call_paging(hk_call *c, int *page, int *limit)
+/* ---- list paging ----------------------------------------------------------------------------
+ *
+ * A cursor is base64url (no padding) of "<created_at ms>.<id>" and the first CURSOR_CHECK bytes
+ * of its SHA-256: the sort key of the last row of a page (store.h, lists). Clients treat it as
+ * opaque. The check makes a cursor cut short, edited or made up a 422 rather than some other
+ * position; it is no secret and guards nothing (the organization scope is the key's): a cursor
+ * built with the check can only name a position of the caller's own list. */
+
+#define CURSOR_RAW_MAX 160 /* 15 digits + '.' + an id (an organization's: 128) + the check */
+#define CURSOR_CHECK   4
+
+void hk_cursor_encode(int64_t at, const char *id, char out[HK_CURSOR_MAX])
 {
-    char v[32];
+    char raw[CURSOR_RAW_MAX];
+    int n = snprintf(raw, sizeof raw, "%lld.%s", (long long)at, id);
+    if (n < 0 || (size_t)n + CURSOR_CHECK >= sizeof raw) n = 0;
+    uint8_t sum[32];
+    hk_sha256(raw, (size_t)n, sum);
+    memcpy(raw + n, sum, CURSOR_CHECK);
+    n += CURSOR_CHECK;
+    hk_buf b;
+    hk_buf_init(&b, HK_CURSOR_MAX);
+    size_t o = 0;
+    if (!hk_base64_encode(raw, (size_t)n, &b)) {
+        const char *e = hk_buf_cstr(&b);
+        for (size_t i = 0; e[i] && e[i] != '=' && o + 1 < HK_CURSOR_MAX; i++)
+            out[o++] = e[i] == '+' ? '-' : e[i] == '/' ? '_' : e[i];
+    }
+    out[o] = 0;
+    hk_buf_free(&b);
+}
+
+int hk_cursor_decode(const char *s, const char *prefix, hk_cursor *out)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n >= HK_CURSOR_MAX || n % 4 == 1) return -1;
+    char std[HK_CURSOR_MAX + 4];
+    for (size_t i = 0; i < n; i++) {
+        char ch = s[i];
+        if (ch == '-')
+            ch = '+';
+        else if (ch == '_')
+            ch = '/';
+        else if (!((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') ||
+                   (ch >= '0' && ch <= '9')))
+            return -1;
+        std[i] = ch;
+    }
+    size_t m = n;
+    while (m % 4) std[m++] = '=';
+    uint8_t raw[CURSOR_RAW_MAX];
+    size_t rawlen = 0;
+    if (hk_base64_decode(std, m, raw, sizeof raw - 1, &rawlen)) return -1;
+    if (rawlen <= CURSOR_CHECK) return -1;
+    rawlen -= CURSOR_CHECK;
+    uint8_t sum[32];
+    hk_sha256(raw, rawlen, sum);
+    if (memcmp(sum, raw + rawlen, CURSOR_CHECK)) return -1;
+    raw[rawlen] = 0;
+    if (memchr(raw, 0, rawlen)) return -1;
+    char *dot = strchr((char *)raw, '.');
+    if (!dot) return -1;
+    *dot = 0;
+    int64_t at;
+    if (hk_parse_int64((char *)raw, 0, HK_CURSOR_TOP - 1, &at)) return -1;
+    if (strlen(dot + 1) >= sizeof out->id) return -1;
+    if (prefix ? !hk_id_valid(dot + 1, prefix) : !hk_org_id_valid(dot + 1)) return -1;
+    out->at = at;
+    hk_strlcpy(out->id, dot + 1, sizeof out->id);
+    return 0;
+}
+
+int hk_call_paging(hk_call *c, const char *prefix, int *page, int *limit, hk_cursor *after)
+{
+    char v[HK_CURSOR_MAX];
     int64_t n;
     *page = 1;
     *limit = 10;
-    int rc = hk_call_query(c, "page", v, sizeof v);
-    if (rc < 0) return -1;
-    if (rc == 0) {
-        if (hk_parse_int64(v, 1, 1000000000, &n)) {
-            hk_call_invalid(c, "page must be an integer >= 1");
-            return -1;
-        }
-        *page = (int)n;
-    }
-    rc = hk_call_query(c, "limit", v, sizeof v);
+    after->at = HK_CURSOR_TOP;
+    after->id[0] = 0;
+    int rc = hk_call_query(c, "limit", v, sizeof v);
     if (rc < 0) return -1;
     if (rc == 0) {
         if (hk_parse_int64(v, 1, 100, &n)) {
@@ -352,6 +417,44 @@ int hk_call_paging(hk_call *c, int *page, int *limit)
             return -1;
         }
         *limit = (int)n;
+    }
+    int has_page = 0;
+    rc = hk_call_query(c, "page", v, sizeof v);
+    if (rc < 0) return -1;
+    if (rc == 0) {
+        if (hk_parse_int64(v, 1, 1000000000, &n)) {
+            hk_call_invalid(c, "page must be an integer >= 1");
+            return -1;
+        }
+        *page = (int)n;
+        has_page = n > 1;
+    }
+    rc = hk_http_query_get(c->http->query, "cursor", v, sizeof v);
+    if (rc != HK_ENOTFOUND) {
+        if (rc || hk_cursor_decode(v, prefix, after)) {
+            hk_call_error(c, 422, "validation_failed", "cursor is not a cursor of this list",
+                          "A cursor is the `next` value of an earlier answer of the same list, "
+                          "passed back unchanged.",
+                          "Start again without cursor and follow `next`.");
+            return -1;
+        }
+        if (has_page) {
+            hk_call_invalid(c, "cursor and page cannot be combined: a cursor page starts "
+                               "after the cursor's row, not at an offset");
+            return -1;
+        }
+        return 0;
+    }
+    if ((int64_t)(*page - 1) * *limit >= HK_LIST_OFFSET_MAX) {
+        char msg[160];
+        snprintf(msg, sizeof msg,
+                 "page is too deep: offset paging reaches the first %d rows of a list",
+                 HK_LIST_OFFSET_MAX);
+        hk_call_error(c, 422, "validation_failed", msg,
+                      "Reading far into a list by offset costs the store a scan of every row "
+                      "before the page.",
+                      "Follow `next`: pass it back as cursor to get the page after.");
+        return -1;
     }
     return 0;
 }

@@ -150,8 +150,17 @@ void hk_call_raw_static(hk_call *c, int status, const char *ctype, const char *e
 /* Parses the body as JSON into c->doc. Responds with 415/400/422 and returns -1 on failure;
  * 0 on success. With allow_empty, an empty body parses as {} (returns 0). */
 int hk_call_parse_body(hk_call *c, int allow_empty);
-/* Reads page/limit (and validates them); responds 422 and returns -1 on a bad value. */
-int hk_call_paging(hk_call *c, int *page, int *limit);
+/* Reads a list's limit, page and cursor (store.h, lists) and validates them: a cursor must
+ * be one of this list (ids with `prefix`), is not combined with a page > 1, and a page may not
+ * start HK_LIST_OFFSET_MAX rows deep or more. Without a cursor, *after is the top of the list.
+ * Responds 422 (naming the parameter) and returns -1 on a bad value; 0 otherwise. */
+int hk_call_paging(hk_call *c, const char *prefix, int *page, int *limit, hk_cursor *after);
+/* A list cursor: base64url of the row's sort key; fits HK_CURSOR_MAX with its NUL. */
+#define HK_CURSOR_MAX 224
+void hk_cursor_encode(int64_t at, const char *id, char out[HK_CURSOR_MAX]);
+/* Parses s into out; 0, or -1 if s is not a cursor of a list of `prefix` ids (prefix NULL:
+ * organization ids, hk_org_id_valid). Any bytes. */
+int hk_cursor_decode(const char *s, const char *prefix, hk_cursor *out);
 /* Query parameter value into out; 0 found, 1 absent, -1 invalid (422 sent). */
 int hk_call_query(hk_call *c, const char *key, char *out, size_t outlen);
 
@@ -177,6 +186,10 @@ void hk_render_event(hk_jw *w, const hk_event *e, int with_deliveries);
 void hk_render_org(hk_jw *w, const hk_org *o);
 /* plaintext: the key itself, shown in the answer that created it only; else NULL */
 void hk_render_apikey(hk_jw *w, const hk_apikey *k, const char *plaintext);
+/* The paging fields of a list answer: total, totalCapped, page, limit, and next (the cursor
+ * of the last row, last_at and last_id, when more rows follow; else null). */
+void hk_render_paging(hk_jw *w, int64_t total, int capped, int page, int limit, int more,
+                      int64_t last_at, const char *last_id);
 
 /* ---- handlers (one file per resource) ---------------------------------------------------------
  */

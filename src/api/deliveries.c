@@ -18,9 +18,10 @@ static void on_listed(hk_req *req)
     hk_jw_arr_open(&w);
     for (int i = 0; i < req->u.dl_list.n; i++) hk_render_delivery(&w, &req->u.dl_list.items[i]);
     hk_jw_arr_close(&w);
-    hk_jw_kint(&w, "total", req->u.dl_list.total);
-    hk_jw_kint(&w, "page", req->u.dl_list.page);
-    hk_jw_kint(&w, "limit", req->u.dl_list.limit);
+    const hk_delivery *last = req->u.dl_list.n ? &req->u.dl_list.items[req->u.dl_list.n - 1] : NULL;
+    hk_render_paging(&w, req->u.dl_list.total, req->u.dl_list.capped, req->u.dl_list.page,
+                     req->u.dl_list.limit, req->u.dl_list.more, last ? last->created_at : 0,
+                     last ? last->id : NULL);
     hk_jw_obj_close(&w);
     hk_call_json(c, 200);
 }
@@ -32,7 +33,8 @@ void hk_h_delivery_list(hk_call *c)
         return;
     }
     int page, limit;
-    if (hk_call_paging(c, &page, &limit)) return;
+    hk_cursor after;
+    if (hk_call_paging(c, "whde", &page, &limit, &after)) return;
     char status[32];
     int st = -1;
     int r = hk_call_query(c, "status", status, sizeof status);
@@ -49,6 +51,7 @@ void hk_h_delivery_list(hk_call *c)
     c->req.u.dl_list.status = st;
     c->req.u.dl_list.page = page;
     c->req.u.dl_list.limit = limit;
+    c->req.u.dl_list.after = after;
     hk_call_submit(c, on_listed);
 }
 

@@ -342,9 +342,10 @@ static void on_event_list(hk_req *req)
     hk_jw_arr_open(&w);
     for (int i = 0; i < req->u.ev_list.n; i++) hk_render_event(&w, &req->u.ev_list.items[i], 0);
     hk_jw_arr_close(&w);
-    hk_jw_kint(&w, "total", req->u.ev_list.total);
-    hk_jw_kint(&w, "page", req->u.ev_list.page);
-    hk_jw_kint(&w, "limit", req->u.ev_list.limit);
+    const hk_event *last = req->u.ev_list.n ? &req->u.ev_list.items[req->u.ev_list.n - 1] : NULL;
+    hk_render_paging(&w, req->u.ev_list.total, req->u.ev_list.capped, req->u.ev_list.page,
+                     req->u.ev_list.limit, req->u.ev_list.more, last ? last->created_at : 0,
+                     last ? last->id : NULL);
     hk_jw_obj_close(&w);
     hk_call_json(c, 200);
 }
@@ -352,7 +353,8 @@ static void on_event_list(hk_req *req)
 void hk_h_event_list(hk_call *c)
 {
     int page, limit;
-    if (hk_call_paging(c, &page, &limit)) return;
+    hk_cursor after;
+    if (hk_call_paging(c, "whev", &page, &limit, &after)) return;
     char *type = hk_malloc(HK_EVENT_TYPE_MAX + 1);
     c->data = type;
     c->data_free = free;
@@ -366,6 +368,7 @@ void hk_h_event_list(hk_call *c)
     c->req.u.ev_list.type = r == 0 ? type : NULL;
     c->req.u.ev_list.page = page;
     c->req.u.ev_list.limit = limit;
+    c->req.u.ev_list.after = after;
     hk_call_submit(c, on_event_list);
 }
 

@@ -67,10 +67,16 @@ static const fragment schemas[] = {
      "'why':{'type':'string','description':'Why the request was refused.'},"
      "'fix':{'type':'string','description':'What to do about it.'}}}"},
     {"Paging",
-     "{'type':'object','required':['total','page','limit'],'properties':{"
-     "'total':{'type':'integer','minimum':0,'description':'Items in all pages.'},"
-     "'page':{'type':'integer','minimum':1},"
-     "'limit':{'type':'integer','minimum':1,'maximum':100}}}"},
+     "{'type':'object','required':['total','totalCapped','page','limit','next'],'properties':{"
+     "'total':{'type':'integer','minimum':0,'maximum':10000,'description':'Items in all pages, "
+     "counted up to 10,000 (a bounded count: lists never count a whole table).'},"
+     "'totalCapped':{'type':'boolean','description':'true: there are more than 10,000 items "
+     "and total says 10,000.'},"
+     "'page':{'type':'integer','minimum':1,'description':'The page asked for (1 with a "
+     "cursor).'},"
+     "'limit':{'type':'integer','minimum':1,'maximum':100},"
+     "'next':{'type':['string','null'],'description':'The cursor of the page after this one "
+     "(pass it back as cursor, with the same filters), or null on the last page. Opaque.'}}}"},
     {"WebhookStatus", "{'type':'string','enum':['active','paused','disabled','failed']}"},
     {"DeliveryStatus", "{'type':'string','enum':['pending','success','failed','retrying']}"},
     {"SignatureScheme",
@@ -440,7 +446,16 @@ static const fragment parameters[] = {
                 "'schema':{'type':'string'}}"},
     {"DeliveryId", "{'name':'id','in':'path','required':true,'description':'A delivery id.',"
                    "'schema':{'type':'string'}}"},
-    {"Page", "{'name':'page','in':'query','schema':{'type':'integer','minimum':1,'default':1}}"},
+    {"Page", "{'name':'page','in':'query','description':'Offset paging, kept for "
+             "compatibility: pages must start within the first 1,000 items ((page - 1) * limit "
+             "< 1000; deeper is a 422 that says to follow next). Not with a cursor (page 1 "
+             "aside).','schema':{'type':'integer','minimum':1,'default':1}}"},
+    {"Cursor", "{'name':'cursor','in':'query','description':'Keyset paging: the next of an "
+               "earlier answer of the same list, unchanged. The page holds the items after "
+               "that one, newest first; following next returns every item that existed when "
+               "the walk began exactly once, whatever is added meanwhile. Anything else is a "
+               "422 naming cursor.','schema':{'type':'string','pattern':'^[A-Za-z0-9_-]+$',"
+               "'maxLength':127}}"},
     {"Limit", "{'name':'limit','in':'query','schema':{'type':'integer','minimum':1,"
               "'maximum':100,'default':10}}"},
     {"WebhookStatusFilter", "{'name':'status','in':'query','description':'Only webhooks in "
@@ -607,8 +622,8 @@ static const api_op ops[] = {
      .ok = {{201, "Webhook", "Created; `secret` is in plaintext, this once."}},
      .errors = BODY_ERRORS},
     {.method = "get", .path = P "/v1", .op_id = "listWebhooks", .tag = "Webhooks",
-     .summary = "List webhooks", .desc = "Newest first.",
-     .auth = 1, .params = "Page Limit WebhookStatusFilter",
+     .summary = "List webhooks", .desc = "Newest first (ties by id). Page with cursor/next.",
+     .auth = 1, .params = "Page Cursor Limit WebhookStatusFilter",
      .ok = {{200, "WebhookList", "A page of webhooks, secrets masked."}},
      .errors = "401 422 503"},
     {.method = "get", .path = P "/v1/{id}", .op_id = "getWebhook", .tag = "Webhooks",
@@ -690,8 +705,8 @@ static const api_op ops[] = {
             {200, "IngestResult", "A duplicate idempotency key."}},
      .errors = INGEST_ERRORS},
     {.method = "get", .path = P "/v1/events", .op_id = "listEvents", .tag = "Events",
-     .summary = "List events", .desc = "Newest first.",
-     .auth = 1, .params = "Page Limit EventTypeFilter",
+     .summary = "List events", .desc = "Newest first (ties by id). Page with cursor/next.",
+     .auth = 1, .params = "Page Cursor Limit EventTypeFilter",
      .ok = {{200, "EventList", "A page of events."}}, .errors = "401 422 503"},
     {.method = "get", .path = P "/v1/events/{id}", .op_id = "getEvent", .tag = "Events",
      .summary = "Read an event", .desc = "With the ids and statuses of its deliveries.",
@@ -700,8 +715,8 @@ static const api_op ops[] = {
 
     {.method = "get", .path = P "/v1/{id}/deliveries", .op_id = "listDeliveries",
      .tag = "Deliveries", .summary = "List a webhook's deliveries",
-     .desc = "Newest first, each with its attempts.",
-     .auth = 1, .params = "WebhookId Page Limit DeliveryStatusFilter",
+     .desc = "Newest first (ties by id), each with its attempts. Page with cursor/next.",
+     .auth = 1, .params = "WebhookId Page Cursor Limit DeliveryStatusFilter",
      .ok = {{200, "DeliveryList", "A page of deliveries."}}, .errors = "401 404 422 503"},
     {.method = "get", .path = P "/v1/deliveries/{id}", .op_id = "getDelivery",
      .tag = "Deliveries", .summary = "Read a delivery", .desc = "With all its attempts.",

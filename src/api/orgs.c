@@ -170,9 +170,10 @@ static void on_org_listed(hk_req *req)
     hk_jw_arr_open(&w);
     for (int i = 0; i < req->u.org_list.n; i++) hk_render_org(&w, &req->u.org_list.items[i]);
     hk_jw_arr_close(&w);
-    hk_jw_kint(&w, "total", req->u.org_list.total);
-    hk_jw_kint(&w, "page", req->u.org_list.page);
-    hk_jw_kint(&w, "limit", req->u.org_list.limit);
+    const hk_org *last = req->u.org_list.n ? &req->u.org_list.items[req->u.org_list.n - 1] : NULL;
+    hk_render_paging(&w, req->u.org_list.total, req->u.org_list.capped, req->u.org_list.page,
+                     req->u.org_list.limit, req->u.org_list.more, last ? last->created_at : 0,
+                     last ? last->id : NULL);
     hk_jw_obj_close(&w);
     hk_call_json(c, 200);
 }
@@ -180,7 +181,7 @@ static void on_org_listed(hk_req *req)
 void hk_h_org_list(hk_call *c)
 {
     int page, limit;
-    if (hk_call_paging(c, &page, &limit)) return;
+    if (hk_call_paging(c, NULL, &page, &limit, &c->req.u.org_list.after)) return;
     c->req.kind = HK_REQ_ORG_LIST;
     c->req.u.org_list.page = page;
     c->req.u.org_list.limit = limit;

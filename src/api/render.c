@@ -244,3 +244,19 @@ void hk_render_apikey(hk_jw *w, const hk_apikey *k, const char *plaintext)
         hk_jw_knull(w, "revokedAt");
     hk_jw_obj_close(w);
 }
+
+void hk_render_paging(hk_jw *w, int64_t total, int capped, int page, int limit, int more,
+                      int64_t last_at, const char *last_id)
+{
+    hk_jw_kint(w, "total", total);
+    hk_jw_kbool(w, "totalCapped", capped);
+    hk_jw_kint(w, "page", page);
+    hk_jw_kint(w, "limit", limit);
+    if (more && last_id) {
+        char cur[HK_CURSOR_MAX];
+        hk_cursor_encode(last_at, last_id, cur);
+        hk_jw_kstr(w, "next", cur);
+    } else {
+        hk_jw_knull(w, "next");
+    }
+}

@@ -208,6 +208,7 @@ static int newer(const void *a, const void *b)
 typedef struct limited_list {
     char **ids;
     int n, page, limit, status;
+    hk_cursor after; /* a cursor page starts after this (created_at, id) */
 } limited_list;
 
 static void limited_list_free(void *p)
@@ -230,12 +231,16 @@ static void on_limited_loaded(hk_req *req)
     /* the chosen ones, borrowed: the request still owns every webhook */
     hk_webhook **items =
         hk_calloc((size_t)(req->u.wh_load.n ? req->u.wh_load.n : 1), sizeof *items);
-    int n = 0;
+    int n = 0, total = 0;
     for (int i = 0; i < req->u.wh_load.n; i++) {
         hk_webhook *wh = req->u.wh_load.items[i];
         if (!wh || wh->deleted_at || strcmp(wh->org_id ? wh->org_id : "", c->org) != 0 ||
             (l->status >= 0 && wh->status != l->status))
             continue;
+        total++; /* the list's total, as the other lists: whatever the cursor */
+        if (l->after.id[0] && (wh->created_at > l->after.at ||
+                               (wh->created_at == l->after.at && strcmp(wh->id, l->after.id) >= 0)))
+            continue; /* at or before the cursor's row */
         items[n++] = wh;
     }
     qsort(items, (size_t)n, sizeof *items, newer);
@@ -244,12 +249,13 @@ static void on_limited_loaded(hk_req *req)
     hk_jw_obj_open(&w);
     hk_jw_key(&w, "webhooks");
     hk_jw_arr_open(&w);
-    int64_t from = (int64_t)(l->page - 1) * l->limit;
-    for (int64_t i = from; i < n && i < from + l->limit; i++) hk_render_webhook(&w, items[i], 0);
+    int64_t from = (int64_t)(l->page - 1) * l->limit, end = from;
+    for (int64_t i = from; i < n && i < from + l->limit; i++, end++)
+        hk_render_webhook(&w, items[i], 0);
     hk_jw_arr_close(&w);
-    hk_jw_kint(&w, "total", n);
-    hk_jw_kint(&w, "page", l->page);
-    hk_jw_kint(&w, "limit", l->limit);
+    const hk_webhook *last = end > from ? items[end - 1] : NULL;
+    hk_render_paging(&w, total, 0, l->page, l->limit, end < n, last ? last->created_at : 0,
+                     last ? last->id : NULL);
     hk_jw_obj_close(&w);
     free(items);
     hk_call_json(c, 200);
@@ -260,7 +266,7 @@ void hk_h_session_webhook_list(hk_call *c)
     limited_list *l = hk_calloc(1, sizeof *l);
     c->data = l;
     c->data_free = limited_list_free;
-    if (hk_call_paging(c, &l->page, &l->limit)) return;
+    if (hk_call_paging(c, "wh", &l->page, &l->limit, &l->after)) return;
     char status[32];
     l->status = -1;
     int r = hk_call_query(c, "status", status, sizeof status);

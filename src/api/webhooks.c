@@ -591,9 +591,10 @@ static void on_listed(hk_req *req)
     hk_jw_arr_open(&w);
     for (int i = 0; i < req->u.wh_list.n; i++) hk_render_webhook(&w, req->u.wh_list.items[i], 0);
     hk_jw_arr_close(&w);
-    hk_jw_kint(&w, "total", req->u.wh_list.total);
-    hk_jw_kint(&w, "page", req->u.wh_list.page);
-    hk_jw_kint(&w, "limit", req->u.wh_list.limit);
+    const hk_webhook *last = req->u.wh_list.n ? req->u.wh_list.items[req->u.wh_list.n - 1] : NULL;
+    hk_render_paging(&w, req->u.wh_list.total, req->u.wh_list.capped, req->u.wh_list.page,
+                     req->u.wh_list.limit, req->u.wh_list.more, last ? last->created_at : 0,
+                     last ? last->id : NULL);
     hk_jw_obj_close(&w);
     hk_call_json(c, 200);
 }
@@ -601,7 +602,8 @@ static void on_listed(hk_req *req)
 void hk_h_webhook_list(hk_call *c)
 {
     int page, limit;
-    if (hk_call_paging(c, &page, &limit)) return;
+    hk_cursor after;
+    if (hk_call_paging(c, "wh", &page, &limit, &after)) return;
     char status[32];
     int st = -1;
     int r = hk_call_query(c, "status", status, sizeof status);
@@ -617,6 +619,7 @@ void hk_h_webhook_list(hk_call *c)
     c->req.u.wh_list.status = st;
     c->req.u.wh_list.page = page;
     c->req.u.wh_list.limit = limit;
+    c->req.u.wh_list.after = after;
     hk_call_submit(c, on_listed);
 }
 

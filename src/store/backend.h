@@ -84,6 +84,11 @@ typedef struct hk_store_ops {
     int (*webhook_park)(void *conn, const char *id);
     /* parked open deliveries of webhook id become due at now; *count of them */
     int (*webhook_unpark)(void *conn, const char *id, int64_t now, int *count);
+    /* The lists (webhook_list, event_list, delivery_list; store.h, lists): up to limit + 1
+     * rows (the extra one tells store.c that more follow) after the keyset position `after`
+     * and (page - 1) * limit rows in, newest first; `total` and `capped` by a count of at most
+     * HK_LIST_COUNT_CAP + 1 rows. Each is an index range scan without a sort (with and without
+     * its filter). */
     int (*webhook_list)(void *conn, hk_req *req);
     int (*webhook_delete)(void *conn, hk_req *req);
     int (*webhook_load)(void *conn, hk_req *req);

@@ -53,6 +53,8 @@ static const hk_store_ops sq_ops; /* below: the operational events call back thr
 
 #define DL_FROM " FROM webhook_delivery d JOIN webhook_event e ON e.id = d.webhook_event_id"
 
+#define KEYSET_TAIL "ORDER BY created_at DESC, id DESC LIMIT ?3 OFFSET ?4"
+
 #define EV_COLS "id, event, payload, source, idempotency_key, organization_id, user_id, created_at"
 
 #define OPEN_STATUS "status IN ('pending','retrying')"
@@ -98,6 +100,9 @@ enum {
     S_WH_EXISTS,
     S_WH_COUNT,
     S_WH_LIST,
+    S_WH_LIST_F,
+    S_WH_NUM,
+    S_WH_NUM_F,
     S_WH_UPDATE,
     S_WH_DELETE,
     S_WH_ORG,
@@ -109,8 +114,10 @@ enum {
     S_SUB_LIST,
     S_EV_INSERT,
     S_EV_BY_IDEM,
-    S_EV_COUNT,
     S_EV_LIST,
+    S_EV_LIST_F,
+    S_EV_NUM,
+    S_EV_NUM_F,
     S_EV_GET,
     S_EV_DELIVERIES,
     S_DL_INSERT,
@@ -118,8 +125,10 @@ enum {
     S_DL_FAIL_WEBHOOK,
     S_DL_PARK_WEBHOOK,
     S_DL_UNPARK_WEBHOOK,
-    S_DL_COUNT,
     S_DL_LIST,
+    S_DL_LIST_F,
+    S_DL_NUM,
+    S_DL_NUM_F,
     S_DL_GET,
     S_ATT_LIST,
     S_CLAIM,
@@ -178,9 +187,10 @@ static const char *const sql[S_MAX] = {
     [S_ORG_ENSURE] = "INSERT OR IGNORE INTO organization (id, name, created_at, updated_at) "
                      "VALUES (?1, ?1, ?2, ?2)",
     [S_ORG_GET] = "SELECT " ORG_COLS " FROM organization WHERE id = ?1",
-    [S_ORG_COUNT] = "SELECT COUNT(*) FROM organization",
-    [S_ORG_LIST] = "SELECT " ORG_COLS " FROM organization ORDER BY created_at DESC, id DESC "
-                   "LIMIT ?1 OFFSET ?2",
+    [S_ORG_COUNT] = "SELECT count(*) FROM (SELECT 1 FROM organization ORDER BY created_at DESC, "
+                    "id DESC LIMIT ?1)",
+    [S_ORG_LIST] = "SELECT " ORG_COLS " FROM organization WHERE (created_at, id) < (?3, ?4) "
+                   "ORDER BY created_at DESC, id DESC LIMIT ?1 OFFSET ?2",
     [S_ORG_UPDATE] = "UPDATE organization SET name = ?2, metadata = ?3, disabled = ?4, "
                      "updated_at = ?5 WHERE id = ?1",
     [S_ORG_PARK] = "UPDATE webhook_delivery SET next_retry_at = NULL WHERE webhook_id IN "
@@ -219,9 +229,17 @@ static const char *const sql[S_MAX] = {
                     "deleted_at IS NULL",
     [S_WH_COUNT] = "SELECT COUNT(*) FROM webhook WHERE organization_id = ?1 AND deleted_at IS "
                    "NULL AND (?2 IS NULL OR status = ?2)",
+    /* The lists (backend.h): ?1 scope, ?2 filter (the _F statements), ?3 limit (count: the
+     * bound), ?4 offset, ?5 ?6 the keyset position. A filter is its own statement, not
+     * "?2 IS NULL OR", so that each one is planned on its index (migration 7). */
     [S_WH_LIST] = "SELECT " WH_COLS " FROM webhook WHERE organization_id = ?1 AND deleted_at "
-                  "IS NULL AND (?2 IS NULL OR status = ?2) ORDER BY created_at DESC, id DESC "
-                  "LIMIT ?3 OFFSET ?4",
+                  "IS NULL AND (created_at, id) < (?5, ?6) " KEYSET_TAIL,
+    [S_WH_LIST_F] = "SELECT " WH_COLS " FROM webhook WHERE organization_id = ?1 AND deleted_at "
+                    "IS NULL AND status = ?2 AND (created_at, id) < (?5, ?6) " KEYSET_TAIL,
+    [S_WH_NUM] = "SELECT count(*) FROM (SELECT 1 FROM webhook WHERE organization_id = ?1 AND "
+                 "deleted_at IS NULL ORDER BY created_at DESC, id DESC LIMIT ?3)",
+    [S_WH_NUM_F] = "SELECT count(*) FROM (SELECT 1 FROM webhook WHERE organization_id = ?1 AND "
+                   "deleted_at IS NULL AND status = ?2 ORDER BY created_at DESC, id DESC LIMIT ?3)",
     [S_WH_UPDATE] =
         "UPDATE webhook SET name = ?2, url = ?3, secret = ?4, status = ?5, "
         "custom_headers = ?6, rate_limit_enabled = ?7, max_requests_per_minute = ?8, "
@@ -250,10 +268,14 @@ static const char *const sql[S_MAX] = {
                     "?8)",
     [S_EV_BY_IDEM] = "SELECT id, event FROM webhook_event WHERE organization_id = ?1 AND "
                      "idempotency_key = ?2",
-    [S_EV_COUNT] = "SELECT COUNT(*) FROM webhook_event WHERE organization_id = ?1 AND (?2 IS "
-                   "NULL OR event = ?2)",
-    [S_EV_LIST] = "SELECT " EV_COLS " FROM webhook_event WHERE organization_id = ?1 AND (?2 IS "
-                  "NULL OR event = ?2) ORDER BY created_at DESC, id DESC LIMIT ?3 OFFSET ?4",
+    [S_EV_LIST] = "SELECT " EV_COLS " FROM webhook_event WHERE organization_id = ?1 AND "
+                  "(created_at, id) < (?5, ?6) " KEYSET_TAIL,
+    [S_EV_LIST_F] = "SELECT " EV_COLS " FROM webhook_event WHERE organization_id = ?1 AND "
+                    "event = ?2 AND (created_at, id) < (?5, ?6) " KEYSET_TAIL,
+    [S_EV_NUM] = "SELECT count(*) FROM (SELECT 1 FROM webhook_event WHERE organization_id = ?1 "
+                 " ORDER BY created_at DESC, id DESC LIMIT ?3)",
+    [S_EV_NUM_F] = "SELECT count(*) FROM (SELECT 1 FROM webhook_event WHERE organization_id = "
+                   "?1 AND event = ?2 ORDER BY created_at DESC, id DESC LIMIT ?3)",
     [S_EV_GET] = "SELECT " EV_COLS " FROM webhook_event WHERE id = ?1 AND organization_id = ?2",
     [S_EV_DELIVERIES] = "SELECT id, webhook_id, status FROM webhook_delivery WHERE "
                         "webhook_event_id = ?1 ORDER BY created_at, id",
@@ -270,10 +292,15 @@ static const char *const sql[S_MAX] = {
                           "?1 AND " OPEN_STATUS " AND lease_owner IS NULL",
     [S_DL_UNPARK_WEBHOOK] = "UPDATE webhook_delivery SET next_retry_at = ?2 WHERE webhook_id = "
                             "?1 AND " OPEN_STATUS " AND next_retry_at IS NULL",
-    [S_DL_COUNT] = "SELECT COUNT(*) FROM webhook_delivery WHERE webhook_id = ?1 AND (?2 IS NULL "
-                   "OR status = ?2)",
-    [S_DL_LIST] = "SELECT " DL_COLS DL_FROM " WHERE d.webhook_id = ?1 AND (?2 IS NULL OR "
-                  "d.status = ?2) ORDER BY d.created_at DESC, d.id DESC LIMIT ?3 OFFSET ?4",
+    [S_DL_LIST] = "SELECT " DL_COLS DL_FROM " WHERE d.webhook_id = ?1 AND (d.created_at, d.id) "
+                  "< (?5, ?6) ORDER BY d.created_at DESC, d.id DESC LIMIT ?3 OFFSET ?4",
+    [S_DL_LIST_F] = "SELECT " DL_COLS DL_FROM " WHERE d.webhook_id = ?1 AND d.status = ?2 AND "
+                    "(d.created_at, d.id) < (?5, ?6) ORDER BY d.created_at DESC, d.id DESC "
+                    "LIMIT ?3 OFFSET ?4",
+    [S_DL_NUM] = "SELECT count(*) FROM (SELECT 1 FROM webhook_delivery WHERE webhook_id = ?1 "
+                 " ORDER BY created_at DESC, id DESC LIMIT ?3)",
+    [S_DL_NUM_F] = "SELECT count(*) FROM (SELECT 1 FROM webhook_delivery WHERE webhook_id = ?1 "
+                   "AND status = ?2 ORDER BY created_at DESC, id DESC LIMIT ?3)",
     [S_DL_GET] = "SELECT " DL_COLS DL_FROM " JOIN webhook w ON w.id = d.webhook_id WHERE "
                  "d.id = ?1 AND w.organization_id = ?2",
     [S_ATT_LIST] = "SELECT id, attempt_number, status, response_status, response_body, "
@@ -696,25 +723,50 @@ static int sq_webhook_update(void *conn, const char *id, const hk_wh_row *w)
     return run(c, s, "webhook update");
 }
 
+/* A list's bounded count (backend.h): *total = min(rows, HK_LIST_COUNT_CAP), *capped = 1 if
+ * there are more. filter NULL: the unfiltered statement `id`, else `id + 1`'s (the _F one). */
+static int list_count(sq *c, int id, const char *scope, const char *filter, int64_t *total,
+                      int *capped)
+{
+    PS(s, filter ? id + 1 : id);
+    b_text(s, 1, scope);
+    if (filter) b_text(s, 2, filter);
+    b_i64(s, 3, HK_LIST_COUNT_CAP + 1);
+    int rc = sqlite3_step(s);
+    int64_t n = rc == SQLITE_ROW ? c_i64(s, 0) : 0;
+    rc = map_rc(c, rc, "list count");
+    sqlite3_reset(s);
+    *capped = n > HK_LIST_COUNT_CAP;
+    *total = *capped ? HK_LIST_COUNT_CAP : n;
+    return rc;
+}
+
+/* The page statement of a list (backend.h), bound: `id` unfiltered, `id + 1` with filter. */
+static sqlite3_stmt *list_page(sq *c, int id, const char *scope, const char *filter, int page,
+                               int limit, const hk_cursor *after)
+{
+    sqlite3_stmt *s = ps(c, filter ? id + 1 : id);
+    if (!s) return NULL;
+    b_text(s, 1, scope);
+    if (filter) b_text(s, 2, filter);
+    b_i64(s, 3, (int64_t)limit + 1);
+    b_i64(s, 4, (int64_t)(page - 1) * limit);
+    b_i64(s, 5, after->id[0] ? after->at : HK_CURSOR_TOP);
+    b_text(s, 6, after->id);
+    return s;
+}
+
 static int sq_webhook_list(void *conn, hk_req *req)
 {
     sq *c = conn;
     const char *status =
         req->u.wh_list.status >= 0 ? hk_wh_status_name(req->u.wh_list.status) : NULL;
-    PS(cnt, S_WH_COUNT);
-    b_text(cnt, 1, req->org_id);
-    b_text(cnt, 2, status);
-    int rc = sqlite3_step(cnt);
-    req->u.wh_list.total = rc == SQLITE_ROW ? c_i64(cnt, 0) : 0;
-    rc = map_rc(c, rc, "webhook count");
-    sqlite3_reset(cnt);
+    int rc =
+        list_count(c, S_WH_NUM, req->org_id, status, &req->u.wh_list.total, &req->u.wh_list.capped);
     if (rc) return rc;
-
-    PS(s, S_WH_LIST);
-    b_text(s, 1, req->org_id);
-    b_text(s, 2, status);
-    b_i64(s, 3, req->u.wh_list.limit);
-    b_i64(s, 4, (int64_t)(req->u.wh_list.page - 1) * req->u.wh_list.limit);
+    sqlite3_stmt *s = list_page(c, S_WH_LIST, req->org_id, status, req->u.wh_list.page,
+                                req->u.wh_list.limit, &req->u.wh_list.after);
+    if (!s) return HK_EUNAVAIL;
     int cap = 0;
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
         if (req->u.wh_list.n == cap) {
@@ -913,16 +965,26 @@ static int sq_org_list(void *conn, hk_req *req)
 {
     sq *c = conn;
     PS(cnt, S_ORG_COUNT);
+    b_i64(cnt, 1, HK_LIST_COUNT_CAP + 1);
     int rc = sqlite3_step(cnt);
-    req->u.org_list.total = rc == SQLITE_ROW ? c_i64(cnt, 0) : 0;
+    int64_t total = rc == SQLITE_ROW ? c_i64(cnt, 0) : 0;
+    req->u.org_list.capped = total > HK_LIST_COUNT_CAP;
+    req->u.org_list.total = HK_MIN(total, HK_LIST_COUNT_CAP);
     rc = map_rc(c, rc, "organization count");
     sqlite3_reset(cnt);
     if (rc) return rc;
     PS(s, S_ORG_LIST);
-    b_i64(s, 1, req->u.org_list.limit);
+    const hk_cursor *after = &req->u.org_list.after;
+    b_i64(s, 1, (int64_t)req->u.org_list.limit + 1);
     b_i64(s, 2, (int64_t)(req->u.org_list.page - 1) * req->u.org_list.limit);
+    b_i64(s, 3, after->id[0] ? after->at : HK_CURSOR_TOP);
+    b_text(s, 4, after->id);
     int cap = 0;
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        if (req->u.org_list.n == req->u.org_list.limit) { /* the one beyond: a page follows */
+            req->u.org_list.more = 1;
+            break;
+        }
         if (req->u.org_list.n == cap) {
             cap = cap ? cap * 2 : 16;
             req->u.org_list.items = hk_realloc(req->u.org_list.items, sizeof(hk_org) * (size_t)cap);
@@ -1184,19 +1246,12 @@ static void row_event(sqlite3_stmt *s, hk_event *e)
 static int sq_event_list(void *conn, hk_req *req)
 {
     sq *c = conn;
-    PS(cnt, S_EV_COUNT);
-    b_text(cnt, 1, req->org_id);
-    b_text(cnt, 2, req->u.ev_list.type);
-    int rc = sqlite3_step(cnt);
-    req->u.ev_list.total = rc == SQLITE_ROW ? c_i64(cnt, 0) : 0;
-    rc = map_rc(c, rc, "event count");
-    sqlite3_reset(cnt);
+    int rc = list_count(c, S_EV_NUM, req->org_id, req->u.ev_list.type, &req->u.ev_list.total,
+                        &req->u.ev_list.capped);
     if (rc) return rc;
-    PS(s, S_EV_LIST);
-    b_text(s, 1, req->org_id);
-    b_text(s, 2, req->u.ev_list.type);
-    b_i64(s, 3, req->u.ev_list.limit);
-    b_i64(s, 4, (int64_t)(req->u.ev_list.page - 1) * req->u.ev_list.limit);
+    sqlite3_stmt *s = list_page(c, S_EV_LIST, req->org_id, req->u.ev_list.type, req->u.ev_list.page,
+                                req->u.ev_list.limit, &req->u.ev_list.after);
+    if (!s) return HK_EUNAVAIL;
     int cap = 0;
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
         if (req->u.ev_list.n == cap) {
@@ -1300,22 +1355,14 @@ static int load_attempts(sq *c, hk_delivery *d)
 static int sq_delivery_list(void *conn, hk_req *req)
 {
     sq *c = conn;
-    int rc;
     const char *status =
         req->u.dl_list.status >= 0 ? hk_dl_status_name(req->u.dl_list.status) : NULL;
-    PS(cnt, S_DL_COUNT);
-    b_text(cnt, 1, req->u.dl_list.webhook_id);
-    b_text(cnt, 2, status);
-    rc = sqlite3_step(cnt);
-    req->u.dl_list.total = rc == SQLITE_ROW ? c_i64(cnt, 0) : 0;
-    rc = map_rc(c, rc, "delivery count");
-    sqlite3_reset(cnt);
+    int rc = list_count(c, S_DL_NUM, req->u.dl_list.webhook_id, status, &req->u.dl_list.total,
+                        &req->u.dl_list.capped);
     if (rc) return rc;
-    PS(s, S_DL_LIST);
-    b_text(s, 1, req->u.dl_list.webhook_id);
-    b_text(s, 2, status);
-    b_i64(s, 3, req->u.dl_list.limit);
-    b_i64(s, 4, (int64_t)(req->u.dl_list.page - 1) * req->u.dl_list.limit);
+    sqlite3_stmt *s = list_page(c, S_DL_LIST, req->u.dl_list.webhook_id, status,
+                                req->u.dl_list.page, req->u.dl_list.limit, &req->u.dl_list.after);
+    if (!s) return HK_EUNAVAIL;
     int cap = 0;
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
         if (req->u.dl_list.n == cap) {

@@ -177,6 +177,27 @@ typedef struct hk_org {
 
 /* 1 if s is a valid organization id: [A-Za-z0-9_.:-]{1,128}. */
 int hk_org_id_valid(const char *s);
+/* ---- lists ------------------------------------------------------------------------------- */
+
+/* Lists (webhooks, events, a webhook's deliveries) are newest first: created_at descending,
+ * ties by id descending. A page starts either at an offset (page, limit) or after a keyset
+ * position (`after`, the sort key of the last row of the previous page; the API's `cursor`):
+ * the backends answer both with an index range scan and no sort. A keyset walk returns every
+ * row that exists when it starts exactly once, whatever is inserted meanwhile (new rows sort
+ * before the first page). `total` counts at most HK_LIST_COUNT_CAP rows (a bounded index scan,
+ * never a COUNT(*) of a whole table): `capped` says there are more. An offset page costs a
+ * walk over every row before it (PostgreSQL computes each skipped row: about 10 us a row), so
+ * the API allows offsets only below HK_LIST_OFFSET_MAX rows; cursors have no bound. */
+#define HK_LIST_COUNT_CAP  10000
+#define HK_LIST_OFFSET_MAX 1000
+/* Above every row: what an empty `after` means (year 10000 in ms; a valid timestamptz). */
+#define HK_CURSOR_TOP 253402300800000LL
+
+typedef struct hk_cursor {
+    int64_t at;             /* created_at of the last row seen */
+    char id[HK_ORG_ID_MAX]; /* its id (any list's, organizations' the longest); "" = from the
+                               top of the list (at is not read) */
+} hk_cursor;
 
 /* ---- requests ----------------------------------------------------------------------------- */
 
@@ -400,11 +421,14 @@ struct hk_req {
             hk_webhook *out;
         } wh_get;
         struct {
-            int status; /* -1 = any */
-            int page, limit;
+            int status;      /* -1 = any */
+            int page, limit; /* page: 1 with `after` (store.h, lists) */
+            hk_cursor after;
             hk_webhook **items;
             int n;
             int64_t total;
+            int capped; /* total stopped at HK_LIST_COUNT_CAP */
+            int more;   /* rows follow the last item */
         } wh_list;
         struct {
             const char *id;
@@ -447,9 +471,11 @@ struct hk_req {
         struct {
             const char *type; /* filter or NULL */
             int page, limit;
+            hk_cursor after;
             hk_event *items;
             int n;
             int64_t total;
+            int capped, more; /* as in wh_list */
         } ev_list;
         struct {
             const char *id;
@@ -459,9 +485,11 @@ struct hk_req {
             const char *webhook_id;
             int status; /* -1 = any */
             int page, limit;
+            hk_cursor after;
             hk_delivery *items;
             int n;
             int64_t total;
+            int capped, more; /* as in wh_list */
         } dl_list;
         struct {
             const char *id;
@@ -563,10 +591,14 @@ struct hk_req {
             hk_org out;
             int unparked; /* PATCH: deliveries made due again by enabling */
         } org;
+        /* ORG_LIST: a page of organizations, newest first, at an offset or after a keyset
+         * position (as the lists above); total is bounded (capped), more = 1 if a page
+         * follows (items holds at most limit) */
         struct {
             int page, limit;
+            hk_cursor after;
             hk_org *items;
-            int n;
+            int n, more, capped;
             int64_t total;
         } org_list;
         /* DELIVERY_SEARCH: the deliveries of req->org_id's webhooks (deleted ones included)

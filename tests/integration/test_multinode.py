@@ -293,6 +293,12 @@ def test_migration_2_rebuilds_the_due_index_of_a_populated_database(pg_server, t
                   "previous_signing_key_expires_at; "  # the per-webhook policy and Ed25519 ones
                   "DROP TABLE IF EXISTS organization, portal_session; DROP INDEX IF EXISTS "
                   "api_key_org; ALTER TABLE api_key DROP COLUMN IF EXISTS scope; "  # tenancy
+                  "DROP INDEX webhook_list, webhook_list_status, webhook_event_list, "
+                  "webhook_event_list_type, webhook_delivery_list, webhook_delivery_list_status; "
+                  "CREATE INDEX webhook_org ON webhook (organization_id, created_at) WHERE "
+                  "deleted_at IS NULL; CREATE INDEX webhook_event_org ON webhook_event "
+                  "(organization_id, created_at); CREATE INDEX webhook_delivery_webhook ON "
+                  "webhook_delivery (webhook_id, created_at); "  # the list indexes' migration
                   "DELETE FROM schema_migrations WHERE version >= 2", url)
     pg_server.sql("INSERT INTO webhook_delivery (id, webhook_id, webhook_event_id, event_type, "
                   "request_url, status, attempt_number, max_attempts, next_retry_at, created_at, "

@@ -128,14 +128,14 @@ def total(h, type_=None):
 
 
 def all_events(h, type_=None):
-    out, page = [], 1
+    out, cur = [], ""
     while True:
-        q = f"?limit=100&page={page}" + (f"&type={type_}" if type_ else "")
+        q = "?limit=100" + (f"&type={type_}" if type_ else "") + cur
         r = h.api("GET", EV + q).json()
         out += r["events"]
-        if len(out) >= r["total"] or not r["events"]:
+        if not r["next"]:
             return out
-        page += 1
+        cur = "&cursor=" + r["next"]
 
 
 def metric(h, name, label=None):

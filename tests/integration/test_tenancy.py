@@ -596,3 +596,49 @@ def test_organization_wide_delivery_search(hookd, receiver):
     # another organization sees only its own
     theirs = h.api("GET", S + "?limit=100", key=other_key).json()["deliveries"]
     assert theirs and {d["webhookId"] for d in theirs} == {wo}
+
+
+def _walk(h, path, key=True, headers=None, field="organizations"):
+    """Every item of a list, following `next` (limit 7); the pages' item lists."""
+    pages, url = [], path + ("&" if "?" in path else "?") + "limit=7"
+    for _ in range(100):
+        r = h.api("GET", url, key=key, headers=headers)
+        assert r.status_code == 200, r.text
+        body = r.json()
+        pages.append(body[field])
+        if not body["next"]:
+            return pages
+        assert len(body[field]) == 7, body
+        url = path + ("&" if "?" in path else "?") + "limit=7&cursor=" + body["next"]
+    pytest.fail("the walk did not end")
+
+
+def test_organization_list_and_a_limited_sessions_list_page_with_cursors(hookd, receiver):
+    """The organization list pages with `next` like every list (ids up to 128 characters),
+    and a session limited to some webhooks pages over those only."""
+    admin = "admin_" + "p" * 20
+    h = hookd(HOOKD_BOOTSTRAP_ADMIN_KEY=admin)
+    made = []
+    for i in range(23):
+        oid = f"org_{i:02d}_" + ("x" * 110 if i % 5 == 0 else "")  # some of the longest ids
+        r = h.api("POST", ORGS, {"id": oid, "name": f"n{i}"}, key=admin)
+        assert r.status_code == 201, r.text
+        made.append(oid)
+    pages = _walk(h, ORGS, key=admin)
+    seen = [o["id"] for p in pages for o in p]
+    assert len(seen) == len(set(seen)) and set(made) <= set(seen), seen
+    assert seen.index(made[-1]) < seen.index(made[0])  # newest first
+    first = h.api("GET", ORGS + "?limit=7", key=admin).json()
+    assert first["total"] == len(seen) and first["totalCapped"] is False and first["next"]
+    for bad in ("x", first["next"][:-2], first["next"] + "AA"):
+        r = h.api("GET", ORGS + "?cursor=" + bad, key=admin)
+        assert r.status_code == 422 and "cursor" in r.json()["message"], (bad, r.text)
+    # a session limited to 9 of 12 webhooks: its list pages over those 9
+    whs = [h.create_webhook(receiver.url(f"/{i}"), name=f"w{i}")["id"] for i in range(12)]
+    r = h.api("POST", V1 + "/portal-sessions", {"webhookIds": whs[:9]})
+    assert r.status_code == 201, r.text
+    s = {"Authorization": "Bearer " + r.json()["token"]}
+    pages = _walk(h, V1, key=False, headers=s, field="webhooks")
+    got = [w["id"] for p in pages for w in p]
+    assert got == list(reversed(whs[:9])), got  # newest first, each once, only those
+    assert [len(p) for p in pages] == [7, 2]

@@ -1211,6 +1211,101 @@ static void test_ingest_refusals(void **state)
 
 /* ---- events and deliveries ------------------------------------------------------------------- */
 
+/* Keyset paging of the lists (store.h, lists): newest first by (created_at, id), a page after
+ * `after` holds exactly the rows that sort after it, `more` says whether rows follow, and a
+ * walk returns every row once, ties of one millisecond included; filters combine with it. */
+static void test_list_keyset(void **state)
+{
+    (void)state;
+    char wh[HK_ID_MAX];
+    mk_webhook(ORG_A, EV_ORDER, 1, HK_WH_PAUSED, wh);
+    int64_t now = hk_now_ms() - 100000;
+    enum { N = 23 };
+    for (int i = 0; i < N; i++) { /* five to a millisecond: ties that only the id breaks */
+        hk_req r;
+        hk_ingest_item it;
+        const char *type = i % 3 ? "order.created" : "user.created";
+        assert_int_equal(ingest(&r, &it, ORG_A, type, "{}", NULL, 0, now + i / 5), 0);
+        hk_req_clear(&r);
+    }
+    for (int filtered = 0; filtered < 2; filtered++) {
+        hk_cursor after = {0};
+        int64_t last_at = 0;
+        char last_id[HK_ID_MAX] = "";
+        int seen = 0, pages = 0, more = 1;
+        while (more) {
+            hk_req l = {.kind = HK_REQ_EVENT_LIST, .org_id = ORG_A};
+            l.u.ev_list.type = filtered ? "order.created" : NULL;
+            l.u.ev_list.page = 1;
+            l.u.ev_list.limit = 4;
+            l.u.ev_list.after = after;
+            assert_int_equal(run(&l), 0);
+            assert_int_equal(l.u.ev_list.total, filtered ? 15 : N);
+            assert_false(l.u.ev_list.capped);
+            for (int i = 0; i < l.u.ev_list.n; i++) {
+                const hk_event *e = &l.u.ev_list.items[i];
+                if (seen)
+                    assert_true(e->created_at < last_at ||
+                                (e->created_at == last_at && strcmp(e->id, last_id) < 0));
+                if (filtered) assert_string_equal(e->type, "order.created");
+                last_at = e->created_at;
+                hk_strlcpy(last_id, e->id, HK_ID_MAX);
+                seen++;
+            }
+            more = l.u.ev_list.more;
+            if (more) assert_int_equal(l.u.ev_list.n, 4);
+            after.at = last_at;
+            hk_strlcpy(after.id, last_id, HK_ID_MAX);
+            hk_req_clear(&l);
+            pages++;
+        }
+        assert_int_equal(seen, filtered ? 15 : N);
+        assert_int_equal(pages, filtered ? 4 : 6);
+    }
+    /* the deliveries (pending, parked): the walk, the status filter, and offset page 2 equal to
+     * the page after page 1's last row */
+    hk_req p1 = {.kind = HK_REQ_DELIVERY_LIST, .org_id = ORG_A};
+    p1.u.dl_list.webhook_id = wh;
+    p1.u.dl_list.status = HK_DL_PENDING;
+    p1.u.dl_list.page = 1;
+    p1.u.dl_list.limit = 6;
+    assert_int_equal(run(&p1), 0);
+    assert_int_equal(p1.u.dl_list.total, 15);
+    assert_int_equal(p1.u.dl_list.n, 6);
+    assert_true(p1.u.dl_list.more);
+    hk_req p2 = p1, c2 = p1;
+    p2.u.dl_list.items = c2.u.dl_list.items = NULL;
+    p2.u.dl_list.n = c2.u.dl_list.n = 0;
+    p2.u.dl_list.page = 2;
+    c2.u.dl_list.after.at = p1.u.dl_list.items[5].created_at;
+    hk_strlcpy(c2.u.dl_list.after.id, p1.u.dl_list.items[5].id, HK_ID_MAX);
+    assert_int_equal(run(&p2), 0);
+    assert_int_equal(run(&c2), 0);
+    assert_int_equal(p2.u.dl_list.n, 6);
+    assert_int_equal(c2.u.dl_list.n, 6);
+    for (int i = 0; i < 6; i++)
+        assert_string_equal(p2.u.dl_list.items[i].id, c2.u.dl_list.items[i].id);
+    assert_true(strcmp(c2.u.dl_list.items[0].id, p1.u.dl_list.items[5].id) != 0);
+    hk_req c3 = c2;
+    c3.u.dl_list.items = NULL;
+    c3.u.dl_list.n = 0;
+    c3.u.dl_list.more = 0;
+    c3.u.dl_list.after.at = c2.u.dl_list.items[5].created_at;
+    hk_strlcpy(c3.u.dl_list.after.id, c2.u.dl_list.items[5].id, HK_ID_MAX);
+    assert_int_equal(run(&c3), 0);
+    assert_int_equal(c3.u.dl_list.n, 3);
+    assert_false(c3.u.dl_list.more);
+    c3.u.dl_list.status = HK_DL_SUCCESS;
+    hk_req_clear(&c3);
+    assert_int_equal(run(&c3), 0);
+    assert_int_equal(c3.u.dl_list.n, 0);
+    assert_int_equal(c3.u.dl_list.total, 0);
+    hk_req_clear(&p1);
+    hk_req_clear(&p2);
+    hk_req_clear(&c2);
+    hk_req_clear(&c3);
+}
+
 static void test_events(void **state)
 {
     (void)state;
@@ -2907,8 +3002,8 @@ static int group_pg(void **state)
             T(test_webhook_status_resets_failures), T(test_park_unpark),                           \
             T(test_webhook_delete_fails_pending), T(test_json_as_written), T(test_ingest_fanout),  \
             T(test_ingest_idempotency), T(test_ingest_lease_budget), T(test_ingest_refusals),      \
-            T(test_events), T(test_deliveries), T(test_claim), T(test_claim_parks),                \
-            T(test_claim_ids), T(test_due_scan), T(test_results_success),                          \
+            T(test_events), T(test_list_keyset), T(test_deliveries), T(test_claim),                \
+            T(test_claim_parks), T(test_claim_ids), T(test_due_scan), T(test_results_success),     \
             T(test_results_retry_and_lease), T(test_results_disable_after), T(test_results_gone),  \
             T(test_release_reschedule), T(test_heartbeat_reclaim), T(test_restart_hands_back),     \
             T(test_two_nodes), T(test_replay), T(test_group_commit), T(test_group_results),        \
