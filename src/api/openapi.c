@@ -455,7 +455,7 @@ static const fragment parameters[] = {
                "that one, newest first; following next returns every item that existed when "
                "the walk began exactly once, whatever is added meanwhile. Anything else is a "
                "422 naming cursor.','schema':{'type':'string','pattern':'^[A-Za-z0-9_-]+$',"
-               "'maxLength':127}}"},
+               "'maxLength':223}}"},
     {"Limit", "{'name':'limit','in':'query','schema':{'type':'integer','minimum':1,"
               "'maximum':100,'default':10}}"},
     {"WebhookStatusFilter", "{'name':'status','in':'query','description':'Only webhooks in "
@@ -484,8 +484,6 @@ static const fragment parameters[] = {
                     "'schema':{'type':'string','format':'date-time'}}"},
     {"SearchUntil", "{'name':'until','in':'query','description':'Created before.',"
                     "'schema':{'type':'string','format':'date-time'}}"},
-    {"Cursor", "{'name':'cursor','in':'query','description':'The next of the previous page.',"
-               "'schema':{'type':'string'}}"},
     {"PortalSessionId", "{'name':'id','in':'path','required':true,'description':'A portal "
                         "session id.','schema':{'type':'string'}}"},
     {"ApiKeyIdOnly", "{'name':'id','in':'path','required':true,'description':'An API key id.',"

@@ -255,10 +255,17 @@ def test_list_indexes_migrate_a_populated_database_of_the_previous_version(
     h.stop()
     monkeypatch.setattr(conftest, "HOOKD_BIN", own)
     h.start()
+    def known(new, old):
+        """new restricted to the fields old had (later releases add fields, e.g. to webhooks)."""
+        if isinstance(old, dict) and isinstance(new, dict):
+            return {k: known(new.get(k), v) for k, v in old.items()}
+        if isinstance(old, list) and isinstance(new, list) and len(old) == len(new):
+            return [known(n, o) for n, o in zip(new, old)]
+        return new
     for p, old in before.items():
         new = h.api("GET", p).json()
         assert new.pop("next") is None and new.pop("totalCapped") is False
-        assert new == old
+        assert known(new, old) == old
     rows, _ = walk(h, f"{V1}/{wh}/deliveries?status=pending", "deliveries", 7)
     assert [d["id"] for d in rows] == [d["id"] for d in before[path]["deliveries"]]
     rows, _ = walk(h, EV + "?type=mig.b", "events", 4)

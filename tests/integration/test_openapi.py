@@ -128,7 +128,16 @@ def test_document_is_json_and_openapi_3_1(shared_hookd):
     assert r.status_code == 200
     assert r.headers["content-type"].split(";")[0] == "application/json"
     assert "cache-control" in r.headers
-    d = json.loads(r.text)  # the exact bytes, not requests' lenient decoding
+    dups = []
+
+    def no_duplicates(pairs):
+        keys = [k for k, _ in pairs]
+        dups.extend(sorted({k for k in keys if keys.count(k) > 1}))
+        return dict(pairs)
+    # the exact bytes, not requests' lenient decoding; a key given twice in one object is an
+    # error for YAML-minded tools (Swagger UI: "duplicated mapping key"), so none
+    d = json.loads(r.text, object_pairs_hook=no_duplicates)
+    assert not dups, f"keys given twice in one object: {dups}"
     assert re.fullmatch(r"3\.1\.\d+", d["openapi"])
     assert d["info"]["title"] and d["info"]["version"]
     assert d["paths"] and d["components"]["schemas"]
