@@ -100,6 +100,14 @@ static int parse_event(hk_call *c, ingest_data *d, int i, int tok, const char *t
                         type_key);
         return -1;
     }
+    if (hk_event_type_reserved(type)) {
+        free(type);
+        hk_call_invalid(c,
+                        "%s%s: the prefix \"hookd.\" is reserved for hookd's own operational "
+                        "events",
+                        where, type_key);
+        return -1;
+    }
     it->type = keep(d, type);
     int dt = hk_json_obj_get(doc, tok, data_key);
     if (dt < 0 || hk_json_type(doc, dt) != HK_J_OBJECT) {

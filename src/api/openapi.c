@@ -88,10 +88,32 @@ static const fragment schemas[] = {
      "webhook publicKey.'}"},
     {"EventType",
      "{'type':'string','pattern':'^[A-Za-z0-9_.-]{1,255}$','examples':['email.delivered']}"},
+    {"IngestEventType",
+     "{'allOf':[" REF("EventType") "],'not':{'pattern':'^hookd[.]'},'description':'An event "
+     "type. The prefix hookd. is reserved for the operational events hookd emits itself "
+     "(422).','examples':['email.delivered']}"},
     {"EventPattern",
      "{'type':'string','minLength':1,'maxLength':255,'description':'An event type, or a "
      "pattern in which a whole dot-separated segment may be * (exactly one segment); * alone "
-     "matches every type.','examples':['email.*']}"},
+     "matches every type except the operational ones (hookd.*), which only a pattern naming "
+     "hookd first matches: hookd.* matches all of them.','examples':['email.*']}"},
+    {"OperationalEventData",
+     "{'type':'object','required':['webhook','delivery','lastResponseStatus','lastError'],"
+     "'description':'The data of an operational event (types hookd.webhook.disabled, "
+     "hookd.webhook.failed, hookd.delivery.exhausted, hookd.webhook.recovered; docs/API.md "
+     "Operational events).','properties':{"
+     "'webhook':{'type':'object','required':['id','url','name','status'],'properties':{"
+     "'id':" S_ID("wh") ",'url':" S_STR ",'name':" S_STR ",'status':" REF("WebhookStatus")
+     "}},"
+     "'delivery':{'type':['object','null'],'required':['id','eventId','eventType','attempts'],"
+     "'description':'The delivery whose attempt caused the event; null for a manual "
+     "disable.','properties':{'id':" S_ID("whde") ",'eventId':" S_ID("whev") ","
+     "'eventType':" REF("EventType") ",'attempts':{'type':'integer','minimum':1}}},"
+     "'reason':{'type':'string','enum':['gone','manual'],'description':'Only in "
+     "hookd.webhook.disabled.'},"
+     "'consecutiveFailures':{'type':'integer','description':'Only in hookd.webhook.failed.'},"
+     "'lastResponseStatus':{'type':['integer','null']},"
+     "'lastError':{'type':['string','null']}}}"},
     {"CustomHeaders",
      "{'type':['object','null'],'maxProperties':50,'additionalProperties':{'type':'string',"
      "'maxLength':4096},'description':'Extra headers of every delivery. Names are HTTP tokens, "
@@ -235,7 +257,7 @@ static const fragment schemas[] = {
      "bytes.'}}}"},
     {"EventIngest",
      "{'type':'object','required':['type','data'],'properties':{"
-     "'type':" REF("EventType") ","
+     "'type':" REF("IngestEventType") ","
      "'data':{'type':'object','description':'Any JSON object; stored and delivered byte for "
      "byte.'},"
      "'idempotencyKey':{'type':['string','null'],'minLength':1,'maxLength':255,'description':"
@@ -244,7 +266,7 @@ static const fragment schemas[] = {
      "'userId':{'type':['string','null'],'minLength':1,'maxLength':255}}}"},
     {"TriggerRequest",
      "{'type':'object','required':['event','payload'],'properties':{"
-     "'event':" REF("EventType") ",'payload':{'type':'object'},"
+     "'event':" REF("IngestEventType") ",'payload':{'type':'object'},"
      "'idempotencyKey':{'type':['string','null'],'minLength':1,'maxLength':255},"
      "'userId':{'type':['string','null'],'minLength':1,'maxLength':255}}}"},
     {"EventBatch",
@@ -262,8 +284,10 @@ static const fragment schemas[] = {
      "{'type':'object','required':['id','type','data','source','idempotencyKey',"
      "'organizationId','userId','createdAt'],'properties':{"
      "'id':" S_ID("whev") ",'type':" REF("EventType") ","
-     "'data':{'type':['object','null']},"
-     "'source':{'type':'string','enum':['api','manual','nats','kumomta']},"
+     "'data':{'anyOf':[{'type':['object','null']}," REF("OperationalEventData") "],"
+     "'description':'The data as ingested; an operational event (source hookd, type hookd.*) "
+     "carries OperationalEventData.'},"
+     "'source':{'type':'string','enum':['api','manual','nats','kumomta','hookd']},"
      "'idempotencyKey':" S_STRN ",'organizationId':" S_STR ",'userId':" S_STRN ","
      "'createdAt':" S_TIME ","
      "'deliveries':{'type':'array','description':'Only when one event is read.','items':{"
@@ -653,7 +677,8 @@ static const api_op ops[] = {
     {.method = "post", .path = P "/v1/events", .op_id = "ingestEvent", .tag = "Events",
      .summary = "Ingest an event",
      .desc = "Answered only after the event and its deliveries are durably stored. A repeated "
-             "idempotency key answers 200 with the first event's id and creates nothing.",
+             "idempotency key answers 200 with the first event's id and creates nothing. The "
+             "type prefix `hookd.` is reserved for hookd's operational events: 422.",
      .auth = 1, .params = "IdempotencyKey", .body = "EventIngest",
      .example = "{'type':'email.delivered','data':{'emailId':'e_123','to':'a@example.com'},"
                 "'idempotencyKey':'e_123:delivered'}",

@@ -652,7 +652,9 @@ static void on_patched(hk_req *req)
         return;
     }
     hk_webhook *wh = req->u.wh_patch.out;
-    hk_dispatch_webhook_changed(c->api->dispatch, wh, req->u.wh_patch.unparked);
+    /* a manual disable's operational event may have made deliveries due: claim them too */
+    hk_dispatch_webhook_changed(c->api->dispatch, wh,
+                                req->u.wh_patch.unparked + req->u.wh_patch.emitted);
     HK_LOG(HK_LOG_INFO, "webhook.updated", HK_LS("webhook_id", wh->id),
            HK_LS("status", hk_wh_status_name(wh->status)),
            HK_LI("unparked", req->u.wh_patch.unparked));

@@ -208,6 +208,11 @@ static void on_results_written(hk_req *req)
     HK_LOG(HK_LOG_DEBUG, "dispatch.results_written", HK_LI("count", rb->n));
     apply_changes(d, req);
     hk_queue_results_done(d->queue, rb->items, rb->n);
+    if (req->u.results.emitted > 0) {
+        /* operational events (store/opevents.h) made deliveries due in the store */
+        hk_queue_kick(d->queue);
+        d->claim_more = 1;
+    }
     d->rb_flight = NULL;
     batch_free(rb);
     hk_dsp_flush_results(d);

@@ -350,6 +350,12 @@ static int take_type(const hk_jdoc *d, int tok, const char *field, hk_bus_event 
         return verdict(HK_BUS_BAD, why, whylen,
                        "%s is required and must match [A-Za-z0-9_.-]{1,255}", field);
     }
+    if (hk_event_type_reserved(t)) {
+        free(t);
+        return verdict(HK_BUS_BAD, why, whylen,
+                       "%s: the prefix \"hookd.\" is reserved for hookd's own operational events",
+                       field);
+    }
     out->type = t;
     return HK_BUS_EVENT;
 }
@@ -376,6 +382,10 @@ static int map_generic(const char *subject, const hk_jdoc *d, hk_bus_event *out,
     if (tt >= 0) {
         v = take_type(d, tt, "type", out, why, whylen);
         if (v != HK_BUS_EVENT) return v;
+    } else if (hk_event_type_reserved(subject)) {
+        return verdict(HK_BUS_BAD, why, whylen,
+                       "the subject (the event type when the body has no \"type\"): the prefix "
+                       "\"hookd.\" is reserved for hookd's own operational events");
     } else if (hk_event_type_valid(subject)) {
         out->type = hk_strdup(subject);
     } else {

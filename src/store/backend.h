@@ -21,6 +21,7 @@ enum hk_conn_role { HK_CONN_WRITER = 0, HK_CONN_READER, HK_CONN_ADMIN };
 
 struct hk_fanout_org;
 struct hk_wh_row;
+struct hk_new_delivery;
 
 /* What a backend runs for each request kind: SQL and row I/O only. The rules around them (what
  * a patch writes, when a key counts as found, which webhook a replay needs) are store.c's policy
@@ -126,6 +127,14 @@ typedef struct hk_store_ops {
 
     /* one retention step, or its dry-run count (u.prune in store.h) */
     int (*prune)(void *conn, hk_req *req);
+    /* operational events (opevents.h): the event id and type of delivery id into eid and type
+     * (typelen bytes), *found 0 if none */
+    int (*delivery_brief)(void *conn, const char *id, char eid[HK_ID_MAX], char *type,
+                          size_t typelen, int *found);
+    /* the event row it (id, type, data, source) of organization org created at now, and one
+     * delivery row per ds[i] (not leased); written at once or buffered for the group */
+    int (*opev_insert)(void *conn, const char *org, const hk_ingest_item *it,
+                       const struct hk_new_delivery *ds, int nd, int64_t now);
 } hk_store_ops;
 
 typedef struct hk_store_backend {

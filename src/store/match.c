@@ -45,11 +45,23 @@ int hk_pattern_valid(const char *s)
     return n > 0;
 }
 
-/* A '*' segment stands for exactly one non-empty segment; other segments match literally. */
+int hk_event_type_reserved(const char *s)
+{
+    return s && strncmp(s, "hookd.", 6) == 0;
+}
+
+/* A '*' segment stands for exactly one non-empty segment; other segments match literally. A
+ * reserved type is matched only by a pattern that names "hookd" first; "hookd.*" takes them
+ * all. */
 int hk_pattern_match(const char *pattern, const char *type)
 {
     if (!pattern || !type) return 0;
-    if (pattern[0] == '*' && pattern[1] == '\0') return 1;
+    if (hk_event_type_reserved(type)) {
+        if (!hk_event_type_reserved(pattern)) return 0;
+        if (strcmp(pattern, "hookd.*") == 0) return 1;
+    } else if (pattern[0] == '*' && pattern[1] == '\0') {
+        return 1;
+    }
     const char *p = pattern, *t = type;
     for (;;) {
         const char *pe = strchr(p, '.'), *te = strchr(t, '.');

@@ -4,7 +4,14 @@
  * Event types match [A-Za-z0-9_.-]{1,255}. A subscription is a type or a pattern: the same
  * characters where a whole dot-separated segment may be `*`, standing for exactly one segment
  * ("email.*" matches "email.bounced", not "email" nor "email.a.b"); a lone "*" matches every
- * type.
+ * type but the reserved ones below.
+ *
+ * Reserved types: hookd's own operational events (src/store/opevents.h, docs/API.md
+ * "Operational events") have types starting with "hookd.", which ingest refuses. Only a
+ * subscription whose first segment is literally "hookd" matches them: "hookd.*" matches every
+ * one of them (whatever their depth), "hookd.webhook.*" and exact types as usual; "*" and
+ * patterns starting with a "*" segment never do, so webhooks subscribed to everything before
+ * operational events existed do not get new traffic.
  *
  * filteringOptions (SPEC §3), stored as compact JSON:
  *   {"matchConditions": {k: v, ...}}  the event is delivered only if every top-level key k of
@@ -30,7 +37,9 @@
 int hk_event_type_valid(const char *s);
 /* 1 if s is a valid subscription (type or pattern), else 0. */
 int hk_pattern_valid(const char *s);
-/* 1 if the valid pattern matches the valid event type, else 0. */
+/* 1 if s starts with the reserved prefix "hookd." (hookd's operational events), else 0. */
+int hk_event_type_reserved(const char *s);
+/* 1 if the valid pattern matches the valid event type, else 0 (see the reserved types above). */
 int hk_pattern_match(const char *pattern, const char *type);
 
 typedef struct hk_filter {

@@ -43,8 +43,11 @@
 #include "core/time.h"
 #include "store/sig_scheme.h"
 #include "store/backend.h"
+#include "store/opevents.h"
 #include "store/rows.h"
 #include "store/pg_schema.h"
+
+static const hk_store_ops pg_ops; /* below: the operational events call back through it */
 
 #define MIGRATE_LOCK_KEY 0x686f6f6b64LL /* "hookd": the session advisory lock of migrations */
 #define FLUSH_BYTES      (8u << 20)     /* ingest rows buffered before an early flush */
@@ -188,6 +191,8 @@ enum {
     Q_PR_COUNT_EV,
     Q_PR_POS_GET,
     Q_PR_POS_SET,
+    Q_DL_BRIEF,
+    Q_WH_RECOVERED,
     Q_MAX
 };
 
@@ -333,7 +338,8 @@ static const char *const sql[Q_MAX] = {
                     "filtering_options = $10::json, signature_schemes = $11, user_id = $12, "
                     "consecutive_failures = $13, updated_at = hk_ts($14), retry_schedule = $15, "
                     "timeout_ms = $16, signing_key = $17, previous_signing_key = $18, "
-                    "previous_signing_key_expires_at = hk_ts($19::bigint) WHERE id = $1",
+                    "previous_signing_key_expires_at = hk_ts($19::bigint), recovering = "
+                    "(recovering OR $20::boolean) WHERE id = $1",
     [Q_WH_EXISTS] = "SELECT 1 FROM webhook WHERE id = $1 AND organization_id = $2 AND "
                     "deleted_at IS NULL",
     [Q_WH_DELETE] = "UPDATE webhook SET deleted_at = hk_ts($3), updated_at = hk_ts($3) WHERE "
@@ -349,7 +355,8 @@ static const char *const sql[Q_MAX] = {
         "ELSE w.consecutive_failures + h.streak END FROM unnest($1::text[], $2::bigint[], "
         "$3::bigint[], $4::bigint[], $5::boolean[], $6::bigint[], $7::boolean[]) AS h(id, "
         "triggered, ok, fail, had_success, streak, health) WHERE w.id = h.id RETURNING w.id, "
-        "h.health, w.consecutive_failures, w.status, w.deleted_at IS NOT NULL",
+        "h.health, w.consecutive_failures, w.status, w.deleted_at IS NOT NULL, w.recovering",
+    [Q_WH_RECOVERED] = "UPDATE webhook SET recovering = false WHERE id = $1",
     [Q_WH_SET_STATUS] = "UPDATE webhook SET status = $2::webhook_status, updated_at = hk_ts($3) "
                         "WHERE id = $1",
     [Q_WH_ROTATE] = "UPDATE webhook SET previous_secret = CASE WHEN $2::bigint IS NULL THEN NULL "
@@ -489,6 +496,8 @@ static const char *const sql[Q_MAX] = {
                    " AND lease_owner IS NULL AND next_retry_at IS NOT NULL AND (next_retry_at, "
                    "id) > (hk_ts($1::bigint), $2::text) AND next_retry_at <= hk_ts($3) ORDER BY "
                    "next_retry_at, id LIMIT $4",
+    /* operational events: what an event about a delivery names of it */
+    [Q_DL_BRIEF] = "SELECT webhook_event_id, event_type FROM webhook_delivery WHERE id = $1",
     [Q_DL_RESCHEDULE] = "UPDATE webhook_delivery d SET next_retry_at = hk_ts(r.due) FROM "
                         "unnest($1::text[], $2::bigint[]) AS r(id, due) WHERE d.id = r.id AND "
                         "d.lease_owner = $3 AND d.next_retry_at < hk_ts(r.due) AND d." OPEN_STATUS,
@@ -1028,6 +1037,7 @@ static int pg_webhook_update(void *conn, const char *id, const hk_wh_row *w)
     p_text(&p, w->signing_key);
     p_text(&p, w->prev_signing_key);
     p_time(&p, w->prev_signing_key_expires_at);
+    p_text(&p, w->recovering ? "true" : "false");
     return run(conn, Q_WH_UPDATE, &p, NULL);
 }
 
@@ -1433,6 +1443,57 @@ static int sink_delivery(void *ctx, hk_req *req, hk_ingest_item *it, const hk_ne
     arr_i64(&c->col[DC_CREATED], req->now);
     arr_text(&c->col[DC_LEASE], d->lease);
     c->nrows_dl++;
+    return HK_OK;
+}
+
+/* opev_insert (backend.h): an operational event and its deliveries go to the group's arrays,
+ * like an ingest's (flushed at pre-commit, or dropped with a request that is undone); they have
+ * no idempotency key, so the flush cannot skip them. */
+static int pg_opev_insert(void *conn, const char *org, const hk_ingest_item *it,
+                          const hk_new_delivery *ds, int nd, int64_t now)
+{
+    pgc *c = conn;
+    arr_text(&c->col[EC_ID], it->id);
+    arr_text(&c->col[EC_TYPE], it->type);
+    arr_textn(&c->col[EC_PAYLOAD], it->data, it->data_len, 0);
+    arr_text(&c->col[EC_SOURCE], it->source);
+    arr_text(&c->col[EC_IDEM], NULL);
+    arr_text(&c->col[EC_ORG], org);
+    arr_text(&c->col[EC_USER], NULL);
+    arr_i64(&c->col[EC_CREATED], now);
+    c->nrows_ev++;
+    for (int i = 0; i < nd; i++) {
+        const hk_new_delivery *d = &ds[i];
+        arr_text(&c->col[DC_ID], d->id);
+        arr_text(&c->col[DC_WID], d->wh->id);
+        arr_text(&c->col[DC_EID], it->id);
+        arr_text(&c->col[DC_TYPE], it->type);
+        arr_textn(&c->col[DC_DATA], d->data, d->data_len, 0);
+        arr_text(&c->col[DC_URL], d->wh->url);
+        arr_i64(&c->col[DC_MAXA], d->wh->max_retries + 1);
+        arr_time(&c->col[DC_DUE], d->due);
+        arr_i64(&c->col[DC_CREATED], now);
+        arr_text(&c->col[DC_LEASE], NULL);
+        c->nrows_dl++;
+    }
+    return HK_OK;
+}
+
+/* delivery_brief (backend.h). */
+static int pg_delivery_brief(void *conn, const char *id, char eid[HK_ID_MAX], char *type,
+                             size_t typelen, int *found)
+{
+    pp p = {0};
+    p_text(&p, id);
+    PGresult *r;
+    int rc = run(conn, Q_DL_BRIEF, &p, &r);
+    if (rc) return rc;
+    *found = PQntuples(r) == 1;
+    if (*found) {
+        g_id(r, 0, 0, eid);
+        hk_strlcpy(type, PQgetvalue(r, 0, 1), typelen);
+    }
+    PQclear(r);
     return HK_OK;
 }
 
@@ -2279,7 +2340,9 @@ typedef struct wh_acc { /* what a group does to one webhook row */
     int triggered; /* got a delivery: last_triggered_at */
     int health;    /* had final results */
     hk_health h;
-    hk_req *owner; /* the last results request with a final result for it */
+    hk_req *owner;              /* the last results request with a final result for it */
+    const hk_result *last_fail; /* its last final failure stored (operational events) */
+    const hk_result *last_ok;   /* its last success stored (hookd.webhook.recovered) */
 } wh_acc;
 
 static int cmp_acc(const void *a, const void *b)
@@ -2321,7 +2384,9 @@ static int set_webhook_status(pgc *c, hk_req *req, const char *wid, int status)
 }
 
 /* last_triggered_at of every webhook that got a delivery and the counters of every webhook with
- * final results, in one statement after locking the rows in id order. */
+ * final results, in one statement after locking the rows in id order; then the operational
+ * events (opevents.h) of the final failures and status changes, buffered for the second flush
+ * of pre-commit. */
 static int webhook_group_update(pgc *c)
 {
     wh_acc *accs = NULL;
@@ -2341,6 +2406,8 @@ static int webhook_group_update(pgc *c)
             h->health = 1;
             h->owner = req;
             hk_health_add(&h->h, x);
+            if (!x->attempt_ok) h->last_fail = x;
+            if (x->attempt_ok) h->last_ok = x;
         }
     }
     hk_map_free(&idx);
@@ -2371,6 +2438,16 @@ static int webhook_group_update(pgc *c)
         rc = run(c, Q_WH_GROUP_UPDATE, &p, &r);
     }
     for (int k = 0; k < A_N; k++) hk_buf_free(&b[k]);
+    /* operational events (opevents.h): each final failure stored by the group's results */
+    for (int q = 0; !rc && q < c->nresults; q++) {
+        hk_req *req = c->results[q];
+        for (int i = 0; !rc && i < req->u.results.n; i++) {
+            const hk_result *x = &req->u.results.items[i];
+            if (!x->final || !x->stored || x->attempt_ok) continue;
+            hk_opev ev = {.kind = HK_OPEV_EXHAUSTED, .webhook_id = x->webhook_id, .res = x};
+            rc = hk_opev_emit(&c->base, c, &pg_ops, now, &ev, &req->u.results.emitted);
+        }
+    }
     int changed = 0;
     for (int i = 0; !rc && r && i < PQntuples(r); i++) {
         if (!g_bool(r, i, 1) || g_bool(r, i, 4)) continue; /* no final results, or deleted */
@@ -2383,10 +2460,28 @@ static int webhook_group_update(pgc *c)
         if (!h) continue;
         int64_t cf = g_i64(r, i, 2);
         int status = hk_wh_status_parse(PQgetvalue(r, i, 3));
+        if (g_bool(r, i, 5) && h->last_ok && h->owner) { /* delivered again after re-enable */
+            pp rp = {0};
+            p_text(&rp, wid);
+            rc = run(c, Q_WH_RECOVERED, &rp, NULL);
+            hk_opev ev = {.kind = HK_OPEV_RECOVERED, .webhook_id = wid, .res = h->last_ok};
+            if (!rc)
+                rc = hk_opev_emit(&c->base, c, &pg_ops, now, &ev, &h->owner->u.results.emitted);
+            if (rc) break;
+        }
         int to = hk_health_decide(&h->h, status, cf, 0, disable_after);
         if (to >= 0) {
             rc = set_webhook_status(c, h->owner, wid, to);
             changed = 1;
+        }
+        if (to >= 0 && !rc && h->owner) {
+            hk_opev ev = {.kind = to == HK_WH_DISABLED ? HK_OPEV_DISABLED : HK_OPEV_FAILED,
+                          .webhook_id = wid,
+                          .reason = to == HK_WH_DISABLED ? "gone" : NULL,
+                          .res = h->last_fail,
+                          .consecutive_failures = cf};
+            hk_conn_orgs_reset(&c->base); /* the candidates must see the new status */
+            rc = hk_opev_emit(&c->base, c, &pg_ops, now, &ev, &h->owner->u.results.emitted);
         }
     }
     PQclear(r);
@@ -2522,6 +2617,7 @@ static int pg_pre_commit(void *conn)
     pgc *c = conn;
     int rc = flush_ingest(c);
     if (!rc) rc = webhook_group_update(c);
+    if (!rc) rc = flush_ingest(c); /* the operational events it wrote */
     c->base.ntouched = 0;
     c->nresults = 0;
     return rc;
@@ -2834,6 +2930,8 @@ static const hk_store_ops pg_ops = {
     .failed_range = pg_failed_range,
     .replay_insert = pg_replay_insert,
     .prune = pg_prune,
+    .delivery_brief = pg_delivery_brief,
+    .opev_insert = pg_opev_insert,
 };
 
 const hk_store_backend hk_pg_backend = {

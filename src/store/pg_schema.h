@@ -259,7 +259,12 @@ static const char *const hk_pg_migrations[] = {
     "  created_at, id);"
     "DROP INDEX webhook_delivery_webhook;",
 
-    /* 10: autovacuum keeps up with retention. Pruning deletes a steady stream of rows from the
+    /* 10: operational events (src/store/opevents.h): true while a webhook set active again
+     * after `failed` has not delivered since (its first success emits hookd.webhook.recovered
+     * and clears it). An expand step (a defaulted column, no rewrite since PostgreSQL 11). */
+    "ALTER TABLE webhook ADD COLUMN IF NOT EXISTS recovering boolean NOT NULL DEFAULT false;",
+
+    /* 11: autovacuum keeps up with retention. Pruning deletes a steady stream of rows from the
      * three big tables; PostgreSQL reuses their space only once vacuum has passed, and by
      * default vacuums a table when a fifth of it is dead: a table of 50 million rows would
      * carry 10 million dead ones, the file growing meanwhile. A vacuum after 1,000 + 1% dead

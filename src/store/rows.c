@@ -193,6 +193,8 @@ void hk_wh_row_patch(const hk_webhook *w, const hk_webhook_fields *f, int64_t no
     }
     out->consecutive_failures = w->consecutive_failures;
     if ((f->has & HK_WF_STATUS) && out->status == HK_WH_ACTIVE) out->consecutive_failures = 0;
+    out->recovering =
+        (f->has & HK_WF_STATUS) && out->status == HK_WH_ACTIVE && w->status == HK_WH_FAILED;
     out->updated_at = now > w->updated_at ? now : w->updated_at + 1;
 }
 

@@ -76,13 +76,16 @@ typedef struct hk_wh_row {
     int timeout_ms;                             /* 0 = the global one */
     const char *signing_key, *prev_signing_key; /* Ed25519, as stored (encrypted with a key) */
     int64_t prev_signing_key_expires_at;
+    int recovering; /* 1: a patch sets a `failed` webhook active (opevents.h: the flag is set
+                       until its next success); 0: the stored flag stays */
 } hk_wh_row;
 
 /* The row of a new webhook: the given fields, defaults for the others (active, rate limit on at
  * 60/min, 6 retries, default signature schemes). Strings point into f. */
 void hk_wh_row_create(const hk_webhook_fields *f, hk_wh_row *out);
 /* The row of w after the patch f: the given fields replace w's; setting the status to active
- * resets consecutiveFailures; updated_at strictly grows. Strings point into f or w. */
+ * resets consecutiveFailures (and, from `failed`, sets recovering); updated_at strictly grows.
+ * Strings point into f or w. */
 void hk_wh_row_patch(const hk_webhook *w, const hk_webhook_fields *f, int64_t now, hk_wh_row *out);
 
 /* HK_ELIMIT with req->err set if an organization holding n webhooks may not create another

@@ -27,8 +27,11 @@
 #include "core/time.h"
 #include "store/sig_scheme.h"
 #include "store/backend.h"
+#include "store/opevents.h"
 #include "store/rows.h"
 #include "store/sqlite_schema.h"
+
+static const hk_store_ops sq_ops; /* below: the operational events call back through it */
 
 /* ---- statements ---------------------------------------------------------------------------- */
 
@@ -158,6 +161,8 @@ enum {
     S_PR_COUNT_EV,
     S_PR_POS_GET,
     S_PR_POS_SET,
+    S_DL_BRIEF,
+    S_WH_RECOVERED,
     S_MAX
 };
 
@@ -241,7 +246,7 @@ static const char *const sql[S_MAX] = {
         "max_retries = ?9, filtering_options = ?10, signature_schemes = ?11, "
         "user_id = ?12, consecutive_failures = ?13, updated_at = ?14, retry_schedule = ?15, "
         "timeout_ms = ?16, signing_key = ?17, previous_signing_key = ?18, "
-        "previous_signing_key_expires_at = ?19 WHERE id = ?1",
+        "previous_signing_key_expires_at = ?19, recovering = (recovering OR ?20) WHERE id = ?1",
     [S_WH_DELETE] = "UPDATE webhook SET deleted_at = ?3, updated_at = ?3 WHERE id = ?1 AND "
                     "organization_id = ?2 AND deleted_at IS NULL",
     [S_WH_ORG] = "SELECT " WH_COLS " FROM webhook WHERE organization_id = ?1 AND deleted_at "
@@ -250,7 +255,8 @@ static const char *const sql[S_MAX] = {
     [S_WH_HEALTH] = "UPDATE webhook SET success_count = success_count + ?2, failure_count = "
                     "failure_count + ?3, consecutive_failures = CASE WHEN ?4 THEN ?5 ELSE "
                     "consecutive_failures + ?5 END WHERE id = ?1 "
-                    "RETURNING consecutive_failures, status, deleted_at",
+                    "RETURNING consecutive_failures, status, deleted_at, recovering",
+    [S_WH_RECOVERED] = "UPDATE webhook SET recovering = 0 WHERE id = ?1",
     [S_WH_SET_STATUS] = "UPDATE webhook SET status = ?2, updated_at = ?3 WHERE id = ?1",
     [S_SUB_INSERT] = "INSERT OR IGNORE INTO webhook_event_subscription (id, webhook_id, "
                      "event_id, is_enabled, created_at) VALUES (?1, ?2, ?3, 1, ?4)",
@@ -353,6 +359,8 @@ static const char *const sql[S_MAX] = {
                     "d.max_attempts, d.next_retry_at, d.created_at, d.event_data, e.event, "
                     "e.payload, e.created_at" DL_FROM " WHERE d.id = ?1 AND d." OPEN_STATUS
                     " AND d.lease_owner IS NULL AND d.next_retry_at IS NOT NULL",
+    /* operational events: what an event about a delivery names of it */
+    [S_DL_BRIEF] = "SELECT webhook_event_id, event_type FROM webhook_delivery WHERE id = ?1",
     /* a page of the due index in (next_retry_at, rowid) order: the index's own order */
     [S_DUE_SCAN] = "SELECT rowid, id, next_retry_at FROM webhook_delivery WHERE " OPEN_STATUS
                    " AND lease_owner IS NULL AND next_retry_at IS NOT NULL AND "
@@ -711,6 +719,7 @@ static int sq_webhook_update(void *conn, const char *id, const hk_wh_row *w)
     b_text(s, 17, w->signing_key);
     b_text(s, 18, w->prev_signing_key);
     b_time(s, 19, w->prev_signing_key_expires_at);
+    b_i64(s, 20, w->recovering != 0);
     return run(c, s, "webhook update");
 }
 
@@ -1106,6 +1115,61 @@ static int sink_delivery(void *ctx, hk_req *req, hk_ingest_item *it, const hk_ne
     b_i64(s, 9, req->now);
     b_text(s, 10, d->lease);
     return run(c, s, "delivery insert");
+}
+
+/* opev_insert (backend.h): an operational event and its deliveries, at once. */
+static int sq_opev_insert(void *conn, const char *org, const hk_ingest_item *it,
+                          const hk_new_delivery *ds, int nd, int64_t now)
+{
+    sq *c = conn;
+    int rc;
+    {
+        PS(s, S_EV_INSERT);
+        b_text(s, 1, it->id);
+        b_text(s, 2, it->type);
+        b_textn(s, 3, it->data, it->data_len);
+        b_text(s, 4, it->source);
+        b_text(s, 5, NULL);
+        b_text(s, 6, org);
+        b_text(s, 7, NULL);
+        b_i64(s, 8, now);
+        if ((rc = run(c, s, "operational event insert"))) return rc;
+    }
+    for (int i = 0; i < nd; i++) {
+        const hk_new_delivery *d = &ds[i];
+        PS(s, S_DL_INSERT);
+        b_text(s, 1, d->id);
+        b_text(s, 2, d->wh->id);
+        b_text(s, 3, it->id);
+        b_text(s, 4, it->type);
+        b_textn(s, 5, d->data, d->data_len);
+        b_text(s, 6, d->wh->url);
+        b_i64(s, 7, d->wh->max_retries + 1);
+        b_time(s, 8, d->due);
+        b_i64(s, 9, now);
+        b_text(s, 10, NULL);
+        if ((rc = run(c, s, "operational delivery insert"))) return rc;
+    }
+    return HK_OK;
+}
+
+/* delivery_brief (backend.h). */
+static int sq_delivery_brief(void *conn, const char *id, char eid[HK_ID_MAX], char *type,
+                             size_t typelen, int *found)
+{
+    sq *c = conn;
+    PS(s, S_DL_BRIEF);
+    b_text(s, 1, id);
+    int rc = sqlite3_step(s);
+    *found = rc == SQLITE_ROW;
+    if (*found) {
+        c_id(s, 0, eid);
+        const unsigned char *t = sqlite3_column_text(s, 1);
+        hk_strlcpy(type, t ? (const char *)t : "", typelen);
+    }
+    int r = map_rc(c, rc, "delivery brief");
+    sqlite3_reset(s);
+    return r;
 }
 
 /* Item idx: a duplicate of a stored event (idempotency key), or a new event (rows.c). */
@@ -1584,6 +1648,8 @@ static int sq_due_scan(void *conn, hk_req *req)
 typedef struct health_acc {
     const char *wid;
     hk_health h;
+    const hk_result *last_fail; /* its last final failure stored, for the operational events */
+    const hk_result *last_ok;   /* its last success stored (hookd.webhook.recovered) */
 } health_acc;
 
 /* Sets webhook wid's status, parks its waiting deliveries and records the change in req. */
@@ -1601,7 +1667,8 @@ static int set_webhook_status(sq *c, hk_req *req, const char *wid, int status)
 
 /* RESULTS: per result an attempt row and, if it was inserted (not a repeat), the delivery row
  * (and the static headers once), then per webhook with final results stored its counters, and
- * the status rows.c decides. */
+ * the status rows.c decides; the operational events of the final failures and status changes
+ * (opevents.h) in the same transaction. */
 static int sq_results(void *conn, hk_req *req)
 {
     sq *c = conn;
@@ -1668,6 +1735,15 @@ static int sq_results(void *conn, hk_req *req)
             h->wid = r->webhook_id;
         }
         if (hk_health_add(&h->h, r) && h == &acc[nacc]) nacc++;
+        if (r->final && r->stored && !r->attempt_ok) h->last_fail = r;
+        if (r->final && r->stored && r->attempt_ok) h->last_ok = r;
+    }
+    /* operational events (opevents.h): each final failure stored by this request */
+    for (int i = 0; !rc && i < req->u.results.n; i++) {
+        const hk_result *r = &req->u.results.items[i];
+        if (!r->final || !r->stored || r->attempt_ok) continue;
+        hk_opev ev = {.kind = HK_OPEV_EXHAUSTED, .webhook_id = r->webhook_id, .res = r};
+        rc = hk_opev_emit(&c->base, c, &sq_ops, req->now, &ev, &req->u.results.emitted);
     }
     for (int k = 0; !rc && k < nacc; k++) {
         health_acc *h = &acc[k];
@@ -1678,19 +1754,38 @@ static int sq_results(void *conn, hk_req *req)
         b_i64(s, 4, h->h.had_success);
         b_i64(s, 5, h->h.streak);
         int st = sqlite3_step(s);
-        int64_t cf = 0, deleted = 0;
+        int64_t cf = 0, deleted = 0, recovering = 0;
         int status = -1;
         if (st == SQLITE_ROW) {
             cf = c_i64(s, 0);
             status = hk_wh_status_parse((const char *)sqlite3_column_text(s, 1));
             deleted = c_i64(s, 2);
+            recovering = c_i64(s, 3);
             st = sqlite3_step(s);
         }
         rc = map_rc(c, st, "webhook health");
         sqlite3_reset(s);
         if (rc) continue;
+        if (recovering && h->last_ok && !deleted) { /* delivered again after re-enable */
+            PS(rs, S_WH_RECOVERED);
+            b_text(rs, 1, h->wid);
+            rc = run(c, rs, "webhook recovered");
+            hk_opev ev = {.kind = HK_OPEV_RECOVERED, .webhook_id = h->wid, .res = h->last_ok};
+            if (!rc)
+                rc = hk_opev_emit(&c->base, c, &sq_ops, req->now, &ev, &req->u.results.emitted);
+            if (rc) continue;
+        }
         int to = hk_health_decide(&h->h, status, cf, deleted != 0, req->u.results.disable_after);
         if (to >= 0) rc = set_webhook_status(c, req, h->wid, to);
+        if (to >= 0 && !rc) {
+            hk_opev ev = {.kind = to == HK_WH_DISABLED ? HK_OPEV_DISABLED : HK_OPEV_FAILED,
+                          .webhook_id = h->wid,
+                          .reason = to == HK_WH_DISABLED ? "gone" : NULL,
+                          .res = h->last_fail,
+                          .consecutive_failures = cf};
+            hk_conn_orgs_reset(&c->base); /* the candidates must see the new status */
+            rc = hk_opev_emit(&c->base, c, &sq_ops, req->now, &ev, &req->u.results.emitted);
+        }
     }
     free(acc);
     return rc;
@@ -2380,6 +2475,8 @@ static const hk_store_ops sq_ops = {
     .failed_range = sq_failed_range,
     .replay_insert = sq_replay_insert,
     .prune = sq_prune,
+    .delivery_brief = sq_delivery_brief,
+    .opev_insert = sq_opev_insert,
 };
 
 const hk_store_backend hk_sqlite_backend = {

@@ -208,6 +208,11 @@ static const char *const hk_sqlite_migrations[] = {
     "CREATE INDEX webhook_delivery_list_status ON webhook_delivery (webhook_id, status,"
     "  created_at, id);"
     "DROP INDEX webhook_delivery_webhook;",
+
+    /* 8: operational events (src/store/opevents.h): 1 while a webhook set active again after
+     * `failed` has not delivered since (its first success emits hookd.webhook.recovered and
+     * clears it). A defaulted column: the previous release keeps running beside it. */
+    "ALTER TABLE webhook ADD COLUMN recovering INTEGER NOT NULL DEFAULT 0;",
 };
 
 #endif

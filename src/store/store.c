@@ -39,6 +39,7 @@
 #include "core/time.h"
 #include "store/sig_scheme.h"
 #include "store/backend.h"
+#include "store/opevents.h"
 #include "store/rows.h"
 
 #define GROUP_MAX      1024 /* requests per write transaction */
@@ -383,7 +384,8 @@ static int p_webhook_get(const hk_store_ops *o, void *conn, hk_req *req)
 }
 
 /* WEBHOOK_PATCH: the merge (rows.c), a secret rotation before the update, the subscriptions
- * replaced, and the deliveries parked or unparked when the status changes. */
+ * replaced, the deliveries parked or unparked when the status changes, and a manual disable's
+ * hookd.webhook.disabled (opevents.h) in the same transaction. */
 static int p_webhook_patch(const hk_store_ops *o, void *conn, hk_req *req)
 {
     const hk_webhook_fields *f = req->u.wh_patch.f;
@@ -406,6 +408,12 @@ static int p_webhook_patch(const hk_store_ops *o, void *conn, hk_req *req)
             rc = o->webhook_unpark(conn, w->id, req->now, &req->u.wh_patch.unparked);
         else
             rc = o->webhook_park(conn, w->id);
+    }
+    req->u.wh_patch.emitted = 0;
+    if (!rc && row.status == HK_WH_DISABLED && w->status != HK_WH_DISABLED) {
+        hk_opev ev = {.kind = HK_OPEV_DISABLED, .webhook_id = w->id, .reason = "manual"};
+        hk_conn_orgs_reset(conn); /* the candidates must see the new status */
+        rc = hk_opev_emit(conn, conn, o, req->now, &ev, &req->u.wh_patch.emitted);
     }
     char id[HK_ID_MAX];
     hk_strlcpy(id, w->id, sizeof id);
@@ -469,11 +477,13 @@ static int p_webhook_delete(const hk_store_ops *o, void *conn, hk_req *req)
  * answer was lost may have stored it) is a no-op: no attempt row, no delivery change, nothing
  * counted, and the request succeeds (a batch that always failed would stall the dispatcher).
  * The backend marks each result whose attempt row it inserted (hk_result.stored), and the
- * webhook's counters count only those (hk_health_add). A batch that changed a webhook's status
+ * webhook's counters count only those (hk_health_add); the operational events of the batch
+ * (opevents.h) are written by the backend with them. A batch that changed a webhook's status
  * drops the fan-out cache (a backend that decides at pre-commit, PostgreSQL, drops it there). */
 static int p_results(const hk_store_ops *o, void *conn, hk_req *req)
 {
     for (int i = 0; i < req->u.results.n; i++) req->u.results.items[i].stored = 0;
+    req->u.results.emitted = 0;
     int rc = o->results(conn, req);
     if (req->u.results.nchanges) hk_conn_orgs_reset(conn);
     return rc;

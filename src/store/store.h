@@ -435,6 +435,8 @@ struct hk_req {
             const hk_webhook_fields *f;
             hk_webhook *out;
             int unparked;
+            int emitted; /* out: operational-event deliveries created due now (a manual
+                            disable: hookd.webhook.disabled) */
         } wh_patch;
         struct {
             const char *id;
@@ -537,6 +539,8 @@ struct hk_req {
             int disable_after; /* HOOKD_DISABLE_AFTER */
             hk_wh_change *changes;
             int nchanges;
+            int emitted; /* out: deliveries of operational events (opevents.h) this batch
+                            created due now, for the queue to learn of (hk_queue_kick) */
         } results;
         /* RELEASE: leased deliveries handed back (lease dropped, next due time set).
          * RESCHEDULE (same fields): each item whose row is open, leased to node_id and due

@@ -84,7 +84,9 @@ def test_finished_rows_older_than_retention_go_and_metrics_and_log_say_so(hookd,
     evs.append(h.ingest("t.bad", {"i": 9})["id"])
     h.wait_delivery(ok, "success", n=4)
     h.wait_delivery(bad, "failed", n=1, timeout=15 * SLOW)
-    assert count(h, "webhook_event") == 5
+    # and the failure's hookd.delivery.exhausted (docs/API.md "Operational events"): no webhook
+    # subscribes to it, an unmatched event, which goes after HOOKD_RETENTION too
+    assert count(h, "webhook_event") == 6
     assert count(h, "webhook_delivery") == 5
     assert count(h, "webhook_delivery_attempt") == 6  # 4 successes, 2 tries of the failure
     # gone after the retention (3 s after each finished) and a round
@@ -96,14 +98,14 @@ def test_finished_rows_older_than_retention_go_and_metrics_and_log_say_so(hookd,
     assert h.deliveries(ok) == [] and h.deliveries(bad) == []
     # the metric counts what went, per table
     wait_until(lambda: pruned_metric(h, "attempt") == 6, 5 * SLOW, 0.1, "metric")
-    assert pruned_metric(h, "event") == 5
+    assert pruned_metric(h, "event") == 6
     assert pruned_metric(h, "delivery") == 5
     m = metrics(h)
     assert m[("hookd_retention_lag_seconds", ())] == 0
     # one log line per round that pruned something, with its counts
     logs = pruned_logs(h)
     assert logs, "no store.pruned log line"
-    assert sum(e["events"] for e in logs) == 5
+    assert sum(e["events"] for e in logs) == 6  # with the hookd.delivery.exhausted
     assert sum(e["deliveries"] for e in logs) == 5
     assert sum(e["attempts"] for e in logs) == 6
 
@@ -218,13 +220,13 @@ def test_prune_cli_dry_run_counts_and_prune_deletes(hookd, receiver):
     time.sleep(1.5)
     cli_env = {"HOOKD_RETENTION": "1s", "HOOKD_RETENTION_UNMATCHED": "1s"}
     before = snapshot(h)
-    assert before == (5, 4, 4)
+    assert before == (6, 4, 4)  # with the failure's hookd.delivery.exhausted (unmatched)
     p = h.cli("prune", "--dry-run", env=cli_env)
-    assert "would prune: events 4, deliveries 3, attempts 4" in p.stdout, p.stdout
+    assert "would prune: events 5, deliveries 3, attempts 4" in p.stdout, p.stdout
     assert snapshot(h) == before  # nothing changed
     # with hookd running
     p = h.cli("prune", env=cli_env)
-    assert "pruned: events 4, deliveries 3, attempts 4" in p.stdout, p.stdout
+    assert "pruned: events 5, deliveries 3, attempts 4" in p.stdout, p.stdout
     assert snapshot(h) == (1, 1, 0)
     assert event_status(h, kept) == 200
     # and with hookd stopped: nothing left to do, the held delivery stays

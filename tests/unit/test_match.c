@@ -104,6 +104,20 @@ static const mcase match_cases[] = {
     {"email", "email", 1},
     {"email", "email.delivered", 0},
     {"a..b", "a..b", 1},
+    /* reserved operational types: only a pattern naming "hookd" first matches them */
+    {"*", "hookd.webhook.disabled", 0},
+    {"*.*.*", "hookd.webhook.disabled", 0},
+    {"*.webhook.disabled", "hookd.webhook.disabled", 0},
+    {"hookd.*", "hookd.webhook.disabled", 1},
+    {"hookd.*", "hookd.delivery.exhausted", 1},
+    {"hookd.webhook.*", "hookd.webhook.failed", 1},
+    {"hookd.webhook.*", "hookd.delivery.exhausted", 0},
+    {"hookd.webhook.recovered", "hookd.webhook.recovered", 1},
+    {"hookd.*.exhausted", "hookd.delivery.exhausted", 1},
+    {"hookd.*", "hookdx.a", 0},
+    {"hookd.*", "hookd", 0},
+    {"*", "hookd", 1},
+    {"*", "Hookd.webhook.failed", 1},
 };
 
 static void test_pattern_match(void **state)

@@ -2300,9 +2300,83 @@ static void test_group_results(void **state)
     hk_req l = {.kind = HK_REQ_EVENT_LIST, .org_id = ORG_A};
     l.u.ev_list.page = 1;
     l.u.ev_list.limit = 10;
+    l.u.ev_list.type = "order.created";
     assert_int_equal(run(&l), 0);
     assert_int_equal(l.u.ev_list.total, 3); /* nothing of the bad ingest */
     hk_req_clear(&l);
+    /* the final failure's operational event, once (store/opevents.h) */
+    l.u.ev_list.type = "hookd.delivery.exhausted";
+    assert_int_equal(run(&l), 0);
+    assert_int_equal(l.u.ev_list.total, 1);
+    hk_req_clear(&l);
+}
+
+/* The events of type t in org: how many, and the webhook ids of the first one's deliveries
+ * (at most 4, "" after the last). */
+static int64_t events_of(const char *org, const char *t, char dl_wh[4][HK_ID_MAX])
+{
+    hk_req l = {.kind = HK_REQ_EVENT_LIST, .org_id = org};
+    l.u.ev_list.type = t;
+    l.u.ev_list.page = 1;
+    l.u.ev_list.limit = 10;
+    if (run(&l)) fail_msg("event list: %d", l.rc);
+    int64_t n = l.u.ev_list.total;
+    for (int i = 0; dl_wh && i < 4; i++) dl_wh[i][0] = '\0';
+    if (dl_wh && l.u.ev_list.n > 0) {
+        hk_req g = {.kind = HK_REQ_EVENT_GET, .org_id = org};
+        g.u.ev_get.id = l.u.ev_list.items[0].id;
+        if (run(&g)) fail_msg("event get: %d", g.rc);
+        assert_string_equal(g.u.ev_get.out.source, "hookd");
+        for (int i = 0; i < g.u.ev_get.out.ndeliveries && i < 4; i++)
+            hk_strlcpy(dl_wh[i], g.u.ev_get.out.deliveries[i].webhook_id, HK_ID_MAX);
+        hk_req_clear(&g);
+    }
+    hk_req_clear(&l);
+    return n;
+}
+
+/* Operational events (store/opevents.h), the same on every backend: a 410 result writes one
+ * hookd.delivery.exhausted and one hookd.webhook.disabled with the results, delivered to the
+ * hookd.* subscriber and not to the webhook they are about; the same result written again
+ * writes nothing more; a manual disable (patch) writes one more hookd.webhook.disabled. */
+static void test_operational_events(void **state)
+{
+    (void)state;
+    static const char *const ops_ev[] = {"hookd.*"};
+    static const char *const w_ev[] = {"order.created", "hookd.*"};
+    char ops[HK_ID_MAX], w1[HK_ID_MAX], dl[4][HK_ID_MAX];
+    mk_webhook(ORG_A, ops_ev, 1, HK_WH_ACTIVE, ops);
+    mk_webhook(ORG_A, w_ev, 2, HK_WH_ACTIVE, w1);
+    int64_t now = hk_now_ms();
+    char did[HK_ID_MAX];
+    ingest_simple(ORG_A, now, did, NULL);
+    hk_req out;
+    assert_int_equal(result(w1, did, 1, HK_DL_FAILED, 0, 1, 1, 0, 0, 0, now, &out), 0);
+    assert_int_equal(out.u.results.nchanges, 1);
+    assert_int_equal(out.u.results.emitted, 2); /* one delivery of each event, due now */
+    hk_req_clear(&out);
+    assert_int_equal(events_of(ORG_A, "hookd.delivery.exhausted", dl), 1);
+    assert_string_equal(dl[0], ops);
+    assert_string_equal(dl[1], "");
+    assert_int_equal(events_of(ORG_A, "hookd.webhook.disabled", dl), 1);
+    assert_string_equal(dl[0], ops);
+    assert_string_equal(dl[1], "");
+    /* the same attempt again (another attempt id): a no-op, nothing emitted */
+    assert_int_equal(result(w1, did, 1, HK_DL_FAILED, 0, 1, 1, 0, 0, 0, now, &out), 0);
+    assert_int_equal(out.u.results.emitted, 0);
+    hk_req_clear(&out);
+    assert_int_equal(events_of(ORG_A, "hookd.delivery.exhausted", NULL), 1);
+    assert_int_equal(events_of(ORG_A, "hookd.webhook.disabled", NULL), 1);
+    /* a manual disable of the subscriber: announced, to nobody (w1 is disabled) */
+    hk_webhook_fields f = {.has = HK_WF_STATUS, .status = HK_WH_DISABLED};
+    hk_req p = {.kind = HK_REQ_WEBHOOK_PATCH, .org_id = ORG_A, .now = now};
+    p.u.wh_patch.id = ops;
+    p.u.wh_patch.f = &f;
+    assert_int_equal(run(&p), 0);
+    assert_int_equal(p.u.wh_patch.emitted, 0);
+    hk_req_clear(&p);
+    assert_int_equal(events_of(ORG_A, "hookd.webhook.disabled", NULL), 2);
+    assert_int_equal(events_of(ORG_A, "order.created", NULL), 1);
 }
 
 /* A results request written again (the dispatcher submits a batch again after any failure, and
@@ -2933,9 +3007,10 @@ static int group_pg(void **state)
             T(test_results_retry_and_lease), T(test_results_disable_after), T(test_results_gone),  \
             T(test_release_reschedule), T(test_heartbeat_reclaim), T(test_restart_hands_back),     \
             T(test_two_nodes), T(test_replay), T(test_group_commit), T(test_group_results),        \
-            T(test_results_repeated), T(test_results_late), T(test_mixed_submit),                  \
-            T(test_event_bytes_kept), T(test_orders), T(test_secret_rotation), T(test_sync_exec),  \
-            T(test_edges), T(test_encrypted), T(test_store_stats), T(test_prune),                  \
+            T(test_results_repeated), T(test_operational_events), T(test_results_late),            \
+            T(test_mixed_submit), T(test_event_bytes_kept), T(test_orders),                        \
+            T(test_secret_rotation), T(test_sync_exec), T(test_edges), T(test_encrypted),          \
+            T(test_store_stats), T(test_prune),                                                    \
     }
 
 int main(void)
