@@ -61,7 +61,7 @@ static const fragment schemas[] = {
      "'code':{'type':'string','description':'Stable machine-readable code: invalid_json, "
      "unauthorized, not_found, method_not_allowed, conflict, payload_too_large, "
      "unsupported_media_type, validation_failed, rate_limited, limit_exceeded, delivery_loop, "
-     "unavailable, forbidden.',"
+     "unavailable, forbidden, header_too_large.',"
      "'examples':['validation_failed']},"
      "'message':{'type':'string','description':'What went wrong; for 422 it names the field.'},"
      "'why':{'type':'string','description':'Why the request was refused.'},"
@@ -440,12 +440,15 @@ static const fragment schemas[] = {
 
 /* clang-format off */
 static const fragment parameters[] = {
-    {"WebhookId", "{'name':'id','in':'path','required':true,'description':'A webhook id.',"
-                  "'schema':{'type':'string'}}"},
+    /* Path ids carry their pattern: it is what tells /v1/{id} from its literal siblings
+     * (/v1/events, /v1/deliveries, ...), which no id matches (redocly.yaml, no-ambiguous-paths). */
+    {"WebhookId", "{'name':'id','in':'path','required':true,'description':'A webhook id: wh_ "
+                  "and 20 to 40 lowercase letters or digits (hookd makes 24).','schema':"
+                  S_ID("wh") "}"},
     {"EventId", "{'name':'id','in':'path','required':true,'description':'An event id.',"
-                "'schema':{'type':'string'}}"},
+                "'schema':" S_ID("whev") "}"},
     {"DeliveryId", "{'name':'id','in':'path','required':true,'description':'A delivery id.',"
-                   "'schema':{'type':'string'}}"},
+                   "'schema':" S_ID("whde") "}"},
     {"Page", "{'name':'page','in':'query','description':'Offset paging, kept for "
              "compatibility: pages must start within the first 1,000 items ((page - 1) * limit "
              "< 1000; deeper is a 422 that says to follow next). Not with a cursor (page 1 "
@@ -468,9 +471,10 @@ static const fragment parameters[] = {
                        "idempotencyKey in the body; if both are given they must be equal.',"
                        "'schema':{'type':'string','minLength':1,'maxLength':255}}"},
     {"OrganizationId", "{'name':'id','in':'path','required':true,'description':'An "
-                       "organization id.','schema':{'type':'string'}}"},
+                       "organization id.','schema':{'type':'string','pattern':"
+                       "'^[A-Za-z0-9_.:-]{1,128}$'}}"},
     {"ApiKeyId", "{'name':'keyId','in':'path','required':true,'description':'An API key id.',"
-                 "'schema':{'type':'string'}}"},
+                 "'schema':" S_ID("key") "}"},
     {"SearchStatus", "{'name':'status','in':'query','schema':" REF("DeliveryStatus") "}"},
     {"SearchEventType", "{'name':'eventType','in':'query','schema':" REF("EventType") "}"},
     {"SearchWebhookId", "{'name':'webhookId','in':'query','schema':{'type':'string'}}"},
@@ -485,9 +489,9 @@ static const fragment parameters[] = {
     {"SearchUntil", "{'name':'until','in':'query','description':'Created before.',"
                     "'schema':{'type':'string','format':'date-time'}}"},
     {"PortalSessionId", "{'name':'id','in':'path','required':true,'description':'A portal "
-                        "session id.','schema':{'type':'string'}}"},
+                        "session id.','schema':" S_ID("ps") "}"},
     {"ApiKeyIdOnly", "{'name':'id','in':'path','required':true,'description':'An API key id.',"
-                     "'schema':{'type':'string'}}"},
+                     "'schema':" S_ID("key") "}"},
     {"XOrganizationId", "{'name':'X-Organization-Id','in':'header','description':'With an "
                         "admin key only (required then, else 422): the organization to act "
                         "on; unknown: 404, disabled: 403. Ignored with an organization key.',"
@@ -532,6 +536,9 @@ static const error_resp error_resps[] = {
                            "organization, or (limit_exceeded) over HOOKD_MAX_DELIVERIES_PER_EVENT "
                            "or HOOKD_MAX_DELIVERIES_PER_BATCH: nothing was stored.",
      ERR_EXAMPLE("rate_limited", "ingest rate limit exceeded for your organization")},
+    {"431", "HeaderTooLarge", "The request headers are over 16 KiB (a request line alone over "
+                              "16 KiB: 414). Any route may answer it.",
+     ERR_EXAMPLE("header_too_large", "the request headers are too large")},
     {"503", "Unavailable", "A dependency is down or overloaded; nothing was stored. Safe to "
                            "retry.",
      ERR_EXAMPLE("unavailable", "the store is unavailable")},
@@ -573,13 +580,14 @@ static const api_op ops[] = {
      .summary = "Health of hookd and its dependencies",
      .desc = "No API key. 503 names the failing check.",
      .ok = {{200, "Health", "Every dependency is up."},
-            {503, "Health", "A dependency is down; its check says which."}}},
+            {503, "Health", "A dependency is down; its check says which."}},
+     .errors = "431"},
     {.method = "get", .path = P "/health/live", .op_id = "getHealthLive", .tag = "Operations",
      .summary = "Liveness probe: the process answers",
      .desc = "No API key. Answered by the event loop without asking the store, queue or NATS: "
              "200 while hookd runs, also with a dependency down and while it drains at "
              "shutdown. A probe that gets no answer means the process is hung or gone.",
-     .ok = {{200, "Liveness", "The process answers."}}},
+     .ok = {{200, "Liveness", "The process answers."}}, .errors = "431"},
     {.method = "get", .path = P "/health/ready", .op_id = "getHealthReady", .tag = "Operations",
      .summary = "Readiness probe: the store (and Redis, NATS where configured) are usable",
      .desc = "No API key. The checks and body of `/health`; 503 when one fails, naming it, and "
@@ -587,7 +595,8 @@ static const api_op ops[] = {
              "load balancer stops sending before the node exits.",
      .ok = {{200, "Health", "Ready: every dependency is up."},
             {503, "Health", "Not ready: a dependency is down (its check says which) or hookd "
-                            "is draining."}}},
+                            "is draining."}},
+     .errors = "431"},
     {.method = "get", .path = "/metrics", .op_id = "getMetrics", .tag = "Operations",
      .summary = "Prometheus metrics",
      .desc = "Events ingested, deliveries by status, attempts by outcome, latency histograms, "
@@ -600,10 +609,10 @@ static const api_op ops[] = {
      .summary = "This page: the interactive API docs",
      .desc = "Swagger UI on the OpenAPI document; plain HTML with a link to the document when "
              "Swagger UI's files are not installed.",
-     .ctypes = "text/html", .ok = {{200, NULL, "An HTML page."}}},
+     .ctypes = "text/html", .ok = {{200, NULL, "An HTML page."}}, .errors = "431"},
     {.method = "get", .path = P "/openapi/json", .op_id = "getOpenApiDocument", .tag = "Docs",
      .summary = "The OpenAPI 3.1 document",
-     .ok = {{200, "{'type':'object'}", "This document."}}},
+     .ok = {{200, "{'type':'object'}", "This document."}}, .errors = "431"},
     {.method = "get", .path = P "/openapi/{file}", .op_id = "getApiDocsAsset", .tag = "Docs",
      .summary = "A file of Swagger UI",
      .desc = "Only the files the page uses are served, from the npm package swagger-ui-dist "
@@ -669,7 +678,7 @@ static const api_op ops[] = {
              "headers, `excludeFields`, every signature with the live secrets, fresh ids), to "
              "test a receiver's verification. Nothing is stored or sent.",
      .auth = 1, .body = "SignTestEventRequest",
-     .example = "{'webhookId':'wh_" ELLIPSIS "','event':'email.delivered',"
+     .example = "{'webhookId':'wh_mc3v2k7q0a8f3k2j9x4b7n1p5r','event':'email.delivered',"
                 "'payload':{'to':'a@example.com'}}",
      .ok = {{200, "SignedTestEvent", "The request a delivery would make."}},
      .errors = "400 401 404 413 415 422 503"},
@@ -1098,6 +1107,9 @@ static void build_document(hk_buf *out)
                "its organization's data (another organization's ids answer 404). Errors are "
                "JSON `{code, message, why, fix}` with the right status, never HTML.");
     hk_jw_obj_close(w);
+    /* relative: the hookd that serves this document, whatever name it is reached by */
+    hk_jw_key(w, "servers");
+    put_frag(w, "[{'url':'/','description':'The hookd that serves this document.'}]");
     hk_jw_key(w, "tags");
     hk_jw_arr_open(w);
     for (size_t i = 0; i < HK_ARRAY_LEN(tags); i++) {
