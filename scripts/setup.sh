@@ -31,8 +31,17 @@ if [ ${#missing[@]} -gt 0 ]; then
     $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-# npm packages: swagger-ui-dist (served by hookd) and, for tests, standardwebhooks.
-if [ ! -d node_modules/swagger-ui-dist ] || { [ "${1:-}" != "--runtime" ] && [ ! -d node_modules/standardwebhooks ]; }; then
+# npm packages, at the versions of package-lock.json: swagger-ui-dist (served by hookd) and, for
+# tests, standardwebhooks, @redocly/cli (lints the OpenAPI document), openapi-typescript,
+# openapi-fetch and typescript (a client generated from it: tests/integration/test_openapi*.py).
+npm_missing=0
+[ -d node_modules/swagger-ui-dist ] || npm_missing=1
+if [ "${1:-}" != "--runtime" ]; then
+    for p in standardwebhooks @redocly/cli openapi-typescript openapi-fetch typescript; do
+        [ -d "node_modules/$p" ] || npm_missing=1
+    done
+fi
+if [ "$npm_missing" = 1 ]; then
     echo "setup: installing npm packages"
     if [ "${1:-}" = "--runtime" ]; then
         npm ci --omit=dev --no-audit --no-fund --ignore-scripts >/dev/null

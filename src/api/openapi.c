@@ -122,7 +122,8 @@ static const fragment schemas[] = {
      "'examples':[{'X-Team':'billing'}]}"},
     {"FilteringOptions",
      "{'type':['object','null'],'properties':{"
-     "'matchConditions':{'type':'object','description':'Delivered only if every top-level key "
+     "'matchConditions':{'type':'object',"
+     "'additionalProperties':true,'description':'Delivered only if every top-level key "
      "of data equals the value given.'},"
      "'excludeFields':{'type':'array','items':{'type':'string'},'description':'Top-level keys "
      "of data removed before sending.'}},"
@@ -242,11 +243,13 @@ static const fragment schemas[] = {
      "'id':{'type':'string','description':'The event id: the same on every attempt and "
      "replay.'},"
      "'type':" REF("EventType") ",'created_at':" S_TIME ","
-     "'data':{'type':'object','description':'The event data after excludeFields.'}}}"},
+     "'data':{'type':'object',"
+     "'additionalProperties':true,'description':'The event data after excludeFields.'}}}"},
     {"SignTestEventRequest",
      "{'type':'object','required':['webhookId','event'],'properties':{"
      "'webhookId':" S_ID("wh") ",'event':" REF("EventType") ","
-     "'payload':{'type':'object','description':'The event data; {} when absent.'}}}"},
+     "'payload':{'type':'object',"
+     "'additionalProperties':true,'description':'The event data; {} when absent.'}}}"},
     {"SignedTestEvent",
      "{'type':'object','required':['url','headers','body','rawBody'],'properties':{"
      "'url':{'type':'string','format':'uri'},"
@@ -258,7 +261,8 @@ static const fragment schemas[] = {
     {"EventIngest",
      "{'type':'object','required':['type','data'],'properties':{"
      "'type':" REF("IngestEventType") ","
-     "'data':{'type':'object','description':'Any JSON object; stored and delivered byte for "
+     "'data':{'type':'object',"
+     "'additionalProperties':true,'description':'Any JSON object; stored and delivered byte for "
      "byte.'},"
      "'idempotencyKey':{'type':['string','null'],'minLength':1,'maxLength':255,'description':"
      "'Unique per organization: a repeat answers 200 with the first event and creates "
@@ -266,7 +270,7 @@ static const fragment schemas[] = {
      "'userId':{'type':['string','null'],'minLength':1,'maxLength':255}}}"},
     {"TriggerRequest",
      "{'type':'object','required':['event','payload'],'properties':{"
-     "'event':" REF("IngestEventType") ",'payload':{'type':'object'},"
+     "'event':" REF("IngestEventType") ",'payload':{'type':'object','additionalProperties':true},"
      "'idempotencyKey':{'type':['string','null'],'minLength':1,'maxLength':255},"
      "'userId':{'type':['string','null'],'minLength':1,'maxLength':255}}}"},
     {"EventBatch",
@@ -284,7 +288,8 @@ static const fragment schemas[] = {
      "{'type':'object','required':['id','type','data','source','idempotencyKey',"
      "'organizationId','userId','createdAt'],'properties':{"
      "'id':" S_ID("whev") ",'type':" REF("EventType") ","
-     "'data':{'anyOf':[{'type':['object','null']}," REF("OperationalEventData") "],"
+     "'data':{'anyOf':[{'type':['object','null'],"
+     "'additionalProperties':true}," REF("OperationalEventData") "],"
      "'description':'The data as ingested; an operational event (source hookd, type hookd.*) "
      "carries OperationalEventData.'},"
      "'source':{'type':'string','enum':['api','manual','nats','kumomta','hookd']},"
@@ -302,7 +307,8 @@ static const fragment schemas[] = {
      "'id':" S_ID("whda") ",'attemptNumber':{'type':'integer','minimum':1},"
      "'status':" REF("DeliveryStatus") ","
      "'responseStatus':{'type':['integer','null']},"
-     "'responseBody':" S_STRN ",'responseHeaders':{'type':['object','null']},"
+     "'responseBody':" S_STRN ",'responseHeaders':{'type':['object','null'],"
+     "'additionalProperties':true},"
      "'durationMs':" S_COUNT ",'errorMessage':" S_STRN ",'createdAt':" S_TIME "}}"},
     {"Delivery",
      "{'type':'object','description':'One event sent to one webhook, with all its attempts.',"
@@ -313,16 +319,17 @@ static const fragment schemas[] = {
      "'properties':{"
      "'id':" S_ID("whde") ",'webhookId':" S_ID("wh") ",'webhookEventId':" S_ID("whev") ","
      "'replayOfDeliveryId':{'type':['string','null'],'description':'Set on a manual replay.'},"
-     "'eventType':" S_STRN ",'eventData':{'type':['object','null']},"
+     "'eventType':" S_STRN ",'eventData':{'type':['object','null'],'additionalProperties':true},"
      "'status':" REF("DeliveryStatus") ","
      "'requestUrl':" S_STRN ","
-     "'requestHeaders':{'type':['object','null'],'description':'Headers of the last attempt.'},"
+     "'requestHeaders':{'type':['object','null'],'additionalProperties':true,"
+     "'description':'Headers of the last attempt.'},"
      "'requestBody':{'anyOf':[" REF("DeliveryBody") ",{'type':'null'}]},"
      "'responseStatus':{'type':['integer','null']},"
      "'responseBody':{'type':['string','null'],'description':'The first "
      "HOOKD_RESPONSE_BODY_MAX bytes as text (NUL and invalid UTF-8 as U+FFFD); a longer body "
      "ends with the [truncated by hookd] marker.'},"
-     "'responseHeaders':{'type':['object','null']},"
+     "'responseHeaders':{'type':['object','null'],'additionalProperties':true},"
      "'attemptNumber':{'type':'integer','minimum':0,'description':'Attempts made.'},"
      "'maxAttempts':{'type':'integer','minimum':1},"
      "'nextRetryAt':{'type':['string','null'],'format':'date-time','description':'null when "
@@ -365,7 +372,8 @@ static const fragment schemas[] = {
      "'properties':{"
      "'id':{'type':'string','pattern':'^[A-Za-z0-9_.:-]{1,128}$'},"
      "'name':{'type':'string','minLength':1,'maxLength':255},"
-     "'metadata':{'type':'object','description':'Yours: any JSON object up to 8192 bytes.'},"
+     "'metadata':{'type':'object',"
+     "'additionalProperties':true,'description':'Yours: any JSON object up to 8192 bytes.'},"
      "'disabled':{'type':'boolean','description':'Its keys answer 401 and its deliveries are "
      "held (sent when it is enabled again).'},"
      "'createdAt':" S_TIME ",'updatedAt':" S_TIME "}}"},
@@ -375,12 +383,14 @@ static const fragment schemas[] = {
      "generated (org_" ELLIPSIS ").'},"
      "'name':{'type':'string','minLength':1,'maxLength':255,'description':'Default: the "
      "id.'},"
-     "'metadata':{'type':'object','description':'At most 8192 bytes as compact JSON.'},"
+     "'metadata':{'type':'object',"
+     "'additionalProperties':true,'description':'At most 8192 bytes as compact JSON.'},"
      "'disabled':{'type':'boolean','default':false}}}"},
     {"OrganizationUpdate",
      "{'type':'object','properties':{"
      "'name':{'type':'string','minLength':1,'maxLength':255},"
-     "'metadata':{'type':'object','description':'Replaces the stored object.'},"
+     "'metadata':{'type':'object',"
+     "'additionalProperties':true,'description':'Replaces the stored object.'},"
      "'disabled':{'type':'boolean'}}}"},
     {"OrganizationList", PAGED("organizations", "Organization")},
     {"ApiKey",
@@ -612,7 +622,8 @@ static const api_op ops[] = {
      .ctypes = "text/html", .ok = {{200, NULL, "An HTML page."}}, .errors = "431"},
     {.method = "get", .path = P "/openapi/json", .op_id = "getOpenApiDocument", .tag = "Docs",
      .summary = "The OpenAPI 3.1 document",
-     .ok = {{200, "{'type':'object'}", "This document."}}, .errors = "431"},
+     .ok = {{200, "{'type':'object','additionalProperties':true}", "This document."}},
+     .errors = "431"},
     {.method = "get", .path = P "/openapi/{file}", .op_id = "getApiDocsAsset", .tag = "Docs",
      .summary = "A file of Swagger UI",
      .desc = "Only the files the page uses are served, from the npm package swagger-ui-dist "

@@ -276,6 +276,28 @@ def test_redocly_recommended_lint(shared_hookd, tmp_path):
     assert p.returncode == 0, p.stderr[-2000:]
 
 
+def test_free_form_objects_say_so(doc):
+    """An object schema with no properties says additionalProperties: generators read a bare
+    {"type": "object"} as an object with no fields (openapi-typescript: Record<string, never>),
+    and a generated client then cannot send an event's data or read a delivery's headers."""
+    bare = []
+
+    def walk(node, where):
+        if isinstance(node, dict):
+            t = node.get("type")
+            if "object" in (t if isinstance(t, list) else [t]) and not any(
+                    k in node for k in ("properties", "additionalProperties", "patternProperties",
+                                        "allOf", "anyOf", "oneOf", "$ref")):
+                bare.append(where)
+            for k, v in node.items():
+                walk(v, f"{where}/{k}")
+        elif isinstance(node, list):
+            for i, v in enumerate(node):
+                walk(v, f"{where}/{i}")
+    walk(doc, "#")
+    assert not bare, f"object schemas that say neither properties nor additionalProperties: {bare}"
+
+
 def path_params(doc, path):
     """{name: [schema, ...]} of the path parameters of every operation of path."""
     out = {}
