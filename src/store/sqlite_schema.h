@@ -214,7 +214,7 @@ static const char *const hk_sqlite_migrations[] = {
      * clears it). A defaulted column: the previous release keeps running beside it. */
     "ALTER TABLE webhook ADD COLUMN recovering INTEGER NOT NULL DEFAULT 0;",
 
-    /* statistics (src/store/rollup.h, docs/API.md "Statistics"): one row per webhook and minute
+    /* 9: statistics (src/store/rollup.h, docs/API.md "Statistics"): one row per webhook and minute
      * (wall ms), added to by every results batch; the histograms are array literals of counts
      * ("{n0,n1,...}"). A new table: the previous release keeps running beside it. */
     "CREATE TABLE webhook_stats ("
