@@ -2429,7 +2429,7 @@ static int pg_prune(void *conn, hk_req *req)
     }
     if (req->u.prune.dl_cut > 0) { /* the statistics' rows of the same age */
         pp p = {0};
-        p_i64(&p, req->u.prune.dl_cut);
+        p_i64(&p, req->u.prune.dl_cut - 60000); /* the whole minute older than the cut */
         p_i64(&p, limit);
         int64_t k = run_count(c, Q_PR_ST_DEL, &p);
         if (k < 0) return (int)k;

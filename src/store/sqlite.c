@@ -2131,7 +2131,7 @@ static int sq_prune(void *conn, hk_req *req)
     }
     if (!rc && req->u.prune.dl_cut > 0) { /* the statistics' rows of the same age */
         PS(st, S_PR_ST_DEL);
-        b_i64(st, 1, req->u.prune.dl_cut);
+        b_i64(st, 1, req->u.prune.dl_cut - 60000); /* the whole minute older than the cut */
         b_i64(st, 2, limit);
         rc = run(c, st, "prune stats");
         if (!rc && sqlite3_changes(c->db) == limit) req->u.prune.more = 1;

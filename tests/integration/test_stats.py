@@ -247,3 +247,28 @@ def test_upgrade_from_the_previous_release(hookd, receiver, monkeypatch):
     h.wait_delivery(wid, "success", n=8)
     wait_until(lambda: totals(stats(h, wid, **around_now())) == (3, 0, 0), 10 * SLOW,
                what="3 new attempts counted")
+
+
+def test_rollups_go_with_the_retention(hookd, receiver):
+    """Rows whose whole minute is older than HOOKD_RETENTION are pruned (aged by editing them
+    while hookd is stopped); younger ones stay."""
+    from test_retention import FAST, count, query
+    h = hookd(HOOKD_RETENTION="1d", **FAST)
+    wid = h.create_webhook(receiver.url("/r"))["id"]
+    for i in range(3):
+        h.ingest("r.x", {"i": i})
+    h.wait_delivery(wid, "success", n=3)
+    wait_until(lambda: totals(stats(h, wid, **around_now())) == (3, 0, 0), 10 * SLOW,
+               what="counted")
+    h.stop()
+    query(h, "UPDATE webhook_stats SET minute = minute - 2 * 86400000")
+    young = "wh_" + "y" * 24
+    query(h, f"INSERT INTO webhook_stats (webhook_id, minute, delivered, failed, given_up, last_at, "
+             f"att_hist, e2e_hist) VALUES ('{young}', {int(time.time() // 60 * 60000) - 86340000}, "
+             f"1, 0, 0, 0, '{{1}}', '{{}}')")
+    h.start()
+    wait_until(lambda: count(h, "webhook_stats", f"webhook_id = '{wid}'") == 0, 10 * SLOW, 0.2,
+               "old rollups pruned")
+    assert count(h, "webhook_stats", f"webhook_id = '{young}'") == 1
+    assert totals(stats(h, wid, **{"from": iso(time.time() - 3 * 86400), "to": iso(time.time()),
+                                   "interval": "day"})) == (0, 0, 0)
