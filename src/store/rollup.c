@@ -73,8 +73,10 @@ int hk_sh_parse_add(int64_t *h, const char *s)
         if (end == s || i >= HK_SH_BUCKETS || v < 0) return -1;
         h[i] += v;
         s = end;
-        if (*s == ',') s++;
-        else if (*s != '}') return -1;
+        if (*s == ',')
+            s++;
+        else if (*s != '}')
+            return -1;
     }
     return s[1] == '\0' ? 0 : -1;
 }
@@ -127,7 +129,8 @@ int hk_rollup_collect(const hk_result *items, int n, hk_rollup_row **out)
             r->failed++;
         if (x->finished_at > r->last_at) r->last_at = x->finished_at;
         r->att[hk_sh_bucket(x->duration_ms)]++;
-        if (x->attempt_ok && x->created_at > 0) r->e2e[hk_sh_bucket(x->finished_at - x->created_at)]++;
+        if (x->attempt_ok && x->created_at > 0)
+            r->e2e[hk_sh_bucket(x->finished_at - x->created_at)]++;
     }
     if (nr > 1) qsort(rows, (size_t)nr, sizeof *rows, row_cmp);
     *out = rows;

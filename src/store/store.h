@@ -345,7 +345,7 @@ typedef struct hk_result { /* one finished attempt, for HK_REQ_RESULTS */
 } hk_result;
 
 typedef struct hk_stats_bucket { /* one bucket of a webhook's statistics (rollup.h) */
-    int64_t start; /* wall ms */
+    int64_t start;               /* wall ms */
     int64_t delivered, failed, given_up;
     int64_t att_p[3], e2e_p[3]; /* p50, p95, p99 in ms; -1: no sample */
 } hk_stats_bucket;

@@ -97,10 +97,10 @@ static void test_collect(void **state)
     r[0].attempt_ok = 1;
     r[0].final = 1; /* delivered */
     r[1].attempt_ok = 1;
-    r[1].final = 1;                    /* wh_b */
-    r[2].final = 0;                    /* failed, retried */
-    r[3].final = 1;                    /* given up */
-    r[4].stored = 0;                   /* repeated: nothing */
+    r[1].final = 1;                   /* wh_b */
+    r[2].final = 0;                   /* failed, retried */
+    r[3].final = 1;                   /* given up */
+    r[4].stored = 0;                  /* repeated: nothing */
     r[3].finished_at = t + 60000 + 5; /* the next minute */
     hk_rollup_row *rows;
     int n = hk_rollup_collect(r, 5, &rows);
