@@ -137,7 +137,9 @@ typedef struct hk_store_ops {
     int (*opev_insert)(void *conn, const char *org, const hk_ingest_item *it,
                        const struct hk_new_delivery *ds, int nd, int64_t now);
     /* statistics (rollup.h): adds rows (sorted by webhook and minute) to webhook_stats, counts
-     * and histograms summed with what is stored, last_at the larger */
+     * and histograms summed with what is stored, last_at the larger; called by the results
+     * policy per request. NULL: the backend adds the group's rows itself at pre_commit
+     * (PostgreSQL: one statement per group, after the webhook rows are locked) */
     int (*rollup_upsert)(void *conn, const struct hk_rollup_row *rows, int n);
     /* the rows of webhook wid with minute in [from, to), into *rows (allocated) and *n */
     int (*rollup_read)(void *conn, const char *wid, int64_t from, int64_t to,

@@ -2750,11 +2750,36 @@ static int pg_rollback_to(void *conn)
     return PQtransactionStatus(c->pg) == PQTRANS_INTRANS ? HK_OK : HK_EUNAVAIL;
 }
 
+/* The statistics' rollups of the group's results requests (rollup.h): one upsert of one row
+ * per webhook and minute, after webhook_group_update locked the webhook rows (every node takes
+ * the webhook rows, then the rollup rows, each in key order: no deadlock between two nodes'
+ * groups). */
+static int group_rollups(pgc *c)
+{
+    int total = 0;
+    for (int q = 0; q < c->nresults; q++) total += c->results[q]->u.results.n;
+    if (!total) return HK_OK;
+    hk_result *all = hk_malloc(sizeof *all * (size_t)total);
+    int k = 0;
+    for (int q = 0; q < c->nresults; q++) {
+        memcpy(all + k, c->results[q]->u.results.items,
+               sizeof *all * (size_t)c->results[q]->u.results.n);
+        k += c->results[q]->u.results.n;
+    }
+    hk_rollup_row *rows;
+    int nr = hk_rollup_collect(all, total, &rows);
+    int rc = nr ? pg_rollup_upsert(c, rows, nr) : HK_OK;
+    free(rows);
+    free(all);
+    return rc;
+}
+
 static int pg_pre_commit(void *conn)
 {
     pgc *c = conn;
     int rc = flush_ingest(c);
     if (!rc) rc = webhook_group_update(c);
+    if (!rc) rc = group_rollups(c);
     if (!rc) rc = flush_ingest(c); /* the operational events it wrote */
     c->base.ntouched = 0;
     c->nresults = 0;
@@ -3061,7 +3086,7 @@ static const hk_store_ops pg_ops = {
     .claim_ids = pg_claim_ids,
     .due_scan = pg_due_scan,
     .results = pg_results,
-    .rollup_upsert = pg_rollup_upsert,
+    .rollup_upsert = NULL, /* group_rollups at pre-commit */
     .rollup_read = pg_rollup_read,
     .backlog = pg_backlog,
     .org_stats = pg_org_stats,

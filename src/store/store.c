@@ -487,7 +487,7 @@ static int p_results(const hk_store_ops *o, void *conn, hk_req *req)
     req->u.results.emitted = 0;
     int rc = o->results(conn, req);
     if (req->u.results.nchanges) hk_conn_orgs_reset(conn);
-    if (rc) return rc;
+    if (rc || !o->rollup_upsert) return rc; /* NULL: the backend adds them at pre-commit */
     /* the statistics' rollups (rollup.h): one row per webhook and minute of this request */
     hk_rollup_row *rows;
     int nr = hk_rollup_collect(req->u.results.items, req->u.results.n, &rows);
