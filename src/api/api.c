@@ -40,6 +40,7 @@ static const hk_route routes[] = {
     {HK_HTTP_POST, API_PREFIX "/deliveries/:id/retry", hk_h_delivery_retry, 1},
     {HK_HTTP_GET, API_PREFIX "/v1/deliveries/:id", hk_h_delivery_get, 1},
     {HK_HTTP_GET, API_PREFIX "/v1/deliveries", hk_h_delivery_search, HK_AUTH_ORG},
+    {HK_HTTP_GET, API_PREFIX "/v1/stats", hk_h_org_stats, HK_AUTH_ORG},
     /* tenancy: before /v1/:id, which would take "organizations" and "api-keys" for ids */
     {HK_HTTP_POST, API_PREFIX "/v1/organizations", hk_h_org_create, HK_AUTH_ADMIN},
     {HK_HTTP_GET, API_PREFIX "/v1/organizations", hk_h_org_list, HK_AUTH_ADMIN},
@@ -59,6 +60,7 @@ static const hk_route routes[] = {
     {HK_HTTP_PATCH, API_PREFIX "/v1/:id", hk_h_webhook_patch, 1},
     {HK_HTTP_DELETE, API_PREFIX "/v1/:id", hk_h_webhook_delete, 1},
     {HK_HTTP_GET, API_PREFIX "/v1/:id/deliveries", hk_h_delivery_list, 1},
+    {HK_HTTP_GET, API_PREFIX "/v1/:id/stats", hk_h_webhook_stats, HK_AUTH_ORG},
     {HK_HTTP_POST, API_PREFIX "/v1/:id/rotate-secret", hk_h_webhook_rotate, 1},
     {HK_HTTP_POST, API_PREFIX "/v1/:id/rotate-signing-key", hk_h_webhook_rotate_key, 1},
     {HK_HTTP_POST, API_PREFIX "/v1/:id/recover", hk_h_webhook_recover, 1},
@@ -560,11 +562,15 @@ static void limited_session(hk_call *c, const auth_entry *e)
     c->webhook_ids = hk_strdup(e->webhook_ids);
     if (h == hk_h_webhook_get || h == hk_h_webhook_patch || h == hk_h_webhook_delete ||
         h == hk_h_delivery_list || h == hk_h_webhook_rotate || h == hk_h_webhook_rotate_key ||
-        h == hk_h_webhook_recover) {
+        h == hk_h_webhook_recover || h == hk_h_webhook_stats) {
         if (!hk_call_webhook_allowed(c, c->params[0])) {
             hk_call_error(c, 404, "not_found", "webhook not found", NULL, NULL);
             return;
         }
+        run_handler(c);
+        return;
+    }
+    if (h == hk_h_org_stats) { /* filtered to the session's webhooks (stats.c) */
         run_handler(c);
         return;
     }

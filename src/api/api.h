@@ -237,6 +237,9 @@ void hk_h_session_revoke(hk_call *c);
 void hk_h_session_webhook_list(hk_call *c);
 /* organization-wide delivery search (search.c) */
 void hk_h_delivery_search(hk_call *c);
+/* stats.c */
+void hk_h_webhook_stats(hk_call *c);
+void hk_h_org_stats(hk_call *c);
 void hk_h_session_delivery_get(hk_call *c);
 
 #endif

@@ -418,6 +418,45 @@ static const fragment schemas[] = {
      "'next':{'type':['string','null'],'description':'The cursor of the next page (pass it "
      "as cursor), null on the last page.'},"
      "'limit':{'type':'integer','minimum':1,'maximum':100}}}"},
+    {"Percentiles",
+     "{'type':'object','required':['p50','p95','p99'],'description':'Milliseconds, from the "
+     "rollup histograms: within 16% of the true value; null when the bucket has no sample.',"
+     "'properties':{'p50':{'type':['integer','null']},'p95':{'type':['integer','null']},"
+     "'p99':{'type':['integer','null']}}}"},
+    {"StatsCounts",
+     "{'type':'object','required':['delivered','failed','givenUp'],'properties':{"
+     "'delivered':" S_COUNT ",'failed':" S_COUNT ",'givenUp':" S_COUNT "}}"},
+    {"StatsBucket",
+     "{'type':'object','required':['start','delivered','failed','givenUp','attemptLatencyMs',"
+     "'endToEndLatencyMs'],'properties':{'start':" S_TIME ","
+     "'delivered':{'type':'integer','minimum':0,'description':'Attempts answered 2xx.'},"
+     "'failed':{'type':'integer','minimum':0,'description':'Failed attempts that will be "
+     "retried.'},"
+     "'givenUp':{'type':'integer','minimum':0,'description':'Final failures.'},"
+     "'attemptLatencyMs':" REF("Percentiles") ",'endToEndLatencyMs':" REF("Percentiles") "}}"},
+    {"WebhookStats",
+     "{'type':'object','required':['webhookId','interval','from','to','backlog',"
+     "'backlogCapped','percentileErrorPct','buckets','totals'],'properties':{"
+     "'webhookId':{'type':'string'},'interval':{'enum':['minute','hour','day']},"
+     "'from':" S_TIME ",'to':" S_TIME ","
+     "'backlog':{'type':'integer','minimum':0,'description':'Open (pending or retrying) "
+     "deliveries now, counted up to 10,000.'},'backlogCapped':{'type':'boolean'},"
+     "'percentileErrorPct':{'type':'integer'},"
+     "'buckets':{'type':'array','maxItems':10000,'items':" REF("StatsBucket") "},"
+     "'totals':" REF("StatsCounts") "}}"},
+    {"OrgStatsRow",
+     "{'type':'object','required':['webhookId','name','url','status','delivered','failed',"
+     "'givenUp','successRate','lastAttemptAt','backlog','backlogCapped'],'properties':{"
+     "'webhookId':{'type':'string'},'name':{'type':['string','null']},'url':{'type':'string'},"
+     "'status':" REF("WebhookStatus") ",'delivered':" S_COUNT ",'failed':" S_COUNT ","
+     "'givenUp':" S_COUNT ",'successRate':{'type':['number','null'],'minimum':0,'maximum':1,"
+     "'description':'delivered / all attempts of the last 24 h; null without attempts.'},"
+     "'lastAttemptAt':" S_TIMEN ",'backlog':" S_COUNT ",'backlogCapped':{'type':'boolean'}}}"},
+    {"OrgStats",
+     "{'type':'object','required':['since','data','more','next'],'properties':{"
+     "'since':" S_TIME ",'data':{'type':'array','items':" REF("OrgStatsRow") "},"
+     "'more':{'type':'boolean'},'next':{'type':['string','null'],'description':'Pass as "
+     "`after` for the next page.'}}}"},
     {"PortalSessionCreate",
      "{'type':'object','properties':{"
      "'organizationId':{'type':'string','description':'With an admin key: the organization "
@@ -498,6 +537,17 @@ static const fragment parameters[] = {
                     "'schema':{'type':'string','format':'date-time'}}"},
     {"SearchUntil", "{'name':'until','in':'query','description':'Created before.',"
                     "'schema':{'type':'string','format':'date-time'}}"},
+    {"StatsFrom", "{'name':'from','in':'query','description':'Default: `to` less 24 h; "
+                  "floored to the interval.','schema':{'type':'string','format':'date-time'}}"},
+    {"StatsTo", "{'name':'to','in':'query','description':'Default: now; exclusive.',"
+                "'schema':{'type':'string','format':'date-time'}}"},
+    {"StatsInterval", "{'name':'interval','in':'query','description':'At most 10,000 buckets "
+                      "between from and to (else 422).','schema':{'enum':['minute','hour',"
+                      "'day'],'default':'hour'}}"},
+    {"StatsLimit", "{'name':'limit','in':'query','schema':{'type':'integer','minimum':1,"
+                   "'maximum':500,'default':100}}"},
+    {"StatsAfter", "{'name':'after','in':'query','description':'The `next` of the previous "
+                   "page (a webhook id).','schema':{'type':'string'}}"},
     {"PortalSessionId", "{'name':'id','in':'path','required':true,'description':'A portal "
                         "session id.','schema':" S_ID("ps") "}"},
     {"ApiKeyIdOnly", "{'name':'id','in':'path','required':true,'description':'An API key id.',"
@@ -830,6 +880,19 @@ static const api_op ops[] = {
      .params = "Limit SearchStatus SearchEventType SearchWebhookId SearchEventId "
                "SearchDeliveryId SearchIdempotencyKey SearchSince SearchUntil Cursor",
      .ok = {{200, "DeliverySearchResult", "A page of deliveries."}}, .errors = "401 422 503"},
+    {.method = "get", .path = P "/v1/stats", .op_id = "organizationStats",
+     .tag = "Statistics", .summary = "Your organization's webhooks over the last 24 h",
+     .desc = "Every webhook (not deleted) by id, with its attempts of the last 24 hours by "
+             "outcome, success rate, last attempt and backlog. Read from the rollups.",
+     .auth = HK_AUTH_ORG, .params = "StatsLimit StatsAfter",
+     .ok = {{200, "OrgStats", "A page of webhooks."}}, .errors = "401 422 503"},
+    {.method = "get", .path = P "/v1/{id}/stats", .op_id = "webhookStats",
+     .tag = "Statistics", .summary = "A webhook's statistics",
+     .desc = "Attempts by outcome and latency percentiles per minute, hour or day (every "
+             "bucket, empty ones too), and the open backlog now. Read from the rollups the "
+             "results batches write, kept for the retention period.",
+     .auth = HK_AUTH_ORG, .params = "WebhookId StatsFrom StatsTo StatsInterval",
+     .ok = {{200, "WebhookStats", "The buckets."}}, .errors = "401 404 422 503"},
     {.method = "post", .path = P "/v1/portal-sessions", .op_id = "createPortalSession",
      .tag = "Tenancy", .summary = "Mint a portal session for a customer",
      .desc = "A short-lived bearer token of one organization (stored hashed, shown once) and "

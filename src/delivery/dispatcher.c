@@ -646,6 +646,7 @@ static void on_attempt_done(void *arg, const hk_httpc_resp *resp)
     r->duration_ms = (int)resp->duration_ms;
     r->started_at = a->started_wall;
     r->finished_at = now;
+    r->created_at = j->created_ms;
 
     int keep = 0;
     if (oc.verdict == HK_VERDICT_SUCCESS) {

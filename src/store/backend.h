@@ -22,6 +22,7 @@ enum hk_conn_role { HK_CONN_WRITER = 0, HK_CONN_READER, HK_CONN_ADMIN };
 struct hk_fanout_org;
 struct hk_wh_row;
 struct hk_new_delivery;
+struct hk_rollup_row;
 
 /* What a backend runs for each request kind: SQL and row I/O only. The rules around them (what
  * a patch writes, when a key counts as found, which webhook a replay needs) are store.c's policy
@@ -135,6 +136,18 @@ typedef struct hk_store_ops {
      * delivery row per ds[i] (not leased); written at once or buffered for the group */
     int (*opev_insert)(void *conn, const char *org, const hk_ingest_item *it,
                        const struct hk_new_delivery *ds, int nd, int64_t now);
+    /* statistics (rollup.h): adds rows (sorted by webhook and minute) to webhook_stats, counts
+     * and histograms summed with what is stored, last_at the larger; called by the results
+     * policy per request. NULL: the backend adds the group's rows itself at pre_commit
+     * (PostgreSQL: one statement per group, after the webhook rows are locked) */
+    int (*rollup_upsert)(void *conn, const struct hk_rollup_row *rows, int n);
+    /* the rows of webhook wid with minute in [from, to), into *rows (allocated) and *n */
+    int (*rollup_read)(void *conn, const char *wid, int64_t from, int64_t to,
+                       struct hk_rollup_row **rows, int *n);
+    /* open deliveries of webhook wid, counted up to cap + 1 */
+    int (*backlog)(void *conn, const char *wid, int64_t cap, int64_t *n);
+    /* ORG_STATS's rows without the backlog: up to limit + 1 (store.c trims) */
+    int (*org_stats)(void *conn, hk_req *req);
 } hk_store_ops;
 
 typedef struct hk_store_backend {

@@ -44,6 +44,7 @@
 #include "store/sig_scheme.h"
 #include "store/backend.h"
 #include "store/opevents.h"
+#include "store/rollup.h"
 #include "store/rows.h"
 #include "store/pg_schema.h"
 
@@ -193,6 +194,11 @@ enum {
     Q_PR_POS_SET,
     Q_DL_BRIEF,
     Q_WH_RECOVERED,
+    Q_ST_UPSERT,
+    Q_ST_READ,
+    Q_ST_BACKLOG,
+    Q_ST_ORG,
+    Q_PR_ST_DEL,
     Q_MAX
 };
 
@@ -206,6 +212,30 @@ enum {
     "'::regclass))"
 
 static const char *const sql[Q_MAX] = {
+    /* statistics (rollup.h): rows sorted by (webhook, minute), so that two nodes adding to the
+     * same rows lock them in one order; counts and histograms add up */
+    [Q_ST_UPSERT] = "INSERT INTO webhook_stats AS t (webhook_id, minute, delivered, failed, "
+                    "given_up, last_at, att_hist, e2e_hist) SELECT w, m, d, f, g, l, a::bigint[], "
+                    "e::bigint[] FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[], "
+                    "$5::bigint[], $6::bigint[], $7::text[], $8::text[]) AS u(w, m, d, f, g, l, a, "
+                    "e) ORDER BY w, m ON CONFLICT (webhook_id, minute) DO UPDATE SET delivered = "
+                    "t.delivered + excluded.delivered, failed = t.failed + excluded.failed, "
+                    "given_up = t.given_up + excluded.given_up, last_at = greatest(t.last_at, "
+                    "excluded.last_at), att_hist = hk_hist_add(t.att_hist, excluded.att_hist), "
+                    "e2e_hist = hk_hist_add(t.e2e_hist, excluded.e2e_hist)",
+    [Q_ST_READ] = "SELECT minute, delivered, failed, given_up, last_at, att_hist::text, "
+                  "e2e_hist::text FROM webhook_stats WHERE webhook_id = $1 AND minute >= $2 AND "
+                  "minute < $3",
+    [Q_ST_BACKLOG] = "SELECT count(*) FROM (SELECT 1 FROM webhook_delivery WHERE webhook_id = $1 "
+                     "AND " OPEN_STATUS " LIMIT $2) x",
+    [Q_ST_ORG] = "SELECT w.id, w.name, w.url, w.status::text, s.d, s.f, s.g, (SELECT last_at FROM "
+                 "webhook_stats l WHERE l.webhook_id = w.id ORDER BY minute DESC LIMIT 1) FROM "
+                 "webhook w LEFT JOIN LATERAL (SELECT sum(delivered) AS d, sum(failed) AS f, "
+                 "sum(given_up) AS g FROM webhook_stats x WHERE x.webhook_id = w.id AND x.minute "
+                 ">= $2) s ON true WHERE w.organization_id = $1 AND w.deleted_at IS NULL AND w.id "
+                 "COLLATE \"C\" > $3 ORDER BY w.id COLLATE \"C\" LIMIT $4",
+    [Q_PR_ST_DEL] = "DELETE FROM webhook_stats WHERE (webhook_id, minute) IN (SELECT webhook_id, "
+                    "minute FROM webhook_stats WHERE minute < $1 LIMIT $2)",
     /* retention (pg_prune). One node at a time, until the transaction ends. */
     [Q_PR_LOCK] = "SELECT pg_try_advisory_xact_lock(448546171760)",
     /* up to $2 deliveries finished before $1 (and not before $3: none is left there), oldest
@@ -799,6 +829,106 @@ static const char *arr_done(hk_buf *b)
     if (b->len == 0) hk_buf_putc(b, '{');
     hk_buf_putc(b, '}');
     return hk_buf_cstr(b);
+}
+
+/* ---- statistics (rollup.h) ----------------------------------------------------------------- */
+
+static int pg_rollup_upsert(void *conn, const hk_rollup_row *rows, int n)
+{
+    pgc *c = conn;
+    hk_buf b[8];
+    for (int k = 0; k < 8; k++) hk_buf_init(&b[k], HK_BUF_UNLIMITED);
+    char h[HK_SH_TEXT_MAX];
+    for (int i = 0; i < n; i++) {
+        const hk_rollup_row *r = &rows[i];
+        arr_text(&b[0], r->webhook_id);
+        arr_i64(&b[1], r->minute);
+        arr_i64(&b[2], r->delivered);
+        arr_i64(&b[3], r->failed);
+        arr_i64(&b[4], r->given_up);
+        arr_i64(&b[5], r->last_at);
+        hk_sh_format(r->att, h);
+        arr_text(&b[6], h);
+        hk_sh_format(r->e2e, h);
+        arr_text(&b[7], h);
+    }
+    pp p = {0};
+    for (int k = 0; k < 8; k++) p_text(&p, arr_done(&b[k]));
+    int rc = run(c, Q_ST_UPSERT, &p, NULL);
+    for (int k = 0; k < 8; k++) hk_buf_free(&b[k]);
+    return rc;
+}
+
+static int pg_rollup_read(void *conn, const char *wid, int64_t from, int64_t to,
+                          hk_rollup_row **rows, int *n)
+{
+    pgc *c = conn;
+    pp p = {0};
+    p_text(&p, wid);
+    p_i64(&p, from);
+    p_i64(&p, to);
+    PGresult *r;
+    *rows = NULL;
+    *n = 0;
+    int rc = run(c, Q_ST_READ, &p, &r);
+    if (rc) return rc;
+    int nt = PQntuples(r);
+    if (nt) *rows = hk_calloc((size_t)nt, sizeof **rows);
+    for (int i = 0; i < nt; i++) {
+        hk_rollup_row *x = &(*rows)[i];
+        hk_strlcpy(x->webhook_id, wid, HK_ID_MAX);
+        x->minute = g_i64(r, i, 0);
+        x->delivered = g_i64(r, i, 1);
+        x->failed = g_i64(r, i, 2);
+        x->given_up = g_i64(r, i, 3);
+        x->last_at = g_i64(r, i, 4);
+        hk_sh_parse_add(x->att, PQgetvalue(r, i, 5));
+        hk_sh_parse_add(x->e2e, PQgetvalue(r, i, 6));
+    }
+    *n = nt;
+    PQclear(r);
+    return HK_OK;
+}
+
+static int pg_backlog(void *conn, const char *wid, int64_t cap, int64_t *n)
+{
+    pp p = {0};
+    p_text(&p, wid);
+    p_i64(&p, cap + 1);
+    PGresult *r;
+    int rc = run(conn, Q_ST_BACKLOG, &p, &r);
+    if (rc) return rc;
+    *n = g_i64(r, 0, 0);
+    PQclear(r);
+    return HK_OK;
+}
+
+static int pg_org_stats(void *conn, hk_req *req)
+{
+    pp p = {0};
+    p_text(&p, req->org_id);
+    p_i64(&p, req->u.ostats.since);
+    p_text(&p, req->u.ostats.after ? req->u.ostats.after : "");
+    p_i64(&p, req->u.ostats.limit + 1);
+    PGresult *r;
+    int rc = run(conn, Q_ST_ORG, &p, &r);
+    if (rc) return rc;
+    int nt = PQntuples(r);
+    req->u.ostats.items = hk_calloc((size_t)(nt ? nt : 1), sizeof(hk_org_stat));
+    for (int i = 0; i < nt; i++) {
+        hk_org_stat *x = &req->u.ostats.items[i];
+        g_id(r, i, 0, x->id);
+        x->name = g_text(r, i, 1);
+        x->url = g_text(r, i, 2);
+        x->status = g_text(r, i, 3);
+        x->delivered = g_i64(r, i, 4);
+        x->failed = g_i64(r, i, 5);
+        x->given_up = g_i64(r, i, 6);
+        x->last_at = g_i64(r, i, 7);
+    }
+    req->u.ostats.n = nt;
+    PQclear(r);
+    return HK_OK;
 }
 
 /* ---- webhooks ------------------------------------------------------------------------------ */
@@ -2297,6 +2427,14 @@ static int pg_prune(void *conn, hk_req *req)
             req->u.prune.events += k;
         }
     }
+    if (req->u.prune.dl_cut > 0) { /* the statistics' rows of the same age */
+        pp p = {0};
+        p_i64(&p, req->u.prune.dl_cut - 60000); /* the whole minute older than the cut */
+        p_i64(&p, limit);
+        int64_t k = run_count(c, Q_PR_ST_DEL, &p);
+        if (k < 0) return (int)k;
+        if (k == limit) req->u.prune.more = 1;
+    }
     if (req->u.prune.ev_cut > 0) {
         if ((rc = run(c, Q_PR_POS_GET, NULL, &r))) return rc;
         if (PQntuples(r)) {
@@ -2612,11 +2750,36 @@ static int pg_rollback_to(void *conn)
     return PQtransactionStatus(c->pg) == PQTRANS_INTRANS ? HK_OK : HK_EUNAVAIL;
 }
 
+/* The statistics' rollups of the group's results requests (rollup.h): one upsert of one row
+ * per webhook and minute, after webhook_group_update locked the webhook rows (every node takes
+ * the webhook rows, then the rollup rows, each in key order: no deadlock between two nodes'
+ * groups). */
+static int group_rollups(pgc *c)
+{
+    int total = 0;
+    for (int q = 0; q < c->nresults; q++) total += c->results[q]->u.results.n;
+    if (!total) return HK_OK;
+    hk_result *all = hk_malloc(sizeof *all * (size_t)total);
+    int k = 0;
+    for (int q = 0; q < c->nresults; q++) {
+        memcpy(all + k, c->results[q]->u.results.items,
+               sizeof *all * (size_t)c->results[q]->u.results.n);
+        k += c->results[q]->u.results.n;
+    }
+    hk_rollup_row *rows;
+    int nr = hk_rollup_collect(all, total, &rows);
+    int rc = nr ? pg_rollup_upsert(c, rows, nr) : HK_OK;
+    free(rows);
+    free(all);
+    return rc;
+}
+
 static int pg_pre_commit(void *conn)
 {
     pgc *c = conn;
     int rc = flush_ingest(c);
     if (!rc) rc = webhook_group_update(c);
+    if (!rc) rc = group_rollups(c);
     if (!rc) rc = flush_ingest(c); /* the operational events it wrote */
     c->base.ntouched = 0;
     c->nresults = 0;
@@ -2923,6 +3086,10 @@ static const hk_store_ops pg_ops = {
     .claim_ids = pg_claim_ids,
     .due_scan = pg_due_scan,
     .results = pg_results,
+    .rollup_upsert = NULL, /* group_rollups at pre-commit */
+    .rollup_read = pg_rollup_read,
+    .backlog = pg_backlog,
+    .org_stats = pg_org_stats,
     .release = pg_dl_release,
     .reschedule = pg_dl_reschedule,
     .heartbeat = pg_heartbeat,

@@ -28,6 +28,7 @@
 #include "store/sig_scheme.h"
 #include "store/backend.h"
 #include "store/opevents.h"
+#include "store/rollup.h"
 #include "store/rows.h"
 #include "store/sqlite_schema.h"
 
@@ -163,10 +164,35 @@ enum {
     S_PR_POS_SET,
     S_DL_BRIEF,
     S_WH_RECOVERED,
+    S_ST_UPSERT,
+    S_ST_READ,
+    S_ST_BACKLOG,
+    S_ST_ORG,
+    S_PR_ST_DEL,
     S_MAX
 };
 
 static const char *const sql[S_MAX] = {
+    /* statistics (rollup.h): hk_hist_add adds two histogram literals element-wise */
+    [S_ST_UPSERT] = "INSERT INTO webhook_stats (webhook_id, minute, delivered, failed, given_up, "
+                    "last_at, att_hist, e2e_hist) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) "
+                    "ON CONFLICT (webhook_id, minute) DO UPDATE SET delivered = delivered + "
+                    "excluded.delivered, failed = failed + excluded.failed, given_up = given_up "
+                    "+ excluded.given_up, last_at = max(last_at, excluded.last_at), att_hist = "
+                    "hk_hist_add(att_hist, excluded.att_hist), e2e_hist = hk_hist_add(e2e_hist, "
+                    "excluded.e2e_hist)",
+    [S_ST_READ] = "SELECT minute, delivered, failed, given_up, last_at, att_hist, e2e_hist FROM "
+                  "webhook_stats WHERE webhook_id = ?1 AND minute >= ?2 AND minute < ?3",
+    [S_ST_BACKLOG] = "SELECT COUNT(*) FROM (SELECT 1 FROM webhook_delivery WHERE webhook_id = ?1 "
+                     "AND " OPEN_STATUS " LIMIT ?2)",
+    [S_ST_ORG] = "SELECT w.id, w.name, w.url, w.status, (SELECT coalesce(sum(delivered), 0) || ' ' "
+                 "|| coalesce(sum(failed), 0) || ' ' || coalesce(sum(given_up), 0) FROM "
+                 "webhook_stats s WHERE s.webhook_id = w.id AND s.minute >= ?2), (SELECT last_at "
+                 "FROM webhook_stats s WHERE s.webhook_id = w.id ORDER BY minute DESC LIMIT 1) "
+                 "FROM webhook w WHERE w.organization_id = ?1 AND w.deleted_at IS NULL AND w.id "
+                 "> ?3 ORDER BY w.id LIMIT ?4",
+    [S_PR_ST_DEL] = "DELETE FROM webhook_stats WHERE rowid IN (SELECT rowid FROM webhook_stats "
+                    "WHERE minute < ?1 LIMIT ?2)",
     [S_BEGIN_W] = "BEGIN IMMEDIATE",
     [S_BEGIN_R] = "BEGIN",
     [S_COMMIT] = "COMMIT",
@@ -1791,6 +1817,122 @@ static int sq_results(void *conn, hk_req *req)
     return rc;
 }
 
+/* ---- statistics (rollup.h) ----------------------------------------------------------------- */
+
+static int64_t sq_scalar(sq *c, sqlite3_stmt *s, const char *what);
+
+/* SQL function hk_hist_add(a, b): the histogram literals a and b added element-wise. */
+static void fn_hist_add(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+    int64_t h[HK_SH_BUCKETS] = {0};
+    for (int i = 0; i < argc; i++) {
+        if (hk_sh_parse_add(h, (const char *)sqlite3_value_text(argv[i]))) {
+            sqlite3_result_error(ctx, "hk_hist_add: not a histogram", -1);
+            return;
+        }
+    }
+    char out[HK_SH_TEXT_MAX];
+    hk_sh_format(h, out);
+    sqlite3_result_text(ctx, out, -1, SQLITE_TRANSIENT);
+}
+
+static int sq_rollup_upsert(void *conn, const hk_rollup_row *rows, int n)
+{
+    sq *c = conn;
+    int rc = HK_OK;
+    char att[HK_SH_TEXT_MAX], e2e[HK_SH_TEXT_MAX];
+    for (int i = 0; !rc && i < n; i++) {
+        const hk_rollup_row *r = &rows[i];
+        PS(s, S_ST_UPSERT);
+        hk_sh_format(r->att, att);
+        hk_sh_format(r->e2e, e2e);
+        b_text(s, 1, r->webhook_id);
+        b_i64(s, 2, r->minute);
+        b_i64(s, 3, r->delivered);
+        b_i64(s, 4, r->failed);
+        b_i64(s, 5, r->given_up);
+        b_i64(s, 6, r->last_at);
+        b_text(s, 7, att);
+        b_text(s, 8, e2e);
+        rc = run(c, s, "stats upsert");
+    }
+    return rc;
+}
+
+static int sq_rollup_read(void *conn, const char *wid, int64_t from, int64_t to,
+                          hk_rollup_row **rows, int *n)
+{
+    sq *c = conn;
+    PS(s, S_ST_READ);
+    b_text(s, 1, wid);
+    b_i64(s, 2, from);
+    b_i64(s, 3, to);
+    int step, cap = 0;
+    *rows = NULL;
+    *n = 0;
+    while ((step = sqlite3_step(s)) == SQLITE_ROW) {
+        if (*n == cap) {
+            cap = cap ? cap * 2 : 64;
+            *rows = hk_realloc(*rows, (size_t)cap * sizeof **rows);
+        }
+        hk_rollup_row *r = &(*rows)[(*n)++];
+        memset(r, 0, sizeof *r);
+        hk_strlcpy(r->webhook_id, wid, HK_ID_MAX);
+        r->minute = c_i64(s, 0);
+        r->delivered = c_i64(s, 1);
+        r->failed = c_i64(s, 2);
+        r->given_up = c_i64(s, 3);
+        r->last_at = c_i64(s, 4);
+        hk_sh_parse_add(r->att, (const char *)sqlite3_column_text(s, 5));
+        hk_sh_parse_add(r->e2e, (const char *)sqlite3_column_text(s, 6));
+    }
+    int rc = map_rc(c, step, "stats read");
+    sqlite3_reset(s);
+    return rc;
+}
+
+static int sq_backlog(void *conn, const char *wid, int64_t cap, int64_t *n)
+{
+    sq *c = conn;
+    PS(s, S_ST_BACKLOG);
+    b_text(s, 1, wid);
+    b_i64(s, 2, cap + 1);
+    int64_t v = sq_scalar(c, s, "backlog");
+    if (v < 0) return HK_EUNAVAIL;
+    *n = v;
+    return HK_OK;
+}
+
+static int sq_org_stats(void *conn, hk_req *req)
+{
+    sq *c = conn;
+    PS(s, S_ST_ORG);
+    b_text(s, 1, req->org_id);
+    b_i64(s, 2, req->u.ostats.since);
+    b_text(s, 3, req->u.ostats.after ? req->u.ostats.after : "");
+    b_i64(s, 4, req->u.ostats.limit + 1);
+    int step;
+    req->u.ostats.items = hk_calloc((size_t)req->u.ostats.limit + 1, sizeof(hk_org_stat));
+    req->u.ostats.n = 0;
+    while ((step = sqlite3_step(s)) == SQLITE_ROW && req->u.ostats.n <= req->u.ostats.limit) {
+        hk_org_stat *x = &req->u.ostats.items[req->u.ostats.n++];
+        c_id(s, 0, x->id);
+        x->name = c_text(s, 1);
+        x->url = c_text(s, 2);
+        x->status = c_text(s, 3);
+        const char *sums = (const char *)sqlite3_column_text(s, 4);
+        long long a = 0, b = 0, d = 0;
+        if (sums && sscanf(sums, "%lld %lld %lld", &a, &b, &d) != 3) a = b = d = 0;
+        x->delivered = a;
+        x->failed = b;
+        x->given_up = d;
+        x->last_at = c_i64(s, 5);
+    }
+    int rc = map_rc(c, step == SQLITE_ROW ? SQLITE_DONE : step, "org stats");
+    sqlite3_reset(s);
+    return rc;
+}
+
 /* RELEASE (leases dropped) or RESCHEDULE (later due times, leases kept): stmt once per item,
  * all in the caller's transaction. */
 static int release_items(sq *c, hk_req *req, int stmt, const char *what)
@@ -1986,6 +2128,13 @@ static int sq_prune(void *conn, hk_req *req)
         rc = map_rc(c, step, "prune select");
         sqlite3_reset(q);
         if (n == limit) req->u.prune.more = 1;
+    }
+    if (!rc && req->u.prune.dl_cut > 0) { /* the statistics' rows of the same age */
+        PS(st, S_PR_ST_DEL);
+        b_i64(st, 1, req->u.prune.dl_cut - 60000); /* the whole minute older than the cut */
+        b_i64(st, 2, limit);
+        rc = run(c, st, "prune stats");
+        if (!rc && sqlite3_changes(c->db) == limit) req->u.prune.more = 1;
     }
     for (int i = 0; !rc && i < n; i++) {
         sqlite3_stmt *a = ps(c, S_PR_ATT_DEL), *d = ps(c, S_PR_DL_DEL);
@@ -2230,6 +2379,8 @@ static int sq_open(void **conn, const hk_config *cfg, int role, char *err, size_
         return HK_EUNAVAIL;
     }
     sqlite3_busy_timeout(c->db, 10000);
+    sqlite3_create_function(c->db, "hk_hist_add", 2, SQLITE_UTF8 | SQLITE_DETERMINISTIC, NULL,
+                            fn_hist_add, NULL, NULL);
     char pragmas[512];
     snprintf(pragmas, sizeof pragmas,
              /* auto_vacuum first: on a new file it only takes effect before the first table
@@ -2468,6 +2619,10 @@ static const hk_store_ops sq_ops = {
     .claim_ids = sq_claim_ids,
     .due_scan = sq_due_scan,
     .results = sq_results,
+    .rollup_upsert = sq_rollup_upsert,
+    .rollup_read = sq_rollup_read,
+    .backlog = sq_backlog,
+    .org_stats = sq_org_stats,
     .release = sq_dl_release,
     .reschedule = sq_dl_reschedule,
     .heartbeat = sq_heartbeat,

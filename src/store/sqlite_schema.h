@@ -213,6 +213,21 @@ static const char *const hk_sqlite_migrations[] = {
      * `failed` has not delivered since (its first success emits hookd.webhook.recovered and
      * clears it). A defaulted column: the previous release keeps running beside it. */
     "ALTER TABLE webhook ADD COLUMN recovering INTEGER NOT NULL DEFAULT 0;",
+
+    /* 9: statistics (src/store/rollup.h, docs/API.md "Statistics"): one row per webhook and minute
+     * (wall ms), added to by every results batch; the histograms are array literals of counts
+     * ("{n0,n1,...}"). A new table: the previous release keeps running beside it. */
+    "CREATE TABLE webhook_stats ("
+    "  webhook_id TEXT NOT NULL,"
+    "  minute INTEGER NOT NULL,"
+    "  delivered INTEGER NOT NULL DEFAULT 0,"
+    "  failed INTEGER NOT NULL DEFAULT 0,"
+    "  given_up INTEGER NOT NULL DEFAULT 0,"
+    "  last_at INTEGER NOT NULL,"
+    "  att_hist TEXT NOT NULL,"
+    "  e2e_hist TEXT NOT NULL,"
+    "  PRIMARY KEY (webhook_id, minute));"
+    "CREATE INDEX webhook_stats_minute ON webhook_stats (minute);",
 };
 
 #endif

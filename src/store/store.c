@@ -41,6 +41,7 @@
 #include "store/backend.h"
 #include "store/opevents.h"
 #include "store/rows.h"
+#include "store/rollup.h"
 
 #define GROUP_MAX      1024 /* requests per write transaction */
 #define READERS_SQLITE 2
@@ -486,6 +487,77 @@ static int p_results(const hk_store_ops *o, void *conn, hk_req *req)
     req->u.results.emitted = 0;
     int rc = o->results(conn, req);
     if (req->u.results.nchanges) hk_conn_orgs_reset(conn);
+    if (rc || !o->rollup_upsert) return rc; /* NULL: the backend adds them at pre-commit */
+    /* the statistics' rollups (rollup.h): one row per webhook and minute of this request */
+    hk_rollup_row *rows;
+    int nr = hk_rollup_collect(req->u.results.items, req->u.results.n, &rows);
+    if (nr) rc = o->rollup_upsert(conn, rows, nr);
+    free(rows);
+    return rc;
+}
+
+/* WEBHOOK_STATS (store.h): the webhook's rollups added up per bucket, then its percentiles. */
+static int p_webhook_stats(const hk_store_ops *o, void *conn, hk_req *req)
+{
+    int found = 0;
+    int rc = o->webhook_exists(conn, req->u.wstats.webhook_id, req->org_id, &found);
+    if (rc) return rc;
+    if (!found) return HK_ENOTFOUND;
+    int64_t from = req->u.wstats.from, to = req->u.wstats.to, iv = req->u.wstats.interval;
+    if (iv <= 0 || to <= from) return HK_EINVAL;
+    int nb = (int)((to - from + iv - 1) / iv);
+    hk_rollup_row *rows = NULL;
+    int n = 0;
+    if ((rc = o->rollup_read(conn, req->u.wstats.webhook_id, from, to, &rows, &n))) return rc;
+    hk_rollup_row *acc = hk_calloc((size_t)nb, sizeof *acc);
+    for (int i = 0; i < n; i++) {
+        int64_t k = (rows[i].minute - from) / iv;
+        if (k >= 0 && k < nb) hk_rollup_merge(&acc[k], &rows[i]);
+    }
+    free(rows);
+    static const double qs[3] = {0.50, 0.95, 0.99};
+    hk_stats_bucket *b = hk_calloc((size_t)nb, sizeof *b);
+    for (int k = 0; k < nb; k++) {
+        b[k].start = from + (int64_t)k * iv;
+        b[k].delivered = acc[k].delivered;
+        b[k].failed = acc[k].failed;
+        b[k].given_up = acc[k].given_up;
+        for (int q = 0; q < 3; q++) {
+            b[k].att_p[q] = hk_sh_quantile(acc[k].att, qs[q]);
+            b[k].e2e_p[q] = hk_sh_quantile(acc[k].e2e, qs[q]);
+        }
+    }
+    free(acc);
+    req->u.wstats.items = b;
+    req->u.wstats.n = nb;
+    rc = o->backlog(conn, req->u.wstats.webhook_id, HK_LIST_COUNT_CAP, &req->u.wstats.backlog);
+    if (!rc && req->u.wstats.backlog > HK_LIST_COUNT_CAP) {
+        req->u.wstats.backlog = HK_LIST_COUNT_CAP;
+        req->u.wstats.capped = 1;
+    }
+    return rc;
+}
+
+/* ORG_STATS (store.h): the page of webhooks with their sums, then each one's backlog. */
+static int p_org_stats(const hk_store_ops *o, void *conn, hk_req *req)
+{
+    if (req->u.ostats.limit <= 0) req->u.ostats.limit = 100;
+    int rc = o->org_stats(conn, req);
+    while (!rc && req->u.ostats.n > req->u.ostats.limit) {
+        hk_org_stat *x = &req->u.ostats.items[--req->u.ostats.n];
+        free(x->name);
+        free(x->url);
+        free(x->status);
+        req->u.ostats.more = 1;
+    }
+    for (int i = 0; !rc && i < req->u.ostats.n; i++) {
+        hk_org_stat *x = &req->u.ostats.items[i];
+        rc = o->backlog(conn, x->id, HK_LIST_COUNT_CAP, &x->backlog);
+        if (x->backlog > HK_LIST_COUNT_CAP) {
+            x->backlog = HK_LIST_COUNT_CAP;
+            x->capped = 1;
+        }
+    }
     return rc;
 }
 
@@ -588,6 +660,8 @@ static const struct {
     [HK_REQ_SESSION_REVOKE] = {"session_revoke", WRITES | WRITES_NOW, p_session_revoke},
     [HK_REQ_DELIVERY_SEARCH] = {"delivery_search", 0, p_delivery_search},
     [HK_REQ_PRUNE] = {"prune", WRITES | WRITES_NOW, p_prune},
+    [HK_REQ_WEBHOOK_STATS] = {"webhook_stats", 0, p_webhook_stats},
+    [HK_REQ_ORG_STATS] = {"org_stats", 0, p_org_stats},
 };
 
 int hk_req_kind_writes(int kind)
@@ -872,6 +946,21 @@ void hk_req_clear(hk_req *req)
         break;
     case HK_REQ_DELIVERY_GET:
         hk_delivery_clear(&req->u.dl_get.out);
+        break;
+    case HK_REQ_WEBHOOK_STATS:
+        free(req->u.wstats.items);
+        req->u.wstats.items = NULL;
+        req->u.wstats.n = 0;
+        break;
+    case HK_REQ_ORG_STATS:
+        for (int i = 0; i < req->u.ostats.n; i++) {
+            free(req->u.ostats.items[i].name);
+            free(req->u.ostats.items[i].url);
+            free(req->u.ostats.items[i].status);
+        }
+        free(req->u.ostats.items);
+        req->u.ostats.items = NULL;
+        req->u.ostats.n = 0;
         break;
     case HK_REQ_REPLAY:
         hk_webhook_free(req->u.replay.webhook);

@@ -240,6 +240,8 @@ enum hk_req_kind {
     HK_REQ_SESSION_REVOKE,  /* write: u.session.id of req->org_id (HK_ENOTFOUND if none active) */
     HK_REQ_DELIVERY_SEARCH, /* u.dl_search: the organization's deliveries, newest first */
     HK_REQ_PRUNE,           /* write: one small step of retention (u.prune), or its dry-run count */
+    HK_REQ_WEBHOOK_STATS,   /* u.wstats: a webhook's statistics from the rollups (rollup.h) */
+    HK_REQ_ORG_STATS,       /* u.ostats: the organization's webhooks with their last 24 h */
     HK_REQ_KIND_MAX
 };
 
@@ -335,11 +337,27 @@ typedef struct hk_result { /* one finished attempt, for HK_REQ_RESULTS */
     int duration_ms;
     int64_t started_at;
     int64_t finished_at;
+    int64_t created_at;    /* the delivery's creation (end-to-end latency; 0: unknown) */
     int64_t next_retry_at; /* for HK_DL_RETRYING */
     int keep_lease;        /* the job stays in this node's memory (retry soon) */
     int stored;            /* store-private: this request stored the attempt row (0: a
                               repeated result, a no-op; store.c resets it per run) */
 } hk_result;
+
+typedef struct hk_stats_bucket { /* one bucket of a webhook's statistics (rollup.h) */
+    int64_t start;               /* wall ms */
+    int64_t delivered, failed, given_up;
+    int64_t att_p[3], e2e_p[3]; /* p50, p95, p99 in ms; -1: no sample */
+} hk_stats_bucket;
+
+typedef struct hk_org_stat { /* one webhook of an organization's summary */
+    char id[HK_ID_MAX];
+    char *name, *url, *status; /* owned */
+    int64_t delivered, failed, given_up;
+    int64_t last_at; /* 0: no attempt kept */
+    int64_t backlog;
+    int capped;
+} hk_org_stat;
 
 typedef struct hk_wh_change { /* a webhook whose status a results batch changed */
     char id[HK_ID_MAX];
@@ -655,6 +673,29 @@ struct hk_req {
             int64_t oldest;
             int more, skipped;
         } prune;
+        /* WEBHOOK_STATS: webhook_id of the request's organization (HK_ENOTFOUND if none) in
+         * buckets of `interval` ms from `from` (a multiple of interval) to `to` (exclusive):
+         * n = ceil((to - from) / interval) buckets, every one (empty ones too); backlog: its
+         * open deliveries, counted up to HK_LIST_COUNT_CAP (capped = 1 past it). */
+        struct {
+            const char *webhook_id;
+            int64_t from, to, interval;
+            hk_stats_bucket *items;
+            int n;
+            int64_t backlog;
+            int capped;
+        } wstats;
+        /* ORG_STATS: the organization's webhooks (not deleted) with id > after, by id, at most
+         * limit (more = 1 if others follow), with their rollups since `since` added up, the
+         * time of their last attempt and their backlog (as in wstats). */
+        struct {
+            int64_t since;
+            int limit;
+            const char *after;
+            hk_org_stat *items;
+            int n;
+            int more;
+        } ostats;
     } u;
 };
 

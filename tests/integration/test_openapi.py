@@ -740,6 +740,26 @@ def c_search(h, w):
             req("err", "GET", f"{u}?deliveryId=x", label="bad id")]
 
 
+@case("get", "/api/webhook/v1/stats")
+def c_org_stats(h, w):
+    u = "/api/webhook/v1/stats"
+    return [req("ok", "GET", u), req("ok", "GET", f"{u}?limit=1", label="a page of one"),
+            req("err", "GET", f"{u}?limit=0", label="limit 0"),
+            req("err", "GET", f"{u}?after=nope", label="bad after")]
+
+
+@case("get", "/api/webhook/v1/{id}/stats")
+def c_webhook_stats(h, w):
+    u = f"/api/webhook/v1/{w['wh_a']}/stats"
+    return [req("ok", "GET", u), req("ok", "GET", f"{u}?interval=minute", label="by minute"),
+            req("ok", "GET", f"{u}?from=2020-01-01T00:00:00Z&to=2020-01-03T00:00:00Z&interval=day",
+                label="a range"),
+            req("err", "GET", f"{u}?interval=week", label="bad interval"),
+            req("err", "GET", f"{u}?from=2020-01-01T00:00:00Z&to=2021-01-01T00:00:00Z&interval=minute",
+                label="too many buckets"),
+            req("err", "GET", "/api/webhook/v1/wh_000000000000000000000000/stats", label="unknown")]
+
+
 @case("post", "/api/webhook/v1/portal-sessions")
 def c_session_create(h, w):
     u = "/api/webhook/v1/portal-sessions"

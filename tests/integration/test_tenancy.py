@@ -212,6 +212,9 @@ ROUTES = {
     ("PATCH", V1 + "/:id"): (org_route(200, 403, 404), lambda w: (f"{V1}/{w.wh}", {"name": w.marker})),
     ("DELETE", V1 + "/:id"): (org_route(200, 403, 404), lambda w: (f"{V1}/{w.fresh_webhook()}", None)),
     ("GET", V1 + "/:id/deliveries"): (GET_ID, lambda w: (f"{V1}/{w.wh}/deliveries", None)),
+    # statistics (test_stats.py): the organization's summary, one webhook's buckets
+    ("GET", V1 + "/stats"): (GET_OWN, lambda w: (V1 + "/stats", None)),
+    ("GET", V1 + "/:id/stats"): (GET_ID, lambda w: (f"{V1}/{w.wh}/stats", None)),
     ("POST", V1 + "/:id/rotate-secret"): (org_route(200, 403, 404), lambda w: (
         f"{V1}/{w.wh}/rotate-secret", {"graceSeconds": 60})),
     ("POST", V1 + "/:id/rotate-signing-key"): (org_route(200, 403, 404), lambda w: (
@@ -226,6 +229,7 @@ ROUTES = {
 LIMITED = {("GET", V1): 200, ("GET", V1 + "/deliveries/:id"): 200, ("GET", V1 + "/:id"): 200,
            ("PATCH", V1 + "/:id"): 200, ("DELETE", V1 + "/:id"): 404,
            ("GET", V1 + "/:id/deliveries"): 200, ("POST", V1 + "/:id/rotate-secret"): 200,
+           ("GET", V1 + "/stats"): 200, ("GET", V1 + "/:id/stats"): 200,
            ("POST", V1 + "/:id/rotate-signing-key"): 200, ("POST", V1 + "/:id/recover"): 202}
 for _route, (_expect, _make) in list(ROUTES.items()):
     _api = _route[1].startswith(("/api/webhook/v1", "/api/webhook/deliveries"))

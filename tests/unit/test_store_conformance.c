@@ -34,6 +34,7 @@
 #include "core/config.h"
 #include "core/log.h"
 #include "core/time.h"
+#include "store/rollup.h"
 #include "store/store.h"
 
 /* ---- fixture: one fresh store per test ------------------------------------------------------ */
@@ -2995,6 +2996,89 @@ static int group_pg(void **state)
     return 0;
 }
 
+/* Statistics (rollup.h): a results request adds to the (webhook, minute) rows; a repeated
+ * result adds nothing; WEBHOOK_STATS buckets them with percentiles and the backlog; ORG_STATS
+ * sums the last 24 h; retention deletes rows whose minute is older than the cut. */
+static void test_stats(void **state)
+{
+    (void)state;
+    char w[HK_ID_MAX], d1[HK_ID_MAX], d2[HK_ID_MAX], d3[HK_ID_MAX];
+    mk_webhook(ORG_A, EV_ORDER, 1, HK_WH_ACTIVE, w);
+    int64_t now = hk_now_ms();
+    int64_t minute = now - now % 60000;
+    ingest_simple(ORG_A, now, d1, NULL);
+    ingest_simple(ORG_A, now, d2, NULL);
+    ingest_simple(ORG_A, now, d3, NULL); /* stays open: the backlog */
+    assert_int_equal(result(w, d1, 1, HK_DL_RETRYING, 0, 0, 0, now + 10, 0, 0, minute + 1, NULL),
+                     0);
+    assert_int_equal(result(w, d1, 2, HK_DL_SUCCESS, 1, 1, 0, 0, 0, 0, minute + 2, NULL), 0);
+    assert_int_equal(result(w, d1, 2, HK_DL_SUCCESS, 1, 1, 0, 0, 0, 0, minute + 3, NULL), 0);
+    assert_int_equal(result(w, d2, 1, HK_DL_FAILED, 0, 1, 0, 0, 0, 0, minute + 60001, NULL), 0);
+    hk_req r = {.kind = HK_REQ_WEBHOOK_STATS, .org_id = ORG_A};
+    r.u.wstats.webhook_id = w;
+    r.u.wstats.from = minute;
+    r.u.wstats.to = minute + 180000;
+    r.u.wstats.interval = 60000;
+    assert_int_equal(run(&r), 0);
+    assert_int_equal(r.u.wstats.n, 3);
+    hk_stats_bucket *b = r.u.wstats.items;
+    assert_int_equal(b[0].start, minute);
+    assert_int_equal(b[0].delivered, 1); /* the repeated result is not counted */
+    assert_int_equal(b[0].failed, 1);
+    assert_int_equal(b[0].given_up, 0);
+    assert_int_equal(b[0].att_p[0], hk_sh_value(hk_sh_bucket(12)));
+    assert_int_equal(b[1].given_up, 1);
+    assert_int_equal(b[2].delivered + b[2].failed + b[2].given_up, 0);
+    assert_int_equal(b[2].att_p[2], -1);
+    assert_int_equal(r.u.wstats.backlog, 1);
+    hk_req_clear(&r);
+    /* one bucket of 3 minutes adds them up */
+    hk_req h = {.kind = HK_REQ_WEBHOOK_STATS, .org_id = ORG_A};
+    h.u.wstats.webhook_id = w;
+    h.u.wstats.from = minute;
+    h.u.wstats.to = minute + 180000;
+    h.u.wstats.interval = 180000;
+    assert_int_equal(run(&h), 0);
+    assert_int_equal(h.u.wstats.n, 1);
+    assert_int_equal(h.u.wstats.items[0].delivered + h.u.wstats.items[0].failed +
+                         h.u.wstats.items[0].given_up,
+                     3);
+    hk_req_clear(&h);
+    /* another organization: not found */
+    hk_req x = {.kind = HK_REQ_WEBHOOK_STATS, .org_id = ORG_B};
+    x.u.wstats.webhook_id = w;
+    x.u.wstats.from = minute;
+    x.u.wstats.to = minute + 60000;
+    x.u.wstats.interval = 60000;
+    assert_int_equal(run(&x), HK_ENOTFOUND);
+    hk_req_clear(&x);
+    /* the organization's summary */
+    hk_req o = {.kind = HK_REQ_ORG_STATS, .org_id = ORG_A};
+    o.u.ostats.since = minute - 1;
+    o.u.ostats.limit = 10;
+    assert_int_equal(run(&o), 0);
+    assert_int_equal(o.u.ostats.n, 1);
+    assert_string_equal(o.u.ostats.items[0].id, w);
+    assert_int_equal(o.u.ostats.items[0].delivered, 1);
+    assert_int_equal(o.u.ostats.items[0].failed, 1);
+    assert_int_equal(o.u.ostats.items[0].given_up, 1);
+    assert_int_equal(o.u.ostats.items[0].last_at, minute + 60001);
+    assert_int_equal(o.u.ostats.items[0].backlog, 1);
+    hk_req_clear(&o);
+    /* retention: the first minute is older than the cut as a whole, the second is not */
+    hk_req p = prune_run(minute + 60000 + 60000, 0, 100, 0);
+    hk_req_clear(&p);
+    hk_req a = {.kind = HK_REQ_WEBHOOK_STATS, .org_id = ORG_A};
+    a.u.wstats.webhook_id = w;
+    a.u.wstats.from = minute;
+    a.u.wstats.to = minute + 120000;
+    a.u.wstats.interval = 60000;
+    assert_int_equal(run(&a), 0);
+    assert_int_equal(a.u.wstats.items[0].delivered + a.u.wstats.items[0].failed, 0);
+    assert_int_equal(a.u.wstats.items[1].given_up, 1);
+    hk_req_clear(&a);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 #define TESTS                                                                                      \
     {                                                                                              \
@@ -3010,7 +3094,7 @@ static int group_pg(void **state)
             T(test_results_repeated), T(test_operational_events), T(test_results_late),            \
             T(test_mixed_submit), T(test_event_bytes_kept), T(test_orders),                        \
             T(test_secret_rotation), T(test_sync_exec), T(test_edges), T(test_encrypted),          \
-            T(test_store_stats), T(test_prune),                                                    \
+            T(test_store_stats), T(test_prune), T(test_stats),                                     \
     }
 
 int main(void)

@@ -1,0 +1,138 @@
+/*
+ * rollup.c: the statistics' histograms and the per-minute rows a results request adds up
+ * (see rollup.h). Bucket 0 holds values under 1 ms, buckets 1..46 the ranges
+ * [R^(i-1), R^i) ms with R = 600000^(1/46) (about 1.335), bucket 47 values of 10 min and more.
+ */
+#include "store/rollup.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define LOG_BUCKETS (HK_SH_BUCKETS - 2)
+
+/* ln R */
+static double log_ratio(void)
+{
+    return log((double)HK_SH_MAX_MS) / LOG_BUCKETS;
+}
+
+int hk_sh_bucket(int64_t ms)
+{
+    if (ms < 1) return 0;
+    if (ms >= HK_SH_MAX_MS) return HK_SH_BUCKETS - 1;
+    int i = 1 + (int)floor(log((double)ms) / log_ratio());
+    if (i < 1) i = 1;
+    if (i > LOG_BUCKETS) i = LOG_BUCKETS;
+    return i;
+}
+
+int64_t hk_sh_value(int i)
+{
+    if (i <= 0) return 0;
+    if (i >= HK_SH_BUCKETS - 1) return HK_SH_MAX_MS;
+    return (int64_t)llround(exp(((double)i - 0.5) * log_ratio()));
+}
+
+int64_t hk_sh_quantile(const int64_t *h, double q)
+{
+    int64_t total = 0;
+    for (int i = 0; i < HK_SH_BUCKETS; i++) total += h[i];
+    if (total <= 0) return -1;
+    int64_t rank = (int64_t)ceil(q * (double)total);
+    if (rank < 1) rank = 1;
+    int64_t seen = 0;
+    for (int i = 0; i < HK_SH_BUCKETS; i++) {
+        seen += h[i];
+        if (seen >= rank) return hk_sh_value(i);
+    }
+    return hk_sh_value(HK_SH_BUCKETS - 1);
+}
+
+void hk_sh_format(const int64_t *h, char *out)
+{
+    int last = -1;
+    for (int i = 0; i < HK_SH_BUCKETS; i++)
+        if (h[i]) last = i;
+    size_t o = 0;
+    out[o++] = '{';
+    for (int i = 0; i <= last; i++)
+        o += (size_t)snprintf(out + o, HK_SH_TEXT_MAX - o, i ? ",%lld" : "%lld", (long long)h[i]);
+    out[o++] = '}';
+    out[o] = '\0';
+}
+
+int hk_sh_parse_add(int64_t *h, const char *s)
+{
+    if (!s) return 0;
+    if (*s++ != '{') return -1;
+    for (int i = 0; *s != '}'; i++) {
+        char *end;
+        long long v = strtoll(s, &end, 10);
+        if (end == s || i >= HK_SH_BUCKETS || v < 0) return -1;
+        h[i] += v;
+        s = end;
+        if (*s == ',')
+            s++;
+        else if (*s != '}')
+            return -1;
+    }
+    return s[1] == '\0' ? 0 : -1;
+}
+
+void hk_rollup_merge(hk_rollup_row *acc, const hk_rollup_row *r)
+{
+    acc->delivered += r->delivered;
+    acc->failed += r->failed;
+    acc->given_up += r->given_up;
+    if (r->last_at > acc->last_at) acc->last_at = r->last_at;
+    for (int i = 0; i < HK_SH_BUCKETS; i++) {
+        acc->att[i] += r->att[i];
+        acc->e2e[i] += r->e2e[i];
+    }
+}
+
+/* qsort order of rows: webhook id, then minute. */
+static int row_cmp(const void *a, const void *b)
+{
+    const hk_rollup_row *x = a, *y = b;
+    int c = strcmp(x->webhook_id, y->webhook_id);
+    if (c) return c;
+    return x->minute < y->minute ? -1 : x->minute > y->minute;
+}
+
+int hk_rollup_collect(const hk_result *items, int n, hk_rollup_row **out)
+{
+    *out = NULL;
+    hk_rollup_row *rows = NULL;
+    int nr = 0;
+    for (int i = 0; i < n; i++) {
+        const hk_result *x = &items[i];
+        if (!x->stored) continue;
+        int64_t minute = x->finished_at - (x->finished_at % 60000);
+        hk_rollup_row *r = NULL;
+        for (int k = nr - 1; k >= 0 && !r; k--)
+            if (rows[k].minute == minute && strcmp(rows[k].webhook_id, x->webhook_id) == 0)
+                r = &rows[k];
+        if (!r) {
+            if (!rows) rows = hk_calloc((size_t)n, sizeof *rows);
+            r = &rows[nr++];
+            hk_strlcpy(r->webhook_id, x->webhook_id, HK_ID_MAX);
+            r->minute = minute;
+        }
+        if (x->attempt_ok)
+            r->delivered++;
+        else if (x->final)
+            r->given_up++;
+        else
+            r->failed++;
+        if (x->finished_at > r->last_at) r->last_at = x->finished_at;
+        r->att[hk_sh_bucket(x->duration_ms)]++;
+        if (x->attempt_ok && x->created_at > 0)
+            r->e2e[hk_sh_bucket(x->finished_at - x->created_at)]++;
+    }
+    if (nr > 1) qsort(rows, (size_t)nr, sizeof *rows, row_cmp);
+    *out = rows;
+    return nr;
+}
