@@ -546,7 +546,7 @@ static const fragment parameters[] = {
                       "'day'],'default':'hour'}}"},
     {"StatsLimit", "{'name':'limit','in':'query','schema':{'type':'integer','minimum':1,"
                    "'maximum':500,'default':100}}"},
-    {"StatsAfter", "{'name':'after','in':'query','description':'The `next` of the previous "
+    {"StatsAfter", "{'name':'cursor','in':'query','description':'The `next` of the previous "
                    "page (a webhook id).','schema':{'type':'string'}}"},
     {"PortalSessionId", "{'name':'id','in':'path','required':true,'description':'A portal "
                         "session id.','schema':" S_ID("ps") "}"},

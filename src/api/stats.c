@@ -211,10 +211,10 @@ void hk_h_org_stats(hk_call *c)
     char *after = hk_calloc(1, HK_ID_MAX + 8);
     c->data = after;
     c->data_free = free;
-    r = hk_call_query(c, "after", after, HK_ID_MAX + 8);
+    r = hk_call_query(c, "cursor", after, HK_ID_MAX + 8); /* `cursor`, as every list */
     if (r < 0) return;
     if (r == 0 && !hk_id_valid(after, "wh")) {
-        hk_call_invalid(c, "after must be a webhook id (the `next` of the previous page)");
+        hk_call_invalid(c, "cursor must be the `next` of the previous page (a webhook id)");
         return;
     }
     c->req.kind = HK_REQ_ORG_STATS;

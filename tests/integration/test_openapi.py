@@ -745,7 +745,7 @@ def c_org_stats(h, w):
     u = "/api/webhook/v1/stats"
     return [req("ok", "GET", u), req("ok", "GET", f"{u}?limit=1", label="a page of one"),
             req("err", "GET", f"{u}?limit=0", label="limit 0"),
-            req("err", "GET", f"{u}?after=nope", label="bad after")]
+            req("err", "GET", f"{u}?cursor=nope", label="bad cursor")]
 
 
 @case("get", "/api/webhook/v1/{id}/stats")

@@ -159,7 +159,7 @@ def test_backlog_and_the_organization_summary(hookd, receiver):
     # paging by webhook id
     p1 = h.api("GET", f"{V1}/stats?limit=2").json()
     assert len(p1["data"]) == 2 and p1["more"] and p1["next"] == p1["data"][-1]["webhookId"]
-    p2 = h.api("GET", f"{V1}/stats?limit=2&after={p1['next']}").json()
+    p2 = h.api("GET", f"{V1}/stats?limit=2&cursor={p1['next']}").json()
     assert len(p2["data"]) == 1 and not p2["more"] and p2["next"] is None
     assert [x["webhookId"] for x in p1["data"] + p2["data"]] == sorted(rows)
     # a portal session limited to one webhook sees that one only
@@ -186,7 +186,7 @@ def test_bad_ranges_are_422(hookd, receiver):
         r = h.api("GET", f"{V1}/{wid}/stats?" + "&".join(f"{k}={v}" for k, v in q.items()))
         assert r.status_code == 422, (q, r.text)
         assert word in r.json()["message"], (q, r.text)
-    for q in ("limit=0", "limit=501", "limit=x", "after=nope"):
+    for q in ("limit=0", "limit=501", "limit=x", "cursor=nope"):
         r = h.api("GET", f"{V1}/stats?{q}")
         assert r.status_code == 422, (q, r.text)
     assert h.api("GET", f"{V1}/wh_{'0' * 24}/stats").status_code == 404
