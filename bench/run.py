@@ -588,6 +588,7 @@ class Bench:
             t0 = int(time.time() * 1000) - 86400000 - n // 2
             t = time.monotonic()
             fill_k(env, wh, n, t0)
+            fill_k_stats(env, wh, int(time.time() * 1000))
             res["fill_s"] = round(time.monotonic() - t, 1)
             log(f"k: filled {n} deliveries in {res['fill_s']} s")
             node = Hookd(self.hookd_bin, os.path.join(work, "node0"), dict(
@@ -598,7 +599,9 @@ class Bench:
             res["store_mb"] = round(store_bytes(node) / 2**20, 1)
             res["pages"] = measure_k(node, wh, n, t0, lim, reqs, errors)
             res["worst_p99_ms"] = max(v["p99_ms"] for k, v in res["pages"].items()
-                                      if k != "dl_offset_deepest")
+                                      if k != "dl_offset_deepest" and "stats" not in k)
+            res["stats_worst_p99_ms"] = max(v["p99_ms"] for k, v in res["pages"].items()
+                                            if "stats" in k)
             res["peak_rss_mb"] = round(node.rss_hwm_mb(), 1)
             rc = node.stop()
             if rc != 0:
@@ -869,6 +872,32 @@ COMMIT;""")
         db.close()
 
 
+K_STATS_DAYS = 30  # minute rollups of the bench webhook, ending now (the retention's default)
+
+
+def fill_k_stats(env, wh, now_ms):
+    """Writes K_STATS_DAYS days of minute rollup rows (webhook_stats, as the results batches
+    write them: counts and two 48-bucket histograms) for webhook wh, ending at now_ms, so that
+    the statistics routes read a month of history beside the 10 million deliveries."""
+    m0 = now_ms // 60000 * 60000 - K_STATS_DAYS * 86400000
+    n = K_STATS_DAYS * 1440
+    hist = "{" + ",".join(str(7 if b in (9, 10, 11) else 0) for b in range(48)) + "}"
+    cols = ("webhook_id, minute, delivered, failed, given_up, last_at, att_hist, e2e_hist")
+    if env.get("PG_URL"):
+        servers.pg_query(env["PG_URL"], f"""INSERT INTO webhook_stats ({cols})
+SELECT '{wh}', {m0} + i * 60000, 100 + i % 7, i % 3, CASE WHEN i % 11 = 0 THEN 1 ELSE 0 END,
+ {m0} + i * 60000 + 59000, '{hist}'::bigint[], '{hist}'::bigint[]
+FROM generate_series(0, {n - 1}) i; ANALYZE webhook_stats""")
+        return
+    db = sqlite3.connect(env["HOOKD_DB"], isolation_level=None, timeout=60)
+    try:
+        db.execute(f"""INSERT INTO webhook_stats ({cols}) WITH RECURSIVE r(i) AS (SELECT 0 UNION
+ ALL SELECT i + 1 FROM r WHERE i + 1 < {n}) SELECT '{wh}', {m0} + i * 60000, 100 + i % 7, i % 3,
+ CASE WHEN i % 11 = 0 THEN 1 ELSE 0 END, {m0} + i * 60000 + 59000, '{hist}', '{hist}' FROM r""")
+    finally:
+        db.close()
+
+
 def store_bytes(node):
     """Size of node's store: the SQLite file, or the PostgreSQL database."""
     if node.env.get("PG_URL"):
@@ -880,7 +909,10 @@ def measure_k(node, wh, n, t0, lim, reqs, errors):
     """The page latencies of scenario k: {kind: {p50_ms, p99_ms, max_ms}}. Kinds: *_first the
     first page, *_later a page after a cursor at a random depth, dl_walk pages following
     `next` from the first; dl_failed_* with status=failed, ev_rare_* with type=bench.rare;
-    dl_offset_deepest the deepest page offset paging allows (page * limit = 1,000)."""
+    dl_offset_deepest the deepest page offset paging allows (page * limit = 1,000); stats_* the
+    webhook's statistics (a month of minute rollups stored) over the last 24 h by hour (the
+    default), by minute (1,440 buckets) and over 7 days by hour, and org_stats the
+    organization's summary (issue 17: p99 <= 20 ms with 10 million deliveries stored)."""
     rnd = random.Random(7)
     conn = http.client.HTTPConnection("127.0.0.1", node.port, timeout=60)
     hdr = {"x-api-key": KEY}
@@ -915,6 +947,11 @@ def measure_k(node, wh, n, t0, lim, reqs, errors):
         "ev_rare_later": lambda: ev + "&type=bench.rare" + cur("whev"),
         "wh_first": lambda: f"/api/webhook/v1?limit={lim}",
         "dl_offset_deepest": lambda: dl + f"&page={1000 // lim}",
+        "stats_day": lambda: f"/api/webhook/v1/{wh}/stats",
+        "stats_day_minutes": lambda: f"/api/webhook/v1/{wh}/stats?interval=minute",
+        "stats_week": lambda: f"/api/webhook/v1/{wh}/stats?interval=hour&from=" + time.strftime(
+            "%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 7 * 86400)),
+        "org_stats": lambda: "/api/webhook/v1/stats",
     }
     out = {}
     for kind, mk in plans.items():
