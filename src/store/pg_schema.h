@@ -276,6 +276,12 @@ static const char *const hk_pg_migrations[] = {
     "  autovacuum_vacuum_threshold = 1000);"
     "ALTER TABLE webhook_event SET (autovacuum_vacuum_scale_factor = 0.01,"
     "  autovacuum_vacuum_threshold = 1000);",
+
+    /* FIFO ordering (docs/API.md "Ordering"): 'fifo' makes a claim take only the webhook's
+     * oldest open delivery (pg.c, FIFO_HEAD). An expand step: a defaulted column (no rewrite),
+     * existing webhooks stay 'parallel', the previous release ignores it. */
+    "ALTER TABLE webhook ADD COLUMN IF NOT EXISTS ordering text NOT NULL DEFAULT 'parallel'"
+    "  CHECK (ordering IN ('parallel', 'fifo'));",
 };
 
 /* Rolling upgrades (docs/INSTALL.md "Upgrade"): the migrations after which a hookd that

@@ -213,6 +213,12 @@ static const char *const hk_sqlite_migrations[] = {
      * `failed` has not delivered since (its first success emits hookd.webhook.recovered and
      * clears it). A defaulted column: the previous release keeps running beside it. */
     "ALTER TABLE webhook ADD COLUMN recovering INTEGER NOT NULL DEFAULT 0;",
+
+    /* FIFO ordering (docs/API.md "Ordering"): 'fifo' makes a claim take only the webhook's
+     * oldest open delivery (sqlite.c, FIFO_HEAD). A defaulted column: existing webhooks stay
+     * 'parallel', and the previous release keeps running beside it (it ignores the column). */
+    "ALTER TABLE webhook ADD COLUMN ordering TEXT NOT NULL DEFAULT 'parallel'"
+    "  CHECK (ordering IN ('parallel','fifo'));",
 };
 
 #endif
