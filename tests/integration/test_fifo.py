@@ -174,3 +174,31 @@ def test_parallel_webhook_beside_a_failing_fifo_one_is_not_slowed(hookd, flaky, 
     # the head gives up (maxRetries) -> the next one goes: set a short schedule and let it end
     r = h.api("PATCH", f"/api/webhook/v1/{wh['id']}", {"ordering": "bogus"})
     assert r.status_code == 422 and "ordering" in r.text, r.text
+
+
+def test_ordering_on_a_database_of_the_previous_release(hookd, receiver, flaky, monkeypatch):
+    """The migration adds `ordering` to a populated database of the previous release: its
+    webhooks read `parallel`, and one switched to fifo by PATCH follows it from the next claim
+    (its backlog included)."""
+    import conftest
+    from servers import previous_hookd
+    own = conftest.HOOKD_BIN
+    monkeypatch.setattr(conftest, "HOOKD_BIN", previous_hookd())
+    h = hookd(**ENV)
+    old = h.create_webhook(receiver.url("/old"), events=["old.*"])
+    paused = h.create_webhook(flaky.url(), events=["fifo.*"], status="paused",
+                              retrySchedule=["20ms"], maxRetries=50)
+    h.ingest("old.ev")
+    receiver.wait(1, path="/old")
+    ingest_in_order(h, 100)  # held: the webhook is paused
+    h.stop()
+    monkeypatch.setattr(conftest, "HOOKD_BIN", own)
+    h.start()
+    assert h.webhook(old["id"])["ordering"] == "parallel"
+    r = h.api("PATCH", f"/api/webhook/v1/{paused['id']}", {"ordering": 7})
+    assert r.status_code == 422 and "ordering must be" in r.text, r.text
+    r = h.api("PATCH", f"/api/webhook/v1/{paused['id']}", {"ordering": "fifo", "status": "active"})
+    assert r.status_code == 200 and r.json()["ordering"] == "fifo", r.text
+    assert h.webhook(paused["id"])["ordering"] == "fifo"
+    flaky.wait_all(100, 120, "the backlog of the previous release delivered")
+    check_fifo(flaky, 100)
