@@ -63,7 +63,7 @@ static const hk_store_ops pg_ops; /* below: the operational events call back thr
     "(SELECT string_agg(s.event_id, ' ' ORDER BY s.seq) FROM webhook_event_subscription s "        \
     "WHERE s.webhook_id = w.id AND s.is_enabled), w.retry_schedule, w.timeout_ms, "                \
     "w.signing_key, w.previous_signing_key, hk_ms(w.previous_signing_key_expires_at), "            \
-    "COALESCE((SELECT o.disabled FROM organization o WHERE o.id = w.organization_id), false), " \
+    "COALESCE((SELECT o.disabled FROM organization o WHERE o.id = w.organization_id), false), "    \
     "w.ordering"
 
 #define DL_COLS                                                                                    \
@@ -433,15 +433,20 @@ static const char *const sql[Q_MAX] = {
                    "response_body, response_headers, duration_ms, error_message, "
                    "hk_ms(created_at) FROM webhook_delivery_attempt WHERE webhook_delivery_id "
                    "= ANY($1::text[]) ORDER BY webhook_delivery_id, attempt_number, created_at",
-    [Q_CLAIM] = "WITH c AS (SELECT id FROM webhook_delivery WHERE " OPEN_STATUS
-                " AND lease_owner IS NULL AND next_retry_at IS NOT NULL AND next_retry_at <= "
-                "hk_ts($1)" FIFO_HEAD("webhook_delivery") " ORDER BY next_retry_at LIMIT $2 FOR "
-                "NO KEY UPDATE SKIP LOCKED) "
-                "UPDATE webhook_delivery d SET lease_owner = $3 FROM c, webhook_event e WHERE "
-                "d.id = c.id AND e.id = d.webhook_event_id RETURNING d.id, d.webhook_id, "
-                "d.webhook_event_id, d.status, d.attempt_number, d.max_attempts, "
-                "hk_ms(d.next_retry_at), hk_ms(d.created_at), d.event_data, e.event, e.payload, "
-                "hk_ms(e.created_at)",
+    [Q_CLAIM] =
+        "WITH c AS (SELECT id FROM webhook_delivery WHERE " OPEN_STATUS
+        " AND lease_owner IS NULL AND next_retry_at IS NOT NULL AND next_retry_at <= "
+        "hk_ts($1)" FIFO_HEAD(
+            "webhook_delivery") " ORDER BY next_retry_at LIMIT $2 FOR "
+                                "NO KEY UPDATE SKIP LOCKED) "
+                                "UPDATE webhook_delivery d SET lease_owner = $3 FROM c, "
+                                "webhook_event e WHERE "
+                                "d.id = c.id AND e.id = d.webhook_event_id RETURNING d.id, "
+                                "d.webhook_id, "
+                                "d.webhook_event_id, d.status, d.attempt_number, d.max_attempts, "
+                                "hk_ms(d.next_retry_at), hk_ms(d.created_at), d.event_data, "
+                                "e.event, e.payload, "
+                                "hk_ms(e.created_at)",
     [Q_DL_PARK_IDS] = "UPDATE webhook_delivery SET lease_owner = NULL, next_retry_at = NULL "
                       "WHERE id = ANY($1::text[])",
     /* A batch may hold two results of one delivery (a retry kept in memory ended again while
@@ -499,12 +504,15 @@ static const char *const sql[Q_MAX] = {
     [Q_CLAIM_IDS] =
         "WITH c AS (SELECT id FROM webhook_delivery WHERE id = ANY($1::text[]) "
         "AND " OPEN_STATUS_BY_ID " AND lease_owner IS NULL AND next_retry_at IS NOT NULL AND "
-        "next_retry_at <= hk_ts($2)" FIFO_HEAD("webhook_delivery") " FOR NO KEY UPDATE SKIP "
-        "LOCKED) UPDATE webhook_delivery d SET lease_owner = $3 FROM c, webhook_event e "
-        "WHERE d.id = c.id AND e.id = d.webhook_event_id RETURNING d.id, "
-        "d.webhook_id, d.webhook_event_id, d.status, d.attempt_number, "
-        "d.max_attempts, hk_ms(d.next_retry_at), hk_ms(d.created_at), d.event_data, "
-        "e.event, e.payload, hk_ms(e.created_at)",
+        "next_retry_at <= hk_ts($2)" FIFO_HEAD(
+            "webhook_delivery") " FOR NO KEY UPDATE SKIP "
+                                "LOCKED) UPDATE webhook_delivery d SET lease_owner = $3 FROM c, "
+                                "webhook_event e "
+                                "WHERE d.id = c.id AND e.id = d.webhook_event_id RETURNING d.id, "
+                                "d.webhook_id, d.webhook_event_id, d.status, d.attempt_number, "
+                                "d.max_attempts, hk_ms(d.next_retry_at), hk_ms(d.created_at), "
+                                "d.event_data, "
+                                "e.event, e.payload, hk_ms(e.created_at)",
     [Q_CLAIM_LATER] = "SELECT id, hk_ms(next_retry_at) FROM webhook_delivery WHERE id = "
                       "ANY($1::text[]) AND " OPEN_STATUS_BY_ID " AND lease_owner IS NULL AND "
                       "next_retry_at > hk_ts($2)",

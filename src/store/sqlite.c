@@ -229,11 +229,12 @@ static const char *const sql[S_MAX] = {
                      "(SELECT id FROM webhook WHERE organization_id = ?1 AND status = 'active' "
                      "AND deleted_at IS NULL) AND " OPEN_STATUS " AND next_retry_at IS NULL",
     [S_KEY_COUNT] = "SELECT COUNT(*) FROM api_key",
-    [S_WH_INSERT] = "INSERT INTO webhook (id, name, url, secret, organization_id, user_id, "
-                    "status, custom_headers, rate_limit_enabled, max_requests_per_minute, "
-                    "max_retries, filtering_options, signature_schemes, created_at, updated_at, "
-                    "retry_schedule, timeout_ms, signing_key, ordering) VALUES (?1, ?2, ?3, ?4, ?5, "
-                    "?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?14, ?15, ?16, ?17, ?18)",
+    [S_WH_INSERT] =
+        "INSERT INTO webhook (id, name, url, secret, organization_id, user_id, "
+        "status, custom_headers, rate_limit_enabled, max_requests_per_minute, "
+        "max_retries, filtering_options, signature_schemes, created_at, updated_at, "
+        "retry_schedule, timeout_ms, signing_key, ordering) VALUES (?1, ?2, ?3, ?4, ?5, "
+        "?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?14, ?15, ?16, ?17, ?18)",
     [S_WH_GET] = "SELECT " WH_COLS " FROM webhook WHERE id = ?1 AND organization_id = ?2 "
                  "AND deleted_at IS NULL",
     [S_WH_BY_ID] = "SELECT " WH_COLS " FROM webhook WHERE id = ?1",
