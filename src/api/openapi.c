@@ -142,13 +142,19 @@ static const fragment schemas[] = {
      "attempt to this webhook in ms, from 100 up to HOOKD_HTTP_TIMEOUT_MS of the server (more "
      "is refused with 422); null = HOOKD_HTTP_TIMEOUT_MS. Applies to attempts started after a "
      "change.','examples':[3000]}"},
+    {"Ordering",
+     "{'type':'string','enum':['parallel','fifo'],'default':'parallel','description':'parallel: "
+     "deliveries go out as they are due, several at a time. fifo: one attempt at a time, in "
+     "the order the deliveries were created; the next waits until the previous one succeeded "
+     "or was given up (a failing endpoint blocks its own queue, nobody else). A change applies "
+     "from the next claim.'}"},
     {"Webhook",
      "{'type':'object','description':'A webhook endpoint of your organization.',"
      "'required':['id','name','url','secret','organizationId','userId','status','events',"
      "'customHeaders','rateLimitEnabled','maxRequestsPerMinute','maxRetries',"
      "'filteringOptions','signatureSchemes','lastTriggeredAt','successCount','failureCount',"
      "'consecutiveFailures','createdAt','updatedAt','retrySchedule','timeoutMs',"
-     "'publicKey'],"
+     "'publicKey','ordering'],"
      "'properties':{"
      "'id':" S_ID("wh") ","
      "'name':{'type':'string','minLength':1,'maxLength':255},"
@@ -186,7 +192,8 @@ static const fragment schemas[] = {
      "'createdAt':" S_TIME ","
      "'updatedAt':" S_TIME ","
      "'retrySchedule':" REF("RetrySchedule") ","
-     "'timeoutMs':" REF("TimeoutMs") "}}"},
+     "'timeoutMs':" REF("TimeoutMs") ","
+     "'ordering':" REF("Ordering") "}}"},
     {"WebhookFields",
      "{'type':'object','properties':{"
      "'name':{'type':'string','minLength':1,'maxLength':255},"
@@ -211,7 +218,8 @@ static const fragment schemas[] = {
      "'default':['standard','reloop']},"
      "'userId':{'type':['string','null'],'minLength':1,'maxLength':255},"
      "'retrySchedule':" REF("RetrySchedule") ","
-     "'timeoutMs':" REF("TimeoutMs") "}}"},
+     "'timeoutMs':" REF("TimeoutMs") ","
+     "'ordering':" REF("Ordering") "}}"},
     {"WebhookCreate",
      "{'allOf':[" REF("WebhookFields") "],'required':['url','events'],"
      "'anyOf':[{'required':['name']},{'required':['description']}],"

@@ -109,6 +109,7 @@ void hk_render_webhook(hk_jw *w, const hk_webhook *wh, int secret_mode)
         hk_jw_kint(w, "timeoutMs", wh->timeout_ms);
     else
         hk_jw_knull(w, "timeoutMs");
+    hk_jw_kstr(w, "ordering", wh->fifo ? "fifo" : "parallel");
     hk_jw_ktime(w, "lastTriggeredAt", wh->last_triggered_at);
     hk_jw_kint(w, "successCount", wh->success_count);
     hk_jw_kint(w, "failureCount", wh->failure_count);

@@ -443,6 +443,24 @@ static int parse_timeout(hk_call *c, wh_input *in)
     return 1;
 }
 
+/* ordering: "parallel" (the default) or "fifo" (docs/API.md "Ordering"). Returns 1 if given, 0
+ * if absent, -1 after a 422 naming the field. */
+static int parse_ordering(hk_call *c, wh_input *in)
+{
+    int t = hk_json_obj_get(&c->doc, 0, "ordering");
+    if (t < 0) return 0;
+    char *s = hk_json_type(&c->doc, t) == HK_J_STRING ? hk_json_strdup(&c->doc, t, 16, NULL) : NULL;
+    int v = !s ? -1 : strcmp(s, "fifo") == 0 ? 1 : strcmp(s, "parallel") == 0 ? 0 : -1;
+    free(s);
+    if (v < 0) {
+        hk_call_invalid(c, "ordering must be \"parallel\" or \"fifo\"");
+        return -1;
+    }
+    in->f.fifo = v;
+    in->f.has |= HK_WF_ORDERING;
+    return 1;
+}
+
 /* Parses and validates every webhook field present in the body into a new wh_input (owned
  * by the call). Returns it, or NULL after sending a 4xx. */
 static wh_input *parse_fields(hk_call *c, int patch)
@@ -508,6 +526,7 @@ static wh_input *parse_fields(hk_call *c, int patch)
     if (parse_schemes(c, in) < 0) return NULL;
     if (parse_schedule(c, in) < 0) return NULL; /* after maxRetries: it may set it */
     if (parse_timeout(c, in) < 0) return NULL;
+    if (parse_ordering(c, in) < 0) return NULL;
 
     if (!patch) {
         if (!(in->f.has & HK_WF_NAME)) {

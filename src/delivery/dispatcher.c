@@ -872,7 +872,9 @@ static void on_claimed(hk_req *req, void *arg)
         } else {
             adopt_jobs(d, req->u.claim.jobs, n);
         }
-        d->claim_more = n + req->u.claim.parked >= req->u.claim.limit;
+        /* more may wait; a reason to claim again that came during the claim (a FIFO head
+         * finished, an ingest beyond the lease budget) stands */
+        if (n + req->u.claim.parked >= req->u.claim.limit) d->claim_more = 1;
         if (n) HK_LOG(HK_LOG_DEBUG, "dispatch.claimed", HK_LI("count", n));
     }
     hk_req_clear(req);

@@ -188,6 +188,18 @@ static void on_results_retry(evutil_socket_t fd, short what, void *arg)
     hk_store_submit(d->store, &d->rb_flight->req);
 }
 
+/* 1 if a result of rb ended a delivery of a FIFO webhook (docs/API.md "Ordering"): its next
+ * delivery became the head of its line in the store and is claimable now. */
+static int fifo_moved(hk_dispatch *d, const results_batch *rb)
+{
+    for (int i = 0; i < rb->n; i++) {
+        if (!rb->items[i].final) continue;
+        whc *w = hk_map_get(&d->whcs, rb->items[i].webhook_id);
+        if (w && w->wh && w->wh->fifo) return 1;
+    }
+    return 0;
+}
+
 /* The store answered a results batch (see hk_dsp_flush_results). */
 static void on_results_written(hk_req *req)
 {
@@ -208,8 +220,9 @@ static void on_results_written(hk_req *req)
     HK_LOG(HK_LOG_DEBUG, "dispatch.results_written", HK_LI("count", rb->n));
     apply_changes(d, req);
     hk_queue_results_done(d->queue, rb->items, rb->n);
-    if (req->u.results.emitted > 0) {
-        /* operational events (store/opevents.h) made deliveries due in the store */
+    if (req->u.results.emitted > 0 || fifo_moved(d, rb)) {
+        /* operational events (store/opevents.h) made deliveries due in the store, or a FIFO
+         * webhook's next delivery became its head */
         hk_queue_kick(d->queue);
         d->claim_more = 1;
     }

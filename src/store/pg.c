@@ -64,7 +64,8 @@ static const hk_store_ops pg_ops; /* below: the operational events call back thr
     "(SELECT string_agg(s.event_id, ' ' ORDER BY s.seq) FROM webhook_event_subscription s "        \
     "WHERE s.webhook_id = w.id AND s.is_enabled), w.retry_schedule, w.timeout_ms, "                \
     "w.signing_key, w.previous_signing_key, hk_ms(w.previous_signing_key_expires_at), "            \
-    "COALESCE((SELECT o.disabled FROM organization o WHERE o.id = w.organization_id), false)"
+    "COALESCE((SELECT o.disabled FROM organization o WHERE o.id = w.organization_id), false), "    \
+    "w.ordering"
 
 #define DL_COLS                                                                                    \
     "d.id, d.webhook_id, d.webhook_event_id, d.replay_of_delivery_id, d.event_type, "              \
@@ -93,6 +94,18 @@ static const hk_store_ops pg_ops; /* below: the operational events call back thr
 #define KEYSET_DL KEYSET_AT("webhook_delivery", "webhook_id")
 
 #define OPEN_STATUS "status IN ('pending', 'retrying')"
+
+/* FIFO ordering (docs/API.md "Ordering"): a delivery `d` (a table name or alias) is claimable
+ * only if its webhook is not "fifo" or no open delivery of that webhook was created before it
+ * (created_at, id). Only the head of a FIFO webhook's line is ever leased; another node's claim
+ * skips the head while it is locked (SKIP LOCKED) and finds every later row behind it, so two
+ * nodes never hold two of its deliveries. The probe is a range of the index
+ * webhook_delivery_list_status (webhook_id, status, created_at, id). */
+#define FIFO_HEAD(d)                                                                               \
+    " AND NOT EXISTS (SELECT 1 FROM webhook fw WHERE fw.id = " d ".webhook_id AND fw.ordering = "  \
+    "'fifo' AND EXISTS (SELECT 1 FROM webhook_delivery fo WHERE fo.webhook_id = " d                \
+    ".webhook_id AND fo.status IN ('pending', 'retrying') AND (fo.created_at, fo.id) < (" d        \
+    ".created_at, " d ".id)))"
 
 /* OPEN_STATUS for statements that pick rows by id: written so that it does not imply the
  * partial due index's predicate, which leaves the planner only the primary key. Otherwise,
@@ -339,9 +352,9 @@ static const char *const sql[Q_MAX] = {
     [Q_WH_INSERT] = "INSERT INTO webhook (id, name, url, secret, organization_id, user_id, "
                     "status, custom_headers, rate_limit_enabled, max_requests_per_minute, "
                     "max_retries, filtering_options, signature_schemes, created_at, updated_at, "
-                    "retry_schedule, timeout_ms, signing_key) VALUES ($1, $2, $3, $4, $5, $6, "
-                    "$7::webhook_status, $8::json, $9::boolean, $10, $11, $12::json, $13, "
-                    "hk_ts($14), hk_ts($14), $15, $16, $17)",
+                    "retry_schedule, timeout_ms, signing_key, ordering) VALUES ($1, $2, $3, $4, "
+                    "$5, $6, $7::webhook_status, $8::json, $9::boolean, $10, $11, $12::json, "
+                    "$13, hk_ts($14), hk_ts($14), $15, $16, $17, $18)",
     [Q_WH_GET] = "SELECT " WH_COLS " FROM webhook w WHERE w.id = $1 AND w.organization_id = $2 "
                  "AND w.deleted_at IS NULL",
     [Q_WH_BY_IDS] = "SELECT " WH_COLS " FROM webhook w WHERE w.id = ANY($1::text[])",
@@ -369,7 +382,7 @@ static const char *const sql[Q_MAX] = {
                     "consecutive_failures = $13, updated_at = hk_ts($14), retry_schedule = $15, "
                     "timeout_ms = $16, signing_key = $17, previous_signing_key = $18, "
                     "previous_signing_key_expires_at = hk_ts($19::bigint), recovering = "
-                    "(recovering OR $20::boolean) WHERE id = $1",
+                    "(recovering OR $20::boolean), ordering = $21 WHERE id = $1",
     [Q_WH_EXISTS] = "SELECT 1 FROM webhook WHERE id = $1 AND organization_id = $2 AND "
                     "deleted_at IS NULL",
     [Q_WH_DELETE] = "UPDATE webhook SET deleted_at = hk_ts($3), updated_at = hk_ts($3) WHERE "
@@ -450,16 +463,26 @@ static const char *const sql[Q_MAX] = {
                    "response_body, response_headers, duration_ms, error_message, "
                    "hk_ms(created_at) FROM webhook_delivery_attempt WHERE webhook_delivery_id "
                    "= ANY($1::text[]) ORDER BY webhook_delivery_id, attempt_number, created_at",
-    [Q_CLAIM] = "WITH c AS (SELECT id FROM webhook_delivery WHERE " OPEN_STATUS
-                " AND lease_owner IS NULL AND next_retry_at IS NOT NULL AND next_retry_at <= "
-                "hk_ts($1) ORDER BY next_retry_at LIMIT $2 FOR NO KEY UPDATE SKIP LOCKED) "
-                "UPDATE webhook_delivery d SET lease_owner = $3 FROM c, webhook_event e WHERE "
-                "d.id = c.id AND e.id = d.webhook_event_id RETURNING d.id, d.webhook_id, "
-                "d.webhook_event_id, d.status, d.attempt_number, d.max_attempts, "
-                "hk_ms(d.next_retry_at), hk_ms(d.created_at), d.event_data, e.event, e.payload, "
-                "hk_ms(e.created_at)",
+    [Q_CLAIM] =
+        "WITH c AS (SELECT id FROM webhook_delivery WHERE " OPEN_STATUS
+        " AND lease_owner IS NULL AND next_retry_at IS NOT NULL AND next_retry_at <= "
+        "hk_ts($1)" FIFO_HEAD(
+            "webhook_delivery") " ORDER BY next_retry_at LIMIT $2 FOR "
+                                "NO KEY UPDATE SKIP LOCKED) "
+                                "UPDATE webhook_delivery d SET lease_owner = $3 FROM c, "
+                                "webhook_event e WHERE "
+                                "d.id = c.id AND e.id = d.webhook_event_id RETURNING d.id, "
+                                "d.webhook_id, "
+                                "d.webhook_event_id, d.status, d.attempt_number, d.max_attempts, "
+                                "hk_ms(d.next_retry_at), hk_ms(d.created_at), d.event_data, "
+                                "e.event, e.payload, "
+                                "hk_ms(e.created_at)",
     [Q_DL_PARK_IDS] = "UPDATE webhook_delivery SET lease_owner = NULL, next_retry_at = NULL "
                       "WHERE id = ANY($1::text[])",
+    /* A batch may hold two results of one delivery (a retry kept in memory ended again while
+     * the previous batch was being written): an UPDATE ... FROM that joins a row twice applies
+     * one of the two at random, so the row update takes each delivery's highest attempt only
+     * (an earlier one applied last left a succeeded delivery `retrying` and leased forever). */
     [Q_RESULTS] =
         "WITH r AS (SELECT DISTINCT ON (did, num) * FROM unnest($1::text[], $2::text[], "
         "$3::int[], $4::text[], $5::boolean[], $6::int[], $7::text[], $8::text[], $9::text[], "
@@ -480,8 +503,9 @@ static const char *const sql[Q_MAX] = {
         "COALESCE(r.url, d.request_url), error_message = r.err, duration_ms = r.dur, "
         "last_attempt_at = hk_ts(r.started), next_retry_at = hk_ts(r.next), completed_at = "
         "hk_ts(r.completed), lease_owner = CASE WHEN r.keep THEN d.lease_owner ELSE NULL END, "
-        "request_headers_ref = r.qref FROM r JOIN a ON a.id = r.aid WHERE d.id = r.did AND "
-        "d." OPEN_STATUS ") SELECT id FROM a",
+        "request_headers_ref = r.qref FROM (SELECT DISTINCT ON (r.did) r.* FROM r JOIN a ON a.id "
+        "= r.aid ORDER BY r.did, r.num DESC) r WHERE d.id = r.did AND d." OPEN_STATUS
+        ") SELECT id FROM a",
     [Q_DL_RELEASE] = "UPDATE webhook_delivery d SET lease_owner = NULL, next_retry_at = "
                      "hk_ts(r.due) FROM unnest($1::text[], $2::bigint[]) AS r(id, due) WHERE "
                      "d.id = r.id AND d.lease_owner = $3",
@@ -510,12 +534,15 @@ static const char *const sql[Q_MAX] = {
     [Q_CLAIM_IDS] =
         "WITH c AS (SELECT id FROM webhook_delivery WHERE id = ANY($1::text[]) "
         "AND " OPEN_STATUS_BY_ID " AND lease_owner IS NULL AND next_retry_at IS NOT NULL AND "
-        "next_retry_at <= hk_ts($2) FOR NO KEY UPDATE SKIP LOCKED) "
-        "UPDATE webhook_delivery d SET lease_owner = $3 FROM c, webhook_event e "
-        "WHERE d.id = c.id AND e.id = d.webhook_event_id RETURNING d.id, "
-        "d.webhook_id, d.webhook_event_id, d.status, d.attempt_number, "
-        "d.max_attempts, hk_ms(d.next_retry_at), hk_ms(d.created_at), d.event_data, "
-        "e.event, e.payload, hk_ms(e.created_at)",
+        "next_retry_at <= hk_ts($2)" FIFO_HEAD(
+            "webhook_delivery") " FOR NO KEY UPDATE SKIP "
+                                "LOCKED) UPDATE webhook_delivery d SET lease_owner = $3 FROM c, "
+                                "webhook_event e "
+                                "WHERE d.id = c.id AND e.id = d.webhook_event_id RETURNING d.id, "
+                                "d.webhook_id, d.webhook_event_id, d.status, d.attempt_number, "
+                                "d.max_attempts, hk_ms(d.next_retry_at), hk_ms(d.created_at), "
+                                "d.event_data, "
+                                "e.event, e.payload, hk_ms(e.created_at)",
     [Q_CLAIM_LATER] = "SELECT id, hk_ms(next_retry_at) FROM webhook_delivery WHERE id = "
                       "ANY($1::text[]) AND " OPEN_STATUS_BY_ID " AND lease_owner IS NULL AND "
                       "next_retry_at > hk_ts($2)",
@@ -524,8 +551,8 @@ static const char *const sql[Q_MAX] = {
      * with which the generic plan scanned the index from its start on every page. */
     [Q_DUE_SCAN] = "SELECT id, hk_ms(next_retry_at) FROM webhook_delivery WHERE " OPEN_STATUS
                    " AND lease_owner IS NULL AND next_retry_at IS NOT NULL AND (next_retry_at, "
-                   "id) > (hk_ts($1::bigint), $2::text) AND next_retry_at <= hk_ts($3) ORDER BY "
-                   "next_retry_at, id LIMIT $4",
+                   "id) > (hk_ts($1::bigint), $2::text) AND next_retry_at <= hk_ts($3)" FIFO_HEAD(
+                       "webhook_delivery") " ORDER BY next_retry_at, id LIMIT $4",
     /* operational events: what an event about a delivery names of it */
     [Q_DL_BRIEF] = "SELECT webhook_event_id, event_type FROM webhook_delivery WHERE id = $1",
     [Q_DL_RESCHEDULE] = "UPDATE webhook_delivery d SET next_retry_at = hk_ts(r.due) FROM "
@@ -966,6 +993,7 @@ static hk_webhook *row_webhook(PGresult *r, int i)
     w->prev_signing_key = g_text(r, i, 26);
     w->prev_signing_key_expires_at = g_i64(r, i, 27);
     w->org_disabled = g_bool(r, i, 28);
+    w->fifo = !PQgetisnull(r, i, 29) && strcmp(PQgetvalue(r, i, 29), "fifo") == 0;
     /* subscriptions: event patterns never hold a space (validated), so ' ' separates them */
     const char *s = PQgetisnull(r, i, 22) ? "" : PQgetvalue(r, i, 22);
     int cap = 0;
@@ -1134,6 +1162,7 @@ static int pg_webhook_insert(void *conn, hk_req *req, const char *id, const hk_w
     p_text(&p, w->retry_schedule);
     p_time(&p, w->timeout_ms);
     p_text(&p, w->signing_key);
+    p_text(&p, w->fifo ? "fifo" : "parallel");
     return run(conn, Q_WH_INSERT, &p, NULL);
 }
 
@@ -1168,6 +1197,7 @@ static int pg_webhook_update(void *conn, const char *id, const hk_wh_row *w)
     p_text(&p, w->prev_signing_key);
     p_time(&p, w->prev_signing_key_expires_at);
     p_text(&p, w->recovering ? "true" : "false");
+    p_text(&p, w->fifo ? "fifo" : "parallel");
     return run(conn, Q_WH_UPDATE, &p, NULL);
 }
 

@@ -294,6 +294,12 @@ static const char *const hk_pg_migrations[] = {
     "CREATE OR REPLACE FUNCTION hk_hist_add(a bigint[], b bigint[]) RETURNS bigint[]"
     "  LANGUAGE sql IMMUTABLE AS $$ SELECT coalesce(array_agg(coalesce(x, 0) + coalesce(y, 0)"
     "  ORDER BY i), '{}') FROM unnest(a, b) WITH ORDINALITY AS u(x, y, i) $$;",
+
+    /* 13: FIFO ordering (docs/API.md "Ordering"): 'fifo' makes a claim take only the webhook's
+     * oldest open delivery (pg.c, FIFO_HEAD). An expand step: a defaulted column (no rewrite),
+     * existing webhooks stay 'parallel', the previous release ignores it. */
+    "ALTER TABLE webhook ADD COLUMN IF NOT EXISTS ordering text NOT NULL DEFAULT 'parallel'"
+    "  CHECK (ordering IN ('parallel', 'fifo'));",
 };
 
 /* Rolling upgrades (docs/INSTALL.md "Upgrade"): the migrations after which a hookd that

@@ -159,6 +159,7 @@ void hk_wh_row_create(const hk_webhook_fields *f, hk_wh_row *out)
     out->retry_schedule = f->has & HK_WF_RETRY_SCHEDULE ? f->retry_schedule : NULL;
     out->timeout_ms = f->has & HK_WF_TIMEOUT ? f->timeout_ms : 0;
     out->signing_key = f->has & HK_WF_SIGNING_KEY ? f->signing_key : NULL;
+    out->fifo = f->has & HK_WF_ORDERING ? f->fifo : 0;
 }
 
 void hk_wh_row_patch(const hk_webhook *w, const hk_webhook_fields *f, int64_t now, hk_wh_row *out)
@@ -179,6 +180,7 @@ void hk_wh_row_patch(const hk_webhook *w, const hk_webhook_fields *f, int64_t no
                    sizeof out->schemes);
     out->retry_schedule = f->has & HK_WF_RETRY_SCHEDULE ? f->retry_schedule : w->retry_schedule;
     out->timeout_ms = f->has & HK_WF_TIMEOUT ? f->timeout_ms : w->timeout_ms;
+    out->fifo = f->has & HK_WF_ORDERING ? f->fifo : w->fifo;
     /* Ed25519: a rotation moves the current key aside; otherwise a key once made is kept */
     out->signing_key = w->signing_key;
     out->prev_signing_key = w->prev_signing_key;
@@ -229,7 +231,8 @@ int hk_ingest_event(hk_conn *b, hk_req *req, int idx, hk_fanout_org *o, int *bud
     for (int i = 0; !rc && i < nt; i++) {
         const hk_webhook *wh = t[i].fw->wh;
         int active = wh->status == HK_WH_ACTIVE;
-        int lease = active && *budget > 0;
+        /* a FIFO webhook's deliveries wait for a claim, which takes only its oldest open one */
+        int lease = active && *budget > 0 && !wh->fifo;
         hk_new_delivery d;
         hk_id_new("whde", d.id);
         d.wh = wh;

@@ -76,6 +76,7 @@ typedef struct hk_wh_row {
     int timeout_ms;                             /* 0 = the global one */
     const char *signing_key, *prev_signing_key; /* Ed25519, as stored (encrypted with a key) */
     int64_t prev_signing_key_expires_at;
+    int fifo;       /* ordering: 1 = "fifo" */
     int recovering; /* 1: a patch sets a `failed` webhook active (opevents.h: the flag is set
                        until its next success); 0: the stored flag stays */
 } hk_wh_row;

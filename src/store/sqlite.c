@@ -42,7 +42,8 @@ static const hk_store_ops sq_ops; /* below: the operational events call back thr
     "max_retries, filtering_options, signature_schemes, last_triggered_at, success_count, "        \
     "failure_count, consecutive_failures, deleted_at, created_at, updated_at, retry_schedule, "    \
     "timeout_ms, signing_key, previous_signing_key, previous_signing_key_expires_at, "             \
-    "COALESCE((SELECT o.disabled FROM organization o WHERE o.id = webhook.organization_id), 0)"
+    "COALESCE((SELECT o.disabled FROM organization o WHERE o.id = webhook.organization_id), 0), "  \
+    "ordering"
 
 #define DL_COLS                                                                                    \
     "d.id, d.webhook_id, d.webhook_event_id, d.replay_of_delivery_id, d.event_type, "              \
@@ -59,6 +60,17 @@ static const hk_store_ops sq_ops; /* below: the operational events call back thr
 #define EV_COLS "id, event, payload, source, idempotency_key, organization_id, user_id, created_at"
 
 #define OPEN_STATUS "status IN ('pending','retrying')"
+
+/* FIFO ordering (docs/API.md "Ordering"): a delivery `d` (a table name or alias) is claimable
+ * only if its webhook is not "fifo" or no open delivery of that webhook was created before it
+ * (created_at, id): only the head of a FIFO webhook's line is ever leased, so one attempt at a
+ * time, in creation order, a retrying head holding the rest. The probe is a range of the index
+ * webhook_delivery_list_status (webhook_id, status, created_at, id). */
+#define FIFO_HEAD(d)                                                                               \
+    " AND NOT EXISTS (SELECT 1 FROM webhook fw WHERE fw.id = " d ".webhook_id AND fw.ordering = "  \
+    "'fifo' AND EXISTS (SELECT 1 FROM webhook_delivery fo WHERE fo.webhook_id = " d                \
+    ".webhook_id AND fo.status IN ('pending','retrying') AND (fo.created_at, fo.id) < (" d         \
+    ".created_at, " d ".id)))"
 /* as in the partial index webhook_delivery_finished (the text must match for SQLite to use it) */
 #define FINISHED_STATUS "status IN ('success','failed')"
 
@@ -243,11 +255,12 @@ static const char *const sql[S_MAX] = {
                      "(SELECT id FROM webhook WHERE organization_id = ?1 AND status = 'active' "
                      "AND deleted_at IS NULL) AND " OPEN_STATUS " AND next_retry_at IS NULL",
     [S_KEY_COUNT] = "SELECT COUNT(*) FROM api_key",
-    [S_WH_INSERT] = "INSERT INTO webhook (id, name, url, secret, organization_id, user_id, "
-                    "status, custom_headers, rate_limit_enabled, max_requests_per_minute, "
-                    "max_retries, filtering_options, signature_schemes, created_at, updated_at, "
-                    "retry_schedule, timeout_ms, signing_key) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, "
-                    "?8, ?9, ?10, ?11, ?12, ?13, ?14, ?14, ?15, ?16, ?17)",
+    [S_WH_INSERT] =
+        "INSERT INTO webhook (id, name, url, secret, organization_id, user_id, "
+        "status, custom_headers, rate_limit_enabled, max_requests_per_minute, "
+        "max_retries, filtering_options, signature_schemes, created_at, updated_at, "
+        "retry_schedule, timeout_ms, signing_key, ordering) VALUES (?1, ?2, ?3, ?4, ?5, "
+        "?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?14, ?15, ?16, ?17, ?18)",
     [S_WH_GET] = "SELECT " WH_COLS " FROM webhook WHERE id = ?1 AND organization_id = ?2 "
                  "AND deleted_at IS NULL",
     [S_WH_BY_ID] = "SELECT " WH_COLS " FROM webhook WHERE id = ?1",
@@ -272,7 +285,8 @@ static const char *const sql[S_MAX] = {
         "max_retries = ?9, filtering_options = ?10, signature_schemes = ?11, "
         "user_id = ?12, consecutive_failures = ?13, updated_at = ?14, retry_schedule = ?15, "
         "timeout_ms = ?16, signing_key = ?17, previous_signing_key = ?18, "
-        "previous_signing_key_expires_at = ?19, recovering = (recovering OR ?20) WHERE id = ?1",
+        "previous_signing_key_expires_at = ?19, recovering = (recovering OR ?20), "
+        "ordering = ?21 WHERE id = ?1",
     [S_WH_DELETE] = "UPDATE webhook SET deleted_at = ?3, updated_at = ?3 WHERE id = ?1 AND "
                     "organization_id = ?2 AND deleted_at IS NULL",
     [S_WH_ORG] = "SELECT " WH_COLS " FROM webhook WHERE organization_id = ?1 AND deleted_at "
@@ -337,7 +351,7 @@ static const char *const sql[S_MAX] = {
                 "d.max_attempts, d.next_retry_at, d.created_at, d.event_data, e.event, "
                 "e.payload, e.created_at" DL_FROM " WHERE d." OPEN_STATUS
                 " AND d.lease_owner IS NULL AND d.next_retry_at IS NOT NULL AND "
-                "d.next_retry_at <= ?1 ORDER BY d.next_retry_at LIMIT ?2",
+                "d.next_retry_at <= ?1" FIFO_HEAD("d") " ORDER BY d.next_retry_at LIMIT ?2",
     [S_DL_LEASE] = "UPDATE webhook_delivery SET lease_owner = ?2 WHERE id = ?1",
     [S_DL_PARK] = "UPDATE webhook_delivery SET next_retry_at = NULL WHERE id = ?1",
     /* a repeated result (its attempt id, or its delivery and attempt number, stored already)
@@ -384,14 +398,14 @@ static const char *const sql[S_MAX] = {
     [S_CLAIM_ONE] = "SELECT d.id, d.webhook_id, d.webhook_event_id, d.status, d.attempt_number, "
                     "d.max_attempts, d.next_retry_at, d.created_at, d.event_data, e.event, "
                     "e.payload, e.created_at" DL_FROM " WHERE d.id = ?1 AND d." OPEN_STATUS
-                    " AND d.lease_owner IS NULL AND d.next_retry_at IS NOT NULL",
+                    " AND d.lease_owner IS NULL AND d.next_retry_at IS NOT NULL" FIFO_HEAD("d"),
     /* operational events: what an event about a delivery names of it */
     [S_DL_BRIEF] = "SELECT webhook_event_id, event_type FROM webhook_delivery WHERE id = ?1",
     /* a page of the due index in (next_retry_at, rowid) order: the index's own order */
     [S_DUE_SCAN] = "SELECT rowid, id, next_retry_at FROM webhook_delivery WHERE " OPEN_STATUS
                    " AND lease_owner IS NULL AND next_retry_at IS NOT NULL AND "
-                   "(next_retry_at, rowid) > (?1, ?2) AND next_retry_at <= ?3 "
-                   "ORDER BY next_retry_at, rowid LIMIT ?4",
+                   "(next_retry_at, rowid) > (?1, ?2) AND next_retry_at <= ?3" FIFO_HEAD(
+                       "webhook_delivery") " ORDER BY next_retry_at, rowid LIMIT ?4",
     /* hookd_store_rows, in HK_TBL_* order (each count reads the table's smallest index) */
     [S_STATS_ROWS] = "SELECT (SELECT count(*) FROM webhook_event), (SELECT count(*) FROM "
                      "webhook_delivery), (SELECT count(*) FROM webhook_delivery_attempt), "
@@ -588,6 +602,8 @@ static hk_webhook *row_webhook(sqlite3_stmt *s)
     w->prev_signing_key = c_text(s, 25);
     w->prev_signing_key_expires_at = c_i64(s, 26);
     w->org_disabled = (int)c_i64(s, 27);
+    const char *ord = (const char *)sqlite3_column_text(s, 28);
+    w->fifo = ord && strcmp(ord, "fifo") == 0;
     return w;
 }
 
@@ -710,6 +726,7 @@ static int sq_webhook_insert(void *conn, hk_req *req, const char *id, const hk_w
     b_text(s, 15, w->retry_schedule);
     b_time(s, 16, w->timeout_ms);
     b_text(s, 17, w->signing_key);
+    b_text(s, 18, w->fifo ? "fifo" : "parallel");
     return run(c, s, "webhook insert");
 }
 
@@ -746,6 +763,7 @@ static int sq_webhook_update(void *conn, const char *id, const hk_wh_row *w)
     b_text(s, 18, w->prev_signing_key);
     b_time(s, 19, w->prev_signing_key_expires_at);
     b_i64(s, 20, w->recovering != 0);
+    b_text(s, 21, w->fifo ? "fifo" : "parallel");
     return run(c, s, "webhook update");
 }
 

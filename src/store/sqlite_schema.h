@@ -228,6 +228,12 @@ static const char *const hk_sqlite_migrations[] = {
     "  e2e_hist TEXT NOT NULL,"
     "  PRIMARY KEY (webhook_id, minute));"
     "CREATE INDEX webhook_stats_minute ON webhook_stats (minute);",
+
+    /* 10: FIFO ordering (docs/API.md "Ordering"): 'fifo' makes a claim take only the webhook's
+     * oldest open delivery (sqlite.c, FIFO_HEAD). A defaulted column: existing webhooks stay
+     * 'parallel', and the previous release keeps running beside it (it ignores the column). */
+    "ALTER TABLE webhook ADD COLUMN ordering TEXT NOT NULL DEFAULT 'parallel'"
+    "  CHECK (ordering IN ('parallel','fifo'));",
 };
 
 #endif

@@ -75,6 +75,7 @@ typedef struct hk_webhook {
     char *prev_signing_key; /* the key being rotated out, signing until the time below */
     int64_t prev_signing_key_expires_at;
     int org_disabled; /* its organization is disabled: deliveries are held (parked) */
+    int fifo;         /* ordering "fifo": one delivery at a time, in creation order (claims) */
 } hk_webhook;
 
 void hk_webhook_free(hk_webhook *w); /* frees the members and w; NULL ok */
@@ -273,6 +274,7 @@ enum {
     /* With HK_WF_SIGNING_KEY: a rotation. signing_key replaces the current key, which becomes
      * the previous one, still signing until prev_expires_at (0: it stops at once). */
     HK_WF_ROTATE_KEY = 1 << 16,
+    HK_WF_ORDERING = 1 << 17, /* ordering: fifo (1) or parallel (0) */
 };
 
 typedef struct hk_webhook_fields {
@@ -289,6 +291,7 @@ typedef struct hk_webhook_fields {
     const char *retry_schedule; /* "1s,5s" (validated) or NULL to clear */
     int timeout_ms;             /* or 0 to clear */
     const char *signing_key;    /* HK_WF_SIGNING_KEY: a private key text (crypto.h) */
+    int fifo;                   /* HK_WF_ORDERING: 1 = "fifo", 0 = "parallel" */
 } hk_webhook_fields;
 
 /* Organization fields given by a create or patch (u.org.has). */
