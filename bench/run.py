@@ -887,7 +887,7 @@ def fill_k_stats(env, wh, now_ms):
         servers.pg_query(env["PG_URL"], f"""INSERT INTO webhook_stats ({cols})
 SELECT '{wh}', {m0} + i * 60000, 100 + i % 7, i % 3, CASE WHEN i % 11 = 0 THEN 1 ELSE 0 END,
  {m0} + i * 60000 + 59000, '{hist}'::bigint[], '{hist}'::bigint[]
-FROM generate_series(0, {n - 1}) i; ANALYZE webhook_stats""")
+FROM generate_series(0::bigint, {n - 1}) i; ANALYZE webhook_stats""")
         return
     db = sqlite3.connect(env["HOOKD_DB"], isolation_level=None, timeout=60)
     try:
