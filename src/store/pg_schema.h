@@ -279,8 +279,9 @@ static const char *const hk_pg_migrations[] = {
 
     /* 12: statistics (src/store/rollup.h, docs/API.md "Statistics"): one row per webhook and
      * minute (wall ms), added to by every results batch of every node (the upsert adds counts,
-     * and histograms element-wise with hk_hist_add). An expand step: a new table and function. */
-    "CREATE TABLE webhook_stats ("
+     * and histograms element-wise with hk_hist_add). An expand step: a new table and function (IF
+     * NOT EXISTS: test_multinode re-runs it). */
+    "CREATE TABLE IF NOT EXISTS webhook_stats ("
     "  webhook_id text NOT NULL,"
     "  minute bigint NOT NULL,"
     "  delivered bigint NOT NULL DEFAULT 0,"
@@ -290,7 +291,7 @@ static const char *const hk_pg_migrations[] = {
     "  att_hist bigint[] NOT NULL,"
     "  e2e_hist bigint[] NOT NULL,"
     "  PRIMARY KEY (webhook_id, minute));"
-    "CREATE INDEX webhook_stats_minute ON webhook_stats (minute);"
+    "CREATE INDEX IF NOT EXISTS webhook_stats_minute ON webhook_stats (minute);"
     "CREATE OR REPLACE FUNCTION hk_hist_add(a bigint[], b bigint[]) RETURNS bigint[]"
     "  LANGUAGE sql IMMUTABLE AS $$ SELECT coalesce(array_agg(coalesce(x, 0) + coalesce(y, 0)"
     "  ORDER BY i), '{}') FROM unnest(a, b) WITH ORDINALITY AS u(x, y, i) $$;",
