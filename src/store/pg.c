@@ -648,7 +648,7 @@ static int map_err(pgc *c, PGresult *res, const char *what)
     return HK_EUNAVAIL;
 }
 
-#define PMAX 20
+#define PMAX 32 /* more than any statement binds (webhook update: 21) */
 
 typedef struct pp { /* the parameters of one statement, as text (NULL = SQL NULL) */
     int n;
@@ -656,13 +656,25 @@ typedef struct pp { /* the parameters of one statement, as text (NULL = SQL NULL
     char num[PMAX][24];
 } pp;
 
+/* A statement that binds more than PMAX parameters is a bug of this file: stop at once rather
+ * than write past the arrays (UBSan found the webhook update at 21 when PMAX was 20). */
+static void p_room(const pp *p)
+{
+    if (p->n >= PMAX) {
+        fprintf(stderr, "hookd: pg.c binds more than %d parameters (raise PMAX)\n", PMAX);
+        abort();
+    }
+}
+
 static void p_text(pp *p, const char *s)
 {
+    p_room(p);
     p->v[p->n++] = s;
 }
 
 static void p_i64(pp *p, int64_t x)
 {
+    p_room(p);
     snprintf(p->num[p->n], sizeof p->num[p->n], "%lld", (long long)x);
     p->v[p->n] = p->num[p->n];
     p->n++;
