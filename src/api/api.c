@@ -403,6 +403,20 @@ int hk_cursor_decode(const char *s, const char *prefix, hk_cursor *out)
     return 0;
 }
 
+int hk_call_scope_field(hk_call *c, int *scope)
+{
+    *scope = HK_SCOPE_FULL;
+    int t = hk_json_obj_get(&c->doc, 0, "scope");
+    if (t < 0) return 0;
+    for (int s = HK_SCOPE_FULL; s <= HK_SCOPE_READ; s++)
+        if (hk_json_str_eq(&c->doc, t, hk_scope_name(s))) {
+            *scope = s;
+            return 0;
+        }
+    hk_call_invalid(c, "scope must be full or read");
+    return -1;
+}
+
 int hk_call_paging(hk_call *c, const char *prefix, int *page, int *limit, hk_cursor *after)
 {
     char v[HK_CURSOR_MAX];

@@ -161,6 +161,9 @@ void hk_cursor_encode(int64_t at, const char *id, char out[HK_CURSOR_MAX]);
 /* Parses s into out; 0, or -1 if s is not a cursor of a list of `prefix` ids (prefix NULL:
  * organization ids, hk_org_id_valid). Any bytes. */
 int hk_cursor_decode(const char *s, const char *prefix, hk_cursor *out);
+/* The body's optional "scope" (a key's or a session's: hk_scope_name's names) into *scope,
+ * HK_SCOPE_FULL when absent. Returns 0, or -1 with a 422 sent. */
+int hk_call_scope_field(hk_call *c, int *scope);
 /* Query parameter value into out; 0 found, 1 absent, -1 invalid (422 sent). */
 int hk_call_query(hk_call *c, const char *key, char *out, size_t outlen);
 

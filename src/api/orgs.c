@@ -299,16 +299,8 @@ static void keys_create(hk_call *c, const char *org)
     if (hk_call_parse_body(c, 1)) return;
     org_input *in = input_of(c);
     if (parse_name(c, "name", KEY_NAME_MAX, &in->name) < 0) return;
-    int scope = HK_SCOPE_FULL;
-    int t = hk_json_obj_get(&c->doc, 0, "scope");
-    if (t >= 0) {
-        if (hk_json_str_eq(&c->doc, t, "read"))
-            scope = HK_SCOPE_READ;
-        else if (!hk_json_str_eq(&c->doc, t, "full")) {
-            hk_call_invalid(c, "scope must be full or read");
-            return;
-        }
-    }
+    int scope;
+    if (hk_call_scope_field(c, &scope)) return;
     hk_apikey_generate(in->key);
     hk_sha256_hex(in->key, strlen(in->key), in->hash);
     snprintf(in->prefix, sizeof in->prefix, "%.8s", in->key);

@@ -110,15 +110,8 @@ void hk_h_session_create(hk_call *c)
                       "Leave organizationId out, or use an admin key.");
         return;
     }
-    int scope = HK_SCOPE_FULL;
-    if ((t = hk_json_obj_get(&c->doc, 0, "scope")) >= 0) {
-        if (hk_json_str_eq(&c->doc, t, "read"))
-            scope = HK_SCOPE_READ;
-        else if (!hk_json_str_eq(&c->doc, t, "full")) {
-            hk_call_invalid(c, "scope must be full or read");
-            return;
-        }
-    }
+    int scope;
+    if (hk_call_scope_field(c, &scope)) return;
     if (c->scope == HK_SCOPE_READ) scope = HK_SCOPE_READ; /* never more than the minter */
     int64_t ttl = TTL_DEFAULT_S;
     if ((t = hk_json_obj_get(&c->doc, 0, "ttlSeconds")) >= 0 &&

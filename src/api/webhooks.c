@@ -728,6 +728,8 @@ void hk_h_webhook_delete(hk_call *c)
 
 #define GRACE_MAX_S (7LL * 24 * 3600)
 
+/* The answer of both rotations (the patch's HK_WF_ROTATE_KEY says which): the webhook, with
+ * its new secret shown once after rotate-secret; the new public key is always shown. */
 static void on_rotated(hk_req *req)
 {
     hk_call *c = hk_call_of(req);
@@ -735,30 +737,16 @@ static void on_rotated(hk_req *req)
         hk_call_store_error(c, "webhook");
         return;
     }
+    int key = (req->u.wh_patch.f->has & HK_WF_ROTATE_KEY) != 0;
     hk_webhook *wh = req->u.wh_patch.out;
     hk_dispatch_webhook_changed(c->api->dispatch, wh, 0);
-    HK_LOG(HK_LOG_INFO, "webhook.secret_rotated", HK_LS("webhook_id", wh->id),
-           HK_LI("previous_expires_at", wh->prev_secret_expires_at));
+    HK_LOG(HK_LOG_INFO, key ? "webhook.signing_key_rotated" : "webhook.secret_rotated",
+           HK_LS("webhook_id", wh->id),
+           HK_LI("previous_expires_at",
+                 key ? wh->prev_signing_key_expires_at : wh->prev_secret_expires_at));
     hk_jw w;
     hk_jw_init(&w, &c->out);
-    hk_render_webhook(&w, wh, 1);
-    hk_call_json(c, 200);
-}
-
-static void on_key_rotated(hk_req *req)
-{
-    hk_call *c = hk_call_of(req);
-    if (req->rc) {
-        hk_call_store_error(c, "webhook");
-        return;
-    }
-    hk_webhook *wh = req->u.wh_patch.out;
-    hk_dispatch_webhook_changed(c->api->dispatch, wh, 0);
-    HK_LOG(HK_LOG_INFO, "webhook.signing_key_rotated", HK_LS("webhook_id", wh->id),
-           HK_LI("previous_expires_at", wh->prev_signing_key_expires_at));
-    hk_jw w;
-    hk_jw_init(&w, &c->out);
-    hk_render_webhook(&w, wh, 0);
+    hk_render_webhook(&w, wh, !key);
     hk_call_json(c, 200);
 }
 
@@ -812,7 +800,7 @@ void hk_h_webhook_rotate_key(hk_call *c)
     c->req.kind = HK_REQ_WEBHOOK_PATCH;
     c->req.u.wh_patch.id = c->params[0];
     c->req.u.wh_patch.f = &in->f;
-    hk_call_submit(c, on_key_rotated);
+    hk_call_submit(c, on_rotated);
 }
 
 /* ---- sign-test-event --------------------------------------------------------------------------
