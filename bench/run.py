@@ -316,6 +316,120 @@ class Hookd:
         return self.proc.returncode
 
 
+class Reference:
+    """The reference stack (bench/reference/: the seed tutorial's Node + Express + Bull + Redis +
+    PostgreSQL design, tuned fairly) as a system under test: server.js (the API) and worker.js
+    (the Bull worker, concurrency 50, keep-alive), two node processes on pg_url and redis_url.
+    It has Hookd's interface (port, pid, env, api, wait_healthy, alive, cpu_s, thread_cpu_s,
+    rss_hwm_mb, stop, log_tail), so a scenario measures either the same way; CPU and peak RSS
+    add up both processes (Redis and PostgreSQL are reported apart, as for hookd)."""
+
+    DELIVERIES = "deliveries"  # its deliveries table (store_success)
+    DIR = os.path.join(ROOT, "bench", "reference")
+
+    def __init__(self, workdir, pg_url, redis_url, env=None):
+        os.makedirs(workdir, exist_ok=True)
+        node = shutil.which("node") or "/usr/bin/node"
+        if not os.path.isdir(os.path.join(ROOT, "node_modules", "bull")):
+            raise BenchError("the reference stack's npm packages are missing: npm ci at the "
+                             "repository root (scripts/setup.sh does it)")
+        self.workdir = workdir
+        self.port = free_port()
+        self.env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": workdir,
+                    "PORT": str(self.port), "PG_URL": pg_url, "REDIS_URL": redis_url,
+                    "REF_API_KEY": KEY, "NODE_ENV": "production"}
+        self.env.update(env or {})
+        self.log_path = os.path.join(workdir, "reference.log")
+        self.logf = open(self.log_path, "ab")
+        self.procs = []
+
+        def spawn(script, extra):
+            e = dict(self.env)
+            e.update(extra)
+            self.procs.append(subprocess.Popen([node, os.path.join(self.DIR, script)], env=e,
+                                               cwd=workdir, stdout=self.logf,
+                                               stderr=subprocess.STDOUT))
+        spawn("server.js", {"REF_PG_POOL": self.env.get("REF_SERVER_PG_POOL", "20")})
+        self.proc, self.pid = self.procs[0], self.procs[0].pid
+        try:
+            self.wait_healthy()  # the server creates the schema before it listens
+            spawn("worker.js", {"REF_PG_POOL": self.env.get("REF_WORKER_PG_POOL", "50")})
+        except BaseException:
+            self.stop()
+            raise
+
+    def pids(self):
+        return [p.pid for p in self.procs]
+
+    log_tail = Hookd.log_tail
+    api = Hookd.api
+
+    def wait_healthy(self, timeout=60):
+        """Waits for the server's health answer; a node process that exits fails it."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not self.alive():
+                raise BenchError(f"the reference stack exited at start-up: {self.log_tail()}")
+            try:
+                if request(self.port, "GET", "/api/webhook/health", timeout=2)[0] == 200:
+                    return {"backend": "reference"}
+            except OSError:
+                pass
+            time.sleep(0.05)
+        raise BenchError(f"the reference stack is not healthy after {timeout}s: "
+                         f"{self.log_tail()}")
+
+    def alive(self):
+        return all(p.poll() is None for p in self.procs)
+
+    def _stat(self, path):
+        with open(path) as f:
+            rest = f.read().rpartition(")")[2].split()
+        return (int(rest[11]) + int(rest[12])) / CLK_TCK
+
+    def cpu_s(self):
+        """utime + stime of both node processes so far, in seconds."""
+        return sum(self._stat(f"/proc/{pid}/stat") for pid in self.pids())
+
+    def thread_cpu_s(self):
+        """{tid: CPU seconds} of every thread of both processes (tids of the pid: their loops)."""
+        out = {}
+        for pid in self.pids():
+            for tid in os.listdir(f"/proc/{pid}/task"):
+                try:
+                    out[int(tid)] = self._stat(f"/proc/{pid}/task/{tid}/stat")
+                except OSError:
+                    pass
+        return out
+
+    def rss_hwm_mb(self):
+        """The sum of both processes' peak RSS (VmHWM), MB."""
+        total = 0
+        for pid in self.pids():
+            with open(f"/proc/{pid}/status") as f:
+                for line in f:
+                    if line.startswith("VmHWM:"):
+                        total += int(line.split()[1])
+        return total / 1024
+
+    def stop(self):
+        """SIGTERM to the worker then the server (SIGKILL after 30 s); returns the first
+        non-zero exit code, else 0. Safe to call twice."""
+        rc = 0
+        for p in reversed(self.procs):
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+                try:
+                    p.wait(30)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+                    p.wait()
+            rc = rc or p.returncode
+        if not self.logf.closed:
+            self.logf.close()
+        return rc
+
+
 # ---- backends ------------------------------------------------------------------------------
 
 def start_server(kind):
@@ -420,6 +534,28 @@ class Bench:
             raise
         return procs, servers
 
+    def start_system(self, work, store, nodes, redis, env):
+        """Starts the system under test of --system with its backends; returns (procs,
+        servers): procs have Hookd's interface (port, pid, api, cpu_s, rss_hwm_mb, stop...).
+        hookd: start_nodes. reference: a PostgreSQL and a Redis (the stack needs both, whatever
+        store and redis say; run() records them as pg + redis) and one Reference (its
+        server.js and worker.js); env holds REF_* settings (--hookd-env), others are ignored."""
+        if getattr(self.args, "system", "hookd") != "reference":
+            return self.start_nodes(work, store, nodes, redis, env)
+        srvs = []
+        try:
+            pg, pg_url = start_server("PgServer")
+            srvs.append(pg)
+            rs, redis_url = start_server("RedisServer")
+            srvs.append(rs)
+            ref = Reference(os.path.join(work, "reference"), pg_url, redis_url,
+                            {k: v for k, v in env.items() if k.startswith("REF_")})
+        except BaseException:
+            for s in srvs:
+                stop_server(s)
+            raise
+        return [ref], srvs
+
     def create_webhooks(self, node, receiver, n, status="active", max_retries=None):
         """n webhooks on /hook/<i> of the receiver, subscribed to bench.*; returns their ids."""
         ids = []
@@ -506,7 +642,8 @@ class Bench:
         deadline = time.monotonic() + timeout
         ids = ", ".join(f"'{w}'" for w in wh_ids)
         while True:
-            total = store_count(node, "SELECT count(*) FROM webhook_delivery WHERE status = "
+            table = getattr(node, "DELIVERIES", "webhook_delivery")
+            total = store_count(node, f"SELECT count(*) FROM {table} WHERE status = "
                                 f"'success' AND webhook_id IN ({ids})")
             if total >= expected or time.monotonic() > deadline:
                 return total
@@ -544,13 +681,17 @@ class Bench:
         if name == "k":
             return self.run_k(store)
         cfg = self.config(name, smoke)
-        res = {"scenario": name, "store": store, "redis": redis, "nodes": nodes}
+        system = getattr(self.args, "system", "hookd")
+        if system == "reference":  # Node + Bull on PostgreSQL and Redis, one stack
+            store, redis, nodes = "pg", True, 1
+        res = {"scenario": name, "system": system, "store": store, "redis": redis,
+               "nodes": nodes}
         work = tempfile.mkdtemp(prefix=f"hookd-bench-{name}-", dir=self.args.workdir)
         run = {"receiver": None, "procs": [], "servers": [], "perf": None}
         try:
             run["receiver"] = Receiver(self.receiver_bin, work)
-            run["procs"], run["servers"] = self.start_nodes(work, store, nodes, redis,
-                                                            cfg["env"])
+            run["procs"], run["servers"] = self.start_system(work, store, nodes, redis,
+                                                             cfg["env"])
             self.measure(name, cfg, run, work, smoke, res)
             return res
         finally:
@@ -1081,6 +1222,10 @@ def main():
     ap.add_argument("--ceiling-threads", type=int, default=1, help="wrk threads (1)")
     ap.add_argument("--hookd-env", action="append", metavar="NAME=VALUE",
                     help="extra hookd setting (repeatable), recorded in the line")
+    ap.add_argument("--system", choices=["hookd", "reference"], default="hookd",
+                    help="the system under test: hookd, or the seed tutorial's Node + Bull + "
+                    "Redis + PostgreSQL stack of bench/reference/ (scenario b; REF_* settings "
+                    "through --hookd-env)")
     ap.add_argument("--label", help="free text recorded in each line (e.g. what was changed)")
     ap.add_argument("--perf", metavar="FILE",
                     help="perf record hookd's measured phase (dwarf call graphs) into FILE")
