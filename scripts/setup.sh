@@ -33,11 +33,13 @@ fi
 
 # npm packages, at the versions of package-lock.json: swagger-ui-dist (served by hookd) and, for
 # tests, standardwebhooks, @redocly/cli (lints the OpenAPI document), openapi-typescript,
-# openapi-fetch and typescript (a client generated from it: tests/integration/test_openapi*.py).
+# openapi-fetch and typescript (a client generated from it: tests/integration/test_openapi*.py);
+# axios, bull, express and pg: the benchmark's reference stack (bench/reference/).
 npm_missing=0
 [ -d node_modules/swagger-ui-dist ] || npm_missing=1
 if [ "${1:-}" != "--runtime" ]; then
-    for p in standardwebhooks @redocly/cli openapi-typescript openapi-fetch typescript; do
+    for p in standardwebhooks @redocly/cli openapi-typescript openapi-fetch typescript \
+             axios bull express pg; do
         [ -d "node_modules/$p" ] || npm_missing=1
     done
 fi
