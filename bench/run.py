@@ -28,6 +28,12 @@ and the line reports hookd's deliveries/s as a ratio of that ceiling.
 
   bench/run.py b [--scale 0.1] [--store sqlite|pg] [--nodes 1|2] [--redis] [--build-dir DIR]
                  [--hookd-env NAME=VALUE ...] [--perf perf.data] [--keep]
+                 [--system hookd|reference]
+
+--system reference runs the scenario on the reference stack instead of hookd: the seed
+tutorial's design (bench/reference/: Express + Bull + Redis + PostgreSQL, worker concurrency 50,
+keep-alive), always on a private PostgreSQL and Redis; `table` then adds hookd's figures as
+multiples of the reference's (docs/BENCHMARKS.md, "The reference stack").
 
 Figures: deliveries (distinct X-Delivery-Id answered 200, counted by bench/receiver), duplicates,
 deliveries_per_s (deliveries / first event sent -> last delivery arrived; e: from activation;
@@ -1157,7 +1163,8 @@ def smoke_check(res):
     return errs
 
 
-TABLE = [("scenario", "scenario"), ("store", "store"), ("redis", "redis"), ("nodes", "nodes"),
+TABLE = [("scenario", "scenario"), ("system", "system"), ("store", "store"), ("redis", "redis"),
+         ("nodes", "nodes"),
          ("deliveries", "deliveries"), ("deliveries/s", "deliveries_per_s"),
          ("ceiling req/s", "ceiling_rps"), ("ratio", "ratio"),
          ("ingest events/s", "ingest_events_per_s"), ("p50 ms", "p50_ms"), ("p99 ms", "p99_ms"),
@@ -1176,6 +1183,7 @@ def table(lines):
         r = json.loads(line)
         if "scenario" not in r:
             continue
+        r.setdefault("system", "hookd")  # lines from before --system
         cells = []
         for _, k in TABLE:
             v = r.get(k)
@@ -1191,6 +1199,48 @@ def table(lines):
             else:
                 cells.append(str(v))
         out.append("| " + " | ".join(cells) + " |")
+    return "\n".join(out)
+
+
+def compare(lines):
+    """hookd's result lines against the reference stack's (--system reference) of the same
+    scenario, as a Markdown table: for each hookd line, its deliveries/s as a multiple of the
+    reference's (the median of its lines, when there are several), and the reference's CPU per
+    1,000 deliveries as a multiple of hookd's, counting only the system's own processes and
+    then with PostgreSQL's and Redis's. Empty when no line is the reference's."""
+    rows = [json.loads(x) for x in lines if x.strip().startswith("{")]
+    rows = [r for r in rows if r.get("scenario") and r.get("ok") and r.get("deliveries")]
+    refs = {}
+    for r in rows:
+        if r.get("system") == "reference":
+            refs.setdefault(r["scenario"], []).append(r)
+    if not refs:
+        return ""
+
+    def cpu_all(r):  # CPU seconds per 1,000 deliveries, the backends included
+        return (r["cpu_s"] + r.get("pg_cpu_s", 0) + r.get("redis_cpu_s", 0)) * 1000 / \
+            r["deliveries"]
+
+    def med(v):
+        v = sorted(v)
+        return v[len(v) // 2]
+
+    out = ["| scenario | hookd on | hookd deliveries/s | reference deliveries/s | hookd × |"
+           " CPU s / 1k hookd / reference | × | with PG + Redis: hookd / reference | × |"
+           " peak RSS MB hookd / reference |", "|" + "---|" * 10]
+    for r in rows:
+        if r.get("system", "hookd") != "hookd" or r["scenario"] not in refs:
+            continue
+        rs = refs[r["scenario"]]
+        dps = med([x["deliveries_per_s"] for x in rs])
+        c1, c2 = med([x["cpu_s_per_1k"] for x in rs]), med([cpu_all(x) for x in rs])
+        h2 = cpu_all(r)
+        on = r["store"] + (" + redis" if r.get("redis") else "") + \
+            (f", {r['nodes']} nodes" if r.get("nodes", 1) > 1 else "")
+        out.append(f"| {r['scenario']} | {on} | {r['deliveries_per_s']:,.0f} | {dps:,.0f} | "
+                   f"{r['deliveries_per_s'] / dps:.1f} | {r['cpu_s_per_1k']:.3f} / {c1:.3f} | "
+                   f"{c1 / r['cpu_s_per_1k']:.1f} | {h2:.3f} / {c2:.3f} | {c2 / h2:.1f} | "
+                   f"{r['peak_rss_mb']:.1f} / {med([x['peak_rss_mb'] for x in rs]):.1f} |")
     return "\n".join(out)
 
 
@@ -1239,7 +1289,11 @@ def main():
         print(json.dumps(machine_info()))
         return 0
     if args.scenario == "table":
-        print(table(sys.stdin))
+        lines = sys.stdin.readlines()
+        print(table(lines))
+        cmp = compare(lines)
+        if cmp:  # hookd against the reference stack (--system reference lines)
+            print("\n" + cmp)
         return 0
     if not args.build_dir:
         args.build_dir = os.path.join(ROOT, "build-bench")
