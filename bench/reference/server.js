@@ -32,6 +32,8 @@ CREATE TABLE IF NOT EXISTS webhooks (
     url TEXT NOT NULL,
     secret TEXT NOT NULL,
     event_types TEXT[] NOT NULL,
+    max_retries INTEGER NOT NULL DEFAULT 5,
+    timeout_ms INTEGER NOT NULL DEFAULT 10000,
     created_at TIMESTAMPTZ NOT NULL DEFAULT NOW()
 );
 CREATE TABLE IF NOT EXISTS events (
@@ -62,16 +64,24 @@ app.use('/api/webhook/v1', (req, res, next) => {
 
 app.get('/api/webhook/health', (req, res) => res.json({ status: 'ok', backend: 'reference' }));
 
-/* Creates a webhook; answers its id and secret. */
+/* Creates a webhook; answers its id and secret. maxRetries (5) and timeoutMs (10,000) are the
+ * tutorial's constants made per webhook (the Reloop schema has maxRetries), so that a scenario
+ * that sets them on hookd's webhooks sets them here too. */
 app.post('/api/webhook/v1', async (req, res) => {
     const { url, events } = req.body || {};
-    if (typeof url !== 'string' || !Array.isArray(events) || events.length === 0)
-        return res.status(422).json({ error: 'url and events are required' });
+    const maxRetries = req.body.maxRetries ?? 5;
+    const timeoutMs = req.body.timeoutMs ?? 10000;
+    if (typeof url !== 'string' || !Array.isArray(events) || events.length === 0 ||
+        !Number.isInteger(maxRetries) || maxRetries < 0 || maxRetries > 50 ||
+        !Number.isInteger(timeoutMs) || timeoutMs < 1)
+        return res.status(422).json({ error: 'url and events are required; maxRetries 0..50,' +
+                                             ' timeoutMs > 0' });
     const id = 'wh_' + crypto.randomUUID().replace(/-/g, '');
     const secret = req.body.secret || 'whsec_' + crypto.randomBytes(32).toString('base64');
-    await pool.query('INSERT INTO webhooks (id, url, secret, event_types) VALUES ($1, $2, $3, $4)',
-                     [id, url, secret, events]);
-    res.status(201).json({ id, url, events, secret });
+    await pool.query('INSERT INTO webhooks (id, url, secret, event_types, max_retries, ' +
+                         'timeout_ms) VALUES ($1, $2, $3, $4, $5, $6)',
+                     [id, url, secret, events, maxRetries, timeoutMs]);
+    res.status(201).json({ id, url, events, secret, maxRetries, timeoutMs });
 });
 
 /* The request a delivery of {event, payload} to webhookId would send (nothing stored). */
@@ -107,7 +117,8 @@ async function ingest(type, payload) {
             webhook_secret: webhook.secret,
             payload: payload,
             attempt: 0,
-        });
+            timeout_ms: webhook.timeout_ms,
+        }, { attempts: webhook.max_retries + 1 });
     }
     return eventRow;
 }

@@ -2,10 +2,12 @@
  * worker.js: the reference stack's delivery process (bench/reference/: the seed tutorial's
  * src/worker/deliveryWorker.ts; see queue.js). Takes jobs from the Bull queue `delivery`, 50 at
  * a time (REF_CONCURRENCY; the tutorial's process() has 1), and for each: marks the delivery
- * `processing`, POSTs the payload signed with HMAC-SHA256 through axios (10 s timeout, a
+ * `processing`, POSTs the payload signed with HMAC-SHA256 through axios (a
  * keep-alive agent of up to REF_CONCURRENCY sockets), and marks it `success`. A failure (an
  * error, a timeout, a non-2xx answer) records `pending` with the error and the next retry time
- * and throws, so Bull retries it after the tutorial's delay; the last one records `failed`.
+ * and throws, so Bull retries it after the tutorial's delay; the last one (the webhook's
+ * max_retries + 1 attempts, 6 by default) records `failed`. The timeout is the webhook's
+ * timeout_ms (the tutorial's 10 s by default).
  * SIGTERM closes the queue (letting jobs in flight finish) and the pool, and exits 0.
  *
  * Environment: PG_URL, REDIS_URL, REF_PG_POOL (queue.js), REF_CONCURRENCY (50).
@@ -14,7 +16,7 @@
 const http = require('http');
 const https = require('https');
 const axios = require('axios');
-const { deliveryQueue, pool, deliveryHeaders, BACKOFF_DELAYS, MAX_RETRIES } = require('./queue');
+const { deliveryQueue, pool, deliveryHeaders, BACKOFF_DELAYS } = require('./queue');
 
 const CONCURRENCY = parseInt(process.env.REF_CONCURRENCY || '50', 10);
 const agentOpts = { keepAlive: true, maxSockets: CONCURRENCY };
@@ -27,7 +29,7 @@ const client = axios.create({
 });
 
 deliveryQueue.process(CONCURRENCY, async (job) => {
-    const { delivery_id, webhook_url, webhook_secret, payload } = job.data;
+    const { delivery_id, webhook_url, webhook_secret, payload, timeout_ms } = job.data;
     const attempt = job.attemptsMade; // 0 on the first try
     try {
         // Update status to processing
@@ -37,6 +39,7 @@ deliveryQueue.process(CONCURRENCY, async (job) => {
         const body = JSON.stringify(payload);
         const response = await client.post(webhook_url, body, {
             headers: deliveryHeaders(body, webhook_secret, delivery_id),
+            timeout: timeout_ms || 10000,
         });
         if (response.status >= 200 && response.status < 300) {
             await pool.query(
@@ -47,7 +50,7 @@ deliveryQueue.process(CONCURRENCY, async (job) => {
         throw new Error(`HTTP ${response.status}`);
     } catch (error) {
         const errorMsg = error instanceof Error ? error.message : String(error);
-        if (attempt >= MAX_RETRIES) {
+        if (attempt + 1 >= job.opts.attempts) {
             // Permanent failure (the tutorial's module 04 moves it to a dead-letter queue)
             await pool.query(
                 'UPDATE deliveries SET status = $1, attempts = $2, last_error = $3, ' +
