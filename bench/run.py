@@ -54,6 +54,7 @@ import re
 import shutil
 import signal
 import sqlite3
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -1217,13 +1218,20 @@ def compare(lines):
     if not refs:
         return ""
 
-    def cpu_all(r):  # CPU seconds per 1,000 deliveries, the backends included
+    def cpu_all(r):  # CPU seconds per 1,000 deliveries, the backends included (None: unknown)
+        if r.get("cpu_s") is None:
+            return None
         return (r["cpu_s"] + r.get("pg_cpu_s", 0) + r.get("redis_cpu_s", 0)) * 1000 / \
             r["deliveries"]
 
     def med(v):
-        v = sorted(v)
-        return v[len(v) // 2]
+        v = [x for x in v if x is not None]
+        return statistics.median(v) if v else None
+
+    def pair(h, ref, fmt):  # "h / ref" and the multiple ref / h, or dashes
+        if h is None or ref is None or not h:
+            return "– | –"
+        return f"{h:{fmt}} / {ref:{fmt}} | {ref / h:.1f}"
 
     out = ["| scenario | hookd on | hookd deliveries/s | reference deliveries/s | hookd × |"
            " CPU s / 1k hookd / reference | × | with PG + Redis: hookd / reference | × |"
@@ -1233,13 +1241,13 @@ def compare(lines):
             continue
         rs = refs[r["scenario"]]
         dps = med([x["deliveries_per_s"] for x in rs])
-        c1, c2 = med([x["cpu_s_per_1k"] for x in rs]), med([cpu_all(x) for x in rs])
-        h2 = cpu_all(r)
+        c1 = med([x.get("cpu_s_per_1k") for x in rs])
         on = r["store"] + (" + redis" if r.get("redis") else "") + \
             (f", {r['nodes']} nodes" if r.get("nodes", 1) > 1 else "")
         out.append(f"| {r['scenario']} | {on} | {r['deliveries_per_s']:,.0f} | {dps:,.0f} | "
-                   f"{r['deliveries_per_s'] / dps:.1f} | {r['cpu_s_per_1k']:.3f} / {c1:.3f} | "
-                   f"{c1 / r['cpu_s_per_1k']:.1f} | {h2:.3f} / {c2:.3f} | {c2 / h2:.1f} | "
+                   f"{r['deliveries_per_s'] / dps:.1f} | "
+                   f"{pair(r.get('cpu_s_per_1k'), c1, '.3f')} | "
+                   f"{pair(cpu_all(r), med([cpu_all(x) for x in rs]), '.3f')} | "
                    f"{r['peak_rss_mb']:.1f} / {med([x['peak_rss_mb'] for x in rs]):.1f} |")
     return "\n".join(out)
 
