@@ -96,8 +96,8 @@ app.post('/api/webhook/v1/sign-test-event', async (req, res) => {
 
 /* The tutorial's POST /events handler for one event {type, data}; returns the event row. */
 async function ingest(type, payload) {
-    const result = await pool.query('INSERT INTO events (type, payload) VALUES ($1, $2) RETURNING *',
-                                    [type, payload]);
+    const result = await pool.query(
+        'INSERT INTO events (type, payload) VALUES ($1, $2) RETURNING *', [type, payload]);
     const eventRow = result.rows[0];
     // Find all matching webhooks
     const webhooksResult = await pool.query(
@@ -143,7 +143,8 @@ app.post('/api/webhook/v1/events/batch', async (req, res) => {
 
 app.use((err, req, res, next) => {
     console.error(err);
-    res.status(err.status && err.status < 500 ? err.status : 500).json({ error: String(err.message) });
+    const status = err.status && err.status < 500 ? err.status : 500;
+    res.status(status).json({ error: String(err.message) });
 });
 
 async function main() {

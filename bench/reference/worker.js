@@ -43,7 +43,8 @@ deliveryQueue.process(CONCURRENCY, async (job) => {
         });
         if (response.status >= 200 && response.status < 300) {
             await pool.query(
-                'UPDATE deliveries SET status = $1, attempts = $2, updated_at = NOW() WHERE id = $3',
+                'UPDATE deliveries SET status = $1, attempts = $2, updated_at = NOW() ' +
+                    'WHERE id = $3',
                 ['success', attempt + 1, delivery_id]);
             return { success: true };
         }
