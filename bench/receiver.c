@@ -18,9 +18,10 @@
  * delivery is counted when it is answered; /stats says how many are held now and at most.
  *
  * TLS (--tls-cert FILE --tls-key FILE, PEM; OpenSSL, non-blocking on the same loop): every
- * connection is https; /stats counts full and resumed handshakes (SSL_session_reused) and
- * failed ones. --any-loopback listens on 0.0.0.0 and closes at once every connection whose
- * local address is not in 127.0.0.0/8, so one receiver answers all 16 million loopback
+ * connection is https; /stats counts the connections that carried a delivery (conns_used: control
+ * requests are left out) and, of those, the full and the resumed handshakes (SSL_session_reused),
+ * and the failed handshakes. --any-loopback listens on 0.0.0.0 and closes at once every connection
+ * whose local address is not in 127.0.0.0/8, so one receiver answers all 16 million loopback
  * addresses (Linux routes 127/8 to lo) and nothing else.
  *
  * Control paths (any method, same port):
@@ -74,6 +75,7 @@ typedef struct conn {
     bool sent_continue;  /* 100 Continue already sent for the request being read */
     SSL *ssl;            /* NULL: plain TCP */
     bool hs_done;        /* TLS handshake finished */
+    bool used;           /* has carried a delivery (control requests do not count) */
     bool ssl_want_write; /* the last TLS call needs the socket writable */
     /* a delivery held for a delayed answer (or forever: hang) */
     bool held, held_hang, held_close, held_has_id;
@@ -98,7 +100,8 @@ typedef struct stats {
     uint64_t hung;        /* deliveries to /hang (never answered) */
     uint64_t closed;      /* deliveries answered with Connection: close by /close */
     uint64_t held_max;    /* most deliveries held (delayed or hung) at once */
-    uint64_t tls_full;    /* TLS handshakes done in full */
+    uint64_t conns_used;  /* connections that carried at least one delivery */
+    uint64_t tls_full;    /* ... of which TLS, with a full handshake */
     uint64_t tls_resumed; /* ... resuming a session */
     uint64_t tls_failed;  /* ... that failed */
     uint64_t rejected;    /* --any-loopback: connections to a non-loopback address closed */
@@ -243,9 +246,10 @@ static size_t stats_json(char *buf, size_t cap, bool with_lat)
     n = snprintf(buf + len, cap - len,
                  ",\"delayed\":%" PRIu64 ",\"hung\":%" PRIu64 ",\"closed\":%" PRIu64
                  ",\"held_now\":%" PRIu64 ",\"held_max\":%" PRIu64 ",\"tls_full\":%" PRIu64
-                 ",\"tls_resumed\":%" PRIu64 ",\"tls_failed\":%" PRIu64 ",\"rejected\":%" PRIu64,
+                 ",\"tls_resumed\":%" PRIu64 ",\"tls_failed\":%" PRIu64 ",\"rejected\":%" PRIu64
+                 ",\"conns_used\":%" PRIu64,
                  S.delayed, S.hung, S.closed, held_now, S.held_max, S.tls_full, S.tls_resumed,
-                 S.tls_failed, S.rejected);
+                 S.tls_failed, S.rejected, S.conns_used);
     if (n < 0 || (size_t)n >= cap - len) return 0;
     len += (size_t)n;
     if (with_lat) {
@@ -449,6 +453,14 @@ static void on_delivery(conn *c, const char *path, size_t plen, const char *id, 
 {
     int64_t t = now_us();
     S.requests++;
+    if (!c->used) { /* the connection's first delivery: count it and its handshake */
+        c->used = true;
+        S.conns_used++;
+        if (c->ssl && SSL_session_reused(c->ssl))
+            S.tls_resumed++;
+        else if (c->ssl)
+            S.tls_full++;
+    }
     if (fail_until_us && t < fail_until_us) {
         S.failed++;
         if (!S.first_fail_us) S.first_fail_us = t;
@@ -733,10 +745,6 @@ static void conn_io(int ep, conn *c, uint32_t events)
         int r = SSL_do_handshake(c->ssl);
         if (r == 1) {
             c->hs_done = true;
-            if (SSL_session_reused(c->ssl))
-                S.tls_resumed++;
-            else
-                S.tls_full++;
         } else {
             int e = SSL_get_error(c->ssl, r);
             if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) {

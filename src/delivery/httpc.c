@@ -4,11 +4,11 @@
  * libevent tells curl when a socket is ready; finished transfers are collected from
  * curl_multi_info_read and called back.
  *
- * TLS sessions are shared by every transfer through a curl share handle
- * (CURL_LOCK_DATA_SSL_SESSION, no lock: one thread): a pooled easy handle keeps only the sessions
- * of its own transfers, so without the share a new connection resumes only when it happens to get
- * the easy handle that made the last one (HOOKD_TLS_SESSION_CACHE=0 turns the share off: the
- * benchmark's baseline).
+ * TLS sessions are resumed by libcurl's session cache, which belongs to each easy handle: the
+ * handles are pooled, so a new connection to an endpoint resumes the session of the last one its
+ * handle made there (a handle's first connection does a full handshake). A curl share handle
+ * (CURL_LOCK_DATA_SSL_SESSION) was measured and resumed fewer (docs/BENCHMARKS.md, scenario h).
+ * HOOKD_TLS_SESSION_CACHE=0 turns resumption off (every handshake full).
  *
  * Callbacks to the user are never made from inside curl: completions are gathered first and
  * called after curl returns, so a callback may start or cancel transfers freely.
@@ -31,7 +31,6 @@ struct hk_httpc {
     struct event_base *base;
     const hk_config *cfg;
     CURLM *multi;
-    CURLSH *share; /* the TLS session cache of every transfer; NULL = none shared */
     struct event *timer;
     int inflight;
     int in_curl;        /* inside curl_multi_socket_action */
@@ -268,10 +267,6 @@ hk_httpc *hk_httpc_new(struct event_base *base, const hk_config *cfg, char *err,
     curl_multi_setopt(c->multi, CURLMOPT_TIMERFUNCTION, timer_cb);
     curl_multi_setopt(c->multi, CURLMOPT_TIMERDATA, c);
     curl_multi_setopt(c->multi, CURLMOPT_MAXCONNECTS, (long)cfg->max_inflight * 2);
-    if (cfg->tls_session_cache) {
-        c->share = curl_share_init();
-        if (c->share) curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
-    }
     return c;
 }
 
@@ -336,7 +331,7 @@ hk_httpc_xfer *hk_httpc_post(hk_httpc *c, const char *url, const char *body, siz
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, c->cfg->tls_insecure ? 0L : 1L);
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, c->cfg->tls_insecure ? 0L : 2L);
     if (c->cfg->ca_file && c->cfg->ca_file[0]) curl_easy_setopt(e, CURLOPT_CAINFO, c->cfg->ca_file);
-    if (c->share) curl_easy_setopt(e, CURLOPT_SHARE, c->share);
+    if (!c->cfg->tls_session_cache) curl_easy_setopt(e, CURLOPT_SSL_SESSIONID_CACHE, 0L);
     x->start_us = hk_mono_us();
     if (curl_multi_add_handle(c->multi, e) != CURLM_OK) {
         curl_slist_free_all(x->hdrs);
@@ -371,7 +366,6 @@ void hk_httpc_free(hk_httpc *c)
     for (int i = 0; i < c->npool; i++) curl_easy_cleanup(c->pool[i]);
     free(c->pool);
     curl_multi_cleanup(c->multi);
-    curl_share_cleanup(c->share); /* after every easy handle that used it */
     event_free(c->timer);
     hk_ssrf_guard_free(c->guard);
     free(c);
