@@ -1164,6 +1164,13 @@ class XBench(Bench):
                f"127.0.0.1:{node.port}"]
         if cfg.get("batch") and cfg["batch"] > 1:
             cmd += ["--batch", str(min(cfg["batch"], events))]
+        perf = None
+        if self.args.perf:  # flat profile of hookd over the phase (one file a phase: FILE.N)
+            self.perf_n = getattr(self, "perf_n", 0) + 1
+            perf = subprocess.Popen(["perf", "record", "-F", "499", "--call-graph", "dwarf,16384", "-o",
+                                     f"{self.args.perf}.{self.perf_n}", "-p", str(node.pid)],
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            time.sleep(0.5)
         lg = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
         samples, last_n, last_change = [], -1, time.monotonic()
         while True:
@@ -1180,6 +1187,9 @@ class XBench(Bench):
             time.sleep(0.1)
         ing = self.loadgen_result(lg)
         cpu = node.cpu_s() - cpu0
+        if perf:
+            perf.send_signal(signal.SIGINT)
+            perf.wait(60)
         st = receiver.stats()
         n = st["distinct"]
         span = (st["last_us"] - ing["first_send_us"]) / 1e6 if st["last_us"] else 0
@@ -1254,19 +1264,21 @@ class XBench(Bench):
                "HOOKD_DISABLE_AFTER": "0", "HOOKD_MAX_DELIVERIES_PER_BATCH": "0",
                "HOOKD_MAX_WEBHOOKS_PER_ORG": "0", "HOOKD_MAX_DELIVERIES_PER_EVENT": "0"}
         env.update(cfg["env"])
-        rec = run["receiver"] = XReceiver(self.receiver_bin, work)
+        # every webhook its own receiver address, as 1,000 endpoints would be
+        rec = run["receiver"] = XReceiver(self.receiver_bin, work, ["--any-loopback", "1"])
         node = self.xnode(work, "g", env)
         run["nodes"].append(node)
         bodies = []
         for i in range(n):
+            host = f"127.2.{i // 250}.{i % 250 + 1}"
             body = {"name": f"g {i}", "events": ["bench.*"], "rateLimitEnabled": False}
             if i < n_hang:
-                body.update(url=rec.url(f"/hook/{i}/hang"), timeoutMs=cfg["hang_ms"],
+                body.update(url=rec.url(f"/hook/{i}/hang", host), timeoutMs=cfg["hang_ms"],
                             maxRetries=0)
             elif i < n_hang + n_slow2:
-                body["url"] = rec.url(f"/hook/{i}/slow/{cfg['slow2_ms']}")
+                body["url"] = rec.url(f"/hook/{i}/slow/{cfg['slow2_ms']}", host)
             else:
-                body["url"] = rec.url(f"/hook/{i}/slow/{cfg['slow_ms']}")
+                body["url"] = rec.url(f"/hook/{i}/slow/{cfg['slow_ms']}", host)
             bodies.append(body)
         create_many(node, bodies)
         rss0 = rss_mb(node.pid)
@@ -1302,11 +1314,50 @@ class XBench(Bench):
                     "ratio_concurrency": round(rate / conc, 3),
                     "ratio_fast": round(rate / fast, 3) if fast else None,
                     "timed_out": timed_out, "inflight_max": st["held_max"],
+                    "conns_per_delivery": round(st["conns_used"] / ph["deliveries"], 4)
+                    if ph["deliveries"] else None,
                     "rss_before_mb": round(rss0, 1), "peak_rss_mb": round(hwm, 1),
-                    "rss_per_inflight_kb": round((hwm - rss0) * 1024 / st["held_max"], 1)
+                    "rss_per_inflight_kb_run": round((hwm - rss0) * 1024 / st["held_max"], 1)
                     if st["held_max"] else None, "cpu_s_per_1k": ph["cpu_s_per_1k"],
                     "b": {k: b.get(k) for k in ("deliveries_per_s", "ceiling_rps", "ratio",
                                                  "cpu_s_per_1k", "ok")}})
+        self.xstop(node, errors)
+        self.x_g_hold(cfg, work, run, env, res, errors)
+
+    def x_g_hold(self, cfg, work, run, env, res, errors):
+        """RSS per attempt in flight, at the in-flight limit: a fresh hookd, `webhooks` hanging
+        endpoints (each its own address) and enough events for inflight attempts; once the
+        receiver holds them all, (RSS - RSS before the events) / attempts held."""
+        rec, n = run["receiver"], cfg["webhooks"]
+        # hanging attempts hold the shutdown up to its timeout: 1 s is plenty to measure
+        node = self.xnode(work, "g-hold", dict(env, HOOKD_SHUTDOWN_TIMEOUT_MS="1000"))
+        run["nodes"].append(node)
+        create_many(node, [{"name": f"hold {i}", "events": ["bench.*"], "rateLimitEnabled":
+                            False, "maxRetries": 0, "url": rec.url(
+                                f"/hook/{i}/hang", f"127.3.{i // 250}.{i % 250 + 1}")}
+                           for i in range(n)])
+        node.api("POST", "/v1/events", {"type": "other.warm", "data": {}})
+        time.sleep(0.5)
+        rec.reset()
+        rss0 = rss_mb(node.pid)
+        ev = max(1, cfg["inflight"] // n)
+        want = min(cfg["inflight"], ev * n, n * 16)  # 16: HOOKD_ENDPOINT_CONCURRENCY
+        for _ in range(ev):
+            node.api("POST", "/v1/events", {"type": "bench.hold", "data": {"pad": "x" * PAD}})
+        deadline, held = time.monotonic() + 60, 0
+        while time.monotonic() < deadline:
+            held = rec.count()["held_now"]
+            if held >= want:
+                break
+            time.sleep(0.2)
+        time.sleep(1)
+        held = rec.count()["held_now"]
+        rss1 = rss_mb(node.pid)
+        if held < want:
+            errors.append(f"g hold: {held} attempts held, not {want}")
+        res.update({"hold_attempts": held, "hold_rss_before_mb": round(rss0, 1),
+                    "hold_rss_mb": round(rss1, 1),
+                    "rss_per_inflight_kb": round((rss1 - rss0) * 1024 / held, 1) if held else None})
         self.xstop(node, errors)
 
     # -- h: HTTPS endpoints
