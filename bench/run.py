@@ -21,7 +21,18 @@ and the line reports hookd's deliveries/s as a ratio of that ceiling.
      pages (cursors at random depths, and a walk following `next`) of the deliveries and the
      events lists, with and without their filters (--requests per kind, --limit rows a page);
      not part of `all`
-  smoke   tiny a, b and d: checks the counts (the ctest test bench.smoke), asserts no timing
+  g  slow endpoints (issue 21): 1,000 webhooks on their own loopback addresses answering after
+     200 ms (1% after 2 s, 0.2% never: timeoutMs 3 s), HOOKD_MAX_INFLIGHT=10000: steady
+     deliveries/s against min(in-flight limit / mean latency, scenario b of the same run); then
+     RSS per attempt in flight with 10,000 hanging attempts held
+  h  HTTPS (issue 21): keep-alive deliveries/s against wrk over TLS to the same receiver (a CA
+     made with openssl, HOOKD_CA_FILE); a closing endpoint with session resumption against
+     HOOKD_TLS_SESSION_CACHE=0
+  i  10 matching webhooks among 9,990 that do not match (exact and wildcard patterns) against
+     the same 10 alone: ingest events/s, deliveries/s, RSS per webhook (issue 21)
+  j  the same deliveries to 10,000 endpoints on distinct loopback addresses against 10:
+     deliveries/s and connections opened per delivery (issue 21)
+  smoke   tiny a, b, d, g, h, i, j: checks the counts (the ctest test bench.smoke), no timing
   machine the machine's figures (CPUs, model, RAM, kernel, fdatasync latency) as one line
   table   reads result lines on stdin, prints them as the Markdown table of BENCHMARKS.md
   all     every scenario on every store/queue/node combination (or those chosen by options)

@@ -330,7 +330,12 @@ hk_httpc_xfer *hk_httpc_post(hk_httpc *c, const char *url, const char *body, siz
     curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, c->cfg->tls_insecure ? 0L : 1L);
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, c->cfg->tls_insecure ? 0L : 2L);
-    if (c->cfg->ca_file && c->cfg->ca_file[0]) curl_easy_setopt(e, CURLOPT_CAINFO, c->cfg->ca_file);
+    if (c->cfg->ca_file && c->cfg->ca_file[0]) {
+        /* instead of the system's: no CA directory either, which also lets libcurl keep the
+         * parsed file for later connections (it reloads it for each one when a CA path is set) */
+        curl_easy_setopt(e, CURLOPT_CAINFO, c->cfg->ca_file);
+        curl_easy_setopt(e, CURLOPT_CAPATH, NULL);
+    }
     if (!c->cfg->tls_session_cache) curl_easy_setopt(e, CURLOPT_SSL_SESSIONID_CACHE, 0L);
     x->start_us = hk_mono_us();
     if (curl_multi_add_handle(c->multi, e) != CURLM_OK) {
