@@ -1296,8 +1296,9 @@ class XBench(Bench):
         ev = cfg["events"]
         ph = self.xload(node, rec, ev, cfg, ev * (n - n_hang), stall=30)
         self.xcheck(ph, "g", errors)
-        # the hanging attempts time out hang_ms after they were sent
-        deadline = time.monotonic() + cfg["hang_ms"] / 1000 * 3 + 10
+        # the hanging attempts time out hang_ms after they were sent, 16 at a time per webhook
+        # (HOOKD_ENDPOINT_CONCURRENCY)
+        deadline = time.monotonic() + -(-ev // 16) * cfg["hang_ms"] / 1000 + 10
         want = ev * n_hang
         while store_count(node, "SELECT count(*) FROM webhook_delivery WHERE status = "
                           "'failed'") < want and time.monotonic() < deadline:
