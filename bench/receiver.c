@@ -10,6 +10,20 @@
  * `"t_us":` in the body: the CLOCK_MONOTONIC microseconds at which the load generator meant to
  * send the event (CLOCK_MONOTONIC is one clock for every process of the machine).
  *
+ * Slow, hanging and closing endpoints (issue 21), chosen by the delivery's path: a path holding
+ * "/slow/N" is answered N ms after it arrived (a timer of the event loop: no thread, the
+ * connection reads nothing more until then), one holding "/hang" is never answered (the
+ * connection stays open until the client gives up), one holding "/close" is answered with
+ * "Connection: close" and the connection closed (every delivery a new connection). A delayed
+ * delivery is counted when it is answered; /stats says how many are held now and at most.
+ *
+ * TLS (--tls-cert FILE --tls-key FILE, PEM; OpenSSL, non-blocking on the same loop): every
+ * connection is https; /stats counts the connections that carried a delivery (conns_used: control
+ * requests are left out) and, of those, the full and the resumed handshakes (SSL_session_reused),
+ * and the failed handshakes. --any-loopback listens on 0.0.0.0 and closes at once every connection
+ * whose local address is not in 127.0.0.0/8, so one receiver answers all 16 million loopback
+ * addresses (Linux routes 127/8 to lo) and nothing else.
+ *
  * Control paths (any method, same port):
  *   GET /stats            every figure as one JSON object, with latency percentiles
  *   GET /count            the same without the percentiles (cheap: for polling)
@@ -17,7 +31,7 @@
  *   GET /fail?ms=N&status=S   answer S (default 500) to deliveries for the next N ms
  *
  *   receiver [--host 127.0.0.1] [--port 0] [--fail-ms N] [--fail-status 500]
- *            [--start-after-ms N]
+ *            [--start-after-ms N] [--tls-cert PEM --tls-key PEM] [--any-loopback 1]
  * Prints {"port":P} on stdout once listening, and the final /stats object on SIGTERM/SIGINT.
  * Caps: request head 64 KiB (431), body 16 MiB (413), pending output 4 MiB per connection
  * (input is not read while it is over 256 KiB), 16M latency samples (then only counted).
@@ -28,6 +42,8 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <arpa/inet.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -54,24 +70,43 @@ typedef struct conn {
     size_t in_len, in_cap;
     char *out; /* response bytes not yet written */
     size_t out_off, out_len, out_cap;
-    uint32_t mask;      /* epoll events registered */
-    bool closing;       /* close once out is drained */
-    bool sent_continue; /* 100 Continue already sent for the request being read */
+    uint32_t mask;       /* epoll events registered */
+    bool closing;        /* close once out is drained */
+    bool sent_continue;  /* 100 Continue already sent for the request being read */
+    SSL *ssl;            /* NULL: plain TCP */
+    bool hs_done;        /* TLS handshake finished */
+    bool used;           /* has carried a delivery (control requests do not count) */
+    bool ssl_want_write; /* the last TLS call needs the socket writable */
+    /* a delivery held for a delayed answer (or forever: hang) */
+    bool held, held_hang, held_close, held_has_id;
+    uint64_t held_id;
+    int64_t held_t0;
+    int64_t due_us; /* when the held answer is due (in the timer heap) */
+    long heap_i;    /* index in the timer heap, -1 = not there */
 } conn;
 
 /* Everything counted since start or the last /reset. */
 typedef struct stats {
-    uint64_t requests;   /* delivery requests (not control requests) */
-    uint64_t ok;         /* answered 2xx */
-    uint64_t failed;     /* answered the failure status */
-    uint64_t distinct;   /* 2xx with an X-Delivery-Id not seen before */
-    uint64_t duplicates; /* 2xx with an X-Delivery-Id already seen */
-    uint64_t no_id;      /* 2xx without X-Delivery-Id (e.g. wrk) */
-    uint64_t no_t_us;    /* distinct deliveries without a usable t_us */
-    uint64_t bad;        /* malformed requests (answered 4xx/5xx and closed) */
-    uint64_t accepted;   /* connections accepted */
-    int64_t first_us;    /* monotonic µs of the first distinct delivery, 0 = none */
-    int64_t last_us;     /* ... and of the last */
+    uint64_t requests;    /* delivery requests (not control requests) */
+    uint64_t ok;          /* answered 2xx */
+    uint64_t failed;      /* answered the failure status */
+    uint64_t distinct;    /* 2xx with an X-Delivery-Id not seen before */
+    uint64_t duplicates;  /* 2xx with an X-Delivery-Id already seen */
+    uint64_t no_id;       /* 2xx without X-Delivery-Id (e.g. wrk) */
+    uint64_t no_t_us;     /* distinct deliveries without a usable t_us */
+    uint64_t bad;         /* malformed requests (answered 4xx/5xx and closed) */
+    uint64_t accepted;    /* connections accepted */
+    uint64_t delayed;     /* deliveries answered after a /slow/N delay */
+    uint64_t hung;        /* deliveries to /hang (never answered) */
+    uint64_t closed;      /* deliveries answered with Connection: close by /close */
+    uint64_t held_max;    /* most deliveries held (delayed or hung) at once */
+    uint64_t conns_used;  /* connections that carried at least one delivery */
+    uint64_t tls_full;    /* ... of which TLS, with a full handshake */
+    uint64_t tls_resumed; /* ... resuming a session */
+    uint64_t tls_failed;  /* ... that failed */
+    uint64_t rejected;    /* --any-loopback: connections to a non-loopback address closed */
+    int64_t first_us;     /* monotonic µs of the first distinct delivery, 0 = none */
+    int64_t last_us;      /* ... and of the last */
     int64_t first_fail_us, last_fail_us; /* same for requests answered the failure status */
     uint32_t *lat;                       /* latency samples (µs) of distinct deliveries */
     size_t nlat, lat_cap;
@@ -83,6 +118,10 @@ static stats S;
 static int64_t fail_until_us; /* deliveries get fail_status until then */
 static int fail_status = 500;
 static int open_conns;
+static uint64_t held_now; /* deliveries held for a delayed answer or hanging now */
+static SSL_CTX *tls_ctx;  /* --tls-cert: every connection is TLS */
+static conn **heap;       /* min-heap of held connections by due_us */
+static size_t heap_len, heap_cap;
 static volatile sig_atomic_t stop_flag;
 
 static int64_t now_us(void)
@@ -204,6 +243,15 @@ static size_t stats_json(char *buf, size_t cap, bool with_lat)
                      S.last_fail_us, now_us(), fail_until_us, S.nlat);
     if (n < 0 || (size_t)n >= cap) return 0;
     size_t len = (size_t)n;
+    n = snprintf(buf + len, cap - len,
+                 ",\"delayed\":%" PRIu64 ",\"hung\":%" PRIu64 ",\"closed\":%" PRIu64
+                 ",\"held_now\":%" PRIu64 ",\"held_max\":%" PRIu64 ",\"tls_full\":%" PRIu64
+                 ",\"tls_resumed\":%" PRIu64 ",\"tls_failed\":%" PRIu64 ",\"rejected\":%" PRIu64
+                 ",\"conns_used\":%" PRIu64,
+                 S.delayed, S.hung, S.closed, held_now, S.held_max, S.tls_full, S.tls_resumed,
+                 S.tls_failed, S.rejected, S.conns_used);
+    if (n < 0 || (size_t)n >= cap - len) return 0;
+    len += (size_t)n;
     if (with_lat) {
         n = snprintf(buf + len, cap - len,
                      ",\"lat_p50_us\":%u,\"lat_p90_us\":%u,\"lat_p99_us\":%u,"
@@ -313,27 +361,18 @@ static int64_t find_t_us(const char *body, size_t n)
     return v;
 }
 
-/* Handles one delivery: counts it and queues its answer. */
-static void on_delivery(conn *c, const char *id, size_t idlen, const char *body, size_t blen,
-                        bool close_after)
+/* Counts one delivery answered 2xx, now: distinct or duplicate by its id hash h (has_id false:
+ * it had none), and its end-to-end latency from t0 (the body's t_us, -1 = none). */
+static void count_ok(bool has_id, uint64_t h, int64_t t0)
 {
     int64_t t = now_us();
-    S.requests++;
-    if (fail_until_us && t < fail_until_us) {
-        S.failed++;
-        if (!S.first_fail_us) S.first_fail_us = t;
-        S.last_fail_us = t;
-        respond(c, fail_status, "text/plain", "fail", 4, close_after);
-        return;
-    }
     S.ok++;
-    if (!id) {
+    if (!has_id) {
         S.no_id++;
-    } else if (set_insert(hash_id(id, idlen))) {
+    } else if (set_insert(h)) {
         S.distinct++;
         if (!S.first_us) S.first_us = t;
         S.last_us = t;
-        int64_t t0 = find_t_us(body, blen);
         if (t0 < 0 || t0 > t) {
             S.no_t_us++;
         } else if (S.nlat < SAMPLES_MAX) {
@@ -347,6 +386,111 @@ static void on_delivery(conn *c, const char *id, size_t idlen, const char *body,
     } else {
         S.duplicates++;
     }
+}
+
+/* ---- the timer heap of held deliveries (min-heap on due_us; conn.heap_i is the index) ---- */
+
+static void heap_set(size_t i, conn *c)
+{
+    heap[i] = c;
+    c->heap_i = (long)i;
+}
+
+static void heap_sift(size_t i)
+{
+    while (i > 0 && heap[(i - 1) / 2]->due_us > heap[i]->due_us) {
+        conn *p = heap[(i - 1) / 2];
+        heap_set((i - 1) / 2, heap[i]);
+        heap_set(i, p);
+        i = (i - 1) / 2;
+    }
+    for (;;) {
+        size_t l = 2 * i + 1, r = l + 1, m = i;
+        if (l < heap_len && heap[l]->due_us < heap[m]->due_us) m = l;
+        if (r < heap_len && heap[r]->due_us < heap[m]->due_us) m = r;
+        if (m == i) return;
+        conn *x = heap[m];
+        heap_set(m, heap[i]);
+        heap_set(i, x);
+        i = m;
+    }
+}
+
+static void heap_push(conn *c)
+{
+    if (heap_len == heap_cap) {
+        heap_cap = heap_cap ? heap_cap * 2 : 1024;
+        heap = xrealloc(heap, heap_cap * sizeof *heap);
+    }
+    heap_set(heap_len++, c);
+    heap_sift(heap_len - 1);
+}
+
+static void heap_remove(conn *c)
+{
+    size_t i = (size_t)c->heap_i;
+    c->heap_i = -1;
+    if (i != --heap_len) {
+        heap_set(i, heap[heap_len]);
+        heap_sift(i);
+    }
+}
+
+/* The number after "/slow/" in the path, or -1. */
+static long long slow_ms(const char *path, size_t plen)
+{
+    const char *p = memmem(path, plen, "/slow/", 6);
+    if (!p) return -1;
+    long long v = 0;
+    for (p += 6; p < path + plen && *p >= '0' && *p <= '9' && v < 100000000; p++)
+        v = v * 10 + (*p - '0');
+    return v;
+}
+
+/* Handles one delivery: counts it and queues its answer, or holds it (/slow/N, /hang). */
+static void on_delivery(conn *c, const char *path, size_t plen, const char *id, size_t idlen,
+                        const char *body, size_t blen, bool close_after)
+{
+    int64_t t = now_us();
+    S.requests++;
+    if (!c->used) { /* the connection's first delivery: count it and its handshake */
+        c->used = true;
+        S.conns_used++;
+        if (c->ssl && SSL_session_reused(c->ssl))
+            S.tls_resumed++;
+        else if (c->ssl)
+            S.tls_full++;
+    }
+    if (fail_until_us && t < fail_until_us) {
+        S.failed++;
+        if (!S.first_fail_us) S.first_fail_us = t;
+        S.last_fail_us = t;
+        respond(c, fail_status, "text/plain", "fail", 4, close_after);
+        return;
+    }
+    if (memmem(path, plen, "/close", 6)) {
+        close_after = true;
+        S.closed++;
+    }
+    bool hang = memmem(path, plen, "/hang", 5) != NULL;
+    long long delay = slow_ms(path, plen);
+    if (hang || delay > 0) {
+        c->held = true;
+        c->held_hang = hang;
+        c->held_close = close_after;
+        c->held_has_id = id != NULL;
+        c->held_id = id ? hash_id(id, idlen) : 0;
+        c->held_t0 = find_t_us(body, blen);
+        if (++held_now > S.held_max) S.held_max = held_now;
+        if (hang) {
+            S.hung++;
+        } else {
+            c->due_us = t + delay * 1000;
+            heap_push(c);
+        }
+        return;
+    }
+    count_ok(id != NULL, id ? hash_id(id, idlen) : 0, find_t_us(body, blen));
     respond(c, 200, "text/plain", "ok", 2, close_after);
 }
 
@@ -427,7 +571,7 @@ static void process(conn *c)
     size_t pos = 0;
     const char *in = c->in;
     if (!in) return; /* nothing read yet */
-    while (!c->closing && c->out_len - c->out_off < OUT_HIGH) {
+    while (!c->closing && !c->held && c->out_len - c->out_off < OUT_HIGH) {
         const char *b = in + pos;
         size_t avail = c->in_len - pos;
         if (!avail) break;
@@ -500,7 +644,7 @@ static void process(conn *c)
         if (is_control(path, plen))
             on_control(c, path, plen, close_after);
         else
-            on_delivery(c, id, idlen, body, (size_t)clen, close_after);
+            on_delivery(c, path, plen, id, idlen, body, (size_t)clen, close_after);
         pos += hlen + (size_t)clen;
     }
     if (pos) {
@@ -511,6 +655,12 @@ static void process(conn *c)
 
 static void conn_close(int ep, conn *c)
 {
+    if (c->heap_i >= 0) heap_remove(c);
+    if (c->held) held_now--;
+    if (c->ssl) {
+        SSL_shutdown(c->ssl); /* close_notify, best effort (non-blocking) */
+        SSL_free(c->ssl);
+    }
     epoll_ctl(ep, EPOLL_CTL_DEL, c->fd, NULL);
     close(c->fd);
     free(c->in);
@@ -519,17 +669,51 @@ static void conn_close(int ep, conn *c)
     open_conns--;
 }
 
+/* One read into buf: returns the bytes read (> 0), -1 when it would block, 0 at the end or on
+ * an error. TLS: SSL_read (which may need the socket writable: ssl_want_write). */
+static ssize_t io_read(conn *c, char *buf, size_t n)
+{
+    if (!c->ssl) {
+        ssize_t r = recv(c->fd, buf, n, 0);
+        if (r > 0) return r;
+        if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return -1;
+        return 0;
+    }
+    ERR_clear_error();
+    int r = SSL_read(c->ssl, buf, n > 1 << 30 ? 1 << 30 : (int)n);
+    if (r > 0) return r;
+    int e = SSL_get_error(c->ssl, r);
+    if (e == SSL_ERROR_WANT_WRITE) c->ssl_want_write = true;
+    return e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE ? -1 : 0;
+}
+
+/* One write of buf: the bytes written (> 0), -1 when it would block, 0 on an error. */
+static ssize_t io_write(conn *c, const char *buf, size_t n)
+{
+    if (!c->ssl) {
+        ssize_t w = send(c->fd, buf, n, MSG_NOSIGNAL);
+        if (w > 0) return w;
+        if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return -1;
+        return 0;
+    }
+    ERR_clear_error();
+    int w = SSL_write(c->ssl, buf, n > 1 << 30 ? 1 << 30 : (int)n);
+    if (w > 0) return w;
+    int e = SSL_get_error(c->ssl, w);
+    if (e == SSL_ERROR_WANT_WRITE) c->ssl_want_write = true;
+    return e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE ? -1 : 0;
+}
+
 /* Writes what c has pending; returns false if the connection is finished (closed). */
 static bool conn_flush(int ep, conn *c)
 {
     while (c->out_off < c->out_len) {
-        ssize_t w = send(c->fd, c->out + c->out_off, c->out_len - c->out_off, MSG_NOSIGNAL);
+        ssize_t w = io_write(c, c->out + c->out_off, c->out_len - c->out_off);
         if (w > 0) {
             c->out_off += (size_t)w;
             continue;
         }
-        if (w < 0 && errno == EINTR) continue;
-        if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
+        if (w < 0) break;
         conn_close(ep, c);
         return false;
     }
@@ -541,7 +725,7 @@ static bool conn_flush(int ep, conn *c)
         }
     }
     /* output pending: wait for room; too much of it: stop reading until it drains */
-    uint32_t mask = (c->out_off < c->out_len ? EPOLLOUT : 0) |
+    uint32_t mask = (c->out_off < c->out_len || c->ssl_want_write ? EPOLLOUT : 0) |
                     (c->out_len - c->out_off < OUT_HIGH ? EPOLLIN : 0);
     if (mask != c->mask) {
         struct epoll_event ev = {.events = mask, .data.ptr = c};
@@ -555,7 +739,26 @@ static bool conn_flush(int ep, conn *c)
 static void conn_io(int ep, conn *c, uint32_t events)
 {
     bool eof = false;
-    if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
+    c->ssl_want_write = false;
+    if (c->ssl && !c->hs_done) {
+        ERR_clear_error();
+        int r = SSL_do_handshake(c->ssl);
+        if (r == 1) {
+            c->hs_done = true;
+        } else {
+            int e = SSL_get_error(c->ssl, r);
+            if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) {
+                S.tls_failed++;
+                conn_close(ep, c);
+                return;
+            }
+            c->ssl_want_write = e == SSL_ERROR_WANT_WRITE;
+            conn_flush(ep, c); /* nothing to write yet: sets the mask */
+            return;
+        }
+    }
+    /* TLS may hold decrypted bytes the socket no longer signals: always read then */
+    while (c->ssl || (events & (EPOLLIN | EPOLLHUP | EPOLLERR))) {
         if (c->out_len - c->out_off < OUT_HIGH) {
             if (c->in_cap - c->in_len < READ_CHUNK) {
                 size_t need = c->in_len + READ_CHUNK;
@@ -568,12 +771,15 @@ static void conn_io(int ep, conn *c, uint32_t events)
                 c->in = xrealloc(c->in, ncap);
                 c->in_cap = ncap;
             }
-            ssize_t r = recv(c->fd, c->in + c->in_len, c->in_cap - c->in_len, 0);
-            if (r > 0)
+            ssize_t r = io_read(c, c->in + c->in_len, c->in_cap - c->in_len);
+            if (r > 0) {
                 c->in_len += (size_t)r;
-            else if (r == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR))
+                if (c->ssl) continue; /* until SSL_read would block */
+            } else if (r == 0) {
                 eof = true;
+            }
         }
+        break;
     }
     process(c);
     if (eof) c->closing = true;
@@ -583,6 +789,18 @@ static void conn_io(int ep, conn *c, uint32_t events)
         process(c);
         conn_flush(ep, c);
     }
+}
+
+/* Answers c's held delivery (its delay is over), then what was pipelined behind it. */
+static void release(int ep, conn *c)
+{
+    c->held = false;
+    held_now--;
+    S.delayed++;
+    count_ok(c->held_has_id, c->held_id, c->held_t0);
+    respond(c, 200, "text/plain", "ok", 2, c->held_close);
+    process(c);
+    conn_flush(ep, c);
 }
 
 static void on_signal(int sig)
@@ -606,12 +824,14 @@ static long long arg_int(const char *name, const char *v)
 int main(int argc, char **argv)
 {
     const char *host = "127.0.0.1";
-    long long port = 0, fail_ms = 0, start_after = 0;
+    long long port = 0, fail_ms = 0, start_after = 0, any_loopback = 0;
+    const char *tls_cert = NULL, *tls_key = NULL;
     for (int i = 1; i < argc; i += 2) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!v) {
             fprintf(stderr, "usage: receiver [--host H] [--port P] [--fail-ms N] "
-                            "[--fail-status S] [--start-after-ms N]\n");
+                            "[--fail-status S] [--start-after-ms N] [--tls-cert PEM "
+                            "--tls-key PEM] [--any-loopback 1]\n");
             return 2;
         }
         if (!strcmp(a, "--host"))
@@ -624,6 +844,12 @@ int main(int argc, char **argv)
             fail_status = (int)arg_int(a, v);
         else if (!strcmp(a, "--start-after-ms"))
             start_after = arg_int(a, v);
+        else if (!strcmp(a, "--tls-cert"))
+            tls_cert = v;
+        else if (!strcmp(a, "--tls-key"))
+            tls_key = v;
+        else if (!strcmp(a, "--any-loopback"))
+            any_loopback = arg_int(a, v);
         else {
             fprintf(stderr, "receiver: unknown option %s\n", a);
             return 2;
@@ -639,6 +865,24 @@ int main(int argc, char **argv)
         setrlimit(RLIMIT_NOFILE, &rl);
     }
     signal(SIGPIPE, SIG_IGN);
+    if (!tls_cert != !tls_key) {
+        fprintf(stderr, "receiver: --tls-cert and --tls-key go together\n");
+        return 2;
+    }
+    if (tls_cert) {
+        tls_ctx = SSL_CTX_new(TLS_server_method());
+        if (!tls_ctx || SSL_CTX_use_certificate_chain_file(tls_ctx, tls_cert) != 1 ||
+            SSL_CTX_use_PrivateKey_file(tls_ctx, tls_key, SSL_FILETYPE_PEM) != 1) {
+            fprintf(stderr, "receiver: cannot load %s / %s\n", tls_cert, tls_key);
+            ERR_print_errors_fp(stderr);
+            return 1;
+        }
+        SSL_CTX_set_mode(tls_ctx,
+                         SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+        /* sessions resumable: server-side cache (TLS 1.2) and tickets (TLS 1.3, default) */
+        SSL_CTX_set_session_id_context(tls_ctx, (const unsigned char *)"receiver", 8);
+        SSL_CTX_sess_set_cache_size(tls_ctx, 100000);
+    }
     struct sigaction sa = {.sa_handler = on_signal};
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
@@ -652,6 +896,7 @@ int main(int argc, char **argv)
     int one = 1;
     setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
     struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    if (any_loopback) host = "0.0.0.0"; /* connections to other addresses are closed */
     if (inet_pton(AF_INET, host, &sin.sin_addr) != 1) {
         fprintf(stderr, "receiver: --host must be an IPv4 address\n");
         return 2;
@@ -671,7 +916,12 @@ int main(int argc, char **argv)
     epoll_ctl(ep, EPOLL_CTL_ADD, lfd, &lev);
     struct epoll_event evs[EVENTS_MAX];
     while (!stop_flag) {
-        int n = epoll_wait(ep, evs, EVENTS_MAX, 500);
+        int wait_ms = 500;
+        if (heap_len) {
+            int64_t d = (heap[0]->due_us - now_us() + 999) / 1000;
+            wait_ms = d < 0 ? 0 : d < wait_ms ? (int)d : wait_ms;
+        }
+        int n = epoll_wait(ep, evs, EVENTS_MAX, wait_ms);
         if (n < 0 && errno != EINTR) {
             perror("receiver: epoll_wait");
             return 1;
@@ -685,13 +935,35 @@ int main(int argc, char **argv)
             for (;;) {
                 int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
                 if (fd < 0) break;
+                if (any_loopback) {
+                    struct sockaddr_in la;
+                    socklen_t ll = sizeof la;
+                    if (getsockname(fd, (struct sockaddr *)&la, &ll) != 0 ||
+                        la.sin_family != AF_INET || (ntohl(la.sin_addr.s_addr) >> 24) != 127) {
+                        S.rejected++;
+                        close(fd);
+                        continue;
+                    }
+                }
                 setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
                 c = xrealloc(NULL, sizeof *c);
                 memset(c, 0, sizeof *c);
                 c->fd = fd;
+                c->heap_i = -1;
+                if (tls_ctx) {
+                    c->ssl = SSL_new(tls_ctx);
+                    if (!c->ssl || SSL_set_fd(c->ssl, fd) != 1) {
+                        SSL_free(c->ssl);
+                        close(fd);
+                        free(c);
+                        continue;
+                    }
+                    SSL_set_accept_state(c->ssl);
+                }
                 c->mask = EPOLLIN;
                 struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
                 if (epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) < 0) {
+                    SSL_free(c->ssl);
                     close(fd);
                     free(c);
                     continue;
@@ -699,6 +971,12 @@ int main(int argc, char **argv)
                 S.accepted++;
                 open_conns++;
             }
+        }
+        /* held deliveries whose delay is over */
+        for (int64_t t = now_us(); heap_len && heap[0]->due_us <= t;) {
+            conn *c = heap[0];
+            heap_remove(c);
+            release(ep, c);
         }
     }
     char buf[2048];

@@ -21,7 +21,18 @@ and the line reports hookd's deliveries/s as a ratio of that ceiling.
      pages (cursors at random depths, and a walk following `next`) of the deliveries and the
      events lists, with and without their filters (--requests per kind, --limit rows a page);
      not part of `all`
-  smoke   tiny a, b and d: checks the counts (the ctest test bench.smoke), asserts no timing
+  g  slow endpoints (issue 21): 1,000 webhooks on their own loopback addresses answering after
+     200 ms (1% after 2 s, 0.2% never: timeoutMs 3 s), HOOKD_MAX_INFLIGHT=10000: steady
+     deliveries/s against min(in-flight limit / mean latency, scenario b of the same run); then
+     RSS per attempt in flight with 10,000 hanging attempts held
+  h  HTTPS (issue 21): keep-alive deliveries/s against wrk over TLS to the same receiver (a CA
+     made with openssl, HOOKD_CA_FILE); a closing endpoint with session resumption against
+     HOOKD_TLS_SESSION_CACHE=0
+  i  10 matching webhooks among 9,990 that do not match (exact and wildcard patterns) against
+     the same 10 alone: ingest events/s, deliveries/s, RSS per webhook (issue 21)
+  j  the same deliveries to 10,000 endpoints on distinct loopback addresses against 10:
+     deliveries/s and connections opened per delivery (issue 21)
+  smoke   tiny a, b, d, g, h, i, j: checks the counts (the ctest test bench.smoke), no timing
   machine the machine's figures (CPUs, model, RAM, kernel, fdatasync latency) as one line
   table   reads result lines on stdin, prints them as the Markdown table of BENCHMARKS.md
   all     every scenario on every store/queue/node combination (or those chosen by options)
@@ -687,6 +698,8 @@ class Bench:
         cannot run at all; a run that went wrong returns ok=False with its errors."""
         if name == "k":
             return self.run_k(store)
+        if name in XSCEN:
+            return XBench.run_x(self, name, smoke)
         cfg = self.config(name, smoke)
         system = getattr(self.args, "system", "hookd")
         if system == "reference":  # Node + Bull on PostgreSQL and Redis, one stack
@@ -1139,6 +1152,556 @@ def pct(times):
 
 
 
+
+# ---- scenarios g, h, i, j: internet conditions (issue 21) -----------------------------------
+
+# Defaults (counts multiplied by --scale) and the smoke profile's tiny forms.
+XSCEN = {
+    # 1,000 webhooks: 0.2% hang (timeoutMs hang_ms, no retry), 1% answer after slow2_ms, the rest
+    # after slow_ms; every event fans out to all of them
+    "g": dict(events=60, webhooks=1000, slow_ms=200, slow2_ms=2000, hang_ms=3000,
+              inflight=10000, batch=10, conns=2),
+    # TLS: keep-alive events, then events to a closing endpoint with and without resumption
+    "h": dict(events=20000, close_events=3000, batch=100, conns=16),
+    # 10 matching webhooks, alone and among `others` non-matching ones (exact and wildcard)
+    "i": dict(events=5000, webhooks=10, others=9990, batch=100, conns=16),
+    # the same number of deliveries to 10 endpoints and to `endpoints` loopback addresses
+    "j": dict(deliveries=100000, few=10, endpoints=10000, batch=100, conns=8),
+}
+XSMOKE = {
+    "g": dict(events=2, webhooks=40, slow_ms=50, slow2_ms=300, hang_ms=500, inflight=200,
+              batch=2, conns=1),
+    "h": dict(events=60, close_events=20, batch=20, conns=2),
+    "i": dict(events=40, webhooks=10, others=190, batch=20, conns=2),
+    "j": dict(deliveries=400, few=10, endpoints=200, batch=20, conns=2),
+}
+
+
+class XReceiver(Receiver):
+    """bench/receiver with extra options (TLS, --any-loopback); its control requests go over
+    TLS too when it is an https receiver."""
+
+    def __init__(self, binary, workdir, extra=(), tls=False):
+        self.tls = tls
+        self.log_path = os.path.join(workdir, f"receiver-{time.monotonic_ns()}.log")
+        self.logf = open(self.log_path, "wb")
+        self.proc = subprocess.Popen([binary, "--port", "0", *extra], stdout=subprocess.PIPE,
+                                     stderr=self.logf)
+        line = self.proc.stdout.readline()
+        if not line:
+            raise BenchError(f"receiver did not start: {open(self.log_path).read()}")
+        self.port = json.loads(line)["port"]
+
+    def url(self, path, host="127.0.0.1"):
+        return f"{'https' if self.tls else 'http'}://{host}:{self.port}{path}"
+
+    def get(self, path):
+        if not self.tls:
+            return super().get(path)
+        import ssl
+        c = http.client.HTTPSConnection("127.0.0.1", self.port, timeout=60,
+                                        context=ssl._create_unverified_context())
+        try:
+            c.request("GET", path)
+            r = c.getresponse()
+            raw = r.read()
+        finally:
+            c.close()
+        if r.status != 200:
+            raise BenchError(f"receiver {path}: {r.status}")
+        return json.loads(raw)
+
+
+def make_tls(work):
+    """A CA and a server certificate for 127.0.0.1 signed by it (RSA 2048, the common kind),
+    made with the openssl CLI in work; returns (ca.pem, server.pem, server.key)."""
+    def ossl(*a):
+        p = subprocess.run(["openssl", *a], cwd=work, capture_output=True, text=True)
+        if p.returncode:
+            raise BenchError(f"openssl {' '.join(a)}: {p.stderr}")
+    with open(os.path.join(work, "san.ext"), "w") as f:
+        f.write("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+    ossl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem",
+         "-days", "2", "-subj", "/CN=hookd bench CA")
+    ossl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "srv.key", "-out", "srv.csr",
+         "-subj", "/CN=127.0.0.1")
+    ossl("x509", "-req", "-in", "srv.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+         "-CAcreateserial", "-out", "srv.pem", "-days", "2", "-extfile", "san.ext")
+    return tuple(os.path.join(work, f) for f in ("ca.pem", "srv.pem", "srv.key"))
+
+
+def rss_mb(pid):
+    """VmRSS of pid now, in MB."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def create_many(node, bodies, threads=8):
+    """POSTs every webhook body to node from `threads` keep-alive connections at once; returns
+    the ids in the order of bodies."""
+    import concurrent.futures
+    ids = [None] * len(bodies)
+
+    def work(part):
+        c = http.client.HTTPConnection("127.0.0.1", node.port, timeout=60)
+        try:
+            for i in range(part, len(bodies), threads):
+                c.request("POST", "/api/webhook/v1", body=json.dumps(bodies[i]),
+                          headers={"x-api-key": KEY, "Content-Type": "application/json"})
+                r = c.getresponse()
+                raw = r.read()
+                if r.status != 201:
+                    raise BenchError(f"webhook create: {r.status} {raw[:300]!r}")
+                ids[i] = json.loads(raw)["id"]
+        finally:
+            c.close()
+
+    with concurrent.futures.ThreadPoolExecutor(threads) as ex:
+        for f in [ex.submit(work, t) for t in range(threads)]:
+            f.result()
+    return ids
+
+
+def steady_rate(samples, lo=0.1, hi=0.9):
+    """Deliveries/s between the moments lo and hi of the total had arrived, from (t_us, count)
+    samples (linear between samples): the rate without the start and the tail."""
+    if not samples or samples[-1][1] <= 0:
+        return 0.0
+    total = samples[-1][1]
+
+    def when(x):
+        for (t0, n0), (t1, n1) in zip(samples, samples[1:]):
+            if n1 >= x:
+                return t0 + (t1 - t0) * ((x - n0) / (n1 - n0)) if n1 > n0 else t1
+        return samples[-1][0]
+    a, b = when(lo * total), when(hi * total)
+    return round((hi - lo) * total / ((b - a) / 1e6), 1) if b > a else 0.0
+
+
+class XBench(Bench):
+    """Scenarios g, h, i, j (module doc): each runs its hookd phases and bounds in one run."""
+
+    def xconfig(self, name, smoke):
+        cfg = dict((XSMOKE if smoke else XSCEN)[name])
+        if not smoke:
+            for k in ("events", "close_events", "deliveries"):
+                if k in cfg:
+                    cfg[k] = max(1, int(cfg[k] * self.args.scale))
+        if self.args.conns:
+            cfg["conns"] = self.args.conns
+        if self.args.batch:
+            cfg["batch"] = self.args.batch
+        cfg["env"] = {}
+        for kv in self.args.hookd_env or []:
+            k, _, v = kv.partition("=")
+            cfg["env"][k] = v
+        return cfg
+
+    def xnode(self, work, tag, env):
+        """A fresh hookd (SQLite, its own dir under work) with env; returns it, healthy."""
+        node = Hookd(self.hookd_bin, os.path.join(work, tag), env)
+        try:
+            node.wait_healthy()
+        except BaseException:
+            node.stop()
+            raise
+        return node
+
+    def xload(self, node, receiver, events, cfg, expected, ev_type="bench.event", stall=30):
+        """Sends `events` events of ev_type (loadgen, cfg's batch and conns) and polls the
+        receiver until `expected` distinct deliveries arrived (or none for stall s). Returns
+        the phase's figures: ingest events/s, deliveries, deliveries/s over the whole phase
+        (first event sent -> last delivery) and steady (10% -> 90% of them arrived), hookd's
+        CPU s per 1,000 deliveries."""
+        receiver.reset()
+        cpu0 = node.cpu_s()
+        cmd = [self.loadgen_bin, "--key", KEY, "--events", str(events), "--conns",
+               str(cfg["conns"]), "--type", ev_type, "--pad", str(PAD), "--target",
+               f"127.0.0.1:{node.port}"]
+        if cfg.get("batch") and cfg["batch"] > 1:
+            cmd += ["--batch", str(min(cfg["batch"], events))]
+        perf = None
+        if self.args.perf:  # flat profile of hookd over the phase (one file a phase: FILE.N)
+            self.perf_n = getattr(self, "perf_n", 0) + 1
+            perf = subprocess.Popen(["perf", "record", "-F", "499", "--call-graph", "dwarf,16384", "-o",
+                                     f"{self.args.perf}.{self.perf_n}", "-p", str(node.pid)],
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            time.sleep(0.5)
+        lg = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+        samples, last_n, last_change = [], -1, time.monotonic()
+        while True:
+            c = receiver.count()
+            samples.append((c["now_us"], c["distinct"]))
+            if c["distinct"] >= expected:
+                break
+            if c["distinct"] != last_n:
+                last_n, last_change = c["distinct"], time.monotonic()
+            elif time.monotonic() - last_change > stall:
+                break
+            if not node.alive():
+                raise BenchError(f"hookd died during the run: {node.log_tail()}")
+            time.sleep(0.1)
+        ing = self.loadgen_result(lg)
+        cpu = node.cpu_s() - cpu0
+        if perf:
+            perf.send_signal(signal.SIGINT)
+            perf.wait(60)
+        st = receiver.stats()
+        n = st["distinct"]
+        span = (st["last_us"] - ing["first_send_us"]) / 1e6 if st["last_us"] else 0
+        out = {"events": events, "ingest_events_per_s": round(ing["events_per_s"], 1),
+               "ok_events": ing["ok_events"], "deliveries": n, "expected": expected,
+               "duplicates": st["duplicates"], "seconds": round(span, 3),
+               "deliveries_per_s": round(n / span, 1) if span > 0 else 0,
+               "steady_per_s": steady_rate(samples), "cpu_s_per_1k":
+               round(cpu * 1000 / n, 3) if n else None, "stats": st}
+        return out
+
+    def xcheck(self, phase, what, errors):
+        """The counts of one phase: every event accepted, every delivery arrived."""
+        if phase["ok_events"] != phase["events"]:
+            errors.append(f"{what}: {phase['ok_events']} of {phase['events']} events accepted")
+        if phase["deliveries"] < phase["expected"]:
+            errors.append(f"{what}: {phase['deliveries']} of {phase['expected']} deliveries")
+        st = phase["stats"]
+        if st["bad"] or st["no_id"] or st["no_t_us"]:
+            errors.append(f"{what}: malformed requests at the receiver: {st}")
+
+    def xstop(self, node, errors):
+        rc = node.stop()
+        if rc != 0:
+            errors.append(f"hookd exited {rc} on SIGTERM: {node.log_tail()}")
+
+    def run_x(self, name, smoke=False):
+        """Runs scenario g, h, i or j from scratch; returns its result line."""
+        cfg = self.xconfig(name, smoke)
+        res = {"scenario": name, "store": "sqlite", "redis": False, "nodes": 1}
+        work = tempfile.mkdtemp(prefix=f"hookd-bench-{name}-", dir=self.args.workdir)
+        run = {"receiver": None, "nodes": []}
+        errors = []
+        t0 = time.monotonic()
+        try:
+            getattr(self, f"x_{name}")(cfg, work, run, smoke, res, errors)
+        except BenchError as e:
+            errors.append(str(e))
+        finally:
+            for n in run["nodes"]:
+                n.stop()
+            if run["receiver"]:
+                run["receiver"].stop()
+            for s in run.get("servers", []):
+                stop_server(s)
+            if self.args.keep:
+                log(f"kept {work}")
+            else:
+                shutil.rmtree(work, ignore_errors=True)
+        res["ok"] = not errors
+        if errors:
+            res["errors"] = errors[:10]
+        res.update({"build": self.build_type, "commit": self.commit,
+                    "wall_s": round(time.monotonic() - t0, 1)})
+        if self.args.hookd_env:
+            res["hookd_env"] = self.args.hookd_env
+        if self.args.label:
+            res["label"] = self.args.label
+        return res
+
+    # -- g: slow endpoints
+    def x_g(self, cfg, work, run, smoke, res, errors):
+        """1,000 webhooks (slow, slower, hanging) against the in-flight bound and hookd's own
+        fast-receiver rate (scenario b, run first on its own hookd)."""
+        log("g: scenario b first (hookd's fast-receiver rate)")
+        b = self.run("b", "sqlite", 1, False, smoke=smoke)
+        if not b.get("ok"):
+            errors.append(f"g: its scenario b failed: {b.get('errors')}")
+        fast = b.get("deliveries_per_s") or 0
+        n = cfg["webhooks"]
+        n_hang = max(1, round(n * 0.002))
+        n_slow2 = max(1, round(n * 0.01))
+        env = {"HOOKD_MAX_INFLIGHT": str(cfg["inflight"]), "HOOKD_ORG_MAX_INFLIGHT": "0",
+               "HOOKD_DISABLE_AFTER": "0", "HOOKD_MAX_DELIVERIES_PER_BATCH": "0",
+               "HOOKD_MAX_WEBHOOKS_PER_ORG": "0", "HOOKD_MAX_DELIVERIES_PER_EVENT": "0"}
+        env.update(cfg["env"])
+        # every webhook its own receiver address, as 1,000 endpoints would be
+        rec = run["receiver"] = XReceiver(self.receiver_bin, work, ["--any-loopback", "1"])
+        if getattr(self.args, "system", "hookd") == "reference":
+            procs, srvs = self.start_system(work, "pg", 1, True, env)
+            run.setdefault("servers", []).extend(srvs)
+            node = procs[0]
+            res.update(system="reference", store="pg", redis=True)
+        else:
+            node = self.xnode(work, "g", env)
+        run["nodes"].append(node)
+        bodies = []
+        for i in range(n):
+            host = f"127.2.{i // 250}.{i % 250 + 1}"
+            body = {"name": f"g {i}", "events": ["bench.*"], "rateLimitEnabled": False}
+            if i < n_hang:
+                body.update(url=rec.url(f"/hook/{i}/hang", host), timeoutMs=cfg["hang_ms"],
+                            maxRetries=0)
+            elif i < n_hang + n_slow2:
+                body["url"] = rec.url(f"/hook/{i}/slow/{cfg['slow2_ms']}", host)
+            else:
+                body["url"] = rec.url(f"/hook/{i}/slow/{cfg['slow_ms']}", host)
+            bodies.append(body)
+        create_many(node, bodies)
+        pids = node.pids() if hasattr(node, "pids") else [node.pid]
+        rss0 = sum(rss_mb(p) for p in pids)
+        ev = cfg["events"]
+        ph = self.xload(node, rec, ev, cfg, ev * (n - n_hang), stall=30)
+        self.xcheck(ph, "g", errors)
+        # the hanging attempts time out hang_ms after they were sent, 16 at a time per webhook
+        # (HOOKD_ENDPOINT_CONCURRENCY)
+        deadline = time.monotonic() + -(-ev // 16) * cfg["hang_ms"] / 1000 + 10
+        want = ev * n_hang
+        table = getattr(node, "DELIVERIES", "webhook_delivery")
+        while store_count(node, f"SELECT count(*) FROM {table} WHERE status = "
+                          "'failed'") < want and time.monotonic() < deadline:
+            time.sleep(0.2)
+        timed_out = store_count(node, f"SELECT count(*) FROM {table} WHERE status = "
+                                "'failed'")
+        if timed_out != want:
+            errors.append(f"g: {timed_out} deliveries to hanging endpoints failed, not {want}")
+        hwm = node.rss_hwm_mb()
+        st = ph["stats"]
+        mean_s = ((n - n_hang - n_slow2) * cfg["slow_ms"] + n_slow2 * cfg["slow2_ms"] +
+                  n_hang * cfg["hang_ms"]) / n / 1000
+        limit = cfg["inflight"]
+        if res.get("system") == "reference":  # its worker's concurrency is the in-flight limit
+            limit = int(cfg["env"].get("REF_CONCURRENCY", 50))
+            res["inflight_limit"] = limit
+        conc = limit / mean_s
+        bound = min(conc, fast) if fast else conc
+        rate = ph["steady_per_s"]
+        res.update({"events": ev, "webhooks": n, "hanging": n_hang, "slow2": n_slow2,
+                    "deliveries": ph["deliveries"], "expected_deliveries": ph["expected"],
+                    "duplicates": ph["duplicates"], "deliveries_per_s": rate,
+                    "deliveries_per_s_whole": ph["deliveries_per_s"],
+                    "ingest_events_per_s": ph["ingest_events_per_s"],
+                    "mean_latency_ms": round(mean_s * 1000, 1),
+                    "concurrency_bound_per_s": round(conc, 1), "fast_rate_per_s": fast,
+                    "ceiling_rps": round(bound, 1), "bound_of": "min(inflight/latency, b)",
+                    "ratio": round(rate / bound, 3) if bound else None,
+                    "ratio_concurrency": round(rate / conc, 3),
+                    "ratio_fast": round(rate / fast, 3) if fast else None,
+                    "timed_out": timed_out, "inflight_max": st["held_max"],
+                    "conns_per_delivery": round(st["conns_used"] / ph["deliveries"], 4)
+                    if ph["deliveries"] else None,
+                    "rss_before_mb": round(rss0, 1), "peak_rss_mb": round(hwm, 1),
+                    "rss_per_inflight_kb_run": round((hwm - rss0) * 1024 / st["held_max"], 1)
+                    if st["held_max"] else None, "cpu_s_per_1k": ph["cpu_s_per_1k"],
+                    "b": {k: b.get(k) for k in ("deliveries_per_s", "ceiling_rps", "ratio",
+                                                 "cpu_s_per_1k", "ok")}})
+        self.xstop(node, errors)
+        if res.get("system") != "reference":  # the hold phase measures hookd's memory only
+            self.x_g_hold(cfg, work, run, env, res, errors)
+
+    def x_g_hold(self, cfg, work, run, env, res, errors):
+        """RSS per attempt in flight, at the in-flight limit: a fresh hookd, `webhooks` hanging
+        endpoints (each its own address) and enough events for inflight attempts; once the
+        receiver holds them all, (RSS - RSS before the events) / attempts held."""
+        rec, n = run["receiver"], cfg["webhooks"]
+        # hanging attempts hold the shutdown up to its timeout: 1 s is plenty to measure
+        node = self.xnode(work, "g-hold", dict(env, HOOKD_SHUTDOWN_TIMEOUT_MS="1000"))
+        run["nodes"].append(node)
+        create_many(node, [{"name": f"hold {i}", "events": ["bench.*"], "rateLimitEnabled":
+                            False, "maxRetries": 0, "url": rec.url(
+                                f"/hook/{i}/hang", f"127.3.{i // 250}.{i % 250 + 1}")}
+                           for i in range(n)])
+        node.api("POST", "/v1/events", {"type": "other.warm", "data": {}})
+        time.sleep(0.5)
+        rec.reset()
+        rss0 = rss_mb(node.pid)
+        ev = max(1, cfg["inflight"] // n)
+        want = min(cfg["inflight"], ev * n, n * 16)  # 16: HOOKD_ENDPOINT_CONCURRENCY
+        for _ in range(ev):
+            node.api("POST", "/v1/events", {"type": "bench.hold", "data": {"pad": "x" * PAD}})
+        deadline, held = time.monotonic() + 60, 0
+        while time.monotonic() < deadline:
+            held = rec.count()["held_now"]
+            if held >= want:
+                break
+            time.sleep(0.2)
+        time.sleep(1)
+        held = rec.count()["held_now"]
+        rss1 = rss_mb(node.pid)
+        if held < want:
+            errors.append(f"g hold: {held} attempts held, not {want}")
+        res.update({"hold_attempts": held, "hold_rss_before_mb": round(rss0, 1),
+                    "hold_rss_mb": round(rss1, 1),
+                    "rss_per_inflight_kb": round((rss1 - rss0) * 1024 / held, 1) if held else None})
+        self.xstop(node, errors)
+
+    # -- h: HTTPS endpoints
+    def x_h(self, cfg, work, run, smoke, res, errors):
+        """Keep-alive over TLS against wrk over TLS; a closing endpoint with TLS session
+        resumption (hookd's default) and without (HOOKD_TLS_SESSION_CACHE=0)."""
+        ca, cert, key = make_tls(work)
+        rec = run["receiver"] = XReceiver(self.receiver_bin, work,
+                                          ["--tls-cert", cert, "--tls-key", key], tls=True)
+        env = dict(cfg["env"], HOOKD_CA_FILE=ca)
+        node = self.xnode(work, "h-resume", env)
+        run["nodes"].append(node)
+        ka = node.api("POST", "/v1", {"name": "h keep-alive", "url": rec.url("/hook/ka"),
+                                      "events": ["bench.ka"], "rateLimitEnabled": False})["id"]
+        ceiling, body_bytes = self.ceiling(node, rec, ka, work,
+                                           1 if smoke else self.args.ceiling_seconds)
+        ev = cfg["events"]
+        p_ka = self.xload(node, rec, ev, cfg, ev, ev_type="bench.ka")
+        self.xcheck(p_ka, "h keep-alive", errors)
+        ka_conns = p_ka["stats"]["conns_used"]
+        peak = node.rss_hwm_mb()
+        self.xstop(node, errors)
+        # the closing endpoint, each on a fresh hookd (no connection left from before)
+        cev = cfg["close_events"]
+        closing = {}
+        for tag, extra in (("resume", {}), ("full", {"HOOKD_TLS_SESSION_CACHE": "0"})):
+            node = self.xnode(work, f"h-close-{tag}", dict(env, **extra))
+            run["nodes"].append(node)
+            node.api("POST", "/v1", {"name": "h close", "url": rec.url("/hook/c/close"),
+                                     "events": ["bench.close"], "rateLimitEnabled": False})
+            closing[tag] = self.xload(node, rec, cev, cfg, cev, ev_type="bench.close")
+            self.xcheck(closing[tag], f"h close, {tag}", errors)
+            peak = max(peak, node.rss_hwm_mb())
+            self.xstop(node, errors)
+        p_res, p_full = closing["resume"], closing["full"]
+        sr, sf = p_res["stats"], p_full["stats"]
+        if not sr["tls_resumed"]:
+            errors.append(f"h: no handshake of {sr['tls_full']} resumed a session")
+        if sf["tls_resumed"]:
+            errors.append(f"h: HOOKD_TLS_SESSION_CACHE=0 and yet {sf['tls_resumed']} resumed")
+        rate = p_ka["steady_per_s"]
+        res.update({"events": ev, "close_events": cev, "body_bytes": body_bytes,
+                    "deliveries": p_ka["deliveries"] + p_res["deliveries"] +
+                    p_full["deliveries"], "expected_deliveries": ev + 2 * cev,
+                    "duplicates": p_ka["duplicates"] + p_res["duplicates"] +
+                    p_full["duplicates"], "deliveries_per_s": rate,
+                    "ingest_events_per_s": p_ka["ingest_events_per_s"],
+                    "ceiling_rps": round(ceiling, 1), "bound_of": "wrk over TLS",
+                    "ratio": round(rate / ceiling, 3) if ceiling else None,
+                    "keepalive_conns": ka_conns, "cpu_s_per_1k": p_ka["cpu_s_per_1k"],
+                    "close_resumed_per_s": p_res["steady_per_s"],
+                    "close_full_per_s": p_full["steady_per_s"],
+                    "resume_ratio": round(p_res["steady_per_s"] / p_full["steady_per_s"], 3)
+                    if p_full["steady_per_s"] else None,
+                    "close_conns_used": [sr["conns_used"], sf["conns_used"]],
+                    "close_resumed_handshakes": [sr["tls_full"], sr["tls_resumed"]],
+                    "close_full_handshakes": [sf["tls_full"], sf["tls_resumed"]],
+                    "close_resumed_cpu_s_per_1k": p_res["cpu_s_per_1k"],
+                    "close_full_cpu_s_per_1k": p_full["cpu_s_per_1k"],
+                    "peak_rss_mb": round(peak, 1)})
+
+    # -- i: many webhooks in one organization
+    def x_i(self, cfg, work, run, smoke, res, errors):
+        """The same load with 10 matching webhooks alone, then among `others` that do not
+        match (exact and wildcard patterns); RSS per webhook."""
+        rec = run["receiver"] = XReceiver(self.receiver_bin, work)
+        env = dict(cfg["env"], HOOKD_MAX_WEBHOOKS_PER_ORG="0")
+        m = cfg["webhooks"]
+        match = [{"name": f"i match {i}", "url": rec.url(f"/hook/m{i}"), "rateLimitEnabled":
+                  False, "events": ["bench.event" if i % 2 else "bench.*"]} for i in range(m)]
+        pats = [lambda i: f"bench.other{i}", lambda i: f"other{i}.*",
+                lambda i: f"bench.*.x{i}", lambda i: f"bench{i}.event"]
+        others = [{"name": f"i other {i}", "url": rec.url(f"/hook/o{i}"), "rateLimitEnabled":
+                   False, "events": [pats[i % 4](i)]} for i in range(cfg["others"])]
+        ev = cfg["events"]
+        phases = {}
+        for tag, extra in (("few", []), ("many", others)):
+            node = self.xnode(work, f"i-{tag}", env)
+            run["nodes"].append(node)
+            create_many(node, match)
+            node.api("POST", "/v1/events", {"type": "bench.warm", "data": {}})
+            time.sleep(0.5)
+            rss0 = rss_mb(node.pid)
+            t = time.monotonic()
+            if extra:
+                create_many(node, extra)
+                res["create_per_s"] = round(len(extra) / (time.monotonic() - t), 1)
+                node.api("POST", "/v1/events", {"type": "bench.warm", "data": {}})
+                time.sleep(0.5)
+                res["rss_per_webhook_kb"] = round((rss_mb(node.pid) - rss0) * 1024 /
+                                                  len(extra), 2)
+            ph = phases[tag] = self.xload(node, rec, ev, cfg, ev * m)
+            self.xcheck(ph, f"i {tag}", errors)
+            ph["peak_rss_mb"] = round(node.rss_hwm_mb(), 1)
+            self.xstop(node, errors)
+        few, many = phases["few"], phases["many"]
+        rate, bound = many["steady_per_s"], few["steady_per_s"]
+        res.update({"events": ev, "webhooks": m + cfg["others"], "matching": m,
+                    "deliveries": few["deliveries"] + many["deliveries"],
+                    "expected_deliveries": 2 * ev * m,
+                    "duplicates": few["duplicates"] + many["duplicates"],
+                    "deliveries_per_s": rate, "ceiling_rps": bound,
+                    "bound_of": f"the same with {m} webhooks",
+                    "ratio": round(rate / bound, 3) if bound else None,
+                    "ingest_events_per_s": many["ingest_events_per_s"],
+                    "ingest_few_events_per_s": few["ingest_events_per_s"],
+                    "ingest_ratio": round(many["ingest_events_per_s"] /
+                                          few["ingest_events_per_s"], 3)
+                    if few["ingest_events_per_s"] else None,
+                    "cpu_s_per_1k": many["cpu_s_per_1k"],
+                    "cpu_s_per_1k_few": few["cpu_s_per_1k"],
+                    "peak_rss_mb": many["peak_rss_mb"], "peak_rss_few_mb": few["peak_rss_mb"]})
+
+    # -- j: many endpoints
+    def x_j(self, cfg, work, run, smoke, res, errors):
+        """The same number of deliveries fanned out to `few` then to `endpoints` webhooks, each
+        on its own loopback address (127.1.x.y); connections the receiver accepted per
+        delivery."""
+        rec = run["receiver"] = XReceiver(self.receiver_bin, work, ["--any-loopback", "1"])
+        env = dict(cfg["env"], HOOKD_MAX_WEBHOOKS_PER_ORG="0",
+                   HOOKD_MAX_DELIVERIES_PER_EVENT="0", HOOKD_MAX_DELIVERIES_PER_BATCH="0")
+        total = cfg["deliveries"]
+        phases = {}
+        for tag, n in (("few", cfg["few"]), ("many", cfg["endpoints"])):
+            node = self.xnode(work, f"j-{tag}", env)
+            run["nodes"].append(node)
+            create_many(node, [{"name": f"j {i}", "events": ["bench.event"],
+                                "rateLimitEnabled": False,
+                                "url": rec.url(f"/hook/{i}", f"127.1.{i // 250}.{i % 250 + 1}")}
+                               for i in range(n)])
+            ev = max(1, total // n)
+            c = dict(cfg, batch=max(1, min(cfg["batch"], 20000 // n)))
+            ph = phases[tag] = self.xload(node, rec, ev, c, ev * n)
+            self.xcheck(ph, f"j {tag}", errors)
+            st = ph["stats"]
+            ph["conns_per_delivery"] = round(st["conns_used"] / st["distinct"], 4) \
+                if st["distinct"] else None
+            if st["rejected"]:
+                errors.append(f"j: the receiver closed {st['rejected']} non-loopback conns")
+            ph["peak_rss_mb"] = round(node.rss_hwm_mb(), 1)
+            self.xstop(node, errors)
+        few, many = phases["few"], phases["many"]
+        rate, bound = many["steady_per_s"], few["steady_per_s"]
+        res.update({"endpoints": cfg["endpoints"], "few": cfg["few"],
+                    "deliveries": few["deliveries"] + many["deliveries"],
+                    "expected_deliveries": few["expected"] + many["expected"],
+                    "duplicates": few["duplicates"] + many["duplicates"],
+                    "deliveries_per_s": rate, "ceiling_rps": bound,
+                    "bound_of": f"the same to {cfg['few']} endpoints",
+                    "ratio": round(rate / bound, 3) if bound else None,
+                    "ingest_events_per_s": many["ingest_events_per_s"],
+                    "conns_per_delivery": many["conns_per_delivery"],
+                    "conns_per_delivery_few": few["conns_per_delivery"],
+                    "cpu_s_per_1k": many["cpu_s_per_1k"], "cpu_s_per_1k_few": few["cpu_s_per_1k"],
+                    "peak_rss_mb": many["peak_rss_mb"]})
+
+
+def xsmoke_check(res):
+    """The smoke checks of g, h, i, j: the counts (every delivery arrived), the figures there;
+    no timing."""
+    errs = list(res.get("errors", []))
+    if res.get("deliveries") is None or res.get("deliveries") < res.get("expected_deliveries",
+                                                                        1 << 62):
+        errs.append(f"deliveries {res.get('deliveries')} < {res.get('expected_deliveries')}")
+    for k in ("deliveries_per_s", "ceiling_rps", "ratio", "peak_rss_mb"):
+        if not isinstance(res.get(k), (int, float)):
+            errs.append(f"{k} missing or not a number: {res.get(k)!r}")
+    return errs
+
 SMOKE_KEYS = {"scenario": str, "store": str, "redis": bool, "nodes": int, "deliveries": int,
               "deliveries_per_s": (int, float), "ingest_events_per_s": (int, float),
               "peak_rss_mb": (int, float), "ceiling_rps": (int, float), "ok": bool}
@@ -1256,7 +1819,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter,
                                  epilog=__doc__.split("\n\n", 1)[1])
-    ap.add_argument("scenario", choices=ORDER + ["k", "smoke", "all", "machine", "table"])
+    ap.add_argument("scenario", choices=ORDER + ["k", *XSCEN, "smoke", "all", "machine", "table"])
     ap.add_argument("--store", choices=["sqlite", "pg"],
                     help="sqlite (default) or pg: a private PostgreSQL (tests/lib/servers.py)")
     ap.add_argument("--nodes", type=int, choices=[1, 2],
@@ -1313,13 +1876,13 @@ def main():
                        stdout=subprocess.DEVNULL)
 
     try:
-        bench = Bench(args)
+        bench = XBench(args)
     except BenchError as e:
         print(json.dumps({"scenario": args.scenario, "ok": False, "errors": [str(e)]}))
         return 1
 
     if args.scenario == "smoke":
-        plan = [(s, "sqlite", 1, False, True) for s in SMOKE]
+        plan = [(s, "sqlite", 1, False, True) for s in [*SMOKE, *XSMOKE]]
     elif args.scenario == "all":
         plan = []
         for store, nodes, redis in COMBOS:
@@ -1342,7 +1905,7 @@ def main():
             res = {"scenario": name, "store": store, "redis": redis, "nodes": nodes,
                    "ok": False, "errors": [str(e)]}
         if smoke and res.get("ok"):
-            errs = smoke_check(res)
+            errs = (xsmoke_check if name in XSMOKE else smoke_check)(res)
             if errs:
                 res["ok"] = False
                 res["errors"] = errs

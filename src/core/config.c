@@ -243,6 +243,9 @@ static const opt opts[] = {
          enum_tls_reject, node_tls_reject, "Node.js compatible: 0 = same as HOOKD_TLS_INSECURE=1."),
     STR("HOOKD_CA_FILE", "ca-file", SEC_DELIVERY, "", check_ca_file, 0, ca_file,
         "PEM file of the CA certificates to trust instead of the system's; must be readable."),
+    BOOL("HOOKD_TLS_SESSION_CACHE", "tls-session-cache", SEC_DELIVERY, "1", tls_session_cache,
+         "Resume TLS sessions: a new connection to an endpoint reuses the session of an earlier "
+         "one (an abbreviated handshake); 0 = a full handshake every time."),
     STR("HOOKD_USER_AGENT", "user-agent", SEC_DELIVERY, "hookd/" HK_VERSION, check_user_agent, 0,
         user_agent, "User-Agent header of deliveries (at most 256 bytes)."),
     /* NATS */

@@ -88,6 +88,7 @@ typedef struct hk_config {
     int tls_insecure;      /* HOOKD_TLS_INSECURE, or NODE_TLS_REJECT_UNAUTHORIZED=0 */
     char *node_tls_reject; /* NODE_TLS_REJECT_UNAUTHORIZED as given */
     char *ca_file;         /* HOOKD_CA_FILE */
+    int tls_session_cache; /* HOOKD_TLS_SESSION_CACHE: resume TLS sessions across connections */
     char *user_agent;      /* HOOKD_USER_AGENT */
     /* NATS */
     char *nats_url;      /* NATS_URL */

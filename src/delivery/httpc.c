@@ -4,6 +4,12 @@
  * libevent tells curl when a socket is ready; finished transfers are collected from
  * curl_multi_info_read and called back.
  *
+ * TLS sessions are resumed by libcurl's session cache, which belongs to each easy handle: the
+ * handles are pooled, so a new connection to an endpoint resumes the session of the last one its
+ * handle made there (a handle's first connection does a full handshake). A curl share handle
+ * (CURL_LOCK_DATA_SSL_SESSION) was measured and resumed fewer (docs/BENCHMARKS.md, scenario h).
+ * HOOKD_TLS_SESSION_CACHE=0 turns resumption off (every handshake full).
+ *
  * Callbacks to the user are never made from inside curl: completions are gathered first and
  * called after curl returns, so a callback may start or cancel transfers freely.
  */
@@ -324,7 +330,13 @@ hk_httpc_xfer *hk_httpc_post(hk_httpc *c, const char *url, const char *body, siz
     curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, c->cfg->tls_insecure ? 0L : 1L);
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, c->cfg->tls_insecure ? 0L : 2L);
-    if (c->cfg->ca_file && c->cfg->ca_file[0]) curl_easy_setopt(e, CURLOPT_CAINFO, c->cfg->ca_file);
+    if (c->cfg->ca_file && c->cfg->ca_file[0]) {
+        /* instead of the system's: no CA directory either, which also lets libcurl keep the
+         * parsed file for later connections (it reloads it for each one when a CA path is set) */
+        curl_easy_setopt(e, CURLOPT_CAINFO, c->cfg->ca_file);
+        curl_easy_setopt(e, CURLOPT_CAPATH, NULL);
+    }
+    if (!c->cfg->tls_session_cache) curl_easy_setopt(e, CURLOPT_SSL_SESSIONID_CACHE, 0L);
     x->start_us = hk_mono_us();
     if (curl_multi_add_handle(c->multi, e) != CURLM_OK) {
         curl_slist_free_all(x->hdrs);
