@@ -164,7 +164,8 @@ static void xfer_free(hk_httpc *c, hk_httpc_xfer *x)
 {
     curl_multi_remove_handle(c->multi, x->easy);
     if (c->npool < c->poolcap) {
-        curl_easy_reset(x->easy);
+        /* kept as it is, not curl_easy_reset: its fixed options stay set (handle_setup) and
+         * the next transfer sets the per-transfer ones again, before curl reads any of them */
         c->pool[c->npool++] = x->easy;
     } else {
         curl_easy_cleanup(x->easy);
@@ -235,6 +236,29 @@ static void check_done(hk_httpc *c)
     }
 }
 
+/* Sets the options that are the same for every transfer of c on a new easy handle; a pooled
+ * handle keeps them (hk_httpc_post sets the per-transfer ones: url, body, headers, deadline,
+ * and the pointers to its transfer). Returns e, or NULL if curl could not make one. */
+static CURL *handle_setup(hk_httpc *c, CURL *e)
+{
+    if (!e) return NULL;
+    curl_easy_setopt(e, CURLOPT_POST, 1L);
+    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+    /* never a proxy from the environment (http_proxy, HTTPS_PROXY, ...): the SSRF guard checks
+     * the address connected to, which would then be the proxy's, not the endpoint's */
+    curl_easy_setopt(e, CURLOPT_PROXY, "");
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, c->cfg->https_only ? "https" : "http,https");
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, on_opensocket);
+    curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
+    curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, c->cfg->tls_insecure ? 0L : 1L);
+    curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, c->cfg->tls_insecure ? 0L : 2L);
+    if (c->cfg->ca_file && c->cfg->ca_file[0]) curl_easy_setopt(e, CURLOPT_CAINFO, c->cfg->ca_file);
+    return e;
+}
+
 /* ---- public -----------------------------------------------------------------------------------
  */
 
@@ -273,7 +297,7 @@ hk_httpc_xfer *hk_httpc_post(hk_httpc *c, const char *url, const char *body, siz
     x->cb = cb;
     x->arg = arg;
     hk_capture_init(&x->cap, (size_t)c->cfg->response_body_max);
-    x->easy = c->npool ? c->pool[--c->npool] : curl_easy_init();
+    x->easy = c->npool ? c->pool[--c->npool] : handle_setup(c, curl_easy_init());
     if (!x->easy) {
         free(x);
         return NULL;
@@ -301,30 +325,16 @@ hk_httpc_xfer *hk_httpc_post(hk_httpc *c, const char *url, const char *body, siz
     x->hdrs = curl_slist_append(x->hdrs, "Expect:");
     CURL *e = x->easy;
     curl_easy_setopt(e, CURLOPT_URL, url);
-    curl_easy_setopt(e, CURLOPT_POST, 1L);
     curl_easy_setopt(e, CURLOPT_POSTFIELDS, body);
     curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, x->hdrs);
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)x->timeout_ms);
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)x->timeout_ms);
-    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
-    /* never a proxy from the environment (http_proxy, HTTPS_PROXY, ...): the SSRF guard checks
-     * the address connected to, which would then be the proxy's, not the endpoint's */
-    curl_easy_setopt(e, CURLOPT_PROXY, "");
-    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, c->cfg->https_only ? "https" : "http,https");
-    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, x);
-    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(e, CURLOPT_HEADERDATA, x);
-    curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, on_opensocket);
     curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, x);
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, x->errbuf);
     curl_easy_setopt(e, CURLOPT_PRIVATE, x);
-    curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
-    curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, c->cfg->tls_insecure ? 0L : 1L);
-    curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, c->cfg->tls_insecure ? 0L : 2L);
-    if (c->cfg->ca_file && c->cfg->ca_file[0]) curl_easy_setopt(e, CURLOPT_CAINFO, c->cfg->ca_file);
     x->start_us = hk_mono_us();
     if (curl_multi_add_handle(c->multi, e) != CURLM_OK) {
         curl_slist_free_all(x->hdrs);
