@@ -170,7 +170,7 @@ static void xfer_free(hk_httpc *c, hk_httpc_xfer *x)
     } else {
         curl_easy_cleanup(x->easy);
     }
-    curl_slist_free_all(x->hdrs);
+    free(x->hdrs); /* header_list: one allocation */
     hk_capture_free(&x->cap);
     free(x);
 }
@@ -259,6 +259,60 @@ static CURL *handle_setup(hk_httpc *c, CURL *e)
     return e;
 }
 
+#define HDR_LINE_MAX 8192 /* a longer header line is left out */
+
+/* The next line of headers at *p ("Name: value", without its "\n"): its length, and *p moved
+ * past it. */
+static size_t next_line(const char **p, const char **line)
+{
+    const char *nl = strchr(*p, '\n');
+    size_t n = nl ? (size_t)(nl - *p) : strlen(*p);
+    *line = *p;
+    *p = nl ? nl + 1 : *p + n;
+    return n;
+}
+
+/* The request's headers as a curl_slist made in one allocation (the nodes, then their strings;
+ * freed with free()), instead of two allocations a line with curl_slist_append: each non-empty
+ * line of headers ("Name: value\n"...) shorter than HDR_LINE_MAX, a line with a blank value as
+ * "Name;" (curl drops "Name:" with nothing after it, and sends "Name;" as the header with an
+ * empty value), then "Expect:" so curl never waits for a 100. */
+static struct curl_slist *header_list(const char *headers)
+{
+    static const char expect[] = "Expect:";
+    size_t n = 1, bytes = sizeof expect;
+    const char *line;
+    for (const char *p = headers; p && *p;) {
+        size_t len = next_line(&p, &line);
+        if (len && len < HDR_LINE_MAX) {
+            n++;
+            bytes += len + 1;
+        }
+    }
+    struct curl_slist *nodes = hk_malloc(n * sizeof *nodes + bytes);
+    char *str = (char *)(nodes + n);
+    size_t i = 0;
+    for (const char *p = headers; p && *p;) {
+        size_t len = next_line(&p, &line);
+        if (!len || len >= HDR_LINE_MAX) continue;
+        memcpy(str, line, len);
+        str[len] = '\0';
+        char *colon = strchr(str, ':');
+        if (colon && colon[1 + strspn(colon + 1, " \t")] == '\0') {
+            colon[0] = ';';
+            colon[1] = '\0';
+        }
+        nodes[i].data = str;
+        nodes[i].next = &nodes[i + 1];
+        i++;
+        str += len + 1;
+    }
+    memcpy(str, expect, sizeof expect);
+    nodes[i].data = str;
+    nodes[i].next = NULL;
+    return nodes;
+}
+
 /* ---- public -----------------------------------------------------------------------------------
  */
 
@@ -302,27 +356,7 @@ hk_httpc_xfer *hk_httpc_post(hk_httpc *c, const char *url, const char *body, siz
         free(x);
         return NULL;
     }
-    /* Header lines: "Name: value\n"... plus "Expect:" so curl never waits for a 100. */
-    for (const char *p = headers; p && *p;) {
-        const char *nl = strchr(p, '\n');
-        size_t n = nl ? (size_t)(nl - p) : strlen(p);
-        if (n) {
-            char line[8192];
-            if (n < sizeof line) {
-                memcpy(line, p, n);
-                line[n] = '\0';
-                /* curl drops "Name:" with a blank value; "Name;" sends it with an empty one */
-                char *colon = strchr(line, ':');
-                if (colon && colon[1 + strspn(colon + 1, " \t")] == '\0') {
-                    colon[0] = ';';
-                    colon[1] = '\0';
-                }
-                x->hdrs = curl_slist_append(x->hdrs, line);
-            }
-        }
-        p = nl ? nl + 1 : p + n;
-    }
-    x->hdrs = curl_slist_append(x->hdrs, "Expect:");
+    x->hdrs = header_list(headers);
     CURL *e = x->easy;
     curl_easy_setopt(e, CURLOPT_URL, url);
     curl_easy_setopt(e, CURLOPT_POSTFIELDS, body);
@@ -337,7 +371,7 @@ hk_httpc_xfer *hk_httpc_post(hk_httpc *c, const char *url, const char *body, siz
     curl_easy_setopt(e, CURLOPT_PRIVATE, x);
     x->start_us = hk_mono_us();
     if (curl_multi_add_handle(c->multi, e) != CURLM_OK) {
-        curl_slist_free_all(x->hdrs);
+        free(x->hdrs);
         curl_easy_cleanup(e);
         hk_capture_free(&x->cap);
         free(x);
