@@ -2399,19 +2399,15 @@ static void create_private(const hk_config *cfg, int role)
 }
 
 /* SQLite's process-wide settings, made once before its first connection (if SQLite is already
- * initialized the calls are refused and change nothing):
- *  - no memory statistics (hookd reads none), so that each of SQLite's allocations does not
- *    take a global mutex (about 5% of the writer thread's time);
- *  - statement journals (each request of a write group runs in a savepoint, which keeps a copy
- *    of every page it changes) stay in memory up to STMT_SPILL bytes instead of SQLite's 64 KiB:
- *    a results batch of a few hundred deliveries no longer writes them to a temporary file,
- *    and a request that changes more (unparking a million deliveries) still spills. */
-#define STMT_SPILL (4 << 20)
+ * initialized the call is refused and changes nothing): no memory statistics (hookd reads
+ * none), so that each of SQLite's allocations does not take a global mutex (about 5% of the
+ * writer thread's time). SQLITE_CONFIG_STMTJRNL_SPILL is left at SQLite's 64 KiB on purpose:
+ * with 256 KiB or more, SQLite 3.40 answers SQLITE_FULL ("database or disk is full") when a
+ * savepoint's journal outgrows it and spills to its temporary file. */
 static pthread_once_t sq_global_once = PTHREAD_ONCE_INIT;
 static void sq_global_init(void)
 {
     sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
-    sqlite3_config(SQLITE_CONFIG_STMTJRNL_SPILL, STMT_SPILL);
 }
 
 static int sq_open(void **conn, const hk_config *cfg, int role, char *err, size_t errlen)
