@@ -593,6 +593,7 @@ static char *headers_to_json(const char *lines)
 {
     hk_buf b;
     hk_buf_init(&b, HK_BUF_UNLIMITED);
+    hk_buf_reserve(&b, 2 * strlen(lines) + 64); /* "name":"value" for each line, most often */
     hk_request_headers_json(lines, &b);
     return hk_buf_steal(&b);
 }
@@ -705,6 +706,8 @@ static void start_attempt(hk_dispatch *d, whc *w, hk_job *j)
     a->started_wall = hk_now_ms();
     hk_buf h;
     hk_buf_init(&h, HK_BUF_UNLIMITED);
+    /* one allocation for the usual request: the static lines, the id and signature lines */
+    hk_buf_reserve(&h, strlen(w->hdr_static) + 512);
     hk_buf_puts(&h, w->hdr_static);
     size_t fixed_len = h.len;
     /* a previous secret or key whose grace period ended since the settings were loaded stops

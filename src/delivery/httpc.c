@@ -170,12 +170,13 @@ static void xfer_free(hk_httpc *c, hk_httpc_xfer *x)
 {
     curl_multi_remove_handle(c->multi, x->easy);
     if (c->npool < c->poolcap) {
-        curl_easy_reset(x->easy);
+        /* kept as it is, not curl_easy_reset: its fixed options stay set (handle_setup) and
+         * the next transfer sets the per-transfer ones again, before curl reads any of them */
         c->pool[c->npool++] = x->easy;
     } else {
         curl_easy_cleanup(x->easy);
     }
-    curl_slist_free_all(x->hdrs);
+    free(x->hdrs); /* header_list: one allocation */
     hk_capture_free(&x->cap);
     free(x);
 }
@@ -241,6 +242,89 @@ static void check_done(hk_httpc *c)
     }
 }
 
+/* Sets the options that are the same for every transfer of c on a new easy handle; a pooled
+ * handle keeps them (hk_httpc_post sets the per-transfer ones: url, body, headers, deadline,
+ * and the pointers to its transfer). Returns e, or NULL if curl could not make one. */
+static CURL *handle_setup(hk_httpc *c, CURL *e)
+{
+    if (!e) return NULL;
+    curl_easy_setopt(e, CURLOPT_POST, 1L);
+    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+    /* never a proxy from the environment (http_proxy, HTTPS_PROXY, ...): the SSRF guard checks
+     * the address connected to, which would then be the proxy's, not the endpoint's */
+    curl_easy_setopt(e, CURLOPT_PROXY, "");
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, c->cfg->https_only ? "https" : "http,https");
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, on_opensocket);
+    curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
+    curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, c->cfg->tls_insecure ? 0L : 1L);
+    curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, c->cfg->tls_insecure ? 0L : 2L);
+    if (c->cfg->ca_file && c->cfg->ca_file[0]) {
+        /* instead of the system's: no CA directory either, which also lets libcurl keep the
+         * parsed file for later connections (it reloads it for each one when a CA path is set) */
+        curl_easy_setopt(e, CURLOPT_CAINFO, c->cfg->ca_file);
+        curl_easy_setopt(e, CURLOPT_CAPATH, NULL);
+    }
+    if (!c->cfg->tls_session_cache) curl_easy_setopt(e, CURLOPT_SSL_SESSIONID_CACHE, 0L);
+    return e;
+}
+
+#define HDR_LINE_MAX 8192 /* a longer header line is left out */
+
+/* The next line of headers at *p ("Name: value", without its "\n"): its length, and *p moved
+ * past it. */
+static size_t next_line(const char **p, const char **line)
+{
+    const char *nl = strchr(*p, '\n');
+    size_t n = nl ? (size_t)(nl - *p) : strlen(*p);
+    *line = *p;
+    *p = nl ? nl + 1 : *p + n;
+    return n;
+}
+
+/* The request's headers as a curl_slist made in one allocation (the nodes, then their strings;
+ * freed with free()), instead of two allocations a line with curl_slist_append: each non-empty
+ * line of headers ("Name: value\n"...) shorter than HDR_LINE_MAX, a line with a blank value as
+ * "Name;" (curl drops "Name:" with nothing after it, and sends "Name;" as the header with an
+ * empty value), then "Expect:" so curl never waits for a 100. */
+static struct curl_slist *header_list(const char *headers)
+{
+    static const char expect[] = "Expect:";
+    size_t n = 1, bytes = sizeof expect;
+    const char *line;
+    for (const char *p = headers; p && *p;) {
+        size_t len = next_line(&p, &line);
+        if (len && len < HDR_LINE_MAX) {
+            n++;
+            bytes += len + 1;
+        }
+    }
+    struct curl_slist *nodes = hk_malloc(n * sizeof *nodes + bytes);
+    char *str = (char *)(nodes + n);
+    size_t i = 0;
+    for (const char *p = headers; p && *p;) {
+        size_t len = next_line(&p, &line);
+        if (!len || len >= HDR_LINE_MAX) continue;
+        memcpy(str, line, len);
+        str[len] = '\0';
+        char *colon = strchr(str, ':');
+        if (colon && colon[1 + strspn(colon + 1, " \t")] == '\0') {
+            colon[0] = ';';
+            colon[1] = '\0';
+        }
+        nodes[i].data = str;
+        nodes[i].next = &nodes[i + 1];
+        i++;
+        str += len + 1;
+    }
+    memcpy(str, expect, sizeof expect);
+    nodes[i].data = str;
+    nodes[i].next = NULL;
+    return nodes;
+}
+
 /* ---- public -----------------------------------------------------------------------------------
  */
 
@@ -279,67 +363,27 @@ hk_httpc_xfer *hk_httpc_post(hk_httpc *c, const char *url, const char *body, siz
     x->cb = cb;
     x->arg = arg;
     hk_capture_init(&x->cap, (size_t)c->cfg->response_body_max);
-    x->easy = c->npool ? c->pool[--c->npool] : curl_easy_init();
+    x->easy = c->npool ? c->pool[--c->npool] : handle_setup(c, curl_easy_init());
     if (!x->easy) {
         free(x);
         return NULL;
     }
-    /* Header lines: "Name: value\n"... plus "Expect:" so curl never waits for a 100. */
-    for (const char *p = headers; p && *p;) {
-        const char *nl = strchr(p, '\n');
-        size_t n = nl ? (size_t)(nl - p) : strlen(p);
-        if (n) {
-            char line[8192];
-            if (n < sizeof line) {
-                memcpy(line, p, n);
-                line[n] = '\0';
-                /* curl drops "Name:" with a blank value; "Name;" sends it with an empty one */
-                char *colon = strchr(line, ':');
-                if (colon && colon[1 + strspn(colon + 1, " \t")] == '\0') {
-                    colon[0] = ';';
-                    colon[1] = '\0';
-                }
-                x->hdrs = curl_slist_append(x->hdrs, line);
-            }
-        }
-        p = nl ? nl + 1 : p + n;
-    }
-    x->hdrs = curl_slist_append(x->hdrs, "Expect:");
+    x->hdrs = header_list(headers);
     CURL *e = x->easy;
     curl_easy_setopt(e, CURLOPT_URL, url);
-    curl_easy_setopt(e, CURLOPT_POST, 1L);
     curl_easy_setopt(e, CURLOPT_POSTFIELDS, body);
     curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, x->hdrs);
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)x->timeout_ms);
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)x->timeout_ms);
-    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
-    /* never a proxy from the environment (http_proxy, HTTPS_PROXY, ...): the SSRF guard checks
-     * the address connected to, which would then be the proxy's, not the endpoint's */
-    curl_easy_setopt(e, CURLOPT_PROXY, "");
-    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, c->cfg->https_only ? "https" : "http,https");
-    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, x);
-    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(e, CURLOPT_HEADERDATA, x);
-    curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, on_opensocket);
     curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, x);
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, x->errbuf);
     curl_easy_setopt(e, CURLOPT_PRIVATE, x);
-    curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
-    curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, c->cfg->tls_insecure ? 0L : 1L);
-    curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, c->cfg->tls_insecure ? 0L : 2L);
-    if (c->cfg->ca_file && c->cfg->ca_file[0]) {
-        /* instead of the system's: no CA directory either, which also lets libcurl keep the
-         * parsed file for later connections (it reloads it for each one when a CA path is set) */
-        curl_easy_setopt(e, CURLOPT_CAINFO, c->cfg->ca_file);
-        curl_easy_setopt(e, CURLOPT_CAPATH, NULL);
-    }
-    if (!c->cfg->tls_session_cache) curl_easy_setopt(e, CURLOPT_SSL_SESSIONID_CACHE, 0L);
     x->start_us = hk_mono_us();
     if (curl_multi_add_handle(c->multi, e) != CURLM_OK) {
-        curl_slist_free_all(x->hdrs);
+        free(x->hdrs);
         curl_easy_cleanup(e);
         hk_capture_free(&x->cap);
         free(x);

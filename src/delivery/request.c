@@ -71,7 +71,11 @@ void hk_request_attempt_headers(const hk_webhook *wh, const hk_sign_key *keys, i
                                 const char *event_id, int64_t ts_s, const char *body,
                                 size_t body_len, hk_buf *out)
 {
-    if (delivery_id) hk_buf_printf(out, "X-Delivery-Id: %s\n", delivery_id);
+    if (delivery_id) {
+        hk_buf_puts(out, "X-Delivery-Id: ");
+        hk_buf_puts(out, delivery_id);
+        hk_buf_putc(out, '\n');
+    }
     if (hk_request_can_sign(wh, nkeys, ned))
         hk_sign_headers_ed(wh->schemes, event_id, ts_s, body, body_len, keys, nkeys, ed, ned, out);
 }
