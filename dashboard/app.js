@@ -57,7 +57,9 @@ export function href(page, id, q, sub) {
   return s + API.qs(q);
 }
 
+// Enters a view (the flash of the action that goes there stays).
 export function go(hash) {
+  if (S.flash) S.flash.fresh = true;
   if (location.hash === hash) onRoute();
   else location.hash = hash;
 }
@@ -66,6 +68,8 @@ function onRoute() {
   clearTimeout(pollTimer);
   S.route = parseHash();
   S.error = null;
+  if (S.flash && S.flash.fresh) S.flash.fresh = false;
+  else S.flash = null;
   S.secret = S.route.page === 'endpoints' && S.route.id ? S.secret : null;
   S.confirmDelete = false;
   if (!API.getCredential()) {
@@ -134,7 +138,8 @@ async function fetchView(r) {
     case 'deliveries': {
       if (r.id) {
         const d = await API.get('/v1/deliveries/' + encodeURIComponent(r.id));
-        return { d };
+        const wh = await API.get('/v1/' + encodeURIComponent(d.webhookId)).catch(() => null); // deleted
+        return { d, wh };
       }
       const endpoints = await endpointsSummary();
       let list;
@@ -284,8 +289,10 @@ export async function switchOrg(ev) {
 
 // ---- actions ----------------------------------------------------------------------------------
 
+// The outcome of an action, shown until the next view is entered (the view an action goes to
+// keeps it).
 function flash(kind, text) {
-  S.flash = { kind, text };
+  S.flash = { kind, text, fresh: false };
 }
 
 // Runs an API action: busy while it runs, its error shown as the flash.

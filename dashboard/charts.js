@@ -57,11 +57,26 @@ export class Chart extends Component {
       if (this.plot) this.plot.destroy();
       const width = Math.max(280, Math.min(this.box.clientWidth || 600, 900));
       const xs = buckets.map((b) => Date.parse(b.start) / 1000);
-      const data = [xs, ...series.map((s) => buckets.map((b) => s.value(b)))];
+      const raw = series.map((s) => buckets.map((b) => s.value(b)));
+      let data, opts;
+      if (this.props.stacked) {
+        // stacked bars: series i is drawn as the sum of the series up to it, the tallest
+        // first, so every bar shows its parts; the legend shows each series' own value
+        const prefix = raw.map((_, i) => xs.map((_, j) => raw.slice(0, i + 1).reduce((a, r) => a + (r[j] || 0), 0)));
+        const idx = series.map((_, i) => i).reverse();
+        const bars = uPlot.paths.bars({ size: [0.8, 40] });
+        data = [xs, ...idx.map((i) => prefix[i])];
+        opts = idx.map((i) => ({ label: series[i].label, stroke: series[i].color, fill: series[i].color,
+          width: 1, paths: bars, points: { show: false },
+          value: (u, v, si, k) => (k === null || k === undefined ? '--' : String(raw[i][k])) }));
+      } else {
+        data = [xs, ...raw];
+        opts = series.map((s) => ({ label: s.label, stroke: s.color, width: 2,
+          points: { show: true, size: 5 }, spanGaps: false }));
+      }
       this.plot = new uPlot({
         width, height: 200,
-        series: [{}, ...series.map((s) => ({ label: s.label, stroke: s.color, width: 2,
-          fill: s.fill || undefined, points: { show: false }, spanGaps: false }))],
+        series: [{}, ...opts],
         axes: [{}, { size: 50 }],
         legend: { show: true },
         cursor: { drag: { x: false, y: false } },

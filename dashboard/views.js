@@ -90,10 +90,10 @@ function Header() {
       ${A.limited() ? null : link('events', 'Events')}
     </nav>
     <div class="who">
-      ${S.orgs ? html`<label class="org">Organization
-        <select onChange=${A.switchOrg} aria-label="Organization">
-          ${S.orgs.map((o) => html`<option value=${o.id} selected=${o.id === (S.me && S.me.organizationId)}>${o.name || o.id}</option>`)}
-        </select></label>`
+      ${S.orgs ? html`<span class="org"><label for="org">Organization</label>
+        <select id="org" onChange=${A.switchOrg}>
+          ${S.orgs.map((o) => html`<option value=${o.id} selected=${o.id === (S.me && S.me.organizationId)}>${o.name && o.name !== o.id ? `${o.name} (${o.id})` : o.id}</option>`)}
+        </select></span>`
         : html`<span class="org-name" title="Organization">${S.me ? S.me.organizationId : ''}</span>`}
       ${S.me && S.me.scope === 'read' ? html`<span class="badge badge-read">read only</span>` : null}
       <button type="button" class="link" onClick=${() => A.signOut()}>Sign out</button>
@@ -244,7 +244,7 @@ function EndpointPage() {
         </nav></div>
       <p class="muted">Last ${range}: ${stats.totals.delivered} delivered, ${stats.totals.failed} failed (retried), ${stats.totals.givenUp} given up.</p>
       <div class="charts">
-        <${Chart} title="Attempts by outcome" buckets=${b} series=${[
+        <${Chart} title="Attempts by outcome" stacked=${true} buckets=${b} series=${[
           { label: 'delivered', value: (x) => x.delivered, color: '#1a7f37' },
           { label: 'failed', value: (x) => x.failed, color: '#bf8700' },
           { label: 'given up', value: (x) => x.givenUp, color: '#cf222e' }]} />
@@ -319,7 +319,7 @@ function DeliveryPage() {
     ${A.canWrite() ? html`<div class="actions">
       <button type="button" class="primary" onClick=${() => A.retryDelivery(d.id)} disabled=${S.busy}>Retry</button></div>` : null}
     <dl class="facts wide">
-      <div><dt>Endpoint</dt><dd><a href=${A.href('endpoints', d.webhookId)} class="mono">${d.webhookId}</a></dd></div>
+      <div><dt>Endpoint</dt><dd>${S.data.wh ? html`<a href=${A.href('endpoints', d.webhookId)}>${S.data.wh.name || d.webhookId}</a>` : html`<span class="mono">${d.webhookId}</span> (deleted)`}</dd></div>
       <div><dt>Event</dt><dd>${A.limited() ? html`<span class="mono">${d.webhookEventId}</span>` : html`<a href=${A.href('events', d.webhookEventId)} class="mono">${d.webhookEventId}</a>`} (${d.eventType})</dd></div>
       <div><dt>Attempts</dt><dd>${d.attemptNumber} of ${d.maxAttempts}</dd></div>
       <div><dt>Created</dt><dd>${fmtTime(d.createdAt)}</dd></div>
@@ -336,7 +336,7 @@ function DeliveryPage() {
     <section aria-labelledby="att-h"><h2 id="att-h">Attempts</h2>
       ${(d.attempts || []).length === 0 ? html`<p class="muted">No attempt yet.</p>` : null}
       <ol class="attempts">
-        ${(d.attempts || []).map((a) => html`<li class="attempt">
+        ${(d.attempts || []).map((a, i, all) => html`<li class="attempt">
           <h3>Attempt ${a.attemptNumber} <${Badge} status=${a.status} /></h3>
           <dl class="facts">
             <div><dt>Response</dt><dd>${a.responseStatus ? `HTTP ${a.responseStatus}` : 'none'}</dd></div>
@@ -344,7 +344,7 @@ function DeliveryPage() {
             <div><dt>At</dt><dd>${fmtTime(a.createdAt)}</dd></div>
             ${a.errorMessage ? html`<div><dt>Error</dt><dd>${a.errorMessage}</dd></div>` : null}
           </dl>
-          <details><summary>Response headers</summary><${Headers} headers=${a.responseHeaders} label=${`Response headers of attempt ${a.attemptNumber}`} /></details>
+          <details open=${i === all.length - 1}><summary>Response headers</summary><${Headers} headers=${a.responseHeaders} label=${`Response headers of attempt ${a.attemptNumber}`} /></details>
           <h4>Response body</h4><${Pre} text=${a.responseBody} label=${`Response body of attempt ${a.attemptNumber}`} />
         </li>`)}
       </ol>

@@ -133,3 +133,50 @@ def test_whoami(hookd):
     r = h.api("GET", "/api/webhook/v1/whoami", key=adm, headers={"X-Organization-Id": h.org})
     assert r.status_code == 200 and r.json()["kind"] == "admin" and r.json()["organizationId"] == h.org
     assert h.api("GET", "/api/webhook/v1/whoami", key="nope").status_code == 401
+
+
+# ---- (b) the dashboard in Chromium ----------------------------------------------------------------
+
+FLAKY_BODY = '<img src=x onerror="window.__xss=3"> down'
+
+
+def test_dashboard_in_chromium(hookd, receiver, tmp_path):
+    """tests/browser/dashboard.mjs drives every page (see its header); this starts what it
+    needs and checks from outside what the browser did."""
+    node = shutil.which("node")
+    chromium = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+    assert node and os.path.exists(chromium), "scripts/setup.sh installs node and chromium"
+    assert os.path.isdir(os.path.join(ROOT, "node_modules", "playwright-core")), \
+        "scripts/setup.sh installs the npm dev dependencies (playwright-core, axe-core)"
+    h = hookd(HOOKD_RETRY_SCHEDULE="300ms")
+    adm = h.cli("apikey", "create", "--admin").stdout.strip()
+    other = "org_other"
+    r = h.api("POST", "/api/webhook/v1/organizations", {"id": other, "name": "Other org"}, key=adm)
+    assert r.status_code == 201, r.text
+    r = h.api("POST", "/api/webhook/v1", {"name": "Other org endpoint", "url": receiver.url("/other"),
+                                          "events": ["x.*"]},
+              key=adm, headers={"X-Organization-Id": other})
+    assert r.status_code == 201, r.text
+    # the flaky receiver fails both attempts of the first delivery, then recovers
+    receiver.plan("/flaky", [{"status": 500, "body": FLAKY_BODY}] * 2)
+    out = os.environ.get("HOOKD_DASHBOARD_SHOTS") or str(tmp_path / "dashboard")
+    env = dict(os.environ, HOOKD_URL=h.base, HOOKD_KEY=h.key, HOOKD_ADMIN_KEY=adm,
+               RECEIVER_OK=receiver.url("/ok"), RECEIVER_FLAKY=receiver.url("/flaky"),
+               OTHER_ORG=other, OUT_DIR=out, CHROMIUM=chromium, HOOKD_TEST_SLOWDOWN=str(SLOW))
+    p = subprocess.run([node, os.path.join(ROOT, "tests", "browser", "dashboard.mjs")], env=env,
+                       cwd=ROOT, capture_output=True, text=True, timeout=300 * SLOW)
+    print(p.stdout[-6000:], p.stderr[-6000:])
+    assert p.returncode == 0, f"the browser test failed (screenshots in {out}):\n{p.stdout[-3000:]}\n{p.stderr[-3000:]}"
+    res = json.load(open(os.path.join(out, "results.json")))
+    assert len(res["steps"]) == 19 and not res["dialogs"], res
+    assert res["weight"]["bytes"] <= 300 * 1024, res["weight"]
+    # what the browser did happened: the receiver got the test event, the XSS event, and the
+    # flaky endpoint two failures then the retry
+    bodies = [json.loads(x.body) for x in receiver.received("/ok")]
+    assert any(b["type"] == "order.test" for b in bodies), bodies
+    assert any(b["data"].get("note") == '<img src=x onerror="window.__xss=2">' for b in bodies)
+    flaky = receiver.received("/flaky")
+    assert [x.status for x in flaky] == [500, 500, 200], [x.status for x in flaky]
+    assert flaky[0].headers["webhook-id"] == flaky[2].headers["webhook-id"]  # a replay
+    assert receiver.count("/other") == 0
+    h.check_sanitizers()
