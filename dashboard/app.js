@@ -414,7 +414,7 @@ export function hideSecret() {
 export function sendTest(wh) {
   act(async () => {
     const pat = (wh.events || []).find((e) => !e.startsWith('hookd')) || 'test.event';
-    const type = pat === '*' ? 'hookd_ui.test' : pat.split('.').map((s) => (s === '*' ? 'test' : s)).join('.');
+    const type = pat === '*' ? 'dashboard.test' : pat.split('.').map((s) => (s === '*' ? 'test' : s)).join('.');
     const ev = await API.post('/v1/events', { type, data: { test: true, sentFrom: 'hookd dashboard', at: new Date().toISOString() } });
     S.test = { webhookId: wh.id, eventId: ev.id, type, status: 'sent', delivery: null };
     flash('ok', `Test event ${type} sent (${ev.deliveries} deliveries)`);
