@@ -76,14 +76,17 @@ TRAVERSALS = [
 ]
 
 
+def raw_get(h, path):
+    """GET of the path as written (requests would resolve the dots itself)."""
+    req = requests.Request("GET", h.base + UI + path).prepare()
+    req.url = h.base + UI + path
+    return requests.Session().send(req, timeout=10 * SLOW)
+
+
 def test_nothing_outside_the_allow_list(hookd):
     h = hookd()
-    s = requests.Session()
     for path in TRAVERSALS:
-        # sent as written (requests would resolve the dots itself)
-        req = requests.Request("GET", h.base + UI + path).prepare()
-        req.url = h.base + UI + path
-        r = s.send(req, timeout=10 * SLOW)
+        r = raw_get(h, path)
         assert r.status_code == 404, (path, r.status_code, r.text[:200])
         assert r.headers["content-type"].startswith("application/json"), path
         for secret in ("root:", "cmake_minimum_required", '"dependencies"', "<!doctype", "import"):
@@ -109,9 +112,19 @@ def test_ui_dir_override_and_missing_files(hookd, tmp_path):
     d = tmp_path / "ui"
     d.mkdir()
     (d / "index.html").write_text("<!doctype html><title>custom</title>")
+    # files beside the dashboard's that are not on its allow-list are never served
+    (d / "secret.txt").write_text("do not serve")
+    (d / "extra.js").write_text("do not serve")
+    (d / "vendor").mkdir()
+    (d / "vendor" / "other.mjs").write_text("do not serve")
+    (tmp_path / "outside.css").write_text("do not serve")
     h = hookd(HOOKD_UI_DIR=str(d))
     r = requests.get(h.base + UI + "/", timeout=10 * SLOW)
     assert r.status_code == 200 and "custom" in r.text
+    for path in ("/secret.txt", "/extra.js", "/vendor/other.mjs", "/..", "/vendor/..",
+                 "/%2e%2e%2foutside.css", "/..%2foutside.css"):
+        r = raw_get(h, path)
+        assert r.status_code == 404 and "do not serve" not in r.text, (path, r.status_code)
     r = requests.get(h.base + UI + "/app.js", timeout=10 * SLOW)  # not in that directory
     assert r.status_code == 404 and r.json()["code"] == "not_found"
     assert "HOOKD_UI_DIR" in r.json()["fix"]
