@@ -170,6 +170,20 @@ try {
   await page.waitForSelector(`a:text-is("${okDelivery.id}")`);
   await shot(page, '06-deliveries', ['Deliveries', okDelivery.id, 'order.created', 'success']);
   await axe(page, 'deliveries');
+  // keyset paging: 25 more deliveries make a second page, reached through the next cursor
+  const bulk = await api('POST', '/v1/events/batch', { events: Array.from({ length: 25 }, (_, i) => ({ type: 'order.bulk', data: { i } })) });
+  check(bulk.status === 202, 'batch: ' + bulk.status);
+  await until('the bulk deliveries', async () => (await api('GET', '/v1/deliveries?eventType=order.bulk&status=success&limit=100')).json.deliveries.length === 25);
+  await page.click('button:text-is("Refresh")');
+  await page.waitForSelector('a[rel=next]');
+  const first = await page.$$eval('ul.rows a.mono', (a) => a.map((x) => x.textContent));
+  check(first.length === 20, 'a page holds 20 deliveries: ' + first.length);
+  await page.click('a[rel=next]');
+  await page.waitForFunction(() => location.hash.includes('cursor='));
+  await page.waitForSelector('a:text-is("First page")');
+  const second = await page.$$eval('ul.rows a.mono', (a) => a.map((x) => x.textContent));
+  check(second.length > 0 && second.every((id) => !first.includes(id)), 'the second page holds other deliveries');
+  check(second.includes(okDelivery.id), 'the oldest deliveries are on the second page');
   await page.click(`a:text-is("${okDelivery.id}")`);
   await page.waitForSelector('h2:text-is("Request")');
   await shot(page, '07-delivery-request', ['Request', 'webhook-signature', 'X-Delivery-Id',
@@ -196,8 +210,14 @@ try {
     return d && d.status === 'failed' ? d : null;
   }, 20000);
   check(failed.attemptNumber === 2, 'two attempts failed: ' + failed.attemptNumber);
-  await go(page, '#/deliveries?status=failed');
+  await go(page, '#/deliveries');
+  await page.waitForSelector('main h1:text-is("Deliveries")');
+  await page.selectOption('#q-status', 'failed');
+  await page.fill('#q-type', 'billing.failed');
+  await page.click('button:text-is("Filter")');
+  await page.waitForFunction(() => location.hash.includes('status=failed') && location.hash.includes('eventType=billing.failed'));
   await page.waitForSelector(`a:text-is("${failed.id}")`);
+  check(await page.locator('ul.rows li').count() === 1, 'the filters leave the failed delivery alone');
   await page.click(`a:text-is("${failed.id}")`);
   await page.waitForSelector('h3:has-text("Attempt 2")');
   await shot(page, '08-delivery-failed', ['failed', 'Attempt 1', 'Attempt 2', 'HTTP 500', XSS_BODY]);
@@ -212,8 +232,13 @@ try {
   await shot(page, '10-endpoint-detail', ['Billing', 'Attempts by outcome', 'Attempt latency', '1 delivered', '1 failed (retried), 1 given up']);
   await axe(page, 'endpoint');
   await go(page, '#/events');
+  await page.waitForSelector(`a:text-is("${ev2.json.id}")`);
+  await page.fill('#q-etype', 'order.created');
+  await page.click('button:text-is("Filter")');
+  await page.waitForFunction(() => location.hash.includes('type=order.created'));
   await page.waitForSelector(`a:text-is("${ev.json.id}")`);
-  await shot(page, '11-events', ['Events', 'order.created', 'billing.failed']);
+  check(await page.locator('ul.rows li').count() === 1, 'the type filter leaves one event');
+  await shot(page, '11-events', ['Events', 'order.created']);
   await axe(page, 'events');
   await page.click(`a:text-is("${ev.json.id}")`);
   await page.waitForSelector('h2:text-is("Data")');
@@ -245,6 +270,38 @@ try {
   await page.keyboard.press('Enter');
   await page.waitForSelector('main h1:text-is("Deliveries")');
   await page.context().close();
+
+  // ---- 6b. an endpoint's actions: recover, pause, resume, rotate, edit; delete another -----------
+  const page2 = await newPage();
+  await signIn(page2, env.HOOKD_KEY);
+  await go(page2, '#/endpoints/' + flakyId);
+  await page2.waitForSelector('h2:text-is("Recover failed deliveries")');
+  await page2.click('button:text-is("Recover")');
+  await page2.waitForSelector('.flash-ok:has-text("1 failed deliveries sent again")');
+  await page2.click('button:text-is("Pause")');
+  await page2.waitForSelector('.head-row .badge-paused');
+  await page2.click('button:text-is("Resume")');
+  await page2.waitForSelector('.head-row .badge-active');
+  await page2.click('button:text-is("Rotate secret")');
+  await page2.waitForSelector('.secret-value');
+  check((await page2.innerText('.secret-value')).startsWith('whsec_'), 'the rotated secret is shown once');
+  await shot(page2, '15b-endpoint-rotated', ['Signing secret (rotated)', 'previous secret keeps signing']);
+  await page2.click('button:text-is("I have copied it")');
+  await page2.click('a:text-is("Edit")');
+  await page2.waitForSelector('main h1:has-text("Edit")');
+  await page2.fill('#f-name', 'Billing (renamed)');
+  await page2.click('button:text-is("Save")');
+  await page2.waitForSelector('main h1:text-is("Billing (renamed)")');
+  const tmpWh = await api('POST', '/v1', { name: 'Temporary', url: env.RECEIVER_OK, events: ['tmp.*'] });
+  await go(page2, '#/endpoints/' + tmpWh.json.id);
+  await page2.waitForSelector('main h1:text-is("Temporary")');
+  await page2.click('button#delete');
+  await page2.click('button:text-is("Yes, delete")');
+  await page2.waitForSelector('main h1:text-is("Endpoints")');
+  await page2.waitForSelector('.flash-ok:has-text("Endpoint deleted")');
+  check(await page2.locator('a:text-is("Temporary")').count() === 0, 'the deleted endpoint is gone');
+  check((await api('GET', '/v1/' + tmpWh.json.id)).status === 404, 'deleted in hookd');
+  await page2.context().close();
 
   // ---- 7. a read-only portal session: no write button, and the API refuses anyway ---------------
   const rs = await api('POST', '/v1/portal-sessions', { scope: 'read', ttlSeconds: 600 });
