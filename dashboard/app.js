@@ -475,7 +475,7 @@ function start() {
     rotateSecret, hideSecret, sendTest, retryDelivery, recover, applyFilters, refresh, href,
     canWrite, limited });
   API.setUnauthorizedHandler((msg) => {
-    if (S.me) signOut('Signed out: ' + msg);
+    if (S.me) signOut(`Signed out: ${msg} (the key or session has expired or was revoked).`);
   });
   // a portal session's url: #token=hkps_... (taken out of the address bar and the history)
   const m = location.hash.match(/^#token=([^&]+)/);
