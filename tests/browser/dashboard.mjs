@@ -330,6 +330,21 @@ try {
   check(refused === 403, 'the API refuses a read session a retry: ' + refused);
   await rp.context().close();
 
+  // ---- 7b. a session limited to one endpoint: that endpoint and its deliveries only -------------
+  const ls = await api('POST', '/v1/portal-sessions', { scope: 'full', webhookIds: [flakyId] });
+  check(ls.status === 201, 'limited session: ' + JSON.stringify(ls));
+  const lp = await newPage();
+  await lp.goto(ls.json.url.startsWith('http') ? ls.json.url : BASE + ls.json.url);
+  await lp.waitForSelector('main h1:text-is("Endpoints")');
+  await lp.waitForSelector('a:text-is("Billing (renamed)")');
+  check(await lp.locator('ul.cards li').count() === 1, 'one endpoint');
+  check(await lp.locator('nav a:text-is("Events")').count() === 0, 'no events for a limited session');
+  check(await lp.locator('text=New endpoint').count() === 0, 'no New endpoint for a limited session');
+  await go(lp, '#/deliveries');
+  await lp.waitForSelector(`a:text-is("${failed.id}")`);
+  await shot(lp, '17b-limited-session-deliveries', ['Deliveries', 'billing.failed']);
+  await lp.context().close();
+
   // ---- 8. an expired session: back to sign-in ---------------------------------------------------
   const es = await api('POST', '/v1/portal-sessions', { scope: 'full', ttlSeconds: Math.ceil(3 * SLOW) });
   const ep = await newPage();

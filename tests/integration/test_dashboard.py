@@ -181,7 +181,7 @@ def test_dashboard_in_chromium(hookd, receiver, tmp_path):
     print(p.stdout[-6000:], p.stderr[-6000:])
     assert p.returncode == 0, f"the browser test failed (screenshots in {out}):\n{p.stdout[-3000:]}\n{p.stderr[-3000:]}"
     res = json.load(open(os.path.join(out, "results.json")))
-    assert len(res["steps"]) == 20 and not res["dialogs"], res
+    assert len(res["steps"]) == 21 and not res["dialogs"], res
     assert res["weight"]["bytes"] <= 300 * 1024, res["weight"]
     # what the browser did happened: the receiver got the test event, the XSS event, and the
     # flaky endpoint two failures then the retry
