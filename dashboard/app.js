@@ -220,8 +220,11 @@ async function boot() {
     try {
       me = await API.get('/v1/whoami', { quiet401: true });
     } catch (e) {
-      if (e.status !== 422) throw e;
-      me = null; // an admin key without an organization: choose one
+      // 422: an admin key without an organization (choose one); 404/403: the organization an
+      // admin key had chosen is gone or disabled (choose again)
+      if (!(e.status === 422 || (API.getOrg() && (e.status === 404 || e.status === 403)))) throw e;
+      API.setOrg('');
+      me = null;
     }
     if (!me || me.kind === 'admin') {
       const orgs = await API.get('/v1/organizations' + API.qs({ limit: 100 }), { org: false, quiet401: true });

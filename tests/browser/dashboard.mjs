@@ -61,6 +61,11 @@ const browser = await chromium.launch({
 
 async function newPage(width = 1100, height = 850) {
   const ctx = await browser.newContext({ viewport: { width, height } });
+  // what the page's CSP refused: the dashboard itself must need nothing it forbids
+  await ctx.addInitScript(() => {
+    window.__csp = [];
+    document.addEventListener('securitypolicyviolation', (e) => window.__csp.push(`${e.violatedDirective} ${e.blockedURI}`));
+  });
   const page = await ctx.newPage();
   page.setDefaultTimeout(T(15000));
   page.on('dialog', (d) => { results.dialogs.push(d.message()); d.dismiss().catch(() => {}); });
@@ -80,6 +85,8 @@ async function shot(page, name, texts = []) {
   for (const t of texts) check(body.includes(t), `${name}: the page shows ${JSON.stringify(t)}`);
   const xss = await page.evaluate(() => window.__xss);
   check(xss === undefined, `${name}: no payload ran (window.__xss = ${xss})`);
+  const csp = await page.evaluate(() => window.__csp);
+  check(csp.length === 0, `${name}: the CSP refused nothing the dashboard does: ${csp.join(', ')}`);
   check(results.dialogs.length === 0, `${name}: no dialog opened (${results.dialogs.join(' | ')})`);
   check(fs.statSync(file).size > 5000, `${name}: the screenshot has content`);
   results.steps.push(name);
