@@ -265,6 +265,16 @@ try {
   await page.waitForSelector('h2:text-is("Attempts")');
   check(await page.evaluate(() => document.documentElement.scrollWidth) <= 360, 'delivery at 360 px');
   await shot(page, '15-mobile-delivery', ['Attempt 2']);
+  for (const [hash, sel] of [[`#/endpoints/${flakyId}`, '.chart-box canvas'], ['#/endpoints/new', '#f-name'],
+    ['#/deliveries', '#q-status'], ['#/events', '#q-etype']]) {
+    await go(page, hash);
+    await page.waitForSelector(sel);
+    await page.waitForTimeout(100);
+    const w = await page.evaluate(() => document.documentElement.scrollWidth);
+    check(w <= 360, `${hash} fits 360 px: ${w}`);
+  }
+  await go(page, '#/deliveries/' + failed.id);
+  await page.waitForSelector('h2:text-is("Attempts")');
   // keyboard: the skip link moves focus to the page's heading; Tab reaches the main
   // navigation and Enter follows it
   await page.focus('a.skip');
