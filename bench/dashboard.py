@@ -18,6 +18,7 @@ import json
 import os
 import secrets
 import shutil
+import signal
 import sys
 import socket
 import subprocess
@@ -43,6 +44,7 @@ def main():
     ap.add_argument("--active", type=int, default=2)
     ap.add_argument("--runs", type=int, default=5)
     a = ap.parse_args()
+    signal.signal(signal.SIGTERM, lambda *x: sys.exit(1))  # stop hookd too (finally below)
 
     class H(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
