@@ -31,15 +31,18 @@ if [ ${#missing[@]} -gt 0 ]; then
     $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-# npm packages, at the versions of package-lock.json: swagger-ui-dist (served by hookd) and, for
-# tests, standardwebhooks, @redocly/cli (lints the OpenAPI document), openapi-typescript,
-# openapi-fetch and typescript (a client generated from it: tests/integration/test_openapi*.py);
-# axios, bull, express and pg: the benchmark's reference stack (bench/reference/).
+# npm packages, at the versions of package-lock.json: swagger-ui-dist, preact, htm and uplot
+# (served by hookd: the docs page and the dashboard) and, for tests, playwright-core and
+# axe-core (the dashboard in Chromium: tests/browser), standardwebhooks, @redocly/cli (lints the
+# OpenAPI document), openapi-typescript, openapi-fetch and typescript (a client generated from it: tests/integration/test_openapi*.py); axios, bull,
+# express and pg: the benchmark's reference stack (bench/reference/).
 npm_missing=0
-[ -d node_modules/swagger-ui-dist ] || npm_missing=1
+for p in swagger-ui-dist preact htm uplot; do # served by hookd (docs page, dashboard)
+    [ -d "node_modules/$p" ] || npm_missing=1
+done
 if [ "${1:-}" != "--runtime" ]; then
     for p in standardwebhooks @redocly/cli openapi-typescript openapi-fetch typescript \
-             axios bull express pg; do
+             axios bull express pg playwright-core axe-core; do
         [ -d "node_modules/$p" ] || npm_missing=1
     done
 fi

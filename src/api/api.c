@@ -27,6 +27,9 @@ static const hk_route routes[] = {
     {HK_HTTP_GET, API_PREFIX "/openapi", hk_h_openapi_page, 0},
     {HK_HTTP_GET, API_PREFIX "/openapi/json", hk_h_openapi_json, 0},
     {HK_HTTP_GET, API_PREFIX "/openapi/:id", hk_h_openapi_asset, 0}, /* Swagger UI files */
+    {HK_HTTP_GET, API_PREFIX "/ui", hk_h_ui_index, 0},               /* the dashboard (ui.c) */
+    {HK_HTTP_GET, API_PREFIX "/ui/:id", hk_h_ui_file, 0},
+    {HK_HTTP_GET, API_PREFIX "/ui/vendor/:id", hk_h_ui_vendor, 0},
     {HK_HTTP_GET, "/metrics", hk_h_metrics, 2},
     {HK_HTTP_POST, API_PREFIX "/v1", hk_h_webhook_create, 1},
     {HK_HTTP_GET, API_PREFIX "/v1", hk_h_webhook_list, 1},
@@ -56,6 +59,7 @@ static const hk_route routes[] = {
     {HK_HTTP_DELETE, API_PREFIX "/v1/api-keys/:id", hk_h_keys_revoke, HK_AUTH_ORG_FULL},
     {HK_HTTP_POST, API_PREFIX "/v1/portal-sessions", hk_h_session_create, HK_AUTH_MINT},
     {HK_HTTP_DELETE, API_PREFIX "/v1/portal-sessions/:id", hk_h_session_revoke, HK_AUTH_ORG_FULL},
+    {HK_HTTP_GET, API_PREFIX "/v1/whoami", hk_h_whoami, HK_AUTH_ORG},
     {HK_HTTP_GET, API_PREFIX "/v1/:id", hk_h_webhook_get, 1},
     {HK_HTTP_PATCH, API_PREFIX "/v1/:id", hk_h_webhook_patch, 1},
     {HK_HTTP_DELETE, API_PREFIX "/v1/:id", hk_h_webhook_delete, 1},
@@ -584,7 +588,7 @@ static void limited_session(hk_call *c, const auth_entry *e)
         run_handler(c);
         return;
     }
-    if (h == hk_h_org_stats) { /* filtered to the session's webhooks (stats.c) */
+    if (h == hk_h_org_stats || h == hk_h_whoami) { /* stats.c filters to its webhooks */
         run_handler(c);
         return;
     }

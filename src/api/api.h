@@ -204,6 +204,10 @@ void hk_h_metrics(hk_call *c);
 void hk_h_openapi_page(hk_call *c);
 void hk_h_openapi_json(hk_call *c);
 void hk_h_openapi_asset(hk_call *c);
+void hk_h_ui_index(hk_call *c); /* ui.c: the dashboard */
+void hk_h_ui_file(hk_call *c);
+void hk_h_ui_vendor(hk_call *c);
+void hk_h_whoami(hk_call *c);
 void hk_h_webhook_create(hk_call *c);
 void hk_h_webhook_list(hk_call *c);
 void hk_h_webhook_get(hk_call *c);

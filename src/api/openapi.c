@@ -518,6 +518,13 @@ static const fragment parameters[] = {
                "'maxLength':223}}"},
     {"Limit", "{'name':'limit','in':'query','schema':{'type':'integer','minimum':1,"
               "'maximum':100,'default':10}}"},
+    {"UiFile", "{'name':'file','in':'path','required':true,'description':'A file of the "
+               "dashboard: index.html, its JavaScript modules and style sheet (an allow-list in "
+               "src/api/ui.c); any other name is 404.','schema':{'type':'string',"
+               "'pattern':'^[a-z]+[.](html|js|css)$'}}"},
+    {"UiVendorFile", "{'name':'file','in':'path','required':true,'description':'A library "
+                     "of the dashboard, from its npm package (preact, htm, uplot).','schema':"
+                     "{'type':'string','enum':['preact.mjs','htm.mjs','uplot.js','uplot.css']}}"},
     {"WebhookStatusFilter", "{'name':'status','in':'query','description':'Only webhooks in "
                             "this status.','schema':" REF("WebhookStatus") "}"},
     {"DeliveryStatusFilter", "{'name':'status','in':'query','description':'Only deliveries "
@@ -688,6 +695,38 @@ static const api_op ops[] = {
              "(`HOOKD_SWAGGER_UI_DIR`).",
      .params = "AssetFile", .ctypes = "text/css text/javascript image/png",
      .ok = {{200, NULL, "The file."}}, .errors = "404"},
+
+    {.method = "get", .path = P "/ui", .op_id = "getDashboard", .tag = "Docs",
+     .summary = "The dashboard (docs/DASHBOARD.md)",
+     .desc = "Its page (index.html); sign in with an API key, or open a portal session's `url` "
+             "(`#token=` in the fragment). Served with a strict Content-Security-Policy whose "
+             "`frame-ancestors` is `HOOKD_PORTAL_ORIGINS`, an `ETag` and `Cache-Control: "
+             "no-cache` (`If-None-Match` gets 304). 404 when its files are not installed "
+             "(`HOOKD_UI_DIR`).",
+     .ctypes = "text/html", .ok = {{200, NULL, "An HTML page."}}, .errors = "404"},
+    {.method = "get", .path = P "/ui/{file}", .op_id = "getDashboardFile", .tag = "Docs",
+     .summary = "A file of the dashboard",
+     .desc = "Only the dashboard's own files are served (an allow-list), with the page's "
+             "headers.",
+     .params = "UiFile", .ctypes = "text/html text/javascript text/css",
+     .ok = {{200, NULL, "The file."}}, .errors = "404"},
+    {.method = "get", .path = P "/ui/vendor/{file}", .op_id = "getDashboardLibrary",
+     .tag = "Docs", .summary = "A library of the dashboard",
+     .desc = "From the npm packages preact, htm and uplot (installed beside the dashboard).",
+     .params = "UiVendorFile", .ctypes = "text/javascript text/css",
+     .ok = {{200, NULL, "The file."}}, .errors = "404"},
+    {.method = "get", .path = P "/v1/whoami", .op_id = "whoami", .tag = "Tenancy",
+     .summary = "The credential of this request",
+     .desc = "What the dashboard asks first: the organization, whether the credential is an "
+             "organization's key, an admin key (acting with `X-Organization-Id`) or a portal "
+             "session, its scope, and the webhooks a limited session may see (`null`: all).",
+     .auth = 1,
+     .ok = {{200, "{'type':'object','required':['organizationId','kind','scope','webhookIds'],"
+                  "'properties':{'organizationId':" S_STR ",'kind':{'type':'string','enum':"
+                  "['key','admin','session']},'scope':{'type':'string','enum':['full','read']},"
+                  "'webhookIds':{'type':['array','null'],'items':" S_ID("wh") "}}}",
+             "The credential."}},
+     .errors = "401 503"},
 
     {.method = "post", .path = P "/v1", .op_id = "createWebhook", .tag = "Webhooks",
      .summary = "Create a webhook",
@@ -926,7 +965,7 @@ static const char *const tags[][2] = {
     {"Events", "Events in, and what became of them."},
     {"Deliveries", "Each event sent to each webhook, its attempts, and replays."},
     {"Operations", "Health and metrics (no API key)."},
-    {"Docs", "This documentation (no API key)."},
+    {"Docs", "This documentation and the dashboard (no API key)."},
     {"Tenancy", "Organizations and their API keys (admin keys), and an organization's own "
                 "keys."},
 };

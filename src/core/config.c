@@ -82,6 +82,7 @@ static int check_nats_name(const char *v, char *why, size_t n);
 static int check_nats_name_opt(const char *v, char *why, size_t n);
 static int check_org_max_inflight(const char *v, char *why, size_t n);
 static int check_retention(const char *v, char *why, size_t n);
+static int check_origins(const char *v, char *why, size_t n);
 
 static const char *const enum_sync[] = {"full", "normal", NULL};
 static const char *const enum_tls_reject[] = {"", "0", "1", NULL};
@@ -126,6 +127,13 @@ static const opt opts[] = {
     STR("HOOKD_SWAGGER_UI_DIR", "swagger-ui-dir", SEC_SERVER, "", check_dir, 0, swagger_ui_dir,
         "Directory holding the Swagger UI files of the API docs page; empty = search the usual "
         "places. If set, it must be an existing directory."),
+    STR("HOOKD_UI_DIR", "ui-dir", SEC_SERVER, "", check_dir, 0, ui_dir,
+        "Directory holding the dashboard's files (index.html; served at /api/webhook/ui/); "
+        "empty = search the usual places. If set, it must be an existing directory."),
+    STR("HOOKD_PORTAL_ORIGINS", "portal-origins", SEC_SERVER, "", check_origins, 0, portal_origins,
+        "Origins allowed to embed the dashboard in a frame (its CSP frame-ancestors), separated "
+        "by spaces or commas, e.g. \"https://app.example.com\"; 'self' allows hookd's own "
+        "origin. Empty = no site may frame it."),
     INT("HOOKD_INGEST_RATE_LIMIT", "ingest-rate-limit", SEC_SERVER, "0", 0, 10000000,
         ingest_rate_limit,
         "Events per second accepted per organization (429 above); 0 = unlimited."),
@@ -362,6 +370,37 @@ static int check_dir(const char *v, char *why, size_t n)
     if (!S_ISDIR(st.st_mode)) {
         snprintf(why, n, "is not a directory");
         return -1;
+    }
+    return 0;
+}
+
+/* HOOKD_PORTAL_ORIGINS: words separated by spaces or commas, each 'self' or an origin
+ * http(s)://host[:port] (a leading "*." in the host allowed, as CSP does) with no path: what
+ * goes into the dashboard's frame-ancestors as written, so nothing else may reach the header. */
+static int check_origins(const char *v, char *why, size_t n)
+{
+    const char *p = v;
+    while (*p) {
+        while (*p == ' ' || *p == ',') p++;
+        if (!*p) break;
+        const char *w = p;
+        while (*p && *p != ' ' && *p != ',') p++;
+        size_t len = (size_t)(p - w);
+        if (len == 6 && strncmp(w, "'self'", 6) == 0) continue;
+        size_t skip = strncmp(w, "https://", 8) == 0 ? 8 : strncmp(w, "http://", 7) == 0 ? 7 : 0;
+        int ok = skip && len > skip && len <= 255;
+        for (size_t i = skip; ok && i < len; i++) {
+            char ch = w[i];
+            ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+                 ch == '.' || ch == '-' || ch == ':' || (ch == '*' && i == skip);
+        }
+        if (!ok) {
+            snprintf(why, n,
+                     "'%.*s' is not an origin: write 'self' or scheme://host[:port] "
+                     "(http or https, no path)",
+                     (int)(len > 80 ? 80 : len), w);
+            return -1;
+        }
     }
     return 0;
 }

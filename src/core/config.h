@@ -37,6 +37,8 @@ typedef struct hk_config {
     int shutdown_timeout_ms;      /* HOOKD_SHUTDOWN_TIMEOUT_MS */
     char *metrics_key;            /* HOOKD_METRICS_KEY */
     char *swagger_ui_dir;         /* HOOKD_SWAGGER_UI_DIR */
+    char *ui_dir;                 /* HOOKD_UI_DIR */
+    char *portal_origins;         /* HOOKD_PORTAL_ORIGINS */
     int ingest_rate_limit;        /* HOOKD_INGEST_RATE_LIMIT: events/s per organization, 0 = off */
     int max_webhooks_per_org;     /* HOOKD_MAX_WEBHOOKS_PER_ORG, 0 = unlimited */
     int max_deliveries_per_event; /* HOOKD_MAX_DELIVERIES_PER_EVENT, 0 = unlimited */

@@ -442,6 +442,34 @@ def c_asset(h, w):
             req("err", "GET", PAGE + "/%2e%2e%2fpackage.json", key=False, label="traversal")]
 
 
+@case("get", "/api/webhook/ui")
+def c_dashboard(h, w):
+    return [req("ok", "GET", "/api/webhook/ui", key=False),
+            req("ok", "GET", "/api/webhook/ui/", key=False, label="with the slash")]
+
+
+@case("get", "/api/webhook/ui/{file}")
+def c_dashboard_file(h, w):
+    return [req("ok", "GET", "/api/webhook/ui/app.js", key=False),
+            req("ok", "GET", "/api/webhook/ui/style.css", key=False),
+            req("err", "GET", "/api/webhook/ui/package.json", key=False, label="not on the allow-list"),
+            req("err", "GET", "/api/webhook/ui/%2e%2e%2fCMakeLists.txt", key=False, label="traversal")]
+
+
+@case("get", "/api/webhook/ui/vendor/{file}")
+def c_dashboard_vendor(h, w):
+    return [req("ok", "GET", "/api/webhook/ui/vendor/preact.mjs", key=False),
+            req("ok", "GET", "/api/webhook/ui/vendor/uplot.css", key=False),
+            req("err", "GET", "/api/webhook/ui/vendor/package.json", key=False, label="not on the allow-list")]
+
+
+@case("get", "/api/webhook/v1/whoami")
+def c_whoami(h, w):
+    return [req("ok", "GET", "/api/webhook/v1/whoami"),
+            req("err", "GET", "/api/webhook/v1/whoami", key=False, label="no key"),
+            req("err", "GET", "/api/webhook/v1/whoami", key=admin_key(h), label="admin without org")]
+
+
 @case("post", "/api/webhook/v1")
 def c_create(h, w):
     url = "http://127.0.0.1:9/oa-created"

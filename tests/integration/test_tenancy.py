@@ -215,6 +215,11 @@ ROUTES = {
     # statistics (test_stats.py): the organization's summary, one webhook's buckets
     ("GET", V1 + "/stats"): (GET_OWN, lambda w: (V1 + "/stats", None)),
     ("GET", V1 + "/:id/stats"): (GET_ID, lambda w: (f"{V1}/{w.wh}/stats", None)),
+    # the dashboard's files are open; whoami answers any credential of the organization
+    ("GET", "/api/webhook/ui"): (OPEN, lambda w: ("/api/webhook/ui/", None)),
+    ("GET", "/api/webhook/ui/:id"): (OPEN, lambda w: ("/api/webhook/ui/app.js", None)),
+    ("GET", "/api/webhook/ui/vendor/:id"): (OPEN, lambda w: ("/api/webhook/ui/vendor/htm.mjs", None)),
+    ("GET", V1 + "/whoami"): (GET_OWN, lambda w: (V1 + "/whoami", None)),
     ("POST", V1 + "/:id/rotate-secret"): (org_route(200, 403, 404), lambda w: (
         f"{V1}/{w.wh}/rotate-secret", {"graceSeconds": 60})),
     ("POST", V1 + "/:id/rotate-signing-key"): (org_route(200, 403, 404), lambda w: (
@@ -229,7 +234,7 @@ ROUTES = {
 LIMITED = {("GET", V1): 200, ("GET", V1 + "/deliveries/:id"): 200, ("GET", V1 + "/:id"): 200,
            ("PATCH", V1 + "/:id"): 200, ("DELETE", V1 + "/:id"): 404,
            ("GET", V1 + "/:id/deliveries"): 200, ("POST", V1 + "/:id/rotate-secret"): 200,
-           ("GET", V1 + "/stats"): 200, ("GET", V1 + "/:id/stats"): 200,
+           ("GET", V1 + "/stats"): 200, ("GET", V1 + "/:id/stats"): 200, ("GET", V1 + "/whoami"): 200,
            ("POST", V1 + "/:id/rotate-signing-key"): 200, ("POST", V1 + "/:id/recover"): 202}
 for _route, (_expect, _make) in list(ROUTES.items()):
     _api = _route[1].startswith(("/api/webhook/v1", "/api/webhook/deliveries"))

@@ -160,6 +160,7 @@ def test_package_install_run_remove(deb):
     assert ENV_FILE in sh("dpkg-query", "-W", "-f=${Conffiles}", "hookd").stdout
     assert os.access("/usr/bin/hookd", os.X_OK)
     assert os.path.isfile("/usr/share/hookd/swagger-ui-dist/swagger-ui-bundle.js")
+    assert os.path.isfile("/usr/share/hookd/dashboard/vendor/preact.mjs")
     # the monitoring files, as shipped: the rules pass promtool, the dashboard is JSON
     contrib = "/usr/share/hookd/contrib"
     for f in ("prometheus/hookd-rules.yml", "prometheus/hookd-rules.test.yml",
@@ -212,6 +213,10 @@ def test_package_install_run_remove(deb):
         # Swagger UI from /usr/share/hookd (no node_modules near /usr/bin or the working dir)
         r = requests.get(base + "/api/webhook/openapi/swagger-ui-bundle.js", timeout=5)
         assert r.status_code == 200 and len(r.content) > 100000, r.status_code
+        # the dashboard and its npm libraries from /usr/share/hookd/dashboard (issue 18)
+        for f in ("/", "/app.js", "/vendor/preact.mjs", "/vendor/uplot.js"):
+            r = requests.get(base + "/api/webhook/ui" + f, timeout=5)
+            assert r.status_code == 200 and len(r.content) > 500, (f, r.status_code)
 
         r = requests.post(base + "/api/webhook/v1", headers=h, timeout=5, data=json.dumps(
             {"name": "pkg", "url": f"http://127.0.0.1:{receiver.server_address[1]}/hook",
