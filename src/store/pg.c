@@ -212,6 +212,9 @@ enum {
     Q_ST_BACKLOG,
     Q_ST_ORG,
     Q_PR_ST_DEL,
+    Q_ST_UPSERT_C,
+    Q_ST_READ_C,
+    Q_PR_STC_DEL,
     Q_MAX
 };
 
@@ -239,16 +242,39 @@ static const char *const sql[Q_MAX] = {
     [Q_ST_READ] = "SELECT minute, delivered, failed, given_up, last_at, att_hist::text, "
                   "e2e_hist::text FROM webhook_stats WHERE webhook_id = $1 AND minute >= $2 AND "
                   "minute < $3",
+    /* the hour and day rows (migration 14), written beside the minute rows, after them: every
+     * node locks (table, webhook, grain, start) in that order */
+    [Q_ST_UPSERT_C] = "INSERT INTO webhook_stats_coarse AS t (webhook_id, grain, start, delivered, "
+                      "failed, given_up, last_at, att_hist, e2e_hist) SELECT w, r, m, d, f, g, l, "
+                      "a::bigint[], e::bigint[] FROM unnest($1::text[], $2::bigint[], "
+                      "$3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[], $7::text[], "
+                      "$8::text[], $9::bigint[]) AS u(w, m, d, f, g, l, a, e, r) ORDER BY w, r, m "
+                      "ON CONFLICT (webhook_id, grain, start) DO UPDATE SET delivered = "
+                      "t.delivered + excluded.delivered, failed = t.failed + excluded.failed, "
+                      "given_up = t.given_up + excluded.given_up, last_at = greatest(t.last_at, "
+                      "excluded.last_at), att_hist = hk_hist_add(t.att_hist, excluded.att_hist), "
+                      "e2e_hist = hk_hist_add(t.e2e_hist, excluded.e2e_hist)",
+    [Q_ST_READ_C] = "SELECT start, delivered, failed, given_up, last_at, att_hist::text, "
+                    "e2e_hist::text FROM webhook_stats_coarse WHERE webhook_id = $1 AND grain = $4 "
+                    "AND start >= $2 AND start < $3",
     [Q_ST_BACKLOG] = "SELECT count(*) FROM (SELECT 1 FROM webhook_delivery WHERE webhook_id = $1 "
                      "AND " OPEN_STATUS " LIMIT $2) x",
+    /* the last 24 h: the minute rows from $2 to the next whole hour $5, the hour rows after */
     [Q_ST_ORG] = "SELECT w.id, w.name, w.url, w.status::text, s.d, s.f, s.g, (SELECT last_at FROM "
                  "webhook_stats l WHERE l.webhook_id = w.id ORDER BY minute DESC LIMIT 1) FROM "
-                 "webhook w LEFT JOIN LATERAL (SELECT sum(delivered) AS d, sum(failed) AS f, "
-                 "sum(given_up) AS g FROM webhook_stats x WHERE x.webhook_id = w.id AND x.minute "
-                 ">= $2) s ON true WHERE w.organization_id = $1 AND w.deleted_at IS NULL AND w.id "
+                 "webhook w LEFT JOIN LATERAL (SELECT sum(d) AS d, sum(f) AS f, sum(g) AS g FROM "
+                 "(SELECT delivered AS d, failed AS f, given_up AS g FROM webhook_stats x WHERE "
+                 "x.webhook_id = w.id AND x.minute >= $2 AND x.minute < $5 UNION ALL SELECT "
+                 "delivered, failed, given_up FROM webhook_stats_coarse y WHERE y.webhook_id = "
+                 "w.id AND y.grain = 3600000 AND y.start >= $5) z) s ON true WHERE "
+                 "w.organization_id = $1 AND w.deleted_at IS NULL AND w.id "
                  "COLLATE \"C\" > $3 ORDER BY w.id COLLATE \"C\" LIMIT $4",
     [Q_PR_ST_DEL] = "DELETE FROM webhook_stats WHERE (webhook_id, minute) IN (SELECT webhook_id, "
                     "minute FROM webhook_stats WHERE minute < $1 LIMIT $2)",
+    /* hour and day rows whose whole span is older than the cut $1 */
+    [Q_PR_STC_DEL] = "DELETE FROM webhook_stats_coarse WHERE (webhook_id, grain, start) IN (SELECT "
+                     "webhook_id, grain, start FROM webhook_stats_coarse WHERE start < $1::bigint "
+                     "- 3600000 AND start + grain < $1 LIMIT $2)",
     /* retention (pg_prune). One node at a time, until the transaction ends. */
     [Q_PR_LOCK] = "SELECT pg_try_advisory_xact_lock(448546171760)",
     /* up to $2 deliveries finished before $1 (and not before $3: none is left there), oldest
@@ -872,16 +898,18 @@ static const char *arr_done(hk_buf *b)
 
 /* ---- statistics (rollup.h) ----------------------------------------------------------------- */
 
-static int pg_rollup_upsert(void *conn, const hk_rollup_row *rows, int n)
+/* One statement adding rows[0..n) of one table: minute rows to webhook_stats, hour and day rows
+ * (coarse) to webhook_stats_coarse. */
+static int rollup_upsert_one(pgc *c, const hk_rollup_row *rows, int n, int coarse)
 {
-    pgc *c = conn;
-    hk_buf b[8];
-    for (int k = 0; k < 8; k++) hk_buf_init(&b[k], HK_BUF_UNLIMITED);
+    hk_buf b[9];
+    for (int k = 0; k < 9; k++) hk_buf_init(&b[k], HK_BUF_UNLIMITED);
     char h[HK_SH_TEXT_MAX];
     for (int i = 0; i < n; i++) {
         const hk_rollup_row *r = &rows[i];
         arr_text(&b[0], r->webhook_id);
-        arr_i64(&b[1], r->minute);
+        arr_i64(&b[1], r->start);
+        arr_i64(&b[8], r->grain);
         arr_i64(&b[2], r->delivered);
         arr_i64(&b[3], r->failed);
         arr_i64(&b[4], r->given_up);
@@ -892,31 +920,44 @@ static int pg_rollup_upsert(void *conn, const hk_rollup_row *rows, int n)
         arr_text(&b[7], h);
     }
     pp p = {0};
-    for (int k = 0; k < 8; k++) p_text(&p, arr_done(&b[k]));
-    int rc = run(c, Q_ST_UPSERT, &p, NULL);
-    for (int k = 0; k < 8; k++) hk_buf_free(&b[k]);
+    for (int k = 0; k < (coarse ? 9 : 8); k++) p_text(&p, arr_done(&b[k]));
+    int rc = run(c, coarse ? Q_ST_UPSERT_C : Q_ST_UPSERT, &p, NULL);
+    for (int k = 0; k < 9; k++) hk_buf_free(&b[k]);
     return rc;
 }
 
-static int pg_rollup_read(void *conn, const char *wid, int64_t from, int64_t to,
+/* hk_rollup_collect_all's rows: the minute rows first, then the hour and day rows. */
+static int pg_rollup_upsert(void *conn, const hk_rollup_row *rows, int n)
+{
+    int nm = 0;
+    while (nm < n && rows[nm].grain == HK_ROLLUP_MINUTE) nm++;
+    int rc = nm ? rollup_upsert_one(conn, rows, nm, 0) : HK_OK;
+    if (!rc && n > nm) rc = rollup_upsert_one(conn, rows + nm, n - nm, 1);
+    return rc;
+}
+
+static int pg_rollup_read(void *conn, const char *wid, int64_t grain, int64_t from, int64_t to,
                           hk_rollup_row **rows, int *n)
 {
     pgc *c = conn;
+    int minute = grain == HK_ROLLUP_MINUTE;
     pp p = {0};
     p_text(&p, wid);
     p_i64(&p, from);
     p_i64(&p, to);
+    if (!minute) p_i64(&p, grain);
     PGresult *r;
     *rows = NULL;
     *n = 0;
-    int rc = run(c, Q_ST_READ, &p, &r);
+    int rc = run(c, minute ? Q_ST_READ : Q_ST_READ_C, &p, &r);
     if (rc) return rc;
     int nt = PQntuples(r);
     if (nt) *rows = hk_calloc((size_t)nt, sizeof **rows);
     for (int i = 0; i < nt; i++) {
         hk_rollup_row *x = &(*rows)[i];
         hk_strlcpy(x->webhook_id, wid, HK_ID_MAX);
-        x->minute = g_i64(r, i, 0);
+        x->start = g_i64(r, i, 0);
+        x->grain = grain;
         x->delivered = g_i64(r, i, 1);
         x->failed = g_i64(r, i, 2);
         x->given_up = g_i64(r, i, 3);
@@ -949,6 +990,7 @@ static int pg_org_stats(void *conn, hk_req *req)
     p_i64(&p, req->u.ostats.since);
     p_text(&p, req->u.ostats.after ? req->u.ostats.after : "");
     p_i64(&p, req->u.ostats.limit + 1);
+    p_i64(&p, (req->u.ostats.since + HK_ROLLUP_HOUR - 1) / HK_ROLLUP_HOUR * HK_ROLLUP_HOUR);
     PGresult *r;
     int rc = run(conn, Q_ST_ORG, &p, &r);
     if (rc) return rc;
@@ -2476,6 +2518,12 @@ static int pg_prune(void *conn, hk_req *req)
         int64_t k = run_count(c, Q_PR_ST_DEL, &p);
         if (k < 0) return (int)k;
         if (k == limit) req->u.prune.more = 1;
+        pp q = {0}; /* the hour and day rows wholly older than the cut */
+        p_i64(&q, req->u.prune.dl_cut);
+        p_i64(&q, limit);
+        k = run_count(c, Q_PR_STC_DEL, &q);
+        if (k < 0) return (int)k;
+        if (k == limit) req->u.prune.more = 1;
     }
     if (req->u.prune.ev_cut > 0) {
         if ((rc = run(c, Q_PR_POS_GET, NULL, &r))) return rc;
@@ -2793,9 +2841,9 @@ static int pg_rollback_to(void *conn)
 }
 
 /* The statistics' rollups of the group's results requests (rollup.h): one upsert of one row
- * per webhook and minute, after webhook_group_update locked the webhook rows (every node takes
- * the webhook rows, then the rollup rows, each in key order: no deadlock between two nodes'
- * groups). */
+ * per webhook and minute, then one of the hour and day rows, after webhook_group_update locked
+ * the webhook rows (every node takes the webhook rows, then the minute rows, then the coarse
+ * rows, each in key order: no deadlock between two nodes' groups). */
 static int group_rollups(pgc *c)
 {
     int total = 0;
@@ -2809,7 +2857,7 @@ static int group_rollups(pgc *c)
         k += c->results[q]->u.results.n;
     }
     hk_rollup_row *rows;
-    int nr = hk_rollup_collect(all, total, &rows);
+    int nr = hk_rollup_collect_all(all, total, &rows);
     int rc = nr ? pg_rollup_upsert(c, rows, nr) : HK_OK;
     free(rows);
     free(all);

@@ -301,6 +301,41 @@ static const char *const hk_pg_migrations[] = {
      * existing webhooks stay 'parallel', the previous release ignores it. */
     "ALTER TABLE webhook ADD COLUMN IF NOT EXISTS ordering text NOT NULL DEFAULT 'parallel'"
     "  CHECK (ordering IN ('parallel', 'fifo'));",
+
+    /* 14: coarser statistics (src/store/rollup.h): one row per webhook, grain (3600000: an hour,
+     * 86400000: a UTC day) and start, added to by the same results batches in the same
+     * transaction as the minute rows (after them), so that a read by hour or day adds up one
+     * row a bucket. Backfilled from the minute rows kept (the aggregate hk_hist_sum adds
+     * histograms; the day rows from the hour rows). An expand step, re-runnable: IF NOT EXISTS,
+     * and the backfill adds only the rows that are missing (ON CONFLICT DO NOTHING). */
+    "CREATE TABLE IF NOT EXISTS webhook_stats_coarse ("
+    "  webhook_id text NOT NULL,"
+    "  grain bigint NOT NULL,"
+    "  start bigint NOT NULL,"
+    "  delivered bigint NOT NULL DEFAULT 0,"
+    "  failed bigint NOT NULL DEFAULT 0,"
+    "  given_up bigint NOT NULL DEFAULT 0,"
+    "  last_at bigint NOT NULL,"
+    "  att_hist bigint[] NOT NULL,"
+    "  e2e_hist bigint[] NOT NULL,"
+    "  PRIMARY KEY (webhook_id, grain, start));"
+    "CREATE INDEX IF NOT EXISTS webhook_stats_coarse_start ON webhook_stats_coarse (start);"
+    "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_proc WHERE proname = 'hk_hist_sum') THEN"
+    "  CREATE AGGREGATE hk_hist_sum(bigint[]) (SFUNC = hk_hist_add, STYPE = bigint[],"
+    "  INITCOND = '{}'); END IF; END $$;"
+    "INSERT INTO webhook_stats_coarse (webhook_id, grain, start, delivered, failed, given_up,"
+    "  last_at, att_hist, e2e_hist)"
+    "  SELECT webhook_id, 3600000, minute - minute % 3600000, sum(delivered), sum(failed),"
+    "  sum(given_up), max(last_at), hk_hist_sum(att_hist), hk_hist_sum(e2e_hist)"
+    "  FROM webhook_stats GROUP BY webhook_id, minute - minute % 3600000"
+    "  ON CONFLICT (webhook_id, grain, start) DO NOTHING;"
+    "INSERT INTO webhook_stats_coarse (webhook_id, grain, start, delivered, failed, given_up,"
+    "  last_at, att_hist, e2e_hist)"
+    "  SELECT webhook_id, 86400000, start - start % 86400000, sum(delivered), sum(failed),"
+    "  sum(given_up), max(last_at), hk_hist_sum(att_hist), hk_hist_sum(e2e_hist)"
+    "  FROM webhook_stats_coarse WHERE grain = 3600000"
+    "  GROUP BY webhook_id, start - start % 86400000"
+    "  ON CONFLICT (webhook_id, grain, start) DO NOTHING;",
 };
 
 /* Rolling upgrades (docs/INSTALL.md "Upgrade"): the migrations after which a hookd that

@@ -93,13 +93,13 @@ void hk_rollup_merge(hk_rollup_row *acc, const hk_rollup_row *r)
     }
 }
 
-/* qsort order of rows: webhook id, then minute. */
+/* qsort order of rows: webhook id, then start. */
 static int row_cmp(const void *a, const void *b)
 {
     const hk_rollup_row *x = a, *y = b;
     int c = strcmp(x->webhook_id, y->webhook_id);
     if (c) return c;
-    return x->minute < y->minute ? -1 : x->minute > y->minute;
+    return x->start < y->start ? -1 : x->start > y->start;
 }
 
 int hk_rollup_collect(const hk_result *items, int n, hk_rollup_row **out)
@@ -113,13 +113,14 @@ int hk_rollup_collect(const hk_result *items, int n, hk_rollup_row **out)
         int64_t minute = x->finished_at - (x->finished_at % 60000);
         hk_rollup_row *r = NULL;
         for (int k = nr - 1; k >= 0 && !r; k--)
-            if (rows[k].minute == minute && strcmp(rows[k].webhook_id, x->webhook_id) == 0)
+            if (rows[k].start == minute && strcmp(rows[k].webhook_id, x->webhook_id) == 0)
                 r = &rows[k];
         if (!r) {
             if (!rows) rows = hk_calloc((size_t)n, sizeof *rows);
             r = &rows[nr++];
             hk_strlcpy(r->webhook_id, x->webhook_id, HK_ID_MAX);
-            r->minute = minute;
+            r->start = minute;
+            r->grain = HK_ROLLUP_MINUTE;
         }
         if (x->attempt_ok)
             r->delivered++;
@@ -135,4 +136,48 @@ int hk_rollup_collect(const hk_result *items, int n, hk_rollup_row **out)
     if (nr > 1) qsort(rows, (size_t)nr, sizeof *rows, row_cmp);
     *out = rows;
     return nr;
+}
+
+/* Appends to out[*no] the rows of grain g that the sorted minute rows m[0..n) add up to (one per
+ * webhook and start; adjacent, since m is sorted by webhook then minute). */
+static void coarsen(const hk_rollup_row *m, int n, int64_t g, hk_rollup_row *out, int *no)
+{
+    hk_rollup_row *r = NULL;
+    for (int i = 0; i < n; i++) {
+        int64_t start = m[i].start - m[i].start % g;
+        if (!r || r->start != start || strcmp(r->webhook_id, m[i].webhook_id) != 0) {
+            r = &out[(*no)++];
+            memset(r, 0, sizeof *r);
+            hk_strlcpy(r->webhook_id, m[i].webhook_id, HK_ID_MAX);
+            r->start = start;
+            r->grain = g;
+        }
+        hk_rollup_merge(r, &m[i]);
+    }
+}
+
+int hk_rollup_collect_all(const hk_result *items, int n, hk_rollup_row **out)
+{
+    hk_rollup_row *m;
+    int nm = hk_rollup_collect(items, n, &m);
+    *out = NULL;
+    if (!nm) return 0;
+    hk_rollup_row *all = hk_malloc(sizeof *all * (size_t)nm * 3);
+    memcpy(all, m, sizeof *all * (size_t)nm);
+    free(m);
+    int no = nm;
+    coarsen(all, nm, HK_ROLLUP_HOUR, all, &no);
+    coarsen(all, nm, HK_ROLLUP_DAY, all, &no);
+    *out = all;
+    return no;
+}
+
+int64_t hk_rollup_grain(int64_t interval, int64_t from, int64_t to)
+{
+    static const int64_t coarse[] = {HK_ROLLUP_DAY, HK_ROLLUP_HOUR};
+    for (int i = 0; i < 2; i++) {
+        int64_t g = coarse[i];
+        if (interval > 0 && interval % g == 0 && from % g == 0 && to % g == 0) return g;
+    }
+    return HK_ROLLUP_MINUTE;
 }
