@@ -926,8 +926,8 @@ def measure_k(node, wh, n, t0, lim, reqs, errors):
     first page, *_later a page after a cursor at a random depth, dl_walk pages following
     `next` from the first; dl_failed_* with status=failed, ev_rare_* with type=bench.rare;
     dl_offset_deepest the deepest page offset paging allows (page * limit = 1,000); stats_* the
-    webhook's statistics (a month of minute rollups stored) over the last 24 h by hour (the
-    default), by minute (1,440 buckets) and over 7 days by hour, and org_stats the
+    webhook's statistics (a month of minute, hour and day rollups stored) over the last 24 h by
+    hour (the default), by minute (1,440 buckets) and over 7 days by hour, and org_stats the
     organization's summary (issue 17: p99 <= 20 ms with 10 million deliveries stored)."""
     rnd = random.Random(7)
     conn = http.client.HTTPConnection("127.0.0.1", node.port, timeout=60)
