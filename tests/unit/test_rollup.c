@@ -69,6 +69,9 @@ static void test_literal(void **state)
     for (int i = 0; i < HK_SH_BUCKETS; i++) h[i] = INT64_MAX;
     hk_sh_format(h, s); /* the longest literal fits */
     assert_true(strlen(s) < HK_SH_TEXT_MAX);
+    int64_t back[HK_SH_BUCKETS] = {0}; /* and reads back */
+    assert_int_equal(hk_sh_parse_add(back, s), 0);
+    assert_true(back[0] == INT64_MAX && back[HK_SH_BUCKETS - 1] == INT64_MAX);
     static const char *const bad[] = {"", "1,2", "{1,2", "{a}", "{-1}", "{1}x", "{1,,2}"};
     for (size_t i = 0; i < HK_ARRAY_LEN(bad); i++) {
         int64_t z[HK_SH_BUCKETS] = {0};
