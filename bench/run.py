@@ -879,8 +879,8 @@ def k_coarse_sql(wh, grain, cast):
     """The hour or day rows (webhook_stats_coarse, grain in ms) that the results batches write
     beside the minute rows of fill_k_stats: their sums, the histograms (7 in buckets 9-11 a
     minute) added up."""
-    h = "'{0,0,0,0,0,0,0,0,0,' || (7 * count(*)) || ',' || (7 * count(*)) || ',' || " \
-        "(7 * count(*)) || '}'" + cast
+    h = "('{0,0,0,0,0,0,0,0,0,' || (7 * count(*)) || ',' || (7 * count(*)) || ',' || " \
+        "(7 * count(*)) || '}')" + cast
     return f"""INSERT INTO webhook_stats_coarse (webhook_id, grain, start, delivered, failed,
  given_up, last_at, att_hist, e2e_hist) SELECT webhook_id, {grain}, minute - minute % {grain},
  sum(delivered), sum(failed), sum(given_up), max(last_at), {h}, {h} FROM webhook_stats
