@@ -239,9 +239,9 @@ static const char *const sql[Q_MAX] = {
                     "given_up = t.given_up + excluded.given_up, last_at = greatest(t.last_at, "
                     "excluded.last_at), att_hist = hk_hist_add(t.att_hist, excluded.att_hist), "
                     "e2e_hist = hk_hist_add(t.e2e_hist, excluded.e2e_hist)",
-    [Q_ST_READ] = "SELECT minute, delivered, failed, given_up, last_at, att_hist::text, "
-                  "e2e_hist::text FROM webhook_stats WHERE webhook_id = $1 AND minute >= $2 AND "
-                  "minute < $3",
+    /* read in binary (pg_rollup_read) */
+    [Q_ST_READ] = "SELECT minute, delivered, failed, given_up, last_at, att_hist, e2e_hist FROM "
+                  "webhook_stats WHERE webhook_id = $1 AND minute >= $2 AND minute < $3",
     /* the hour and day rows (migration 14), written beside the minute rows, after them: every
      * node locks (table, webhook, grain, start) in that order */
     [Q_ST_UPSERT_C] = "INSERT INTO webhook_stats_coarse AS t (webhook_id, grain, start, delivered, "
@@ -254,9 +254,9 @@ static const char *const sql[Q_MAX] = {
                       "given_up = t.given_up + excluded.given_up, last_at = greatest(t.last_at, "
                       "excluded.last_at), att_hist = hk_hist_add(t.att_hist, excluded.att_hist), "
                       "e2e_hist = hk_hist_add(t.e2e_hist, excluded.e2e_hist)",
-    [Q_ST_READ_C] = "SELECT start, delivered, failed, given_up, last_at, att_hist::text, "
-                    "e2e_hist::text FROM webhook_stats_coarse WHERE webhook_id = $1 AND grain = $4 "
-                    "AND start >= $2 AND start < $3",
+    [Q_ST_READ_C] = "SELECT start, delivered, failed, given_up, last_at, att_hist, e2e_hist FROM "
+                    "webhook_stats_coarse WHERE webhook_id = $1 AND grain = $4 AND start >= $2 AND "
+                    "start < $3",
     [Q_ST_BACKLOG] = "SELECT count(*) FROM (SELECT 1 FROM webhook_delivery WHERE webhook_id = $1 "
                      "AND " OPEN_STATUS " LIMIT $2) x",
     /* the last 24 h: the minute rows from $2 to the next whole hour $5, the hour rows after */
@@ -716,7 +716,9 @@ static void p_time(pp *p, int64_t ms) /* 0 = NULL */
 
 /* Runs statement id with p's parameters (prepared on first use on this connection). Returns
  * HK_OK with *out the result (the caller PQclears it; out may be NULL), or an error code. */
-static int run(pgc *c, int id, const pp *p, PGresult **out)
+/* run() with the result in binary (binary = 1: each value as PostgreSQL's send function writes
+ * it; g_bin_i64 and g_bin_hist read them) or in text (0). */
+static int run_as(pgc *c, int id, const pp *p, PGresult **out, int binary)
 {
     if (out) *out = NULL;
     char name[16];
@@ -729,7 +731,8 @@ static int run(pgc *c, int id, const pp *p, PGresult **out)
         if (rc) return rc;
         c->prepared[id] = 1;
     }
-    PGresult *r = PQexecPrepared(c->pg, name, p ? p->n : 0, p ? p->v : NULL, NULL, NULL, 0);
+    PGresult *r =
+        PQexecPrepared(c->pg, name, p ? p->n : 0, p ? p->v : NULL, NULL, NULL, binary ? 1 : 0);
     ExecStatusType st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
     if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
         char what[32];
@@ -743,6 +746,11 @@ static int run(pgc *c, int id, const pp *p, PGresult **out)
     else
         PQclear(r);
     return HK_OK;
+}
+
+static int run(pgc *c, int id, const pp *p, PGresult **out)
+{
+    return run_as(c, id, p, out, 0);
 }
 
 /* Runs a statement and returns the number of rows it changed (or an error code). */
@@ -778,6 +786,51 @@ static int64_t g_i64(PGresult *r, int row, int col)
 {
     if (PQgetisnull(r, row, col)) return 0;
     return strtoll(PQgetvalue(r, row, col), NULL, 10);
+}
+
+/* A big-endian unsigned integer of n bytes at s (binary results). */
+static uint64_t be_uint(const char *s, int n)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    uint64_t v = 0;
+    for (int i = 0; i < n; i++) v = v << 8 | u[i];
+    return v;
+}
+
+/* A bigint column of a binary result (0 if NULL). */
+static int64_t g_bin_i64(PGresult *r, int row, int col)
+{
+    if (PQgetisnull(r, row, col) || PQgetlength(r, row, col) != 8) return 0;
+    return (int64_t)be_uint(PQgetvalue(r, row, col), 8);
+}
+
+/* Adds a bigint[] column of a binary result (array_send: ndim, has-null flag, element type,
+ * then per dimension its size and lower bound, then per element its length and 8 bytes) to
+ * histogram h. Returns 0, or -1 if it is not a one-dimensional bigint array of at most
+ * HK_SH_BUCKETS elements. A read by minute adds 2,880 of them: binary spares PostgreSQL
+ * printing 138,240 integers and hookd parsing them. */
+static int g_bin_hist(PGresult *r, int row, int col, int64_t *h)
+{
+    if (PQgetisnull(r, row, col)) return 0;
+    const char *s = PQgetvalue(r, row, col);
+    int len = PQgetlength(r, row, col);
+    if (len < 12) return -1;
+    uint64_t ndim = be_uint(s, 4);
+    if (ndim == 0) return 0; /* '{}' */
+    if (ndim != 1 || len < 20) return -1;
+    uint64_t n = be_uint(s + 12, 4);
+    if (n > HK_SH_BUCKETS) return -1;
+    int off = 20;
+    for (uint64_t i = 0; i < n; i++) {
+        if (off + 4 > len) return -1;
+        uint64_t el = be_uint(s + off, 4);
+        off += 4;
+        if (el == 0xffffffffu) continue; /* NULL: adds nothing */
+        if (el != 8 || off + 8 > len) return -1;
+        h[i] += (int64_t)be_uint(s + off, 8);
+        off += 8;
+    }
+    return 0;
 }
 
 static int g_bool(PGresult *r, int row, int col)
@@ -949,25 +1002,32 @@ static int pg_rollup_read(void *conn, const char *wid, int64_t grain, int64_t fr
     PGresult *r;
     *rows = NULL;
     *n = 0;
-    int rc = run(c, minute ? Q_ST_READ : Q_ST_READ_C, &p, &r);
+    int rc = run_as(c, minute ? Q_ST_READ : Q_ST_READ_C, &p, &r, 1);
     if (rc) return rc;
     int nt = PQntuples(r);
     if (nt) *rows = hk_calloc((size_t)nt, sizeof **rows);
-    for (int i = 0; i < nt; i++) {
+    for (int i = 0; !rc && i < nt; i++) {
         hk_rollup_row *x = &(*rows)[i];
         hk_strlcpy(x->webhook_id, wid, HK_ID_MAX);
-        x->start = g_i64(r, i, 0);
+        x->start = g_bin_i64(r, i, 0);
         x->grain = grain;
-        x->delivered = g_i64(r, i, 1);
-        x->failed = g_i64(r, i, 2);
-        x->given_up = g_i64(r, i, 3);
-        x->last_at = g_i64(r, i, 4);
-        hk_sh_parse_add(x->att, PQgetvalue(r, i, 5));
-        hk_sh_parse_add(x->e2e, PQgetvalue(r, i, 6));
+        x->delivered = g_bin_i64(r, i, 1);
+        x->failed = g_bin_i64(r, i, 2);
+        x->given_up = g_bin_i64(r, i, 3);
+        x->last_at = g_bin_i64(r, i, 4);
+        if (g_bin_hist(r, i, 5, x->att) || g_bin_hist(r, i, 6, x->e2e)) {
+            HK_LOG(HK_LOG_ERROR, "store.stats_unreadable", HK_LS("webhook_id", wid));
+            rc = HK_EUNAVAIL;
+        }
     }
     *n = nt;
     PQclear(r);
-    return HK_OK;
+    if (rc) {
+        free(*rows);
+        *rows = NULL;
+        *n = 0;
+    }
+    return rc;
 }
 
 static int pg_backlog(void *conn, const char *wid, int64_t cap, int64_t *n)
