@@ -212,7 +212,6 @@ enum {
     Q_ST_BACKLOG,
     Q_ST_ORG,
     Q_PR_ST_DEL,
-    Q_ST_UPSERT_C,
     Q_ST_READ_C,
     Q_PR_STC_DEL,
     Q_MAX
@@ -228,32 +227,33 @@ enum {
     "'::regclass))"
 
 static const char *const sql[Q_MAX] = {
-    /* statistics (rollup.h): rows sorted by (webhook, minute), so that two nodes adding to the
-     * same rows lock them in one order; counts and histograms add up */
-    [Q_ST_UPSERT] = "INSERT INTO webhook_stats AS t (webhook_id, minute, delivered, failed, "
-                    "given_up, last_at, att_hist, e2e_hist) SELECT w, m, d, f, g, l, a::bigint[], "
-                    "e::bigint[] FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[], "
-                    "$5::bigint[], $6::bigint[], $7::text[], $8::text[]) AS u(w, m, d, f, g, l, a, "
-                    "e) ORDER BY w, m ON CONFLICT (webhook_id, minute) DO UPDATE SET delivered = "
-                    "t.delivered + excluded.delivered, failed = t.failed + excluded.failed, "
-                    "given_up = t.given_up + excluded.given_up, last_at = greatest(t.last_at, "
-                    "excluded.last_at), att_hist = hk_hist_add(t.att_hist, excluded.att_hist), "
-                    "e2e_hist = hk_hist_add(t.e2e_hist, excluded.e2e_hist)",
-    /* read in binary (pg_rollup_read) */
+    /* statistics (rollup.h): one statement, one round trip, for the minute rows ($1-$8) and the
+     * hour and day rows ($9-$17, migration 14); counts and histograms add up. Every node locks
+     * rows in one order: the minute rows first (the main INSERT reads the count of `mins`, an
+     * InitPlan evaluated before its first row, so the CTE has run to its end), then the coarse
+     * rows, each sorted by key */
+    [Q_ST_UPSERT] = "WITH mins AS (INSERT INTO webhook_stats AS t (webhook_id, minute, delivered, "
+                    "failed, given_up, last_at, att_hist, e2e_hist) SELECT w, m, d, f, g, l, "
+                    "a::bigint[], e::bigint[] FROM unnest($1::text[], $2::bigint[], $3::bigint[], "
+                    "$4::bigint[], $5::bigint[], $6::bigint[], $7::text[], $8::text[]) AS u(w, m, "
+                    "d, f, g, l, a, e) ORDER BY w, m ON CONFLICT (webhook_id, minute) DO UPDATE "
+                    "SET delivered = t.delivered + excluded.delivered, failed = t.failed + "
+                    "excluded.failed, given_up = t.given_up + excluded.given_up, last_at = "
+                    "greatest(t.last_at, excluded.last_at), att_hist = hk_hist_add(t.att_hist, "
+                    "excluded.att_hist), e2e_hist = hk_hist_add(t.e2e_hist, excluded.e2e_hist) "
+                    "RETURNING 1) INSERT INTO webhook_stats_coarse AS t (webhook_id, grain, start, "
+                    "delivered, failed, given_up, last_at, att_hist, e2e_hist) SELECT w, r, m, d, "
+                    "f, g, l, a::bigint[], e::bigint[] FROM unnest($9::text[], $10::bigint[], "
+                    "$11::bigint[], $12::bigint[], $13::bigint[], $14::bigint[], $15::text[], "
+                    "$16::text[], $17::bigint[]) AS u(w, m, d, f, g, l, a, e, r) WHERE (SELECT "
+                    "count(*) FROM mins) >= 0 ORDER BY w, r, m ON CONFLICT (webhook_id, grain, "
+                    "start) DO UPDATE SET delivered = t.delivered + excluded.delivered, failed = "
+                    "t.failed + excluded.failed, given_up = t.given_up + excluded.given_up, "
+                    "last_at = greatest(t.last_at, excluded.last_at), att_hist = "
+                    "hk_hist_add(t.att_hist, excluded.att_hist), e2e_hist = "
+                    "hk_hist_add(t.e2e_hist, excluded.e2e_hist)",
     [Q_ST_READ] = "SELECT minute, delivered, failed, given_up, last_at, att_hist, e2e_hist FROM "
                   "webhook_stats WHERE webhook_id = $1 AND minute >= $2 AND minute < $3",
-    /* the hour and day rows (migration 14), written beside the minute rows, after them: every
-     * node locks (table, webhook, grain, start) in that order */
-    [Q_ST_UPSERT_C] = "INSERT INTO webhook_stats_coarse AS t (webhook_id, grain, start, delivered, "
-                      "failed, given_up, last_at, att_hist, e2e_hist) SELECT w, r, m, d, f, g, l, "
-                      "a::bigint[], e::bigint[] FROM unnest($1::text[], $2::bigint[], "
-                      "$3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[], $7::text[], "
-                      "$8::text[], $9::bigint[]) AS u(w, m, d, f, g, l, a, e, r) ORDER BY w, r, m "
-                      "ON CONFLICT (webhook_id, grain, start) DO UPDATE SET delivered = "
-                      "t.delivered + excluded.delivered, failed = t.failed + excluded.failed, "
-                      "given_up = t.given_up + excluded.given_up, last_at = greatest(t.last_at, "
-                      "excluded.last_at), att_hist = hk_hist_add(t.att_hist, excluded.att_hist), "
-                      "e2e_hist = hk_hist_add(t.e2e_hist, excluded.e2e_hist)",
     [Q_ST_READ_C] = "SELECT start, delivered, failed, given_up, last_at, att_hist, e2e_hist FROM "
                     "webhook_stats_coarse WHERE webhook_id = $1 AND grain = $4 AND start >= $2 AND "
                     "start < $3",
@@ -951,18 +951,14 @@ static const char *arr_done(hk_buf *b)
 
 /* ---- statistics (rollup.h) ----------------------------------------------------------------- */
 
-/* One statement adding rows[0..n) of one table: minute rows to webhook_stats, hour and day rows
- * (coarse) to webhook_stats_coarse. */
-static int rollup_upsert_one(pgc *c, const hk_rollup_row *rows, int n, int coarse)
+/* Appends rows[0..n)'s columns to the array literals b[0..9) (b[8]: the grain). */
+static void rollup_arrays(hk_buf *b, const hk_rollup_row *rows, int n)
 {
-    hk_buf b[9];
-    for (int k = 0; k < 9; k++) hk_buf_init(&b[k], HK_BUF_UNLIMITED);
     char h[HK_SH_TEXT_MAX];
     for (int i = 0; i < n; i++) {
         const hk_rollup_row *r = &rows[i];
         arr_text(&b[0], r->webhook_id);
         arr_i64(&b[1], r->start);
-        arr_i64(&b[8], r->grain);
         arr_i64(&b[2], r->delivered);
         arr_i64(&b[3], r->failed);
         arr_i64(&b[4], r->given_up);
@@ -971,21 +967,25 @@ static int rollup_upsert_one(pgc *c, const hk_rollup_row *rows, int n, int coars
         arr_text(&b[6], h);
         hk_sh_format(r->e2e, h);
         arr_text(&b[7], h);
+        arr_i64(&b[8], r->grain);
     }
-    pp p = {0};
-    for (int k = 0; k < (coarse ? 9 : 8); k++) p_text(&p, arr_done(&b[k]));
-    int rc = run(c, coarse ? Q_ST_UPSERT_C : Q_ST_UPSERT, &p, NULL);
-    for (int k = 0; k < 9; k++) hk_buf_free(&b[k]);
-    return rc;
 }
 
-/* hk_rollup_collect_all's rows: the minute rows first, then the hour and day rows. */
+/* hk_rollup_collect_all's rows (the minute rows first, then the hour and day rows) in one
+ * statement. */
 static int pg_rollup_upsert(void *conn, const hk_rollup_row *rows, int n)
 {
     int nm = 0;
     while (nm < n && rows[nm].grain == HK_ROLLUP_MINUTE) nm++;
-    int rc = nm ? rollup_upsert_one(conn, rows, nm, 0) : HK_OK;
-    if (!rc && n > nm) rc = rollup_upsert_one(conn, rows + nm, n - nm, 1);
+    hk_buf b[18];
+    for (int k = 0; k < 18; k++) hk_buf_init(&b[k], HK_BUF_UNLIMITED);
+    rollup_arrays(b, rows, nm);
+    rollup_arrays(b + 9, rows + nm, n - nm);
+    pp p = {0};
+    for (int k = 0; k < 18; k++)
+        if (k != 8) p_text(&p, arr_done(&b[k])); /* the minute rows' grain is implied */
+    int rc = run(conn, Q_ST_UPSERT, &p, NULL);
+    for (int k = 0; k < 18; k++) hk_buf_free(&b[k]);
     return rc;
 }
 
@@ -2900,8 +2900,8 @@ static int pg_rollback_to(void *conn)
     return PQtransactionStatus(c->pg) == PQTRANS_INTRANS ? HK_OK : HK_EUNAVAIL;
 }
 
-/* The statistics' rollups of the group's results requests (rollup.h): one upsert of one row
- * per webhook and minute, then one of the hour and day rows, after webhook_group_update locked
+/* The statistics' rollups of the group's results requests (rollup.h): one statement upserting
+ * one row per webhook and minute, then the hour and day rows, after webhook_group_update locked
  * the webhook rows (every node takes the webhook rows, then the minute rows, then the coarse
  * rows, each in key order: no deadlock between two nodes' groups). */
 static int group_rollups(pgc *c)
