@@ -140,7 +140,7 @@ typedef struct hk_store_ops {
      * then hour and day rows to webhook_stats_coarse, each sorted by webhook and start), counts
      * and histograms summed with what is stored, last_at the larger; called by the results
      * policy per request. NULL: the backend adds the group's rows itself at pre_commit
-     * (PostgreSQL: two statements per group, after the webhook rows are locked) */
+     * (PostgreSQL: one statement per group, after the webhook rows are locked) */
     int (*rollup_upsert)(void *conn, const struct hk_rollup_row *rows, int n);
     /* the rows of grain (HK_ROLLUP_*) of webhook wid with start in [from, to), into *rows
      * (allocated) and *n */
