@@ -1036,10 +1036,23 @@ COMMIT;""")
 K_STATS_DAYS = 30  # minute rollups of the bench webhook, ending now (the retention's default)
 
 
+def k_coarse_sql(wh, grain, cast):
+    """The hour or day rows (webhook_stats_coarse, grain in ms) that the results batches write
+    beside the minute rows of fill_k_stats: their sums, the histograms (7 in buckets 9-11 a
+    minute) added up."""
+    h = "('{0,0,0,0,0,0,0,0,0,' || (7 * count(*)) || ',' || (7 * count(*)) || ',' || " \
+        "(7 * count(*)) || '}')" + cast
+    return f"""INSERT INTO webhook_stats_coarse (webhook_id, grain, start, delivered, failed,
+ given_up, last_at, att_hist, e2e_hist) SELECT webhook_id, {grain}, minute - minute % {grain},
+ sum(delivered), sum(failed), sum(given_up), max(last_at), {h}, {h} FROM webhook_stats
+ WHERE webhook_id = '{wh}' GROUP BY webhook_id, minute - minute % {grain}"""
+
+
 def fill_k_stats(env, wh, now_ms):
     """Writes K_STATS_DAYS days of minute rollup rows (webhook_stats, as the results batches
-    write them: counts and two 48-bucket histograms) for webhook wh, ending at now_ms, so that
-    the statistics routes read a month of history beside the 10 million deliveries."""
+    write them: counts and two 48-bucket histograms) for webhook wh, ending at now_ms, and the
+    hour and day rows of the same attempts (webhook_stats_coarse), so that the statistics
+    routes read a month of history beside the 10 million deliveries."""
     m0 = now_ms // 60000 * 60000 - K_STATS_DAYS * 86400000
     n = K_STATS_DAYS * 1440
     hist = "{" + ",".join(str(7 if b in (9, 10, 11) else 0) for b in range(48)) + "}"
@@ -1048,13 +1061,16 @@ def fill_k_stats(env, wh, now_ms):
         servers.pg_query(env["PG_URL"], f"""INSERT INTO webhook_stats ({cols})
 SELECT '{wh}', {m0} + i * 60000, 100 + i % 7, i % 3, CASE WHEN i % 11 = 0 THEN 1 ELSE 0 END,
  {m0} + i * 60000 + 59000, '{hist}'::bigint[], '{hist}'::bigint[]
-FROM generate_series(0::bigint, {n - 1}) i; ANALYZE webhook_stats""")
+FROM generate_series(0::bigint, {n - 1}) i; {k_coarse_sql(wh, 3600000, "::bigint[]")};
+{k_coarse_sql(wh, 86400000, "::bigint[]")}; ANALYZE webhook_stats; ANALYZE webhook_stats_coarse""")
         return
     db = sqlite3.connect(env["HOOKD_DB"], isolation_level=None, timeout=60)
     try:
         db.execute(f"""INSERT INTO webhook_stats ({cols}) WITH RECURSIVE r(i) AS (SELECT 0 UNION
  ALL SELECT i + 1 FROM r WHERE i + 1 < {n}) SELECT '{wh}', {m0} + i * 60000, 100 + i % 7, i % 3,
  CASE WHEN i % 11 = 0 THEN 1 ELSE 0 END, {m0} + i * 60000 + 59000, '{hist}', '{hist}' FROM r""")
+        for grain in (3600000, 86400000):
+            db.execute(k_coarse_sql(wh, grain, ""))
     finally:
         db.close()
 
@@ -1071,8 +1087,8 @@ def measure_k(node, wh, n, t0, lim, reqs, errors):
     first page, *_later a page after a cursor at a random depth, dl_walk pages following
     `next` from the first; dl_failed_* with status=failed, ev_rare_* with type=bench.rare;
     dl_offset_deepest the deepest page offset paging allows (page * limit = 1,000); stats_* the
-    webhook's statistics (a month of minute rollups stored) over the last 24 h by hour (the
-    default), by minute (1,440 buckets) and over 7 days by hour, and org_stats the
+    webhook's statistics (a month of minute, hour and day rollups stored) over the last 24 h by
+    hour (the default), by minute (1,440 buckets) and over 7 days by hour, and org_stats the
     organization's summary (issue 17: p99 <= 20 ms with 10 million deliveries stored)."""
     rnd = random.Random(7)
     conn = http.client.HTTPConnection("127.0.0.1", node.port, timeout=60)

@@ -136,13 +136,15 @@ typedef struct hk_store_ops {
      * delivery row per ds[i] (not leased); written at once or buffered for the group */
     int (*opev_insert)(void *conn, const char *org, const hk_ingest_item *it,
                        const struct hk_new_delivery *ds, int nd, int64_t now);
-    /* statistics (rollup.h): adds rows (sorted by webhook and minute) to webhook_stats, counts
+    /* statistics (rollup.h): adds rows (hk_rollup_collect_all's: minute rows to webhook_stats,
+     * then hour and day rows to webhook_stats_coarse, each sorted by webhook and start), counts
      * and histograms summed with what is stored, last_at the larger; called by the results
      * policy per request. NULL: the backend adds the group's rows itself at pre_commit
      * (PostgreSQL: one statement per group, after the webhook rows are locked) */
     int (*rollup_upsert)(void *conn, const struct hk_rollup_row *rows, int n);
-    /* the rows of webhook wid with minute in [from, to), into *rows (allocated) and *n */
-    int (*rollup_read)(void *conn, const char *wid, int64_t from, int64_t to,
+    /* the rows of grain (HK_ROLLUP_*) of webhook wid with start in [from, to), into *rows
+     * (allocated) and *n */
+    int (*rollup_read)(void *conn, const char *wid, int64_t grain, int64_t from, int64_t to,
                        struct hk_rollup_row **rows, int *n);
     /* open deliveries of webhook wid, counted up to cap + 1 */
     int (*backlog)(void *conn, const char *wid, int64_t cap, int64_t *n);

@@ -212,6 +212,8 @@ enum {
     Q_ST_BACKLOG,
     Q_ST_ORG,
     Q_PR_ST_DEL,
+    Q_ST_READ_C,
+    Q_PR_STC_DEL,
     Q_MAX
 };
 
@@ -225,30 +227,54 @@ enum {
     "'::regclass))"
 
 static const char *const sql[Q_MAX] = {
-    /* statistics (rollup.h): rows sorted by (webhook, minute), so that two nodes adding to the
-     * same rows lock them in one order; counts and histograms add up */
-    [Q_ST_UPSERT] = "INSERT INTO webhook_stats AS t (webhook_id, minute, delivered, failed, "
-                    "given_up, last_at, att_hist, e2e_hist) SELECT w, m, d, f, g, l, a::bigint[], "
-                    "e::bigint[] FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[], "
-                    "$5::bigint[], $6::bigint[], $7::text[], $8::text[]) AS u(w, m, d, f, g, l, a, "
-                    "e) ORDER BY w, m ON CONFLICT (webhook_id, minute) DO UPDATE SET delivered = "
-                    "t.delivered + excluded.delivered, failed = t.failed + excluded.failed, "
-                    "given_up = t.given_up + excluded.given_up, last_at = greatest(t.last_at, "
-                    "excluded.last_at), att_hist = hk_hist_add(t.att_hist, excluded.att_hist), "
-                    "e2e_hist = hk_hist_add(t.e2e_hist, excluded.e2e_hist)",
-    [Q_ST_READ] = "SELECT minute, delivered, failed, given_up, last_at, att_hist::text, "
-                  "e2e_hist::text FROM webhook_stats WHERE webhook_id = $1 AND minute >= $2 AND "
-                  "minute < $3",
+    /* statistics (rollup.h): one statement, one round trip, for the minute rows ($1-$8) and the
+     * hour and day rows ($9-$17, migration 14); counts and histograms add up. Every node locks
+     * rows in one order: the minute rows first (the main INSERT reads the count of `mins`, an
+     * InitPlan evaluated before its first row, so the CTE has run to its end), then the coarse
+     * rows, each sorted by key */
+    [Q_ST_UPSERT] = "WITH mins AS (INSERT INTO webhook_stats AS t (webhook_id, minute, delivered, "
+                    "failed, given_up, last_at, att_hist, e2e_hist) SELECT w, m, d, f, g, l, "
+                    "a::bigint[], e::bigint[] FROM unnest($1::text[], $2::bigint[], $3::bigint[], "
+                    "$4::bigint[], $5::bigint[], $6::bigint[], $7::text[], $8::text[]) AS u(w, m, "
+                    "d, f, g, l, a, e) ORDER BY w, m ON CONFLICT (webhook_id, minute) DO UPDATE "
+                    "SET delivered = t.delivered + excluded.delivered, failed = t.failed + "
+                    "excluded.failed, given_up = t.given_up + excluded.given_up, last_at = "
+                    "greatest(t.last_at, excluded.last_at), att_hist = hk_hist_add(t.att_hist, "
+                    "excluded.att_hist), e2e_hist = hk_hist_add(t.e2e_hist, excluded.e2e_hist) "
+                    "RETURNING 1) INSERT INTO webhook_stats_coarse AS t (webhook_id, grain, start, "
+                    "delivered, failed, given_up, last_at, att_hist, e2e_hist) SELECT w, r, m, d, "
+                    "f, g, l, a::bigint[], e::bigint[] FROM unnest($9::text[], $10::bigint[], "
+                    "$11::bigint[], $12::bigint[], $13::bigint[], $14::bigint[], $15::text[], "
+                    "$16::text[], $17::bigint[]) AS u(w, m, d, f, g, l, a, e, r) WHERE (SELECT "
+                    "count(*) FROM mins) >= 0 ORDER BY w, r, m ON CONFLICT (webhook_id, grain, "
+                    "start) DO UPDATE SET delivered = t.delivered + excluded.delivered, failed = "
+                    "t.failed + excluded.failed, given_up = t.given_up + excluded.given_up, "
+                    "last_at = greatest(t.last_at, excluded.last_at), att_hist = "
+                    "hk_hist_add(t.att_hist, excluded.att_hist), e2e_hist = "
+                    "hk_hist_add(t.e2e_hist, excluded.e2e_hist)",
+    [Q_ST_READ] = "SELECT minute, delivered, failed, given_up, last_at, att_hist, e2e_hist FROM "
+                  "webhook_stats WHERE webhook_id = $1 AND minute >= $2 AND minute < $3",
+    [Q_ST_READ_C] = "SELECT start, delivered, failed, given_up, last_at, att_hist, e2e_hist FROM "
+                    "webhook_stats_coarse WHERE webhook_id = $1 AND grain = $4 AND start >= $2 AND "
+                    "start < $3",
     [Q_ST_BACKLOG] = "SELECT count(*) FROM (SELECT 1 FROM webhook_delivery WHERE webhook_id = $1 "
                      "AND " OPEN_STATUS " LIMIT $2) x",
+    /* the last 24 h: the minute rows from $2 to the next whole hour $5, the hour rows after */
     [Q_ST_ORG] = "SELECT w.id, w.name, w.url, w.status::text, s.d, s.f, s.g, (SELECT last_at FROM "
                  "webhook_stats l WHERE l.webhook_id = w.id ORDER BY minute DESC LIMIT 1) FROM "
-                 "webhook w LEFT JOIN LATERAL (SELECT sum(delivered) AS d, sum(failed) AS f, "
-                 "sum(given_up) AS g FROM webhook_stats x WHERE x.webhook_id = w.id AND x.minute "
-                 ">= $2) s ON true WHERE w.organization_id = $1 AND w.deleted_at IS NULL AND w.id "
+                 "webhook w LEFT JOIN LATERAL (SELECT sum(d) AS d, sum(f) AS f, sum(g) AS g FROM "
+                 "(SELECT delivered AS d, failed AS f, given_up AS g FROM webhook_stats x WHERE "
+                 "x.webhook_id = w.id AND x.minute >= $2 AND x.minute < $5 UNION ALL SELECT "
+                 "delivered, failed, given_up FROM webhook_stats_coarse y WHERE y.webhook_id = "
+                 "w.id AND y.grain = 3600000 AND y.start >= $5) z) s ON true WHERE "
+                 "w.organization_id = $1 AND w.deleted_at IS NULL AND w.id "
                  "COLLATE \"C\" > $3 ORDER BY w.id COLLATE \"C\" LIMIT $4",
     [Q_PR_ST_DEL] = "DELETE FROM webhook_stats WHERE (webhook_id, minute) IN (SELECT webhook_id, "
                     "minute FROM webhook_stats WHERE minute < $1 LIMIT $2)",
+    /* hour and day rows whose whole span is older than the cut $1 */
+    [Q_PR_STC_DEL] = "DELETE FROM webhook_stats_coarse WHERE (webhook_id, grain, start) IN (SELECT "
+                     "webhook_id, grain, start FROM webhook_stats_coarse WHERE start < $1::bigint "
+                     "- 3600000 AND start + grain < $1 LIMIT $2)",
     /* retention (pg_prune). One node at a time, until the transaction ends. */
     [Q_PR_LOCK] = "SELECT pg_try_advisory_xact_lock(448546171760)",
     /* up to $2 deliveries finished before $1 (and not before $3: none is left there), oldest
@@ -690,7 +716,9 @@ static void p_time(pp *p, int64_t ms) /* 0 = NULL */
 
 /* Runs statement id with p's parameters (prepared on first use on this connection). Returns
  * HK_OK with *out the result (the caller PQclears it; out may be NULL), or an error code. */
-static int run(pgc *c, int id, const pp *p, PGresult **out)
+/* run() with the result in binary (binary = 1: each value as PostgreSQL's send function writes
+ * it; g_bin_i64 and g_bin_hist read them) or in text (0). */
+static int run_as(pgc *c, int id, const pp *p, PGresult **out, int binary)
 {
     if (out) *out = NULL;
     char name[16];
@@ -703,7 +731,8 @@ static int run(pgc *c, int id, const pp *p, PGresult **out)
         if (rc) return rc;
         c->prepared[id] = 1;
     }
-    PGresult *r = PQexecPrepared(c->pg, name, p ? p->n : 0, p ? p->v : NULL, NULL, NULL, 0);
+    PGresult *r =
+        PQexecPrepared(c->pg, name, p ? p->n : 0, p ? p->v : NULL, NULL, NULL, binary ? 1 : 0);
     ExecStatusType st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
     if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
         char what[32];
@@ -717,6 +746,11 @@ static int run(pgc *c, int id, const pp *p, PGresult **out)
     else
         PQclear(r);
     return HK_OK;
+}
+
+static int run(pgc *c, int id, const pp *p, PGresult **out)
+{
+    return run_as(c, id, p, out, 0);
 }
 
 /* Runs a statement and returns the number of rows it changed (or an error code). */
@@ -752,6 +786,51 @@ static int64_t g_i64(PGresult *r, int row, int col)
 {
     if (PQgetisnull(r, row, col)) return 0;
     return strtoll(PQgetvalue(r, row, col), NULL, 10);
+}
+
+/* A big-endian unsigned integer of n bytes at s (binary results). */
+static uint64_t be_uint(const char *s, int n)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    uint64_t v = 0;
+    for (int i = 0; i < n; i++) v = v << 8 | u[i];
+    return v;
+}
+
+/* A bigint column of a binary result (0 if NULL). */
+static int64_t g_bin_i64(PGresult *r, int row, int col)
+{
+    if (PQgetisnull(r, row, col) || PQgetlength(r, row, col) != 8) return 0;
+    return (int64_t)be_uint(PQgetvalue(r, row, col), 8);
+}
+
+/* Adds a bigint[] column of a binary result (array_send: ndim, has-null flag, element type,
+ * then per dimension its size and lower bound, then per element its length and 8 bytes) to
+ * histogram h. Returns 0, or -1 if it is not a one-dimensional bigint array of at most
+ * HK_SH_BUCKETS elements. A read by minute adds 2,880 of them: binary spares PostgreSQL
+ * printing 138,240 integers and hookd parsing them. */
+static int g_bin_hist(PGresult *r, int row, int col, int64_t *h)
+{
+    if (PQgetisnull(r, row, col)) return 0;
+    const char *s = PQgetvalue(r, row, col);
+    int len = PQgetlength(r, row, col);
+    if (len < 12) return -1;
+    uint64_t ndim = be_uint(s, 4);
+    if (ndim == 0) return 0; /* '{}' */
+    if (ndim != 1 || len < 20) return -1;
+    uint64_t n = be_uint(s + 12, 4);
+    if (n > HK_SH_BUCKETS) return -1;
+    int off = 20;
+    for (uint64_t i = 0; i < n; i++) {
+        if (off + 4 > len) return -1;
+        uint64_t el = be_uint(s + off, 4);
+        off += 4;
+        if (el == 0xffffffffu) continue; /* NULL: adds nothing */
+        if (el != 8 || off + 8 > len) return -1;
+        h[i] += (int64_t)be_uint(s + off, 8);
+        off += 8;
+    }
+    return 0;
 }
 
 static int g_bool(PGresult *r, int row, int col)
@@ -872,16 +951,14 @@ static const char *arr_done(hk_buf *b)
 
 /* ---- statistics (rollup.h) ----------------------------------------------------------------- */
 
-static int pg_rollup_upsert(void *conn, const hk_rollup_row *rows, int n)
+/* Appends rows[0..n)'s columns to the array literals b[0..9) (b[8]: the grain). */
+static void rollup_arrays(hk_buf *b, const hk_rollup_row *rows, int n)
 {
-    pgc *c = conn;
-    hk_buf b[8];
-    for (int k = 0; k < 8; k++) hk_buf_init(&b[k], HK_BUF_UNLIMITED);
     char h[HK_SH_TEXT_MAX];
     for (int i = 0; i < n; i++) {
         const hk_rollup_row *r = &rows[i];
         arr_text(&b[0], r->webhook_id);
-        arr_i64(&b[1], r->minute);
+        arr_i64(&b[1], r->start);
         arr_i64(&b[2], r->delivered);
         arr_i64(&b[3], r->failed);
         arr_i64(&b[4], r->given_up);
@@ -890,43 +967,67 @@ static int pg_rollup_upsert(void *conn, const hk_rollup_row *rows, int n)
         arr_text(&b[6], h);
         hk_sh_format(r->e2e, h);
         arr_text(&b[7], h);
+        arr_i64(&b[8], r->grain);
     }
+}
+
+/* hk_rollup_collect_all's rows (the minute rows first, then the hour and day rows) in one
+ * statement. */
+static int pg_rollup_upsert(void *conn, const hk_rollup_row *rows, int n)
+{
+    int nm = 0;
+    while (nm < n && rows[nm].grain == HK_ROLLUP_MINUTE) nm++;
+    hk_buf b[18];
+    for (int k = 0; k < 18; k++) hk_buf_init(&b[k], HK_BUF_UNLIMITED);
+    rollup_arrays(b, rows, nm);
+    rollup_arrays(b + 9, rows + nm, n - nm);
     pp p = {0};
-    for (int k = 0; k < 8; k++) p_text(&p, arr_done(&b[k]));
-    int rc = run(c, Q_ST_UPSERT, &p, NULL);
-    for (int k = 0; k < 8; k++) hk_buf_free(&b[k]);
+    for (int k = 0; k < 18; k++)
+        if (k != 8) p_text(&p, arr_done(&b[k])); /* the minute rows' grain is implied */
+    int rc = run(conn, Q_ST_UPSERT, &p, NULL);
+    for (int k = 0; k < 18; k++) hk_buf_free(&b[k]);
     return rc;
 }
 
-static int pg_rollup_read(void *conn, const char *wid, int64_t from, int64_t to,
+static int pg_rollup_read(void *conn, const char *wid, int64_t grain, int64_t from, int64_t to,
                           hk_rollup_row **rows, int *n)
 {
     pgc *c = conn;
+    int minute = grain == HK_ROLLUP_MINUTE;
     pp p = {0};
     p_text(&p, wid);
     p_i64(&p, from);
     p_i64(&p, to);
+    if (!minute) p_i64(&p, grain);
     PGresult *r;
     *rows = NULL;
     *n = 0;
-    int rc = run(c, Q_ST_READ, &p, &r);
+    int rc = run_as(c, minute ? Q_ST_READ : Q_ST_READ_C, &p, &r, 1);
     if (rc) return rc;
     int nt = PQntuples(r);
     if (nt) *rows = hk_calloc((size_t)nt, sizeof **rows);
-    for (int i = 0; i < nt; i++) {
+    for (int i = 0; !rc && i < nt; i++) {
         hk_rollup_row *x = &(*rows)[i];
         hk_strlcpy(x->webhook_id, wid, HK_ID_MAX);
-        x->minute = g_i64(r, i, 0);
-        x->delivered = g_i64(r, i, 1);
-        x->failed = g_i64(r, i, 2);
-        x->given_up = g_i64(r, i, 3);
-        x->last_at = g_i64(r, i, 4);
-        hk_sh_parse_add(x->att, PQgetvalue(r, i, 5));
-        hk_sh_parse_add(x->e2e, PQgetvalue(r, i, 6));
+        x->start = g_bin_i64(r, i, 0);
+        x->grain = grain;
+        x->delivered = g_bin_i64(r, i, 1);
+        x->failed = g_bin_i64(r, i, 2);
+        x->given_up = g_bin_i64(r, i, 3);
+        x->last_at = g_bin_i64(r, i, 4);
+        if (g_bin_hist(r, i, 5, x->att) || g_bin_hist(r, i, 6, x->e2e)) {
+            HK_LOG(HK_LOG_ERROR, "store.stats_unreadable", HK_LS("webhook_id", wid));
+            rc = HK_EUNAVAIL;
+        }
     }
     *n = nt;
     PQclear(r);
-    return HK_OK;
+    if (rc) {
+        free(*rows);
+        *rows = NULL;
+        *n = 0;
+    }
+    return rc;
 }
 
 static int pg_backlog(void *conn, const char *wid, int64_t cap, int64_t *n)
@@ -949,6 +1050,7 @@ static int pg_org_stats(void *conn, hk_req *req)
     p_i64(&p, req->u.ostats.since);
     p_text(&p, req->u.ostats.after ? req->u.ostats.after : "");
     p_i64(&p, req->u.ostats.limit + 1);
+    p_i64(&p, (req->u.ostats.since + HK_ROLLUP_HOUR - 1) / HK_ROLLUP_HOUR * HK_ROLLUP_HOUR);
     PGresult *r;
     int rc = run(conn, Q_ST_ORG, &p, &r);
     if (rc) return rc;
@@ -2476,6 +2578,12 @@ static int pg_prune(void *conn, hk_req *req)
         int64_t k = run_count(c, Q_PR_ST_DEL, &p);
         if (k < 0) return (int)k;
         if (k == limit) req->u.prune.more = 1;
+        pp q = {0}; /* the hour and day rows wholly older than the cut */
+        p_i64(&q, req->u.prune.dl_cut);
+        p_i64(&q, limit);
+        k = run_count(c, Q_PR_STC_DEL, &q);
+        if (k < 0) return (int)k;
+        if (k == limit) req->u.prune.more = 1;
     }
     if (req->u.prune.ev_cut > 0) {
         if ((rc = run(c, Q_PR_POS_GET, NULL, &r))) return rc;
@@ -2792,10 +2900,10 @@ static int pg_rollback_to(void *conn)
     return PQtransactionStatus(c->pg) == PQTRANS_INTRANS ? HK_OK : HK_EUNAVAIL;
 }
 
-/* The statistics' rollups of the group's results requests (rollup.h): one upsert of one row
- * per webhook and minute, after webhook_group_update locked the webhook rows (every node takes
- * the webhook rows, then the rollup rows, each in key order: no deadlock between two nodes'
- * groups). */
+/* The statistics' rollups of the group's results requests (rollup.h): one statement upserting
+ * one row per webhook and minute, then the hour and day rows, after webhook_group_update locked
+ * the webhook rows (every node takes the webhook rows, then the minute rows, then the coarse
+ * rows, each in key order: no deadlock between two nodes' groups). */
 static int group_rollups(pgc *c)
 {
     int total = 0;
@@ -2809,7 +2917,7 @@ static int group_rollups(pgc *c)
         k += c->results[q]->u.results.n;
     }
     hk_rollup_row *rows;
-    int nr = hk_rollup_collect(all, total, &rows);
+    int nr = hk_rollup_collect_all(all, total, &rows);
     int rc = nr ? pg_rollup_upsert(c, rows, nr) : HK_OK;
     free(rows);
     free(all);

@@ -63,16 +63,21 @@ void hk_sh_format(const int64_t *h, char *out)
     out[o] = '\0';
 }
 
+/* Digits by hand, not strtoll: a read by minute parses 2 x 1,440 literals of up to 48 counts,
+ * and strtoll's locale and sign handling was most of its time. */
 int hk_sh_parse_add(int64_t *h, const char *s)
 {
     if (!s) return 0;
     if (*s++ != '{') return -1;
     for (int i = 0; *s != '}'; i++) {
-        char *end;
-        long long v = strtoll(s, &end, 10);
-        if (end == s || i >= HK_SH_BUCKETS || v < 0) return -1;
+        if (i >= HK_SH_BUCKETS || *s < '0' || *s > '9') return -1;
+        int64_t v = 0;
+        for (; *s >= '0' && *s <= '9'; s++) {
+            int d = *s - '0';
+            if (v > (INT64_MAX - d) / 10) return -1;
+            v = v * 10 + d;
+        }
         h[i] += v;
-        s = end;
         if (*s == ',')
             s++;
         else if (*s != '}')
@@ -93,13 +98,13 @@ void hk_rollup_merge(hk_rollup_row *acc, const hk_rollup_row *r)
     }
 }
 
-/* qsort order of rows: webhook id, then minute. */
+/* qsort order of rows: webhook id, then start. */
 static int row_cmp(const void *a, const void *b)
 {
     const hk_rollup_row *x = a, *y = b;
     int c = strcmp(x->webhook_id, y->webhook_id);
     if (c) return c;
-    return x->minute < y->minute ? -1 : x->minute > y->minute;
+    return x->start < y->start ? -1 : x->start > y->start;
 }
 
 int hk_rollup_collect(const hk_result *items, int n, hk_rollup_row **out)
@@ -113,13 +118,14 @@ int hk_rollup_collect(const hk_result *items, int n, hk_rollup_row **out)
         int64_t minute = x->finished_at - (x->finished_at % 60000);
         hk_rollup_row *r = NULL;
         for (int k = nr - 1; k >= 0 && !r; k--)
-            if (rows[k].minute == minute && strcmp(rows[k].webhook_id, x->webhook_id) == 0)
+            if (rows[k].start == minute && strcmp(rows[k].webhook_id, x->webhook_id) == 0)
                 r = &rows[k];
         if (!r) {
             if (!rows) rows = hk_calloc((size_t)n, sizeof *rows);
             r = &rows[nr++];
             hk_strlcpy(r->webhook_id, x->webhook_id, HK_ID_MAX);
-            r->minute = minute;
+            r->start = minute;
+            r->grain = HK_ROLLUP_MINUTE;
         }
         if (x->attempt_ok)
             r->delivered++;
@@ -135,4 +141,48 @@ int hk_rollup_collect(const hk_result *items, int n, hk_rollup_row **out)
     if (nr > 1) qsort(rows, (size_t)nr, sizeof *rows, row_cmp);
     *out = rows;
     return nr;
+}
+
+/* Appends to out[*no] the rows of grain g that the sorted minute rows m[0..n) add up to (one per
+ * webhook and start; adjacent, since m is sorted by webhook then minute). */
+static void coarsen(const hk_rollup_row *m, int n, int64_t g, hk_rollup_row *out, int *no)
+{
+    hk_rollup_row *r = NULL;
+    for (int i = 0; i < n; i++) {
+        int64_t start = m[i].start - m[i].start % g;
+        if (!r || r->start != start || strcmp(r->webhook_id, m[i].webhook_id) != 0) {
+            r = &out[(*no)++];
+            memset(r, 0, sizeof *r);
+            hk_strlcpy(r->webhook_id, m[i].webhook_id, HK_ID_MAX);
+            r->start = start;
+            r->grain = g;
+        }
+        hk_rollup_merge(r, &m[i]);
+    }
+}
+
+int hk_rollup_collect_all(const hk_result *items, int n, hk_rollup_row **out)
+{
+    hk_rollup_row *m;
+    int nm = hk_rollup_collect(items, n, &m);
+    *out = NULL;
+    if (!nm) return 0;
+    hk_rollup_row *all = hk_malloc(sizeof *all * (size_t)nm * 3);
+    memcpy(all, m, sizeof *all * (size_t)nm);
+    free(m);
+    int no = nm;
+    coarsen(all, nm, HK_ROLLUP_HOUR, all, &no);
+    coarsen(all, nm, HK_ROLLUP_DAY, all, &no);
+    *out = all;
+    return no;
+}
+
+int64_t hk_rollup_grain(int64_t interval, int64_t from, int64_t to)
+{
+    static const int64_t coarse[] = {HK_ROLLUP_DAY, HK_ROLLUP_HOUR};
+    for (int i = 0; i < 2; i++) {
+        int64_t g = coarse[i];
+        if (interval > 0 && interval % g == 0 && from % g == 0 && to % g == 0) return g;
+    }
+    return HK_ROLLUP_MINUTE;
 }

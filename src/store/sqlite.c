@@ -183,6 +183,9 @@ enum {
     S_ST_BACKLOG,
     S_ST_ORG,
     S_PR_ST_DEL,
+    S_ST_UPSERT_C,
+    S_ST_READ_C,
+    S_PR_STC_DEL,
     S_MAX
 };
 
@@ -197,16 +200,35 @@ static const char *const sql[S_MAX] = {
                     "excluded.e2e_hist)",
     [S_ST_READ] = "SELECT minute, delivered, failed, given_up, last_at, att_hist, e2e_hist FROM "
                   "webhook_stats WHERE webhook_id = ?1 AND minute >= ?2 AND minute < ?3",
+    /* the hour and day rows (migration 11), written beside the minute rows */
+    [S_ST_UPSERT_C] = "INSERT INTO webhook_stats_coarse (webhook_id, grain, start, delivered, "
+                      "failed, given_up, last_at, att_hist, e2e_hist) VALUES (?1, ?9, ?2, ?3, ?4, "
+                      "?5, ?6, ?7, ?8) ON CONFLICT (webhook_id, grain, start) DO UPDATE SET "
+                      "delivered = delivered + excluded.delivered, failed = failed + "
+                      "excluded.failed, given_up = given_up + excluded.given_up, last_at = "
+                      "max(last_at, excluded.last_at), att_hist = hk_hist_add(att_hist, "
+                      "excluded.att_hist), e2e_hist = hk_hist_add(e2e_hist, excluded.e2e_hist)",
+    [S_ST_READ_C] = "SELECT start, delivered, failed, given_up, last_at, att_hist, e2e_hist FROM "
+                    "webhook_stats_coarse WHERE webhook_id = ?1 AND grain = ?4 AND start >= ?2 "
+                    "AND start < ?3",
     [S_ST_BACKLOG] = "SELECT COUNT(*) FROM (SELECT 1 FROM webhook_delivery WHERE webhook_id = ?1 "
                      "AND " OPEN_STATUS " LIMIT ?2)",
-    [S_ST_ORG] = "SELECT w.id, w.name, w.url, w.status, (SELECT coalesce(sum(delivered), 0) || ' ' "
-                 "|| coalesce(sum(failed), 0) || ' ' || coalesce(sum(given_up), 0) FROM "
-                 "webhook_stats s WHERE s.webhook_id = w.id AND s.minute >= ?2), (SELECT last_at "
+    /* the last 24 h: the minute rows from ?2 to the next whole hour ?5, the hour rows after */
+    [S_ST_ORG] = "SELECT w.id, w.name, w.url, w.status, (SELECT coalesce(sum(d), 0) || ' ' || "
+                 "coalesce(sum(f), 0) || ' ' || coalesce(sum(g), 0) FROM (SELECT delivered AS d, "
+                 "failed AS f, given_up AS g FROM webhook_stats s WHERE s.webhook_id = w.id AND "
+                 "s.minute >= ?2 AND s.minute < ?5 UNION ALL SELECT delivered, failed, given_up "
+                 "FROM webhook_stats_coarse c WHERE c.webhook_id = w.id AND c.grain = 3600000 "
+                 "AND c.start >= ?5)), (SELECT last_at "
                  "FROM webhook_stats s WHERE s.webhook_id = w.id ORDER BY minute DESC LIMIT 1) "
                  "FROM webhook w WHERE w.organization_id = ?1 AND w.deleted_at IS NULL AND w.id "
                  "> ?3 ORDER BY w.id LIMIT ?4",
     [S_PR_ST_DEL] = "DELETE FROM webhook_stats WHERE rowid IN (SELECT rowid FROM webhook_stats "
                     "WHERE minute < ?1 LIMIT ?2)",
+    /* hour and day rows whose whole span is older than the cut ?1 */
+    [S_PR_STC_DEL] = "DELETE FROM webhook_stats_coarse WHERE rowid IN (SELECT rowid FROM "
+                     "webhook_stats_coarse WHERE start < ?1 - 3600000 AND start + grain < ?1 "
+                     "LIMIT ?2)",
     [S_BEGIN_W] = "BEGIN IMMEDIATE",
     [S_BEGIN_R] = "BEGIN",
     [S_COMMIT] = "COMMIT",
@@ -1870,6 +1892,30 @@ static void fn_hist_add(sqlite3_context *ctx, int argc, sqlite3_value **argv)
     sqlite3_result_text(ctx, out, -1, SQLITE_TRANSIENT);
 }
 
+/* SQL aggregate hk_hist_sum(h): the histogram literals of a group added element-wise ("{}" for
+ * none); migration 11 backfills the hour and day rows with it. */
+static void fn_hist_sum_step(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+    (void)argc;
+    int64_t *h = sqlite3_aggregate_context(ctx, (int)(sizeof(int64_t) * HK_SH_BUCKETS));
+    if (!h) {
+        sqlite3_result_error_nomem(ctx);
+        return;
+    }
+    if (hk_sh_parse_add(h, (const char *)sqlite3_value_text(argv[0])))
+        sqlite3_result_error(ctx, "hk_hist_sum: not a histogram", -1);
+}
+
+static void fn_hist_sum_final(sqlite3_context *ctx)
+{
+    int64_t zero[HK_SH_BUCKETS] = {0};
+    int64_t *h = sqlite3_aggregate_context(ctx, 0);
+    char out[HK_SH_TEXT_MAX];
+    hk_sh_format(h ? h : zero, out);
+    sqlite3_result_text(ctx, out, -1, SQLITE_TRANSIENT);
+}
+
+/* Minute rows to webhook_stats, hour and day rows to webhook_stats_coarse, one upsert each. */
 static int sq_rollup_upsert(void *conn, const hk_rollup_row *rows, int n)
 {
     sq *c = conn;
@@ -1877,11 +1923,13 @@ static int sq_rollup_upsert(void *conn, const hk_rollup_row *rows, int n)
     char att[HK_SH_TEXT_MAX], e2e[HK_SH_TEXT_MAX];
     for (int i = 0; !rc && i < n; i++) {
         const hk_rollup_row *r = &rows[i];
-        PS(s, S_ST_UPSERT);
+        int minute = r->grain == HK_ROLLUP_MINUTE;
+        PS(s, minute ? S_ST_UPSERT : S_ST_UPSERT_C);
         hk_sh_format(r->att, att);
         hk_sh_format(r->e2e, e2e);
         b_text(s, 1, r->webhook_id);
-        b_i64(s, 2, r->minute);
+        b_i64(s, 2, r->start);
+        if (!minute) b_i64(s, 9, r->grain);
         b_i64(s, 3, r->delivered);
         b_i64(s, 4, r->failed);
         b_i64(s, 5, r->given_up);
@@ -1893,14 +1941,16 @@ static int sq_rollup_upsert(void *conn, const hk_rollup_row *rows, int n)
     return rc;
 }
 
-static int sq_rollup_read(void *conn, const char *wid, int64_t from, int64_t to,
+static int sq_rollup_read(void *conn, const char *wid, int64_t grain, int64_t from, int64_t to,
                           hk_rollup_row **rows, int *n)
 {
     sq *c = conn;
-    PS(s, S_ST_READ);
+    int minute = grain == HK_ROLLUP_MINUTE;
+    PS(s, minute ? S_ST_READ : S_ST_READ_C);
     b_text(s, 1, wid);
     b_i64(s, 2, from);
     b_i64(s, 3, to);
+    if (!minute) b_i64(s, 4, grain);
     int step, cap = 0;
     *rows = NULL;
     *n = 0;
@@ -1912,7 +1962,8 @@ static int sq_rollup_read(void *conn, const char *wid, int64_t from, int64_t to,
         hk_rollup_row *r = &(*rows)[(*n)++];
         memset(r, 0, sizeof *r);
         hk_strlcpy(r->webhook_id, wid, HK_ID_MAX);
-        r->minute = c_i64(s, 0);
+        r->start = c_i64(s, 0);
+        r->grain = grain;
         r->delivered = c_i64(s, 1);
         r->failed = c_i64(s, 2);
         r->given_up = c_i64(s, 3);
@@ -1945,6 +1996,7 @@ static int sq_org_stats(void *conn, hk_req *req)
     b_i64(s, 2, req->u.ostats.since);
     b_text(s, 3, req->u.ostats.after ? req->u.ostats.after : "");
     b_i64(s, 4, req->u.ostats.limit + 1);
+    b_i64(s, 5, (req->u.ostats.since + HK_ROLLUP_HOUR - 1) / HK_ROLLUP_HOUR * HK_ROLLUP_HOUR);
     int step;
     req->u.ostats.items = hk_calloc((size_t)req->u.ostats.limit + 1, sizeof(hk_org_stat));
     req->u.ostats.n = 0;
@@ -2168,6 +2220,13 @@ static int sq_prune(void *conn, hk_req *req)
         b_i64(st, 1, req->u.prune.dl_cut - 60000); /* the whole minute older than the cut */
         b_i64(st, 2, limit);
         rc = run(c, st, "prune stats");
+        if (!rc && sqlite3_changes(c->db) == limit) req->u.prune.more = 1;
+    }
+    if (!rc && req->u.prune.dl_cut > 0) { /* the hour and day rows wholly older than the cut */
+        PS(st, S_PR_STC_DEL);
+        b_i64(st, 1, req->u.prune.dl_cut);
+        b_i64(st, 2, limit);
+        rc = run(c, st, "prune coarse stats");
         if (!rc && sqlite3_changes(c->db) == limit) req->u.prune.more = 1;
     }
     for (int i = 0; !rc && i < n; i++) {
@@ -2428,6 +2487,8 @@ static int sq_open(void **conn, const hk_config *cfg, int role, char *err, size_
     sqlite3_busy_timeout(c->db, 10000);
     sqlite3_create_function(c->db, "hk_hist_add", 2, SQLITE_UTF8 | SQLITE_DETERMINISTIC, NULL,
                             fn_hist_add, NULL, NULL);
+    sqlite3_create_function(c->db, "hk_hist_sum", 1, SQLITE_UTF8 | SQLITE_DETERMINISTIC, NULL, NULL,
+                            fn_hist_sum_step, fn_hist_sum_final);
     char pragmas[512];
     snprintf(pragmas, sizeof pragmas,
              /* auto_vacuum first: on a new file it only takes effect before the first table

@@ -234,6 +234,35 @@ static const char *const hk_sqlite_migrations[] = {
      * 'parallel', and the previous release keeps running beside it (it ignores the column). */
     "ALTER TABLE webhook ADD COLUMN ordering TEXT NOT NULL DEFAULT 'parallel'"
     "  CHECK (ordering IN ('parallel','fifo'));",
+
+    /* 11: coarser statistics (src/store/rollup.h): one row per webhook, grain (3600000: an hour,
+     * 86400000: a UTC day) and start, added to by the same results batches in the same
+     * transaction as the minute rows, so that a read by hour or day adds up one row a bucket.
+     * Backfilled from the minute rows kept (hk_hist_sum adds histograms; the day rows from the
+     * hour rows). A new table: the previous release keeps running beside it. */
+    "CREATE TABLE webhook_stats_coarse ("
+    "  webhook_id TEXT NOT NULL,"
+    "  grain INTEGER NOT NULL,"
+    "  start INTEGER NOT NULL,"
+    "  delivered INTEGER NOT NULL DEFAULT 0,"
+    "  failed INTEGER NOT NULL DEFAULT 0,"
+    "  given_up INTEGER NOT NULL DEFAULT 0,"
+    "  last_at INTEGER NOT NULL,"
+    "  att_hist TEXT NOT NULL,"
+    "  e2e_hist TEXT NOT NULL,"
+    "  PRIMARY KEY (webhook_id, grain, start));"
+    "CREATE INDEX webhook_stats_coarse_start ON webhook_stats_coarse (start);"
+    "INSERT INTO webhook_stats_coarse (webhook_id, grain, start, delivered, failed, given_up,"
+    "  last_at, att_hist, e2e_hist)"
+    "  SELECT webhook_id, 3600000, minute - minute % 3600000, sum(delivered), sum(failed),"
+    "  sum(given_up), max(last_at), hk_hist_sum(att_hist), hk_hist_sum(e2e_hist)"
+    "  FROM webhook_stats GROUP BY webhook_id, minute - minute % 3600000;"
+    "INSERT INTO webhook_stats_coarse (webhook_id, grain, start, delivered, failed, given_up,"
+    "  last_at, att_hist, e2e_hist)"
+    "  SELECT webhook_id, 86400000, start - start % 86400000, sum(delivered), sum(failed),"
+    "  sum(given_up), max(last_at), hk_hist_sum(att_hist), hk_hist_sum(e2e_hist)"
+    "  FROM webhook_stats_coarse WHERE grain = 3600000"
+    "  GROUP BY webhook_id, start - start % 86400000;",
 };
 
 #endif

@@ -488,15 +488,18 @@ static int p_results(const hk_store_ops *o, void *conn, hk_req *req)
     int rc = o->results(conn, req);
     if (req->u.results.nchanges) hk_conn_orgs_reset(conn);
     if (rc || !o->rollup_upsert) return rc; /* NULL: the backend adds them at pre-commit */
-    /* the statistics' rollups (rollup.h): one row per webhook and minute of this request */
+    /* the statistics' rollups (rollup.h): one row per webhook and minute, hour and day of this
+     * request */
     hk_rollup_row *rows;
-    int nr = hk_rollup_collect(req->u.results.items, req->u.results.n, &rows);
+    int nr = hk_rollup_collect_all(req->u.results.items, req->u.results.n, &rows);
     if (nr) rc = o->rollup_upsert(conn, rows, nr);
     free(rows);
     return rc;
 }
 
-/* WEBHOOK_STATS (store.h): the webhook's rollups added up per bucket, then its percentiles. */
+/* WEBHOOK_STATS (store.h): the webhook's rollups of the coarsest grain that divides the buckets
+ * (hk_rollup_grain: a bucket adds up one row, or 60 minute rows for an hour that is not whole
+ * days) added up per bucket, then its percentiles. */
 static int p_webhook_stats(const hk_store_ops *o, void *conn, hk_req *req)
 {
     int found = 0;
@@ -508,10 +511,12 @@ static int p_webhook_stats(const hk_store_ops *o, void *conn, hk_req *req)
     int nb = (int)((to - from + iv - 1) / iv);
     hk_rollup_row *rows = NULL;
     int n = 0;
-    if ((rc = o->rollup_read(conn, req->u.wstats.webhook_id, from, to, &rows, &n))) return rc;
+    int64_t grain = hk_rollup_grain(iv, from, to);
+    rc = o->rollup_read(conn, req->u.wstats.webhook_id, grain, from, to, &rows, &n);
+    if (rc) return rc;
     hk_rollup_row *acc = hk_calloc((size_t)nb, sizeof *acc);
     for (int i = 0; i < n; i++) {
-        int64_t k = (rows[i].minute - from) / iv;
+        int64_t k = (rows[i].start - from) / iv;
         if (k >= 0 && k < nb) hk_rollup_merge(&acc[k], &rows[i]);
     }
     free(rows);

@@ -3,7 +3,10 @@ read from the rollups each results batch writes. After a mixed run (successes, r
 failures; receivers with planned statuses and delays) the counts equal those taken at the
 receiver, the percentiles are within the documented bound of the receiver's measurements, two
 PostgreSQL nodes' attempts add up, bad ranges get 422s, and a database of the previous release
-keeps working once upgraded. Runs on both stores (HOOKD_TEST_STORE=pg)."""
+keeps working once upgraded. Reads by hour and by day add up the hour and day rollups
+(webhook_stats_coarse), not the minute rows: every hour and day bucket must equal what its
+minute buckets add up to, over live attempts and over rows backfilled by the upgrade, across an
+hour boundary. Runs on both stores (HOOKD_TEST_STORE=pg)."""
 import collections
 import math
 import os
@@ -18,6 +21,9 @@ from servers import previous_hookd
 
 V1 = "/api/webhook/v1"
 ERROR_PCT = 16  # docs/API.md: a percentile is within 16% of the true value
+# the last commit whose store had minute rollups only (before webhook_stats_coarse)
+MINUTE_ROLLUPS_FROM = "b4b706f75de2c087a5bad2ae5a43de2c8552f948"
+HOUR, DAY = 3600, 86400
 
 
 def iso(t):
@@ -65,6 +71,35 @@ def within(got, want, slack_ms):
     """got (ms) is within the documented bound of want (ms), plus slack for what the receiver
     cannot see (connect, hookd's own work), scaled with the slowdown."""
     return abs(got - want) <= want * ERROR_PCT / 100 + slack_ms * SLOW
+
+
+def ts(text):
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(
+        tzinfo=timezone.utc).timestamp()
+
+
+def counts(b):
+    return b["delivered"], b["failed"], b["givenUp"]
+
+
+def grains_agree(h, wid, start, end):
+    """Reads wid's statistics over [start, end) (whole UTC days, s) by minute, by hour (the hour
+    rows) and by day (the day rows), and checks that every hour and day bucket holds what its
+    minute buckets add up to and that the totals agree. Returns (minute, hour, day) answers."""
+    assert start % DAY == 0 and end % DAY == 0 and end - start <= 6 * DAY
+    q = {"from": iso(start), "to": iso(end)}
+    m, hr, d = (stats(h, wid, interval=iv, **q) for iv in ("minute", "hour", "day"))
+    for body, size in ((hr, HOUR), (d, DAY)):
+        want = collections.defaultdict(lambda: (0, 0, 0))
+        for b in m["buckets"]:
+            k = int(ts(b["start"])) // size * size
+            want[k] = tuple(x + y for x, y in zip(want[k], counts(b)))
+        got = {int(ts(b["start"])): counts(b) for b in body["buckets"]}
+        assert set(got) == set(range(start, end, size)), body["interval"]
+        for k in got:
+            assert got[k] == want[k], (body["interval"], iso(k), got[k], want[k])
+        assert totals(body) == totals(m), (body["interval"], body["totals"], m["totals"])
+    return m, hr, d
 
 
 def totals(body):
@@ -123,6 +158,19 @@ def test_mixed_run_counts_and_percentiles_match_the_receiver(hookd, receiver):
         e2e_got = att[0]["endToEndLatencyMs"]
         for q, key in ((0.50, "p50"), (0.99, "p99")):
             assert within(e2e_got[key], nearest_rank(e2e, q), 60), (key, e2e_got, sorted(e2e))
+    # the hour and day rows hold what the minute rows add up to, bucket by bucket, and the same
+    # histograms: one hour holding every /ok attempt has the percentiles of its day
+    lo = int(min(created.values())) // DAY * DAY
+    grains = {}
+    for name in ("ok", "retry", "dead"):
+        grains[name] = grains_agree(h, whs[name], lo, (int(time.time()) // DAY + 1) * DAY)
+        assert totals(grains[name][0]) == at_receiver(receiver, "/" + name)
+    _, hr, d = grains["ok"]
+    busy = [b for b in hr["buckets"] if sum(counts(b))]
+    days = [b for b in d["buckets"] if sum(counts(b))]
+    if len(busy) == 1 and len(days) == 1:
+        for key in ("attemptLatencyMs", "endToEndLatencyMs"):
+            assert busy[0][key] == days[0][key], (key, busy[0], days[0])
     dead_day = stats(h, whs["dead"], **around_now(interval="day"))
     assert all(b["endToEndLatencyMs"]["p50"] is None for b in dead_day["buckets"])
     assert dead_day["percentileErrorPct"] == ERROR_PCT
@@ -252,9 +300,72 @@ def test_upgrade_from_the_previous_release(hookd, receiver, monkeypatch):
                what="3 new attempts counted")
 
 
+def test_upgrade_backfills_hour_and_day_rows(hookd, receiver, monkeypatch):
+    """A populated database of the release before the hour and day rollups (minute rows only:
+    live attempts, and rows written across an hour boundary an hour ago): the migration builds
+    the hour and day rows from the minute rows, reads by hour and day equal the minute rows'
+    sums bucket by bucket and merge their histograms, new attempts add to the backfilled rows,
+    and the hour and day answers come from those rows (they survive the minute rows)."""
+    from test_retention import query
+    h = hookd(start=False)
+    own = conftest.HOOKD_BIN
+    monkeypatch.setattr(conftest, "HOOKD_BIN", previous_hookd(MINUTE_ROLLUPS_FROM))
+    h.start()
+    wid = h.create_webhook(receiver.url("/bf"), name="bf", maxRetries=0)["id"]
+    receiver.plan("/bf", [{"status": 500}] + [{"status": 200}] * 20)
+    for i in range(4):
+        h.ingest("bf.x", {"i": i})
+    h.wait_delivery(wid, "success", n=3)
+    h.wait_delivery(wid, "failed", n=1)
+    wait_until(lambda: totals(stats(h, wid, **around_now())) == (3, 0, 1), 10 * SLOW,
+               what="the old release counted")
+    h.stop()
+    # minute rows an hour ago, two before the hour H (histograms apart: 30 values in bucket 5,
+    # 10 in bucket 20) and one after it
+    hb = int(time.time()) // HOUR * HOUR - HOUR
+    rows = ((hb - 120, 30, 0, 0, "{0,0,0,0,0,30}"), (hb - 60, 10, 0, 0, "{" + "0," * 20 + "10}"),
+            (hb, 0, 4, 2, "{0,0,0,0,0,0,0,0,0,0,6}"))
+    for at, dv, fl, gu, hist in rows:
+        query(h, "INSERT INTO webhook_stats (webhook_id, minute, delivered, failed, given_up, "
+                 f"last_at, att_hist, e2e_hist) VALUES ('{wid}', {at * 1000}, {dv}, {fl}, {gu}, "
+                 f"{at * 1000 + 30000}, '{hist}', '{hist if dv else '{}'}')")
+    monkeypatch.setattr(conftest, "HOOKD_BIN", own)
+    h.start()
+    start, end = (hb - HOUR) // DAY * DAY, (int(time.time()) // DAY + 1) * DAY
+    m, hr, d = grains_agree(h, wid, start, end)
+    assert totals(m) == (3 + 40, 4, 1 + 2)
+    by_start = {int(ts(b["start"])): b for b in m["buckets"]}
+    before, after = [b for b in hr["buckets"] if int(ts(b["start"])) in (hb - HOUR, hb)]
+    assert counts(before) == (40, 0, 0) and counts(after) == (0, 4, 2)
+    # the hour's histogram is the sum of its minutes': p50 in the first minute's bucket, p99 in
+    # the second's
+    low, high = (by_start[hb - 120]["attemptLatencyMs"], by_start[hb - 60]["attemptLatencyMs"])
+    assert low["p99"] < high["p50"]
+    got = before["attemptLatencyMs"]
+    assert (got["p50"], got["p95"], got["p99"]) == (low["p50"], high["p95"], high["p99"]), got
+    assert before["endToEndLatencyMs"]["p50"] == low["p50"]
+    # new attempts add to the backfilled rows of this hour and day
+    for i in range(2):
+        h.ingest("bf.x", {"i": 10 + i})
+    h.wait_delivery(wid, "success", n=5)
+    wait_until(lambda: totals(stats(h, wid, **around_now()))[0] == 5, 10 * SLOW,
+               what="2 new attempts counted")
+    m, hr, d = grains_agree(h, wid, start, end)
+    assert totals(m) == totals(hr) == totals(d) == (5 + 40, 4, 3)
+    # the hour and day answers are read from their own rows, not from the minute rows
+    h.stop()
+    query(h, f"DELETE FROM webhook_stats WHERE webhook_id = '{wid}'")
+    h.start()
+    q = {"from": iso(start), "to": iso(end)}
+    assert totals(stats(h, wid, interval="minute", **q)) == (0, 0, 0)
+    assert totals(stats(h, wid, interval="hour", **q)) == (45, 4, 3)
+    assert totals(stats(h, wid, interval="day", **q)) == (45, 4, 3)
+
+
 def test_rollups_go_with_the_retention(hookd, receiver):
-    """Rows whose whole minute is older than HOOKD_RETENTION are pruned (aged by editing them
-    while hookd is stopped); younger ones stay."""
+    """Rows whose whole minute (hour, day) is older than HOOKD_RETENTION are pruned (aged by
+    editing them while hookd is stopped); younger ones stay, and so does an hour row holding the
+    cut."""
     from test_retention import FAST, count, query
     h = hookd(HOOKD_RETENTION="1d", **FAST)
     wid = h.create_webhook(receiver.url("/r"))["id"]
@@ -263,15 +374,28 @@ def test_rollups_go_with_the_retention(hookd, receiver):
     h.wait_delivery(wid, "success", n=3)
     wait_until(lambda: totals(stats(h, wid, **around_now())) == (3, 0, 0), 10 * SLOW,
                what="counted")
+    assert count(h, "webhook_stats_coarse", f"webhook_id = '{wid}'") >= 2  # its hour and day
     h.stop()
     query(h, "UPDATE webhook_stats SET minute = minute - 2 * 86400000")
+    query(h, "UPDATE webhook_stats_coarse SET start = start - 2 * 86400000")
     young = "wh_" + "y" * 24
     query(h, f"INSERT INTO webhook_stats (webhook_id, minute, delivered, failed, given_up, last_at, "
              f"att_hist, e2e_hist) VALUES ('{young}', {int(time.time() // 60 * 60000) - 86340000}, "
              f"1, 0, 0, 0, '{{1}}', '{{}}')")
+    # hour rows: one 23 hours old, one holding the cut (now - 1 day): neither wholly older
+    hour = int(time.time()) // 3600 * 3600000
+    for start in (hour - 23 * 3600000, hour - 86400000):
+        query(h, "INSERT INTO webhook_stats_coarse (webhook_id, grain, start, delivered, failed, "
+                 f"given_up, last_at, att_hist, e2e_hist) VALUES ('{young}', 3600000, {start}, 1, "
+                 "0, 0, 0, '{1}', '{}')")
     h.start()
     wait_until(lambda: count(h, "webhook_stats", f"webhook_id = '{wid}'") == 0, 10 * SLOW, 0.2,
                "old rollups pruned")
+    wait_until(lambda: count(h, "webhook_stats_coarse", f"webhook_id = '{wid}'") == 0, 10 * SLOW,
+               0.2, "old hour and day rows pruned")
     assert count(h, "webhook_stats", f"webhook_id = '{young}'") == 1
+    # (the row holding the cut is wholly older once the next hour has begun)
+    kept = 2 if int(time.time()) // 3600 * 3600000 == hour else 1
+    assert count(h, "webhook_stats_coarse", f"webhook_id = '{young}'") == kept
     assert totals(stats(h, wid, **{"from": iso(time.time() - 3 * 86400), "to": iso(time.time()),
                                    "interval": "day"})) == (0, 0, 0)

@@ -2,7 +2,8 @@
  * test_rollup.c: the statistics' histograms (store/rollup.c): every latency from 1 ms to 10 min
  * reads back within HK_SH_ERROR_PCT percent (the bound docs/API.md states), the ends, the
  * quantile's nearest rank, the array literal both stores hold (format, parse, add, garbage), and
- * hk_rollup_collect's rows (outcomes, minutes, repeated results skipped, sorted).
+ * hk_rollup_collect's rows (outcomes, minutes, repeated results skipped, sorted), the hour and
+ * day rows of hk_rollup_collect_all (the same sums), and the grain a read picks.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -68,6 +69,9 @@ static void test_literal(void **state)
     for (int i = 0; i < HK_SH_BUCKETS; i++) h[i] = INT64_MAX;
     hk_sh_format(h, s); /* the longest literal fits */
     assert_true(strlen(s) < HK_SH_TEXT_MAX);
+    int64_t back[HK_SH_BUCKETS] = {0}; /* and reads back */
+    assert_int_equal(hk_sh_parse_add(back, s), 0);
+    assert_true(back[0] == INT64_MAX && back[HK_SH_BUCKETS - 1] == INT64_MAX);
     static const char *const bad[] = {"", "1,2", "{1,2", "{a}", "{-1}", "{1}x", "{1,,2}"};
     for (size_t i = 0; i < HK_ARRAY_LEN(bad); i++) {
         int64_t z[HK_SH_BUCKETS] = {0};
@@ -106,7 +110,7 @@ static void test_collect(void **state)
     int n = hk_rollup_collect(r, 5, &rows);
     assert_int_equal(n, 3);
     assert_string_equal(rows[0].webhook_id, "wh_a");
-    assert_int_equal(rows[0].minute, t);
+    assert_int_equal(rows[0].start, t);
     assert_int_equal(rows[0].delivered, 1);
     assert_int_equal(rows[0].failed, 1);
     assert_int_equal(rows[0].given_up, 0);
@@ -114,7 +118,7 @@ static void test_collect(void **state)
     assert_int_equal(rows[0].att[hk_sh_bucket(40)], 2);
     assert_int_equal(rows[0].e2e[hk_sh_bucket(500)], 1); /* successes only */
     assert_string_equal(rows[1].webhook_id, "wh_a");
-    assert_int_equal(rows[1].minute, t + 60000);
+    assert_int_equal(rows[1].start, t + 60000);
     assert_int_equal(rows[1].given_up, 1);
     assert_string_equal(rows[2].webhook_id, "wh_b");
     hk_rollup_row acc;
@@ -129,13 +133,71 @@ static void test_collect(void **state)
     assert_null(rows);
 }
 
+static void test_collect_all(void **state)
+{
+    (void)state;
+    hk_result r[4];
+    memset(r, 0, sizeof r);
+    const int64_t day = 1699920000000LL; /* a UTC day boundary */
+    const int64_t at[4] = {day + 3600000 - 1, day + 3600000, day + 3600000 + 60000, day + 86400000};
+    for (int i = 0; i < 4; i++) {
+        hk_strlcpy(r[i].webhook_id, "wh_a", HK_ID_MAX);
+        r[i].stored = 1;
+        r[i].attempt_ok = i != 1;
+        r[i].final = 1;
+        r[i].finished_at = at[i];
+        r[i].duration_ms = 10 * (i + 1);
+    }
+    hk_rollup_row *rows;
+    /* minute rows: 4; hour rows: 3 (the first hour, the second with two, the next day's);
+     * day rows: 2 */
+    int n = hk_rollup_collect_all(r, 4, &rows);
+    assert_int_equal(n, 9);
+    for (int i = 0; i < 4; i++) assert_int_equal(rows[i].grain, HK_ROLLUP_MINUTE);
+    assert_int_equal(rows[4].grain, HK_ROLLUP_HOUR);
+    assert_int_equal(rows[4].start, day);
+    assert_int_equal(rows[4].delivered, 1);
+    assert_int_equal(rows[5].start, day + 3600000);
+    assert_int_equal(rows[5].delivered, 1);
+    assert_int_equal(rows[5].given_up, 1);
+    assert_int_equal(rows[5].last_at, day + 3600000 + 60000);
+    assert_int_equal(rows[5].att[hk_sh_bucket(20)] + rows[5].att[hk_sh_bucket(30)], 2);
+    assert_int_equal(rows[6].start, day + 86400000);
+    assert_int_equal(rows[7].grain, HK_ROLLUP_DAY);
+    assert_int_equal(rows[7].start, day);
+    assert_int_equal(rows[7].delivered + rows[7].given_up, 3);
+    assert_int_equal(rows[8].start, day + 86400000);
+    int64_t sum[3] = {0};
+    for (int i = 0; i < n; i++)
+        sum[rows[i].grain == HK_ROLLUP_MINUTE ? 0
+            : rows[i].grain == HK_ROLLUP_HOUR ? 1
+                                              : 2] += rows[i].delivered;
+    assert_int_equal(sum[0], 3);
+    assert_int_equal(sum[1], 3);
+    assert_int_equal(sum[2], 3);
+    free(rows);
+}
+
+static void test_grain(void **state)
+{
+    (void)state;
+    const int64_t day = 1699920000000LL, H = HK_ROLLUP_HOUR, D = HK_ROLLUP_DAY;
+    assert_int_equal(hk_rollup_grain(D, day, day + 7 * D), D);
+    assert_int_equal(hk_rollup_grain(H, day, day + 7 * D), H);
+    assert_int_equal(hk_rollup_grain(H, day + H, day + 5 * H), H);
+    assert_int_equal(hk_rollup_grain(D, day + H, day + D + H), H); /* days from 01:00 */
+    assert_int_equal(hk_rollup_grain(60000, day, day + D), HK_ROLLUP_MINUTE);
+    assert_int_equal(hk_rollup_grain(180000, day, day + D), HK_ROLLUP_MINUTE);
+    assert_int_equal(hk_rollup_grain(H, day + 60000, day + H + 60000), HK_ROLLUP_MINUTE);
+    assert_int_equal(hk_rollup_grain(0, day, day + D), HK_ROLLUP_MINUTE);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_bound),
-        cmocka_unit_test(test_quantile),
-        cmocka_unit_test(test_literal),
-        cmocka_unit_test(test_collect),
+        cmocka_unit_test(test_bound),       cmocka_unit_test(test_quantile),
+        cmocka_unit_test(test_literal),     cmocka_unit_test(test_collect),
+        cmocka_unit_test(test_collect_all), cmocka_unit_test(test_grain),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -3079,6 +3079,66 @@ static void test_stats(void **state)
     hk_req_clear(&a);
 }
 
+/* The hour and day rows (rollup.h, webhook_stats_coarse): results on both sides of an hour
+ * boundary; a read by hour or by day (which reads those rows) answers what the minute rows add
+ * up to; retention keeps an hour row until its whole hour is older than the cut. */
+static void test_stats_coarse(void **state)
+{
+    (void)state;
+    char w[HK_ID_MAX], d[4][HK_ID_MAX];
+    mk_webhook(ORG_A, EV_ORDER, 1, HK_WH_ACTIVE, w);
+    int64_t now = hk_now_ms();
+    int64_t hour = now - now % 3600000, day = now - now % 86400000;
+    int64_t at[4] = {hour - 61000, hour - 1, hour, hour + 120000};
+    for (int i = 0; i < 4; i++) {
+        ingest_simple(ORG_A, now, d[i], NULL);
+        assert_int_equal(result(w, d[i], 1, i == 2 ? HK_DL_FAILED : HK_DL_SUCCESS, i != 2, 1, 0, 0,
+                                0, 0, at[i], NULL),
+                         0);
+    }
+    int64_t iv[3] = {60000, 3600000, 86400000};
+    int64_t from[3] = {hour - 3600000, hour - 3600000, day - 86400000};
+    int64_t sums[3][3];
+    for (int g = 0; g < 3; g++) {
+        hk_req r = {.kind = HK_REQ_WEBHOOK_STATS, .org_id = ORG_A};
+        r.u.wstats.webhook_id = w;
+        r.u.wstats.from = from[g];
+        r.u.wstats.to = hour + 3600000 + (g == 2 ? 86400000 : 0);
+        r.u.wstats.to +=
+            (r.u.wstats.to - from[g]) % iv[g] ? iv[g] - (r.u.wstats.to - from[g]) % iv[g] : 0;
+        r.u.wstats.interval = iv[g];
+        assert_int_equal(run(&r), 0);
+        sums[g][0] = sums[g][1] = sums[g][2] = 0;
+        for (int k = 0; k < r.u.wstats.n; k++) {
+            sums[g][0] += r.u.wstats.items[k].delivered;
+            sums[g][1] += r.u.wstats.items[k].given_up;
+            if (g == 1 && r.u.wstats.items[k].start == hour) {
+                assert_int_equal(r.u.wstats.items[k].delivered, 1);
+                assert_int_equal(r.u.wstats.items[k].given_up, 1);
+            }
+            if (g == 1 && r.u.wstats.items[k].start == hour - 3600000)
+                assert_int_equal(r.u.wstats.items[k].delivered, 2);
+        }
+        hk_req_clear(&r);
+    }
+    for (int g = 0; g < 3; g++) {
+        assert_int_equal(sums[g][0], 3);
+        assert_int_equal(sums[g][1], 1);
+    }
+    /* retention: a cut inside the current hour drops the previous hour's rows, not its own */
+    hk_req p = prune_run(hour + 1800000, 0, 100, 0);
+    hk_req_clear(&p);
+    hk_req a = {.kind = HK_REQ_WEBHOOK_STATS, .org_id = ORG_A};
+    a.u.wstats.webhook_id = w;
+    a.u.wstats.from = hour - 3600000;
+    a.u.wstats.to = hour + 3600000;
+    a.u.wstats.interval = 3600000;
+    assert_int_equal(run(&a), 0);
+    assert_int_equal(a.u.wstats.items[0].delivered, 0);
+    assert_int_equal(a.u.wstats.items[1].delivered + a.u.wstats.items[1].given_up, 2);
+    hk_req_clear(&a);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 #define TESTS                                                                                      \
     {                                                                                              \
@@ -3094,7 +3154,7 @@ static void test_stats(void **state)
             T(test_results_repeated), T(test_operational_events), T(test_results_late),            \
             T(test_mixed_submit), T(test_event_bytes_kept), T(test_orders),                        \
             T(test_secret_rotation), T(test_sync_exec), T(test_edges), T(test_encrypted),          \
-            T(test_store_stats), T(test_prune), T(test_stats),                                     \
+            T(test_store_stats), T(test_prune), T(test_stats), T(test_stats_coarse),               \
     }
 
 int main(void)
