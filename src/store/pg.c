@@ -51,7 +51,8 @@
 static const hk_store_ops pg_ops; /* below: the operational events call back through it */
 
 #define MIGRATE_LOCK_KEY 0x686f6f6b64LL /* "hookd": the session advisory lock of migrations */
-#define FLUSH_BYTES      (8u << 20)     /* ingest rows buffered before an early flush */
+#define MIGRATE_TRIES    8 /* a migration chosen as a deadlock's victim is run again (pg_migrate) */
+#define FLUSH_BYTES      (8u << 20) /* ingest rows buffered before an early flush */
 
 /* ---- statements ---------------------------------------------------------------------------- */
 
@@ -3036,6 +3037,35 @@ static int exec_text(pgc *c, const char *text, char *err, size_t errlen)
     return rc;
 }
 
+/* exec_text, and the SQLSTATE of a failure into state (6 bytes; "" when none was given). */
+static int exec_state(pgc *c, const char *text, char state[6], char *err, size_t errlen)
+{
+    PGresult *r = PQexec(c->pg, text);
+    ExecStatusType st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
+    int rc = HK_OK;
+    state[0] = '\0';
+    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+        char msg[400];
+        const char *code = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+        if (code) hk_strlcpy(state, code, 6);
+        hk_strlcpy(msg, r ? PQresultErrorMessage(r) : PQerrorMessage(c->pg), sizeof msg);
+        msg[strcspn(msg, "\r\n")] = '\0';
+        snprintf(err, errlen, "PostgreSQL: %s", msg);
+        rc = PQstatus(c->pg) == CONNECTION_OK ? HK_EINVAL : HK_EUNAVAIL;
+    }
+    PQclear(r);
+    return rc;
+}
+
+/* Whether a statement that failed with SQLSTATE state may succeed if its transaction is run
+ * again: a deadlock's victim (40P01), a serialization failure (40001), a lock not available
+ * (55P03). */
+static int pg_transient_state(const char *state)
+{
+    return strcmp(state, "40P01") == 0 || strcmp(state, "40001") == 0 ||
+           strcmp(state, "55P03") == 0;
+}
+
 /* The oldest schema version whose hookd can serve a database migrated to version v: the last
  * contract migration at or before v (pg_schema.h). */
 static int64_t compatible_from(int64_t v)
@@ -3098,13 +3128,26 @@ static int pg_migrate(void *conn, char *err, size_t errlen)
         snprintf(stamp, sizeof stamp,
                  "INSERT INTO schema_migrations (version, compatible_from) VALUES (%lld, %lld)",
                  (long long)v, (long long)compatible_from(v));
-        if ((rc = exec_text(c, "BEGIN", err, errlen))) break;
-        if ((rc = exec_text(c, hk_pg_migrations[v - 1], err, errlen)) ||
-            (rc = exec_text(c, stamp, err, errlen)) || (rc = exec_text(c, "COMMIT", err, errlen))) {
+        /* a migration that locks tables while nodes of the previous release write to them (a
+         * rolling upgrade) can be chosen as a deadlock's victim: it is rolled back whole and
+         * tried again, a few times, after a short pause */
+        for (int attempt = 1;; attempt++) {
+            char state[6] = "";
+            if ((rc = exec_text(c, "BEGIN", err, errlen))) break;
+            if (!(rc = exec_state(c, hk_pg_migrations[v - 1], state, err, errlen)) &&
+                !(rc = exec_state(c, stamp, state, err, errlen)) &&
+                !(rc = exec_state(c, "COMMIT", state, err, errlen)))
+                break;
             char ignore[64];
             exec_text(c, "ROLLBACK", ignore, sizeof ignore);
-            break;
+            if (attempt >= MIGRATE_TRIES || !pg_transient_state(state)) break;
+            HK_LOG(HK_LOG_WARN, "store.migration_retry", HK_LS("backend", "postgres"),
+                   HK_LI("version", v), HK_LI("attempt", attempt), HK_LS("error", err));
+            char pause[64], ignore2[64];
+            snprintf(pause, sizeof pause, "SELECT pg_sleep(%.1f)", 0.1 * attempt);
+            exec_text(c, pause, ignore2, sizeof ignore2);
         }
+        if (rc) break;
         HK_LOG(HK_LOG_INFO, "store.migrated", HK_LS("backend", "postgres"), HK_LI("version", v));
     }
     char ignore[64];
