@@ -150,11 +150,17 @@ def test_mixed_run_counts_and_percentiles_match_the_receiver(hookd, receiver):
     assert len(att) in (1, 2)  # a run across midnight UTC spans two days
     if len(att) == 1:
         got = att[0]["attemptLatencyMs"]
+        # the attempts' own durations, as each attempt row recorded them (a loaded machine
+        # stretches them beyond the planned delays: those are only a lower bound)
+        took = {d["id"]: a["durationMs"] for d in h.deliveries(whs["ok"]) for a in d["attempts"]}
+        assert len(took) == n, took
         for q, key in ((0.50, "p50"), (0.95, "p95"), (0.99, "p99")):
-            assert within(got[key], nearest_rank(delays, q), 30), (key, got, delays)
-        # end to end: the receiver saw each request at rec.at, answered after its delay
-        e2e = [(r.at - created[r.json["id"]]) * 1000 + d
-               for r, d in zip(receiver.received("/ok"), delays)]
+            assert within(got[key], nearest_rank(sorted(took.values()), q), 2), (key, got, took)
+            assert got[key] >= nearest_rank(delays, q) * (1 - ERROR_PCT / 100) - 1, (key, got)
+        # end to end: the receiver saw each request at rec.at, hookd had the answer the
+        # attempt's duration after it was sent
+        e2e = [(r.at - created[r.json["id"]]) * 1000 + took[r.headers["x-delivery-id"]]
+               for r in receiver.received("/ok")]
         e2e_got = att[0]["endToEndLatencyMs"]
         for q, key in ((0.50, "p50"), (0.99, "p99")):
             assert within(e2e_got[key], nearest_rank(e2e, q), 60), (key, e2e_got, sorted(e2e))
