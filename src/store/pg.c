@@ -3021,23 +3021,16 @@ static int pg_open(void **conn, const hk_config *cfg, int role, char *err, size_
 }
 
 /* Runs text (one or more statements) outside prepared statements; message into err. */
+static int exec_state(pgc *c, const char *text, char state[6], char *err, size_t errlen);
+
 static int exec_text(pgc *c, const char *text, char *err, size_t errlen)
 {
-    PGresult *r = PQexec(c->pg, text);
-    ExecStatusType st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
-    int rc = HK_OK;
-    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
-        char msg[400];
-        hk_strlcpy(msg, r ? PQresultErrorMessage(r) : PQerrorMessage(c->pg), sizeof msg);
-        msg[strcspn(msg, "\r\n")] = '\0';
-        snprintf(err, errlen, "PostgreSQL: %s", msg);
-        rc = PQstatus(c->pg) == CONNECTION_OK ? HK_EINVAL : HK_EUNAVAIL;
-    }
-    PQclear(r);
-    return rc;
+    char state[6];
+    return exec_state(c, text, state, err, errlen);
 }
 
-/* exec_text, and the SQLSTATE of a failure into state (6 bytes; "" when none was given). */
+/* Runs text like exec_text, and puts the SQLSTATE of a failure into state (6 bytes; "" when
+ * none was given): pg_migrate tells a deadlock's victim from a real error by it. */
 static int exec_state(pgc *c, const char *text, char state[6], char *err, size_t errlen)
 {
     PGresult *r = PQexec(c->pg, text);
