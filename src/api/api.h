@@ -11,7 +11,9 @@
  * The files: api.c (routes, authentication, the call's lifetime, errors, input helpers),
  * render.c (resources as JSON), and one file of handlers per resource: webhooks.c, events.c,
  * deliveries.c, replay.c (retry, recover), health.c (health, metrics), openapi.c (the API's
- * own documentation), orgs.c (organizations and their API keys), authz.c (who may call what).
+ * own documentation), orgs.c (organizations and their API keys), authz.c (who may call what),
+ * search.c (an organization's deliveries searched), sessions.c (portal sessions), stats.c
+ * (statistics), ui.c (the dashboard's files).
  *
  * Errors are JSON {"code","message","why","fix"} (api.c), never HTML, never a 500 for bad
  * input.
