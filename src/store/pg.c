@@ -3038,12 +3038,15 @@ static int exec_state(pgc *c, const char *text, char state[6], char *err, size_t
     int rc = HK_OK;
     state[0] = '\0';
     if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+        static const char prefix[] = "PostgreSQL: ";
         char msg[400];
         const char *code = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
         if (code) hk_strlcpy(state, code, 6);
-        hk_strlcpy(msg, r ? PQresultErrorMessage(r) : PQerrorMessage(c->pg), sizeof msg);
+        memcpy(msg, prefix, sizeof prefix);
+        hk_strlcpy(msg + sizeof prefix - 1, r ? PQresultErrorMessage(r) : PQerrorMessage(c->pg),
+                   sizeof msg - (sizeof prefix - 1));
         msg[strcspn(msg, "\r\n")] = '\0';
-        snprintf(err, errlen, "PostgreSQL: %s", msg);
+        hk_strlcpy(err, msg, errlen); /* cut to the caller's buffer (not a snprintf: -O3 warns) */
         rc = PQstatus(c->pg) == CONNECTION_OK ? HK_EINVAL : HK_EUNAVAIL;
     }
     PQclear(r);
