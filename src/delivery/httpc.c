@@ -10,6 +10,16 @@
  * (CURL_LOCK_DATA_SSL_SESSION) was measured and resumed fewer (docs/BENCHMARKS.md, scenario h).
  * HOOKD_TLS_SESSION_CACHE=0 turns resumption off (every handshake full).
  *
+ * Transfers are spread over HK_HTTPC_SHARDS multi handles by their URL's origin (scheme, host,
+ * port), each with its own connection cache, DNS cache and timer, all on the one loop. libcurl
+ * 7.88 walks a multi handle's whole connection cache when a transfer that kept its connection
+ * is removed, when the cache is full (to find the oldest idle connection) and its whole DNS
+ * cache when it prunes it: with thousands of endpoints these walks were most of hookd's CPU
+ * (docs/BENCHMARKS.md, scenarios g and j). Shards divide each walk by their number; an origin's
+ * connections all live in its shard, so reuse is as before. Outbound connections stay bounded
+ * by 2 x HOOKD_MAX_INFLIGHT in all: a shard keeps its transfers' connections plus an idle share
+ * of HOOKD_MAX_INFLIGHT / HK_HTTPC_SHARDS (its CURLMOPT_MAXCONNECTS follows its transfers).
+ *
  * Callbacks to the user are never made from inside curl: completions are gathered first and
  * called after curl returns, so a callback may start or cancel transfers freely.
  */
@@ -27,13 +37,22 @@
 #include "delivery/capture.h"
 #include "delivery/ssrf.h"
 
+#define HK_HTTPC_SHARDS 64
+
+/* One multi handle and what drives it. */
+typedef struct shard {
+    hk_httpc *c;
+    CURLM *multi;
+    struct event *timer;
+    int inflight; /* its transfers started and not yet freed */
+} shard;
+
 struct hk_httpc {
     struct event_base *base;
     const hk_config *cfg;
-    CURLM *multi;
-    struct event *timer;
+    shard shards[HK_HTTPC_SHARDS];
+    long idle_share; /* idle connections a shard keeps beyond its transfers' */
     int inflight;
-    int in_curl;        /* inside curl_multi_socket_action */
     hk_httpc_xfer *all; /* every live transfer (for free) */
     CURL **pool;        /* idle easy handles for reuse */
     int npool, poolcap;
@@ -42,6 +61,7 @@ struct hk_httpc {
 
 struct hk_httpc_xfer {
     hk_httpc *c;
+    shard *sh; /* the multi handle it runs in */
     CURL *easy;
     struct curl_slist *hdrs;
     hk_httpc_cb cb;
@@ -61,40 +81,36 @@ typedef struct sockctx {
     curl_socket_t fd;
 } sockctx;
 
-static void check_done(hk_httpc *c);
+static void check_done(shard *sh);
 
 /* ---- libevent <-> curl glue ------------------------------------------------------------------ */
 
 static void on_socket_event(evutil_socket_t fd, short what, void *arg)
 {
-    hk_httpc *c = arg;
+    shard *sh = arg;
     int action = (what & EV_READ ? CURL_CSELECT_IN : 0) | (what & EV_WRITE ? CURL_CSELECT_OUT : 0);
     int running;
-    c->in_curl = 1;
-    curl_multi_socket_action(c->multi, fd, action, &running);
-    c->in_curl = 0;
-    check_done(c);
+    curl_multi_socket_action(sh->multi, fd, action, &running);
+    check_done(sh);
 }
 
 static void on_timer(evutil_socket_t fd, short what, void *arg)
 {
-    hk_httpc *c = arg;
+    shard *sh = arg;
     int running;
-    c->in_curl = 1;
-    curl_multi_socket_action(c->multi, CURL_SOCKET_TIMEOUT, 0, &running);
-    c->in_curl = 0;
-    check_done(c);
+    curl_multi_socket_action(sh->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+    check_done(sh);
 }
 
 static int socket_cb(CURL *easy, curl_socket_t s, int what, void *userp, void *socketp)
 {
-    hk_httpc *c = userp;
+    shard *sh = userp;
     sockctx *sc = socketp;
     if (what == CURL_POLL_REMOVE) {
         if (sc) {
             event_free(sc->ev);
             free(sc);
-            curl_multi_assign(c->multi, s, NULL);
+            curl_multi_assign(sh->multi, s, NULL);
         }
         return 0;
     }
@@ -103,11 +119,11 @@ static int socket_cb(CURL *easy, curl_socket_t s, int what, void *userp, void *s
     if (!sc) {
         sc = hk_calloc(1, sizeof *sc);
         sc->fd = s;
-        sc->ev = event_new(c->base, s, kind, on_socket_event, c);
-        curl_multi_assign(c->multi, s, sc);
+        sc->ev = event_new(sh->c->base, s, kind, on_socket_event, sh);
+        curl_multi_assign(sh->multi, s, sc);
     } else {
         event_del(sc->ev);
-        event_assign(sc->ev, c->base, s, kind, on_socket_event, c);
+        event_assign(sc->ev, sh->c->base, s, kind, on_socket_event, sh);
     }
     event_add(sc->ev, NULL);
     return 0;
@@ -115,14 +131,36 @@ static int socket_cb(CURL *easy, curl_socket_t s, int what, void *userp, void *s
 
 static int timer_cb(CURLM *multi, long timeout_ms, void *userp)
 {
-    hk_httpc *c = userp;
+    shard *sh = userp;
     if (timeout_ms < 0) {
-        evtimer_del(c->timer);
+        evtimer_del(sh->timer);
         return 0;
     }
     struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
-    evtimer_add(c->timer, &tv);
+    evtimer_add(sh->timer, &tv);
     return 0;
+}
+
+/* Sets sh's connection cache size to its transfers plus its idle share, so that a finished
+ * transfer's connection is kept while the shard holds fewer idle ones than its share. */
+static void shard_maxconnects(hk_httpc *c, shard *sh)
+{
+    curl_multi_setopt(sh->multi, CURLMOPT_MAXCONNECTS, (long)sh->inflight + c->idle_share);
+}
+
+/* The shard of url: a hash of its origin, the text between "://" and the next '/', '?' or '#'
+ * (the scheme's length mixed in), so that every connection to one origin lives in one multi
+ * handle and can be reused. */
+static shard *shard_of(hk_httpc *c, const char *url)
+{
+    const char *p = strstr(url, "://");
+    uint32_t h = 2166136261u; /* FNV-1a */
+    if (p) {
+        h = (h ^ (uint32_t)(p - url)) * 16777619u;
+        for (p += 3; *p && *p != '/' && *p != '?' && *p != '#'; p++)
+            h = (h ^ (unsigned char)*p) * 16777619u;
+    }
+    return &c->shards[h % HK_HTTPC_SHARDS];
 }
 
 /* ---- per-transfer callbacks ------------------------------------------------------------------ */
@@ -168,7 +206,9 @@ static void xfer_unlink(hk_httpc *c, hk_httpc_xfer *x)
 
 static void xfer_free(hk_httpc *c, hk_httpc_xfer *x)
 {
-    curl_multi_remove_handle(c->multi, x->easy);
+    curl_multi_remove_handle(x->sh->multi, x->easy);
+    x->sh->inflight--;
+    shard_maxconnects(c, x->sh);
     if (c->npool < c->poolcap) {
         /* kept as it is, not curl_easy_reset: its fixed options stay set (handle_setup) and
          * the next transfer sets the per-transfer ones again, before curl reads any of them */
@@ -230,15 +270,15 @@ static void finish(hk_httpc *c, hk_httpc_xfer *x, CURLcode code)
     xfer_free(c, x);
 }
 
-static void check_done(hk_httpc *c)
+static void check_done(shard *sh)
 {
     CURLMsg *m;
     int left;
-    while ((m = curl_multi_info_read(c->multi, &left))) {
+    while ((m = curl_multi_info_read(sh->multi, &left))) {
         if (m->msg != CURLMSG_DONE) continue;
         hk_httpc_xfer *x = NULL;
         curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&x);
-        if (x) finish(c, x, m->data.result);
+        if (x) finish(sh->c, x, m->data.result);
     }
 }
 
@@ -341,16 +381,26 @@ hk_httpc *hk_httpc_new(struct event_base *base, const hk_config *cfg, char *err,
     hk_httpc *c = hk_calloc(1, sizeof *c);
     c->base = base;
     c->cfg = cfg;
-    c->multi = curl_multi_init();
-    c->timer = evtimer_new(base, on_timer, c);
     c->poolcap = cfg->max_inflight;
     c->pool = hk_calloc((size_t)c->poolcap, sizeof(CURL *));
     c->guard = hk_ssrf_guard_new(cfg);
-    curl_multi_setopt(c->multi, CURLMOPT_SOCKETFUNCTION, socket_cb);
-    curl_multi_setopt(c->multi, CURLMOPT_SOCKETDATA, c);
-    curl_multi_setopt(c->multi, CURLMOPT_TIMERFUNCTION, timer_cb);
-    curl_multi_setopt(c->multi, CURLMOPT_TIMERDATA, c);
-    curl_multi_setopt(c->multi, CURLMOPT_MAXCONNECTS, (long)cfg->max_inflight * 2);
+    c->idle_share = ((long)cfg->max_inflight + HK_HTTPC_SHARDS - 1) / HK_HTTPC_SHARDS;
+    for (int i = 0; i < HK_HTTPC_SHARDS; i++) {
+        shard *sh = &c->shards[i];
+        sh->c = c;
+        sh->multi = curl_multi_init();
+        sh->timer = evtimer_new(base, on_timer, sh);
+        if (!sh->multi || !sh->timer) {
+            snprintf(err, errlen, "curl_multi_init or evtimer_new failed");
+            hk_httpc_free(c);
+            return NULL;
+        }
+        curl_multi_setopt(sh->multi, CURLMOPT_SOCKETFUNCTION, socket_cb);
+        curl_multi_setopt(sh->multi, CURLMOPT_SOCKETDATA, sh);
+        curl_multi_setopt(sh->multi, CURLMOPT_TIMERFUNCTION, timer_cb);
+        curl_multi_setopt(sh->multi, CURLMOPT_TIMERDATA, sh);
+        shard_maxconnects(c, sh);
+    }
     return c;
 }
 
@@ -382,7 +432,12 @@ hk_httpc_xfer *hk_httpc_post(hk_httpc *c, const char *url, const char *body, siz
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, x->errbuf);
     curl_easy_setopt(e, CURLOPT_PRIVATE, x);
     x->start_us = hk_mono_us();
-    if (curl_multi_add_handle(c->multi, e) != CURLM_OK) {
+    x->sh = shard_of(c, url);
+    x->sh->inflight++;
+    shard_maxconnects(c, x->sh);
+    if (curl_multi_add_handle(x->sh->multi, e) != CURLM_OK) {
+        x->sh->inflight--;
+        shard_maxconnects(c, x->sh);
         free(x->hdrs);
         curl_easy_cleanup(e);
         hk_capture_free(&x->cap);
@@ -414,8 +469,10 @@ void hk_httpc_free(hk_httpc *c)
     while (c->all) hk_httpc_cancel(c, c->all);
     for (int i = 0; i < c->npool; i++) curl_easy_cleanup(c->pool[i]);
     free(c->pool);
-    curl_multi_cleanup(c->multi);
-    event_free(c->timer);
+    for (int i = 0; i < HK_HTTPC_SHARDS; i++) {
+        if (c->shards[i].multi) curl_multi_cleanup(c->shards[i].multi);
+        if (c->shards[i].timer) event_free(c->shards[i].timer);
+    }
     hk_ssrf_guard_free(c->guard);
     free(c);
 }

@@ -2183,14 +2183,16 @@ static int claim_rows(pgc *c, hk_req *req, PGresult *r, int order)
         rc = fetch_webhooks(c, Q_WH_BY_IDS, &q, &ws, &nws);
     }
     hk_buf_free(&wids);
+    hk_map byid; /* webhook id -> webhook of ws */
+    hk_map_init(&byid);
+    for (int i = 0; i < nws; i++)
+        if (!hk_map_get(&byid, ws[i]->id)) hk_map_put(&byid, ws[i]->id, ws[i]);
     hk_buf park;
     hk_buf_init(&park, HK_BUF_UNLIMITED);
     int kept = 0, npark = 0;
     for (int i = 0; !rc && i < req->u.claim.njobs; i++) {
         hk_job *j = req->u.claim.jobs[i];
-        hk_webhook *wh = NULL;
-        for (int k = 0; k < nws && !wh; k++)
-            if (strcmp(ws[k]->id, j->webhook_id) == 0) wh = ws[k];
+        hk_webhook *wh = hk_map_get(&byid, j->webhook_id);
         if (!hk_claim_keeps(wh)) {
             arr_text(&park, j->id);
             npark++;
@@ -2198,7 +2200,8 @@ static int claim_rows(pgc *c, hk_req *req, PGresult *r, int order)
             continue;
         }
         req->u.claim.jobs[kept++] = j;
-        hk_out_webhook(&req->u.claim.webhooks, &req->u.claim.nwebhooks, wh);
+        hk_out_webhook(&req->u.claim.webhooks, &req->u.claim.nwebhooks,
+                       &req->u.claim.webhooks_seen, wh);
     }
     if (!rc) req->u.claim.njobs = kept;
     if (!rc && npark) {
@@ -2208,6 +2211,7 @@ static int claim_rows(pgc *c, hk_req *req, PGresult *r, int order)
     }
     req->u.claim.parked += npark;
     hk_buf_free(&park);
+    hk_map_free(&byid);
     for (int i = 0; i < nws; i++) hk_webhook_free(ws[i]);
     free(ws);
     return rc;

@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/map.h"
+
 #define LOG_BUCKETS (HK_SH_BUCKETS - 2)
 
 /* ln R */
@@ -50,6 +52,23 @@ int64_t hk_sh_quantile(const int64_t *h, double q)
     return hk_sh_value(HK_SH_BUCKETS - 1);
 }
 
+/* Writes v in decimal at p (at most 20 bytes, no NUL); returns the length. By hand, not
+ * snprintf: every results write formats two histograms for each of its rows of three grains,
+ * and snprintf's 48 calls a histogram were a tenth of the writer's time with 1,000 webhooks. */
+static size_t put_i64(char *p, int64_t v)
+{
+    char tmp[20];
+    size_t n = 0, o = 0;
+    uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+    do {
+        tmp[n++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0) p[o++] = '-';
+    while (n) p[o++] = tmp[--n];
+    return o;
+}
+
 void hk_sh_format(const int64_t *h, char *out)
 {
     int last = -1;
@@ -57,8 +76,10 @@ void hk_sh_format(const int64_t *h, char *out)
         if (h[i]) last = i;
     size_t o = 0;
     out[o++] = '{';
-    for (int i = 0; i <= last; i++)
-        o += (size_t)snprintf(out + o, HK_SH_TEXT_MAX - o, i ? ",%lld" : "%lld", (long long)h[i]);
+    for (int i = 0; i <= last; i++) {
+        if (i) out[o++] = ',';
+        o += put_i64(out + o, h[i]);
+    }
     out[o++] = '}';
     out[o] = '\0';
 }
@@ -112,20 +133,28 @@ int hk_rollup_collect(const hk_result *items, int n, hk_rollup_row **out)
     *out = NULL;
     hk_rollup_row *rows = NULL;
     int nr = 0;
+    int *older = NULL; /* older[k]: the row of rows[k]'s webhook made before it, + 1 (0: none) */
+    hk_map last;       /* webhook id -> its newest row + 1 (keys inside rows) */
+    hk_map_init(&last);
     for (int i = 0; i < n; i++) {
         const hk_result *x = &items[i];
         if (!x->stored) continue;
         int64_t minute = x->finished_at - (x->finished_at % 60000);
         hk_rollup_row *r = NULL;
-        for (int k = nr - 1; k >= 0 && !r; k--)
-            if (rows[k].start == minute && strcmp(rows[k].webhook_id, x->webhook_id) == 0)
-                r = &rows[k];
+        intptr_t newest = (intptr_t)hk_map_get(&last, x->webhook_id);
+        for (intptr_t k = newest; k && !r; k = older[k - 1])
+            if (rows[k - 1].start == minute) r = &rows[k - 1];
         if (!r) {
-            if (!rows) rows = hk_calloc((size_t)n, sizeof *rows);
+            if (!rows) {
+                rows = hk_calloc((size_t)n, sizeof *rows);
+                older = hk_calloc((size_t)n, sizeof *older);
+            }
+            older[nr] = (int)newest;
             r = &rows[nr++];
             hk_strlcpy(r->webhook_id, x->webhook_id, HK_ID_MAX);
             r->start = minute;
             r->grain = HK_ROLLUP_MINUTE;
+            hk_map_put(&last, r->webhook_id, (void *)(intptr_t)nr);
         }
         if (x->attempt_ok)
             r->delivered++;
@@ -138,6 +167,8 @@ int hk_rollup_collect(const hk_result *items, int n, hk_rollup_row **out)
         if (x->attempt_ok && x->created_at > 0)
             r->e2e[hk_sh_bucket(x->finished_at - x->created_at)]++;
     }
+    hk_map_free(&last);
+    free(older);
     if (nr > 1) qsort(rows, (size_t)nr, sizeof *rows, row_cmp);
     *out = rows;
     return nr;

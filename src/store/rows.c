@@ -28,12 +28,13 @@ void hk_out_job(hk_job ***arr, int *n, hk_job *j)
     (*arr)[(*n)++] = j;
 }
 
-void hk_out_webhook(hk_webhook ***arr, int *n, const hk_webhook *wh)
+void hk_out_webhook(hk_webhook ***arr, int *n, hk_map *seen, const hk_webhook *wh)
 {
-    for (int i = 0; i < *n; i++)
-        if (strcmp((*arr)[i]->id, wh->id) == 0) return;
+    if (hk_map_get(seen, wh->id)) return;
     grow((void **)arr, *n, sizeof(hk_webhook *));
-    (*arr)[(*n)++] = hk_webhook_dup(wh);
+    hk_webhook *copy = hk_webhook_dup(wh);
+    (*arr)[(*n)++] = copy;
+    hk_map_put(seen, copy->id, copy);
 }
 
 void hk_out_release(hk_release **arr, int *n, const char *id, int64_t due)
@@ -269,7 +270,8 @@ int hk_ingest_event(hk_conn *b, hk_req *req, int idx, hk_fanout_org *o, int *bud
         j->due_ms = req->now;
         j->created_ms = req->now;
         hk_out_job(&req->u.ingest.jobs, &req->u.ingest.njobs, j);
-        hk_out_webhook(&req->u.ingest.webhooks, &req->u.ingest.nwebhooks, wh);
+        hk_out_webhook(&req->u.ingest.webhooks, &req->u.ingest.nwebhooks,
+                       &req->u.ingest.webhooks_seen, wh);
     }
     hk_blob_unref(shared);
     for (int i = 0; i < nt; i++) free(t[i].data);

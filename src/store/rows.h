@@ -20,8 +20,10 @@
 
 /* Appends j to a request's jobs (the array grows geometrically; ownership of j moves to it). */
 void hk_out_job(hk_job ***arr, int *n, hk_job *j);
-/* Appends a copy of wh to a request's webhooks unless one with its id is there already. */
-void hk_out_webhook(hk_webhook ***arr, int *n, const hk_webhook *wh);
+/* Appends a copy of wh to a request's webhooks unless one with its id is there already; seen
+ * holds the ids appended (keys inside the copies), so a request with thousands of webhooks
+ * does not compare each new one with all the others. */
+void hk_out_webhook(hk_webhook ***arr, int *n, hk_map *seen, const hk_webhook *wh);
 /* Appends (id, due) to a request's release list (ingest's `queued`, claim's `later`). */
 void hk_out_release(hk_release **arr, int *n, const char *id, int64_t due);
 /* Records in a results request that its batch moved webhook wid to status (the dispatcher logs

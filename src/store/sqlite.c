@@ -1517,7 +1517,15 @@ typedef struct claim_acc { /* what a claim collects before it leases */
     hk_bodies bodies;      /* each event's envelope, shared by its jobs */
     hk_webhook **whs;      /* every webhook seen, active or not (placeholders first) */
     int nwhs;
+    hk_map idx; /* webhook id -> its index in whs + 1 (keys inside whs[i]) */
 } claim_acc;
+
+/* The webhook of a's jobs with this id, or NULL. */
+static hk_webhook *claim_webhook(claim_acc *a, const char *id)
+{
+    intptr_t k = (intptr_t)hk_map_get(&a->idx, id);
+    return k ? a->whs[k - 1] : NULL;
+}
 
 /* Turns the current row of an S_CLAIM / S_CLAIM_ONE statement into a job of req (rows.c) and
  * notes its webhook. */
@@ -1543,15 +1551,13 @@ static void claim_take_row(hk_req *req, sqlite3_stmt *s, claim_acc *a)
     r.payload_len = (size_t)sqlite3_column_bytes(s, 10);
     r.ev_created = c_i64(s, 11);
     hk_job *j = hk_job_from_row(&r, &a->bodies);
-    hk_webhook *wh = NULL;
-    for (int i = 0; i < a->nwhs; i++)
-        if (strcmp(a->whs[i]->id, j->webhook_id) == 0) wh = a->whs[i];
-    if (!wh) {
+    if (!claim_webhook(a, j->webhook_id)) {
         /* Loaded after the scan: the statement is still stepping. Use a placeholder. */
         a->whs = hk_realloc(a->whs, sizeof(hk_webhook *) * (size_t)(a->nwhs + 1));
-        wh = a->whs[a->nwhs++] = hk_calloc(1, sizeof(hk_webhook));
+        hk_webhook *wh = a->whs[a->nwhs++] = hk_calloc(1, sizeof(hk_webhook));
         hk_strlcpy(wh->id, j->webhook_id, sizeof wh->id);
         wh->status = -1; /* unknown yet */
+        hk_map_put(&a->idx, wh->id, (void *)(intptr_t)a->nwhs);
     }
     hk_out_job(&req->u.claim.jobs, &req->u.claim.njobs, j);
 }
@@ -1568,8 +1574,10 @@ static int claim_finish(sq *c, hk_req *req, claim_acc *a, int rc)
         hk_webhook *w = NULL;
         rc = sq_webhook_get(c, a->whs[i]->id, NULL, &w);
         if (!rc && w) {
+            hk_map_del(&a->idx, a->whs[i]->id);
             hk_webhook_free(a->whs[i]);
             a->whs[i] = w;
+            hk_map_put(&a->idx, w->id, (void *)(intptr_t)(i + 1));
         }
     }
     int kept = 0;
@@ -1580,9 +1588,7 @@ static int claim_finish(sq *c, hk_req *req, claim_acc *a, int rc)
             hk_job_free(j);
             continue;
         }
-        hk_webhook *wh = NULL;
-        for (int k = 0; k < a->nwhs; k++)
-            if (strcmp(a->whs[k]->id, j->webhook_id) == 0) wh = a->whs[k];
+        hk_webhook *wh = claim_webhook(a, j->webhook_id);
         if (!hk_claim_keeps(wh)) {
             park = hk_realloc(park, sizeof *park * (size_t)(npark + 1));
             hk_strlcpy(park[npark++], j->id, HK_ID_MAX);
@@ -1601,7 +1607,8 @@ static int claim_finish(sq *c, hk_req *req, claim_acc *a, int rc)
             continue;
         }
         req->u.claim.jobs[kept++] = j;
-        hk_out_webhook(&req->u.claim.webhooks, &req->u.claim.nwebhooks, wh);
+        hk_out_webhook(&req->u.claim.webhooks, &req->u.claim.nwebhooks,
+                       &req->u.claim.webhooks_seen, wh);
     }
     req->u.claim.njobs = kept;
     for (int i = 0; !rc && i < npark; i++) {
@@ -1615,6 +1622,7 @@ static int claim_finish(sq *c, hk_req *req, claim_acc *a, int rc)
     }
     req->u.claim.parked += npark;
     free(park);
+    hk_map_free(&a->idx);
     for (int i = 0; i < a->nwhs; i++) hk_webhook_free(a->whs[i]);
     free(a->whs);
     memset(a, 0, sizeof *a);
@@ -1745,6 +1753,8 @@ static int sq_results(void *conn, hk_req *req)
     sq *c = conn;
     int rc = HK_OK, nacc = 0;
     health_acc *acc = hk_calloc((size_t)(req->u.results.n ? req->u.results.n : 1), sizeof *acc);
+    hk_map accs; /* webhook id -> its entry of acc[0..nacc) */
+    hk_map_init(&accs);
     for (int i = 0; !rc && i < req->u.results.n; i++) {
         hk_result *r = &req->u.results.items[i];
         if (r->headers_static_db) {
@@ -1809,14 +1819,12 @@ static int sq_results(void *conn, hk_req *req)
             rc = run(c, u, "delivery result");
             if (rc) break;
         }
-        health_acc *h = NULL;
-        for (int k = 0; k < nacc; k++)
-            if (strcmp(acc[k].wid, r->webhook_id) == 0) h = &acc[k];
+        health_acc *h = hk_map_get(&accs, r->webhook_id);
         if (!h) {
             h = &acc[nacc];
             h->wid = r->webhook_id;
         }
-        if (hk_health_add(&h->h, r) && h == &acc[nacc]) nacc++;
+        if (hk_health_add(&h->h, r) && h == &acc[nacc]) hk_map_put(&accs, acc[nacc++].wid, h);
         if (r->final && r->stored && !r->attempt_ok) h->last_fail = r;
         if (r->final && r->stored && r->attempt_ok) h->last_ok = r;
     }
@@ -1869,6 +1877,7 @@ static int sq_results(void *conn, hk_req *req)
             rc = hk_opev_emit(&c->base, c, &sq_ops, req->now, &ev, &req->u.results.emitted);
         }
     }
+    hk_map_free(&accs);
     free(acc);
     return rc;
 }

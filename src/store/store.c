@@ -926,6 +926,8 @@ void hk_req_clear(hk_req *req)
         }
         jobs_free(req->u.ingest.jobs, req->u.ingest.njobs);
         webhooks_free(req->u.ingest.webhooks, req->u.ingest.nwebhooks);
+        hk_map_free(&req->u.ingest.webhooks_seen);
+        hk_map_init(&req->u.ingest.webhooks_seen);
         req->u.ingest.jobs = NULL;
         req->u.ingest.njobs = 0;
         req->u.ingest.webhooks = NULL;
@@ -975,6 +977,8 @@ void hk_req_clear(hk_req *req)
     case HK_REQ_CLAIM_IDS:
         jobs_free(req->u.claim.jobs, req->u.claim.njobs);
         webhooks_free(req->u.claim.webhooks, req->u.claim.nwebhooks);
+        hk_map_free(&req->u.claim.webhooks_seen);
+        hk_map_init(&req->u.claim.webhooks_seen);
         req->u.claim.jobs = NULL;
         req->u.claim.njobs = 0;
         req->u.claim.webhooks = NULL;

@@ -31,6 +31,7 @@
 #include "core/common.h"
 #include "core/config.h"
 #include "core/ids.h"
+#include "core/map.h"
 #include "core/metrics.h"
 #include "store/job.h"
 
@@ -481,7 +482,8 @@ struct hk_req {
             hk_job **jobs;
             int njobs; /* leased deliveries, for the dispatcher */
             hk_webhook **webhooks;
-            int nwebhooks; /* the webhooks of those jobs */
+            int nwebhooks;         /* the webhooks of those jobs */
+            hk_map webhooks_seen; /* their ids (rows.c's hk_out_webhook; freed with them) */
             /* out: the deliveries created due (webhook active) but NOT leased because the
              * lease budget ran out, with their due time, so that a queue keeping its own
              * schedule (Redis) can add them. Every backend fills it. */
@@ -537,7 +539,8 @@ struct hk_req {
             int njobs;
             hk_webhook **webhooks;
             int nwebhooks;
-            int parked; /* rows found for non-active webhooks and parked */
+            hk_map webhooks_seen; /* their ids (rows.c's hk_out_webhook; freed with them) */
+            int parked;           /* rows found for non-active webhooks and parked */
             hk_release *later;
             int nlater; /* CLAIM_IDS output */
         } claim;

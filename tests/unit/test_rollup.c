@@ -60,6 +60,11 @@ static void test_literal(void **state)
     h[3] = 7;
     hk_sh_format(h, s);
     assert_string_equal(s, "{1,0,0,7}");
+    h[4] = 1234567890123;
+    h[5] = 10;
+    hk_sh_format(h, s);
+    assert_string_equal(s, "{1,0,0,7,1234567890123,10}");
+    h[4] = h[5] = 0;
     assert_int_equal(hk_sh_parse_add(g, s), 0);
     assert_int_equal(hk_sh_parse_add(g, "{0,2}"), 0);
     assert_int_equal(g[0], 1);

@@ -170,11 +170,15 @@ static void test_out_arrays(void **state)
     hk_webhook **ws = NULL;
     int nw = 0;
     hk_webhook w = {0};
+    hk_map seen;
+    hk_map_init(&seen);
     for (int i = 0; i < 40; i++) {
         snprintf(w.id, sizeof w.id, "wh_%d", i % 20);
-        hk_out_webhook(&ws, &nw, &w);
+        hk_out_webhook(&ws, &nw, &seen, &w);
     }
     assert_int_equal(nw, 20);
+    for (int i = 0; i < nw; i++) assert_ptr_equal(hk_map_get(&seen, ws[i]->id), ws[i]);
+    hk_map_free(&seen);
     for (int i = 0; i < nw; i++) hk_webhook_free(ws[i]);
     free(ws);
     /* jobs: a compacted array keeps growing correctly */
