@@ -16,9 +16,11 @@
  * is removed, when the cache is full (to find the oldest idle connection) and its whole DNS
  * cache when it prunes it: with thousands of endpoints these walks were most of hookd's CPU
  * (docs/BENCHMARKS.md, scenarios g and j). Shards divide each walk by their number; an origin's
- * connections all live in its shard, so reuse is as before. Outbound connections stay bounded
- * by 2 x HOOKD_MAX_INFLIGHT in all: a shard keeps its transfers' connections plus an idle share
- * of HOOKD_MAX_INFLIGHT / HK_HTTPC_SHARDS (its CURLMOPT_MAXCONNECTS follows its transfers).
+ * connections all live in its shard, so reuse is as before. Outbound connections stay about
+ * 2 x HOOKD_MAX_INFLIGHT in all: a shard keeps its transfers' connections plus an idle share
+ * of HOOKD_MAX_INFLIGHT / HK_HTTPC_SHARDS, rounded up (its CURLMOPT_MAXCONNECTS follows its
+ * transfers). 16, 64 and 256 shards were measured (bench j: CPU per delivery 0.142, 0.117,
+ * 0.112 ms against 1.23 with one); 64 is where the gain flattens.
  *
  * Callbacks to the user are never made from inside curl: completions are gathered first and
  * called after curl returns, so a callback may start or cancel transfers freely.
