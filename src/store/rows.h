@@ -50,14 +50,14 @@ void hk_out_change(hk_req *req, const char *wid, int status);
 #define HK_ORGCACHE_MAX_WEBHOOKS 50000
 
 typedef struct hk_conn {
-    hk_map orgs;        /* organization id -> hk_fanout_org * (the cache) */
-    int norgs;          /* entries in orgs */
-    int64_t nwebhooks;  /* webhooks held by them */
-    uint64_t gen;       /* grows at every group boundary and undo: marks what a group did */
-    uint64_t tick;      /* LRU clock */
-    uint64_t resets;    /* hk_conn_orgs_reset calls, to tell whether an undone request reset */
+    hk_map orgs;       /* organization id -> hk_fanout_org * (the cache) */
+    int norgs;         /* entries in orgs */
+    int64_t nwebhooks; /* webhooks held by them */
+    uint64_t gen;      /* grows at every group boundary and undo: marks what a group did */
+    uint64_t tick;     /* LRU clock */
+    uint64_t resets;   /* hk_conn_orgs_reset calls, to tell whether an undone request reset */
     uint64_t mark_resets;
-    uint64_t reloads;   /* sets loaded (tests and benchmarks read it through the log) */
+    uint64_t reloads; /* sets loaded (tests and benchmarks read it through the log) */
     char (*touched)[HK_ID_MAX];
     int ntouched, touched_cap;
     int touched_mark; /* ntouched when the current request began */

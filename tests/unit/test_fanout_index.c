@@ -60,9 +60,9 @@ static char *rnd_pattern(void)
 
 static void rnd_type(char *t, size_t n)
 {
-    do
+    do {
         rnd_name(t, n, 0);
-    while (!hk_event_type_valid(t));
+    } while (!hk_event_type_valid(t));
 }
 
 static hk_webhook *rnd_webhook(int i)
@@ -143,8 +143,8 @@ static void test_index_rules(void **state)
 {
     (void)state;
     static const char *const pats[][3] = {
-        {"*", NULL},         {"hookd.*", NULL},   {"a.*", NULL},      {"*.b", "a.b"},
-        {"hookd.webhook.*"}, {"a..*", NULL},      {"*.*.*", NULL},    {"a.b", NULL},
+        {"*", NULL},         {"hookd.*", NULL}, {"a.*", NULL},   {"*.b", "a.b"},
+        {"hookd.webhook.*"}, {"a..*", NULL},    {"*.*.*", NULL}, {"a.b", NULL},
     };
     hk_fanout_org o;
     memset(&o, 0, sizeof o);
@@ -159,12 +159,9 @@ static void test_index_rules(void **state)
         const char *type;
         const char *want; /* indexes of the targets, in order */
     } cases[] = {
-        {"a.b", "0237"},
-        {"hookd.webhook.failed", "14"},
-        {"hookd.x", "1"},
-        {"a..c", "05"}, /* "*.*.*": a `*` never stands for an empty segment */
-        {"a.", "0"},
-        {"x.y.z", "06"},
+        {"a.b", "0237"},  {"hookd.webhook.failed", "14"},
+        {"hookd.x", "1"}, {"a..c", "05"}, /* "*.*.*": a `*` never stands for an empty segment */
+        {"a.", "0"},      {"x.y.z", "06"},
         {"a", "0"},
     };
     for (int c = 0; c < (int)HK_ARRAY_LEN(cases); c++) {

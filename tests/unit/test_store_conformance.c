@@ -2085,8 +2085,7 @@ static void test_fanout_cache_other_writers(void **state)
     assert_int_equal(ingest_on(F->a.st, &jobs, NULL, 0), 1);
     assert_int_equal(jobs, 1);
     /* its subscriptions: removed, then one wildcard added, disabled, enabled */
-    snprintf(sql, sizeof sql, "DELETE FROM webhook_event_subscription WHERE webhook_id = '%s'",
-             w1);
+    snprintf(sql, sizeof sql, "DELETE FROM webhook_event_subscription WHERE webhook_id = '%s'", w1);
     raw_sql(sql, sql);
     assert_int_equal(ingest_on(F->a.st, NULL, NULL, 0), 0);
     snprintf(sql, sizeof sql,
@@ -3330,7 +3329,8 @@ static void test_stats_coarse(void **state)
             T(test_results_repeated), T(test_operational_events), T(test_results_late),            \
             T(test_mixed_submit), T(test_event_bytes_kept), T(test_orders),                        \
             T(test_secret_rotation), T(test_sync_exec), T(test_edges), T(test_encrypted),          \
-            T(test_store_stats), T(test_prune), T(test_stats), T(test_stats_coarse), T(test_fanout_cache_other_writers),               \
+            T(test_store_stats), T(test_prune), T(test_stats), T(test_stats_coarse),               \
+            T(test_fanout_cache_other_writers),                                                    \
     }
 
 int main(void)
