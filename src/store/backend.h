@@ -95,6 +95,9 @@ typedef struct hk_store_ops {
     int (*webhook_load)(void *conn, hk_req *req);
     /* fan-out candidates: org's webhooks not deleted nor disabled, each hk_fanout_add-ed to o */
     int (*org_webhooks)(void *conn, const char *org, struct hk_fanout_org *o);
+    /* the change counter of org's candidates (webhook_org_versions, kept by triggers on the
+     * webhook, subscription and organization tables) into *version; 0 if org has no row */
+    int (*org_version)(void *conn, const char *org, int64_t *version);
 
     int (*ingest)(void *conn, hk_req *req);
     int (*event_list)(void *conn, hk_req *req);
@@ -196,18 +199,29 @@ unsigned hk_schemes_parse(const char *s);
 
 /* ---- shared by backends: fan-out of an event to an organization's webhooks ---------------- */
 
-/* One candidate webhook of an organization with its filter prepared. */
+/* One candidate webhook of an organization with its filter prepared. A candidate set is kept
+ * across transactions (rows.h, hk_org_candidates): its hk_webhook is read-only once loaded
+ * (callers copy what they keep: hk_webhook_dup, ids), and its counters (success_count,
+ * failure_count, consecutive_failures, last_triggered_at) are as of the load, not current. */
 typedef struct hk_fanout_wh {
-    hk_webhook *wh; /* owned */
+    const hk_webhook *wh; /* owned */
     hk_filter filter;
-    int filter_ok; /* 0: the stored filter is unreadable; the webhook gets everything */
-    int touched;   /* a delivery was created for it in this group (last_triggered_at) */
+    int filter_ok;        /* 0: the stored filter is unreadable; the webhook gets everything */
+    uint64_t touched_gen; /* hk_conn.gen when a delivery was last created for it: touched in
+                             this group (last_triggered_at) when equal */
 } hk_fanout_wh;
+
+struct hk_patidx; /* fanout.c: the subscriptions indexed by pattern */
 
 typedef struct hk_fanout_org {
     char *org_id;
     hk_fanout_wh *whs;
     int n, cap;
+    struct hk_patidx *idx; /* built on the first match after a load (fanout.c) */
+    /* the connection's cache (rows.c) */
+    int64_t version;  /* webhook_org_versions.version read before the load */
+    uint64_t checked; /* hk_conn.gen of the transaction that last checked the version */
+    uint64_t used;    /* hk_conn.tick of the last use (LRU) */
 } hk_fanout_org;
 
 /* Takes ownership of wh and adds it to org's candidates. */
@@ -223,9 +237,11 @@ typedef struct hk_fanout_target {
 } hk_fanout_target;
 
 /* Chooses the targets of an event among o's candidates: webhooks not disabled and not deleted
- * with an enabled subscription matching type whose matchConditions hold. data is the event's
- * compact JSON object. Returns the number of targets written to *out (allocated; free each
- * data and the array), or HK_EINVAL if data is not a JSON object. */
+ * with an enabled subscription matching type whose matchConditions hold, in o's order. data is
+ * the event's compact JSON object. The subscriptions are looked up through o's pattern index
+ * (built on first use), so the cost grows with the webhooks whose patterns could match, not
+ * with o->n. Returns the number of targets written to *out (allocated; free each data and the
+ * array), or HK_EINVAL if data is not a JSON object. */
 int hk_fanout_targets(hk_fanout_org *o, const char *type, const char *data, size_t data_len,
                       hk_fanout_target **out);
 

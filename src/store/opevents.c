@@ -83,7 +83,7 @@ int hk_opev_emit(hk_conn *b, void *conn, const hk_store_ops *o, int64_t now, con
     if (rc || !w || w->deleted_at) goto out;
     render_data(&data, ev, w, eid, etype);
     hk_fanout_org *fo = NULL;
-    rc = hk_org_candidates(b, conn, o->org_webhooks, w->org_id, &fo);
+    rc = hk_org_candidates(b, conn, o, w->org_id, &fo);
     if (rc) goto out;
     const char *type = hk_opev_type(ev->kind);
     nt = hk_fanout_targets(fo, type, hk_buf_cstr(&data), data.len, &t);

@@ -154,6 +154,7 @@ enum {
     Q_WH_EXISTS,
     Q_WH_DELETE,
     Q_WH_ORG,
+    Q_ORG_VERSION,
     Q_WH_LOCK,
     Q_WH_GROUP_UPDATE,
     Q_WH_SET_STATUS,
@@ -416,6 +417,7 @@ static const char *const sql[Q_MAX] = {
                     "id = $1 AND organization_id = $2 AND deleted_at IS NULL",
     [Q_WH_ORG] = "SELECT " WH_COLS " FROM webhook w WHERE w.organization_id = $1 AND "
                  "w.deleted_at IS NULL AND w.status <> 'disabled'",
+    [Q_ORG_VERSION] = "SELECT version FROM webhook_org_versions WHERE org_id = $1",
     [Q_WH_LOCK] = "SELECT id FROM webhook WHERE id = ANY($1::text[]) ORDER BY id FOR NO KEY "
                   "UPDATE",
     [Q_WH_GROUP_UPDATE] =
@@ -1416,6 +1418,17 @@ static int pg_org_webhooks(void *conn, const char *org, hk_fanout_org *o)
     return rc;
 }
 
+static int pg_org_version(void *conn, const char *org, int64_t *version)
+{
+    pp p = {0};
+    p_text(&p, org);
+    PGresult *r = NULL;
+    int rc = run(conn, Q_ORG_VERSION, &p, &r);
+    *version = !rc && PQntuples(r) > 0 ? g_i64(r, 0, 0) : 0;
+    PQclear(r);
+    return rc;
+}
+
 /* ---- API keys ------------------------------------------------------------------------------ */
 
 static void row_key(PGresult *r, int i, hk_apikey *k)
@@ -1866,7 +1879,7 @@ static int pg_ingest(void *conn, hk_req *req)
     for (int i = 0; i < NCOLS; i++) c->mark.collen[i] = c->col[i].len;
 
     hk_fanout_org *o = NULL;
-    rc = hk_org_candidates(&c->base, c, pg_org_webhooks, req->org_id, &o);
+    rc = hk_org_candidates(&c->base, c, &pg_ops, req->org_id, &o);
     if (rc) return rc;
 
     /* keys not seen in this group are looked up in one query */
@@ -2848,6 +2861,7 @@ static int pg_commit(void *conn)
     if (!rc && strcmp(PQcmdStatus(r), "COMMIT") != 0) rc = HK_EUNAVAIL;
     PQclear(r);
     group_reset(c);
+    if (rc) hk_conn_orgs_reset(&c->base); /* the fan-out cache outlives a committed group only */
     return rc;
 }
 
@@ -2855,6 +2869,7 @@ static int pg_rollback(void *conn)
 {
     pgc *c = conn;
     group_reset(c);
+    hk_conn_orgs_reset(&c->base);
     if (PQstatus(c->pg) != CONNECTION_OK || PQtransactionStatus(c->pg) == PQTRANS_IDLE)
         return HK_OK;
     return simple(c, "ROLLBACK");
@@ -2897,7 +2912,7 @@ static int pg_rollback_to(void *conn)
     if (c->nflushed > c->nevs) c->nflushed = c->nevs;
     c->ndups = c->mark.ndups;
     c->nresults = c->mark.nresults;
-    /* its touched webhooks go, and the candidates cache (it may hold rows the request wrote) */
+    /* its touched webhooks go, and the fan-out cache if the request changed webhooks */
     hk_conn_undo(&c->base);
     if (c->sp_made) return simple(c, "ROLLBACK TO SAVEPOINT req");
     /* nothing was written at once: fine, unless a statement failed (the transaction is then
@@ -3270,6 +3285,7 @@ static const hk_store_ops pg_ops = {
     .webhook_delete = pg_webhook_delete,
     .webhook_load = pg_webhook_load,
     .org_webhooks = pg_org_webhooks,
+    .org_version = pg_org_version,
     .ingest = pg_ingest,
     .event_list = pg_event_list,
     .event_get = pg_event_get,

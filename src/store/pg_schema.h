@@ -341,6 +341,77 @@ static const char *const hk_pg_migrations[] = {
     "CREATE INDEX IF NOT EXISTS webhook_stats_coarse_start ON webhook_stats_coarse "
     "(start);" HK_PG_BACKFILL("3600000", "minute", "webhook_stats", "") ";" HK_PG_BACKFILL(
         "86400000", "start", "webhook_stats_coarse", " AND grain = 3600000") ";",
+
+    /* 15: the fan-out cache's change signal (src/store/rows.h, hk_org_candidates): one row per
+     * organization whose version grows with every change to what fan-out reads of its webhooks,
+     * kept by triggers, so that every writer bumps it, nodes of the previous release included: a
+     * webhook inserted or deleted, updated in any column but its counters (last_triggered_at,
+     * success_count, failure_count, consecutive_failures, recovering: a results batch writes
+     * those and must not invalidate the cache), a subscription inserted, deleted or updated, an
+     * organization disabled or enabled. No row: version 0 (the first change makes it 1).
+     * The triggers are deferred constraint triggers: the version row is locked and bumped at
+     * COMMIT, after every other statement of the group, so a transaction never waits for a
+     * webhook row while holding a version row (no new deadlock between nodes' groups; the
+     * change and its bump still commit together). An expand step, re-runnable: a new table,
+     * functions and triggers (dropped first if there). */
+    "CREATE TABLE IF NOT EXISTS webhook_org_versions ("
+    "  org_id text PRIMARY KEY,"
+    "  version bigint NOT NULL);"
+    "CREATE OR REPLACE FUNCTION hk_org_version_bump(o text) RETURNS void LANGUAGE sql AS $$"
+    "  INSERT INTO webhook_org_versions (org_id, version) SELECT o, 1 WHERE o IS NOT NULL"
+    "  ON CONFLICT (org_id) DO UPDATE SET version = webhook_org_versions.version + 1 $$;"
+    "CREATE OR REPLACE FUNCTION hk_org_version_webhook() RETURNS trigger LANGUAGE plpgsql AS $$"
+    "  BEGIN"
+    "  IF TG_OP = 'INSERT' THEN PERFORM hk_org_version_bump(NEW.organization_id);"
+    "  ELSIF TG_OP = 'DELETE' THEN PERFORM hk_org_version_bump(OLD.organization_id);"
+    "  ELSE PERFORM hk_org_version_bump(OLD.organization_id);"
+    "  IF NEW.organization_id IS DISTINCT FROM OLD.organization_id THEN"
+    "  PERFORM hk_org_version_bump(NEW.organization_id); END IF;"
+    "  END IF; RETURN NULL; END $$;"
+    "CREATE OR REPLACE FUNCTION hk_org_version_sub() RETURNS trigger LANGUAGE plpgsql AS $$"
+    "  BEGIN"
+    "  IF TG_OP <> 'INSERT' THEN PERFORM hk_org_version_bump((SELECT organization_id FROM"
+    "  webhook WHERE id = OLD.webhook_id)); END IF;"
+    "  IF TG_OP <> 'DELETE' THEN PERFORM hk_org_version_bump((SELECT organization_id FROM"
+    "  webhook WHERE id = NEW.webhook_id)); END IF;"
+    "  RETURN NULL; END $$;"
+    "CREATE OR REPLACE FUNCTION hk_org_version_org() RETURNS trigger LANGUAGE plpgsql AS $$"
+    "  BEGIN PERFORM hk_org_version_bump(NEW.id); RETURN NULL; END $$;"
+    "DROP TRIGGER IF EXISTS hk_org_version_webhook ON webhook;"
+    "CREATE CONSTRAINT TRIGGER hk_org_version_webhook AFTER INSERT OR DELETE ON webhook"
+    "  DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION hk_org_version_webhook();"
+    "DROP TRIGGER IF EXISTS hk_org_version_webhook_update ON webhook;"
+    "CREATE CONSTRAINT TRIGGER hk_org_version_webhook_update AFTER UPDATE OF "
+    "id, name, url, secret, previous_secret, previous_secret_expires_at, "
+    "organization_id, user_id, status, custom_headers, rate_limit_enabled, "
+    "max_requests_per_minute, max_retries, filtering_options, signature_schemes, "
+    "deleted_at, created_at, updated_at, retry_schedule, timeout_ms, signing_key, "
+    "previous_signing_key, previous_signing_key_expires_at, ordering"
+    "  ON webhook DEFERRABLE INITIALLY DEFERRED FOR EACH ROW WHEN (("
+    "OLD.id, OLD.name, OLD.url, OLD.secret, OLD.previous_secret, "
+    "OLD.previous_secret_expires_at, OLD.organization_id, OLD.user_id, OLD.status, "
+    "OLD.custom_headers::text, OLD.rate_limit_enabled, OLD.max_requests_per_minute, "
+    "OLD.max_retries, OLD.filtering_options::text, OLD.signature_schemes, "
+    "OLD.deleted_at, OLD.created_at, OLD.updated_at, OLD.retry_schedule, OLD.timeout_ms, "
+    "OLD.signing_key, OLD.previous_signing_key, OLD.previous_signing_key_expires_at, "
+    "OLD.ordering"
+    ") IS DISTINCT FROM ("
+    "NEW.id, NEW.name, NEW.url, NEW.secret, NEW.previous_secret, "
+    "NEW.previous_secret_expires_at, NEW.organization_id, NEW.user_id, NEW.status, "
+    "NEW.custom_headers::text, NEW.rate_limit_enabled, NEW.max_requests_per_minute, "
+    "NEW.max_retries, NEW.filtering_options::text, NEW.signature_schemes, "
+    "NEW.deleted_at, NEW.created_at, NEW.updated_at, NEW.retry_schedule, NEW.timeout_ms, "
+    "NEW.signing_key, NEW.previous_signing_key, NEW.previous_signing_key_expires_at, "
+    "NEW.ordering"
+    ")) EXECUTE FUNCTION hk_org_version_webhook();"
+    "DROP TRIGGER IF EXISTS hk_org_version_sub ON webhook_event_subscription;"
+    "CREATE CONSTRAINT TRIGGER hk_org_version_sub AFTER INSERT OR DELETE OR UPDATE OF"
+    "  webhook_id, event_id, is_enabled ON webhook_event_subscription"
+    "  DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION hk_org_version_sub();"
+    "DROP TRIGGER IF EXISTS hk_org_version_org ON organization;"
+    "CREATE CONSTRAINT TRIGGER hk_org_version_org AFTER UPDATE OF disabled ON organization"
+    "  DEFERRABLE INITIALLY DEFERRED FOR EACH ROW WHEN (OLD.disabled IS DISTINCT FROM"
+    "  NEW.disabled) EXECUTE FUNCTION hk_org_version_org();",
 };
 
 /* Rolling upgrades (docs/INSTALL.md "Upgrade"): the migrations after which a hookd that

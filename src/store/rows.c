@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/log.h"
 #include "store/sig_scheme.h"
 
 /* ---- output arrays ------------------------------------------------------------------------ */
@@ -53,35 +54,60 @@ void hk_out_change(hk_req *req, const char *wid, int status)
     ch->status = status; /* logged by the dispatcher once the commit succeeded */
 }
 
-/* ---- per-connection group state ----------------------------------------------------------- */
+/* ---- per-connection state: the fan-out cache, the group ---------------------------------- */
+
+/* Removes e from b's cache and frees it. */
+static void org_drop(hk_conn *b, hk_fanout_org *e)
+{
+    hk_map_del(&b->orgs, e->org_id);
+    b->norgs--;
+    b->nwebhooks -= e->n;
+    hk_fanout_org_free(e);
+    free(e);
+}
 
 void hk_conn_orgs_reset(hk_conn *b)
 {
-    for (int i = 0; i < b->norgs; i++) hk_fanout_org_free(&b->orgs[i]);
-    free(b->orgs);
-    b->orgs = NULL;
+    size_t it = 0;
+    hk_fanout_org *e;
+    while ((e = hk_map_next(&b->orgs, &it))) org_drop(b, e);
+    hk_map_free(&b->orgs);
     b->norgs = 0;
+    b->nwebhooks = 0;
+    b->resets++;
 }
 
 void hk_conn_group_reset(hk_conn *b)
 {
-    hk_conn_orgs_reset(b);
+    b->gen++;
     b->ntouched = b->touched_mark = 0;
+    b->mark_resets = b->resets;
+}
+
+void hk_conn_group_rollback(hk_conn *b)
+{
+    hk_conn_orgs_reset(b);
+    hk_conn_group_reset(b);
 }
 
 void hk_conn_mark(hk_conn *b)
 {
     b->touched_mark = b->ntouched;
+    b->mark_resets = b->resets;
 }
 
 void hk_conn_undo(hk_conn *b)
 {
-    hk_conn_orgs_reset(b);
+    if (b->resets != b->mark_resets) hk_conn_orgs_reset(b);
+    /* the undone request's touched flags go with it (a webhook touched earlier in the group may
+     * be listed again: hk_conn_touched_unique removes repeats) */
+    b->gen++;
     if (b->ntouched > b->touched_mark) b->ntouched = b->touched_mark;
 }
 
 void hk_conn_free(hk_conn *b)
 {
+    hk_conn_orgs_reset(b);
     hk_conn_group_reset(b);
     free(b->touched);
     b->touched = NULL;
@@ -117,26 +143,58 @@ int hk_conn_touched_unique(hk_conn *b)
     return m;
 }
 
-int hk_org_candidates(hk_conn *b, void *conn,
-                      int (*org_webhooks)(void *conn, const char *org, hk_fanout_org *o),
-                      const char *org, hk_fanout_org **out)
+/* Evicts the least recently used sets not used in the current group until b is within its
+ * bounds (keep: the set just loaded, which stays even if it alone exceeds them). */
+static void org_evict(hk_conn *b, const hk_fanout_org *keep)
 {
-    for (int i = 0; i < b->norgs; i++)
-        if (strcmp(b->orgs[i].org_id, org) == 0) {
-            *out = &b->orgs[i];
-            return HK_OK;
-        }
-    hk_fanout_org o;
-    memset(&o, 0, sizeof o);
-    o.org_id = hk_strdup(org);
-    int rc = org_webhooks(conn, org, &o);
+    while (b->norgs > HK_ORGCACHE_MAX_ORGS || b->nwebhooks > HK_ORGCACHE_MAX_WEBHOOKS) {
+        hk_fanout_org *lru = NULL, *e;
+        size_t it = 0;
+        while ((e = hk_map_next(&b->orgs, &it)))
+            if (e != keep && e->checked != b->gen && (!lru || e->used < lru->used)) lru = e;
+        if (!lru) return; /* all in use in this group: over the bound until it ends */
+        org_drop(b, lru);
+    }
+}
+
+int hk_org_candidates(hk_conn *b, void *conn, const hk_store_ops *o, const char *org,
+                      hk_fanout_org **out)
+{
+    hk_fanout_org *e = hk_map_get(&b->orgs, org);
+    if (e && e->checked == b->gen) { /* checked in this group: reuse (pointers may be held) */
+        e->used = ++b->tick;
+        *out = e;
+        return HK_OK;
+    }
+    int64_t version = 0;
+    int rc = o->org_version(conn, org, &version);
+    if (rc) return rc;
+    if (e && e->version == version) {
+        e->checked = b->gen;
+        e->used = ++b->tick;
+        *out = e;
+        return HK_OK;
+    }
+    if (e) org_drop(b, e); /* not used in this group: nothing points into it */
+    hk_fanout_org *n = hk_calloc(1, sizeof *n);
+    n->org_id = hk_strdup(org);
+    rc = o->org_webhooks(conn, org, n);
     if (rc) {
-        hk_fanout_org_free(&o);
+        hk_fanout_org_free(n);
+        free(n);
         return rc;
     }
-    b->orgs = hk_realloc(b->orgs, sizeof(hk_fanout_org) * (size_t)(b->norgs + 1));
-    b->orgs[b->norgs] = o;
-    *out = &b->orgs[b->norgs++];
+    n->version = version;
+    n->checked = b->gen;
+    n->used = ++b->tick;
+    hk_map_put(&b->orgs, n->org_id, n);
+    b->norgs++;
+    b->nwebhooks += n->n;
+    b->reloads++;
+    HK_LOG(HK_LOG_DEBUG, "fanout.loaded", HK_LS("org_id", org), HK_LI("webhooks", n->n),
+           HK_LI("version", version), HK_LI("loads", (int64_t)b->reloads));
+    org_evict(b, n);
+    *out = n;
     return HK_OK;
 }
 
@@ -243,8 +301,8 @@ int hk_ingest_event(hk_conn *b, hk_req *req, int idx, hk_fanout_org *o, int *bud
         d.lease = lease ? req->node_id : NULL;
         rc = sink->delivery(sink->ctx, req, it, &d);
         if (rc) break;
-        if (!t[i].fw->touched) {
-            t[i].fw->touched = 1;
+        if (t[i].fw->touched_gen != b->gen) {
+            t[i].fw->touched_gen = b->gen;
             touch(b, wh->id);
         }
         it->ndeliveries++;

@@ -4,8 +4,9 @@
  * patch writes (defaults, the merge, the consecutiveFailures reset), whether a new delivery is
  * leased to this node or queued, how a delivery row becomes a job (its envelope rendered once
  * per event and shared), when a webhook's results disable it (410, HOOKD_DISABLE_AFTER), the
- * growable output arrays of a request, and the per-group state a connection keeps (the
- * organization cache used by fan-out, the webhooks that got a delivery).
+ * growable output arrays of a request, and the state a connection keeps (the fan-out cache
+ * of organizations' candidate webhooks, kept across transactions and checked against a
+ * version per organization; the webhooks that got a delivery in the group).
  *
  * Nothing here runs SQL, allocates per row beyond the job a row becomes, or takes a lock: every
  * function runs on the store thread that owns the connection.
@@ -32,25 +33,52 @@ void hk_out_change(hk_req *req, const char *wid, int status);
 
 /* ---- per-connection group state ----------------------------------------------------------- */
 
-/* The candidate webhooks of the organizations seen in the current group (fan-out), and the
- * webhooks that got a delivery in it (their last_triggered_at is written once, at pre-commit).
- * Every backend connection struct starts with an hk_conn, so store.c and rows.c reach it. */
+/* The fan-out cache and the group state of one connection. Every backend connection struct
+ * starts with an hk_conn, so store.c and rows.c reach it.
+ *
+ * The fan-out cache: the candidate webhooks of recently seen organizations (hk_fanout_org, each
+ * with its pattern index), kept ACROSS transactions. Each organization's set is labelled with
+ * the version of its webhook_org_versions row read just before the set was loaded; database
+ * triggers bump that version on every change to what fan-out reads (a webhook inserted,
+ * deleted or updated in any column but its counters, a subscription inserted, deleted or
+ * updated, the organization's `disabled`), whichever process or release writes it. The first
+ * use of an organization in a transaction reads its version (one indexed lookup) and reloads
+ * the set only if the version moved. A set is freed only when no pointer into it can be held:
+ * at a reload (never twice in one transaction: the second use reuses what the first checked),
+ * at an eviction (never of a set used in the current transaction), at a reset and at close.
+ * Bounded: at most HK_ORGCACHE_MAX_ORGS organizations and HK_ORGCACHE_MAX_WEBHOOKS webhooks
+ * (the least recently used go first; a single larger organization is still kept while used). */
+#define HK_ORGCACHE_MAX_ORGS     4096
+#define HK_ORGCACHE_MAX_WEBHOOKS 50000
+
 typedef struct hk_conn {
-    hk_fanout_org *orgs;
-    int norgs;
+    hk_map orgs;       /* organization id -> hk_fanout_org * (the cache) */
+    int norgs;         /* entries in orgs */
+    int64_t nwebhooks; /* webhooks held by them */
+    uint64_t gen;      /* grows at every group boundary and undo: marks what a group did */
+    uint64_t tick;     /* LRU clock */
+    uint64_t resets;   /* hk_conn_orgs_reset calls, to tell whether an undone request reset */
+    uint64_t mark_resets;
+    uint64_t reloads; /* sets loaded (tests and benchmarks read it through the log) */
     char (*touched)[HK_ID_MAX];
     int ntouched, touched_cap;
     int touched_mark; /* ntouched when the current request began */
 } hk_conn;
 
-/* Drops the organization cache: a webhook changed, or the group ended or was undone. */
+/* Drops the whole fan-out cache: this connection changed webhooks (its own uncommitted change
+ * may not show in the version yet: PostgreSQL bumps it at commit), or the cache may hold rows of
+ * a transaction that did not commit. No pointer into the cache may be held across it. */
 void hk_conn_orgs_reset(hk_conn *b);
-/* The group began or ended: drops the cache and the touched list. */
+/* A group began or committed: a new generation (per-group marks: touched webhooks, checked
+ * versions) and an empty touched list. The cache is kept. */
 void hk_conn_group_reset(hk_conn *b);
+/* The group was rolled back (or its commit failed): as hk_conn_group_reset, and the cache is
+ * dropped (it may hold sets loaded after writes that are now undone). */
+void hk_conn_group_rollback(hk_conn *b);
 /* A request begins (savepoint): remembers where its touched webhooks start. */
 void hk_conn_mark(hk_conn *b);
-/* The current request was undone: forgets its touched webhooks and the cache (it may hold rows
- * the request wrote). */
+/* The current request was undone: forgets its touched webhooks; drops the cache if the request
+ * reset it (it changed webhooks, so what was loaded after may show the undone change). */
 void hk_conn_undo(hk_conn *b);
 /* Frees what b holds (the connection closes). */
 void hk_conn_free(hk_conn *b);
@@ -58,12 +86,13 @@ void hk_conn_free(hk_conn *b);
  * once, in id order. Returns their number. */
 int hk_conn_touched_unique(hk_conn *b);
 
-/* Loads (once per group) the candidate webhooks of org through the backend's org_webhooks (the
- * organization's webhooks not deleted and not disabled, subscriptions included) and returns
- * them in *out. On error nothing is cached. */
-int hk_org_candidates(hk_conn *b, void *conn,
-                      int (*org_webhooks)(void *conn, const char *org, hk_fanout_org *o),
-                      const char *org, hk_fanout_org **out);
+/* The candidate webhooks of org (not deleted, not disabled, subscriptions included) in *out,
+ * from the cache when org's version has not moved since they were loaded, else loaded through
+ * the backend's org_webhooks (after reading the version, in the same transaction, so the set
+ * is at least as new as its label). *out stays valid until the transaction ends or the cache
+ * is reset; it is read-only. On error nothing is cached for org. */
+int hk_org_candidates(hk_conn *b, void *conn, const hk_store_ops *o, const char *org,
+                      hk_fanout_org **out);
 
 /* ---- webhooks: the columns a create or a patch writes ------------------------------------- */
 

@@ -120,6 +120,7 @@ enum {
     S_WH_UPDATE,
     S_WH_DELETE,
     S_WH_ORG,
+    S_ORG_VERSION,
     S_WH_TRIGGERED,
     S_WH_HEALTH,
     S_WH_SET_STATUS,
@@ -315,6 +316,7 @@ static const char *const sql[S_MAX] = {
                     "organization_id = ?2 AND deleted_at IS NULL",
     [S_WH_ORG] = "SELECT " WH_COLS " FROM webhook WHERE organization_id = ?1 AND deleted_at "
                  "IS NULL AND status != 'disabled'",
+    [S_ORG_VERSION] = "SELECT version FROM webhook_org_versions WHERE org_id = ?1",
     [S_WH_TRIGGERED] = "UPDATE webhook SET last_triggered_at = ?2 WHERE id = ?1",
     [S_WH_HEALTH] = "UPDATE webhook SET success_count = success_count + ?2, failure_count = "
                     "failure_count + ?3, consecutive_failures = CASE WHEN ?4 THEN ?5 ELSE "
@@ -889,11 +891,38 @@ static int sq_org_webhooks(void *conn, const char *org, hk_fanout_org *o)
     sq *c = conn;
     PS(s, S_WH_ORG);
     b_text(s, 1, org);
-    int rc;
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW) hk_fanout_add(o, row_webhook(s));
+    int rc, n = 0, cap = 0;
+    hk_webhook **whs = NULL;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        if (n == cap) {
+            cap = cap ? cap * 2 : 16;
+            whs = hk_realloc(whs, sizeof *whs * (size_t)cap);
+        }
+        whs[n++] = row_webhook(s);
+    }
     int r = map_rc(c, rc, "org webhooks");
     sqlite3_reset(s);
-    for (int i = 0; !r && i < o->n; i++) r = load_subs(c, o->whs[i].wh);
+    /* subscriptions before hk_fanout_add: a candidate is read-only once added */
+    for (int i = 0; !r && i < n; i++) r = load_subs(c, whs[i]);
+    for (int i = 0; i < n; i++) {
+        if (r)
+            hk_webhook_free(whs[i]);
+        else
+            hk_fanout_add(o, whs[i]);
+    }
+    free(whs);
+    return r;
+}
+
+static int sq_org_version(void *conn, const char *org, int64_t *version)
+{
+    sq *c = conn;
+    PS(s, S_ORG_VERSION);
+    b_text(s, 1, org);
+    int rc = sqlite3_step(s);
+    *version = rc == SQLITE_ROW ? c_i64(s, 0) : 0;
+    int r = map_rc(c, rc, "org version");
+    sqlite3_reset(s);
     return r;
 }
 
@@ -1278,7 +1307,7 @@ static int sq_ingest(void *conn, hk_req *req)
 {
     sq *c = conn;
     hk_fanout_org *o = NULL;
-    int rc = hk_org_candidates(&c->base, c, sq_org_webhooks, req->org_id, &o);
+    int rc = hk_org_candidates(&c->base, c, &sq_ops, req->org_id, &o);
     if (rc) return rc;
     int budget = req->u.ingest.lease_budget;
     for (int i = 0; i < req->u.ingest.n && !rc; i++) {
@@ -2368,14 +2397,19 @@ static int sq_begin(void *conn)
 static int sq_commit(void *conn)
 {
     sq *c = conn;
-    hk_conn_group_reset(&c->base);
-    return simple(c, S_COMMIT, "commit");
+    int rc = simple(c, S_COMMIT, "commit");
+    /* the fan-out cache outlives a committed group only */
+    if (rc)
+        hk_conn_group_rollback(&c->base);
+    else
+        hk_conn_group_reset(&c->base);
+    return rc;
 }
 
 static int sq_rollback(void *conn)
 {
     sq *c = conn;
-    hk_conn_group_reset(&c->base);
+    hk_conn_group_rollback(&c->base);
     if (sqlite3_get_autocommit(c->db)) return HK_OK;
     return simple(c, S_ROLLBACK, "rollback");
 }
@@ -2395,7 +2429,7 @@ static int sq_release(void *conn)
 static int sq_rollback_to(void *conn)
 {
     sq *c = conn;
-    /* The candidates cache may hold rows written by the undone request; drop it. */
+    /* the fan-out cache goes if the undone request changed webhooks (rows.h) */
     hk_conn_undo(&c->base);
     return simple(c, S_ROLLBACK_TO, "rollback to");
 }
@@ -2731,6 +2765,7 @@ static const hk_store_ops sq_ops = {
     .webhook_delete = sq_webhook_delete,
     .webhook_load = sq_webhook_load,
     .org_webhooks = sq_org_webhooks,
+    .org_version = sq_org_version,
     .ingest = sq_ingest,
     .event_list = sq_event_list,
     .event_get = sq_event_get,

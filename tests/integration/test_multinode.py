@@ -307,7 +307,11 @@ def test_migration_2_rebuilds_the_due_index_of_a_populated_database(pg_server, t
         assert p.returncode == 0, p.stderr
     migrate()
     # back to version 1: its due index, without the version-2 stamp
-    pg_server.sql("DROP INDEX webhook_delivery_due; CREATE INDEX webhook_delivery_due ON "
+    pg_server.sql("DROP TRIGGER hk_org_version_webhook_update ON webhook; "  # the fan-out
+                  "DROP TRIGGER hk_org_version_webhook ON webhook; "  # cache's version
+                  "DROP TRIGGER hk_org_version_sub ON webhook_event_subscription; "
+                  "DROP TABLE webhook_org_versions; "
+                  "DROP INDEX webhook_delivery_due; CREATE INDEX webhook_delivery_due ON "
                   "webhook_delivery (next_retry_at) WHERE status IN ('pending', 'retrying') AND "
                   "lease_owner IS NULL AND next_retry_at IS NOT NULL; "
                   "DROP TABLE IF EXISTS webhook_headers; ALTER TABLE webhook_delivery DROP "

@@ -29,6 +29,7 @@
 #include <cmocka.h>
 #include <event2/event.h>
 #include <libpq-fe.h>
+#include <sqlite3.h>
 
 #include "core/common.h"
 #include "core/config.h"
@@ -1972,6 +1973,180 @@ static void test_two_nodes(void **state)
     assert_int_equal(claim_count("node-a", now + 40000), 1);
 }
 
+/* ---- the fan-out cache (rows.h): changes by any writer reach the next ingest --------------- */
+
+/* Runs SQL on the fixture's database through a connection of its own, as another process (or
+ * a node of another release) would: sqlite for SQLite, pg for PostgreSQL. */
+static void raw_sql(const char *sqlite, const char *pg)
+{
+    if (g_backend == BE_PG) {
+        PGconn *c = PQconnectdb(F->url);
+        if (PQstatus(c) != CONNECTION_OK) fail_msg("connect: %s", PQerrorMessage(c));
+        PGresult *r = PQexec(c, pg);
+        if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK)
+            fail_msg("%s: %s", pg, PQerrorMessage(c));
+        PQclear(r);
+        PQfinish(c);
+        return;
+    }
+    sqlite3 *db = NULL;
+    if (sqlite3_open(F->db, &db) != SQLITE_OK) fail_msg("open %s", F->db);
+    sqlite3_busy_timeout(db, 10000);
+    char *err = NULL;
+    if (sqlite3_exec(db, sqlite, NULL, NULL, &err) != SQLITE_OK) fail_msg("%s: %s", sqlite, err);
+    sqlite3_close(db);
+}
+
+/* The version of org's candidates (0: no row), read the same way. */
+static int64_t org_version(const char *org)
+{
+    char sql[200];
+    snprintf(sql, sizeof sql,
+             "SELECT COALESCE((SELECT version FROM webhook_org_versions WHERE org_id = '%s'), 0)",
+             org);
+    int64_t v = -1;
+    if (g_backend == BE_PG) {
+        PGconn *c = PQconnectdb(F->url);
+        PGresult *r = PQexec(c, sql);
+        if (PQresultStatus(r) != PGRES_TUPLES_OK) fail_msg("%s: %s", sql, PQerrorMessage(c));
+        v = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+        PQclear(r);
+        PQfinish(c);
+        return v;
+    }
+    sqlite3 *db = NULL;
+    sqlite3_stmt *s = NULL;
+    if (sqlite3_open(F->db, &db) != SQLITE_OK) fail_msg("open %s", F->db);
+    sqlite3_busy_timeout(db, 10000);
+    if (sqlite3_prepare_v2(db, sql, -1, &s, NULL) != SQLITE_OK) fail_msg("%s", sqlite3_errmsg(db));
+    if (sqlite3_step(s) == SQLITE_ROW) v = sqlite3_column_int64(s, 0);
+    sqlite3_finalize(s);
+    sqlite3_close(db);
+    return v;
+}
+
+/* Ingests one order.created into ORG_A on st with a lease budget of 5: returns the deliveries
+ * made, *jobs the ones leased (active webhooks), and the first target's URL in url if given. */
+static int ingest_on(hk_store *st, int *jobs, char *url, size_t urllen)
+{
+    hk_ingest_item it = {.type = "order.created", .data = "{}", .data_len = 2, .source = "api"};
+    hk_req r = {.kind = HK_REQ_INGEST, .org_id = ORG_A, .node_id = "node-a", .now = hk_now_ms()};
+    r.u.ingest.items = &it;
+    r.u.ingest.n = 1;
+    r.u.ingest.lease_budget = 5;
+    if (run_on(st, &r)) fail_msg("ingest: %d %s", r.rc, r.err);
+    int n = it.ndeliveries;
+    if (jobs) *jobs = r.u.ingest.njobs;
+    if (url) hk_strlcpy(url, r.u.ingest.nwebhooks ? r.u.ingest.webhooks[0]->url : "", urllen);
+    hk_req_clear(&r);
+    return n;
+}
+
+static void test_fanout_cache_other_writers(void **state)
+{
+    (void)state;
+    int pg = g_backend == BE_PG;
+    char w1[HK_ID_MAX], sql[600], sql2[600], url[200];
+    mk_webhook(ORG_A, EV_ORDER, 1, HK_WH_ACTIVE, w1);
+    int jobs = 0;
+    assert_int_equal(ingest_on(F->a.st, &jobs, NULL, 0), 1); /* loads and caches ORG_A */
+    assert_int_equal(jobs, 1);
+    int64_t v0 = org_version(ORG_A);
+    assert_true(v0 > 0);
+
+    /* what a delivery's result and an ingest write (counters, last_triggered_at) does not move
+     * the version: the cache stays */
+    hk_req r;
+    hk_ingest_item it;
+    assert_int_equal(ingest(&r, &it, ORG_A, "order.created", "{}", NULL, 1, hk_now_ms()), 0);
+    char did[HK_ID_MAX];
+    hk_strlcpy(did, r.u.ingest.jobs[0]->id, sizeof did);
+    hk_req_clear(&r);
+    assert_int_equal(result(w1, did, 1, HK_DL_FAILED, 0, 1, 0, 0, 0, 0, hk_now_ms(), NULL), 0);
+    snprintf(sql, sizeof sql,
+             "UPDATE webhook SET success_count = success_count + 5, failure_count = 2, "
+             "consecutive_failures = 3, last_triggered_at = %s, recovering = %s WHERE id = '%s'",
+             pg ? "now()" : "7", pg ? "true" : "1", w1);
+    raw_sql(sql, sql);
+    assert_int_equal(org_version(ORG_A), v0);
+
+    /* another writer pauses it: the next ingest parks the delivery (no lease) */
+    snprintf(sql, sizeof sql, "UPDATE webhook SET status = 'paused' WHERE id = '%s'", w1);
+    raw_sql(sql, sql);
+    assert_true(org_version(ORG_A) > v0);
+    assert_int_equal(ingest_on(F->a.st, &jobs, NULL, 0), 1);
+    assert_int_equal(jobs, 0);
+    /* disables it: no delivery; sets it active again: leased */
+    snprintf(sql, sizeof sql, "UPDATE webhook SET status = 'disabled' WHERE id = '%s'", w1);
+    raw_sql(sql, sql);
+    assert_int_equal(ingest_on(F->a.st, &jobs, NULL, 0), 0);
+    snprintf(sql, sizeof sql, "UPDATE webhook SET status = 'active' WHERE id = '%s'", w1);
+    raw_sql(sql, sql);
+    assert_int_equal(ingest_on(F->a.st, &jobs, NULL, 0), 1);
+    assert_int_equal(jobs, 1);
+    /* its subscriptions: removed, then one wildcard added, disabled, enabled */
+    snprintf(sql, sizeof sql, "DELETE FROM webhook_event_subscription WHERE webhook_id = '%s'", w1);
+    raw_sql(sql, sql);
+    assert_int_equal(ingest_on(F->a.st, NULL, NULL, 0), 0);
+    snprintf(sql, sizeof sql,
+             "INSERT INTO webhook_event_subscription (id, webhook_id, event_id, is_enabled, "
+             "created_at) VALUES ('whsub_raw1', '%s', 'order.*', 1, 0)",
+             w1);
+    snprintf(sql2, sizeof sql2,
+             "INSERT INTO webhook_event_subscription (id, webhook_id, event_id, is_enabled, "
+             "created_at) VALUES ('whsub_raw1', '%s', 'order.*', true, now())",
+             w1);
+    raw_sql(sql, sql2);
+    assert_int_equal(ingest_on(F->a.st, NULL, NULL, 0), 1);
+    raw_sql("UPDATE webhook_event_subscription SET is_enabled = 0 WHERE id = 'whsub_raw1'",
+            "UPDATE webhook_event_subscription SET is_enabled = false WHERE id = 'whsub_raw1'");
+    assert_int_equal(ingest_on(F->a.st, NULL, NULL, 0), 0);
+    raw_sql("UPDATE webhook_event_subscription SET is_enabled = 1 WHERE id = 'whsub_raw1'",
+            "UPDATE webhook_event_subscription SET is_enabled = true WHERE id = 'whsub_raw1'");
+    assert_int_equal(ingest_on(F->a.st, NULL, NULL, 0), 1);
+    /* its URL: the job's webhook is the new one */
+    snprintf(sql, sizeof sql, "UPDATE webhook SET url = 'http://127.0.0.1:9/moved' WHERE id = '%s'",
+             w1);
+    raw_sql(sql, sql);
+    assert_int_equal(ingest_on(F->a.st, &jobs, url, sizeof url), 1);
+    assert_string_equal(url, "http://127.0.0.1:9/moved");
+    /* deleted by another writer: nothing */
+    snprintf(sql, sizeof sql, "UPDATE webhook SET deleted_at = %s WHERE id = '%s'",
+             pg ? "now()" : "1", w1);
+    raw_sql(sql, sql);
+    assert_int_equal(ingest_on(F->a.st, NULL, NULL, 0), 0);
+
+    /* the same connection's own API changes, each seen by the next ingest */
+    char w2[HK_ID_MAX];
+    mk_webhook(ORG_A, EV_ORDER, 1, HK_WH_ACTIVE, w2);
+    assert_int_equal(ingest_on(F->a.st, &jobs, NULL, 0), 1);
+    set_status(ORG_A, w2, HK_WH_PAUSED);
+    assert_int_equal(ingest_on(F->a.st, &jobs, NULL, 0), 1);
+    assert_int_equal(jobs, 0);
+    hk_req d = {.kind = HK_REQ_WEBHOOK_DELETE, .org_id = ORG_A};
+    d.u.wh_delete.id = w2;
+    assert_int_equal(run(&d), 0);
+    hk_req_clear(&d);
+    assert_int_equal(ingest_on(F->a.st, NULL, NULL, 0), 0);
+
+    if (!pg) return;
+    /* PostgreSQL: another node creates a webhook; this node's next ingest delivers to it */
+    node_open(&F->b, "node-b");
+    hk_webhook_fields f = {0};
+    f.has = HK_WF_NAME | HK_WF_URL | HK_WF_SECRET | HK_WF_EVENTS;
+    f.name = "other node";
+    f.url = "http://127.0.0.1:9/b";
+    f.secret = "whsec_b";
+    f.events = EV_ORDER;
+    f.nevents = 1;
+    hk_req c = {.kind = HK_REQ_WEBHOOK_CREATE, .org_id = ORG_A, .node_id = "node-b"};
+    c.u.wh_create.f = &f;
+    assert_int_equal(run_on(F->b.st, &c), 0);
+    hk_req_clear(&c);
+    assert_int_equal(ingest_on(F->a.st, &jobs, url, sizeof url), 1);
+    assert_string_equal(url, "http://127.0.0.1:9/b");
+}
+
 /* ---- replay ---------------------------------------------------------------------------------- */
 
 static void test_replay(void **state)
@@ -3155,6 +3330,7 @@ static void test_stats_coarse(void **state)
             T(test_mixed_submit), T(test_event_bytes_kept), T(test_orders),                        \
             T(test_secret_rotation), T(test_sync_exec), T(test_edges), T(test_encrypted),          \
             T(test_store_stats), T(test_prune), T(test_stats), T(test_stats_coarse),               \
+            T(test_fanout_cache_other_writers),                                                    \
     }
 
 int main(void)
