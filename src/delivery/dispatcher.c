@@ -860,6 +860,8 @@ static void on_claimed(hk_req *req, void *arg)
 {
     hk_dispatch *d = arg;
     d->claiming = 0;
+    d->reserved -= d->claim_limit;
+    d->claim_limit = 0;
     if (req->rc == 0) {
         adopt_webhooks(d, req->u.claim.webhooks, req->u.claim.nwebhooks);
         int n = req->u.claim.njobs;
@@ -900,6 +902,8 @@ static void maybe_claim(hk_dispatch *d)
     if (limit <= 0) return;
     d->claiming = 1;
     d->claim_more = 0;
+    d->claim_limit = limit;
+    d->reserved += limit;
     hk_queue_claim(d->queue, limit, d->cfg->poll_interval_ms, on_claimed, d);
 }
 
