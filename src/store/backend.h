@@ -226,6 +226,9 @@ typedef struct hk_fanout_org {
 
 /* Takes ownership of wh and adds it to org's candidates. */
 void hk_fanout_add(hk_fanout_org *o, hk_webhook *wh);
+/* An org_webhooks op's last step: if rc is HK_OK, hk_fanout_add-s whs[0..n) to o in order,
+ * else frees them (o keeps nothing of a failed load); frees the array either way. Returns rc. */
+int hk_fanout_take(hk_fanout_org *o, hk_webhook **whs, int n, int rc);
 void hk_fanout_org_free(hk_fanout_org *o);
 
 /* A target chosen for one event: the webhook, and its body's data when it differs from the

@@ -238,6 +238,18 @@ void hk_fanout_add(hk_fanout_org *o, hk_webhook *wh)
     }
 }
 
+int hk_fanout_take(hk_fanout_org *o, hk_webhook **whs, int n, int rc)
+{
+    for (int i = 0; i < n; i++) {
+        if (rc)
+            hk_webhook_free(whs[i]);
+        else
+            hk_fanout_add(o, whs[i]);
+    }
+    free(whs);
+    return rc;
+}
+
 void hk_fanout_org_free(hk_fanout_org *o)
 {
     for (int i = 0; i < o->n; i++) {

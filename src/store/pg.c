@@ -1408,14 +1408,7 @@ static int pg_org_webhooks(void *conn, const char *org, hk_fanout_org *o)
     pp p = {0};
     p_text(&p, org);
     int rc = fetch_webhooks(conn, Q_WH_ORG, &p, &items, &n);
-    for (int i = 0; i < n; i++) {
-        if (rc)
-            hk_webhook_free(items[i]);
-        else
-            hk_fanout_add(o, items[i]);
-    }
-    free(items);
-    return rc;
+    return hk_fanout_take(o, items, n, rc);
 }
 
 static int pg_org_version(void *conn, const char *org, int64_t *version)

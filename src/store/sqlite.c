@@ -904,14 +904,7 @@ static int sq_org_webhooks(void *conn, const char *org, hk_fanout_org *o)
     sqlite3_reset(s);
     /* subscriptions before hk_fanout_add: a candidate is read-only once added */
     for (int i = 0; !r && i < n; i++) r = load_subs(c, whs[i]);
-    for (int i = 0; i < n; i++) {
-        if (r)
-            hk_webhook_free(whs[i]);
-        else
-            hk_fanout_add(o, whs[i]);
-    }
-    free(whs);
-    return r;
+    return hk_fanout_take(o, whs, n, r);
 }
 
 static int sq_org_version(void *conn, const char *org, int64_t *version)
