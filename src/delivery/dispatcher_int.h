@@ -119,8 +119,8 @@ struct hk_dispatch {
     struct event *hb_timer;
     struct event *soon; /* deferred pump/claim */
     int claiming;
-    int claim_limit; /* rows the claim in flight may bring: counted in `reserved` until it
-                        answers, so that ingests meanwhile do not take the same room */
+    int claim_limit;        /* rows the claim in flight may bring: counted in `reserved` until it
+                               answers, so that ingests meanwhile do not take the same room */
     int claim_more;         /* the last claim was full or work is known to be due */
     int64_t room_made_mono; /* last make_room that deferred jobs (monotonic ms) */
     int64_t last_hb_ok;     /* monotonic ms at which the last committed heartbeat was

@@ -2206,8 +2206,8 @@ static int claim_rows(pgc *c, hk_req *req, PGresult *r, int order)
             continue;
         }
         req->u.claim.jobs[kept++] = j;
-        hk_out_webhook(&req->u.claim.webhooks, &req->u.claim.nwebhooks,
-                       &req->u.claim.webhooks_seen, wh);
+        hk_out_webhook(&req->u.claim.webhooks, &req->u.claim.nwebhooks, &req->u.claim.webhooks_seen,
+                       wh);
     }
     if (!rc) req->u.claim.njobs = kept;
     if (!rc && npark) {

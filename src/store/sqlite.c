@@ -1629,8 +1629,8 @@ static int claim_finish(sq *c, hk_req *req, claim_acc *a, int rc)
             continue;
         }
         req->u.claim.jobs[kept++] = j;
-        hk_out_webhook(&req->u.claim.webhooks, &req->u.claim.nwebhooks,
-                       &req->u.claim.webhooks_seen, wh);
+        hk_out_webhook(&req->u.claim.webhooks, &req->u.claim.nwebhooks, &req->u.claim.webhooks_seen,
+                       wh);
     }
     req->u.claim.njobs = kept;
     for (int i = 0; !rc && i < npark; i++) {

@@ -482,7 +482,7 @@ struct hk_req {
             hk_job **jobs;
             int njobs; /* leased deliveries, for the dispatcher */
             hk_webhook **webhooks;
-            int nwebhooks;         /* the webhooks of those jobs */
+            int nwebhooks;        /* the webhooks of those jobs */
             hk_map webhooks_seen; /* their ids (rows.c's hk_out_webhook; freed with them) */
             /* out: the deliveries created due (webhook active) but NOT leased because the
              * lease budget ran out, with their due time, so that a queue keeping its own
