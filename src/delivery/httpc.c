@@ -10,6 +10,9 @@
  * (CURL_LOCK_DATA_SSL_SESSION) was measured and resumed fewer (docs/BENCHMARKS.md, scenario h).
  * HOOKD_TLS_SESSION_CACHE=0 turns resumption off (every handshake full).
  *
+ * Trust: HOOKD_CA_FILE, else the system's CA bundle; never a CA directory, with which libcurl
+ * 7.88 reads and parses the CA file again for every new connection (find_system_ca).
+ *
  * Transfers are spread over HK_HTTPC_SHARDS multi handles by their URL's origin (scheme, host,
  * port), each with its own connection cache, DNS cache and timer, all on the one loop. libcurl
  * 7.88 walks a multi handle's whole connection cache when a transfer that kept its connection
@@ -32,6 +35,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/buf.h"
 #include "core/log.h"
@@ -59,6 +63,7 @@ struct hk_httpc {
     CURL **pool;        /* idle easy handles for reuse */
     int npool, poolcap;
     hk_ssrf_guard *guard;
+    char *system_ca; /* see find_system_ca; NULL: libcurl's defaults as they are */
 };
 
 struct hk_httpc_xfer {
@@ -308,6 +313,10 @@ static CURL *handle_setup(hk_httpc *c, CURL *e)
          * parsed file for later connections (it reloads it for each one when a CA path is set) */
         curl_easy_setopt(e, CURLOPT_CAINFO, c->cfg->ca_file);
         curl_easy_setopt(e, CURLOPT_CAPATH, NULL);
+    } else if (c->system_ca) {
+        /* the system's bundle without its directory, for the same reason (find_system_ca) */
+        curl_easy_setopt(e, CURLOPT_CAINFO, c->system_ca);
+        curl_easy_setopt(e, CURLOPT_CAPATH, NULL);
     }
     if (!c->cfg->tls_session_cache) curl_easy_setopt(e, CURLOPT_SSL_SESSIONID_CACHE, 0L);
     return e;
@@ -370,6 +379,27 @@ static struct curl_slist *header_list(const char *headers)
 /* ---- public -----------------------------------------------------------------------------------
  */
 
+/* The system's CA bundle to trust when HOOKD_CA_FILE is not given, or NULL to leave libcurl's
+ * defaults as they are. libcurl (Debian's 7.88) is built with a default CA file (the bundle,
+ * /etc/ssl/certs/ca-certificates.crt) and a default CA directory (/etc/ssl/certs, the same
+ * certificates by hash); a CA directory turns its CA cache off, so it read and parsed the whole
+ * bundle for every new connection (~15-20 ms of CPU for 144 certificates). The bundle alone is
+ * the system's trust (update-ca-certificates writes both from the same certificates) and stays
+ * parsed. Only when libcurl has both and the bundle is readable; a copy, freed by the caller. */
+static char *find_system_ca(const hk_config *cfg)
+{
+    if (cfg->tls_insecure || (cfg->ca_file && cfg->ca_file[0])) return NULL;
+    CURL *e = curl_easy_init();
+    if (!e) return NULL;
+    char *file = NULL, *dir = NULL, *out = NULL;
+    if (curl_easy_getinfo(e, CURLINFO_CAINFO, &file) == CURLE_OK &&
+        curl_easy_getinfo(e, CURLINFO_CAPATH, &dir) == CURLE_OK && file && file[0] && dir &&
+        dir[0] && access(file, R_OK) == 0)
+        out = hk_strdup(file);
+    curl_easy_cleanup(e);
+    return out;
+}
+
 hk_httpc *hk_httpc_new(struct event_base *base, const hk_config *cfg, char *err, size_t errlen)
 {
     static int global_init;
@@ -386,6 +416,7 @@ hk_httpc *hk_httpc_new(struct event_base *base, const hk_config *cfg, char *err,
     c->poolcap = cfg->max_inflight;
     c->pool = hk_calloc((size_t)c->poolcap, sizeof(CURL *));
     c->guard = hk_ssrf_guard_new(cfg);
+    c->system_ca = find_system_ca(cfg);
     c->idle_share = ((long)cfg->max_inflight + HK_HTTPC_SHARDS - 1) / HK_HTTPC_SHARDS;
     for (int i = 0; i < HK_HTTPC_SHARDS; i++) {
         shard *sh = &c->shards[i];
@@ -476,5 +507,6 @@ void hk_httpc_free(hk_httpc *c)
         if (c->shards[i].timer) event_free(c->shards[i].timer);
     }
     hk_ssrf_guard_free(c->guard);
+    free(c->system_ca);
     free(c);
 }
