@@ -87,26 +87,30 @@ typedef struct conn {
 
 /* Everything counted since start or the last /reset. */
 typedef struct stats {
-    uint64_t requests;    /* delivery requests (not control requests) */
-    uint64_t ok;          /* answered 2xx */
-    uint64_t failed;      /* answered the failure status */
-    uint64_t distinct;    /* 2xx with an X-Delivery-Id not seen before */
-    uint64_t duplicates;  /* 2xx with an X-Delivery-Id already seen */
-    uint64_t no_id;       /* 2xx without X-Delivery-Id (e.g. wrk) */
-    uint64_t no_t_us;     /* distinct deliveries without a usable t_us */
-    uint64_t bad;         /* malformed requests (answered 4xx/5xx and closed) */
-    uint64_t accepted;    /* connections accepted */
-    uint64_t delayed;     /* deliveries answered after a /slow/N delay */
-    uint64_t hung;        /* deliveries to /hang (never answered) */
-    uint64_t closed;      /* deliveries answered with Connection: close by /close */
-    uint64_t held_max;    /* most deliveries held (delayed or hung) at once */
-    uint64_t conns_used;  /* connections that carried at least one delivery */
-    uint64_t tls_full;    /* ... of which TLS, with a full handshake */
-    uint64_t tls_resumed; /* ... resuming a session */
-    uint64_t tls_failed;  /* ... that failed */
-    uint64_t rejected;    /* --any-loopback: connections to a non-loopback address closed */
-    int64_t first_us;     /* monotonic µs of the first distinct delivery, 0 = none */
-    int64_t last_us;      /* ... and of the last */
+    uint64_t requests;       /* delivery requests (not control requests) */
+    uint64_t ok;             /* answered 2xx */
+    uint64_t failed;         /* answered the failure status */
+    uint64_t distinct;       /* 2xx with an X-Delivery-Id not seen before */
+    uint64_t duplicates;     /* 2xx with an X-Delivery-Id already seen */
+    uint64_t no_id;          /* 2xx without X-Delivery-Id (e.g. wrk) */
+    uint64_t no_t_us;        /* distinct deliveries without a usable t_us */
+    uint64_t bad;            /* malformed requests (answered 4xx/5xx and closed) */
+    uint64_t accepted;       /* connections accepted */
+    uint64_t delayed;        /* deliveries answered after a /slow/N delay */
+    uint64_t hung;           /* deliveries to /hang (never answered) */
+    uint64_t closed;         /* deliveries answered with Connection: close by /close */
+    uint64_t held_max;       /* most deliveries held (delayed or hung) at once */
+    uint64_t conns_used;     /* connections that carried at least one delivery */
+    uint64_t tls_full;       /* ... of which TLS, with a full handshake */
+    uint64_t tls_resumed;    /* ... resuming a session */
+    uint64_t tls_failed;     /* ... that failed */
+    uint64_t tls13;          /* handshakes counted in tls_full/tls_resumed that were TLS 1.3 */
+    uint64_t tls_x25519;     /* ... whose key exchange used X25519 */
+    uint64_t tls_hellos;     /* ClientHellos seen (a HelloRetryRequest makes a second one) */
+    uint64_t tls_key_shares; /* key shares the ClientHellos offered, in all */
+    uint64_t rejected;       /* --any-loopback: connections to a non-loopback address closed */
+    int64_t first_us;        /* monotonic µs of the first distinct delivery, 0 = none */
+    int64_t last_us;         /* ... and of the last */
     int64_t first_fail_us, last_fail_us; /* same for requests answered the failure status */
     uint32_t *lat;                       /* latency samples (µs) of distinct deliveries */
     size_t nlat, lat_cap;
@@ -247,9 +251,11 @@ static size_t stats_json(char *buf, size_t cap, bool with_lat)
                  ",\"delayed\":%" PRIu64 ",\"hung\":%" PRIu64 ",\"closed\":%" PRIu64
                  ",\"held_now\":%" PRIu64 ",\"held_max\":%" PRIu64 ",\"tls_full\":%" PRIu64
                  ",\"tls_resumed\":%" PRIu64 ",\"tls_failed\":%" PRIu64 ",\"rejected\":%" PRIu64
-                 ",\"conns_used\":%" PRIu64,
+                 ",\"conns_used\":%" PRIu64 ",\"tls13\":%" PRIu64 ",\"tls_x25519\":%" PRIu64
+                 ",\"tls_hellos\":%" PRIu64 ",\"tls_key_shares\":%" PRIu64,
                  S.delayed, S.hung, S.closed, held_now, S.held_max, S.tls_full, S.tls_resumed,
-                 S.tls_failed, S.rejected, S.conns_used);
+                 S.tls_failed, S.rejected, S.conns_used, S.tls13, S.tls_x25519, S.tls_hellos,
+                 S.tls_key_shares);
     if (n < 0 || (size_t)n >= cap - len) return 0;
     len += (size_t)n;
     if (with_lat) {
@@ -447,6 +453,25 @@ static long long slow_ms(const char *path, size_t plen)
     return v;
 }
 
+/* ClientHello callback: counts the hello and the key shares it offers (the key_share
+ * extension: a 2-byte length, then entries of group (2), key length (2), key). Never refuses. */
+static int on_client_hello(SSL *s, int *al, void *arg)
+{
+    (void)al, (void)arg;
+    const unsigned char *p;
+    size_t len;
+    S.tls_hellos++;
+    if (SSL_client_hello_get0_ext(s, 51 /* key_share */, &p, &len) == 1 && len >= 2) {
+        size_t end = 2 + ((size_t)p[0] << 8 | p[1]), i = 2;
+        if (end > len) end = len;
+        while (i + 4 <= end) {
+            S.tls_key_shares++;
+            i += 4 + ((size_t)p[i + 2] << 8 | p[i + 3]);
+        }
+    }
+    return SSL_CLIENT_HELLO_SUCCESS;
+}
+
 /* Handles one delivery: counts it and queues its answer, or holds it (/slow/N, /hang). */
 static void on_delivery(conn *c, const char *path, size_t plen, const char *id, size_t idlen,
                         const char *body, size_t blen, bool close_after)
@@ -460,6 +485,8 @@ static void on_delivery(conn *c, const char *path, size_t plen, const char *id, 
             S.tls_resumed++;
         else if (c->ssl)
             S.tls_full++;
+        if (c->ssl && SSL_version(c->ssl) == TLS1_3_VERSION) S.tls13++;
+        if (c->ssl && SSL_get_negotiated_group(c->ssl) == NID_X25519) S.tls_x25519++;
     }
     if (fail_until_us && t < fail_until_us) {
         S.failed++;
@@ -882,6 +909,7 @@ int main(int argc, char **argv)
         /* sessions resumable: server-side cache (TLS 1.2) and tickets (TLS 1.3, default) */
         SSL_CTX_set_session_id_context(tls_ctx, (const unsigned char *)"receiver", 8);
         SSL_CTX_sess_set_cache_size(tls_ctx, 100000);
+        SSL_CTX_set_client_hello_cb(tls_ctx, on_client_hello, NULL);
     }
     struct sigaction sa = {.sa_handler = on_signal};
     sigaction(SIGTERM, &sa, NULL);

@@ -141,6 +141,13 @@ def tree_cpu_s(root):
     return total
 
 
+def proc_cpu_s(pid):
+    """utime + stime seconds of process pid so far."""
+    with open(f"/proc/{pid}/stat") as f:
+        rest = f.read().rpartition(")")[2].split()
+    return (int(rest[11]) + int(rest[12])) / CLK_TCK
+
+
 def machine_info():
     """The machine a result line was measured on, as a dict."""
     model = ""
@@ -1333,7 +1340,7 @@ class XBench(Bench):
         (first event sent -> last delivery) and steady (10% -> 90% of them arrived), hookd's
         CPU s per 1,000 deliveries."""
         receiver.reset()
-        cpu0 = node.cpu_s()
+        cpu0, loop0, rcpu0 = node.cpu_s(), node.thread_cpu_s().get(node.pid, 0), proc_cpu_s(receiver.proc.pid)
         cmd = [self.loadgen_bin, "--key", KEY, "--events", str(events), "--conns",
                str(cfg["conns"]), "--type", ev_type, "--pad", str(PAD), "--target",
                f"127.0.0.1:{node.port}"]
@@ -1362,6 +1369,8 @@ class XBench(Bench):
             time.sleep(0.1)
         ing = self.loadgen_result(lg)
         cpu = node.cpu_s() - cpu0
+        loop_cpu = node.thread_cpu_s().get(node.pid, 0) - loop0
+        rcpu = proc_cpu_s(receiver.proc.pid) - rcpu0
         if perf:
             perf.send_signal(signal.SIGINT)
             perf.wait(60)
@@ -1373,7 +1382,9 @@ class XBench(Bench):
                "duplicates": st["duplicates"], "seconds": round(span, 3),
                "deliveries_per_s": round(n / span, 1) if span > 0 else 0,
                "steady_per_s": steady_rate(samples), "cpu_s_per_1k":
-               round(cpu * 1000 / n, 3) if n else None, "stats": st}
+               round(cpu * 1000 / n, 3) if n else None,
+               "loop_cpu_s_per_1k": round(loop_cpu * 1000 / n, 3) if n else None,
+               "receiver_cpu_s_per_1k": round(rcpu * 1000 / n, 3) if n else None, "stats": st}
         return out
 
     def xcheck(self, phase, what, errors):
@@ -1608,6 +1619,20 @@ class XBench(Bench):
                     "close_full_handshakes": [sf["tls_full"], sf["tls_resumed"]],
                     "close_resumed_cpu_s_per_1k": p_res["cpu_s_per_1k"],
                     "close_full_cpu_s_per_1k": p_full["cpu_s_per_1k"],
+                    "close_loop_cpu_s_per_1k": [p_res["loop_cpu_s_per_1k"],
+                                                p_full["loop_cpu_s_per_1k"]],
+                    "close_receiver_cpu_s_per_1k": [p_res["receiver_cpu_s_per_1k"],
+                                                    p_full["receiver_cpu_s_per_1k"]],
+                    # what was negotiated (resumed phase, full phase): TLS 1.3 and X25519
+                    # handshakes, key shares offered per ClientHello, ClientHellos per handshake
+                    "close_tls13": [sr.get("tls13"), sf.get("tls13")],
+                    "close_x25519": [sr.get("tls_x25519"), sf.get("tls_x25519")],
+                    "close_key_shares_per_hello": [
+                        round(x["tls_key_shares"] / x["tls_hellos"], 2)
+                        if x.get("tls_hellos") else None for x in (sr, sf)],
+                    "close_hellos_per_handshake": [
+                        round(x["tls_hellos"] / (x["tls_full"] + x["tls_resumed"]), 3)
+                        if x.get("tls_hellos") else None for x in (sr, sf)],
                     "peak_rss_mb": round(peak, 1)})
 
     # -- i: many webhooks in one organization
