@@ -251,7 +251,8 @@ static const opt opts[] = {
          enum_tls_reject, node_tls_reject, "Node.js compatible: 0 = same as HOOKD_TLS_INSECURE=1."),
     STR("HOOKD_CA_FILE", "ca-file", SEC_DELIVERY, "", check_ca_file, 0, ca_file,
         "PEM file of the CA certificates to trust instead of the system's (libcurl's default "
-        "CA bundle, read once; its CA directory is not used); must be readable."),
+        "CA bundle, read once; its CA directory is not used, so a system certificate must be "
+        "in the bundle, as update-ca-certificates puts it); must be readable."),
     BOOL("HOOKD_TLS_SESSION_CACHE", "tls-session-cache", SEC_DELIVERY, "1", tls_session_cache,
          "Resume TLS sessions: a new connection to an endpoint reuses the session of an earlier "
          "one (an abbreviated handshake); 0 = a full handshake every time."),
