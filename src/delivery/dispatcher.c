@@ -648,6 +648,7 @@ static void on_attempt_done(void *arg, const hk_httpc_resp *resp)
     r->started_at = a->started_wall;
     r->finished_at = now;
     r->created_at = j->created_ms;
+    r->fifo = w->wh && w->wh->fifo; /* a final result asks the store for the next head */
 
     int keep = 0;
     if (oc.verdict == HK_VERDICT_SUCCESS) {

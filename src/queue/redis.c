@@ -544,9 +544,18 @@ static void r_heartbeat(hk_queue *q, int64_t lease_ms, hk_queue_cb cb, void *arg
     hk_store_submit(q->store, &so->req);
 }
 
-static void r_results_done(hk_queue *q, const hk_result *items, int n)
+/* Retries handed back to the store go into `due` at their time; so do the new heads of FIFO
+ * lines (docs/API.md "Ordering"): the store's claim refused them while the delivery before
+ * them was open, so the schedule may not hold them (or held them and dropped them), and
+ * without this they would wait for the next sweep and the poll after it. Sent before the
+ * dispatcher's next claim on the same connection, so that claim finds them. */
+static void r_results_done(hk_queue *q, const hk_req *results)
 {
     redis_q *rq = (redis_q *)q;
+    const hk_result *items = results->u.results.items;
+    int n = results->u.results.n;
+    if (results->u.results.nheads)
+        zadd_due(rq, results->u.results.heads, results->u.results.nheads);
     hk_release *due = NULL;
     int nd = 0;
     for (int i = 0; i < n; i++) {
