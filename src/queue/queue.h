@@ -55,6 +55,8 @@ struct hk_queue {
     hk_store *store;
     const char *node_id;
     hk_limiter *limiter; /* the rate limiter that goes with this schedule; owned */
+    int fifo_heads;      /* 1: results_done needs the new heads of FIFO lines (hk_result.fifo:
+                            the store reads them only when asked) */
 };
 
 /* The in-process queue over the store's due index (with the local rate limiter). */

@@ -672,6 +672,7 @@ hk_queue *hk_queue_redis_new(struct event_base *base, hk_store *store, const hk_
     rq->sweep_timer = event_new(base, -1, EV_PERSIST, on_sweep_timer, rq);
     rq->kick_timer = evtimer_new(base, on_kick, rq);
     rq->q.limiter = hk_limiter_redis_new(r, cfg->redis_prefix, cfg->node_id);
+    rq->q.fifo_heads = 1; /* the schedule learns of them from the results (r_results_done) */
     hk_redis_listen(r, on_redis_state, rq);
     return &rq->q;
 }

@@ -344,8 +344,9 @@ typedef struct hk_result { /* one finished attempt, for HK_REQ_RESULTS */
     int64_t created_at;    /* the delivery's creation (end-to-end latency; 0: unknown) */
     int64_t next_retry_at; /* for HK_DL_RETRYING */
     int keep_lease;        /* the job stays in this node's memory (retry soon) */
-    int fifo;              /* the webhook is "fifo" as the dispatcher knows it: a final result
-                              asks for the line's next head (results.heads) */
+    int fifo;              /* the webhook is "fifo" as the dispatcher knows it, and the queue
+                              wants heads: a final result asks for the line's next head
+                              (results.heads) */
     int stored;            /* store-private: this request stored the attempt row (0: a
                               repeated result, a no-op; store.c resets it per run) */
 } hk_result;
