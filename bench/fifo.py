@@ -17,6 +17,7 @@ import argparse
 import json
 import os
 import secrets
+import shutil
 import socket
 import subprocess
 import tempfile
@@ -156,6 +157,7 @@ def run(a, extra):
         proc.terminate()
         proc.wait(30)
         srv.shutdown()
+        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -22,8 +22,9 @@
  *
  * Holding: while a node holds a delivery in memory, the store's lease (per-node heartbeat,
  * HK_REQ_HEARTBEAT, the same as without Redis) is what keeps other nodes off it; Redis has no
- * copy. When the node is done: a retry not kept in memory, a hand-back (release) or a new
- * delivery it had no room for (ingest) is added to `due` after the store committed it.
+ * copy. When the node is done: a retry not kept in memory, a hand-back (release), a new
+ * delivery it had no room for (ingest) or the next head of a FIFO line whose head ended (read
+ * by the results' transaction) is added to `due` after the store committed it.
  *
  * The sweeper closes every gap between the two writes (a crash between commit and ZADD, Redis
  * down, flushed or restarted empty, a dead node's work handed back by the heartbeat): it reads
