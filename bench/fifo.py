@@ -1,28 +1,35 @@
 #!/usr/bin/python3
 """bench/fifo.py: a FIFO webhook's throughput against a parallel one, in the same run.
 
-Starts hookd (SQLite in a temp dir, the local queue; HOOKD_BIN or build/hookd) and a receiver
+Starts hookd (SQLite in a temp dir, or --store pg: a private PostgreSQL; the local queue, or
+--redis: a private Redis as REDIS_URL; both from tests/lib/servers.py; HOOKD_BIN or
+build/hookd) and a receiver
 (a threaded Python HTTP server on loopback answering 200 after --latency-ms), creates two
 webhooks on it, one `ordering: "parallel"` and one `"fifo"`, ingests --events events for each
 (batches of 100, the two types interleaved), and reports one JSON line: for each webhook the
 deliveries/s from the first ingest to its last delivery, and for the FIFO one whether its
 arrivals were in ingest order with never two attempts at once.
 
-  bench/fifo.py [--events 2000] [--latency-ms 0] [--hookd-env NAME=VALUE ...]
+  bench/fifo.py [--events 2000] [--latency-ms 0] [--store sqlite|pg] [--redis]
+                [--hookd-env NAME=VALUE ...]
 """
 import argparse
 import json
 import os
 import secrets
+import shutil
 import socket
 import subprocess
 import tempfile
 import threading
 import time
+import sys
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "tests", "lib"))
+import servers  # noqa: E402  (tests/lib: PgServer, RedisServer)
 
 
 def free_port():
@@ -35,8 +42,27 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--events", type=int, default=2000)
     ap.add_argument("--latency-ms", type=float, default=0.0)
+    ap.add_argument("--store", choices=("sqlite", "pg"), default="sqlite")
+    ap.add_argument("--redis", action="store_true", help="with REDIS_URL (a private Redis)")
     ap.add_argument("--hookd-env", action="append", default=[], metavar="NAME=VALUE")
     a = ap.parse_args()
+    backends, extra = [], {}
+    try:
+        if a.store == "pg":
+            backends.append(servers.PgServer())
+            backends[-1].start()
+            extra["PG_URL"] = backends[-1].new_database("bench")
+        if a.redis:
+            backends.append(servers.RedisServer())
+            backends[-1].start()
+            extra["REDIS_URL"] = backends[-1].url()
+        return run(a, extra)
+    finally:
+        for b in backends:
+            b.cleanup()
+
+
+def run(a, extra):
 
     lock = threading.Lock()
     seen = {"/par": [], "/fifo": []}
@@ -78,6 +104,7 @@ def main():
            "HOOKD_DB": os.path.join(work, "hookd.db"), "PORT": str(port),
            "HOOKD_HOST": "127.0.0.1", "HOOKD_BOOTSTRAP_KEY": key, "HOOKD_BOOTSTRAP_ORG": "org_b",
            "HOOKD_ALLOW_NETWORKS": "127.0.0.0/8", "HOOKD_LOG_LEVEL": "warn"}
+    env.update(extra)
     env.update(kv.split("=", 1) for kv in a.hookd_env)
     binary = os.environ.get("HOOKD_BIN") or os.path.join(ROOT, "build", "hookd")
     log = open(os.path.join(work, "hookd.log"), "ab")
@@ -118,6 +145,7 @@ def main():
             time.sleep(0.02)
         with lock:
             out = {"scenario": "fifo", "events": a.events, "latency_ms": a.latency_ms,
+                   "store": a.store, "redis": a.redis,
                    "parallel_per_s": round(a.events / (last["/par"] - t0), 1),
                    "fifo_per_s": round(a.events / (last["/fifo"] - t0), 1),
                    "fifo_in_order": seen["/fifo"] == list(range(a.events)),
@@ -129,6 +157,7 @@ def main():
         proc.terminate()
         proc.wait(30)
         srv.shutdown()
+        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -648,6 +648,9 @@ static void on_attempt_done(void *arg, const hk_httpc_resp *resp)
     r->started_at = a->started_wall;
     r->finished_at = now;
     r->created_at = j->created_ms;
+    /* with a schedule of its own (Redis), the queue learns of the next head of a FIFO line
+     * from the results (a final result asks the store for it); the local one needs nothing */
+    r->fifo = d->queue->fifo_heads && w->wh && w->wh->fifo;
 
     int keep = 0;
     if (oc.verdict == HK_VERDICT_SUCCESS) {

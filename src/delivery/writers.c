@@ -219,13 +219,12 @@ static void on_results_written(hk_req *req)
     d->results_stuck = 0;
     HK_LOG(HK_LOG_DEBUG, "dispatch.results_written", HK_LI("count", rb->n));
     apply_changes(d, req);
-    hk_queue_results_done(d->queue, rb->items, rb->n);
-    if (req->u.results.emitted > 0 || fifo_moved(d, rb)) {
-        /* operational events (store/opevents.h) made deliveries due in the store, or a FIFO
-         * webhook's next delivery became its head */
-        hk_queue_kick(d->queue);
-        d->claim_more = 1;
-    }
+    hk_queue_results_done(d->queue, req); /* the new FIFO heads are in the schedule now */
+    /* operational events (store/opevents.h) made deliveries due in the store: the queue must
+     * learn of them (with Redis: a sweep) */
+    if (req->u.results.emitted > 0) hk_queue_kick(d->queue);
+    /* ... and they, or a FIFO webhook's next delivery now its head, are claimable at once */
+    if (req->u.results.emitted > 0 || fifo_moved(d, rb)) d->claim_more = 1;
     d->rb_flight = NULL;
     batch_free(rb);
     hk_dsp_flush_results(d);

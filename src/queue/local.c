@@ -70,11 +70,10 @@ static void l_heartbeat(hk_queue *q, int64_t lease_ms, hk_queue_cb cb, void *arg
     hk_store_submit(q->store, &lr->req);
 }
 
-static void l_results_done(hk_queue *q, const hk_result *items, int n)
+static void l_results_done(hk_queue *q, const hk_req *results)
 {
     (void)q;
-    (void)items;
-    (void)n; /* the store row already holds the next due time */
+    (void)results; /* the store rows already hold the next due times and heads */
 }
 
 static void l_ingested(hk_queue *q, const hk_req *ingest)

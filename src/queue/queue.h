@@ -33,8 +33,9 @@ typedef struct hk_queue_ops {
     void (*release)(hk_queue *q, const hk_release *items, int n, hk_queue_cb cb, void *arg);
     /* Renews this node's claims until now + lease_ms and takes back dead nodes' work. */
     void (*heartbeat)(hk_queue *q, int64_t lease_ms, hk_queue_cb cb, void *arg);
-    /* Results of attempts, after the store committed them (retries need rescheduling). */
-    void (*results_done)(hk_queue *q, const hk_result *items, int n);
+    /* A results batch the store committed (req is the HK_REQ_RESULTS, read only): retries
+     * need rescheduling, and the new heads of FIFO lines (u.results.heads) became claimable. */
+    void (*results_done)(hk_queue *q, const hk_req *results);
     /* An ingest committed (req is the HK_REQ_INGEST, read only): its deliveries that were
      * not leased to this node (u.ingest.queued) must be scheduled. */
     void (*ingested)(hk_queue *q, const hk_req *ingest);
@@ -54,6 +55,8 @@ struct hk_queue {
     hk_store *store;
     const char *node_id;
     hk_limiter *limiter; /* the rate limiter that goes with this schedule; owned */
+    int fifo_heads;      /* 1: results_done needs the new heads of FIFO lines (hk_result.fifo:
+                            the store reads them only when asked) */
 };
 
 /* The in-process queue over the store's due index (with the local rate limiter). */
@@ -85,9 +88,9 @@ static inline void hk_queue_heartbeat(hk_queue *q, int64_t lease_ms, hk_queue_cb
 {
     q->ops->heartbeat(q, lease_ms, cb, arg);
 }
-static inline void hk_queue_results_done(hk_queue *q, const hk_result *items, int n)
+static inline void hk_queue_results_done(hk_queue *q, const hk_req *results)
 {
-    q->ops->results_done(q, items, n);
+    q->ops->results_done(q, results);
 }
 static inline void hk_queue_ingested(hk_queue *q, const hk_req *ingest)
 {

@@ -22,8 +22,9 @@
  *
  * Holding: while a node holds a delivery in memory, the store's lease (per-node heartbeat,
  * HK_REQ_HEARTBEAT, the same as without Redis) is what keeps other nodes off it; Redis has no
- * copy. When the node is done: a retry not kept in memory, a hand-back (release) or a new
- * delivery it had no room for (ingest) is added to `due` after the store committed it.
+ * copy. When the node is done: a retry not kept in memory, a hand-back (release), a new
+ * delivery it had no room for (ingest) or the next head of a FIFO line whose head ended (read
+ * by the results' transaction) is added to `due` after the store committed it.
  *
  * The sweeper closes every gap between the two writes (a crash between commit and ZADD, Redis
  * down, flushed or restarted empty, a dead node's work handed back by the heartbeat): it reads
@@ -544,9 +545,18 @@ static void r_heartbeat(hk_queue *q, int64_t lease_ms, hk_queue_cb cb, void *arg
     hk_store_submit(q->store, &so->req);
 }
 
-static void r_results_done(hk_queue *q, const hk_result *items, int n)
+/* Retries handed back to the store go into `due` at their time; so do the new heads of FIFO
+ * lines (docs/API.md "Ordering"): the store's claim refused them while the delivery before
+ * them was open, so the schedule may not hold them (or held them and dropped them), and
+ * without this they would wait for the next sweep and the poll after it. Sent before the
+ * dispatcher's next claim on the same connection, so that claim finds them. */
+static void r_results_done(hk_queue *q, const hk_req *results)
 {
     redis_q *rq = (redis_q *)q;
+    const hk_result *items = results->u.results.items;
+    int n = results->u.results.n;
+    if (results->u.results.nheads)
+        zadd_due(rq, results->u.results.heads, results->u.results.nheads);
     hk_release *due = NULL;
     int nd = 0;
     for (int i = 0; i < n; i++) {
@@ -663,6 +673,7 @@ hk_queue *hk_queue_redis_new(struct event_base *base, hk_store *store, const hk_
     rq->sweep_timer = event_new(base, -1, EV_PERSIST, on_sweep_timer, rq);
     rq->kick_timer = evtimer_new(base, on_kick, rq);
     rq->q.limiter = hk_limiter_redis_new(r, cfg->redis_prefix, cfg->node_id);
+    rq->q.fifo_heads = 1; /* the schedule learns of them from the results (r_results_done) */
     hk_redis_listen(r, on_redis_state, rq);
     return &rq->q;
 }

@@ -192,6 +192,7 @@ enum {
     Q_CLAIM_LATER,
     Q_DUE_SCAN,
     Q_DL_RESCHEDULE,
+    Q_FIFO_HEADS,
     Q_WH_ORG_LOCK,
     Q_HDR_INSERT,
     Q_STATS_ROWS,
@@ -584,6 +585,17 @@ static const char *const sql[Q_MAX] = {
                        "webhook_delivery") " ORDER BY next_retry_at, id LIMIT $4",
     /* operational events: what an event about a delivery names of it */
     [Q_DL_BRIEF] = "SELECT webhook_event_id, event_type FROM webhook_delivery WHERE id = $1",
+    /* the heads of FIFO webhooks (docs/API.md "Ordering"): per webhook of $1 that is "fifo",
+     * its oldest open delivery, whether it is leased, its due time. One ordered range of the
+     * index webhook_delivery_list_status per open status, the older of the two. */
+    [Q_FIFO_HEADS] = "SELECT h.id, h.lease_owner IS NULL, hk_ms(h.next_retry_at) FROM "
+                     "unnest($1::text[]) AS w(id) JOIN webhook fw ON fw.id = w.id AND "
+                     "fw.ordering = 'fifo' CROSS JOIN LATERAL (SELECT * FROM ((SELECT id, "
+                     "created_at, lease_owner, next_retry_at FROM webhook_delivery WHERE "
+                     "webhook_id = w.id AND status = 'pending' ORDER BY created_at, id LIMIT 1) "
+                     "UNION ALL (SELECT id, created_at, lease_owner, next_retry_at FROM "
+                     "webhook_delivery WHERE webhook_id = w.id AND status = 'retrying' ORDER BY "
+                     "created_at, id LIMIT 1)) u ORDER BY created_at, id LIMIT 1) h",
     [Q_DL_RESCHEDULE] = "UPDATE webhook_delivery d SET next_retry_at = hk_ts(r.due) FROM "
                         "unnest($1::text[], $2::bigint[]) AS r(id, due) WHERE d.id = r.id AND "
                         "d.lease_owner = $3 AND d.next_retry_at < hk_ts(r.due) AND d." OPEN_STATUS,
@@ -2325,6 +2337,41 @@ bad:
     return HK_EINVAL;
 }
 
+/* RESULTS' heads (store.h): for the webhooks of the final results marked fifo, in one
+ * statement, each one's head if claimable. */
+static int fifo_heads(pgc *c, hk_req *req)
+{
+    hk_map seen;
+    hk_map_init(&seen);
+    hk_buf ids;
+    hk_buf_init(&ids, HK_BUF_UNLIMITED);
+    int n = 0;
+    for (int i = 0; i < req->u.results.n; i++) {
+        const hk_result *x = &req->u.results.items[i];
+        if (!x->final || !x->fifo || hk_map_get(&seen, x->webhook_id)) continue;
+        hk_map_put(&seen, x->webhook_id, (void *)1);
+        arr_text(&ids, x->webhook_id);
+        n++;
+    }
+    hk_map_free(&seen);
+    int rc = HK_OK;
+    if (n) {
+        pp p = {0};
+        p_text(&p, arr_done(&ids));
+        PGresult *r = NULL;
+        rc = run(c, Q_FIFO_HEADS, &p, &r);
+        for (int i = 0; !rc && i < PQntuples(r); i++) {
+            if (!g_bool(r, i, 1) || PQgetisnull(r, i, 2)) continue; /* leased, or parked */
+            char id[HK_ID_MAX];
+            g_id(r, i, 0, id);
+            hk_out_release(&req->u.results.heads, &req->u.results.nheads, id, g_i64(r, i, 2));
+        }
+        PQclear(r);
+    }
+    hk_buf_free(&ids);
+    return rc;
+}
+
 static int pg_results(void *conn, hk_req *req)
 {
     pgc *c = conn;
@@ -2416,6 +2463,11 @@ static int pg_results(void *conn, hk_req *req)
     }
     hk_map_free(&ins);
     PQclear(r);
+    /* the next heads of FIFO lines (before this request joins the group: a failure here rolls
+     * it back whole); a webhook set disabled at pre-commit parks its head after this: a claim
+     * of it then parks it again, harmless */
+    rc = fifo_heads(c, req);
+    if (rc) return rc;
     /* webhook counters: for the whole group at pre-commit (webhook rows locked in order) */
     if (c->nresults == c->rescap) {
         c->rescap = c->rescap ? c->rescap * 2 : 8;

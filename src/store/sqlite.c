@@ -187,6 +187,7 @@ enum {
     S_ST_UPSERT_C,
     S_ST_READ_C,
     S_PR_STC_DEL,
+    S_FIFO_HEAD,
     S_MAX
 };
 
@@ -430,6 +431,16 @@ static const char *const sql[S_MAX] = {
                     " AND d.lease_owner IS NULL AND d.next_retry_at IS NOT NULL" FIFO_HEAD("d"),
     /* operational events: what an event about a delivery names of it */
     [S_DL_BRIEF] = "SELECT webhook_event_id, event_type FROM webhook_delivery WHERE id = ?1",
+    /* a FIFO webhook's head (docs/API.md "Ordering"): its oldest open delivery, whether it is
+     * leased, its due time; nothing if the webhook is not "fifo". One ordered range of the
+     * index webhook_delivery_list_status per open status, the older of the two. */
+    [S_FIFO_HEAD] = "SELECT id, lease_owner IS NULL, next_retry_at FROM (SELECT * FROM (SELECT "
+                    "id, created_at, lease_owner, next_retry_at FROM webhook_delivery WHERE "
+                    "webhook_id = ?1 AND status = 'pending' ORDER BY created_at, id LIMIT 1) "
+                    "UNION ALL SELECT * FROM (SELECT id, created_at, lease_owner, next_retry_at "
+                    "FROM webhook_delivery WHERE webhook_id = ?1 AND status = 'retrying' ORDER "
+                    "BY created_at, id LIMIT 1)) WHERE EXISTS (SELECT 1 FROM webhook WHERE id = "
+                    "?1 AND ordering = 'fifo') ORDER BY created_at, id LIMIT 1",
     /* a page of the due index in (next_retry_at, rowid) order: the index's own order */
     [S_DUE_SCAN] = "SELECT rowid, id, next_retry_at FROM webhook_delivery WHERE " OPEN_STATUS
                    " AND lease_owner IS NULL AND next_retry_at IS NOT NULL AND "
@@ -1766,6 +1777,37 @@ static int set_webhook_status(sq *c, hk_req *req, const char *wid, int status)
     return rc;
 }
 
+/* RESULTS' heads (store.h): for each webhook of a final result marked fifo, once, its head if
+ * claimable. */
+static int fifo_heads(sq *c, hk_req *req)
+{
+    hk_map seen;
+    hk_map_init(&seen);
+    int rc = HK_OK;
+    for (int i = 0; !rc && i < req->u.results.n; i++) {
+        const hk_result *r = &req->u.results.items[i];
+        if (!r->final || !r->fifo || hk_map_get(&seen, r->webhook_id)) continue;
+        hk_map_put(&seen, r->webhook_id, (void *)1);
+        sqlite3_stmt *s = ps(c, S_FIFO_HEAD);
+        if (!s) {
+            rc = HK_EUNAVAIL;
+            break;
+        }
+        b_text(s, 1, r->webhook_id);
+        int st = sqlite3_step(s);
+        if (st == SQLITE_ROW && c_i64(s, 1) && sqlite3_column_type(s, 2) != SQLITE_NULL) {
+            char id[HK_ID_MAX];
+            c_id(s, 0, id);
+            hk_out_release(&req->u.results.heads, &req->u.results.nheads, id, c_i64(s, 2));
+        }
+        if (st == SQLITE_ROW) st = sqlite3_step(s);
+        rc = map_rc(c, st, "fifo head");
+        sqlite3_reset(s);
+    }
+    hk_map_free(&seen);
+    return rc;
+}
+
 /* RESULTS: per result an attempt row and, if it was inserted (not a repeat), the delivery row
  * (and the static headers once), then per webhook with final results stored its counters, and
  * the status rows.c decides; the operational events of the final failures and status changes
@@ -1901,6 +1943,7 @@ static int sq_results(void *conn, hk_req *req)
     }
     hk_map_free(&accs);
     free(acc);
+    if (!rc) rc = fifo_heads(c, req); /* after the status changes: a parked head is none */
     return rc;
 }
 

@@ -485,6 +485,9 @@ static int p_results(const hk_store_ops *o, void *conn, hk_req *req)
 {
     for (int i = 0; i < req->u.results.n; i++) req->u.results.items[i].stored = 0;
     req->u.results.emitted = 0;
+    free(req->u.results.heads); /* a run before this one (a group retried) */
+    req->u.results.heads = NULL;
+    req->u.results.nheads = 0;
     int rc = o->results(conn, req);
     if (req->u.results.nchanges) hk_conn_orgs_reset(conn);
     if (rc || !o->rollup_upsert) return rc; /* NULL: the backend adds them at pre-commit */
@@ -996,6 +999,9 @@ void hk_req_clear(hk_req *req)
         free(req->u.results.changes);
         req->u.results.changes = NULL;
         req->u.results.nchanges = 0;
+        free(req->u.results.heads);
+        req->u.results.heads = NULL;
+        req->u.results.nheads = 0;
         break;
     default:
         break;

@@ -344,6 +344,9 @@ typedef struct hk_result { /* one finished attempt, for HK_REQ_RESULTS */
     int64_t created_at;    /* the delivery's creation (end-to-end latency; 0: unknown) */
     int64_t next_retry_at; /* for HK_DL_RETRYING */
     int keep_lease;        /* the job stays in this node's memory (retry soon) */
+    int fifo;              /* the webhook is "fifo" as the dispatcher knows it, and the queue
+                              wants heads: a final result asks for the line's next head
+                              (results.heads) */
     int stored;            /* store-private: this request stored the attempt row (0: a
                               repeated result, a no-op; store.c resets it per run) */
 } hk_result;
@@ -565,6 +568,13 @@ struct hk_req {
             int nchanges;
             int emitted; /* out: deliveries of operational events (opevents.h) this batch
                             created due now, for the queue to learn of (hk_queue_kick) */
+            /* out: for each webhook with a final result marked fifo whose row says "fifo"
+             * (once per webhook), the new head of its line if it is claimable (open, not
+             * leased, not parked), with its due time: it became claimable only now that the
+             * head before it ended, so a queue keeping its own schedule (Redis) adds it (a
+             * hint: the claim still decides). Read after the result's rows were written. */
+            hk_release *heads;
+            int nheads;
         } results;
         /* RELEASE: leased deliveries handed back (lease dropped, next due time set).
          * RESCHEDULE (same fields): each item whose row is open, leased to node_id and due

@@ -7,6 +7,7 @@ first successful arrival of each event must be in ingest order and no two attemp
 on one node, across kill -9 and a restart, and (PostgreSQL) with two nodes claiming from one
 database. Runs on SQLite and PostgreSQL (HOOKD_TEST_STORE=pg), with Redis (HOOKD_TEST_REDIS=1).
 """
+import hashlib
 import json
 import os
 import random
@@ -135,6 +136,29 @@ def test_fifo_holds_across_kill9_and_restart(hookd, flaky):
     h.restart()
     flaky.wait_all(N, 240, "every event delivered after restart")
     check_fifo(flaky, N)
+
+
+def test_fifo_with_redis_next_head_goes_at_once_not_at_the_next_poll(request, hookd, flaky):
+    """With REDIS_URL (always here, whatever HOOKD_TEST_REDIS says), the next head of a FIFO
+    line is scheduled when the head's result is committed: 20 events go out in order within a
+    time that one delivery per poll (5 s) could never reach; before, each waited for a sweep
+    and the poll after it. Retries (20% of attempts fail) keep their place."""
+    from conftest import REDIS_PREFIX_PER_STORE
+    rs = request.getfixturevalue("redis_server")
+    h = hookd(REDIS_URL=rs.url(), HOOKD_REDIS_PREFIX=REDIS_PREFIX_PER_STORE,
+              HOOKD_POLL_INTERVAL_MS="5000", HOOKD_LOG_LEVEL="info")
+    fifo_webhook(h, flaky.url())
+    n = 20
+    t0 = time.monotonic()
+    ingest_in_order(h, n)
+    flaky.wait_all(n, 5, "20 FIFO events with Redis (one per 5 s poll would take 100 s)")
+    took = time.monotonic() - t0
+    check_fifo(flaky, n)
+    assert took < 5 * SLOW, f"took {took:.1f}s"
+    # the schedule was Redis's: this hookd wrote its marker under its prefix (conftest's)
+    store = h.env.get("PG_URL") or h.env["HOOKD_DB"]
+    prefix = "t" + hashlib.sha1(store.encode()).hexdigest()[:16] + ":"
+    assert rs.command("GET", prefix + "swept"), "hookd never used Redis"
 
 
 @pytest.mark.skipif(os.environ.get("HOOKD_TEST_STORE", "sqlite") != "pg",

@@ -325,6 +325,8 @@ static int set_status(const char *org, const char *id, int status)
     return n;
 }
 
+static int result_fifo; /* hk_result.fifo of the next result() calls */
+
 /* Records one finished attempt of delivery did (webhook wid). */
 static int result(const char *wid, const char *did, int attempt, int status, int ok, int final,
                   int gone, int64_t next_retry, int keep, int disable_after, int64_t now,
@@ -350,6 +352,7 @@ static int result(const char *wid, const char *did, int attempt, int status, int
     res->finished_at = now;
     res->next_retry_at = next_retry;
     res->keep_lease = keep;
+    res->fifo = result_fifo;
     hk_req r = {.kind = HK_REQ_RESULTS, .node_id = "node-a", .now = now};
     r.u.results.items = res;
     r.u.results.n = 1;
@@ -1649,6 +1652,66 @@ static void test_results_success(void **state)
     assert_true(w->last_triggered_at > 0);
     hk_webhook_free(w);
     assert_int_equal(claim_count("node-a", now + 100000), 0); /* finished */
+}
+
+/* RESULTS' heads (docs/API.md "Ordering"): a final result marked fifo returns its FIFO line's
+ * new head when it is claimable; nothing for a retry, a leased or parked head, or a webhook
+ * whose row is not "fifo" (the mark is the dispatcher's cached view). */
+static void test_results_fifo_heads(void **state)
+{
+    (void)state;
+    char w1[HK_ID_MAX], w2[HK_ID_MAX];
+    mk_webhook(ORG_A, EV_ORDER, 1, HK_WH_ACTIVE, w1);
+    hk_webhook_fields f = {.has = HK_WF_ORDERING, .fifo = 1};
+    hk_req p = {.kind = HK_REQ_WEBHOOK_PATCH, .org_id = ORG_A};
+    p.u.wh_patch.id = w1;
+    p.u.wh_patch.f = &f;
+    if (run(&p)) fail_msg("patch: %d %s", p.rc, p.err);
+    hk_req_clear(&p);
+    int64_t now = hk_now_ms();
+    char d[3][HK_ID_MAX];
+    for (int i = 0; i < 3; i++) ingest_simple(ORG_A, now + i * 10, d[i], NULL);
+    hk_req c, out;
+    assert_int_equal(claim(&c, "node-a", now + 1000, 0, 10), 1); /* the head only */
+    assert_string_equal(c.u.claim.jobs[0]->id, d[0]);
+    hk_req_clear(&c);
+    result_fifo = 1;
+    /* a retry of the head (not final): it keeps its place, no new head */
+    assert_int_equal(result(w1, d[0], 1, HK_DL_RETRYING, 0, 0, 0, now + 30, 1, 0, now + 20, &out),
+                     0);
+    assert_int_equal(out.u.results.nheads, 0);
+    hk_req_clear(&out);
+    /* the head ends: the next one, with its due time */
+    assert_int_equal(result(w1, d[0], 2, HK_DL_SUCCESS, 1, 1, 0, 0, 0, 0, now + 40, &out), 0);
+    assert_int_equal(out.u.results.nheads, 1);
+    assert_string_equal(out.u.results.heads[0].id, d[1]);
+    assert_int_equal(out.u.results.heads[0].next_retry_at, now + 10);
+    hk_req_clear(&out);
+    /* the new head leased (claimed by a node): a repeat of the result names no head */
+    assert_int_equal(claim(&c, "node-b", now + 1000, 0, 10), 1);
+    assert_string_equal(c.u.claim.jobs[0]->id, d[1]);
+    hk_req_clear(&c);
+    assert_int_equal(result(w1, d[0], 2, HK_DL_SUCCESS, 1, 1, 0, 0, 0, 0, now + 40, &out), 0);
+    assert_int_equal(out.u.results.nheads, 0);
+    hk_req_clear(&out);
+    /* given up (failed): the last one is the head; then none is left */
+    assert_int_equal(result(w1, d[1], 1, HK_DL_FAILED, 0, 1, 0, 0, 0, 0, now + 50, &out), 0);
+    assert_int_equal(out.u.results.nheads, 1);
+    assert_string_equal(out.u.results.heads[0].id, d[2]);
+    hk_req_clear(&out);
+    assert_int_equal(claim_count("node-a", now + 1000), 1);
+    assert_int_equal(result(w1, d[2], 1, HK_DL_SUCCESS, 1, 1, 0, 0, 0, 0, now + 60, &out), 0);
+    assert_int_equal(out.u.results.nheads, 0);
+    hk_req_clear(&out);
+    /* a parallel webhook marked fifo by a stale cache: the row decides, no head */
+    mk_webhook(ORG_B, EV_ORDER, 1, HK_WH_ACTIVE, w2);
+    char e[2][HK_ID_MAX];
+    for (int i = 0; i < 2; i++) ingest_simple(ORG_B, now + i * 10, e[i], NULL);
+    assert_int_equal(claim_count("node-a", now + 1000), 2);
+    assert_int_equal(result(w2, e[0], 1, HK_DL_SUCCESS, 1, 1, 0, 0, 0, 0, now + 60, &out), 0);
+    assert_int_equal(out.u.results.nheads, 0);
+    hk_req_clear(&out);
+    result_fifo = 0;
 }
 
 /* A retry: attempt rows accumulate, the due time moves, keep_lease decides who may claim it. */
@@ -3323,14 +3386,14 @@ static void test_stats_coarse(void **state)
             T(test_ingest_idempotency), T(test_ingest_lease_budget), T(test_ingest_refusals),      \
             T(test_events), T(test_list_keyset), T(test_deliveries), T(test_claim),                \
             T(test_claim_parks), T(test_claim_ids), T(test_due_scan), T(test_results_success),     \
-            T(test_results_retry_and_lease), T(test_results_disable_after), T(test_results_gone),  \
-            T(test_release_reschedule), T(test_heartbeat_reclaim), T(test_restart_hands_back),     \
-            T(test_two_nodes), T(test_replay), T(test_group_commit), T(test_group_results),        \
-            T(test_results_repeated), T(test_operational_events), T(test_results_late),            \
-            T(test_mixed_submit), T(test_event_bytes_kept), T(test_orders),                        \
-            T(test_secret_rotation), T(test_sync_exec), T(test_edges), T(test_encrypted),          \
-            T(test_store_stats), T(test_prune), T(test_stats), T(test_stats_coarse),               \
-            T(test_fanout_cache_other_writers),                                                    \
+            T(test_results_fifo_heads), T(test_results_retry_and_lease),                           \
+            T(test_results_disable_after), T(test_results_gone), T(test_release_reschedule),       \
+            T(test_heartbeat_reclaim), T(test_restart_hands_back), T(test_two_nodes),              \
+            T(test_replay), T(test_group_commit), T(test_group_results), T(test_results_repeated), \
+            T(test_operational_events), T(test_results_late), T(test_mixed_submit),                \
+            T(test_event_bytes_kept), T(test_orders), T(test_secret_rotation), T(test_sync_exec),  \
+            T(test_edges), T(test_encrypted), T(test_store_stats), T(test_prune), T(test_stats),   \
+            T(test_stats_coarse), T(test_fanout_cache_other_writers),                              \
     }
 
 int main(void)
