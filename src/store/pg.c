@@ -2341,19 +2341,12 @@ bad:
  * statement, each one's head if claimable. */
 static int fifo_heads(pgc *c, hk_req *req)
 {
-    hk_map seen;
-    hk_map_init(&seen);
+    const char **wids;
+    int n = hk_results_fifo_webhooks(req, &wids);
     hk_buf ids;
     hk_buf_init(&ids, HK_BUF_UNLIMITED);
-    int n = 0;
-    for (int i = 0; i < req->u.results.n; i++) {
-        const hk_result *x = &req->u.results.items[i];
-        if (!x->final || !x->fifo || hk_map_get(&seen, x->webhook_id)) continue;
-        hk_map_put(&seen, x->webhook_id, (void *)1);
-        arr_text(&ids, x->webhook_id);
-        n++;
-    }
-    hk_map_free(&seen);
+    for (int i = 0; i < n; i++) arr_text(&ids, wids[i]);
+    free(wids);
     int rc = HK_OK;
     if (n) {
         pp p = {0};

@@ -46,6 +46,23 @@ void hk_out_release(hk_release **arr, int *n, const char *id, int64_t due)
     (*n)++;
 }
 
+int hk_results_fifo_webhooks(const hk_req *req, const char ***ids)
+{
+    hk_map seen;
+    hk_map_init(&seen);
+    int n = 0;
+    *ids = NULL;
+    for (int i = 0; i < req->u.results.n; i++) {
+        const hk_result *r = &req->u.results.items[i];
+        if (!r->final || !r->fifo || hk_map_get(&seen, r->webhook_id)) continue;
+        hk_map_put(&seen, r->webhook_id, (void *)1);
+        grow((void **)ids, n, sizeof **ids);
+        (*ids)[n++] = r->webhook_id;
+    }
+    hk_map_free(&seen);
+    return n;
+}
+
 void hk_out_change(hk_req *req, const char *wid, int status)
 {
     grow((void **)&req->u.results.changes, req->u.results.nchanges, sizeof(hk_wh_change));

@@ -27,6 +27,10 @@ void hk_out_job(hk_job ***arr, int *n, hk_job *j);
 void hk_out_webhook(hk_webhook ***arr, int *n, hk_map *seen, const hk_webhook *wh);
 /* Appends (id, due) to a request's release list (ingest's `queued`, claim's `later`). */
 void hk_out_release(hk_release **arr, int *n, const char *id, int64_t due);
+/* The webhooks whose line may have a new head after a results request (store.h, results'
+ * heads): those of its final results marked fifo, each once, in the order of the results.
+ * Returns their number; *ids (allocated, free it; NULL when none) points into the results. */
+int hk_results_fifo_webhooks(const hk_req *req, const char ***ids);
 /* Records in a results request that its batch moved webhook wid to status (the dispatcher logs
  * it once the batch has committed). */
 void hk_out_change(hk_req *req, const char *wid, int status);

@@ -1781,19 +1781,15 @@ static int set_webhook_status(sq *c, hk_req *req, const char *wid, int status)
  * claimable. */
 static int fifo_heads(sq *c, hk_req *req)
 {
-    hk_map seen;
-    hk_map_init(&seen);
-    int rc = HK_OK;
-    for (int i = 0; !rc && i < req->u.results.n; i++) {
-        const hk_result *r = &req->u.results.items[i];
-        if (!r->final || !r->fifo || hk_map_get(&seen, r->webhook_id)) continue;
-        hk_map_put(&seen, r->webhook_id, (void *)1);
+    const char **wids;
+    int n = hk_results_fifo_webhooks(req, &wids), rc = HK_OK;
+    for (int i = 0; !rc && i < n; i++) {
         sqlite3_stmt *s = ps(c, S_FIFO_HEAD);
         if (!s) {
             rc = HK_EUNAVAIL;
             break;
         }
-        b_text(s, 1, r->webhook_id);
+        b_text(s, 1, wids[i]);
         int st = sqlite3_step(s);
         if (st == SQLITE_ROW && c_i64(s, 1) && sqlite3_column_type(s, 2) != SQLITE_NULL) {
             char id[HK_ID_MAX];
@@ -1804,7 +1800,7 @@ static int fifo_heads(sq *c, hk_req *req)
         rc = map_rc(c, st, "fifo head");
         sqlite3_reset(s);
     }
-    hk_map_free(&seen);
+    free(wids);
     return rc;
 }
 
