@@ -146,8 +146,14 @@ class Receiver:
 
             do_PUT = do_POST
 
-        ThreadingHTTPServer.allow_reuse_address = True
-        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        class Server(ThreadingHTTPServer):
+            allow_reuse_address = True
+            # a listen backlog for the connections a test's hookds open at once: with the
+            # default of 5 the kernel drops connections it completed, and an attempt waits,
+            # connected and unread, until its timeout (a two-node test saw one 20 s timeout)
+            request_queue_size = 256
+
+        self.server = Server(("127.0.0.1", port), Handler)
         if tls is not None:
             self.server.socket = tls.wrap_socket(self.server.socket, server_side=True)
         self.scheme = "https" if tls is not None else "http"
