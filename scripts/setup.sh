@@ -11,7 +11,8 @@ test_pkgs=(libcmocka-dev clang-format python3-pytest python3-pytest-xdist python
            python3-requests python3-cryptography postgresql-15 redis-server nats-server wrk clang
            libclang-rt-14-dev valgrind python3-jsonschema chromium
            dpkg-dev fakeroot systemd adduser   # these four: the Debian package test
-           prometheus python3-yaml)  # promtool and YAML for contrib/ (tests/integration/test_monitoring.py)
+           prometheus python3-yaml   # promtool and YAML for contrib/ (tests/integration/test_monitoring.py)
+           iproute2)                 # ss: hookd's kernel send queues (tests/integration/test_attacks_http.py)
 
 want=("${build_pkgs[@]}")
 [ "${1:-}" = "--runtime" ] || want+=("${test_pkgs[@]}")

@@ -7,6 +7,7 @@ import re
 import resource
 import select
 import socket
+import subprocess
 import threading
 import time
 
@@ -49,6 +50,15 @@ class PeakRss:
         self.stop = True
         self.t.join()
         return self.peak
+
+
+def queued_by_hookd(h):
+    """(connections, bytes): hookd's established connections on its port and what their
+    kernel send queues hold (the skmem w field of `ss -tm`: what was written and not acked)."""
+    out = subprocess.run(["ss", "-tmnH", "state", "established", "sport", "=", f":{h.port}"],
+                         capture_output=True, text=True, check=True).stdout
+    queued = [int(w) for w in re.findall(r"skmem:\(\S*?,w(\d+),", out)]
+    return len(queued), sum(queued)
 
 
 def raise_nofile(n):
@@ -305,6 +315,14 @@ def test_a_thousand_clients_pipelining_the_largest_file_without_reading_cost_und
                 pass
             socks.append(s)
         time.sleep(3 * SLOW)
+        # and the kernel holds little for them: hookd sets TCP_NOTSENT_LOWAT, so what it
+        # writes waits in its own (bounded) output, not in send queues that grow to tcp_wmem
+        # (4 MiB each here; without it 1,000 of them pushed the whole machine's TCP memory
+        # past its pressure mark and stalled every other connection on it)
+        conns, queued = queued_by_hookd(h)
+        print(f"\nkernel send queues of hookd's {conns} connections: {queued / MB:.1f} MiB")
+        assert conns >= n
+        assert queued < n * 512 * 1024, f"{queued / MB:.1f} MiB queued in the kernel"
         ok = h.api("GET", "/api/webhook/health", key=None, timeout=10)
         assert ok.status_code == 200
     finally:
@@ -348,6 +366,10 @@ def test_a_thousand_clients_pipelining_small_requests_without_reading_cost_under
         for i in range(n):
             s = socket.socket()
             s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            # the attacker's own send buffers are not hookd's memory, but on this machine they
+            # count against the kernel's TCP memory shared with the tests running beside this
+            # one: left to grow (4 MiB each) they pushed it past tcp_mem's pressure mark
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 65536)
             s.connect(("127.0.0.1", h.port))
             s.setblocking(False)
             socks.append(s)
