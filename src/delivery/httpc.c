@@ -19,11 +19,17 @@
  * is removed, when the cache is full (to find the oldest idle connection) and its whole DNS
  * cache when it prunes it: with thousands of endpoints these walks were most of hookd's CPU
  * (docs/BENCHMARKS.md, scenarios g and j). Shards divide each walk by their number; an origin's
- * connections all live in its shard, so reuse is as before. Outbound connections stay about
- * 2 x HOOKD_MAX_INFLIGHT in all: a shard keeps its transfers' connections plus an idle share
- * of HOOKD_MAX_INFLIGHT / HK_HTTPC_SHARDS, rounded up (its CURLMOPT_MAXCONNECTS follows its
- * transfers). 16, 64 and 256 shards were measured (bench j: CPU per delivery 0.142, 0.117,
- * 0.112 ms against 1.23 with one); 64 is where the gain flattens.
+ * connections all live in its shard, so reuse is as before. 16, 64 and 256 shards were
+ * measured (bench j: CPU per delivery 0.142, 0.117, 0.112 ms against 1.23 with one); 64 is where
+ * the gain flattens.
+ *
+ * Idle connections: HOOKD_MAX_INFLIGHT of them in all, as with one handle, wherever they are
+ * needed: the sockets are counted per shard (opened in on_opensocket, closed in on_closesocket),
+ * and a shard's CURLMOPT_MAXCONNECTS, set whenever its transfers change, is its transfers plus
+ * the idle room the other shards leave (at least an even share), so one busy origin may keep
+ * every idle connection while thousands of origins share them. libcurl applies the limit when a
+ * connection is returned, so a shard out of use keeps what it held until it is used again:
+ * connections stay about 2 x HOOKD_MAX_INFLIGHT.
  *
  * Callbacks to the user are never made from inside curl: completions are gathered first and
  * called after curl returns, so a callback may start or cancel transfers freely.
@@ -51,13 +57,15 @@ typedef struct shard {
     CURLM *multi;
     struct event *timer;
     int inflight; /* its transfers started and not yet freed */
+    int conns;    /* its sockets open (in use or idle) */
 } shard;
 
 struct hk_httpc {
     struct event_base *base;
     const hk_config *cfg;
     shard shards[HK_HTTPC_SHARDS];
-    long idle_share; /* idle connections a shard keeps beyond its transfers' */
+    long idle_share; /* the idle connections a shard may always keep (an even share) */
+    int conns;       /* sockets open in all shards */
     int inflight;
     hk_httpc_xfer *all; /* every live transfer (for free) */
     CURL **pool;        /* idle easy handles for reuse */
@@ -148,11 +156,16 @@ static int timer_cb(CURLM *multi, long timeout_ms, void *userp)
     return 0;
 }
 
-/* Sets sh's connection cache size to its transfers plus its idle share, so that a finished
- * transfer's connection is kept while the shard holds fewer idle ones than its share. */
+/* Sets sh's connection cache size: its transfers, plus the idle connections it may keep, which
+ * is the idle room of HOOKD_MAX_INFLIGHT that the other shards' idle connections leave, at
+ * least its even share. A finished transfer's connection is kept while that room lasts. */
 static void shard_maxconnects(hk_httpc *c, shard *sh)
 {
-    curl_multi_setopt(sh->multi, CURLMOPT_MAXCONNECTS, (long)sh->inflight + c->idle_share);
+    long idle_all = HK_MAX(c->conns - c->inflight, 0);
+    long idle_here = HK_MAX(sh->conns - sh->inflight, 0);
+    long room = (long)c->cfg->max_inflight - HK_MAX(idle_all - idle_here, 0);
+    curl_multi_setopt(sh->multi, CURLMOPT_MAXCONNECTS,
+                      (long)sh->inflight + HK_MAX(room, c->idle_share));
 }
 
 /* The shard of url: a hash of its origin, the text between "://" and the next '/', '?' or '#'
@@ -198,7 +211,22 @@ static curl_socket_t on_opensocket(void *arg, curlsocktype purpose, struct curl_
         return CURL_SOCKET_BAD;
     }
     x->allowed = 1;
-    return socket(addr->family, addr->socktype, addr->protocol);
+    curl_socket_t s = socket(addr->family, addr->socktype, addr->protocol);
+    if (s != CURL_SOCKET_BAD) {
+        x->sh->conns++;
+        x->c->conns++;
+    }
+    return s;
+}
+
+/* Called by curl when it closes a socket on_opensocket made; arg is the shard of the transfer
+ * that opened it (curl keeps it with the connection). */
+static int on_closesocket(void *arg, curl_socket_t s)
+{
+    shard *sh = arg;
+    sh->conns--;
+    sh->c->conns--;
+    return close(s);
 }
 
 static void xfer_unlink(hk_httpc *c, hk_httpc_xfer *x)
@@ -305,6 +333,7 @@ static CURL *handle_setup(hk_httpc *c, CURL *e)
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, on_opensocket);
+    curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, on_closesocket);
     curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, c->cfg->tls_insecure ? 0L : 1L);
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, c->cfg->tls_insecure ? 0L : 2L);
@@ -466,6 +495,7 @@ hk_httpc_xfer *hk_httpc_post(hk_httpc *c, const char *url, const char *body, siz
     curl_easy_setopt(e, CURLOPT_PRIVATE, x);
     x->start_us = hk_mono_us();
     x->sh = shard_of(c, url);
+    curl_easy_setopt(e, CURLOPT_CLOSESOCKETDATA, x->sh);
     x->sh->inflight++;
     shard_maxconnects(c, x->sh);
     if (curl_multi_add_handle(x->sh->multi, e) != CURLM_OK) {

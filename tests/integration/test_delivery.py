@@ -81,6 +81,22 @@ def test_keep_alive_reuses_the_connection(hookd, receiver):
     assert len(conns) == 1, conns
 
 
+def test_a_burst_keeps_its_connections_for_the_next_one(hookd, receiver):
+    """The connections a burst opened stay for the next burst to the same endpoint, even when
+    they are more than an even share of the idle budget (HOOKD_MAX_INFLIGHT spread over the
+    client's multi handles would leave one idle connection per handle here)."""
+    h = hookd(HOOKD_MAX_INFLIGHT=64, HOOKD_ENDPOINT_CONCURRENCY=8)
+    wh = h.create_webhook(receiver.url())
+    receiver.default = {"delay": 0.3}  # the 8 of a burst overlap
+    for burst in range(2):
+        for i in range(8):
+            h.ingest(data={"burst": burst, "i": i})
+        h.wait_delivery(wh["id"], "success", n=8 * (burst + 1), timeout=30 * SLOW)
+    conns = {r.conn_id for r in receiver.received()}
+    assert len(receiver.received()) == 16
+    assert len(conns) <= 8, f"{len(conns)} connections for two bursts of 8"
+
+
 def test_total_timeout(hookd, receiver):
     h = hookd(HOOKD_HTTP_TIMEOUT_MS=500)
     wh = h.create_webhook(receiver.url("/slow"), maxRetries=0)
