@@ -416,13 +416,32 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
         on_nats_stopped(s);
 }
 
-static void raise_nofile(void)
+/* Raises the descriptor limit to its hard limit, then makes sure idle keep-alive connections
+ * cannot take the descriptors that connections from clients and attempts in flight need: when
+ * the limit is short of HOOKD_MAX_CONNECTIONS + HOOKD_MAX_INFLIGHT +
+ * HOOKD_MAX_IDLE_CONNECTIONS + 256 (the store, listeners, logs), the idle connections get what
+ * is left, at least 64 (keep-alive to a few endpoints is worth more than clients that may
+ * never come), with a warning. */
+static void raise_nofile(hk_config *cfg)
 {
     struct rlimit rl;
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return;
+    if (rl.rlim_cur < rl.rlim_max) {
         rl.rlim_cur = rl.rlim_max;
-        setrlimit(RLIMIT_NOFILE, &rl);
+        if (setrlimit(RLIMIT_NOFILE, &rl) != 0) getrlimit(RLIMIT_NOFILE, &rl);
     }
+    if (rl.rlim_cur == RLIM_INFINITY) return;
+    long long need = (long long)cfg->max_connections + cfg->max_inflight + 256;
+    long long left = (long long)rl.rlim_cur - need;
+    if (left >= cfg->max_idle_connections) return;
+    int idle = (int)HK_MAX(left, HK_MIN(cfg->max_idle_connections, 64));
+    if (idle >= cfg->max_idle_connections) return;
+    HK_LOG(HK_LOG_WARN, "hookd.nofile_low", HK_LI("limit", (int64_t)rl.rlim_cur),
+           HK_LI("max_idle_connections", cfg->max_idle_connections), HK_LI("kept", idle),
+           HK_LS("msg", "the descriptor limit (ulimit -n) is short of HOOKD_MAX_CONNECTIONS + "
+                        "HOOKD_MAX_INFLIGHT + HOOKD_MAX_IDLE_CONNECTIONS + 256: fewer idle "
+                        "connections are kept"));
+    cfg->max_idle_connections = idle;
 }
 
 static int cmd_serve(hk_config *cfg)
@@ -435,7 +454,7 @@ static int cmd_serve(hk_config *cfg)
     if (bootstrap_keys(cfg)) return 1;
     signal(SIGPIPE, SIG_IGN);
     signal(SIGXFSZ, SIG_IGN); /* a file-size limit (disk quota) is an I/O error, not death */
-    raise_nofile();
+    raise_nofile(cfg);
 
     server s;
     memset(&s, 0, sizeof s);

@@ -81,6 +81,7 @@ typedef struct hk_config {
     int disable_after;          /* HOOKD_DISABLE_AFTER */
     int endpoint_concurrency;   /* HOOKD_ENDPOINT_CONCURRENCY */
     int max_inflight;           /* HOOKD_MAX_INFLIGHT */
+    int max_idle_connections;   /* HOOKD_MAX_IDLE_CONNECTIONS */
     char *org_max_inflight_str; /* HOOKD_ORG_MAX_INFLIGHT as given: auto, 0 or 1..100000 */
     int org_max_inflight;       /* resolved: 1..max_inflight (max_inflight = no cap) */
     char *allow_networks_str;   /* HOOKD_ALLOW_NETWORKS */

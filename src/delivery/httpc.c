@@ -23,13 +23,16 @@
  * measured (bench j: CPU per delivery 0.142, 0.117, 0.112 ms against 1.23 with one); 64 is where
  * the gain flattens.
  *
- * Idle connections: HOOKD_MAX_INFLIGHT of them in all, as with one handle, wherever they are
- * needed: the sockets are counted per shard (opened in on_opensocket, closed in on_closesocket),
- * and a shard's CURLMOPT_MAXCONNECTS, set whenever its transfers change, is its transfers plus
- * the idle room the other shards leave (at least an even share), so one busy origin may keep
- * every idle connection while thousands of origins share them. libcurl applies the limit when a
- * connection is returned, so a shard out of use keeps what it held until it is used again:
- * connections stay about 2 x HOOKD_MAX_INFLIGHT.
+ * Idle connections: HOOKD_MAX_IDLE_CONNECTIONS of them in all, wherever they are needed: the
+ * sockets are counted per shard (opened in on_opensocket, closed in on_closesocket), and a
+ * shard's CURLMOPT_MAXCONNECTS, set whenever its transfers change, is its transfers plus the
+ * idle room the other shards leave (at least an even share), so one busy origin may keep every
+ * idle connection while thousands of origins share them. libcurl applies the limit when a
+ * connection is returned, so a shard out of use keeps what it held until it is used again, and
+ * closes a connection idle for longer than CURLOPT_MAXAGE_CONN (118 s) when the shard is next
+ * used:
+ * connections stay about HOOKD_MAX_INFLIGHT + HOOKD_MAX_IDLE_CONNECTIONS. 0 keeps none
+ * (CURLOPT_FORBID_REUSE).
  *
  * Callbacks to the user are never made from inside curl: completions are gathered first and
  * called after curl returns, so a callback may start or cancel transfers freely.
@@ -64,6 +67,7 @@ struct hk_httpc {
     struct event_base *base;
     const hk_config *cfg;
     shard shards[HK_HTTPC_SHARDS];
+    long idle_max;   /* idle connections kept in all: HOOKD_MAX_IDLE_CONNECTIONS */
     long idle_share; /* the idle connections a shard may always keep (an even share) */
     int conns;       /* sockets open in all shards */
     int inflight;
@@ -157,13 +161,13 @@ static int timer_cb(CURLM *multi, long timeout_ms, void *userp)
 }
 
 /* Sets sh's connection cache size: its transfers, plus the idle connections it may keep, which
- * is the idle room of HOOKD_MAX_INFLIGHT that the other shards' idle connections leave, at
- * least its even share. A finished transfer's connection is kept while that room lasts. */
+ * is the idle room of HOOKD_MAX_IDLE_CONNECTIONS that the other shards' idle connections leave,
+ * at least its even share. A finished transfer's connection is kept while that room lasts. */
 static void shard_maxconnects(hk_httpc *c, shard *sh)
 {
     long idle_all = HK_MAX(c->conns - c->inflight, 0);
     long idle_here = HK_MAX(sh->conns - sh->inflight, 0);
-    long room = (long)c->cfg->max_inflight - HK_MAX(idle_all - idle_here, 0);
+    long room = c->idle_max - HK_MAX(idle_all - idle_here, 0);
     curl_multi_setopt(sh->multi, CURLMOPT_MAXCONNECTS,
                       (long)sh->inflight + HK_MAX(room, c->idle_share));
 }
@@ -325,6 +329,7 @@ static CURL *handle_setup(hk_httpc *c, CURL *e)
     if (!e) return NULL;
     curl_easy_setopt(e, CURLOPT_POST, 1L);
     curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+    if (c->idle_max == 0) curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L); /* nothing kept */
     /* never a proxy from the environment (http_proxy, HTTPS_PROXY, ...): the SSRF guard checks
      * the address connected to, which would then be the proxy's, not the endpoint's */
     curl_easy_setopt(e, CURLOPT_PROXY, "");
@@ -446,7 +451,8 @@ hk_httpc *hk_httpc_new(struct event_base *base, const hk_config *cfg, char *err,
     c->pool = hk_calloc((size_t)c->poolcap, sizeof(CURL *));
     c->guard = hk_ssrf_guard_new(cfg);
     c->system_ca = find_system_ca(cfg);
-    c->idle_share = ((long)cfg->max_inflight + HK_HTTPC_SHARDS - 1) / HK_HTTPC_SHARDS;
+    c->idle_max = cfg->max_idle_connections;
+    c->idle_share = (c->idle_max + HK_HTTPC_SHARDS - 1) / HK_HTTPC_SHARDS;
     for (int i = 0; i < HK_HTTPC_SHARDS; i++) {
         shard *sh = &c->shards[i];
         sh->c = c;

@@ -1,5 +1,6 @@
 """The binary (SPEC §1): options from defaults, .env, environment and flags; --help; bad values;
 subcommands; the bootstrap key; graceful SIGTERM."""
+import json
 import os
 import signal
 import subprocess
@@ -185,3 +186,35 @@ def test_base_url_and_node_env_do_what_help_says(hookd):
     h = hookd(NODE_ENV="staging-7", BASE_URL="https://hooks.example.com")
     ev = [e for e in h.log_events() if e.get("event") == "hookd.listening"]
     assert ev and ev[0].get("node_env") == "staging-7", ev
+
+
+def test_a_short_descriptor_limit_lowers_the_idle_connections_kept(tmp_path):
+    """With `ulimit -n` 2,000, HOOKD_MAX_CONNECTIONS=1000 and HOOKD_MAX_INFLIGHT=100, the
+    descriptors left for idle keep-alive connections are 2,000 - 1,000 - 100 - 256 = 644: hookd
+    keeps that many instead of HOOKD_MAX_IDLE_CONNECTIONS (4,096) and says so at start (it
+    stops here because its port is taken, after the check)."""
+    import resource
+    import socket
+
+    busy = socket.socket()
+    busy.bind(("127.0.0.1", 0))
+    busy.listen()
+    env = {"PORT": str(busy.getsockname()[1]), "HOOKD_DB": str(tmp_path / "h.db"),
+           "HOOKD_MAX_CONNECTIONS": "1000", "HOOKD_MAX_INFLIGHT": "100", "HOOKD_LOG_FORMAT": "json"}
+
+    def limit():
+        resource.setrlimit(resource.RLIMIT_NOFILE, (2000, 2000))
+
+    try:
+        p = run_hookd(["serve"], env=env, cwd=tmp_path, preexec_fn=limit)
+        # the same limit with room for the default: no warning
+        q = run_hookd(["serve"], env={**env, "HOOKD_MAX_IDLE_CONNECTIONS": "600"}, cwd=tmp_path,
+                preexec_fn=limit)
+    finally:
+        busy.close()
+    assert p.returncode != 0 and q.returncode != 0
+    lines = [l for l in (p.stdout + p.stderr).splitlines() if "hookd.nofile_low" in l]
+    assert len(lines) == 1, p.stdout + p.stderr
+    e = json.loads(lines[0])
+    assert e["level"] == "warn" and e["kept"] == 644 and e["limit"] == 2000, e
+    assert "hookd.nofile_low" not in q.stdout + q.stderr
