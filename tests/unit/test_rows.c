@@ -3,8 +3,10 @@
  * follow: a webhook create's defaults, a patch's merge (the consecutiveFailures reset only when
  * the status is set to active, updated_at strictly growing), the per-organization limit, the
  * health counters and the 410 / HOOKD_DISABLE_AFTER decision, the growable output arrays across
- * their growth points, the touched-webhook list (sorted, unique, undone with its request), and
- * a job from a delivery row sharing its event's envelope.
+ * their growth points, the touched-webhook list (sorted, unique, undone with its request), a
+ * job from a delivery row sharing its event's envelope, and the fan-out cache's bounds (least
+ * recently used organizations evicted past HK_ORGCACHE_MAX_ORGS or HK_ORGCACHE_MAX_WEBHOOKS,
+ * never one used in the current group), over an organization table held in this file.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -17,6 +19,7 @@
 #include <cmocka.h>
 
 #include "delivery/sign.h"
+#include "store/backend.h"
 #include "store/rows.h"
 
 static void test_create_defaults(void **state)
@@ -271,13 +274,124 @@ static void test_job_from_row(void **state)
     hk_job_free(c);
 }
 
+/* ---- the fan-out cache's bounds ------------------------------------------------------------ */
+
+/* The organizations org_0 .. org_(NORG-1) of a fake store: each its version and its number of
+ * webhooks; loads counts org_webhooks calls. */
+#define NORG (HK_ORGCACHE_MAX_ORGS + 8)
+static struct {
+    int64_t version[NORG];
+    int nwh[NORG];
+    int loads[NORG];
+} fake;
+
+static int org_index(const char *org)
+{
+    return (int)strtol(org + 4, NULL, 10);
+}
+
+static int fake_org_version(void *conn, const char *org, int64_t *version)
+{
+    (void)conn;
+    *version = fake.version[org_index(org)];
+    return HK_OK;
+}
+
+static int fake_org_webhooks(void *conn, const char *org, hk_fanout_org *o)
+{
+    (void)conn;
+    int i = org_index(org), n = fake.nwh[i];
+    fake.loads[i]++;
+    hk_webhook **whs = calloc((size_t)(n ? n : 1), sizeof *whs);
+    for (int k = 0; k < n; k++) {
+        whs[k] = calloc(1, sizeof(hk_webhook));
+        snprintf(whs[k]->id, sizeof whs[k]->id, "wh_%d_%d", i, k);
+    }
+    return hk_fanout_take(o, whs, n, HK_OK);
+}
+
+/* Uses org i in a group of its own; returns its candidate count. */
+static int use(hk_conn *b, const hk_store_ops *o, int i)
+{
+    char org[32];
+    snprintf(org, sizeof org, "org_%d", i);
+    hk_fanout_org *set = NULL;
+    hk_conn_group_reset(b);
+    assert_int_equal(hk_org_candidates(b, NULL, o, org, &set), HK_OK);
+    assert_string_equal(set->org_id, org);
+    return set->n;
+}
+
+static void test_candidates_cache_bounds(void **state)
+{
+    (void)state;
+    memset(&fake, 0, sizeof fake);
+    hk_store_ops ops = {0};
+    ops.org_version = fake_org_version;
+    ops.org_webhooks = fake_org_webhooks;
+    hk_conn b;
+    memset(&b, 0, sizeof b);
+    for (int i = 0; i < NORG; i++) fake.nwh[i] = 1;
+
+    /* by organizations: the first MAX stay, the next one evicts the least recently used */
+    for (int i = 0; i < HK_ORGCACHE_MAX_ORGS; i++) use(&b, &ops, i);
+    assert_int_equal(b.norgs, HK_ORGCACHE_MAX_ORGS);
+    use(&b, &ops, 0); /* org_0 is now the most recent: org_1 is the oldest */
+    assert_int_equal(fake.loads[0], 1);
+    use(&b, &ops, HK_ORGCACHE_MAX_ORGS);
+    assert_int_equal(b.norgs, HK_ORGCACHE_MAX_ORGS);
+    use(&b, &ops, 0);
+    assert_int_equal(fake.loads[0], 1); /* kept */
+    use(&b, &ops, 1);
+    assert_int_equal(fake.loads[1], 2); /* evicted, loaded again (and org_2 went) */
+    use(&b, &ops, 2);
+    assert_int_equal(fake.loads[2], 2);
+    /* a version that moved reloads */
+    fake.version[0]++;
+    use(&b, &ops, 0);
+    assert_int_equal(fake.loads[0], 2);
+    assert_int_equal(b.norgs, HK_ORGCACHE_MAX_ORGS);
+    assert_int_equal(b.nwebhooks, HK_ORGCACHE_MAX_ORGS);
+
+    /* by webhooks: three organizations of 20,000 go past 50,000; the oldest goes */
+    hk_conn_orgs_reset(&b);
+    memset(fake.loads, 0, sizeof fake.loads);
+    for (int i = 0; i < 3; i++) fake.nwh[i] = 20000;
+    assert_int_equal(use(&b, &ops, 0), 20000);
+    use(&b, &ops, 1);
+    assert_int_equal(b.nwebhooks, 40000);
+    use(&b, &ops, 2);
+    assert_int_equal(b.norgs, 2);
+    assert_int_equal(b.nwebhooks, 40000);
+    use(&b, &ops, 1);
+    assert_int_equal(fake.loads[1], 1);
+    use(&b, &ops, 0);
+    assert_int_equal(fake.loads[0], 2);
+
+    /* never one used in the current group: two in one group stay together, over the bound,
+     * until the group ends */
+    hk_conn_orgs_reset(&b);
+    fake.nwh[3] = 60000;
+    hk_conn_group_reset(&b);
+    hk_fanout_org *x = NULL, *y = NULL;
+    assert_int_equal(hk_org_candidates(&b, NULL, &ops, "org_0", &x), HK_OK);
+    assert_int_equal(hk_org_candidates(&b, NULL, &ops, "org_3", &y), HK_OK);
+    assert_int_equal(b.norgs, 2); /* org_0 is in use: kept, and x still points at it */
+    assert_string_equal(x->org_id, "org_0");
+    assert_int_equal(x->n, 20000);
+    use(&b, &ops, 4); /* next group: org_0 then org_3 go, the bound is met again */
+    assert_int_equal(b.norgs, 1);
+    assert_int_equal(b.nwebhooks, 1);
+    hk_conn_free(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_create_defaults), cmocka_unit_test(test_patch_merge),
         cmocka_unit_test(test_limit),           cmocka_unit_test(test_health),
         cmocka_unit_test(test_out_arrays),      cmocka_unit_test(test_touched),
-        cmocka_unit_test(test_job_from_row),
+        cmocka_unit_test(test_job_from_row),    cmocka_unit_test(test_candidates_cache_bounds),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
