@@ -262,6 +262,10 @@ class Hookd:
             "HOOKD_BOOTSTRAP_ORG": ORG,
             "HOOKD_ALLOW_NETWORKS": "127.0.0.0/8",
             "HOOKD_LOG_LEVEL": "warn",
+            # the load generator opens at most a few dozen connections; the default 16,384
+            # would leave a 20,000-descriptor limit too few for the idle connections hookd
+            # keeps to endpoints (it lowers HOOKD_MAX_IDLE_CONNECTIONS to fit: docs/CONFIG.md)
+            "HOOKD_MAX_CONNECTIONS": "1024",
         }
         self.env.update(env)
         self.log_path = os.path.join(workdir, "hookd.log")
