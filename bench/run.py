@@ -31,7 +31,8 @@ and the line reports hookd's deliveries/s as a ratio of that ceiling.
   i  10 matching webhooks among 9,990 that do not match (exact and wildcard patterns) against
      the same 10 alone: ingest events/s, deliveries/s, RSS per webhook (issue 21)
   j  the same deliveries to 10,000 endpoints on distinct loopback addresses against 10:
-     deliveries/s and connections opened per delivery (issue 21)
+     deliveries/s and connections opened per delivery (issue 21); HOOKD_MAX_IDLE_CONNECTIONS
+     set to the endpoints (--hookd-env overrides it)
   smoke   tiny a, b, d, g, h, i, j: checks the counts (the ctest test bench.smoke), no timing
   machine the machine's figures (CPUs, model, RAM, kernel, fdatasync latency) as one line
   table   reads result lines on stdin, prints them as the Markdown table of BENCHMARKS.md
@@ -1697,8 +1698,13 @@ class XBench(Bench):
         on its own loopback address (127.1.x.y); connections the receiver accepted per
         delivery."""
         rec = run["receiver"] = XReceiver(self.receiver_bin, work, ["--any-loopback", "1"])
-        env = dict(cfg["env"], HOOKD_MAX_WEBHOOKS_PER_ORG="0",
-                   HOOKD_MAX_DELIVERIES_PER_EVENT="0", HOOKD_MAX_DELIVERIES_PER_BATCH="0")
+        # idle connections sized for the endpoints, as g sizes HOOKD_MAX_INFLIGHT: a node that
+        # delivers round-robin to 10,000 endpoints reuses a connection per endpoint only if it
+        # may keep 10,000 (the default, 4,096, opens one per delivery here: --hookd-env
+        # HOOKD_MAX_IDLE_CONNECTIONS=4096 measures that)
+        env = dict({"HOOKD_MAX_IDLE_CONNECTIONS": str(cfg["endpoints"])}, **cfg["env"],
+                   HOOKD_MAX_WEBHOOKS_PER_ORG="0", HOOKD_MAX_DELIVERIES_PER_EVENT="0",
+                   HOOKD_MAX_DELIVERIES_PER_BATCH="0")
         total = cfg["deliveries"]
         phases = {}
         for tag, n in (("few", cfg["few"]), ("many", cfg["endpoints"])):
@@ -1732,7 +1738,8 @@ class XBench(Bench):
                     "conns_per_delivery": many["conns_per_delivery"],
                     "conns_per_delivery_few": few["conns_per_delivery"],
                     "cpu_s_per_1k": many["cpu_s_per_1k"], "cpu_s_per_1k_few": few["cpu_s_per_1k"],
-                    "peak_rss_mb": many["peak_rss_mb"]})
+                    "peak_rss_mb": many["peak_rss_mb"],
+                    "max_idle_connections": int(env["HOOKD_MAX_IDLE_CONNECTIONS"])})
 
 
 def xsmoke_check(res):
