@@ -34,6 +34,10 @@
  * connections stay about HOOKD_MAX_INFLIGHT + HOOKD_MAX_IDLE_CONNECTIONS. 0 keeps none
  * (CURLOPT_FORBID_REUSE).
  *
+ * Every socket is made by on_opensocket: the SSRF guard's check, the shard's socket count, and
+ * TCP_NOTSENT_LOWAT (a send queue never holds a whole large body for an endpoint that does not
+ * read).
+ *
  * Callbacks to the user are never made from inside curl: completions are gathered first and
  * called after curl returns, so a callback may start or cancel transfers freely.
  */
@@ -41,6 +45,8 @@
 
 #include <curl/curl.h>
 #include <event2/event.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,7 +58,8 @@
 #include "delivery/capture.h"
 #include "delivery/ssrf.h"
 
-#define HK_HTTPC_SHARDS 64
+#define HK_HTTPC_SHARDS        64
+#define HK_HTTPC_NOTSENT_LOWAT (128 * 1024) /* TCP_NOTSENT_LOWAT of every outbound socket */
 
 /* One multi handle and what drives it. */
 typedef struct shard {
@@ -219,6 +226,13 @@ static curl_socket_t on_opensocket(void *arg, curlsocktype purpose, struct curl_
     if (s != CURL_SOCKET_BAD) {
         x->sh->conns++;
         x->c->conns++;
+        /* the kernel takes a write only while less than this is unsent: an endpoint that
+         * accepts and never reads holds at most its receive window plus this in hookd's host,
+         * not the whole request body (up to HOOKD_MAX_BODY_BYTES) in each of thousands of send
+         * queues, which would take the host's TCP memory past its pressure mark. The rest of
+         * the body stays where it already is, in the transfer's own buffer. */
+        int lowat = HK_HTTPC_NOTSENT_LOWAT;
+        setsockopt(s, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &lowat, sizeof lowat);
     }
     return s;
 }

@@ -6,8 +6,11 @@ joined, truncation marked). Runs on SQLite and, with HOOKD_TEST_STORE=pg, Postgr
 Also the customHeaders name rules (issue 14, part 6): proxy-*, case duplicates, reserved names
 in any case are refused with 422."""
 import json
+import re
 import socket
+import subprocess
 import threading
+import time
 
 import pytest
 
@@ -231,3 +234,52 @@ def test_a_stored_cut_off_header_map_is_shown_as_null(hookd, raw_receiver):
         shown = shown.get("deliveries", [shown])[0]
         assert shown["responseHeaders"] is None and shown["attempts"][0]["responseHeaders"] is None
         assert shown["responseBody"] == raw_receiver.bodies["/ok"]
+
+
+def test_an_endpoint_that_never_reads_holds_little_of_the_hosts_tcp_memory(hookd):
+    """An endpoint accepts 48 attempts with 900 KB bodies and never reads them. hookd's sockets
+    take TCP_NOTSENT_LOWAT (128 KiB): each send queue holds what the endpoint's window took plus
+    at most 128 KiB unsent, and the rest of each body waits in the transfer's own buffer, so
+    thousands of such attempts cannot take the host's TCP memory past its pressure mark (which
+    stalls every connection on the host). Measured with `ss -tm` (the w field) on the sockets
+    to the endpoint: without the option the largest held 795 KiB (37.3 MiB in all), with it
+    69 KiB (3.2 MiB)."""
+    n = 48
+    sink = socket.socket()
+    sink.bind(("127.0.0.1", 0))
+    sink.listen(n + 16)
+    port = sink.getsockname()[1]
+    held = []
+
+    def accept():
+        while True:
+            try:
+                c, _ = sink.accept()
+            except OSError:
+                return
+            held.append(c)  # never read
+
+    threading.Thread(target=accept, daemon=True).start()
+    h = hookd(HOOKD_ENDPOINT_CONCURRENCY=n, HOOKD_HTTP_TIMEOUT_MS=20000)
+    h.create_webhook(f"http://127.0.0.1:{port}/sink", maxRetries=0)
+    big = "x" * (900 * 1024)
+    try:
+        for i in range(n):
+            h.ingest(data={"i": i, "pad": big})
+
+        def queued():
+            out = subprocess.run(["ss", "-tmnH", "state", "established", "dport", "=", f":{port}"],
+                                 capture_output=True, text=True, check=True).stdout
+            return [int(w) for w in re.findall(r"skmem:\(\S*?,w(\d+),", out)]
+
+        wait_until(lambda: len(queued()) >= n, 20, 0.1, f"{n} connections to the endpoint")
+        time.sleep(1)  # what hookd's loop writes once the sockets are open
+        q = queued()
+        total = sum(q)
+        print(f"\n{len(q)} attempts to an endpoint that never reads: {total / 1048576:.1f} MiB "
+              f"in hookd's send queues (largest {max(q) / 1024:.0f} KiB)")
+        assert max(q) < 512 * 1024, f"a send queue holds {max(q) / 1024:.0f} KiB"
+    finally:
+        sink.close()
+        for c in held:
+            c.close()
