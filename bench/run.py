@@ -1700,8 +1700,8 @@ class XBench(Bench):
         rec = run["receiver"] = XReceiver(self.receiver_bin, work, ["--any-loopback", "1"])
         # idle connections sized for the endpoints, as g sizes HOOKD_MAX_INFLIGHT: a node that
         # delivers round-robin to 10,000 endpoints reuses a connection per endpoint only if it
-        # may keep 10,000 (the default, 4,096, opens one per delivery here: --hookd-env
-        # HOOKD_MAX_IDLE_CONNECTIONS=4096 measures that)
+        # may keep 10,000 (the default, 2,048, opens one per delivery here: --hookd-env
+        # HOOKD_MAX_IDLE_CONNECTIONS=2048 measures that)
         env = dict({"HOOKD_MAX_IDLE_CONNECTIONS": str(cfg["endpoints"])}, **cfg["env"],
                    HOOKD_MAX_WEBHOOKS_PER_ORG="0", HOOKD_MAX_DELIVERIES_PER_EVENT="0",
                    HOOKD_MAX_DELIVERIES_PER_BATCH="0")

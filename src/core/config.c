@@ -231,7 +231,7 @@ static const opt opts[] = {
         endpoint_concurrency, "Most attempts in flight per webhook."),
     INT("HOOKD_MAX_INFLIGHT", "max-inflight", SEC_DELIVERY, "1024", 1, 100000, max_inflight,
         "Most attempts in flight in all."),
-    INT("HOOKD_MAX_IDLE_CONNECTIONS", "max-idle-connections", SEC_DELIVERY, "4096", 0, 1000000,
+    INT("HOOKD_MAX_IDLE_CONNECTIONS", "max-idle-connections", SEC_DELIVERY, "2048", 0, 1000000,
         max_idle_connections,
         "Most idle keep-alive connections to endpoints kept for later deliveries, in all (each "
         "holds a file descriptor; one unused for 118 s is closed); 0 = close each after use."),

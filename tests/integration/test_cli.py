@@ -191,7 +191,7 @@ def test_base_url_and_node_env_do_what_help_says(hookd):
 def test_a_short_descriptor_limit_lowers_the_idle_connections_kept(tmp_path):
     """With `ulimit -n` 2,000, HOOKD_MAX_CONNECTIONS=1000 and HOOKD_MAX_INFLIGHT=100, the
     descriptors left for idle keep-alive connections are 2,000 - 1,000 - 100 - 256 = 644: hookd
-    keeps that many instead of HOOKD_MAX_IDLE_CONNECTIONS (4,096) and says so at start (it
+    keeps that many instead of HOOKD_MAX_IDLE_CONNECTIONS (2,048) and says so at start (it
     stops here because its port is taken, after the check)."""
     import resource
     import socket
