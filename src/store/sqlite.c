@@ -2576,7 +2576,11 @@ static int sq_open(void **conn, const hk_config *cfg, int role, char *err, size_
              /* the writer's statement journals (each request runs in a savepoint) must be able
               * to spill to a temp file: in memory, unparking a million deliveries kept a copy of
               * every page it changed (+180 MB) until the savepoint was released */
-             role == HK_CONN_WRITER ? "DEFAULT" : "MEMORY", role == HK_CONN_WRITER ? -16384 : -4096,
+             role == HK_CONN_WRITER ? "DEFAULT" : "MEMORY",
+             /* page caches: 8 MB for the writer (16 MB filled up in bench a and b, the rows having
+              * grown since wave 1, and took peak RSS past 50 MB; 8 MB writes as fast: a, b and
+              * a 300,000-row e drain measured equal), 4 MB per reader */
+             role == HK_CONN_WRITER ? -8192 : -4096,
              /* the writer keeps evaluating the schema's CHECK (status IN (...)) constraints,
               * though SQLite builds a temporary table for a list of more than two values on
               * every row written (about 1 us a delivery): they are the store's last guard
