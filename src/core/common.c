@@ -1,10 +1,12 @@
 /*
- * common.c: the error table's names and messages, aborting allocation, and the small string
- * helpers every file needs (see common.h).
+ * common.c: the error table's names and messages, aborting allocation, the small string
+ * helpers every file needs, and the send-queue bound of every TCP socket (see common.h).
  */
 #include "core/common.h"
 
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -109,4 +111,10 @@ int hk_parse_int64(const char *s, int64_t min, int64_t max, int64_t *out)
     if (v < min || v > max) return HK_EINVAL;
     *out = (int64_t)v;
     return HK_OK;
+}
+
+void hk_sock_bound_unsent(int fd)
+{
+    int lowat = HK_SOCK_UNSENT_MAX;
+    setsockopt(fd, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &lowat, sizeof lowat);
 }

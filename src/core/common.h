@@ -71,4 +71,14 @@ size_t hk_strlcpy(char *dst, const char *src, size_t size);
  * spaces); HK_EINVAL if s is empty, has other characters or the value is outside [min,max]. */
 int hk_parse_int64(const char *s, int64_t min, int64_t max, int64_t *out);
 
+/* Bounds what the kernel holds unsent in TCP socket fd's send queue to HK_SOCK_UNSENT_MAX
+ * (TCP_NOTSENT_LOWAT: a write is taken only while less than that is unsent). Every TCP socket
+ * hookd writes to gets it, accepted (http/server.c) or opened (delivery/httpc.c): without it a
+ * peer that never reads makes the kernel hold up to tcp_wmem's maximum (4 MiB) per socket, and
+ * 1,000 such peers took the host's TCP memory past its pressure mark, which stalls every
+ * connection on the host. What is not yet taken stays in the writer's own buffer. Best effort:
+ * a failure leaves the socket as it was. */
+#define HK_SOCK_UNSENT_MAX (128 * 1024)
+void hk_sock_bound_unsent(int fd);
+
 #endif

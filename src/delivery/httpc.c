@@ -26,17 +26,15 @@
  * Idle connections: HOOKD_MAX_IDLE_CONNECTIONS of them in all, wherever they are needed: the
  * sockets are counted per shard (opened in on_opensocket, closed in on_closesocket), and a
  * shard's CURLMOPT_MAXCONNECTS, set whenever its transfers change, is its transfers plus the
- * idle room the other shards leave (at least an even share), so one busy origin may keep every
- * idle connection while thousands of origins share them. libcurl applies the limit when a
- * connection is returned, so a shard out of use keeps what it held until it is used again, and
- * closes a connection idle for longer than CURLOPT_MAXAGE_CONN (118 s) when the shard is next
- * used:
- * connections stay about HOOKD_MAX_INFLIGHT + HOOKD_MAX_IDLE_CONNECTIONS. 0 keeps none
- * (CURLOPT_FORBID_REUSE).
+ * idle room the other shards leave (at least an even share, rounded up: a budget below 64 may
+ * keep up to 64), so one busy origin may keep every idle connection while thousands of origins
+ * share them. libcurl applies the limit when a connection is returned, so a shard out of use
+ * keeps what it held until it is used again, and closes a connection idle for longer than
+ * CURLOPT_MAXAGE_CONN (118 s) when the shard is next used: connections stay about
+ * HOOKD_MAX_INFLIGHT + HOOKD_MAX_IDLE_CONNECTIONS. 0 keeps none (CURLOPT_FORBID_REUSE).
  *
  * Every socket is made by on_opensocket: the SSRF guard's check, the shard's socket count, and
- * TCP_NOTSENT_LOWAT (a send queue never holds a whole large body for an endpoint that does not
- * read).
+ * the send-queue bound every hookd socket has (hk_sock_bound_unsent, core/common.h).
  *
  * Callbacks to the user are never made from inside curl: completions are gathered first and
  * called after curl returns, so a callback may start or cancel transfers freely.
@@ -45,8 +43,6 @@
 
 #include <curl/curl.h>
 #include <event2/event.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,8 +54,7 @@
 #include "delivery/capture.h"
 #include "delivery/ssrf.h"
 
-#define HK_HTTPC_SHARDS        64
-#define HK_HTTPC_NOTSENT_LOWAT (128 * 1024) /* TCP_NOTSENT_LOWAT of every outbound socket */
+#define HK_HTTPC_SHARDS 64
 
 /* One multi handle and what drives it. */
 typedef struct shard {
@@ -226,13 +221,9 @@ static curl_socket_t on_opensocket(void *arg, curlsocktype purpose, struct curl_
     if (s != CURL_SOCKET_BAD) {
         x->sh->conns++;
         x->c->conns++;
-        /* the kernel takes a write only while less than this is unsent: an endpoint that
-         * accepts and never reads holds at most its receive window plus this in hookd's host,
-         * not the whole request body (up to HOOKD_MAX_BODY_BYTES) in each of thousands of send
-         * queues, which would take the host's TCP memory past its pressure mark. The rest of
-         * the body stays where it already is, in the transfer's own buffer. */
-        int lowat = HK_HTTPC_NOTSENT_LOWAT;
-        setsockopt(s, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &lowat, sizeof lowat);
+        /* an endpoint that never reads holds its window plus 128 KiB of a body, not all of
+         * it: the rest stays in the transfer's own buffer */
+        hk_sock_bound_unsent(s);
     }
     return s;
 }

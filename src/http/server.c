@@ -76,15 +76,14 @@
 #include "core/time.h"
 #include "http/parse.h"
 
-#define IB_INIT         4096         /* first input buffer */
-#define IB_MIN_ROOM     1024         /* compact or grow ib below this much free room */
-#define OB_HIGH         (16 * 1024)  /* stop parsing pipelined requests above this much output */
-#define BUF_KEEP        (64 * 1024)  /* body/output buffers above this are freed after use */
-#define ERR_BODY_MAX    (64 * 1024)  /* cap on an error body made by limits.error_body */
-#define LINGER_MS       2000         /* lingering close: at most this long... */
-#define LINGER_BYTES    (1 << 20)    /* ...and this many bytes dropped */
-#define ACCEPT_PAUSE_MS 100          /* accept paused this long when out of descriptors */
-#define NOTSENT_LOWAT   (128 * 1024) /* TCP_NOTSENT_LOWAT: unsent bytes the kernel takes */
+#define IB_INIT         4096        /* first input buffer */
+#define IB_MIN_ROOM     1024        /* compact or grow ib below this much free room */
+#define OB_HIGH         (16 * 1024) /* stop parsing pipelined requests above this much output */
+#define BUF_KEEP        (64 * 1024) /* body/output buffers above this are freed after use */
+#define ERR_BODY_MAX    (64 * 1024) /* cap on an error body made by limits.error_body */
+#define LINGER_MS       2000        /* lingering close: at most this long... */
+#define LINGER_BYTES    (1 << 20)   /* ...and this many bytes dropped */
+#define ACCEPT_PAUSE_MS 100         /* accept paused this long when out of descriptors */
 
 #define OB_IOV         16   /* iovecs per sendmsg() */
 #define PROGRESS_BYTES 1024 /* body bytes that count as progress (eviction order) */
@@ -1088,12 +1087,7 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
     }
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    /* the kernel takes a write only while less than this is unsent: without it each send
-     * queue grows to tcp_wmem's maximum (4 MiB), and 1,000 clients that never read a large
-     * file held 2 GB of the host's TCP memory, past its pressure mark (every connection on the
-     * host then stalls). What is not yet sent waits in the connection's output (bounded: O). */
-    int lowat = NOTSENT_LOWAT;
-    setsockopt(fd, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &lowat, sizeof lowat);
+    hk_sock_bound_unsent(fd); /* the rest waits in the connection's output (bounded: O) */
 
     conn *c = hk_calloc(1, sizeof *c);
     c->srv = srv;
