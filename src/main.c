@@ -433,9 +433,8 @@ static void raise_nofile(hk_config *cfg)
     if (rl.rlim_cur == RLIM_INFINITY) return;
     long long need = (long long)cfg->max_connections + cfg->max_inflight + 256;
     long long left = (long long)rl.rlim_cur - need;
-    if (left >= cfg->max_idle_connections) return;
-    int idle = (int)HK_MAX(left, HK_MIN(cfg->max_idle_connections, 64));
-    if (idle >= cfg->max_idle_connections) return;
+    int idle = (int)HK_MIN(HK_MAX(left, 64), cfg->max_idle_connections);
+    if (idle == cfg->max_idle_connections) return;
     HK_LOG(HK_LOG_WARN, "hookd.nofile_low", HK_LI("limit", (int64_t)rl.rlim_cur),
            HK_LI("max_idle_connections", cfg->max_idle_connections), HK_LI("kept", idle),
            HK_LS("msg", "the descriptor limit (ulimit -n) is short of HOOKD_MAX_CONNECTIONS + "
