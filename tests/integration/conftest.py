@@ -13,6 +13,7 @@ import hashlib
 import hmac
 import json
 import os
+import re
 import secrets
 import signal
 import socket
@@ -64,6 +65,15 @@ class Received:
     @property
     def json(self):
         return json.loads(self.body)
+
+
+def send_queues(port, side="sport"):
+    """The kernel send queues (bytes written and not acknowledged, the skmem w field of
+    `ss -tm`) of the established TCP connections whose local (side="sport") or remote
+    ("dport") port is port, as a list."""
+    out = subprocess.run(["ss", "-tmnH", "state", "established", side, "=", f":{port}"],
+                         capture_output=True, text=True, check=True).stdout
+    return [int(w) for w in re.findall(r"skmem:\(\S*?,w(\d+),", out)]
 
 
 class Receiver:

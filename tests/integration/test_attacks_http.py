@@ -7,13 +7,12 @@ import re
 import resource
 import select
 import socket
-import subprocess
 import threading
 import time
 
 import pytest
 
-from conftest import HOOKD_BIN, SLOW
+from conftest import HOOKD_BIN, SLOW, send_queues
 
 # ASan's allocator never reallocs in place and quarantines what is freed (up to 256 MB): RSS
 # bounds that many allocations would meet are not checked under it
@@ -50,15 +49,6 @@ class PeakRss:
         self.stop = True
         self.t.join()
         return self.peak
-
-
-def queued_by_hookd(h):
-    """(connections, bytes): hookd's established connections on its port and what their
-    kernel send queues hold (the skmem w field of `ss -tm`: what was written and not acked)."""
-    out = subprocess.run(["ss", "-tmnH", "state", "established", "sport", "=", f":{h.port}"],
-                         capture_output=True, text=True, check=True).stdout
-    queued = [int(w) for w in re.findall(r"skmem:\(\S*?,w(\d+),", out)]
-    return len(queued), sum(queued)
 
 
 def raise_nofile(n):
@@ -319,7 +309,8 @@ def test_a_thousand_clients_pipelining_the_largest_file_without_reading_cost_und
         # writes waits in its own (bounded) output, not in send queues that grow to tcp_wmem
         # (4 MiB each here; without it 1,000 of them pushed the whole machine's TCP memory
         # past its pressure mark and stalled every other connection on it)
-        conns, queued = queued_by_hookd(h)
+        q = send_queues(h.port)
+        conns, queued = len(q), sum(q)
         print(f"\nkernel send queues of hookd's {conns} connections: {queued / MB:.1f} MiB")
         assert conns >= n
         assert queued < n * 512 * 1024, f"{queued / MB:.1f} MiB queued in the kernel"

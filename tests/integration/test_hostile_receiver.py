@@ -6,15 +6,13 @@ joined, truncation marked). Runs on SQLite and, with HOOKD_TEST_STORE=pg, Postgr
 Also the customHeaders name rules (issue 14, part 6): proxy-*, case duplicates, reserved names
 in any case are refused with 422."""
 import json
-import re
 import socket
-import subprocess
 import threading
 import time
 
 import pytest
 
-from conftest import wait_until
+from conftest import send_queues, wait_until
 
 WH = "/api/webhook/v1"
 BODY_MAX = 256
@@ -267,14 +265,10 @@ def test_an_endpoint_that_never_reads_holds_little_of_the_hosts_tcp_memory(hookd
         for i in range(n):
             h.ingest(data={"i": i, "pad": big})
 
-        def queued():
-            out = subprocess.run(["ss", "-tmnH", "state", "established", "dport", "=", f":{port}"],
-                                 capture_output=True, text=True, check=True).stdout
-            return [int(w) for w in re.findall(r"skmem:\(\S*?,w(\d+),", out)]
-
-        wait_until(lambda: len(queued()) >= n, 20, 0.1, f"{n} connections to the endpoint")
+        wait_until(lambda: len(send_queues(port, "dport")) >= n, 20, 0.1,
+                   f"{n} connections to the endpoint")
         time.sleep(1)  # what hookd's loop writes once the sockets are open
-        q = queued()
+        q = send_queues(port, "dport")
         total = sum(q)
         print(f"\n{len(q)} attempts to an endpoint that never reads: {total / 1048576:.1f} MiB "
               f"in hookd's send queues (largest {max(q) / 1024:.0f} KiB)")
