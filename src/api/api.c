@@ -44,7 +44,8 @@ static const hk_route routes[] = {
     {HK_HTTP_GET, API_PREFIX "/v1/deliveries/:id", hk_h_delivery_get, 1},
     {HK_HTTP_GET, API_PREFIX "/v1/deliveries", hk_h_delivery_search, HK_AUTH_ORG},
     {HK_HTTP_GET, API_PREFIX "/v1/stats", hk_h_org_stats, HK_AUTH_ORG},
-    /* tenancy: before /v1/:id, which would take "organizations" and "api-keys" for ids */
+    /* tenancy: before /v1/:id/..., which would take "organizations" for a webhook id (a path
+     * spelled by a route without ids, such as /v1/organizations, is never an id: handle()) */
     {HK_HTTP_POST, API_PREFIX "/v1/organizations", hk_h_org_create, HK_AUTH_ADMIN},
     {HK_HTTP_GET, API_PREFIX "/v1/organizations", hk_h_org_list, HK_AUTH_ADMIN},
     {HK_HTTP_GET, API_PREFIX "/v1/organizations/:id", hk_h_org_get, HK_AUTH_ADMIN},
@@ -507,6 +508,18 @@ static int route_match(const char *pattern, const char *path, size_t plen,
     return *p == '\0' && s == end;
 }
 
+/* 1 when a route without ids spells path exactly (whatever its method). Such a path is that
+ * route's: "/v1/events" is never the webhook id "events" of "/v1/:id", so another method on it
+ * is 405 with the literal route's methods, not 404 "webhook not found". */
+static int literal_path(const char *path, size_t plen)
+{
+    char unused[HK_MAX_PARAMS][HK_PARAM_MAX];
+    for (size_t i = 0; i < HK_ARRAY_LEN(routes); i++)
+        if (!strchr(routes[i].pattern, ':') && route_match(routes[i].pattern, path, plen, unused))
+            return 1;
+    return 0;
+}
+
 /* ---- authentication ----------------------------------------------------------------------------
  */
 
@@ -770,8 +783,10 @@ static void handle(hk_http_req *r, hk_api *api, int gate)
     if (plen > 1 && r->path[plen - 1] == '/') plen--; /* one trailing slash is tolerated */
     int method = r->method == HK_HTTP_HEAD ? HK_HTTP_GET : r->method;
     char allow[128] = "";
+    int literal = literal_path(r->path, plen);
     for (size_t i = 0; i < HK_ARRAY_LEN(routes); i++) {
         char params[HK_MAX_PARAMS][HK_PARAM_MAX];
+        if (literal && strchr(routes[i].pattern, ':')) continue;
         if (!route_match(routes[i].pattern, r->path, plen, params)) continue;
         if (routes[i].method != method) {
             /* the same path may be served by a later route with this method */

@@ -109,8 +109,9 @@ static const opt opts[] = {
     STR("HOOKD_HOST", "host", SEC_SERVER, "0.0.0.0", check_host, 0, host,
         "Address the HTTP API listens on (0.0.0.0 = every IPv4 address, :: = every address)."),
     STR("BASE_URL", "base-url", SEC_SERVER, "", NULL, 0, base_url,
-        "Accepted for compatibility with the seed's .env; no effect (hookd builds no URL "
-        "from it)."),
+        "The address browsers reach hookd by (https://hooks.example.com): the `url` of a "
+        "portal session (POST /api/webhook/v1/portal-sessions) starts with it; empty = a "
+        "relative url. A trailing slash is ignored."),
     STR("NODE_ENV", "node-env", SEC_SERVER, "production", NULL, 0, node_env,
         "Accepted for compatibility with the seed's .env; any text. Only logged (node_env "
         "in the start-up line hookd.listening): it changes no behaviour."),

@@ -174,18 +174,21 @@ def test_config_doc_matches_help():
 
 
 def test_base_url_and_node_env_do_what_help_says(hookd):
-    """BASE_URL and NODE_ENV are taken for the seed's .env: --help says BASE_URL has no effect and
-    NODE_ENV is only logged, and NODE_ENV is indeed logged at start (hookd.listening)."""
+    """BASE_URL and NODE_ENV are taken from the seed's .env: --help says BASE_URL starts a
+    portal session's url (it does) and NODE_ENV is only logged (at start, hookd.listening)."""
     out = run(["--help"]).stdout
     lines = out.splitlines()
     def text_of(name):
         i = next(i for i, l in enumerate(lines) if l.split() and l.split()[0] == name)
         return " ".join(l.strip() for l in lines[i + 1:i + 3])
-    assert "no effect" in text_of("BASE_URL"), text_of("BASE_URL")
+    assert "portal session" in text_of("BASE_URL"), text_of("BASE_URL")
     assert "changes no behaviour" in text_of("NODE_ENV"), text_of("NODE_ENV")
-    h = hookd(NODE_ENV="staging-7", BASE_URL="https://hooks.example.com")
+    h = hookd(NODE_ENV="staging-7", BASE_URL="https://hooks.example.com/")
     ev = [e for e in h.log_events() if e.get("event") == "hookd.listening"]
     assert ev and ev[0].get("node_env") == "staging-7", ev
+    r = h.api("POST", "/api/webhook/v1/portal-sessions", {})
+    assert r.status_code == 201, r.text
+    assert r.json()["url"].startswith("https://hooks.example.com/api/webhook/ui/#token="), r.text
 
 
 def test_a_short_descriptor_limit_lowers_the_idle_connections_kept(tmp_path):

@@ -875,6 +875,28 @@ def schema_props(doc, name):
     return set(s["properties"]), set(s["required"])
 
 
+def test_other_methods_are_405_with_the_documented_allow(doc, shared_hookd):
+    """Every documented path, asked with a method it does not document, answers 405
+    method_not_allowed whose Allow lists exactly the documented methods, each once. A literal
+    path (/v1/events, /v1/whoami, /v1/events/batch) is never taken for the id of /v1/{id} or
+    /v1/events/{id}: DELETE /v1/events once answered 404 "webhook not found"."""
+    wrong = []
+    for path, item in doc["paths"].items():
+        documented = {m.upper() for m in item if m in ("get", "post", "put", "patch", "delete")}
+        url = re.sub(r"\{[^}]*\}", "id_" + "0" * 24, path)
+        for method in ("GET", "POST", "PUT", "PATCH", "DELETE"):
+            if method in documented:
+                continue
+            r = shared_hookd.api(method, url, {} if method in ("POST", "PUT", "PATCH") else None)
+            allow = [m.strip() for m in r.headers.get("allow", "").split(",") if m.strip()]
+            if r.status_code != 405 or sorted(allow) != sorted(documented):
+                wrong.append(f"{method} {url} -> {r.status_code} Allow: {allow} "
+                             f"(documented: {sorted(documented)}) {r.text[:120]}")
+            elif r.json()["code"] != "method_not_allowed":
+                wrong.append(f"{method} {url}: code {r.json()['code']}")
+    assert not wrong, "\n".join(wrong)
+
+
 def test_documented_fields_are_the_fields_hookd_sends(doc, world, shared_hookd):
     """No field missing from the document, none documented that hookd never sends."""
     h = shared_hookd
