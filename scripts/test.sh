@@ -104,7 +104,7 @@ done
 # at once, in the background of the next steps (they mostly wait: 100 events/s each); their
 # verdicts are collected after the chaos suite.
 echo "== soak, short profile: SQLite and PostgreSQL, in the background ($bdir)"
-soak_opts=("--store sqlite" "--store pg --minutes 4 --warmup-s 120")
+soak_opts=("--store sqlite" "--store pg --minutes 5 --warmup-s 180")
 soak_pid=()
 for i in 0 1; do
     # shellcheck disable=SC2086 # the options are words

@@ -22,6 +22,7 @@
 
 #include "core/crypto.h"
 #include "core/ids.h"
+#include "core/redis_url.h"
 #include "core/time.h"
 
 #ifndef HK_VERSION
@@ -75,6 +76,7 @@ static int check_bootstrap_key(const char *v, char *why, size_t n);
 static int check_org(const char *v, char *why, size_t n);
 static int check_node_id(const char *v, char *why, size_t n);
 static int check_redis_prefix(const char *v, char *why, size_t n);
+static int check_redis_url(const char *v, char *why, size_t n);
 static int check_ca_file(const char *v, char *why, size_t n);
 static int check_user_agent(const char *v, char *why, size_t n);
 static int check_subjects(const char *v, char *why, size_t n);
@@ -194,7 +196,7 @@ static const opt opts[] = {
         "than the retention is left (one log line store.pruned per round, at least one a "
         "minute)."),
     /* queue / cluster */
-    STR("REDIS_URL", "redis-url", SEC_CLUSTER, "", NULL, 1, redis_url,
+    STR("REDIS_URL", "redis-url", SEC_CLUSTER, "", check_redis_url, 1, redis_url,
         "Redis URL (redis://[[user]:password@]host[:port][/db] or unix:///path[?db=N]): the "
         "delivery schedule and rate limits shared by every node; empty = in-process."),
     STR("HOOKD_REDIS_PREFIX", "redis-prefix", SEC_CLUSTER, "hookd:", check_redis_prefix, 0,
@@ -355,6 +357,15 @@ static int check_host(const char *v, char *why, size_t n)
         return -1;
     }
     return 0;
+}
+
+/* REDIS_URL's syntax (core/redis_url.c), so that a malformed URL is a bad option (exit 2)
+ * rather than a failure to connect. Empty = no Redis. */
+static int check_redis_url(const char *v, char *why, size_t n)
+{
+    hk_redis_url u;
+    if (!*v) return 0;
+    return hk_redis_url_parse(v, &u, why, n) ? -1 : 0;
 }
 
 static int check_nonempty(const char *v, char *why, size_t n)

@@ -259,15 +259,19 @@ static void finish(hk_nats *n, nmsg *x)
     nmsg_free(x);
 }
 
-/* A message that makes no event: counted, logged, acked. */
+/* A message that makes no event, acked. One that is valid but has no event (a KumoMTA
+ * Reception record, a subject hookd does not read) is logged at debug only; one that cannot be
+ * an event is counted in hookd_nats_dropped_total and logged (the HookdNatsDropping alert reads
+ * that counter: a normal Reception stream must not raise it). */
 static void drop(hk_nats *n, nmsg *x)
 {
-    hk_m_inc(n->metrics, HK_C_NATS_DROPPED, 1);
     if (x->verdict == HK_BUS_IGNORED) {
         HK_LOG(HK_LOG_DEBUG, "nats.ignored", HK_LS("subject", x->subject), HK_LS("why", x->why));
-    } else if (lim_ok(&n->lim)) {
-        HK_LOG(HK_LOG_WARN, "nats.dropped", HK_LS("subject", x->subject), HK_LS("why", x->why),
-               HK_LS("msg", "counted in hookd_nats_dropped_total and acknowledged"));
+    } else {
+        hk_m_inc(n->metrics, HK_C_NATS_DROPPED, 1);
+        if (lim_ok(&n->lim))
+            HK_LOG(HK_LOG_WARN, "nats.dropped", HK_LS("subject", x->subject), HK_LS("why", x->why),
+                   HK_LS("msg", "counted in hookd_nats_dropped_total and acknowledged"));
     }
     finish(n, x);
     release(n, 1);

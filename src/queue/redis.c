@@ -620,7 +620,8 @@ static void on_redis_state(void *arg, int up)
     char mark[128];
     snprintf(mark, sizeof mark, "%s:%lld", rq->q.node_id, (long long)hk_now_ms());
     const char *argv[2] = {rq->k_marker, mark};
-    rq->marker[0] = '\0';
+    /* rq->marker keeps the value seen before the outage: on_marker (whose reply comes before any
+     * claim's on this connection) tells a Redis that came back empty from a first start */
     hk_redis_eval(rq->r, &marker_script, 1, 2, argv, NULL, on_marker, rq);
     kick_soon(rq); /* Redis may have come back empty */
 }

@@ -30,6 +30,7 @@
 #include <stdint.h>
 
 #include "core/common.h"
+#include "core/redis_url.h"
 
 struct event_base;
 struct redisReply;
@@ -37,21 +38,6 @@ struct redisReply;
 #define HK_REDIS_REPLY_TIMEOUT_MS 5000
 
 typedef struct hk_redis hk_redis;
-
-/* REDIS_URL, parsed: redis://[[user]:password@]host[:port][/db] (user and password may be
- * %-encoded; IPv6 hosts in brackets) or unix:///path/to/redis.sock[?db=N]. */
-typedef struct hk_redis_url {
-    char host[256]; /* empty for a unix socket */
-    int port;       /* default 6379 */
-    char path[256]; /* unix socket path, or empty */
-    char user[128];
-    char pass[256];
-    int db; /* SELECTed after connecting when not 0 */
-} hk_redis_url;
-
-/* Parses url into out. HK_EINVAL with err (which never repeats the password) when it is not a
- * URL of the forms above. */
-int hk_redis_url_parse(const char *url, hk_redis_url *out, char *err, size_t errlen);
 
 /* A Lua script run with hk_redis_eval. Define it static with name and body; the SHA-1 is
  * computed on first use. */
