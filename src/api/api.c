@@ -20,7 +20,10 @@
 #define API_PREFIX     "/api/webhook"
 
 static const hk_route routes[] = {
-    /* literal paths before parameterised ones: the first match wins */
+    /* literal paths before parameterised ones that could take them: the first match wins, and
+     * a path spelled by a route without ids is that route's whatever the method (handle():
+     * "/v1/events" is never the webhook id "events" of "/v1/:id", so DELETE on it is 405 with
+     * the literal route's methods, not 404 "webhook not found") */
     {HK_HTTP_GET, API_PREFIX "/health", hk_h_health, 0},
     {HK_HTTP_GET, API_PREFIX "/health/live", hk_h_health_live, 0},
     {HK_HTTP_GET, API_PREFIX "/health/ready", hk_h_health_ready, 0},
@@ -44,8 +47,7 @@ static const hk_route routes[] = {
     {HK_HTTP_GET, API_PREFIX "/v1/deliveries/:id", hk_h_delivery_get, 1},
     {HK_HTTP_GET, API_PREFIX "/v1/deliveries", hk_h_delivery_search, HK_AUTH_ORG},
     {HK_HTTP_GET, API_PREFIX "/v1/stats", hk_h_org_stats, HK_AUTH_ORG},
-    /* tenancy: before /v1/:id/..., which would take "organizations" for a webhook id (a path
-     * spelled by a route without ids, such as /v1/organizations, is never an id: handle()) */
+    /* tenancy: before /v1/:id/..., which would take "organizations" for a webhook id */
     {HK_HTTP_POST, API_PREFIX "/v1/organizations", hk_h_org_create, HK_AUTH_ADMIN},
     {HK_HTTP_GET, API_PREFIX "/v1/organizations", hk_h_org_list, HK_AUTH_ADMIN},
     {HK_HTTP_GET, API_PREFIX "/v1/organizations/:id", hk_h_org_get, HK_AUTH_ADMIN},
@@ -508,18 +510,6 @@ static int route_match(const char *pattern, const char *path, size_t plen,
     return *p == '\0' && s == end;
 }
 
-/* 1 when a route without ids spells path exactly (whatever its method). Such a path is that
- * route's: "/v1/events" is never the webhook id "events" of "/v1/:id", so another method on it
- * is 405 with the literal route's methods, not 404 "webhook not found". */
-static int literal_path(const char *path, size_t plen)
-{
-    char unused[HK_MAX_PARAMS][HK_PARAM_MAX];
-    for (size_t i = 0; i < HK_ARRAY_LEN(routes); i++)
-        if (!strchr(routes[i].pattern, ':') && route_match(routes[i].pattern, path, plen, unused))
-            return 1;
-    return 0;
-}
-
 /* ---- authentication ----------------------------------------------------------------------------
  */
 
@@ -783,11 +773,13 @@ static void handle(hk_http_req *r, hk_api *api, int gate)
     if (plen > 1 && r->path[plen - 1] == '/') plen--; /* one trailing slash is tolerated */
     int method = r->method == HK_HTTP_HEAD ? HK_HTTP_GET : r->method;
     char allow[128] = "";
-    int literal = literal_path(r->path, plen);
+    int literal = 0; /* a route without ids spelled the path: it is that route's (table rule) */
     for (size_t i = 0; i < HK_ARRAY_LEN(routes); i++) {
         char params[HK_MAX_PARAMS][HK_PARAM_MAX];
-        if (literal && strchr(routes[i].pattern, ':')) continue;
+        int has_ids = strchr(routes[i].pattern, ':') != NULL;
+        if (literal && has_ids) continue;
         if (!route_match(routes[i].pattern, r->path, plen, params)) continue;
+        literal |= !has_ids;
         if (routes[i].method != method) {
             /* the same path may be served by a later route with this method */
             size_t al = strlen(allow);
